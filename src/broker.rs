@@ -1,0 +1,963 @@
+//! The service logic: staff and tenant registries, the grant lifecycle,
+//! validation, access records and audit reads. Every method takes an
+//! already-admitted [`Caller`]; every state change and decision is written
+//! with its log entry through [`Store::commit`] and is durable before the
+//! method returns.
+//!
+//! Not here: certificates and gRPC (see [`crate::rpc`]), who-may-do-what
+//! (see [`crate::policy`]), timers (see [`crate::expiry`]).
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::{
+    audit::{ChainVerifier, Hash, SealedEntry, verify::ProblemKind},
+    clock::{SharedClock, Timestamp},
+    config::Config,
+    expiry::ExpiryIndex,
+    grant::{DenyReason, Grant, GrantId, GrantState},
+    identity::{IdentityError, Name, Principal, PrincipalKind, truncate},
+    policy::{self, Action, Caller, Refusal, Role},
+    store::{Approval, Batch, Draft, StaffRecord, Store, StoreError, TenantRecord},
+};
+
+/// Longest accepted reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+/// Longest ticket reference, in characters.
+pub const MAX_TICKET_CHARS: usize = 128;
+/// Longest access action and resource, in characters.
+pub const MAX_ACTION_CHARS: usize = 128;
+pub const MAX_RESOURCE_CHARS: usize = 512;
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// Everything a broker call can fail with. Mapped to a gRPC status in
+/// exactly one place (`rpc::status`).
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error("{0}")]
+    Unauthenticated(#[from] IdentityError),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BrokerError {
+    /// Refusals are logged; storage failures cannot be.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, BrokerError::Store(_))
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            BrokerError::Unauthenticated(_) => "unauthenticated",
+            BrokerError::Refused(_) | BrokerError::PermissionDenied(_) => "permission-denied",
+            BrokerError::InvalidArgument(_) => "invalid-argument",
+            BrokerError::NotFound(_) => "not-found",
+            BrokerError::AlreadyExists(_) => "already-exists",
+            BrokerError::FailedPrecondition(_) => "failed-precondition",
+            BrokerError::Store(_) => "unavailable",
+        }
+    }
+}
+
+type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+/// Limits from the configuration.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_duration_secs: i64,
+    pub pending_ttl_secs: i64,
+    pub max_root_holders: u32,
+}
+
+impl From<&Config> for Limits {
+    fn from(c: &Config) -> Self {
+        Limits {
+            max_duration_secs: c.grants.max_duration_secs,
+            pending_ttl_secs: c.grants.pending_ttl_secs,
+            max_root_holders: c.staff.max_root_holders,
+        }
+    }
+}
+
+/// What a tenant's validation concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    pub allowed: Result<(), DenyReason>,
+    /// The grant, when the calling tenant may know of it.
+    pub grant: Option<Grant>,
+    pub log_seq: u64,
+}
+
+/// What a server-side chain verification found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    pub checked: u64,
+    pub head: Hash,
+    pub problem: Option<crate::audit::Problem>,
+}
+
+pub struct Broker {
+    store: Arc<Store>,
+    clock: SharedClock,
+    limits: Limits,
+    trust_domain: String,
+    expiry: Arc<ExpiryIndex>,
+}
+
+impl Broker {
+    pub fn new(store: Arc<Store>, clock: SharedClock, limits: Limits, trust_domain: String) -> Self {
+        Broker {
+            store,
+            clock,
+            limits,
+            trust_domain,
+            expiry: Arc::new(ExpiryIndex::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn expiry(&self) -> &Arc<ExpiryIndex> {
+        &self.expiry
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+
+    // ------------------------------------------------------- admission ---
+
+    /// Turns an authenticated principal into a [`Caller`] using the
+    /// registries, and asks policy whether it may make this call. Every
+    /// refusal is logged before it is returned.
+    pub async fn admit(
+        &self,
+        principal: Result<Principal, IdentityError>,
+        action: Action,
+    ) -> Result<Caller> {
+        let (actor, outcome) = match principal {
+            Err(e) => ("unauthenticated".to_owned(), Err(BrokerError::from(e))),
+            Ok(p) => (p.to_string(), self.resolve(&p).and_then(|c| {
+                policy::authorize(&c, action)?;
+                Ok(c)
+            })),
+        };
+        match outcome {
+            Ok(c) => Ok(c),
+            Err(e) => Err(self.refuse(&actor, action, e).await),
+        }
+    }
+
+    fn resolve(&self, p: &Principal) -> Result<Caller> {
+        match p.kind {
+            PrincipalKind::Tenant => match self.store.tenant(&p.name)? {
+                Some(_) => Ok(Caller::Tenant {
+                    name: p.name.clone(),
+                }),
+                None => Err(BrokerError::PermissionDenied(format!(
+                    "tenant {} is not registered; an admin can add it with `daypass tenant add {}`",
+                    p.name, p.name
+                ))),
+            },
+            PrincipalKind::Staff | PrincipalKind::Auditor => {
+                let Some(rec) = self.store.staff(&p.name)? else {
+                    return Err(BrokerError::PermissionDenied(format!(
+                        "{p} is not enrolled; an admin can enrol them with `daypass staff add {} --role ROLE`",
+                        p.name
+                    )));
+                };
+                if !rec.is_active() {
+                    return Err(BrokerError::PermissionDenied(format!(
+                        "{p} was offboarded; their certificate no longer gives any access"
+                    )));
+                }
+                // Auditors present auditor certificates, everyone else staff ones.
+                let cert_says_auditor = p.kind == PrincipalKind::Auditor;
+                if cert_says_auditor != (rec.role == Role::Auditor) {
+                    return Err(BrokerError::PermissionDenied(format!(
+                        "{p} is enrolled as {}, which needs a {} certificate",
+                        rec.role,
+                        if rec.role == Role::Auditor { "auditor" } else { "staff" }
+                    )));
+                }
+                Ok(Caller::Staff {
+                    name: rec.name,
+                    role: rec.role,
+                })
+            }
+        }
+    }
+
+    /// Logs a refused call and hands the error back. If the refusal itself
+    /// cannot be logged the caller gets UNAVAILABLE instead: no unlogged
+    /// decisions.
+    pub async fn refuse(&self, actor: &str, action: Action, err: BrokerError) -> BrokerError {
+        if !err.is_refusal() {
+            return err;
+        }
+        let draft = Draft::new(actor, "", "call.refused")
+            .with("call", action.as_str())
+            .with("code", err.code())
+            .with("message", truncate(&err.to_string(), 300));
+        match self.store.append(self.now(), vec![draft]).await {
+            Ok(_) => err,
+            Err(e) => BrokerError::Store(e),
+        }
+    }
+
+    // ----------------------------------------------------------- staff ---
+
+    /// Enrols `name` as an admin if, and only if, nobody is enrolled yet.
+    pub async fn bootstrap_admin(&self, name: &Name) -> Result<bool> {
+        let now = self.now();
+        let (created, _) = self
+            .store
+            .commit(now, |s, b| {
+                if !s.all_staff()?.is_empty() {
+                    return Ok::<_, BrokerError>(false);
+                }
+                b.put_staff(StaffRecord {
+                    name: name.clone(),
+                    role: Role::Admin,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                });
+                b.log(
+                    Draft::new("system", "", "staff.bootstrapped")
+                        .with("name", name)
+                        .with("role", Role::Admin)
+                        .with("source", "config bootstrap_admin"),
+                );
+                Ok(true)
+            })
+            .await?;
+        Ok(created)
+    }
+
+    pub async fn add_staff(&self, caller: &Caller, name: &str, role: Option<Role>) -> Result<StaffRecord> {
+        let name = Name::parse(name).map_err(invalid)?;
+        let role = role.ok_or_else(|| {
+            BrokerError::InvalidArgument(
+                "role is required: support, root, admin, auditor, partnerships, data-entry or administration".into(),
+            )
+        })?;
+        let now = self.now();
+        let max_root = self.limits.max_root_holders;
+        let (rec, _) = self
+            .store
+            .commit(now, |s, b| {
+                if let Some(existing) = s.staff(&name)? {
+                    return Err(BrokerError::AlreadyExists(if existing.is_active() {
+                        format!("{name} is already enrolled as {}", existing.role)
+                    } else {
+                        format!("{name} was offboarded; names are never reused, enrol them under a new name")
+                    }));
+                }
+                if role == Role::Root {
+                    let roots = s
+                        .all_staff()?
+                        .iter()
+                        .filter(|r| r.is_active() && r.role == Role::Root)
+                        .count() as u32;
+                    if roots >= max_root {
+                        return Err(BrokerError::FailedPrecondition(format!(
+                            "there are already {roots} root holders (the limit is {max_root}); offboard one first"
+                        )));
+                    }
+                }
+                let rec = StaffRecord {
+                    name: name.clone(),
+                    role,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                };
+                b.put_staff(rec.clone());
+                b.log(
+                    Draft::new(caller.actor(), "", "staff.enrolled")
+                        .with("name", &name)
+                        .with("role", role),
+                );
+                Ok(rec)
+            })
+            .await?;
+        Ok(rec)
+    }
+
+    /// Offboards `name`: every live grant they hold is revoked in the same
+    /// transaction, and their certificate stops working at once.
+    pub async fn offboard_staff(&self, caller: &Caller, name: &str) -> Result<(StaffRecord, Vec<GrantId>)> {
+        let name = Name::parse(name).map_err(invalid)?;
+        let now = self.now();
+        let actor = caller.actor();
+        let (out, _) = self
+            .store
+            .commit(now, |s, b| {
+                let Some(mut rec) = s.staff(&name)? else {
+                    return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
+                };
+                if !rec.is_active() {
+                    return Err(BrokerError::FailedPrecondition(format!("{name} is already offboarded")));
+                }
+                rec.offboarded_at = Some(now);
+                let mut revoked = Vec::new();
+                for mut g in s.live_grants()?.into_iter().filter(|g| g.holder == name) {
+                    g.state = GrantState::Revoked;
+                    g.offboarded = true;
+                    g.ended_at = Some(now);
+                    g.decided_by = actor.clone();
+                    g.decision_note = "holder offboarded".into();
+                    b.log(
+                        grant_draft(&actor, &g, "grant.revoked").with("cause", "holder offboarded"),
+                    );
+                    revoked.push(g.id.clone());
+                    b.put_grant(g);
+                }
+                b.put_staff(rec.clone());
+                b.log(
+                    Draft::new(&actor, "", "staff.offboarded")
+                        .with("name", &name)
+                        .with("role", rec.role)
+                        .with("revoked_grants", revoked.len()),
+                );
+                Ok((rec, revoked))
+            })
+            .await?;
+        Ok(out)
+    }
+
+    pub fn list_staff(&self) -> Result<Vec<StaffRecord>> {
+        Ok(self.store.all_staff()?)
+    }
+
+    // --------------------------------------------------------- tenants ---
+
+    pub async fn add_tenant(
+        &self,
+        caller: &Caller,
+        name: &str,
+        approval: Option<Approval>,
+        require_ticket: bool,
+    ) -> Result<TenantRecord> {
+        let name = Name::parse(name).map_err(invalid)?;
+        let approval = approval.ok_or_else(|| {
+            BrokerError::InvalidArgument("approval policy is required: auto or approval".into())
+        })?;
+        let now = self.now();
+        let (rec, _) = self
+            .store
+            .commit(now, |s, b| {
+                if s.tenant(&name)?.is_some() {
+                    return Err(BrokerError::AlreadyExists(format!("tenant {name} already exists")));
+                }
+                let rec = TenantRecord {
+                    name: name.clone(),
+                    approval,
+                    require_ticket,
+                    created_at: now,
+                };
+                b.put_tenant(rec.clone());
+                b.log(
+                    Draft::new(caller.actor(), name.as_str(), "tenant.added")
+                        .with("approval", approval.as_str())
+                        .with("require_ticket", require_ticket),
+                );
+                Ok(rec)
+            })
+            .await?;
+        Ok(rec)
+    }
+
+    pub async fn update_tenant(
+        &self,
+        caller: &Caller,
+        name: &str,
+        approval: Option<Approval>,
+        require_ticket: Option<bool>,
+    ) -> Result<TenantRecord> {
+        let name = Name::parse(name).map_err(invalid)?;
+        let (rec, _) = self
+            .store
+            .commit(self.now(), |s, b| {
+                let Some(mut rec) = s.tenant(&name)? else {
+                    return Err(BrokerError::NotFound(format!("tenant {name} does not exist")));
+                };
+                if let Some(a) = approval {
+                    rec.approval = a;
+                }
+                if let Some(t) = require_ticket {
+                    rec.require_ticket = t;
+                }
+                b.put_tenant(rec.clone());
+                b.log(
+                    Draft::new(caller.actor(), name.as_str(), "tenant.updated")
+                        .with("approval", rec.approval.as_str())
+                        .with("require_ticket", rec.require_ticket),
+                );
+                Ok(rec)
+            })
+            .await?;
+        Ok(rec)
+    }
+
+    pub fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
+        Ok(self.store.all_tenants()?)
+    }
+
+    // ---------------------------------------------------------- grants ---
+
+    /// A support engineer or root holder asks for access to a tenant.
+    ///
+    /// Stacking rule: while the requester has a live (pending or active)
+    /// grant for the same tenant, a new request is refused with
+    /// ALREADY_EXISTS naming that grant; release it first. Access can thus
+    /// never be extended past 24 h by overlapping grants.
+    pub async fn request_grant(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        reason: &str,
+        ticket: &str,
+        duration_secs: i64,
+    ) -> Result<Grant> {
+        let Caller::Staff { name: holder, .. } = caller else {
+            return Err(BrokerError::PermissionDenied("only staff can hold grants".into()));
+        };
+        let tenant = Name::parse(tenant).map_err(|e| invalid_field("tenant", e))?;
+        let reason = text_field("reason", reason, MAX_REASON_CHARS, true)?;
+        let ticket = text_field("ticket", ticket, MAX_TICKET_CHARS, false)?;
+        let max = self.limits.max_duration_secs;
+        let duration_secs = match duration_secs {
+            0 => max,
+            d if d < 0 => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "duration must be positive (or 0 for the maximum of {max} s), not {d}"
+                )));
+            }
+            d if d > max => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "duration {d} s exceeds the maximum of {max} s; ask for at most {}",
+                    human_secs(max)
+                )));
+            }
+            d => d,
+        };
+        let now = self.now();
+        let actor = caller.actor();
+        let pending_ttl = self.limits.pending_ttl_secs;
+        let (grant, _) = self
+            .store
+            .commit(now, |s, b| {
+                let Some(t) = s.tenant(&tenant)? else {
+                    return Err(BrokerError::NotFound(format!(
+                        "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
+                    )));
+                };
+                if t.require_ticket && ticket.is_empty() {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "tenant {tenant} requires a ticket reference: pass --ticket"
+                    )));
+                }
+                if let Some(mut prev) = s.latest_grant(holder, &tenant)? {
+                    if prev.state.is_live() {
+                        if prev.deadline().is_some_and(|d| now < d) {
+                            return Err(BrokerError::AlreadyExists(format!(
+                                "you already hold {} grant {} for {tenant}; release it (`daypass grant release {}`) before asking again",
+                                prev.state.as_str(),
+                                prev.id,
+                                prev.id
+                            )));
+                        }
+                        // Past its deadline but not yet swept: close it first.
+                        expire(&mut prev, now, b);
+                    }
+                }
+                let mut g = Grant {
+                    id: GrantId::random(),
+                    tenant: tenant.clone(),
+                    holder: holder.clone(),
+                    reason: reason.clone(),
+                    ticket: ticket.clone(),
+                    state: GrantState::Pending,
+                    duration_secs,
+                    requested_at: now,
+                    pending_until: None,
+                    activated_at: None,
+                    expires_at: None,
+                    ended_at: None,
+                    decided_by: String::new(),
+                    decision_note: String::new(),
+                    offboarded: false,
+                };
+                b.log(
+                    grant_draft(&actor, &g, "grant.requested")
+                        .with("reason", &reason)
+                        .with("ticket", &ticket)
+                        .with("duration_secs", duration_secs)
+                        .with("approval", t.approval.as_str()),
+                );
+                match t.approval {
+                    Approval::Auto => activate(&mut g, now, "system", b),
+                    Approval::Approval => g.pending_until = Some(now.plus_secs(pending_ttl)),
+                }
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        self.track(&grant);
+        Ok(grant)
+    }
+
+    /// Approves (`approve`) or denies a pending request.
+    pub async fn decide(&self, caller: &Caller, id: &str, approve: bool, note: &str) -> Result<Grant> {
+        let id = parse_grant_id(id)?;
+        let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
+        let now = self.now();
+        let actor = caller.actor();
+        let (grant, _) = self
+            .store
+            .commit(now, |s, b| {
+                let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
+                policy::may_decide(caller, &g).map_err(|why| match why {
+                    "not found" => not_found(&id),
+                    why => BrokerError::PermissionDenied(why.into()),
+                })?;
+                if g.state != GrantState::Pending {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} is {}, not pending",
+                        g.state.as_str()
+                    )));
+                }
+                if g.pending_until.is_none_or(|u| now >= u) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "the request {id} expired unapproved; the requester must ask again"
+                    )));
+                }
+                g.decided_by = actor.clone();
+                g.decision_note = note.clone();
+                if approve {
+                    b.log(grant_draft(&actor, &g, "grant.approved").with("note", &note));
+                    activate(&mut g, now, &actor, b);
+                } else {
+                    g.state = GrantState::Denied;
+                    g.ended_at = Some(now);
+                    b.log(grant_draft(&actor, &g, "grant.denied").with("note", &note));
+                }
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        self.track(&grant);
+        Ok(grant)
+    }
+
+    /// Grants the caller may see, optionally filtered.
+    pub fn list_grants(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        holder: &str,
+        live_only: bool,
+    ) -> Result<Vec<Grant>> {
+        let mut grants: Vec<Grant> = self
+            .store
+            .all_grants()?
+            .into_iter()
+            .filter(|g| policy::may_see(caller, g))
+            .filter(|g| tenant.is_empty() || g.tenant.as_str() == tenant)
+            .filter(|g| holder.is_empty() || g.holder.as_str() == holder)
+            .filter(|g| !live_only || g.state.is_live())
+            .collect();
+        grants.sort_by(|a, b| a.requested_at.cmp(&b.requested_at).then(a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    /// A grant the caller may see; any other is reported as unknown.
+    pub fn get_grant(&self, caller: &Caller, id: &str) -> Result<Grant> {
+        let id = parse_grant_id(id)?;
+        match self.store.grant(&id)? {
+            Some(g) if policy::may_see(caller, &g) => Ok(g),
+            _ => Err(not_found(&id)),
+        }
+    }
+
+    /// An admin, or the grant's tenant, ends a grant now.
+    pub async fn revoke(&self, caller: &Caller, id: &str, note: &str) -> Result<Grant> {
+        let id = parse_grant_id(id)?;
+        let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
+        self.end(caller, &id, GrantState::Revoked, "grant.revoked", &note, |c, g| {
+            policy::may_revoke(c, g)
+        })
+        .await
+    }
+
+    /// The holder gives up their grant now.
+    pub async fn release(&self, caller: &Caller, id: &str) -> Result<Grant> {
+        let id = parse_grant_id(id)?;
+        self.end(caller, &id, GrantState::Released, "grant.released", "", |c, g| {
+            policy::may_release(c, g)
+        })
+        .await
+    }
+
+    async fn end(
+        &self,
+        caller: &Caller,
+        id: &GrantId,
+        to: GrantState,
+        kind: &'static str,
+        note: &str,
+        allowed: impl FnOnce(&Caller, &Grant) -> bool,
+    ) -> Result<Grant> {
+        let now = self.now();
+        let actor = caller.actor();
+        let (g, _) = self
+            .store
+            .commit(now, |s, b| {
+                let mut g = s.grant(id)?.ok_or_else(|| not_found(id))?;
+                if !allowed(caller, &g) {
+                    // Indistinguishable from an unknown id for tenants and
+                    // staff; admins can see everything anyway.
+                    return Err(not_found(id));
+                }
+                if !g.state.is_live() || g.deadline().is_none_or(|d| now >= d) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} has already ended ({})",
+                        if g.state.is_live() { "expired" } else { g.state.as_str() }
+                    )));
+                }
+                g.state = to;
+                g.ended_at = Some(now);
+                g.decided_by = actor.clone();
+                g.decision_note = note.to_owned();
+                b.log(grant_draft(&actor, &g, kind).with("note", note));
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        Ok(g)
+    }
+
+    /// A tenant asks whether an engineer may act in its environment now.
+    /// `subject` is a grant id, or a staff name / principal. A grant of
+    /// another tenant is answered exactly like an unknown one.
+    pub async fn validate(&self, caller: &Caller, by_grant: Option<&str>, by_staff: Option<&str>) -> Result<Validation> {
+        let Some(tenant) = caller.tenant() else {
+            return Err(BrokerError::PermissionDenied("only tenants validate grants".into()));
+        };
+        let grant = match (by_grant, by_staff) {
+            (Some(id), None) => match GrantId::parse(id.trim()) {
+                Some(id) => self.store.grant(&id)?,
+                None => None,
+            },
+            (None, Some(staff)) => match self.staff_name(staff) {
+                Some(name) => self.store.latest_grant(&name, tenant)?,
+                None => None,
+            },
+            _ => {
+                return Err(BrokerError::InvalidArgument(
+                    "give either a grant id or a staff name to validate".into(),
+                ));
+            }
+        };
+        let grant = grant.filter(|g| g.tenant == *tenant);
+        let now = self.now();
+        let allowed = match &grant {
+            None => Err(DenyReason::Unknown),
+            Some(g) => match self.store.staff(&g.holder)? {
+                Some(rec) if !rec.is_active() => Err(DenyReason::Offboarded),
+                _ => g.is_valid_at(now),
+            },
+        };
+        let mut draft = Draft::new(
+            caller.actor(),
+            tenant.as_str(),
+            if allowed.is_ok() { "validation.allowed" } else { "validation.denied" },
+        );
+        match &grant {
+            Some(g) => draft = draft.with("grant", &g.id).with("holder", &g.holder),
+            None => {
+                let asked = by_grant.or(by_staff).unwrap_or_default();
+                draft = draft.with("asked", truncate(asked, 80));
+            }
+        }
+        if let Err(r) = allowed {
+            draft = draft.with("deny_reason", r.as_str());
+        }
+        let sealed = self.store.append(now, vec![draft]).await?;
+        Ok(Validation {
+            allowed,
+            grant,
+            log_seq: sealed.first().map(|s| s.entry.seq).unwrap_or_default(),
+        })
+    }
+
+    fn staff_name(&self, s: &str) -> Option<Name> {
+        let s = s.trim();
+        if let Ok(p) = Principal::parse_uri(s, &self.trust_domain) {
+            return (p.kind == PrincipalKind::Staff).then_some(p.name);
+        }
+        Name::parse(s.strip_prefix("staff/").unwrap_or(s)).ok()
+    }
+
+    /// A tenant records what an engineer did under a grant that is valid now.
+    pub async fn record_access(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: &str,
+        resource: &str,
+    ) -> Result<SealedEntry> {
+        let Some(tenant) = caller.tenant() else {
+            return Err(BrokerError::PermissionDenied("only tenants record access".into()));
+        };
+        let id = parse_grant_id(id)?;
+        let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
+        let resource = text_field("resource", resource, MAX_RESOURCE_CHARS, false)?;
+        let now = self.now();
+        let actor = caller.actor();
+        let (entry, mut sealed) = self
+            .store
+            .commit(now, |s, b| {
+                let g = s
+                    .grant(&id)?
+                    .filter(|g| g.tenant == *tenant)
+                    .ok_or_else(|| not_found(&id))?;
+                if let Err(why) = g.is_valid_at(now) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} does not admit its holder now ({}); the access must not happen",
+                        why.as_str()
+                    )));
+                }
+                b.log(
+                    grant_draft(&actor, &g, "access.recorded")
+                        .with("action", &action)
+                        .with("resource", &resource),
+                );
+                Ok(())
+            })
+            .await?;
+        let () = entry;
+        sealed
+            .pop()
+            .ok_or_else(|| BrokerError::Store(StoreError::Unavailable("no entry written".into())))
+    }
+
+    // ---------------------------------------------------------- expiry ---
+
+    fn track(&self, g: &Grant) {
+        if let Some(d) = g.deadline() {
+            self.expiry.insert(d, g.id.clone());
+        }
+    }
+
+    /// Loads the deadlines of every live grant (start-up).
+    pub fn load_deadlines(&self) -> Result<usize> {
+        let live = self.store.live_grants()?;
+        for g in &live {
+            self.track(g);
+        }
+        Ok(live.len())
+    }
+
+    /// Closes the given grants whose deadline has passed, logging
+    /// `grant.expired` or `grant.request_expired` once for each. Grants
+    /// that ended otherwise in the meantime are skipped.
+    pub async fn expire_due(&self, ids: &[GrantId]) -> Result<usize> {
+        let now = self.now();
+        let (n, _) = self
+            .store
+            .commit(now, |s, b| {
+                let mut n = 0;
+                for id in ids {
+                    if let Some(mut g) = s.grant(id)? {
+                        if g.state.is_live() && g.deadline().is_some_and(|d| now >= d) {
+                            expire(&mut g, now, b);
+                            n += 1;
+                        }
+                    }
+                }
+                Ok::<_, BrokerError>(n)
+            })
+            .await?;
+        Ok(n)
+    }
+
+    // ----------------------------------------------------------- audit ---
+
+    /// Logs that `caller` reads the log (export, replay, tail...).
+    pub async fn log_audit_read(&self, caller: &Caller, from: u64, follow: bool, purpose: &str) -> Result<()> {
+        let draft = Draft::new(caller.actor(), "", "audit.read")
+            .with("from_seq", from)
+            .with("follow", follow)
+            .with("purpose", purpose);
+        self.store.append(self.now(), vec![draft]).await?;
+        Ok(())
+    }
+
+    /// Recomputes every stored entry's hash and link, then logs the result.
+    pub async fn verify_chain(&self, caller: &Caller) -> Result<ChainReport> {
+        let report = self.check_chain()?;
+        let mut draft = Draft::new(caller.actor(), "", "audit.verified")
+            .with("entries", report.checked)
+            .with("ok", report.problem.is_none());
+        if let Some(p) = &report.problem {
+            draft = draft.with("first_bad_seq", p.seq).with("problem", p.to_string());
+        }
+        self.store.append(self.now(), vec![draft]).await?;
+        Ok(report)
+    }
+
+    /// The stored chain, checked up to the current head.
+    pub fn check_chain(&self) -> Result<ChainReport> {
+        let end = self.store.head().next_seq;
+        let mut verifier = ChainVerifier::new();
+        let mut entries = self.store.entries_from(0).take(end as usize).peekable();
+        let mut problem = None;
+        while let Some(item) = entries.next() {
+            let entry = match item {
+                Ok(e) => e,
+                Err(e) => {
+                    problem = Some(crate::audit::Problem {
+                        seq: verifier.expected_seq(),
+                        kind: ProblemKind::Malformed,
+                        detail: e.to_string(),
+                    });
+                    break;
+                }
+            };
+            let next = entries.peek().and_then(|n| n.as_ref().ok());
+            if let Err(p) = verifier.push(&entry, next) {
+                problem = Some(p);
+                break;
+            }
+        }
+        if problem.is_none() && verifier.checked() != end {
+            problem = Some(crate::audit::Problem {
+                seq: verifier.expected_seq(),
+                kind: ProblemKind::Deleted,
+                detail: format!("the log ends at {} but its head says {end}", verifier.expected_seq()),
+            });
+        }
+        if problem.is_none() && verifier.head() != self.store.head().prev_hash {
+            problem = Some(crate::audit::Problem {
+                seq: end.saturating_sub(1),
+                kind: ProblemKind::Modified,
+                detail: "the last entry's hash differs from the recorded head".into(),
+            });
+        }
+        Ok(ChainReport {
+            checked: verifier.checked(),
+            head: verifier.head(),
+            problem,
+        })
+    }
+
+    /// Logs a server lifecycle event (`server.started`, `server.stopped`).
+    pub async fn log_server(&self, kind: &'static str, detail: &str) -> Result<()> {
+        let draft = Draft::new("system", "", kind)
+            .with("version", env!("CARGO_PKG_VERSION"))
+            .with("detail", detail);
+        self.store.append(self.now(), vec![draft]).await?;
+        Ok(())
+    }
+}
+
+fn grant_draft(actor: &str, g: &Grant, kind: &'static str) -> Draft {
+    Draft::new(actor, g.tenant.as_str(), kind)
+        .with("grant", &g.id)
+        .with("holder", &g.holder)
+}
+
+fn activate(g: &mut Grant, now: Timestamp, actor: &str, b: &mut Batch) {
+    g.state = GrantState::Active;
+    g.pending_until = None;
+    g.activated_at = Some(now);
+    let expires = now.plus_secs(g.duration_secs);
+    g.expires_at = Some(expires);
+    b.log(grant_draft(actor, g, "grant.activated").with("expires_at", expires));
+}
+
+fn expire(g: &mut Grant, now: Timestamp, b: &mut Batch) {
+    let deadline = g.deadline().unwrap_or(now);
+    let kind = if g.state == GrantState::Pending {
+        g.state = GrantState::RequestExpired;
+        "grant.request_expired"
+    } else {
+        g.state = GrantState::Expired;
+        "grant.expired"
+    };
+    g.ended_at = Some(deadline);
+    b.log(grant_draft("system", g, kind).with("expired_at", deadline));
+    b.put_grant(g.clone());
+}
+
+fn parse_grant_id(s: &str) -> Result<GrantId> {
+    GrantId::parse(s.trim()).ok_or_else(|| {
+        BrokerError::InvalidArgument(format!(
+            "grant id {:?} is malformed: it looks like g- followed by 24 hex digits",
+            truncate(s, 40)
+        ))
+    })
+}
+
+fn not_found(id: &GrantId) -> BrokerError {
+    BrokerError::NotFound(format!("grant {id} not found"))
+}
+
+fn invalid(e: IdentityError) -> BrokerError {
+    BrokerError::InvalidArgument(e.to_string())
+}
+
+fn invalid_field(field: &str, e: IdentityError) -> BrokerError {
+    BrokerError::InvalidArgument(format!("{field}: {e}"))
+}
+
+/// A free-text field: trimmed, bounded, no control characters.
+fn text_field(field: &str, value: &str, max_chars: usize, required: bool) -> Result<String> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(BrokerError::InvalidArgument(format!("{field} is required and must not be blank")));
+    }
+    if v.chars().count() > max_chars {
+        return Err(BrokerError::InvalidArgument(format!(
+            "{field} is longer than {max_chars} characters"
+        )));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(BrokerError::InvalidArgument(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+fn human_secs(s: i64) -> String {
+    match s {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}

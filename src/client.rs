@@ -1,0 +1,120 @@
+//! A mutual-TLS connection to a daypass server, used by the CLI and tests.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::pb::{
+    audit_service_client::AuditServiceClient, grant_service_client::GrantServiceClient,
+    staff_service_client::StaffServiceClient, tenant_service_client::TenantServiceClient,
+};
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid server address {0:?}: use https://HOST:PORT")]
+    Address(String),
+    #[error("cannot connect to {server}: {detail}")]
+    Connect { server: String, detail: String },
+}
+
+/// The PEM files a client presents and trusts.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    pub ca_pem: Vec<u8>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity { .. }")
+    }
+}
+
+impl ClientIdentity {
+    pub fn from_files(ca: &Path, cert: &Path, key: &Path) -> Result<Self, ClientError> {
+        let read = |what, path: &Path| {
+            std::fs::read(path).map_err(|source| ClientError::Read {
+                what,
+                path: path.to_owned(),
+                source,
+            })
+        };
+        Ok(ClientIdentity {
+            ca_pem: read("CA certificate", ca)?,
+            cert_pem: read("client certificate", cert)?,
+            key_pem: read("client key", key)?,
+        })
+    }
+}
+
+/// Typed clients for every daypass service over one connection.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub staff: StaffServiceClient<Channel>,
+    pub tenants: TenantServiceClient<Channel>,
+    pub grants: GrantServiceClient<Channel>,
+    pub audit: AuditServiceClient<Channel>,
+}
+
+impl Clients {
+    pub fn new(channel: Channel) -> Self {
+        Clients {
+            staff: StaffServiceClient::new(channel.clone()),
+            tenants: TenantServiceClient::new(channel.clone()),
+            grants: GrantServiceClient::new(channel.clone()),
+            audit: AuditServiceClient::new(channel)
+                .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
+        }
+    }
+}
+
+/// Connects to `server` (`https://host:port`) presenting `id`.
+pub async fn connect(server: &str, id: &ClientIdentity) -> Result<Clients, ClientError> {
+    let endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|_| ClientError::Address(server.to_owned()))?;
+    let host = endpoint.uri().host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+    if endpoint.uri().scheme_str() != Some("https") || host.is_empty() {
+        return Err(ClientError::Address(server.to_owned()));
+    }
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&id.ca_pem))
+        .identity(Identity::from_pem(&id.cert_pem, &id.key_pem))
+        .domain_name(host);
+    let channel = endpoint
+        .tls_config(tls)
+        .map_err(|e| ClientError::Connect {
+            server: server.to_owned(),
+            detail: e.to_string(),
+        })?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| ClientError::Connect {
+            server: server.to_owned(),
+            detail: error_chain(&e),
+        })?;
+    Ok(Clients::new(channel))
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! Server configuration: plain data, read once at start-up from a TOML file
+//! (`daypass serve --config daypass.toml`) and checked before anything runs.
+//!
+//! ```toml
+//! listen = "127.0.0.1:50051"
+//! data_dir = "/var/lib/daypass"
+//! trust_domain = "daypass.example"
+//! bootstrap_admin = "ada"          # enrolled as admin only if no staff exist yet
+//!
+//! [tls]
+//! ca = "/etc/daypass/ca.pem"
+//! cert = "/etc/daypass/server.pem"
+//! key = "/etc/daypass/server.key"
+//!
+//! [grants]
+//! max_duration_secs = 86400        # at most 86400 (24 h)
+//! pending_ttl_secs = 3600
+//!
+//! [staff]
+//! max_root_holders = 2             # at most 2
+//! ```
+
+use std::{fs, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::{grant::MAX_GRANT_SECS, identity::Name};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+    #[serde(default)]
+    pub bootstrap_admin: Option<String>,
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub grants: GrantLimits,
+    #[serde(default)]
+    pub staff: StaffLimits,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantLimits {
+    /// Longest grant; also the default length. Never above 24 h.
+    pub max_duration_secs: i64,
+    /// How long a request waits for approval.
+    pub pending_ttl_secs: i64,
+}
+
+impl Default for GrantLimits {
+    fn default() -> Self {
+        GrantLimits {
+            max_duration_secs: MAX_GRANT_SECS,
+            pending_ttl_secs: 3600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffLimits {
+    /// Root holders allowed at once: 0, 1 or 2.
+    pub max_root_holders: u32,
+}
+
+impl Default for StaffLimits {
+    fn default() -> Self {
+        StaffLimits { max_root_holders: 2 }
+    }
+}
+
+pub const DEFAULT_TRUST_DOMAIN: &str = "daypass.local";
+
+fn default_trust_domain() -> String {
+    DEFAULT_TRUST_DOMAIN.to_owned()
+}
+
+impl Config {
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Enforces the limits the service promises, whatever the file says.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let g = &self.grants;
+        if !(1..=MAX_GRANT_SECS).contains(&g.max_duration_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.max_duration_secs must be between 1 and {MAX_GRANT_SECS} (24 h), not {}",
+                g.max_duration_secs
+            )));
+        }
+        if !(1..=7 * 24 * 3600).contains(&g.pending_ttl_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.pending_ttl_secs must be between 1 and 604800 (7 days), not {}",
+                g.pending_ttl_secs
+            )));
+        }
+        if self.staff.max_root_holders > 2 {
+            return Err(ConfigError::Invalid(format!(
+                "staff.max_root_holders may be 0, 1 or 2, not {}",
+                self.staff.max_root_holders
+            )));
+        }
+        if let Some(admin) = &self.bootstrap_admin {
+            Name::parse(admin)
+                .map_err(|e| ConfigError::Invalid(format!("bootstrap_admin: {e}")))?;
+        }
+        if self.trust_domain.is_empty()
+            || !self
+                .trust_domain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return Err(ConfigError::Invalid(format!(
+                "trust_domain {:?} must be a lowercase DNS-style name",
+                self.trust_domain
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        listen = "127.0.0.1:0"
+        data_dir = "/tmp/x"
+        [tls]
+        ca = "ca.pem"
+        cert = "server.pem"
+        key = "server.key"
+    "#;
+
+    #[test]
+    fn defaults_are_the_promises() {
+        let c: Config = toml::from_str(MINIMAL).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.grants.max_duration_secs, 86_400);
+        assert_eq!(c.grants.pending_ttl_secs, 3_600);
+        assert_eq!(c.staff.max_root_holders, 2);
+    }
+
+    #[test]
+    fn limits_cannot_be_raised() {
+        let over = format!("{MINIMAL}\n[grants]\nmax_duration_secs = 86401\n");
+        let c: Config = toml::from_str(&over).unwrap();
+        assert!(c.check().is_err());
+        let roots = format!("{MINIMAL}\n[staff]\nmax_root_holders = 3\n");
+        let c: Config = toml::from_str(&roots).unwrap();
+        assert!(c.check().is_err());
+    }
+}

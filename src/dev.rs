@@ -1,0 +1,1 @@
+//! `daypass serve --dev`: filled in below.

@@ -1,0 +1,122 @@
+//! The expiry sweeper: closes grants at their deadline and logs it.
+//!
+//! Validity never depends on this task (validation checks the clock); it
+//! exists so that the log says, within a second, that a grant expired. It
+//! keeps a `BTreeSet<(deadline, id)>` and sleeps until the earliest deadline
+//! or until a new, earlier one is added: no periodic full scans.
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use crate::{broker::Broker, clock::Timestamp, grant::GrantId};
+
+/// Pending deadlines, earliest first.
+#[derive(Debug, Default)]
+pub struct ExpiryIndex {
+    deadlines: Mutex<BTreeSet<(Timestamp, GrantId)>>,
+    changed: Notify,
+}
+
+impl ExpiryIndex {
+    pub fn insert(&self, deadline: Timestamp, id: GrantId) {
+        let mut set = self.lock();
+        let earliest = set.first().is_none_or(|(d, _)| deadline < *d);
+        set.insert((deadline, id));
+        drop(set);
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.lock().first().map(|(d, _)| *d)
+    }
+
+    /// Removes and returns every id due at `now` (at most `max`).
+    fn take_due(&self, now: Timestamp, max: usize) -> Vec<GrantId> {
+        let mut set = self.lock();
+        let mut out = Vec::new();
+        while out.len() < max {
+            match set.first() {
+                Some((d, _)) if *d <= now => {
+                    if let Some((_, id)) = set.pop_first() {
+                        out.push(id);
+                    }
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<(Timestamp, GrantId)>> {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Grants closed per transaction.
+const BATCH: usize = 1024;
+
+/// Closes everything already due. Called at start-up before serving, so
+/// grants that expired while the server was down get their entry first.
+pub async fn catch_up(broker: &Broker) -> Result<usize, crate::broker::BrokerError> {
+    let mut total = 0;
+    loop {
+        let due = broker.expiry().take_due(broker.now(), BATCH);
+        if due.is_empty() {
+            return Ok(total);
+        }
+        total += broker.expire_due(&due).await?;
+    }
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let index = broker.expiry().clone();
+    loop {
+        let due = index.take_due(broker.now(), BATCH);
+        if !due.is_empty() {
+            match broker.expire_due(&due).await {
+                Ok(n) => tracing::debug!(closed = n, "expired grants"),
+                Err(e) => {
+                    // Put them back and retry shortly: the store may recover.
+                    tracing::warn!(error = %e, "could not log grant expiry; retrying");
+                    let now = broker.now();
+                    for id in due {
+                        index.insert(now, id);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = &mut shutdown => return,
+                    }
+                }
+            }
+            continue;
+        }
+        let clock = broker.clock().clone();
+        let next = index.next();
+        tokio::select! {
+            _ = async { match next {
+                Some(t) => clock.sleep_until(t).await,
+                None => std::future::pending().await,
+            } } => {}
+            _ = index.changed.notified() => {}
+            _ = &mut shutdown => return,
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The project's own PKI, made with rcgen: a CA, the server certificate and
+//! client certificates whose URI SAN names a principal
+//! (`spiffe://<trust-domain>/<kind>/<name>`). Private keys are written with
+//! mode 0600 and never logged.
+//!
+//! Layout written by `daypass certs init` / `certs issue` (see certs/README.md):
+//! `ca.pem`, `ca.key`, `server.pem`, `server.key`, `<kind>-<name>.pem|.key`.
+
+use std::{
+    fs,
+    io::Write,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use thiserror::Error;
+use time::{Duration, OffsetDateTime};
+
+use crate::identity::{Name, Principal, PrincipalKind};
+
+#[derive(Debug, Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} already exists; pass --force to replace it")]
+    Exists(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A certificate and its private key, PEM-encoded.
+#[derive(Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Issued { cert_pem, key_pem: <redacted> }")
+    }
+}
+
+/// What to put in a certificate. Tests use the odd combinations.
+#[derive(Clone, Debug)]
+pub struct CertSpec {
+    pub common_name: String,
+    pub uris: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub ips: Vec<IpAddr>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub server_auth: bool,
+    pub client_auth: bool,
+}
+
+impl CertSpec {
+    /// A client certificate for `principal`, valid from now for `days`.
+    pub fn client(principal_uri: &str, days: i64) -> CertSpec {
+        let now = OffsetDateTime::now_utc();
+        CertSpec {
+            common_name: principal_uri.rsplit('/').next().unwrap_or("client").to_owned(),
+            uris: vec![principal_uri.to_owned()],
+            dns_names: Vec::new(),
+            ips: Vec::new(),
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(days),
+            server_auth: false,
+            client_auth: true,
+        }
+    }
+
+    /// A server certificate for the given host names and IP addresses.
+    pub fn server(hosts: &[String], days: i64) -> CertSpec {
+        let now = OffsetDateTime::now_utc();
+        let (ips, dns): (Vec<_>, Vec<_>) = hosts.iter().partition(|h| h.parse::<IpAddr>().is_ok());
+        CertSpec {
+            common_name: hosts.first().cloned().unwrap_or_else(|| "daypass".into()),
+            uris: Vec::new(),
+            dns_names: dns.into_iter().cloned().collect(),
+            ips: ips.iter().filter_map(|h| h.parse().ok()).collect(),
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(days),
+            server_auth: true,
+            client_auth: false,
+        }
+    }
+}
+
+/// A certificate authority that can sign.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertificateAuthority { .. }")
+    }
+}
+
+impl CertificateAuthority {
+    /// A new self-signed CA valid for ten years.
+    pub fn generate(common_name: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(3650);
+        let cert = params.self_signed(&key)?;
+        let key_pem = key.serialize_pem();
+        Ok(CertificateAuthority {
+            cert_pem: cert.pem(),
+            key_pem,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
+        Ok(CertificateAuthority {
+            issuer,
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues a certificate as `spec` says, with a fresh key.
+    pub fn issue(&self, spec: &CertSpec) -> Result<Issued, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, spec.common_name.as_str());
+        for uri in &spec.uris {
+            params
+                .subject_alt_names
+                .push(SanType::URI(uri.as_str().try_into()?));
+        }
+        for dns in &spec.dns_names {
+            params
+                .subject_alt_names
+                .push(SanType::DnsName(dns.as_str().try_into()?));
+        }
+        for ip in &spec.ips {
+            params.subject_alt_names.push(SanType::IpAddress(*ip));
+        }
+        params.not_before = spec.not_before;
+        params.not_after = spec.not_after;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if spec.server_auth {
+            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+        }
+        if spec.client_auth {
+            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+        }
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A client certificate for `kind/name` under `trust_domain`.
+    pub fn issue_client(
+        &self,
+        kind: PrincipalKind,
+        name: &Name,
+        trust_domain: &str,
+        days: i64,
+    ) -> Result<Issued, PkiError> {
+        let uri = Principal::new(kind, name.clone()).uri(trust_domain);
+        self.issue(&CertSpec::client(&uri, days))
+    }
+}
+
+/// File names inside a certificate directory.
+pub fn client_file_stem(kind: PrincipalKind, name: &Name) -> String {
+    format!("{}-{}", kind.as_str(), name)
+}
+
+/// `daypass certs init`: a new CA and a server certificate in `dir`.
+pub fn init_dir(dir: &Path, hosts: &[String], force: bool) -> Result<Vec<PathBuf>, PkiError> {
+    if hosts.is_empty() {
+        return Err(PkiError::Invalid("give at least one --host for the server certificate".into()));
+    }
+    let ca_key = dir.join("ca.key");
+    if ca_key.exists() && !force {
+        return Err(PkiError::Exists(ca_key));
+    }
+    create_dir(dir)?;
+    let ca = CertificateAuthority::generate("daypass CA")?;
+    let server = ca.issue(&CertSpec::server(hosts, 825))?;
+    let written = vec![
+        write_public(&dir.join("ca.pem"), ca.cert_pem())?,
+        write_secret(&ca_key, &ca.key_pem)?,
+        write_public(&dir.join("server.pem"), &server.cert_pem)?,
+        write_secret(&dir.join("server.key"), &server.key_pem)?,
+    ];
+    Ok(written)
+}
+
+/// `daypass certs issue`: a client certificate signed by the CA in `dir`.
+pub fn issue_to_dir(
+    dir: &Path,
+    kind: PrincipalKind,
+    name: &Name,
+    trust_domain: &str,
+    days: i64,
+    force: bool,
+) -> Result<(PathBuf, PathBuf), PkiError> {
+    let ca = load_ca(dir)?;
+    let stem = client_file_stem(kind, name);
+    let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
+    if key_path.exists() && !force {
+        return Err(PkiError::Exists(key_path));
+    }
+    let issued = ca.issue_client(kind, name, trust_domain, days)?;
+    Ok((
+        write_public(&cert_path, &issued.cert_pem)?,
+        write_secret(&key_path, &issued.key_pem)?,
+    ))
+}
+
+pub fn load_ca(dir: &Path) -> Result<CertificateAuthority, PkiError> {
+    let cert = read(&dir.join("ca.pem"))?;
+    let key = read(&dir.join("ca.key"))?;
+    CertificateAuthority::load(&cert, &key)
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub fn create_dir(dir: &Path) -> Result<(), PkiError> {
+    fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+pub fn write_public(path: &Path, pem: &str) -> Result<PathBuf, PkiError> {
+    fs::write(path, pem).map_err(|source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(path.to_owned())
+}
+
+/// Writes a private key readable by its owner only (mode 0600 from the
+/// moment the file exists).
+pub fn write_secret(path: &Path, pem: &str) -> Result<PathBuf, PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        let mut f = opts.open(path).map_err(io)?;
+        // An existing file keeps its old mode on open; tighten it.
+        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+        f.write_all(pem.as_bytes()).map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    {
+        let mut f = opts.open(path).map_err(io)?;
+        f.write_all(pem.as_bytes()).map_err(io)?;
+    }
+    Ok(path.to_owned())
+}

@@ -1,0 +1,293 @@
+//! Who may do what, decided in one place. Handlers ask; they never
+//! re-implement a rule. Two kinds of decision live here:
+//!
+//! * [`authorize`]: may this caller make this call at all (role × RPC);
+//! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
+//!   [`may_release`]): may this caller touch this particular grant.
+//!
+//! Callers whose role gives no access to customer data (partnerships,
+//! data-entry, administration) are refused everything but `WhoAmI`.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::{grant::Grant, identity::Name};
+
+/// A staff member's role, held in the server's staff registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Support,
+    Root,
+    Admin,
+    Auditor,
+    Partnerships,
+    DataEntry,
+    Administration,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Support,
+        Role::Root,
+        Role::Admin,
+        Role::Auditor,
+        Role::Partnerships,
+        Role::DataEntry,
+        Role::Administration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Support => "support",
+            Role::Root => "root",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::Partnerships => "partnerships",
+            Role::DataEntry => "data-entry",
+            Role::Administration => "administration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Roles that may hold grants into customer environments.
+    pub fn may_hold_grants(self) -> bool {
+        matches!(self, Role::Support | Role::Root)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated, enrolled caller. Built once per call by the RPC layer
+/// from the peer certificate and the registries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Staff { name: Name, role: Role },
+    Tenant { name: Name },
+}
+
+impl Caller {
+    /// `staff/alice`, `auditor/eve`, `tenant/acme`: the actor in log entries.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Staff {
+                name,
+                role: Role::Auditor,
+            } => format!("auditor/{name}"),
+            Caller::Staff { name, .. } => format!("staff/{name}"),
+            Caller::Tenant { name } => format!("tenant/{name}"),
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Caller::Staff { role, .. } => Some(*role),
+            Caller::Tenant { .. } => None,
+        }
+    }
+
+    /// The tenant this caller speaks for, if it is a tenant.
+    pub fn tenant(&self) -> Option<&Name> {
+        match self {
+            Caller::Tenant { name } => Some(name),
+            Caller::Staff { .. } => None,
+        }
+    }
+}
+
+/// Every RPC, as a policy action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    AddStaff,
+    OffboardStaff,
+    ListStaff,
+    WhoAmI,
+    AddTenant,
+    UpdateTenant,
+    ListTenants,
+    RequestGrant,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    RevokeGrant,
+    ReleaseGrant,
+    ValidateGrant,
+    RecordAccess,
+    StreamEntries,
+    VerifyChain,
+}
+
+impl Action {
+    pub const ALL: [Action; 18] = [
+        Action::AddStaff,
+        Action::OffboardStaff,
+        Action::ListStaff,
+        Action::WhoAmI,
+        Action::AddTenant,
+        Action::UpdateTenant,
+        Action::ListTenants,
+        Action::RequestGrant,
+        Action::ApproveGrant,
+        Action::DenyGrant,
+        Action::ListGrants,
+        Action::GetGrant,
+        Action::RevokeGrant,
+        Action::ReleaseGrant,
+        Action::ValidateGrant,
+        Action::RecordAccess,
+        Action::StreamEntries,
+        Action::VerifyChain,
+    ];
+
+    /// The RPC's name, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AddStaff => "AddStaff",
+            Action::OffboardStaff => "OffboardStaff",
+            Action::ListStaff => "ListStaff",
+            Action::WhoAmI => "WhoAmI",
+            Action::AddTenant => "AddTenant",
+            Action::UpdateTenant => "UpdateTenant",
+            Action::ListTenants => "ListTenants",
+            Action::RequestGrant => "RequestGrant",
+            Action::ApproveGrant => "ApproveGrant",
+            Action::DenyGrant => "DenyGrant",
+            Action::ListGrants => "ListGrants",
+            Action::GetGrant => "GetGrant",
+            Action::RevokeGrant => "RevokeGrant",
+            Action::ReleaseGrant => "ReleaseGrant",
+            Action::ValidateGrant => "ValidateGrant",
+            Action::RecordAccess => "RecordAccess",
+            Action::StreamEntries => "StreamEntries",
+            Action::VerifyChain => "VerifyChain",
+        }
+    }
+}
+
+/// A refusal by policy; always PERMISSION_DENIED.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{actor} may not call {action}: {why}")]
+pub struct Refusal {
+    pub actor: String,
+    pub action: &'static str,
+    pub why: &'static str,
+}
+
+/// May `caller` make an `action` call at all?
+pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
+    use Action::*;
+    let allowed = match caller {
+        Caller::Tenant { .. } => matches!(
+            action,
+            WhoAmI
+                | ApproveGrant
+                | DenyGrant
+                | ListGrants
+                | GetGrant
+                | RevokeGrant
+                | ValidateGrant
+                | RecordAccess
+        ),
+        Caller::Staff { role, .. } => match role {
+            Role::Support | Role::Root => matches!(
+                action,
+                WhoAmI
+                    | ListTenants
+                    | RequestGrant
+                    | ApproveGrant
+                    | DenyGrant
+                    | ListGrants
+                    | GetGrant
+                    | ReleaseGrant
+            ),
+            Role::Admin => matches!(
+                action,
+                WhoAmI
+                    | AddStaff
+                    | OffboardStaff
+                    | ListStaff
+                    | AddTenant
+                    | UpdateTenant
+                    | ListTenants
+                    | ApproveGrant
+                    | DenyGrant
+                    | ListGrants
+                    | GetGrant
+                    | RevokeGrant
+                    | StreamEntries
+                    | VerifyChain
+            ),
+            Role::Auditor => matches!(
+                action,
+                WhoAmI | ListStaff | ListTenants | ListGrants | GetGrant | StreamEntries | VerifyChain
+            ),
+            Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal {
+            actor: caller.actor(),
+            action: action.as_str(),
+            why: match caller.role() {
+                Some(r) if !matches!(r, Role::Support | Role::Root | Role::Admin | Role::Auditor) => {
+                    "this role has no access to customer environments"
+                }
+                _ => "not permitted for this role",
+            },
+        })
+    }
+}
+
+/// Which grants a caller may see: staff their own, a tenant its own
+/// tenant's, admins and auditors all. A grant a caller may not see must be
+/// reported exactly like an unknown one.
+pub fn may_see(caller: &Caller, grant: &Grant) -> bool {
+    match caller {
+        Caller::Tenant { name } => grant.tenant == *name,
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Staff { name, .. } => grant.holder == *name,
+    }
+}
+
+/// Approve or deny a pending grant: the grant's own tenant, or a staff
+/// member (support, root, admin) who is not the requester.
+pub fn may_decide(caller: &Caller, grant: &Grant) -> Result<(), &'static str> {
+    match caller {
+        Caller::Tenant { name } if grant.tenant == *name => Ok(()),
+        Caller::Tenant { .. } => Err("not found"),
+        Caller::Staff { name, .. } if grant.holder == *name => {
+            Err("a requester cannot approve or deny their own request; ask the tenant or a colleague")
+        }
+        Caller::Staff { role, .. } if matches!(role, Role::Support | Role::Root | Role::Admin) => {
+            Ok(())
+        }
+        Caller::Staff { .. } => Err("not permitted for this role"),
+    }
+}
+
+/// Revoke: an admin, or the tenant for its own grants.
+pub fn may_revoke(caller: &Caller, grant: &Grant) -> bool {
+    match caller {
+        Caller::Tenant { name } => grant.tenant == *name,
+        Caller::Staff { role, .. } => *role == Role::Admin,
+    }
+}
+
+/// Release: only the holder.
+pub fn may_release(caller: &Caller, grant: &Grant) -> bool {
+    matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
+}

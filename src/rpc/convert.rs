@@ -1,0 +1,140 @@
+//! Conversions between domain types and their protobuf messages.
+
+use tonic::Status;
+
+use crate::{
+    audit::SealedEntry,
+    grant::{DenyReason, Grant, GrantState},
+    identity::{Principal, PrincipalKind},
+    pb,
+    policy::Role,
+    store::{Approval, StaffRecord, TenantRecord},
+};
+
+pub fn role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Support => pb::Role::Support,
+        Role::Root => pb::Role::Root,
+        Role::Admin => pb::Role::Admin,
+        Role::Auditor => pb::Role::Auditor,
+        Role::Partnerships => pb::Role::Partnerships,
+        Role::DataEntry => pb::Role::DataEntry,
+        Role::Administration => pb::Role::Administration,
+    }
+}
+
+/// `None` for UNSPECIFIED; an error for a value this server does not know.
+pub fn role_from_pb(v: i32) -> Result<Option<Role>, Status> {
+    let r = pb::Role::try_from(v)
+        .map_err(|_| Status::invalid_argument(format!("unknown role value {v}")))?;
+    Ok(match r {
+        pb::Role::Unspecified => None,
+        pb::Role::Support => Some(Role::Support),
+        pb::Role::Root => Some(Role::Root),
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::Auditor => Some(Role::Auditor),
+        pb::Role::Partnerships => Some(Role::Partnerships),
+        pb::Role::DataEntry => Some(Role::DataEntry),
+        pb::Role::Administration => Some(Role::Administration),
+    })
+}
+
+pub fn approval_from_pb(v: i32) -> Result<Option<Approval>, Status> {
+    let a = pb::ApprovalPolicy::try_from(v)
+        .map_err(|_| Status::invalid_argument(format!("unknown approval policy value {v}")))?;
+    Ok(match a {
+        pb::ApprovalPolicy::Unspecified => None,
+        pb::ApprovalPolicy::Auto => Some(Approval::Auto),
+        pb::ApprovalPolicy::Approval => Some(Approval::Approval),
+    })
+}
+
+pub fn approval_to_pb(a: Approval) -> pb::ApprovalPolicy {
+    match a {
+        Approval::Auto => pb::ApprovalPolicy::Auto,
+        Approval::Approval => pb::ApprovalPolicy::Approval,
+    }
+}
+
+pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
+    let kind = if r.role == Role::Auditor {
+        PrincipalKind::Auditor
+    } else {
+        PrincipalKind::Staff
+    };
+    pb::Staff {
+        name: r.name.to_string(),
+        role: role_to_pb(r.role) as i32,
+        principal: Principal::new(kind, r.name.clone()).uri(trust_domain),
+        active: r.is_active(),
+        enrolled_at_ms: r.enrolled_at.millis(),
+        offboarded_at_ms: r.offboarded_at.map(|t| t.millis()).unwrap_or(0),
+    }
+}
+
+pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
+    pb::Tenant {
+        name: t.name.to_string(),
+        approval: approval_to_pb(t.approval) as i32,
+        require_ticket: t.require_ticket,
+        created_at_ms: t.created_at.millis(),
+    }
+}
+
+pub fn grant_to_pb(g: &Grant) -> pb::Grant {
+    let ms = |t: Option<crate::clock::Timestamp>| t.map(|t| t.millis()).unwrap_or(0);
+    pb::Grant {
+        id: g.id.to_string(),
+        tenant: g.tenant.to_string(),
+        holder: g.holder.to_string(),
+        reason: g.reason.clone(),
+        ticket: g.ticket.clone(),
+        state: state_to_pb(g.state) as i32,
+        duration_seconds: g.duration_secs,
+        requested_at_ms: g.requested_at.millis(),
+        pending_until_ms: ms(g.pending_until),
+        activated_at_ms: ms(g.activated_at),
+        expires_at_ms: ms(g.expires_at),
+        ended_at_ms: ms(g.ended_at),
+        decided_by: g.decided_by.clone(),
+        decision_note: g.decision_note.clone(),
+    }
+}
+
+fn state_to_pb(s: GrantState) -> pb::GrantState {
+    match s {
+        GrantState::Pending => pb::GrantState::Pending,
+        GrantState::Active => pb::GrantState::Active,
+        GrantState::Denied => pb::GrantState::Denied,
+        GrantState::RequestExpired => pb::GrantState::RequestExpired,
+        GrantState::Expired => pb::GrantState::Expired,
+        GrantState::Revoked => pb::GrantState::Revoked,
+        GrantState::Released => pb::GrantState::Released,
+    }
+}
+
+pub fn deny_to_pb(r: DenyReason) -> pb::DenyReason {
+    match r {
+        DenyReason::Unknown => pb::DenyReason::Unknown,
+        DenyReason::Pending => pb::DenyReason::Pending,
+        DenyReason::Expired => pb::DenyReason::Expired,
+        DenyReason::Revoked => pb::DenyReason::Revoked,
+        DenyReason::Offboarded => pb::DenyReason::Offboarded,
+        DenyReason::Denied => pb::DenyReason::Denied,
+        DenyReason::Released => pb::DenyReason::Released,
+    }
+}
+
+pub fn entry_to_pb(s: &SealedEntry) -> pb::LogEntry {
+    let e = &s.entry;
+    pb::LogEntry {
+        seq: e.seq,
+        timestamp_ms: e.timestamp.millis(),
+        actor: e.actor.clone(),
+        tenant: e.tenant.clone(),
+        kind: e.kind.clone(),
+        details: e.details.clone(),
+        prev_hash: e.prev_hash.to_vec(),
+        hash: s.hash.to_vec(),
+    }
+}

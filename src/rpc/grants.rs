@@ -1,0 +1,133 @@
+//! `GrantService`: the grant lifecycle, tenant validation and access records.
+
+use tonic::{Request, Response, Status};
+
+use super::{Api, convert};
+use crate::{
+    pb::{self, grant_service_server::GrantService, validate_grant_request::Subject},
+    policy::Action,
+};
+
+/// The `GrantService` implementation.
+#[derive(Clone)]
+pub struct GrantApi(pub Api);
+
+#[tonic::async_trait]
+impl GrantService for GrantApi {
+    async fn request_grant(
+        &self,
+        req: Request<pb::RequestGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RequestGrant).await?;
+        let r = req.into_inner();
+        let result = api
+            .broker
+            .request_grant(&caller, &r.tenant, &r.reason, &r.ticket, r.duration_seconds)
+            .await;
+        let g = api.finish(&caller, Action::RequestGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn approve_grant(&self, req: Request<pb::DecideGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ApproveGrant).await?;
+        let r = req.into_inner();
+        let result = api.broker.decide(&caller, &r.grant_id, true, &r.note).await;
+        let g = api.finish(&caller, Action::ApproveGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn deny_grant(&self, req: Request<pb::DecideGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::DenyGrant).await?;
+        let r = req.into_inner();
+        let result = api.broker.decide(&caller, &r.grant_id, false, &r.note).await;
+        let g = api.finish(&caller, Action::DenyGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn list_grants(
+        &self,
+        req: Request<pb::ListGrantsRequest>,
+    ) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ListGrants).await?;
+        let r = req.get_ref();
+        let result = api.broker.list_grants(&caller, &r.tenant, &r.holder, r.live_only);
+        let grants = api.finish(&caller, Action::ListGrants, result).await?;
+        Ok(Response::new(pb::ListGrantsResponse {
+            grants: grants.iter().map(convert::grant_to_pb).collect(),
+        }))
+    }
+
+    async fn get_grant(&self, req: Request<pb::GetGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetGrant).await?;
+        let result = api.broker.get_grant(&caller, &req.get_ref().grant_id);
+        let g = api.finish(&caller, Action::GetGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn revoke_grant(&self, req: Request<pb::RevokeGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RevokeGrant).await?;
+        let r = req.into_inner();
+        let result = api.broker.revoke(&caller, &r.grant_id, &r.note).await;
+        let g = api.finish(&caller, Action::RevokeGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn release_grant(
+        &self,
+        req: Request<pb::ReleaseGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ReleaseGrant).await?;
+        let result = api.broker.release(&caller, &req.get_ref().grant_id).await;
+        let g = api.finish(&caller, Action::ReleaseGrant, result).await?;
+        Ok(Response::new(convert::grant_to_pb(&g)))
+    }
+
+    async fn validate_grant(
+        &self,
+        req: Request<pb::ValidateGrantRequest>,
+    ) -> Result<Response<pb::ValidateGrantResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ValidateGrant).await?;
+        let (by_grant, by_staff) = match &req.get_ref().subject {
+            Some(Subject::GrantId(id)) => (Some(id.as_str()), None),
+            Some(Subject::Staff(s)) => (None, Some(s.as_str())),
+            None => (None, None),
+        };
+        let result = api.broker.validate(&caller, by_grant, by_staff).await;
+        let v = api.finish(&caller, Action::ValidateGrant, result).await?;
+        let g = v.grant.as_ref();
+        Ok(Response::new(pb::ValidateGrantResponse {
+            allowed: v.allowed.is_ok(),
+            deny_reason: v.allowed.err().map(|r| convert::deny_to_pb(r) as i32).unwrap_or(0),
+            grant_id: g.map(|g| g.id.to_string()).unwrap_or_default(),
+            holder: g.map(|g| g.holder.to_string()).unwrap_or_default(),
+            expires_at_ms: g.and_then(|g| g.expires_at).map(|t| t.millis()).unwrap_or(0),
+            log_seq: v.log_seq,
+        }))
+    }
+
+    async fn record_access(
+        &self,
+        req: Request<pb::RecordAccessRequest>,
+    ) -> Result<Response<pb::RecordAccessResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RecordAccess).await?;
+        let r = req.into_inner();
+        let result = api
+            .broker
+            .record_access(&caller, &r.grant_id, &r.action, &r.resource)
+            .await;
+        let entry = api.finish(&caller, Action::RecordAccess, result).await?;
+        Ok(Response::new(pb::RecordAccessResponse {
+            log_seq: entry.entry.seq,
+            entry_hash: hex::encode(entry.hash),
+        }))
+    }
+}

@@ -1,0 +1,73 @@
+//! `StaffService`: enrol, offboard, list; and `WhoAmI`.
+
+use tonic::{Request, Response, Status};
+
+use super::{Api, convert};
+use crate::{
+    pb::{self, staff_service_server::StaffService},
+    policy::{Action, Caller},
+};
+
+/// The `StaffService` implementation.
+#[derive(Clone)]
+pub struct StaffApi(pub Api);
+
+#[tonic::async_trait]
+impl StaffService for StaffApi {
+    async fn add_staff(&self, req: Request<pb::AddStaffRequest>) -> Result<Response<pb::Staff>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::AddStaff).await?;
+        let r = req.into_inner();
+        let result = match convert::role_from_pb(r.role) {
+            Ok(role) => api.broker.add_staff(&caller, &r.name, role).await,
+            Err(s) => Err(crate::broker::BrokerError::InvalidArgument(s.message().to_owned())),
+        };
+        let rec = api.finish(&caller, Action::AddStaff, result).await?;
+        Ok(Response::new(convert::staff_to_pb(&rec, api.broker.trust_domain())))
+    }
+
+    async fn offboard_staff(
+        &self,
+        req: Request<pb::OffboardStaffRequest>,
+    ) -> Result<Response<pb::OffboardStaffResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::OffboardStaff).await?;
+        let result = api.broker.offboard_staff(&caller, &req.get_ref().name).await;
+        let (rec, revoked) = api.finish(&caller, Action::OffboardStaff, result).await?;
+        Ok(Response::new(pb::OffboardStaffResponse {
+            staff: Some(convert::staff_to_pb(&rec, api.broker.trust_domain())),
+            revoked_grant_ids: revoked.iter().map(|id| id.to_string()).collect(),
+        }))
+    }
+
+    async fn list_staff(
+        &self,
+        req: Request<pb::ListStaffRequest>,
+    ) -> Result<Response<pb::ListStaffResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ListStaff).await?;
+        let result = api.broker.list_staff();
+        let staff = api.finish(&caller, Action::ListStaff, result).await?;
+        let td = api.broker.trust_domain();
+        Ok(Response::new(pb::ListStaffResponse {
+            staff: staff.iter().map(|s| convert::staff_to_pb(s, td)).collect(),
+        }))
+    }
+
+    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::WhoAmI).await?;
+        let td = api.broker.trust_domain();
+        let actor = caller.actor();
+        let (kind, name) = actor.split_once('/').unwrap_or(("", &actor));
+        Ok(Response::new(pb::WhoAmIResponse {
+            principal: format!("spiffe://{td}/{actor}"),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            role: match &caller {
+                Caller::Staff { role, .. } => convert::role_to_pb(*role) as i32,
+                Caller::Tenant { .. } => 0,
+            },
+        }))
+    }
+}

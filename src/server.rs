@@ -1,0 +1,181 @@
+//! The server: opens the store, brings the log and the expiry index up to
+//! date, and serves the four daypass services plus gRPC health and
+//! reflection over mutual TLS until `shutdown` resolves. In-flight calls then
+//! drain (bounded by [`DRAIN_TIMEOUT`]) and the stop is logged.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use thiserror::Error;
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+
+use crate::{
+    broker::{Broker, BrokerError, Limits},
+    clock::SharedClock,
+    config::Config,
+    expiry,
+    identity::Name,
+    pb::{
+        audit_service_server::AuditServiceServer, grant_service_server::GrantServiceServer,
+        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
+    },
+    rpc::{Api, AuditApi, GrantApi, StaffApi, TenantApi},
+    store::{Store, StoreError},
+};
+
+/// How long in-flight calls get to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest accepted request message.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the data directory {path}: {source}")]
+    Store {
+        path: std::path::PathBuf,
+        source: StoreError,
+    },
+    #[error("start-up failed: {0}")]
+    Startup(#[from] BrokerError),
+    #[error("TLS setup failed: {0}")]
+    Tls(tonic::transport::Error),
+    #[error("server failed: {0}")]
+    Transport(tonic::transport::Error),
+    #[error("reflection setup failed: {0}")]
+    Reflection(String),
+}
+
+/// Serves until `shutdown` resolves. `listener` is already bound, so tests
+/// can pass `127.0.0.1:0` and learn the port first.
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let read = |what, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| ServerError::Read {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let ca = read("CA certificate", &config.tls.ca)?;
+    let cert = read("server certificate", &config.tls.cert)?;
+    let key = read("server key", &config.tls.key)?;
+
+    let store = Store::open(&config.data_dir).map_err(|source| ServerError::Store {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let broker = Arc::new(Broker::new(
+        Arc::new(store),
+        clock,
+        Limits::from(&config),
+        config.trust_domain.clone(),
+    ));
+    if let Some(admin) = &config.bootstrap_admin {
+        let name = Name::parse(admin).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+        if broker.bootstrap_admin(&name).await? {
+            tracing::info!(admin = %name, "bootstrapped the first admin");
+        }
+    }
+    let live = broker.load_deadlines()?;
+    let closed = expiry::catch_up(&broker).await?;
+    let addr = listener.local_addr().ok();
+    broker
+        .log_server("server.started", &format!("listening on {}", addr.map(|a| a.to_string()).unwrap_or_default()))
+        .await?;
+    tracing::info!(?addr, live_grants = live, expired_while_down = closed, "daypass serving");
+
+    let (stop_sweeper, sweeper_stopped) = oneshot::channel::<()>();
+    let sweeper = tokio::spawn(expiry::run(broker.clone(), async {
+        let _ = sweeper_stopped.await;
+    }));
+
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .client_ca_root(Certificate::from_pem(ca));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<GrantServiceServer<GrantApi>>().await;
+    health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+    let api = Api::new(broker.clone());
+    let router = Server::builder()
+        .tls_config(tls)
+        .map_err(ServerError::Tls)?
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
+        .add_service(limit(TenantServiceServer::new(TenantApi(api.clone()))))
+        .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
+        .add_service(limit(AuditServiceServer::new(AuditApi(api))));
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop_serving, serving_stopped) = oneshot::channel::<()>();
+    let serve = router.serve_with_incoming_shutdown(incoming, async {
+        let _ = serving_stopped.await;
+    });
+    tokio::pin!(serve);
+    let result = tokio::select! {
+        r = &mut serve => r,
+        () = shutdown => {
+            tracing::info!("shutting down: draining in-flight calls");
+            let _ = stop_serving.send(());
+            match tokio::time::timeout(DRAIN_TIMEOUT, &mut serve).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("calls still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+                    Ok(())
+                }
+            }
+        }
+    };
+    let _ = stop_sweeper.send(());
+    let _ = sweeper.await;
+    broker.log_server("server.stopped", "shutdown").await?;
+    tracing::info!("daypass stopped");
+    result.map_err(ServerError::Transport)
+}
+
+/// Applies the message size limits to a generated service.
+fn limit<S: Limited>(svc: S) -> S {
+    svc.limited()
+}
+
+/// Generated servers all have the same size-limit builders; this trait lets
+/// [`limit`] treat them alike.
+trait Limited {
+    fn limited(self) -> Self;
+}
+
+macro_rules! impl_limited {
+    ($($ty:ty),*) => {$(
+        impl Limited for $ty {
+            fn limited(self) -> Self {
+                self.max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(4 * MAX_MESSAGE_BYTES)
+            }
+        }
+    )*};
+}
+
+impl_limited!(
+    StaffServiceServer<StaffApi>,
+    TenantServiceServer<TenantApi>,
+    GrantServiceServer<GrantApi>,
+    AuditServiceServer<AuditApi>
+);
