@@ -1,1 +1,149 @@
-//! `daypass serve --dev`: filled in below.
+//! `daypass serve --dev`: a throw-away installation in `./daypass-dev/`.
+//!
+//! Creates (once) a CA, a server certificate for localhost/127.0.0.1, client
+//! certificates for a cast of identities, a config file, and enrols them
+//! through the broker so that the enrolments are in the log like any other.
+//! Running it again reuses what is there.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use crate::{
+    broker::{Broker, Limits},
+    clock::SystemClock,
+    config::{Config, DEFAULT_TRUST_DOMAIN, GrantLimits, StaffLimits, TlsFiles},
+    identity::{Name, PrincipalKind},
+    pki::{self, CertSpec, CertificateAuthority},
+    policy::{Caller, Role},
+    store::{Approval, Store},
+};
+
+/// Who exists in a dev installation.
+pub const CAST: &[(&str, PrincipalKind, Option<Role>)] = &[
+    ("ada", PrincipalKind::Staff, Some(Role::Admin)),
+    ("alice", PrincipalKind::Staff, Some(Role::Support)),
+    ("bob", PrincipalKind::Staff, Some(Role::Support)),
+    ("rory", PrincipalKind::Staff, Some(Role::Root)),
+    ("eve", PrincipalKind::Auditor, Some(Role::Auditor)),
+    ("pat", PrincipalKind::Staff, Some(Role::Partnerships)),
+    ("acme", PrincipalKind::Tenant, None),
+    ("globex", PrincipalKind::Tenant, None),
+];
+
+pub const DEV_LISTEN: &str = "127.0.0.1:50051";
+
+/// Creates what is missing under `dir` and returns the config to serve.
+pub async fn prepare(dir: &Path) -> Result<Config, String> {
+    let certs = dir.join("certs");
+    let config = Config {
+        listen: DEV_LISTEN.parse().map_err(|e| format!("{e}"))?,
+        data_dir: dir.join("data"),
+        trust_domain: DEFAULT_TRUST_DOMAIN.to_owned(),
+        bootstrap_admin: Some("ada".into()),
+        tls: TlsFiles {
+            ca: certs.join("ca.pem"),
+            cert: certs.join("server.pem"),
+            key: certs.join("server.key"),
+        },
+        grants: GrantLimits::default(),
+        staff: StaffLimits::default(),
+    };
+    if !certs.join("ca.key").exists() {
+        make_certs(&certs).map_err(|e| e.to_string())?;
+        let toml = format!(
+            "# Written by `daypass serve --dev`.\nlisten = \"{DEV_LISTEN}\"\ndata_dir = \"{}\"\ntrust_domain = \"{DEFAULT_TRUST_DOMAIN}\"\nbootstrap_admin = \"ada\"\n\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            config.data_dir.display(),
+            config.tls.ca.display(),
+            config.tls.cert.display(),
+            config.tls.key.display()
+        );
+        std::fs::write(dir.join("daypass.toml"), toml).map_err(|e| e.to_string())?;
+    }
+    enrol(&config).await?;
+    Ok(config)
+}
+
+fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
+    pki::create_dir(certs)?;
+    let ca = CertificateAuthority::generate("daypass dev CA")?;
+    let server = ca.issue(&CertSpec::server(&["localhost".into(), "127.0.0.1".into()], 365))?;
+    pki::write_public(&certs.join("ca.pem"), ca.cert_pem())?;
+    pki::write_secret(&certs.join("ca.key"), ca.key_pem())?;
+    pki::write_public(&certs.join("server.pem"), &server.cert_pem)?;
+    pki::write_secret(&certs.join("server.key"), &server.key_pem)?;
+    for (name, kind, _) in CAST {
+        let name = Name::parse(name).map_err(|e| pki::PkiError::Invalid(e.to_string()))?;
+        let issued = ca.issue_client(*kind, &name, DEFAULT_TRUST_DOMAIN, 365)?;
+        let stem = pki::client_file_stem(*kind, &name);
+        pki::write_public(&certs.join(format!("{stem}.pem")), &issued.cert_pem)?;
+        pki::write_secret(&certs.join(format!("{stem}.key")), &issued.key_pem)?;
+    }
+    Ok(())
+}
+
+/// Enrols the cast through the broker (as ada, the bootstrapped admin), so
+/// every enrolment is logged. Already-enrolled names are left alone.
+async fn enrol(config: &Config) -> Result<(), String> {
+    let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
+    let broker = Broker::new(store, Arc::new(SystemClock), Limits::from(config), config.trust_domain.clone());
+    let ada = Name::parse("ada").map_err(|e| e.to_string())?;
+    broker.bootstrap_admin(&ada).await.map_err(|e| e.to_string())?;
+    let admin = Caller::Staff { name: ada, role: Role::Admin };
+    for (name, kind, role) in CAST {
+        let n = Name::parse(name).map_err(|e| e.to_string())?;
+        match (kind, role) {
+            (PrincipalKind::Tenant, _) => {
+                if broker.store().tenant(&n).map_err(|e| e.to_string())?.is_none() {
+                    let (approval, ticket) = if *name == "globex" {
+                        (Approval::Approval, true)
+                    } else {
+                        (Approval::Auto, false)
+                    };
+                    broker.add_tenant(&admin, name, Some(approval), ticket).await.map_err(|e| e.to_string())?;
+                }
+            }
+            (_, Some(role)) => {
+                if broker.store().staff(&n).map_err(|e| e.to_string())?.is_none() {
+                    broker.add_staff(&admin, name, Some(*role)).await.map_err(|e| e.to_string())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    broker.store().flush().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The copy-paste walkthrough printed at start.
+pub fn walkthrough(dir: &Path, addr: SocketAddr) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+daypass dev server on https://{addr}  (data and certificates in ./{d}/)
+
+Identities (choose one with --as NAME; the default is alice):
+  ada (admin)   alice, bob (support)   rory (root)   eve (auditor)   pat (partnerships)
+  tenants: acme (auto-approved), globex (needs approval and a ticket)
+
+In another terminal, in this directory (build once: cargo build --release):
+
+  D=./target/release/daypass
+  $D whoami
+  $D grant request acme --reason "INC-42: customer cannot log in" --duration 2h
+  $D grant list
+  $D --as acme validate --staff alice                # the tenant asks: may alice act now?
+  $D --as acme access record <GRANT_ID> --action ssh --resource web-1
+  $D --as pat grant request acme --reason "curious"  # refused: no access for partnerships
+
+  $D grant request globex --reason "INC-43: export stuck" --ticket INC-43
+  $D --as alice grant approve <GLOBEX_GRANT_ID>      # refused: no self-approval
+  $D --as globex grant approve <GLOBEX_GRANT_ID>     # the tenant approves
+
+  $D --as ada staff offboard bob                     # bob's grants end at once
+  $D --as eve audit replay                           # who had access, when, why, what
+  $D --as eve audit export -o log.jsonl && $D audit verify log.jsonl
+  $D --as eve audit tail                             # follow the log live
+
+Stop with Ctrl-C (the stop is logged). Start afresh: rm -rf ./{d}
+"#
+    )
+}

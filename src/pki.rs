@@ -143,6 +143,11 @@ impl CertificateAuthority {
         &self.cert_pem
     }
 
+    /// The CA's private key, for writing to a 0600 file. Never log it.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
     /// Issues a certificate as `spec` says, with a fresh key.
     pub fn issue(&self, spec: &CertSpec) -> Result<Issued, PkiError> {
         let key = KeyPair::generate()?;
@@ -209,7 +214,7 @@ pub fn init_dir(dir: &Path, hosts: &[String], force: bool) -> Result<Vec<PathBuf
     let server = ca.issue(&CertSpec::server(hosts, 825))?;
     let written = vec![
         write_public(&dir.join("ca.pem"), ca.cert_pem())?,
-        write_secret(&ca_key, &ca.key_pem)?,
+        write_secret(&ca_key, ca.key_pem())?,
         write_public(&dir.join("server.pem"), &server.cert_pem)?,
         write_secret(&dir.join("server.key"), &server.key_pem)?,
     ];

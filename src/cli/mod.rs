@@ -1,1 +1,845 @@
-//! The command line.
+//! The `daypass` command line: one binary, subcommands for the server, the
+//! PKI, and every client call. Client commands print readable tables, or
+//! JSON with `--json`, and fail with one clear line and exit status 1.
+
+mod output;
+
+use std::{
+    fs::File,
+    io::{self, BufReader, BufWriter, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::{
+    audit::{self, export, replay},
+    client::{self, ClientIdentity, Clients},
+    clock::{SystemClock, Timestamp},
+    config::{Config, DEFAULT_TRUST_DOMAIN},
+    dev,
+    identity::{Name, PrincipalKind},
+    pb, pki, server,
+};
+
+/// Default directory of `serve --dev`.
+pub const DEV_DIR: &str = "daypass-dev";
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:50051";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "daypass",
+    version,
+    about = "Time-limited (at most 24 h), fully logged support access to customer environments",
+    after_help = "Start with `daypass serve --dev`; it prints a walkthrough."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub conn: Connection,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How client commands reach the server. Without --cert, the dev identity
+/// named by --as under ./daypass-dev/certs is used when present.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Server address.
+    #[arg(long, global = true, env = "DAYPASS_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// CA certificate that signed the server's certificate.
+    #[arg(long, global = true, env = "DAYPASS_CA")]
+    pub ca: Option<PathBuf>,
+    /// Your client certificate.
+    #[arg(long, global = true, env = "DAYPASS_CERT")]
+    pub cert: Option<PathBuf>,
+    /// Your client key.
+    #[arg(long, global = true, env = "DAYPASS_KEY")]
+    pub key: Option<PathBuf>,
+    /// Dev identity to use (alice, bob, rory, ada, eve, pat, acme, globex).
+    #[arg(long = "as", global = true, env = "DAYPASS_AS", default_value = "alice")]
+    pub as_name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Create the CA and certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Enrol, offboard and list staff (admin).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+    /// Register and list tenants (admin).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Request, decide, show and end grants.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// As a tenant: may this engineer act in my environment now?
+    Validate(ValidateArgs),
+    /// As a tenant: record what an engineer did.
+    #[command(subcommand)]
+    Access(AccessCommand),
+    /// Read, export, verify and replay the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show who the server thinks you are.
+    Whoami,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "DAYPASS_CONFIG", required_unless_present = "dev")]
+    pub config: Option<PathBuf>,
+    /// Create ./daypass-dev/ (CA, certificates, enrolled identities) and serve on 127.0.0.1:50051.
+    #[arg(long, conflicts_with = "config")]
+    pub dev: bool,
+    /// Override the listen address.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a CA and a server certificate.
+    Init {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Host name or IP address for the server certificate (repeatable).
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+        /// Replace an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a client certificate naming a principal.
+    Issue {
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    Staff,
+    Tenant,
+    Auditor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Enrol a person.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// End a person's access now (revokes their live grants).
+    Offboard { name: String },
+    /// List enrolled staff.
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    Support,
+    Root,
+    Admin,
+    Auditor,
+    Partnerships,
+    DataEntry,
+    Administration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Register a tenant.
+    Add {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ApprovalArg::Auto)]
+        approval: ApprovalArg,
+        /// Grants for this tenant must name a ticket.
+        #[arg(long)]
+        require_ticket: bool,
+    },
+    /// Change a tenant's approval policy or ticket rule.
+    Update {
+        name: String,
+        #[arg(long, value_enum)]
+        approval: Option<ApprovalArg>,
+        #[arg(long)]
+        require_ticket: Option<bool>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ApprovalArg {
+    Auto,
+    Approval,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Ask for access to a tenant.
+    Request {
+        tenant: String,
+        /// Why you need access (mandatory).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "")]
+        ticket: String,
+        /// How long, e.g. 2h, 90m, 3600s (default and maximum: 24h).
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// List the grants you may see.
+    List {
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        holder: String,
+        /// Only pending and active grants.
+        #[arg(long)]
+        live: bool,
+    },
+    /// Show one grant.
+    Show { id: String },
+    /// Approve a pending request (tenant, or a colleague of the requester).
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Deny a pending request.
+    Deny {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// End a grant now (admin, or the tenant).
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Give up your own grant now.
+    Release { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The grant id the engineer presents.
+    #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
+    pub grant: Option<String>,
+    /// Or the engineer's staff name.
+    #[arg(long)]
+    pub staff: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Log an action taken under a grant.
+    Record {
+        grant: String,
+        #[arg(long)]
+        action: String,
+        #[arg(long, default_value = "")]
+        resource: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Export the log as JSON Lines (streaming).
+    Export {
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an export offline: no server needed.
+    Verify { file: PathBuf },
+    /// Who had access to which tenant, when, why, and what they did.
+    Replay {
+        /// Read an export instead of asking the server.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        person: Option<String>,
+        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Follow the log as it is written.
+    Tail {
+        /// Start at this sequence number (default: the last 10 entries).
+        #[arg(long)]
+        from: Option<u64>,
+    },
+    /// Ask the server to verify its stored chain.
+    Check,
+}
+
+/// A failed command: one line for the user.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> Self {
+        let code = match s.code() {
+            tonic::Code::PermissionDenied => "permission denied",
+            tonic::Code::Unauthenticated => "not authenticated",
+            tonic::Code::InvalidArgument => "invalid argument",
+            tonic::Code::NotFound => "not found",
+            tonic::Code::AlreadyExists => "already exists",
+            tonic::Code::FailedPrecondition => "not possible now",
+            tonic::Code::Unavailable => "server unavailable",
+            _ => "server error",
+        };
+        let msg = s.message();
+        CliError(if msg.is_empty() {
+            format!("{code} ({:?})", s.code())
+        } else {
+            format!("{code}: {msg}")
+        })
+    }
+}
+
+macro_rules! cli_err {
+    ($($t:tt)*) => { CliError(format!($($t)*)) };
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> Self {
+        cli_err!("{e}")
+    }
+}
+
+type CliResult = Result<(), CliError>;
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Certs(c) => certs(c),
+        Command::Audit(AuditCommand::Verify { file }) => verify_file(&file, cli.json),
+        Command::Audit(AuditCommand::Replay {
+            file: Some(file),
+            tenant,
+            person,
+            since,
+            until,
+        }) => {
+            let filter = replay_filter(tenant, person, since, until)?;
+            let mut lines = export::Lines::new(BufReader::new(open(&file)?));
+            let mut entries = Vec::new();
+            while let Some((_, e)) = lines.next_entry().map_err(|(_, p)| cli_err!("{}: {}", file.display(), p.detail))? {
+                entries.push(e);
+            }
+            print_replay(replay::replay(entries, &filter), cli.json)
+        }
+        command => {
+            let clients = connect(&cli.conn).await?;
+            client_command(clients, command, cli.json).await
+        }
+    }
+}
+
+async fn connect(conn: &Connection) -> Result<Clients, CliError> {
+    let (ca, cert, key) = identity_files(conn)?;
+    let id = ClientIdentity::from_files(&ca, &cert, &key).map_err(|e| cli_err!("{e}"))?;
+    client::connect(&conn.server, &id)
+        .await
+        .map_err(|e| cli_err!("{e} (is the server running? is --server right?)"))
+}
+
+/// --ca/--cert/--key when given, else the dev identity named by --as.
+fn identity_files(conn: &Connection) -> Result<(PathBuf, PathBuf, PathBuf), CliError> {
+    let dev_certs = Path::new(DEV_DIR).join("certs");
+    match (&conn.ca, &conn.cert, &conn.key) {
+        (Some(ca), Some(cert), Some(key)) => Ok((ca.clone(), cert.clone(), key.clone())),
+        (ca, None, None) if dev_certs.is_dir() => {
+            let name = &conn.as_name;
+            let stem = ["staff", "auditor", "tenant"]
+                .iter()
+                .map(|k| format!("{k}-{name}"))
+                .find(|s| dev_certs.join(format!("{s}.pem")).exists())
+                .ok_or_else(|| cli_err!("no dev identity {name:?} in {}; try alice, bob, rory, ada, eve, pat, acme or globex", dev_certs.display()))?;
+            Ok((
+                ca.clone().unwrap_or_else(|| dev_certs.join("ca.pem")),
+                dev_certs.join(format!("{stem}.pem")),
+                dev_certs.join(format!("{stem}.key")),
+            ))
+        }
+        _ => Err(cli_err!(
+            "give --ca, --cert and --key (or DAYPASS_CA, DAYPASS_CERT, DAYPASS_KEY); run `daypass serve --dev` for dev identities"
+        )),
+    }
+}
+
+async fn client_command(mut c: Clients, command: Command, json_out: bool) -> CliResult {
+    let out = |json: serde_json::Value, text: String| {
+        if json_out {
+            println!("{json:#}");
+        } else {
+            print!("{text}");
+        }
+    };
+    match command {
+        Command::Whoami => {
+            let w = c.staff.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
+            out(
+                json!({"principal": w.principal, "kind": w.kind, "name": w.name, "role": output::role(w.role)}),
+                format!("{} ({}{})\n", w.principal, w.kind, if w.role != 0 { format!(", {}", output::role(w.role)) } else { String::new() }),
+            );
+        }
+        Command::Staff(StaffCommand::Add { name, role }) => {
+            let s = c.staff.add_staff(pb::AddStaffRequest { name, role: role_pb(role) as i32 }).await?.into_inner();
+            out(output::staff_json(&s), format!("enrolled {} as {} ({})\n", s.name, output::role(s.role), s.principal));
+        }
+        Command::Staff(StaffCommand::Offboard { name }) => {
+            let r = c.staff.offboard_staff(pb::OffboardStaffRequest { name: name.clone() }).await?.into_inner();
+            out(
+                json!({"staff": r.staff.as_ref().map(output::staff_json), "revoked_grant_ids": r.revoked_grant_ids}),
+                format!("offboarded {name}; revoked {} live grant(s){}\n", r.revoked_grant_ids.len(),
+                    if r.revoked_grant_ids.is_empty() { String::new() } else { format!(": {}", r.revoked_grant_ids.join(", ")) }),
+            );
+        }
+        Command::Staff(StaffCommand::List) => {
+            let r = c.staff.list_staff(pb::ListStaffRequest {}).await?.into_inner();
+            out(json!(r.staff.iter().map(output::staff_json).collect::<Vec<_>>()), output::staff_table(&r.staff));
+        }
+        Command::Tenant(TenantCommand::Add { name, approval, require_ticket }) => {
+            let t = c.tenants.add_tenant(pb::AddTenantRequest { name, approval: approval_pb(approval) as i32, require_ticket }).await?.into_inner();
+            out(output::tenant_json(&t), format!("added tenant {} (approval: {}, ticket {})\n", t.name, output::approval(t.approval), if t.require_ticket { "required" } else { "optional" }));
+        }
+        Command::Tenant(TenantCommand::Update { name, approval, require_ticket }) => {
+            let t = c.tenants.update_tenant(pb::UpdateTenantRequest {
+                name, approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0), require_ticket,
+            }).await?.into_inner();
+            out(output::tenant_json(&t), format!("updated tenant {} (approval: {}, ticket {})\n", t.name, output::approval(t.approval), if t.require_ticket { "required" } else { "optional" }));
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let r = c.tenants.list_tenants(pb::ListTenantsRequest {}).await?.into_inner();
+            out(json!(r.tenants.iter().map(output::tenant_json).collect::<Vec<_>>()), output::tenants_table(&r.tenants));
+        }
+        Command::Grant(g) => grant_command(&mut c, g, json_out).await?,
+        Command::Validate(v) => {
+            let subject = match (v.grant, v.staff) {
+                (Some(g), _) => pb::validate_grant_request::Subject::GrantId(g),
+                (None, Some(s)) => pb::validate_grant_request::Subject::Staff(s),
+                (None, None) => return Err(cli_err!("give --grant ID or --staff NAME")),
+            };
+            let r = c.grants.validate_grant(pb::ValidateGrantRequest { subject: Some(subject) }).await?.into_inner();
+            out(
+                json!({"allowed": r.allowed, "deny_reason": output::deny_reason(r.deny_reason), "grant_id": r.grant_id,
+                       "holder": r.holder, "expires_at": output::time(r.expires_at_ms), "log_seq": r.log_seq}),
+                if r.allowed {
+                    format!("ALLOW {} on grant {} until {} (logged as #{})\n", r.holder, r.grant_id, output::time(r.expires_at_ms), r.log_seq)
+                } else {
+                    format!("DENY ({}){} (logged as #{})\n", output::deny_reason(r.deny_reason),
+                        if r.grant_id.is_empty() { String::new() } else { format!(" grant {} of {}", r.grant_id, r.holder) }, r.log_seq)
+                },
+            );
+            if !r.allowed {
+                return Err(cli_err!("access denied: {}", output::deny_reason(r.deny_reason)));
+            }
+        }
+        Command::Access(AccessCommand::Record { grant, action, resource }) => {
+            let r = c.grants.record_access(pb::RecordAccessRequest { grant_id: grant, action, resource }).await?.into_inner();
+            out(json!({"log_seq": r.log_seq, "entry_hash": r.entry_hash}), format!("recorded as #{} ({})\n", r.log_seq, r.entry_hash));
+        }
+        Command::Audit(a) => audit_command(&mut c, a, json_out).await?,
+        Command::Serve(_) | Command::Certs(_) => unreachable!("handled before connecting"),
+    }
+    Ok(())
+}
+
+async fn grant_command(c: &mut Clients, command: GrantCommand, json_out: bool) -> CliResult {
+    let show = |g: &pb::Grant, headline: &str| {
+        if json_out {
+            println!("{:#}", output::grant_json(g));
+        } else {
+            println!("{headline}");
+            print!("{}", output::grant_detail(g));
+        }
+    };
+    match command {
+        GrantCommand::Request { tenant, reason, ticket, duration } => {
+            let duration_seconds = match duration {
+                Some(d) => parse_duration(&d)?,
+                None => 0,
+            };
+            let g = c.grants.request_grant(pb::RequestGrantRequest { tenant, reason, ticket, duration_seconds }).await?.into_inner();
+            let headline = if output::state(g.state) == "active" {
+                format!("grant {} is active until {}", g.id, output::time(g.expires_at_ms))
+            } else {
+                format!("grant {} is pending approval until {}", g.id, output::time(g.pending_until_ms))
+            };
+            show(&g, &headline);
+        }
+        GrantCommand::List { tenant, holder, live } => {
+            let r = c.grants.list_grants(pb::ListGrantsRequest { tenant, holder, live_only: live }).await?.into_inner();
+            if json_out {
+                println!("{:#}", json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>()));
+            } else {
+                print!("{}", output::grants_table(&r.grants));
+            }
+        }
+        GrantCommand::Show { id } => {
+            let g = c.grants.get_grant(pb::GetGrantRequest { grant_id: id }).await?.into_inner();
+            show(&g, &format!("grant {}", g.id));
+        }
+        GrantCommand::Approve { id, note } => {
+            let g = c.grants.approve_grant(pb::DecideGrantRequest { grant_id: id, note }).await?.into_inner();
+            show(&g, &format!("approved: grant {} is active until {}", g.id, output::time(g.expires_at_ms)));
+        }
+        GrantCommand::Deny { id, note } => {
+            let g = c.grants.deny_grant(pb::DecideGrantRequest { grant_id: id, note }).await?.into_inner();
+            show(&g, &format!("denied grant {}", g.id));
+        }
+        GrantCommand::Revoke { id, note } => {
+            let g = c.grants.revoke_grant(pb::RevokeGrantRequest { grant_id: id, note }).await?.into_inner();
+            show(&g, &format!("revoked grant {}", g.id));
+        }
+        GrantCommand::Release { id } => {
+            let g = c.grants.release_grant(pb::ReleaseGrantRequest { grant_id: id }).await?.into_inner();
+            show(&g, &format!("released grant {}", g.id));
+        }
+    }
+    Ok(())
+}
+
+async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -> CliResult {
+    match command {
+        AuditCommand::Export { from, out } => {
+            let mut stream = c
+                .audit
+                .stream_entries(pb::StreamEntriesRequest { from_seq: from, follow: false, purpose: pb::ReadPurpose::Export as i32, last: 0 })
+                .await?
+                .into_inner();
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(File::create(p).map_err(|e| cli_err!("cannot create {}: {e}", p.display()))?),
+                None => Box::new(io::stdout().lock()),
+            };
+            let mut w = BufWriter::new(sink);
+            let mut n = 0u64;
+            while let Some(e) = stream.message().await? {
+                export::write_line(&mut w, &sealed_from_pb(&e)?)?;
+                n += 1;
+                if out.is_some() && n % 100_000 == 0 {
+                    eprintln!("exported {n} entries…");
+                }
+            }
+            w.flush()?;
+            eprintln!("exported {n} entries{}", out.map(|p| format!(" to {}", p.display())).unwrap_or_default());
+        }
+        AuditCommand::Replay { file: _, tenant, person, since, until } => {
+            let filter = replay_filter(tenant, person, since, until)?;
+            let mut stream = c
+                .audit
+                .stream_entries(pb::StreamEntriesRequest { from_seq: 0, follow: false, purpose: pb::ReadPurpose::Replay as i32, last: 0 })
+                .await?
+                .into_inner();
+            let mut entries = Vec::new();
+            while let Some(e) = stream.message().await? {
+                entries.push(sealed_from_pb(&e)?);
+            }
+            print_replay(replay::replay(entries, &filter), json_out)?;
+        }
+        AuditCommand::Tail { from } => {
+            let mut stream = c
+                .audit
+                .stream_entries(pb::StreamEntriesRequest {
+                    from_seq: from.unwrap_or(0),
+                    follow: true,
+                    purpose: pb::ReadPurpose::Tail as i32,
+                    last: if from.is_some() { 0 } else { 10 },
+                })
+                .await?
+                .into_inner();
+            while let Some(e) = stream.message().await? {
+                if json_out {
+                    println!("{}", export::to_json(&sealed_from_pb(&e)?));
+                } else {
+                    println!("{}", output::entry_line(&e));
+                }
+            }
+        }
+        AuditCommand::Check => {
+            let r = c.audit.verify_chain(pb::VerifyChainRequest {}).await?.into_inner();
+            if json_out {
+                println!("{:#}", json!({"ok": r.ok, "entries_checked": r.entries_checked, "head_hash": hex::encode(&r.head_hash), "first_bad_seq": r.first_bad_seq, "problem": r.problem}));
+            } else if r.ok {
+                println!("chain OK: {} entries, head {}", r.entries_checked, hex::encode(&r.head_hash));
+            }
+            if !r.ok {
+                return Err(cli_err!("chain BROKEN at seq {}: {}", r.first_bad_seq, r.problem));
+            }
+        }
+        AuditCommand::Verify { .. } => unreachable!("handled offline"),
+    }
+    Ok(())
+}
+
+fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
+    let hash = |b: &[u8], what: &str| -> Result<audit::Hash, CliError> {
+        b.try_into().map_err(|_| cli_err!("server sent entry {} with a malformed {what}", e.seq))
+    };
+    Ok(audit::SealedEntry {
+        entry: audit::Entry {
+            seq: e.seq,
+            timestamp: Timestamp(e.timestamp_ms),
+            actor: e.actor.clone(),
+            tenant: e.tenant.clone(),
+            kind: e.kind.clone(),
+            details: e.details.clone(),
+            prev_hash: hash(&e.prev_hash, "prev_hash")?,
+        },
+        hash: hash(&e.hash, "hash")?,
+    })
+}
+
+fn verify_file(file: &Path, json_out: bool) -> CliResult {
+    let reader = BufReader::new(open(file)?);
+    match export::verify(reader) {
+        Ok(s) => {
+            if json_out {
+                println!("{:#}", json!({"ok": true, "entries": s.entries, "first_seq": s.first_seq, "head_hash": hex::encode(s.head)}));
+            } else {
+                println!("OK: {} entries verified, head {}", s.entries, hex::encode(s.head));
+            }
+            Ok(())
+        }
+        Err((line, p)) => {
+            if json_out {
+                println!("{:#}", json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail}));
+            }
+            Err(cli_err!("{}: line {line}: first bad entry is seq {}: {} ({})", file.display(), p.seq, p.kind.as_str(), p.detail))
+        }
+    }
+}
+
+fn print_replay(stories: Vec<replay::GrantStory>, json_out: bool) -> CliResult {
+    if json_out {
+        let v: Vec<_> = stories
+            .iter()
+            .map(|s| json!({
+                "grant": s.grant, "tenant": s.tenant, "holder": s.holder, "reason": s.reason, "ticket": s.ticket,
+                "requested_at": s.requested_at.to_rfc3339(), "activated_at": s.activated_at.map(|t| t.to_rfc3339()),
+                "ended_at": s.ended_at.map(|t| t.to_rfc3339()), "outcome": s.outcome,
+                "decisions": s.decided_by.iter().map(|(w, by)| json!({"what": w, "by": by})).collect::<Vec<_>>(),
+                "validations_allowed": s.validations_allowed,
+                "accesses": s.accesses.iter().map(|(t, a, r)| json!({"time": t.to_rfc3339(), "action": a, "resource": r})).collect::<Vec<_>>(),
+            }))
+            .collect();
+        println!("{:#}", json!(v));
+    } else {
+        print!("{}", replay::render(&stories));
+    }
+    Ok(())
+}
+
+fn replay_filter(
+    tenant: Option<String>,
+    person: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<replay::Filter, CliError> {
+    let time = |s: Option<String>, flag: &str| -> Result<Option<Timestamp>, CliError> {
+        s.map(|s| Timestamp::parse_rfc3339(&s).ok_or_else(|| cli_err!("--{flag} {s:?} is not an RFC 3339 time like 2026-11-25T09:00:00Z")))
+            .transpose()
+    };
+    Ok(replay::Filter { tenant, person, since: time(since, "since")?, until: time(until, "until")? })
+}
+
+fn open(path: &Path) -> Result<File, CliError> {
+    File::open(path).map_err(|e| cli_err!("cannot open {}: {e}", path.display()))
+}
+
+/// `4h`, `90m`, `30s`, `1h30m` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<i64, CliError> {
+    let bad = || cli_err!("--duration {s:?} is not a duration like 4h, 90m, 1h30m or 3600");
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let (mut total, mut num) = (0i64, String::new());
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+        num.clear();
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn role_pb(r: RoleArg) -> pb::Role {
+    match r {
+        RoleArg::Support => pb::Role::Support,
+        RoleArg::Root => pb::Role::Root,
+        RoleArg::Admin => pb::Role::Admin,
+        RoleArg::Auditor => pb::Role::Auditor,
+        RoleArg::Partnerships => pb::Role::Partnerships,
+        RoleArg::DataEntry => pb::Role::DataEntry,
+        RoleArg::Administration => pb::Role::Administration,
+    }
+}
+
+fn approval_pb(a: ApprovalArg) -> pb::ApprovalPolicy {
+    match a {
+        ApprovalArg::Auto => pb::ApprovalPolicy::Auto,
+        ApprovalArg::Approval => pb::ApprovalPolicy::Approval,
+    }
+}
+
+fn certs(c: CertsCommand) -> CliResult {
+    match c {
+        CertsCommand::Init { dir, hosts, force } => {
+            let written = pki::init_dir(&dir, &hosts, force).map_err(|e| cli_err!("{e}"))?;
+            for p in written {
+                println!("wrote {}", p.display());
+            }
+            println!("keep ca.key offline once you have issued the certificates you need");
+        }
+        CertsCommand::Issue { kind, name, dir, trust_domain, days, force } => {
+            let name = Name::parse(&name).map_err(|e| cli_err!("--name: {e}"))?;
+            let kind = match kind {
+                KindArg::Staff => PrincipalKind::Staff,
+                KindArg::Tenant => PrincipalKind::Tenant,
+                KindArg::Auditor => PrincipalKind::Auditor,
+            };
+            let (cert, key) = pki::issue_to_dir(&dir, kind, &name, &trust_domain, days, force).map_err(|e| cli_err!("{e}"))?;
+            println!("wrote {} and {} (spiffe://{trust_domain}/{}/{name})", cert.display(), key.display(), kind.as_str());
+        }
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> CliResult {
+    init_tracing(args.log_format);
+    let mut config = if args.dev {
+        dev::prepare(Path::new(DEV_DIR)).await.map_err(|e| cli_err!("dev setup failed: {e}"))?
+    } else {
+        let path = args.config.ok_or_else(|| cli_err!("give --config FILE or --dev"))?;
+        Config::load(&path).map_err(|e| cli_err!("{e}"))?
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?;
+    if args.dev {
+        let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
+        println!("{}", dev::walkthrough(Path::new(DEV_DIR), addr));
+    }
+    server::run(config, Arc::new(SystemClock), listener, shutdown_signal())
+        .await
+        .map_err(|e| cli_err!("{e}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("4h").unwrap(), 14_400);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400);
+        assert_eq!(parse_duration("90").unwrap(), 90);
+        for bad in ["", "h", "4x", "4h5", "0h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

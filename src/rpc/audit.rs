@@ -38,14 +38,19 @@ impl AuditService for AuditApi {
             Ok(pb::ReadPurpose::Tail) => "tail",
             Err(_) => "read",
         };
-        let result = api.broker.log_audit_read(&caller, r.from_seq, r.follow, purpose).await;
+        let store = api.broker.store().clone();
+        let from = if r.last > 0 {
+            store.head().next_seq.saturating_sub(r.last)
+        } else {
+            r.from_seq
+        };
+        let result = api.broker.log_audit_read(&caller, from, r.follow, purpose).await;
         api.finish(&caller, Action::StreamEntries, result).await?;
 
-        let store = api.broker.store().clone();
         let mut head = store.subscribe();
         let (tx, rx) = mpsc::channel(CHUNK);
         tokio::spawn(async move {
-            let mut next = r.from_seq;
+            let mut next = from;
             loop {
                 let end = *head.borrow_and_update();
                 while next < end {
@@ -66,8 +71,12 @@ impl AuditService for AuditApi {
                         }
                     }
                 }
-                if !r.follow || head.changed().await.is_err() {
+                if !r.follow {
                     return;
+                }
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { return },
+                    () = tx.closed() => return,
                 }
             }
         });

@@ -1,0 +1,218 @@
+//! How the CLI shows things: aligned tables by default, JSON with `--json`.
+
+use serde_json::{Value, json};
+
+use crate::{clock::Timestamp, pb};
+
+/// A plain text table with aligned columns.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: Vec<&'static str>) -> Self {
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        for r in &self.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let mut s = String::new();
+            for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+                if i + 1 == cells.len() {
+                    s.push_str(c);
+                } else {
+                    s.push_str(&format!("{c:<w$}  "));
+                }
+            }
+            s.trim_end().to_owned() + "\n"
+        };
+        let mut out = line(self.headers.clone());
+        for r in &self.rows {
+            out.push_str(&line(r.iter().map(String::as_str).collect()));
+        }
+        out
+    }
+}
+
+pub fn time(ms: i64) -> String {
+    if ms == 0 {
+        "-".into()
+    } else {
+        Timestamp(ms).to_rfc3339()
+    }
+}
+
+fn time_json(ms: i64) -> Value {
+    if ms == 0 { Value::Null } else { json!(Timestamp(ms).to_rfc3339()) }
+}
+
+pub fn role(v: i32) -> &'static str {
+    match pb::Role::try_from(v).unwrap_or(pb::Role::Unspecified) {
+        pb::Role::Unspecified => "-",
+        pb::Role::Support => "support",
+        pb::Role::Root => "root",
+        pb::Role::Admin => "admin",
+        pb::Role::Auditor => "auditor",
+        pb::Role::Partnerships => "partnerships",
+        pb::Role::DataEntry => "data-entry",
+        pb::Role::Administration => "administration",
+    }
+}
+
+pub fn state(v: i32) -> &'static str {
+    match pb::GrantState::try_from(v).unwrap_or(pb::GrantState::Unspecified) {
+        pb::GrantState::Unspecified => "?",
+        pb::GrantState::Pending => "pending",
+        pb::GrantState::Active => "active",
+        pb::GrantState::Denied => "denied",
+        pb::GrantState::RequestExpired => "request-expired",
+        pb::GrantState::Expired => "expired",
+        pb::GrantState::Revoked => "revoked",
+        pb::GrantState::Released => "released",
+    }
+}
+
+pub fn approval(v: i32) -> &'static str {
+    match pb::ApprovalPolicy::try_from(v).unwrap_or(pb::ApprovalPolicy::Unspecified) {
+        pb::ApprovalPolicy::Auto => "auto",
+        pb::ApprovalPolicy::Approval => "approval",
+        pb::ApprovalPolicy::Unspecified => "?",
+    }
+}
+
+pub fn deny_reason(v: i32) -> &'static str {
+    match pb::DenyReason::try_from(v).unwrap_or(pb::DenyReason::Unspecified) {
+        pb::DenyReason::Unspecified => "",
+        pb::DenyReason::Unknown => "unknown",
+        pb::DenyReason::Pending => "pending",
+        pb::DenyReason::Expired => "expired",
+        pb::DenyReason::Revoked => "revoked",
+        pb::DenyReason::Offboarded => "offboarded",
+        pb::DenyReason::Denied => "denied",
+        pb::DenyReason::Released => "released",
+    }
+}
+
+pub fn grant_json(g: &pb::Grant) -> Value {
+    json!({
+        "id": g.id, "tenant": g.tenant, "holder": g.holder, "reason": g.reason,
+        "ticket": g.ticket, "state": state(g.state), "duration_seconds": g.duration_seconds,
+        "requested_at": time_json(g.requested_at_ms), "pending_until": time_json(g.pending_until_ms),
+        "activated_at": time_json(g.activated_at_ms), "expires_at": time_json(g.expires_at_ms),
+        "ended_at": time_json(g.ended_at_ms), "decided_by": g.decided_by, "decision_note": g.decision_note,
+    })
+}
+
+pub fn grants_table(grants: &[pb::Grant]) -> String {
+    if grants.is_empty() {
+        return "no grants\n".into();
+    }
+    let mut t = Table::new(vec!["ID", "TENANT", "HOLDER", "STATE", "EXPIRES / UNTIL", "REASON"]);
+    for g in grants {
+        let until = if g.expires_at_ms != 0 { g.expires_at_ms } else { g.pending_until_ms };
+        t.row(vec![
+            g.id.clone(),
+            g.tenant.clone(),
+            g.holder.clone(),
+            state(g.state).into(),
+            time(until),
+            crate::identity::truncate(&g.reason, 50),
+        ]);
+    }
+    t.render()
+}
+
+pub fn grant_detail(g: &pb::Grant) -> String {
+    let mut t = Table::new(vec!["FIELD", "VALUE"]);
+    let mut add = |k: &str, v: String| t.row(vec![k.to_owned(), v]);
+    add("id", g.id.clone());
+    add("tenant", g.tenant.clone());
+    add("holder", g.holder.clone());
+    add("state", state(g.state).into());
+    add("reason", g.reason.clone());
+    add("ticket", if g.ticket.is_empty() { "-".into() } else { g.ticket.clone() });
+    add("duration", format!("{} s", g.duration_seconds));
+    add("requested at", time(g.requested_at_ms));
+    if g.pending_until_ms != 0 {
+        add("approve before", time(g.pending_until_ms));
+    }
+    add("activated at", time(g.activated_at_ms));
+    add("expires at", time(g.expires_at_ms));
+    add("ended at", time(g.ended_at_ms));
+    if !g.decided_by.is_empty() {
+        add("decided by", g.decided_by.clone());
+    }
+    if !g.decision_note.is_empty() {
+        add("note", g.decision_note.clone());
+    }
+    t.render()
+}
+
+pub fn staff_json(s: &pb::Staff) -> Value {
+    json!({
+        "name": s.name, "role": role(s.role), "principal": s.principal, "active": s.active,
+        "enrolled_at": time_json(s.enrolled_at_ms), "offboarded_at": time_json(s.offboarded_at_ms),
+    })
+}
+
+pub fn staff_table(staff: &[pb::Staff]) -> String {
+    let mut t = Table::new(vec!["NAME", "ROLE", "STATUS", "ENROLLED", "PRINCIPAL"]);
+    for s in staff {
+        t.row(vec![
+            s.name.clone(),
+            role(s.role).into(),
+            if s.active { "active".into() } else { format!("offboarded {}", time(s.offboarded_at_ms)) },
+            time(s.enrolled_at_ms),
+            s.principal.clone(),
+        ]);
+    }
+    t.render()
+}
+
+pub fn tenant_json(t: &pb::Tenant) -> Value {
+    json!({
+        "name": t.name, "approval": approval(t.approval), "require_ticket": t.require_ticket,
+        "created_at": time_json(t.created_at_ms),
+    })
+}
+
+pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
+    let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED"]);
+    for x in tenants {
+        t.row(vec![
+            x.name.clone(),
+            approval(x.approval).into(),
+            if x.require_ticket { "required".into() } else { "optional".into() },
+            time(x.created_at_ms),
+        ]);
+    }
+    t.render()
+}
+
+/// One log entry on one line, for `audit tail`.
+pub fn entry_line(e: &pb::LogEntry) -> String {
+    let details: Vec<String> = e.details.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!(
+        "{:>6}  {}  {:<22} {:<16} {:<10} {}",
+        e.seq,
+        time(e.timestamp_ms),
+        e.kind,
+        e.actor,
+        if e.tenant.is_empty() { "-" } else { &e.tenant },
+        details.join(" ")
+    )
+}
