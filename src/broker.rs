@@ -118,7 +118,12 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(store: Arc<Store>, clock: SharedClock, limits: Limits, trust_domain: String) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        clock: SharedClock,
+        limits: Limits,
+        trust_domain: String,
+    ) -> Self {
         Broker {
             store,
             clock,
@@ -160,10 +165,13 @@ impl Broker {
     ) -> Result<Caller> {
         let (actor, outcome) = match principal {
             Err(e) => ("unauthenticated".to_owned(), Err(BrokerError::from(e))),
-            Ok(p) => (p.to_string(), self.resolve(&p).and_then(|c| {
-                policy::authorize(&c, action)?;
-                Ok(c)
-            })),
+            Ok(p) => (
+                p.to_string(),
+                self.resolve(&p).and_then(|c| {
+                    policy::authorize(&c, action)?;
+                    Ok(c)
+                }),
+            ),
         };
         match outcome {
             Ok(c) => Ok(c),
@@ -200,7 +208,11 @@ impl Broker {
                     return Err(BrokerError::PermissionDenied(format!(
                         "{p} is enrolled as {}, which needs a {} certificate",
                         rec.role,
-                        if rec.role == Role::Auditor { "auditor" } else { "staff" }
+                        if rec.role == Role::Auditor {
+                            "auditor"
+                        } else {
+                            "staff"
+                        }
                     )));
                 }
                 Ok(Caller::Staff {
@@ -257,7 +269,12 @@ impl Broker {
         Ok(created)
     }
 
-    pub async fn add_staff(&self, caller: &Caller, name: &str, role: Option<Role>) -> Result<StaffRecord> {
+    pub async fn add_staff(
+        &self,
+        caller: &Caller,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<StaffRecord> {
         let name = Name::parse(name).map_err(invalid)?;
         let role = role.ok_or_else(|| {
             BrokerError::InvalidArgument(
@@ -308,7 +325,11 @@ impl Broker {
 
     /// Offboards `name`: every live grant they hold is revoked in the same
     /// transaction, and their certificate stops working at once.
-    pub async fn offboard_staff(&self, caller: &Caller, name: &str) -> Result<(StaffRecord, Vec<GrantId>)> {
+    pub async fn offboard_staff(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<(StaffRecord, Vec<GrantId>)> {
         let name = Name::parse(name).map_err(invalid)?;
         let now = self.now();
         let actor = caller.actor();
@@ -319,7 +340,9 @@ impl Broker {
                     return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
                 };
                 if !rec.is_active() {
-                    return Err(BrokerError::FailedPrecondition(format!("{name} is already offboarded")));
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "{name} is already offboarded"
+                    )));
                 }
                 rec.offboarded_at = Some(now);
                 let mut revoked = Vec::new();
@@ -370,7 +393,9 @@ impl Broker {
             .store
             .commit(now, |s, b| {
                 if s.tenant(&name)?.is_some() {
-                    return Err(BrokerError::AlreadyExists(format!("tenant {name} already exists")));
+                    return Err(BrokerError::AlreadyExists(format!(
+                        "tenant {name} already exists"
+                    )));
                 }
                 let rec = TenantRecord {
                     name: name.clone(),
@@ -402,7 +427,9 @@ impl Broker {
             .store
             .commit(self.now(), |s, b| {
                 let Some(mut rec) = s.tenant(&name)? else {
-                    return Err(BrokerError::NotFound(format!("tenant {name} does not exist")));
+                    return Err(BrokerError::NotFound(format!(
+                        "tenant {name} does not exist"
+                    )));
                 };
                 if let Some(a) = approval {
                     rec.approval = a;
@@ -443,7 +470,9 @@ impl Broker {
         duration_secs: i64,
     ) -> Result<Grant> {
         let Caller::Staff { name: holder, .. } = caller else {
-            return Err(BrokerError::PermissionDenied("only staff can hold grants".into()));
+            return Err(BrokerError::PermissionDenied(
+                "only staff can hold grants".into(),
+            ));
         };
         let tenant = Name::parse(tenant).map_err(|e| invalid_field("tenant", e))?;
         let reason = text_field("reason", reason, MAX_REASON_CHARS, true)?;
@@ -531,7 +560,13 @@ impl Broker {
     }
 
     /// Approves (`approve`) or denies a pending request.
-    pub async fn decide(&self, caller: &Caller, id: &str, approve: bool, note: &str) -> Result<Grant> {
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        id: &str,
+        approve: bool,
+        note: &str,
+    ) -> Result<Grant> {
         let id = parse_grant_id(id)?;
         let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
         let now = self.now();
@@ -607,18 +642,28 @@ impl Broker {
     pub async fn revoke(&self, caller: &Caller, id: &str, note: &str) -> Result<Grant> {
         let id = parse_grant_id(id)?;
         let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
-        self.end(caller, &id, GrantState::Revoked, "grant.revoked", &note, |c, g| {
-            policy::may_revoke(c, g)
-        })
+        self.end(
+            caller,
+            &id,
+            GrantState::Revoked,
+            "grant.revoked",
+            &note,
+            |c, g| policy::may_revoke(c, g),
+        )
         .await
     }
 
     /// The holder gives up their grant now.
     pub async fn release(&self, caller: &Caller, id: &str) -> Result<Grant> {
         let id = parse_grant_id(id)?;
-        self.end(caller, &id, GrantState::Released, "grant.released", "", |c, g| {
-            policy::may_release(c, g)
-        })
+        self.end(
+            caller,
+            &id,
+            GrantState::Released,
+            "grant.released",
+            "",
+            |c, g| policy::may_release(c, g),
+        )
         .await
     }
 
@@ -645,7 +690,11 @@ impl Broker {
                 if !g.state.is_live() || g.deadline().is_none_or(|d| now >= d) {
                     return Err(BrokerError::FailedPrecondition(format!(
                         "grant {id} has already ended ({})",
-                        if g.state.is_live() { "expired" } else { g.state.as_str() }
+                        if g.state.is_live() {
+                            "expired"
+                        } else {
+                            g.state.as_str()
+                        }
                     )));
                 }
                 g.state = to;
@@ -663,9 +712,16 @@ impl Broker {
     /// A tenant asks whether an engineer may act in its environment now.
     /// `subject` is a grant id, or a staff name / principal. A grant of
     /// another tenant is answered exactly like an unknown one.
-    pub async fn validate(&self, caller: &Caller, by_grant: Option<&str>, by_staff: Option<&str>) -> Result<Validation> {
+    pub async fn validate(
+        &self,
+        caller: &Caller,
+        by_grant: Option<&str>,
+        by_staff: Option<&str>,
+    ) -> Result<Validation> {
         let Some(tenant) = caller.tenant() else {
-            return Err(BrokerError::PermissionDenied("only tenants validate grants".into()));
+            return Err(BrokerError::PermissionDenied(
+                "only tenants validate grants".into(),
+            ));
         };
         let grant = match (by_grant, by_staff) {
             (Some(id), None) => match GrantId::parse(id.trim()) {
@@ -694,7 +750,11 @@ impl Broker {
         let mut draft = Draft::new(
             caller.actor(),
             tenant.as_str(),
-            if allowed.is_ok() { "validation.allowed" } else { "validation.denied" },
+            if allowed.is_ok() {
+                "validation.allowed"
+            } else {
+                "validation.denied"
+            },
         );
         match &grant {
             Some(g) => draft = draft.with("grant", &g.id).with("holder", &g.holder),
@@ -731,7 +791,9 @@ impl Broker {
         resource: &str,
     ) -> Result<SealedEntry> {
         let Some(tenant) = caller.tenant() else {
-            return Err(BrokerError::PermissionDenied("only tenants record access".into()));
+            return Err(BrokerError::PermissionDenied(
+                "only tenants record access".into(),
+            ));
         };
         let id = parse_grant_id(id)?;
         let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
@@ -808,7 +870,13 @@ impl Broker {
     // ----------------------------------------------------------- audit ---
 
     /// Logs that `caller` reads the log (export, replay, tail...).
-    pub async fn log_audit_read(&self, caller: &Caller, from: u64, follow: bool, purpose: &str) -> Result<()> {
+    pub async fn log_audit_read(
+        &self,
+        caller: &Caller,
+        from: u64,
+        follow: bool,
+        purpose: &str,
+    ) -> Result<()> {
         let draft = Draft::new(caller.actor(), "", "audit.read")
             .with("from_seq", from)
             .with("follow", follow)
@@ -824,7 +892,9 @@ impl Broker {
             .with("entries", report.checked)
             .with("ok", report.problem.is_none());
         if let Some(p) = &report.problem {
-            draft = draft.with("first_bad_seq", p.seq).with("problem", p.to_string());
+            draft = draft
+                .with("first_bad_seq", p.seq)
+                .with("problem", p.to_string());
         }
         self.store.append(self.now(), vec![draft]).await?;
         Ok(report)
@@ -858,7 +928,10 @@ impl Broker {
             problem = Some(crate::audit::Problem {
                 seq: verifier.expected_seq(),
                 kind: ProblemKind::Deleted,
-                detail: format!("the log ends at {} but its head says {end}", verifier.expected_seq()),
+                detail: format!(
+                    "the log ends at {} but its head says {end}",
+                    verifier.expected_seq()
+                ),
             });
         }
         if problem.is_none() && verifier.head() != self.store.head().prev_hash {
@@ -939,7 +1012,9 @@ fn invalid_field(field: &str, e: IdentityError) -> BrokerError {
 fn text_field(field: &str, value: &str, max_chars: usize, required: bool) -> Result<String> {
     let v = value.trim();
     if required && v.is_empty() {
-        return Err(BrokerError::InvalidArgument(format!("{field} is required and must not be blank")));
+        return Err(BrokerError::InvalidArgument(format!(
+            "{field} is required and must not be blank"
+        )));
     }
     if v.chars().count() > max_chars {
         return Err(BrokerError::InvalidArgument(format!(

@@ -80,7 +80,12 @@ impl Clients {
 pub async fn connect(server: &str, id: &ClientIdentity) -> Result<Clients, ClientError> {
     let endpoint = Endpoint::from_shared(server.to_owned())
         .map_err(|_| ClientError::Address(server.to_owned()))?;
-    let host = endpoint.uri().host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+    let host = endpoint
+        .uri()
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
     if endpoint.uri().scheme_str() != Some("https") || host.is_empty() {
         return Err(ClientError::Address(server.to_owned()));
     }

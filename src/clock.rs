@@ -15,7 +15,17 @@ use tokio::sync::watch;
 
 /// Milliseconds since the Unix epoch, UTC. The unit of every time in daypass.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
@@ -79,7 +89,9 @@ impl Clock for SystemClock {
 
     fn sleep_until(&self, deadline: Timestamp) -> SleepFuture<'_> {
         let wait = deadline.0.saturating_sub(self.now().0).max(0) as u64;
-        Box::pin(tokio::time::sleep(Duration::from_millis(wait).min(MAX_SLEEP)))
+        Box::pin(tokio::time::sleep(
+            Duration::from_millis(wait).min(MAX_SLEEP),
+        ))
     }
 }
 

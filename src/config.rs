@@ -91,7 +91,9 @@ pub struct StaffLimits {
 
 impl Default for StaffLimits {
     fn default() -> Self {
-        StaffLimits { max_root_holders: 2 }
+        StaffLimits {
+            max_root_holders: 2,
+        }
     }
 }
 

@@ -65,7 +65,10 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
 fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
     pki::create_dir(certs)?;
     let ca = CertificateAuthority::generate("daypass dev CA")?;
-    let server = ca.issue(&CertSpec::server(&["localhost".into(), "127.0.0.1".into()], 365))?;
+    let server = ca.issue(&CertSpec::server(
+        &["localhost".into(), "127.0.0.1".into()],
+        365,
+    ))?;
     pki::write_public(&certs.join("ca.pem"), ca.cert_pem())?;
     pki::write_secret(&certs.join("ca.key"), ca.key_pem())?;
     pki::write_public(&certs.join("server.pem"), &server.cert_pem)?;
@@ -84,26 +87,53 @@ fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
 /// every enrolment is logged. Already-enrolled names are left alone.
 async fn enrol(config: &Config) -> Result<(), String> {
     let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
-    let broker = Broker::new(store, Arc::new(SystemClock), Limits::from(config), config.trust_domain.clone());
+    let broker = Broker::new(
+        store,
+        Arc::new(SystemClock),
+        Limits::from(config),
+        config.trust_domain.clone(),
+    );
     let ada = Name::parse("ada").map_err(|e| e.to_string())?;
-    broker.bootstrap_admin(&ada).await.map_err(|e| e.to_string())?;
-    let admin = Caller::Staff { name: ada, role: Role::Admin };
+    broker
+        .bootstrap_admin(&ada)
+        .await
+        .map_err(|e| e.to_string())?;
+    let admin = Caller::Staff {
+        name: ada,
+        role: Role::Admin,
+    };
     for (name, kind, role) in CAST {
         let n = Name::parse(name).map_err(|e| e.to_string())?;
         match (kind, role) {
             (PrincipalKind::Tenant, _) => {
-                if broker.store().tenant(&n).map_err(|e| e.to_string())?.is_none() {
+                if broker
+                    .store()
+                    .tenant(&n)
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
                     let (approval, ticket) = if *name == "globex" {
                         (Approval::Approval, true)
                     } else {
                         (Approval::Auto, false)
                     };
-                    broker.add_tenant(&admin, name, Some(approval), ticket).await.map_err(|e| e.to_string())?;
+                    broker
+                        .add_tenant(&admin, name, Some(approval), ticket)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
             }
             (_, Some(role)) => {
-                if broker.store().staff(&n).map_err(|e| e.to_string())?.is_none() {
-                    broker.add_staff(&admin, name, Some(*role)).await.map_err(|e| e.to_string())?;
+                if broker
+                    .store()
+                    .staff(&n)
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    broker
+                        .add_staff(&admin, name, Some(*role))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
             }
             _ => {}

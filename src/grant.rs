@@ -175,7 +175,13 @@ mod tests {
     fn ids_round_trip_and_reject_anything_else() {
         let id = GrantId::random();
         assert_eq!(GrantId::parse(id.as_str()), Some(id.clone()));
-        for bad in ["", "g-", "g-XYZ", "x-0123456789abcdef01234567", "g-0123456789abcdef0123456"] {
+        for bad in [
+            "",
+            "g-",
+            "g-XYZ",
+            "x-0123456789abcdef01234567",
+            "g-0123456789abcdef0123456",
+        ] {
             assert_eq!(GrantId::parse(bad), None, "{bad}");
         }
     }

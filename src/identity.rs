@@ -32,7 +32,9 @@ pub enum IdentityError {
 
 /// A validated name of a person or tenant: 1-64 characters of `[a-z0-9._-]`,
 /// starting with a letter or digit.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
@@ -117,7 +119,11 @@ impl Principal {
 
     /// `spiffe://<trust_domain>/<kind>/<name>`.
     pub fn uri(&self, trust_domain: &str) -> String {
-        format!("spiffe://{trust_domain}/{}/{}", self.kind.as_str(), self.name)
+        format!(
+            "spiffe://{trust_domain}/{}/{}",
+            self.kind.as_str(),
+            self.name
+        )
     }
 
     /// Parses `spiffe://<trust_domain>/<kind>/<name>`; anything else is refused.

@@ -27,5 +27,6 @@ pub mod pb {
     tonic::include_proto!("daypass.v1");
 
     /// Encoded descriptor set for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("daypass_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("daypass_descriptor");
 }

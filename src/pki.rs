@@ -68,7 +68,11 @@ impl CertSpec {
     pub fn client(principal_uri: &str, days: i64) -> CertSpec {
         let now = OffsetDateTime::now_utc();
         CertSpec {
-            common_name: principal_uri.rsplit('/').next().unwrap_or("client").to_owned(),
+            common_name: principal_uri
+                .rsplit('/')
+                .next()
+                .unwrap_or("client")
+                .to_owned(),
             uris: vec![principal_uri.to_owned()],
             dns_names: Vec::new(),
             ips: Vec::new(),
@@ -114,7 +118,9 @@ impl CertificateAuthority {
     pub fn generate(common_name: &str) -> Result<Self, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let now = OffsetDateTime::now_utc();
@@ -152,7 +158,9 @@ impl CertificateAuthority {
     pub fn issue(&self, spec: &CertSpec) -> Result<Issued, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, spec.common_name.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, spec.common_name.as_str());
         for uri in &spec.uris {
             params
                 .subject_alt_names
@@ -170,10 +178,14 @@ impl CertificateAuthority {
         params.not_after = spec.not_after;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         if spec.server_auth {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
         }
         if spec.client_auth {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
@@ -203,7 +215,9 @@ pub fn client_file_stem(kind: PrincipalKind, name: &Name) -> String {
 /// `daypass certs init`: a new CA and a server certificate in `dir`.
 pub fn init_dir(dir: &Path, hosts: &[String], force: bool) -> Result<Vec<PathBuf>, PkiError> {
     if hosts.is_empty() {
-        return Err(PkiError::Invalid("give at least one --host for the server certificate".into()));
+        return Err(PkiError::Invalid(
+            "give at least one --host for the server certificate".into(),
+        ));
     }
     let ca_key = dir.join("ca.key");
     if ca_key.exists() && !force {
@@ -232,7 +246,10 @@ pub fn issue_to_dir(
 ) -> Result<(PathBuf, PathBuf), PkiError> {
     let ca = load_ca(dir)?;
     let stem = client_file_stem(kind, name);
-    let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
+    let (cert_path, key_path) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
     if key_path.exists() && !force {
         return Err(PkiError::Exists(key_path));
     }
@@ -286,7 +303,8 @@ pub fn write_secret(path: &Path, pem: &str) -> Result<PathBuf, PkiError> {
         opts.mode(0o600);
         let mut f = opts.open(path).map_err(io)?;
         // An existing file keeps its old mode on open; tighten it.
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
         f.write_all(pem.as_bytes()).map_err(io)?;
     }
     #[cfg(not(unix))]

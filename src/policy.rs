@@ -228,7 +228,13 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
             ),
             Role::Auditor => matches!(
                 action,
-                WhoAmI | ListStaff | ListTenants | ListGrants | GetGrant | StreamEntries | VerifyChain
+                WhoAmI
+                    | ListStaff
+                    | ListTenants
+                    | ListGrants
+                    | GetGrant
+                    | StreamEntries
+                    | VerifyChain
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -240,7 +246,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
             actor: caller.actor(),
             action: action.as_str(),
             why: match caller.role() {
-                Some(r) if !matches!(r, Role::Support | Role::Root | Role::Admin | Role::Auditor) => {
+                Some(r)
+                    if !matches!(r, Role::Support | Role::Root | Role::Admin | Role::Auditor) =>
+                {
                     "this role has no access to customer environments"
                 }
                 _ => "not permitted for this role",
@@ -269,9 +277,9 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Result<(), &'static str> {
     match caller {
         Caller::Tenant { name } if grant.tenant == *name => Ok(()),
         Caller::Tenant { .. } => Err("not found"),
-        Caller::Staff { name, .. } if grant.holder == *name => {
-            Err("a requester cannot approve or deny their own request; ask the tenant or a colleague")
-        }
+        Caller::Staff { name, .. } if grant.holder == *name => Err(
+            "a requester cannot approve or deny their own request; ask the tenant or a colleague",
+        ),
         Caller::Staff { role, .. } if matches!(role, Role::Support | Role::Root | Role::Admin) => {
             Ok(())
         }

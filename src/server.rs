@@ -91,9 +91,20 @@ pub async fn run(
     let closed = expiry::catch_up(&broker).await?;
     let addr = listener.local_addr().ok();
     broker
-        .log_server("server.started", &format!("listening on {}", addr.map(|a| a.to_string()).unwrap_or_default()))
+        .log_server(
+            "server.started",
+            &format!(
+                "listening on {}",
+                addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
+        )
         .await?;
-    tracing::info!(?addr, live_grants = live, expired_while_down = closed, "daypass serving");
+    tracing::info!(
+        ?addr,
+        live_grants = live,
+        expired_while_down = closed,
+        "daypass serving"
+    );
 
     let (stop_sweeper, sweeper_stopped) = oneshot::channel::<()>();
     let sweeper = tokio::spawn(expiry::run(broker.clone(), async {

@@ -208,7 +208,9 @@ impl Store {
                     prev_hash,
                 })
             }
-            Some(_) => Err(StoreError::Corrupt("the log head record is malformed".into())),
+            Some(_) => Err(StoreError::Corrupt(
+                "the log head record is malformed".into(),
+            )),
         }
     }
 
@@ -297,9 +299,16 @@ impl Store {
             sealed.push(s);
         }
 
-        let staff: Vec<_> = batch.staff.iter().map(|r| (r.name.as_str().to_owned(), encode(r))).collect();
-        let tenants: Vec<_> =
-            batch.tenants.iter().map(|r| (r.name.as_str().to_owned(), encode(r))).collect();
+        let staff: Vec<_> = batch
+            .staff
+            .iter()
+            .map(|r| (r.name.as_str().to_owned(), encode(r)))
+            .collect();
+        let tenants: Vec<_> = batch
+            .tenants
+            .iter()
+            .map(|r| (r.name.as_str().to_owned(), encode(r)))
+            .collect();
         let grants: Vec<_> = batch
             .grants
             .iter()
@@ -462,9 +471,9 @@ fn latest_key(holder: &Name, tenant: &Name) -> Vec<u8> {
 fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
     match tree.get(key)? {
         None => Ok(None),
-        Some(v) => serde_json::from_slice(&v)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("record {:?}: {e}", String::from_utf8_lossy(key)))),
+        Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| {
+            StoreError::Corrupt(format!("record {:?}: {e}", String::from_utf8_lossy(key)))
+        }),
     }
 }
 

@@ -215,35 +215,37 @@ pub(crate) mod tests {
 
     #[test]
     fn worked_example_matches_the_doc() {
-        let bytes = example().encode();
-        assert_eq!(
-            hex::encode(&bytes),
-            "01\
-             0000000000000001\
-             0000019ABA7D6C00\
-             0000000b73746166662f616c696365\
-             0000000461636d65\
-             0000000f6772616e742e726571756573746564\
-             00000002\
-             000000056772616e74\
-             0000001a672d30313233343536373839616263646566303132333435363
-             7\
-             00000006726561736f6e\
-             00000012494e432d3432206c6f67696e206661696c73\
-             1111111111111111111111111111111111111111111111111111111111111111"
-                .replace([' ', '\n'], "")
-                .to_lowercase()
-        );
+        // Field by field, as laid out in docs/log-format.md.
+        let expected = [
+            "01",                                                          // version
+            "0000000000000001",                                            // seq 1
+            "0000019aba74ad00",                                            // 1764064800000 ms
+            "0000000b73746166662f616c696365",                              // "staff/alice"
+            "0000000461636d65",                                            // "acme"
+            "0000000f6772616e742e726571756573746564",                      // "grant.requested"
+            "00000002",                                                    // 2 details
+            "000000056772616e74",                                          // "grant"
+            "0000001a672d30313233343536373839616263646566303132333435363", // "g-0123…"
+            "7",
+            "00000006726561736f6e",                         // "reason"
+            "00000012494e432d3432206c6f67696e206661696c73", // "INC-42 login fails"
+            "1111111111111111111111111111111111111111111111111111111111111111", // prev_hash
+        ]
+        .concat();
+        assert_eq!(hex::encode(example().encode()), expected);
         assert_eq!(
             hex::encode(example().hash()),
-            "see docs/log-format.md (filled in below by the test run)"
+            "4d3903d7333032e4971bde9ec800614f7afcc9167ba0132a8f342590f4827de5"
         );
     }
 
     #[test]
     fn strict_decoding() {
         let bytes = example().encode();
-        assert_eq!(Entry::decode(&bytes[..bytes.len() - 1]), Err(DecodeError::Truncated));
+        assert_eq!(
+            Entry::decode(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::Truncated)
+        );
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(Entry::decode(&longer), Err(DecodeError::Trailing(1)));

@@ -76,7 +76,10 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
         match e.kind.as_str() {
             "grant.activated" => story.activated_at = Some(e.timestamp),
             "grant.approved" => story.decided_by.push(("approved".into(), e.actor.clone())),
-            "grant.denied" | "grant.revoked" | "grant.released" | "grant.expired"
+            "grant.denied"
+            | "grant.revoked"
+            | "grant.released"
+            | "grant.expired"
             | "grant.request_expired" => {
                 let outcome = e.kind.trim_start_matches("grant.").replace('_', "-");
                 if e.kind != "grant.expired" && e.kind != "grant.request_expired" {
@@ -143,7 +146,11 @@ pub fn render(stories: &[GrantStory]) -> String {
         for (what, who) in &s.decided_by {
             let _ = writeln!(out, "  {what:<8}by {who}");
         }
-        let _ = writeln!(out, "  admitted {} time(s) by the tenant", s.validations_allowed);
+        let _ = writeln!(
+            out,
+            "  admitted {} time(s) by the tenant",
+            s.validations_allowed
+        );
         for (t, action, resource) in &s.accesses {
             let _ = writeln!(out, "  {t}  {action}  {resource}");
         }

@@ -50,7 +50,13 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "seq {}: {}: {}", self.seq, self.kind.as_str(), self.detail)
+        write!(
+            f,
+            "seq {}: {}: {}",
+            self.seq,
+            self.kind.as_str(),
+            self.detail
+        )
     }
 }
 
@@ -120,10 +126,18 @@ impl ChainVerifier {
             } else {
                 (
                     ProblemKind::Reordered,
-                    format!("seq {} appears after seq {}", e.seq, expected.saturating_sub(1)),
+                    format!(
+                        "seq {} appears after seq {}",
+                        e.seq,
+                        expected.saturating_sub(1)
+                    ),
                 )
             };
-            return Err(Problem { seq: e.seq, kind, detail });
+            return Err(Problem {
+                seq: e.seq,
+                kind,
+                detail,
+            });
         }
         if e.seq > expected {
             let swapped = next.is_some_and(|n| n.entry.seq == expected);

@@ -62,7 +62,12 @@ pub struct Connection {
     #[arg(long, global = true, env = "DAYPASS_KEY")]
     pub key: Option<PathBuf>,
     /// Dev identity to use (alice, bob, rory, ada, eve, pat, acme, globex).
-    #[arg(long = "as", global = true, env = "DAYPASS_AS", default_value = "alice")]
+    #[arg(
+        long = "as",
+        global = true,
+        env = "DAYPASS_AS",
+        default_value = "alice"
+    )]
     pub as_name: String,
 }
 
@@ -374,7 +379,10 @@ pub async fn run(cli: Cli) -> CliResult {
             let filter = replay_filter(tenant, person, since, until)?;
             let mut lines = export::Lines::new(BufReader::new(open(&file)?));
             let mut entries = Vec::new();
-            while let Some((_, e)) = lines.next_entry().map_err(|(_, p)| cli_err!("{}: {}", file.display(), p.detail))? {
+            while let Some((_, e)) = lines
+                .next_entry()
+                .map_err(|(_, p)| cli_err!("{}: {}", file.display(), p.detail))?
+            {
                 entries.push(e);
             }
             print_replay(replay::replay(entries, &filter), cli.json)
@@ -431,38 +439,138 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
             let w = c.staff.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
             out(
                 json!({"principal": w.principal, "kind": w.kind, "name": w.name, "role": output::role(w.role)}),
-                format!("{} ({}{})\n", w.principal, w.kind, if w.role != 0 { format!(", {}", output::role(w.role)) } else { String::new() }),
+                format!(
+                    "{} ({}{})\n",
+                    w.principal,
+                    w.kind,
+                    if w.role != 0 {
+                        format!(", {}", output::role(w.role))
+                    } else {
+                        String::new()
+                    }
+                ),
             );
         }
         Command::Staff(StaffCommand::Add { name, role }) => {
-            let s = c.staff.add_staff(pb::AddStaffRequest { name, role: role_pb(role) as i32 }).await?.into_inner();
-            out(output::staff_json(&s), format!("enrolled {} as {} ({})\n", s.name, output::role(s.role), s.principal));
+            let s = c
+                .staff
+                .add_staff(pb::AddStaffRequest {
+                    name,
+                    role: role_pb(role) as i32,
+                })
+                .await?
+                .into_inner();
+            out(
+                output::staff_json(&s),
+                format!(
+                    "enrolled {} as {} ({})\n",
+                    s.name,
+                    output::role(s.role),
+                    s.principal
+                ),
+            );
         }
         Command::Staff(StaffCommand::Offboard { name }) => {
-            let r = c.staff.offboard_staff(pb::OffboardStaffRequest { name: name.clone() }).await?.into_inner();
+            let r = c
+                .staff
+                .offboard_staff(pb::OffboardStaffRequest { name: name.clone() })
+                .await?
+                .into_inner();
             out(
                 json!({"staff": r.staff.as_ref().map(output::staff_json), "revoked_grant_ids": r.revoked_grant_ids}),
-                format!("offboarded {name}; revoked {} live grant(s){}\n", r.revoked_grant_ids.len(),
-                    if r.revoked_grant_ids.is_empty() { String::new() } else { format!(": {}", r.revoked_grant_ids.join(", ")) }),
+                format!(
+                    "offboarded {name}; revoked {} live grant(s){}\n",
+                    r.revoked_grant_ids.len(),
+                    if r.revoked_grant_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", r.revoked_grant_ids.join(", "))
+                    }
+                ),
             );
         }
         Command::Staff(StaffCommand::List) => {
-            let r = c.staff.list_staff(pb::ListStaffRequest {}).await?.into_inner();
-            out(json!(r.staff.iter().map(output::staff_json).collect::<Vec<_>>()), output::staff_table(&r.staff));
+            let r = c
+                .staff
+                .list_staff(pb::ListStaffRequest {})
+                .await?
+                .into_inner();
+            out(
+                json!(r.staff.iter().map(output::staff_json).collect::<Vec<_>>()),
+                output::staff_table(&r.staff),
+            );
         }
-        Command::Tenant(TenantCommand::Add { name, approval, require_ticket }) => {
-            let t = c.tenants.add_tenant(pb::AddTenantRequest { name, approval: approval_pb(approval) as i32, require_ticket }).await?.into_inner();
-            out(output::tenant_json(&t), format!("added tenant {} (approval: {}, ticket {})\n", t.name, output::approval(t.approval), if t.require_ticket { "required" } else { "optional" }));
+        Command::Tenant(TenantCommand::Add {
+            name,
+            approval,
+            require_ticket,
+        }) => {
+            let t = c
+                .tenants
+                .add_tenant(pb::AddTenantRequest {
+                    name,
+                    approval: approval_pb(approval) as i32,
+                    require_ticket,
+                })
+                .await?
+                .into_inner();
+            out(
+                output::tenant_json(&t),
+                format!(
+                    "added tenant {} (approval: {}, ticket {})\n",
+                    t.name,
+                    output::approval(t.approval),
+                    if t.require_ticket {
+                        "required"
+                    } else {
+                        "optional"
+                    }
+                ),
+            );
         }
-        Command::Tenant(TenantCommand::Update { name, approval, require_ticket }) => {
-            let t = c.tenants.update_tenant(pb::UpdateTenantRequest {
-                name, approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0), require_ticket,
-            }).await?.into_inner();
-            out(output::tenant_json(&t), format!("updated tenant {} (approval: {}, ticket {})\n", t.name, output::approval(t.approval), if t.require_ticket { "required" } else { "optional" }));
+        Command::Tenant(TenantCommand::Update {
+            name,
+            approval,
+            require_ticket,
+        }) => {
+            let t = c
+                .tenants
+                .update_tenant(pb::UpdateTenantRequest {
+                    name,
+                    approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0),
+                    require_ticket,
+                })
+                .await?
+                .into_inner();
+            out(
+                output::tenant_json(&t),
+                format!(
+                    "updated tenant {} (approval: {}, ticket {})\n",
+                    t.name,
+                    output::approval(t.approval),
+                    if t.require_ticket {
+                        "required"
+                    } else {
+                        "optional"
+                    }
+                ),
+            );
         }
         Command::Tenant(TenantCommand::List) => {
-            let r = c.tenants.list_tenants(pb::ListTenantsRequest {}).await?.into_inner();
-            out(json!(r.tenants.iter().map(output::tenant_json).collect::<Vec<_>>()), output::tenants_table(&r.tenants));
+            let r = c
+                .tenants
+                .list_tenants(pb::ListTenantsRequest {})
+                .await?
+                .into_inner();
+            out(
+                json!(
+                    r.tenants
+                        .iter()
+                        .map(output::tenant_json)
+                        .collect::<Vec<_>>()
+                ),
+                output::tenants_table(&r.tenants),
+            );
         }
         Command::Grant(g) => grant_command(&mut c, g, json_out).await?,
         Command::Validate(v) => {
@@ -471,24 +579,62 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
                 (None, Some(s)) => pb::validate_grant_request::Subject::Staff(s),
                 (None, None) => return Err(cli_err!("give --grant ID or --staff NAME")),
             };
-            let r = c.grants.validate_grant(pb::ValidateGrantRequest { subject: Some(subject) }).await?.into_inner();
+            let r = c
+                .grants
+                .validate_grant(pb::ValidateGrantRequest {
+                    subject: Some(subject),
+                })
+                .await?
+                .into_inner();
             out(
                 json!({"allowed": r.allowed, "deny_reason": output::deny_reason(r.deny_reason), "grant_id": r.grant_id,
                        "holder": r.holder, "expires_at": output::time(r.expires_at_ms), "log_seq": r.log_seq}),
                 if r.allowed {
-                    format!("ALLOW {} on grant {} until {} (logged as #{})\n", r.holder, r.grant_id, output::time(r.expires_at_ms), r.log_seq)
+                    format!(
+                        "ALLOW {} on grant {} until {} (logged as #{})\n",
+                        r.holder,
+                        r.grant_id,
+                        output::time(r.expires_at_ms),
+                        r.log_seq
+                    )
                 } else {
-                    format!("DENY ({}){} (logged as #{})\n", output::deny_reason(r.deny_reason),
-                        if r.grant_id.is_empty() { String::new() } else { format!(" grant {} of {}", r.grant_id, r.holder) }, r.log_seq)
+                    format!(
+                        "DENY ({}){} (logged as #{})\n",
+                        output::deny_reason(r.deny_reason),
+                        if r.grant_id.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" grant {} of {}", r.grant_id, r.holder)
+                        },
+                        r.log_seq
+                    )
                 },
             );
             if !r.allowed {
-                return Err(cli_err!("access denied: {}", output::deny_reason(r.deny_reason)));
+                return Err(cli_err!(
+                    "access denied: {}",
+                    output::deny_reason(r.deny_reason)
+                ));
             }
         }
-        Command::Access(AccessCommand::Record { grant, action, resource }) => {
-            let r = c.grants.record_access(pb::RecordAccessRequest { grant_id: grant, action, resource }).await?.into_inner();
-            out(json!({"log_seq": r.log_seq, "entry_hash": r.entry_hash}), format!("recorded as #{} ({})\n", r.log_seq, r.entry_hash));
+        Command::Access(AccessCommand::Record {
+            grant,
+            action,
+            resource,
+        }) => {
+            let r = c
+                .grants
+                .record_access(pb::RecordAccessRequest {
+                    grant_id: grant,
+                    action,
+                    resource,
+                })
+                .await?
+                .into_inner();
+            out(
+                json!({"log_seq": r.log_seq, "entry_hash": r.entry_hash}),
+                format!("recorded as #{} ({})\n", r.log_seq, r.entry_hash),
+            );
         }
         Command::Audit(a) => audit_command(&mut c, a, json_out).await?,
         Command::Serve(_) | Command::Certs(_) => unreachable!("handled before connecting"),
@@ -506,45 +652,109 @@ async fn grant_command(c: &mut Clients, command: GrantCommand, json_out: bool) -
         }
     };
     match command {
-        GrantCommand::Request { tenant, reason, ticket, duration } => {
+        GrantCommand::Request {
+            tenant,
+            reason,
+            ticket,
+            duration,
+        } => {
             let duration_seconds = match duration {
                 Some(d) => parse_duration(&d)?,
                 None => 0,
             };
-            let g = c.grants.request_grant(pb::RequestGrantRequest { tenant, reason, ticket, duration_seconds }).await?.into_inner();
+            let g = c
+                .grants
+                .request_grant(pb::RequestGrantRequest {
+                    tenant,
+                    reason,
+                    ticket,
+                    duration_seconds,
+                })
+                .await?
+                .into_inner();
             let headline = if output::state(g.state) == "active" {
-                format!("grant {} is active until {}", g.id, output::time(g.expires_at_ms))
+                format!(
+                    "grant {} is active until {}",
+                    g.id,
+                    output::time(g.expires_at_ms)
+                )
             } else {
-                format!("grant {} is pending approval until {}", g.id, output::time(g.pending_until_ms))
+                format!(
+                    "grant {} is pending approval until {}",
+                    g.id,
+                    output::time(g.pending_until_ms)
+                )
             };
             show(&g, &headline);
         }
-        GrantCommand::List { tenant, holder, live } => {
-            let r = c.grants.list_grants(pb::ListGrantsRequest { tenant, holder, live_only: live }).await?.into_inner();
+        GrantCommand::List {
+            tenant,
+            holder,
+            live,
+        } => {
+            let r = c
+                .grants
+                .list_grants(pb::ListGrantsRequest {
+                    tenant,
+                    holder,
+                    live_only: live,
+                })
+                .await?
+                .into_inner();
             if json_out {
-                println!("{:#}", json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>()));
+                println!(
+                    "{:#}",
+                    json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>())
+                );
             } else {
                 print!("{}", output::grants_table(&r.grants));
             }
         }
         GrantCommand::Show { id } => {
-            let g = c.grants.get_grant(pb::GetGrantRequest { grant_id: id }).await?.into_inner();
+            let g = c
+                .grants
+                .get_grant(pb::GetGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
             show(&g, &format!("grant {}", g.id));
         }
         GrantCommand::Approve { id, note } => {
-            let g = c.grants.approve_grant(pb::DecideGrantRequest { grant_id: id, note }).await?.into_inner();
-            show(&g, &format!("approved: grant {} is active until {}", g.id, output::time(g.expires_at_ms)));
+            let g = c
+                .grants
+                .approve_grant(pb::DecideGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
+            show(
+                &g,
+                &format!(
+                    "approved: grant {} is active until {}",
+                    g.id,
+                    output::time(g.expires_at_ms)
+                ),
+            );
         }
         GrantCommand::Deny { id, note } => {
-            let g = c.grants.deny_grant(pb::DecideGrantRequest { grant_id: id, note }).await?.into_inner();
+            let g = c
+                .grants
+                .deny_grant(pb::DecideGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
             show(&g, &format!("denied grant {}", g.id));
         }
         GrantCommand::Revoke { id, note } => {
-            let g = c.grants.revoke_grant(pb::RevokeGrantRequest { grant_id: id, note }).await?.into_inner();
+            let g = c
+                .grants
+                .revoke_grant(pb::RevokeGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
             show(&g, &format!("revoked grant {}", g.id));
         }
         GrantCommand::Release { id } => {
-            let g = c.grants.release_grant(pb::ReleaseGrantRequest { grant_id: id }).await?.into_inner();
+            let g = c
+                .grants
+                .release_grant(pb::ReleaseGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
             show(&g, &format!("released grant {}", g.id));
         }
     }
@@ -556,11 +766,18 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
         AuditCommand::Export { from, out } => {
             let mut stream = c
                 .audit
-                .stream_entries(pb::StreamEntriesRequest { from_seq: from, follow: false, purpose: pb::ReadPurpose::Export as i32, last: 0 })
+                .stream_entries(pb::StreamEntriesRequest {
+                    from_seq: from,
+                    follow: false,
+                    purpose: pb::ReadPurpose::Export as i32,
+                    last: 0,
+                })
                 .await?
                 .into_inner();
             let sink: Box<dyn Write> = match &out {
-                Some(p) => Box::new(File::create(p).map_err(|e| cli_err!("cannot create {}: {e}", p.display()))?),
+                Some(p) => Box::new(
+                    File::create(p).map_err(|e| cli_err!("cannot create {}: {e}", p.display()))?,
+                ),
                 None => Box::new(io::stdout().lock()),
             };
             let mut w = BufWriter::new(sink);
@@ -573,13 +790,28 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
                 }
             }
             w.flush()?;
-            eprintln!("exported {n} entries{}", out.map(|p| format!(" to {}", p.display())).unwrap_or_default());
+            eprintln!(
+                "exported {n} entries{}",
+                out.map(|p| format!(" to {}", p.display()))
+                    .unwrap_or_default()
+            );
         }
-        AuditCommand::Replay { file: _, tenant, person, since, until } => {
+        AuditCommand::Replay {
+            file: _,
+            tenant,
+            person,
+            since,
+            until,
+        } => {
             let filter = replay_filter(tenant, person, since, until)?;
             let mut stream = c
                 .audit
-                .stream_entries(pb::StreamEntriesRequest { from_seq: 0, follow: false, purpose: pb::ReadPurpose::Replay as i32, last: 0 })
+                .stream_entries(pb::StreamEntriesRequest {
+                    from_seq: 0,
+                    follow: false,
+                    purpose: pb::ReadPurpose::Replay as i32,
+                    last: 0,
+                })
                 .await?
                 .into_inner();
             let mut entries = Vec::new();
@@ -608,14 +840,29 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
             }
         }
         AuditCommand::Check => {
-            let r = c.audit.verify_chain(pb::VerifyChainRequest {}).await?.into_inner();
+            let r = c
+                .audit
+                .verify_chain(pb::VerifyChainRequest {})
+                .await?
+                .into_inner();
             if json_out {
-                println!("{:#}", json!({"ok": r.ok, "entries_checked": r.entries_checked, "head_hash": hex::encode(&r.head_hash), "first_bad_seq": r.first_bad_seq, "problem": r.problem}));
+                println!(
+                    "{:#}",
+                    json!({"ok": r.ok, "entries_checked": r.entries_checked, "head_hash": hex::encode(&r.head_hash), "first_bad_seq": r.first_bad_seq, "problem": r.problem})
+                );
             } else if r.ok {
-                println!("chain OK: {} entries, head {}", r.entries_checked, hex::encode(&r.head_hash));
+                println!(
+                    "chain OK: {} entries, head {}",
+                    r.entries_checked,
+                    hex::encode(&r.head_hash)
+                );
             }
             if !r.ok {
-                return Err(cli_err!("chain BROKEN at seq {}: {}", r.first_bad_seq, r.problem));
+                return Err(cli_err!(
+                    "chain BROKEN at seq {}: {}",
+                    r.first_bad_seq,
+                    r.problem
+                ));
             }
         }
         AuditCommand::Verify { .. } => unreachable!("handled offline"),
@@ -625,7 +872,8 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
 
 fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
     let hash = |b: &[u8], what: &str| -> Result<audit::Hash, CliError> {
-        b.try_into().map_err(|_| cli_err!("server sent entry {} with a malformed {what}", e.seq))
+        b.try_into()
+            .map_err(|_| cli_err!("server sent entry {} with a malformed {what}", e.seq))
     };
     Ok(audit::SealedEntry {
         entry: audit::Entry {
@@ -646,17 +894,33 @@ fn verify_file(file: &Path, json_out: bool) -> CliResult {
     match export::verify(reader) {
         Ok(s) => {
             if json_out {
-                println!("{:#}", json!({"ok": true, "entries": s.entries, "first_seq": s.first_seq, "head_hash": hex::encode(s.head)}));
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "entries": s.entries, "first_seq": s.first_seq, "head_hash": hex::encode(s.head)})
+                );
             } else {
-                println!("OK: {} entries verified, head {}", s.entries, hex::encode(s.head));
+                println!(
+                    "OK: {} entries verified, head {}",
+                    s.entries,
+                    hex::encode(s.head)
+                );
             }
             Ok(())
         }
         Err((line, p)) => {
             if json_out {
-                println!("{:#}", json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail}));
+                println!(
+                    "{:#}",
+                    json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
+                );
             }
-            Err(cli_err!("{}: line {line}: first bad entry is seq {}: {} ({})", file.display(), p.seq, p.kind.as_str(), p.detail))
+            Err(cli_err!(
+                "{}: line {line}: first bad entry is seq {}: {} ({})",
+                file.display(),
+                p.seq,
+                p.kind.as_str(),
+                p.detail
+            ))
         }
     }
 }
@@ -688,10 +952,19 @@ fn replay_filter(
     until: Option<String>,
 ) -> Result<replay::Filter, CliError> {
     let time = |s: Option<String>, flag: &str| -> Result<Option<Timestamp>, CliError> {
-        s.map(|s| Timestamp::parse_rfc3339(&s).ok_or_else(|| cli_err!("--{flag} {s:?} is not an RFC 3339 time like 2026-11-25T09:00:00Z")))
-            .transpose()
+        s.map(|s| {
+            Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+                cli_err!("--{flag} {s:?} is not an RFC 3339 time like 2026-11-25T09:00:00Z")
+            })
+        })
+        .transpose()
     };
-    Ok(replay::Filter { tenant, person, since: time(since, "since")?, until: time(until, "until")? })
+    Ok(replay::Filter {
+        tenant,
+        person,
+        since: time(since, "since")?,
+        until: time(until, "until")?,
+    })
 }
 
 fn open(path: &Path) -> Result<File, CliError> {
@@ -717,7 +990,9 @@ pub fn parse_duration(s: &str) -> Result<i64, CliError> {
             _ => return Err(bad()),
         };
         let n: i64 = num.parse().map_err(|_| bad())?;
-        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
         num.clear();
     }
     if !num.is_empty() || total == 0 {
@@ -754,15 +1029,28 @@ fn certs(c: CertsCommand) -> CliResult {
             }
             println!("keep ca.key offline once you have issued the certificates you need");
         }
-        CertsCommand::Issue { kind, name, dir, trust_domain, days, force } => {
+        CertsCommand::Issue {
+            kind,
+            name,
+            dir,
+            trust_domain,
+            days,
+            force,
+        } => {
             let name = Name::parse(&name).map_err(|e| cli_err!("--name: {e}"))?;
             let kind = match kind {
                 KindArg::Staff => PrincipalKind::Staff,
                 KindArg::Tenant => PrincipalKind::Tenant,
                 KindArg::Auditor => PrincipalKind::Auditor,
             };
-            let (cert, key) = pki::issue_to_dir(&dir, kind, &name, &trust_domain, days, force).map_err(|e| cli_err!("{e}"))?;
-            println!("wrote {} and {} (spiffe://{trust_domain}/{}/{name})", cert.display(), key.display(), kind.as_str());
+            let (cert, key) = pki::issue_to_dir(&dir, kind, &name, &trust_domain, days, force)
+                .map_err(|e| cli_err!("{e}"))?;
+            println!(
+                "wrote {} and {} (spiffe://{trust_domain}/{}/{name})",
+                cert.display(),
+                key.display(),
+                kind.as_str()
+            );
         }
     }
     Ok(())
@@ -771,9 +1059,13 @@ fn certs(c: CertsCommand) -> CliResult {
 async fn serve(args: ServeArgs) -> CliResult {
     init_tracing(args.log_format);
     let mut config = if args.dev {
-        dev::prepare(Path::new(DEV_DIR)).await.map_err(|e| cli_err!("dev setup failed: {e}"))?
+        dev::prepare(Path::new(DEV_DIR))
+            .await
+            .map_err(|e| cli_err!("dev setup failed: {e}"))?
     } else {
-        let path = args.config.ok_or_else(|| cli_err!("give --config FILE or --dev"))?;
+        let path = args
+            .config
+            .ok_or_else(|| cli_err!("give --config FILE or --dev"))?;
         Config::load(&path).map_err(|e| cli_err!("{e}"))?
     };
     if let Some(listen) = args.listen {
@@ -816,7 +1108,9 @@ pub async fn shutdown_signal() {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -57,7 +57,11 @@ pub fn time(ms: i64) -> String {
 }
 
 fn time_json(ms: i64) -> Value {
-    if ms == 0 { Value::Null } else { json!(Timestamp(ms).to_rfc3339()) }
+    if ms == 0 {
+        Value::Null
+    } else {
+        json!(Timestamp(ms).to_rfc3339())
+    }
 }
 
 pub fn role(v: i32) -> &'static str {
@@ -121,9 +125,20 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
     if grants.is_empty() {
         return "no grants\n".into();
     }
-    let mut t = Table::new(vec!["ID", "TENANT", "HOLDER", "STATE", "EXPIRES / UNTIL", "REASON"]);
+    let mut t = Table::new(vec![
+        "ID",
+        "TENANT",
+        "HOLDER",
+        "STATE",
+        "EXPIRES / UNTIL",
+        "REASON",
+    ]);
     for g in grants {
-        let until = if g.expires_at_ms != 0 { g.expires_at_ms } else { g.pending_until_ms };
+        let until = if g.expires_at_ms != 0 {
+            g.expires_at_ms
+        } else {
+            g.pending_until_ms
+        };
         t.row(vec![
             g.id.clone(),
             g.tenant.clone(),
@@ -144,7 +159,14 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("holder", g.holder.clone());
     add("state", state(g.state).into());
     add("reason", g.reason.clone());
-    add("ticket", if g.ticket.is_empty() { "-".into() } else { g.ticket.clone() });
+    add(
+        "ticket",
+        if g.ticket.is_empty() {
+            "-".into()
+        } else {
+            g.ticket.clone()
+        },
+    );
     add("duration", format!("{} s", g.duration_seconds));
     add("requested at", time(g.requested_at_ms));
     if g.pending_until_ms != 0 {
@@ -175,7 +197,11 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
         t.row(vec![
             s.name.clone(),
             role(s.role).into(),
-            if s.active { "active".into() } else { format!("offboarded {}", time(s.offboarded_at_ms)) },
+            if s.active {
+                "active".into()
+            } else {
+                format!("offboarded {}", time(s.offboarded_at_ms))
+            },
             time(s.enrolled_at_ms),
             s.principal.clone(),
         ]);
@@ -196,7 +222,11 @@ pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
         t.row(vec![
             x.name.clone(),
             approval(x.approval).into(),
-            if x.require_ticket { "required".into() } else { "optional".into() },
+            if x.require_ticket {
+                "required".into()
+            } else {
+                "optional".into()
+            },
             time(x.created_at_ms),
         ]);
     }
@@ -205,7 +235,11 @@ pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
 
 /// One log entry on one line, for `audit tail`.
 pub fn entry_line(e: &pb::LogEntry) -> String {
-    let details: Vec<String> = e.details.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let details: Vec<String> = e
+        .details
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
     format!(
         "{:>6}  {}  {:<22} {:<16} {:<10} {}",
         e.seq,

@@ -44,7 +44,10 @@ impl AuditService for AuditApi {
         } else {
             r.from_seq
         };
-        let result = api.broker.log_audit_read(&caller, from, r.follow, purpose).await;
+        let result = api
+            .broker
+            .log_audit_read(&caller, from, r.follow, purpose)
+            .await;
         api.finish(&caller, Action::StreamEntries, result).await?;
 
         let mut head = store.subscribe();
@@ -54,7 +57,10 @@ impl AuditService for AuditApi {
             loop {
                 let end = *head.borrow_and_update();
                 while next < end {
-                    let chunk: Vec<_> = store.entries_from(next).take(CHUNK.min((end - next) as usize)).collect();
+                    let chunk: Vec<_> = store
+                        .entries_from(next)
+                        .take(CHUNK.min((end - next) as usize))
+                        .collect();
                     if chunk.is_empty() {
                         return;
                     }

@@ -29,7 +29,10 @@ impl GrantService for GrantApi {
         Ok(Response::new(convert::grant_to_pb(&g)))
     }
 
-    async fn approve_grant(&self, req: Request<pb::DecideGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+    async fn approve_grant(
+        &self,
+        req: Request<pb::DecideGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::ApproveGrant).await?;
         let r = req.into_inner();
@@ -38,11 +41,17 @@ impl GrantService for GrantApi {
         Ok(Response::new(convert::grant_to_pb(&g)))
     }
 
-    async fn deny_grant(&self, req: Request<pb::DecideGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+    async fn deny_grant(
+        &self,
+        req: Request<pb::DecideGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::DenyGrant).await?;
         let r = req.into_inner();
-        let result = api.broker.decide(&caller, &r.grant_id, false, &r.note).await;
+        let result = api
+            .broker
+            .decide(&caller, &r.grant_id, false, &r.note)
+            .await;
         let g = api.finish(&caller, Action::DenyGrant, result).await?;
         Ok(Response::new(convert::grant_to_pb(&g)))
     }
@@ -54,14 +63,19 @@ impl GrantService for GrantApi {
         let api = &self.0;
         let caller = api.admit(&req, Action::ListGrants).await?;
         let r = req.get_ref();
-        let result = api.broker.list_grants(&caller, &r.tenant, &r.holder, r.live_only);
+        let result = api
+            .broker
+            .list_grants(&caller, &r.tenant, &r.holder, r.live_only);
         let grants = api.finish(&caller, Action::ListGrants, result).await?;
         Ok(Response::new(pb::ListGrantsResponse {
             grants: grants.iter().map(convert::grant_to_pb).collect(),
         }))
     }
 
-    async fn get_grant(&self, req: Request<pb::GetGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+    async fn get_grant(
+        &self,
+        req: Request<pb::GetGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::GetGrant).await?;
         let result = api.broker.get_grant(&caller, &req.get_ref().grant_id);
@@ -69,7 +83,10 @@ impl GrantService for GrantApi {
         Ok(Response::new(convert::grant_to_pb(&g)))
     }
 
-    async fn revoke_grant(&self, req: Request<pb::RevokeGrantRequest>) -> Result<Response<pb::Grant>, Status> {
+    async fn revoke_grant(
+        &self,
+        req: Request<pb::RevokeGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::RevokeGrant).await?;
         let r = req.into_inner();
@@ -105,10 +122,17 @@ impl GrantService for GrantApi {
         let g = v.grant.as_ref();
         Ok(Response::new(pb::ValidateGrantResponse {
             allowed: v.allowed.is_ok(),
-            deny_reason: v.allowed.err().map(|r| convert::deny_to_pb(r) as i32).unwrap_or(0),
+            deny_reason: v
+                .allowed
+                .err()
+                .map(|r| convert::deny_to_pb(r) as i32)
+                .unwrap_or(0),
             grant_id: g.map(|g| g.id.to_string()).unwrap_or_default(),
             holder: g.map(|g| g.holder.to_string()).unwrap_or_default(),
-            expires_at_ms: g.and_then(|g| g.expires_at).map(|t| t.millis()).unwrap_or(0),
+            expires_at_ms: g
+                .and_then(|g| g.expires_at)
+                .map(|t| t.millis())
+                .unwrap_or(0),
             log_seq: v.log_seq,
         }))
     }

@@ -14,16 +14,24 @@ pub struct StaffApi(pub Api);
 
 #[tonic::async_trait]
 impl StaffService for StaffApi {
-    async fn add_staff(&self, req: Request<pb::AddStaffRequest>) -> Result<Response<pb::Staff>, Status> {
+    async fn add_staff(
+        &self,
+        req: Request<pb::AddStaffRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddStaff).await?;
         let r = req.into_inner();
         let result = match convert::role_from_pb(r.role) {
             Ok(role) => api.broker.add_staff(&caller, &r.name, role).await,
-            Err(s) => Err(crate::broker::BrokerError::InvalidArgument(s.message().to_owned())),
+            Err(s) => Err(crate::broker::BrokerError::InvalidArgument(
+                s.message().to_owned(),
+            )),
         };
         let rec = api.finish(&caller, Action::AddStaff, result).await?;
-        Ok(Response::new(convert::staff_to_pb(&rec, api.broker.trust_domain())))
+        Ok(Response::new(convert::staff_to_pb(
+            &rec,
+            api.broker.trust_domain(),
+        )))
     }
 
     async fn offboard_staff(
@@ -32,7 +40,10 @@ impl StaffService for StaffApi {
     ) -> Result<Response<pb::OffboardStaffResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::OffboardStaff).await?;
-        let result = api.broker.offboard_staff(&caller, &req.get_ref().name).await;
+        let result = api
+            .broker
+            .offboard_staff(&caller, &req.get_ref().name)
+            .await;
         let (rec, revoked) = api.finish(&caller, Action::OffboardStaff, result).await?;
         Ok(Response::new(pb::OffboardStaffResponse {
             staff: Some(convert::staff_to_pb(&rec, api.broker.trust_domain())),
@@ -54,7 +65,10 @@ impl StaffService for StaffApi {
         }))
     }
 
-    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::WhoAmI).await?;
         let td = api.broker.trust_domain();

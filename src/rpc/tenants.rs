@@ -15,12 +15,19 @@ pub struct TenantApi(pub Api);
 
 #[tonic::async_trait]
 impl TenantService for TenantApi {
-    async fn add_tenant(&self, req: Request<pb::AddTenantRequest>) -> Result<Response<pb::Tenant>, Status> {
+    async fn add_tenant(
+        &self,
+        req: Request<pb::AddTenantRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddTenant).await?;
         let r = req.into_inner();
         let result = match convert::approval_from_pb(r.approval) {
-            Ok(a) => api.broker.add_tenant(&caller, &r.name, a, r.require_ticket).await,
+            Ok(a) => {
+                api.broker
+                    .add_tenant(&caller, &r.name, a, r.require_ticket)
+                    .await
+            }
             Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
         };
         let t = api.finish(&caller, Action::AddTenant, result).await?;
@@ -35,7 +42,11 @@ impl TenantService for TenantApi {
         let caller = api.admit(&req, Action::UpdateTenant).await?;
         let r = req.into_inner();
         let result = match convert::approval_from_pb(r.approval) {
-            Ok(a) => api.broker.update_tenant(&caller, &r.name, a, r.require_ticket).await,
+            Ok(a) => {
+                api.broker
+                    .update_tenant(&caller, &r.name, a, r.require_ticket)
+                    .await
+            }
             Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
         };
         let t = api.finish(&caller, Action::UpdateTenant, result).await?;

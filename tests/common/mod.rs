@@ -1,0 +1,311 @@
+//! Shared end-to-end harness: a real daypass server on 127.0.0.1:0 with real
+//! mutual TLS, a fresh rcgen PKI and a temporary sled directory per test, and
+//! a [`ManualClock`] the test moves instead of sleeping.
+
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use daypass::{
+    audit::{Entry, Hash, SealedEntry},
+    client::{self, ClientIdentity, Clients},
+    clock::{Clock, ManualClock, SystemClock, Timestamp},
+    config::{Config, GrantLimits, StaffLimits, TlsFiles},
+    identity::{Name, PrincipalKind},
+    pb,
+    pki::{CertSpec, CertificateAuthority, Issued},
+    server,
+    store::Store,
+};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+pub const TRUST_DOMAIN: &str = "test.daypass";
+/// The admin enrolled by `bootstrap_admin` in every test server.
+pub const ADMIN: &str = "ada";
+
+/// A running server and everything needed to talk to it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub ca: CertificateAuthority,
+    pub clock: ManualClock,
+    pub dir: TempDir,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), server::ServerError>>>,
+}
+
+impl TestServer {
+    /// A server with default limits.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose config `tweak` may change before start.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        let server_cert = ca
+            .issue(&CertSpec::server(
+                &["localhost".into(), "127.0.0.1".into()],
+                2,
+            ))
+            .expect("server cert");
+        let path = |n: &str| dir.path().join(n);
+        std::fs::write(path("ca.pem"), ca.cert_pem()).expect("write");
+        std::fs::write(path("server.pem"), &server_cert.cert_pem).expect("write");
+        std::fs::write(path("server.key"), &server_cert.key_pem).expect("write");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: path("data"),
+            trust_domain: TRUST_DOMAIN.into(),
+            bootstrap_admin: Some(ADMIN.into()),
+            tls: TlsFiles {
+                ca: path("ca.pem"),
+                cert: path("server.pem"),
+                key: path("server.key"),
+            },
+            grants: GrantLimits::default(),
+            staff: StaffLimits::default(),
+        };
+        tweak(&mut config);
+        config.check().expect("valid test config");
+        let clock = ManualClock::new(SystemClock.now());
+        let mut s = TestServer {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ca,
+            clock,
+            dir,
+            config,
+            stop: None,
+            task: None,
+        };
+        s.launch().await;
+        s
+    }
+
+    async fn launch(&mut self) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server::run(
+            self.config.clone(),
+            Arc::new(self.clock.clone()),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        self.stop = Some(tx);
+        self.task = Some(task);
+    }
+
+    /// Stops the server (graceful: drains, logs `server.stopped`).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("server stops within 20 s")
+                .expect("server task did not panic")
+                .expect("server ran without error");
+        }
+    }
+
+    /// Stops and starts again on the same data directory (new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.launch().await;
+    }
+
+    pub fn server_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// A certificate for `kind/name` from the test CA.
+    pub fn issue(&self, kind: PrincipalKind, name: &str) -> Issued {
+        self.ca
+            .issue_client(kind, &Name::parse(name).expect("name"), TRUST_DOMAIN, 1)
+            .expect("client cert")
+    }
+
+    /// Connects presenting `issued`, trusting the test CA.
+    pub async fn connect_with(&self, issued: &Issued) -> Result<Clients, client::ClientError> {
+        let id = ClientIdentity {
+            ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.as_bytes().to_vec(),
+            key_pem: issued.key_pem.as_bytes().to_vec(),
+        };
+        client::connect(&self.server_url(), &id).await
+    }
+
+    /// Clients for `kind/name` (the principal need not be enrolled).
+    pub async fn client(&self, kind: PrincipalKind, name: &str) -> Clients {
+        self.connect_with(&self.issue(kind, name))
+            .await
+            .expect("connect")
+    }
+
+    pub async fn staff(&self, name: &str) -> Clients {
+        self.client(PrincipalKind::Staff, name).await
+    }
+
+    pub async fn tenant(&self, name: &str) -> Clients {
+        self.client(PrincipalKind::Tenant, name).await
+    }
+
+    pub async fn auditor(&self, name: &str) -> Clients {
+        self.client(PrincipalKind::Auditor, name).await
+    }
+
+    pub async fn admin(&self) -> Clients {
+        self.staff(ADMIN).await
+    }
+
+    /// Enrols `name` with `role` (as the admin) and returns their clients.
+    pub async fn enrol(&self, name: &str, role: pb::Role) -> Clients {
+        self.admin()
+            .await
+            .staff
+            .add_staff(pb::AddStaffRequest {
+                name: name.into(),
+                role: role as i32,
+            })
+            .await
+            .expect("enrol");
+        if role == pb::Role::Auditor {
+            self.auditor(name).await
+        } else {
+            self.staff(name).await
+        }
+    }
+
+    /// Registers a tenant (as the admin) and returns its clients.
+    pub async fn add_tenant(
+        &self,
+        name: &str,
+        approval: pb::ApprovalPolicy,
+        require_ticket: bool,
+    ) -> Clients {
+        self.admin()
+            .await
+            .tenants
+            .add_tenant(pb::AddTenantRequest {
+                name: name.into(),
+                approval: approval as i32,
+                require_ticket,
+            })
+            .await
+            .expect("add tenant");
+        self.tenant(name).await
+    }
+
+    /// Every entry in the log, read through the audit API as auditor
+    /// `audit-reader` (enrolled on first use). The read itself appends an
+    /// `audit.read` entry, which is the last one returned.
+    pub async fn entries(&self) -> Vec<SealedEntry> {
+        let mut admin = self.admin().await;
+        let _ = admin
+            .staff
+            .add_staff(pb::AddStaffRequest {
+                name: "audit-reader".into(),
+                role: pb::Role::Auditor as i32,
+            })
+            .await;
+        let mut auditor = self.auditor("audit-reader").await;
+        let mut stream = auditor
+            .audit
+            .stream_entries(pb::StreamEntriesRequest::default())
+            .await
+            .expect("stream")
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(e) = stream.message().await.expect("entry") {
+            out.push(sealed(&e));
+        }
+        out
+    }
+
+    /// Opens the store directly; only while the server is stopped.
+    pub fn open_store(&self) -> Store {
+        Store::open(&self.config.data_dir).expect("open store")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A protobuf entry back into the domain type.
+pub fn sealed(e: &pb::LogEntry) -> SealedEntry {
+    let h = |b: &[u8]| -> Hash { b.try_into().expect("32-byte hash") };
+    SealedEntry {
+        entry: Entry {
+            seq: e.seq,
+            timestamp: Timestamp(e.timestamp_ms),
+            actor: e.actor.clone(),
+            tenant: e.tenant.clone(),
+            kind: e.kind.clone(),
+            details: e.details.clone(),
+            prev_hash: h(&e.prev_hash),
+        },
+        hash: h(&e.hash),
+    }
+}
+
+/// The kinds of `entries`, in order.
+pub fn kinds(entries: &[SealedEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.entry.kind.as_str()).collect()
+}
+
+/// Entries after (not including) sequence number `after`.
+pub fn since(entries: &[SealedEntry], after: u64) -> Vec<SealedEntry> {
+    entries
+        .iter()
+        .filter(|e| e.entry.seq > after)
+        .cloned()
+        .collect()
+}
+
+/// Requests an auto grant for `tenant` as `clients` and returns it.
+pub async fn request(clients: &mut Clients, tenant: &str, reason: &str) -> pb::Grant {
+    clients
+        .grants
+        .request_grant(pb::RequestGrantRequest {
+            tenant: tenant.into(),
+            reason: reason.into(),
+            ticket: String::new(),
+            duration_seconds: 0,
+        })
+        .await
+        .expect("request grant")
+        .into_inner()
+}
+
+/// Validates `grant_id` as the tenant `clients`.
+pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGrantResponse {
+    clients
+        .grants
+        .validate_grant(pb::ValidateGrantRequest {
+            subject: Some(pb::validate_grant_request::Subject::GrantId(
+                grant_id.into(),
+            )),
+        })
+        .await
+        .expect("validate")
+        .into_inner()
+}
+
+pub fn deny_reason(r: &pb::ValidateGrantResponse) -> pb::DenyReason {
+    pb::DenyReason::try_from(r.deny_reason).expect("known deny reason")
+}
