@@ -114,6 +114,12 @@ impl TestServer {
         }
     }
 
+    /// Starts a stopped server again on the same data directory (new port).
+    pub async fn start_again(&mut self) {
+        assert!(self.task.is_none(), "server is still running");
+        self.launch().await;
+    }
+
     /// Stops and starts again on the same data directory (new port).
     pub async fn restart(&mut self) {
         self.stop().await;
@@ -308,4 +314,43 @@ pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGran
 
 pub fn deny_reason(r: &pb::ValidateGrantResponse) -> pb::DenyReason {
     pb::DenyReason::try_from(r.deny_reason).expect("known deny reason")
+}
+
+impl TestServer {
+    /// Follows the log from the start until an entry satisfying `pred`
+    /// arrives (or fails after 10 s). Event-driven: no polling, no sleeps.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&SealedEntry) -> bool) -> SealedEntry {
+        let mut admin = self.admin().await;
+        let _ = admin
+            .staff
+            .add_staff(pb::AddStaffRequest {
+                name: "audit-reader".into(),
+                role: pb::Role::Auditor as i32,
+            })
+            .await;
+        let mut auditor = self.auditor("audit-reader").await;
+        let mut stream = auditor
+            .audit
+            .stream_entries(pb::StreamEntriesRequest {
+                follow: true,
+                ..Default::default()
+            })
+            .await
+            .expect("stream")
+            .into_inner();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(e) = stream.message().await.expect("entry") {
+                let e = sealed(&e);
+                if pred(&e) {
+                    return Some(e);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(e)) => e,
+            _ => panic!("no log entry {what} within 10 s"),
+        }
+    }
 }
