@@ -648,7 +648,7 @@ impl Broker {
             GrantState::Revoked,
             "grant.revoked",
             &note,
-            |c, g| policy::may_revoke(c, g),
+            policy::may_revoke,
         )
         .await
     }
@@ -662,7 +662,7 @@ impl Broker {
             GrantState::Released,
             "grant.released",
             "",
-            |c, g| policy::may_release(c, g),
+            policy::may_release,
         )
         .await
     }
@@ -887,7 +887,11 @@ impl Broker {
 
     /// Recomputes every stored entry's hash and link, then logs the result.
     pub async fn verify_chain(&self, caller: &Caller) -> Result<ChainReport> {
-        let report = self.check_chain()?;
+        // A full scan: keep it off the async workers.
+        let store = self.store.clone();
+        let report = tokio::task::spawn_blocking(move || check_chain(&store))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("verification task failed: {e}")))??;
         let mut draft = Draft::new(caller.actor(), "", "audit.verified")
             .with("entries", report.checked)
             .with("ok", report.problem.is_none());
@@ -900,54 +904,6 @@ impl Broker {
         Ok(report)
     }
 
-    /// The stored chain, checked up to the current head.
-    pub fn check_chain(&self) -> Result<ChainReport> {
-        let end = self.store.head().next_seq;
-        let mut verifier = ChainVerifier::new();
-        let mut entries = self.store.entries_from(0).take(end as usize).peekable();
-        let mut problem = None;
-        while let Some(item) = entries.next() {
-            let entry = match item {
-                Ok(e) => e,
-                Err(e) => {
-                    problem = Some(crate::audit::Problem {
-                        seq: verifier.expected_seq(),
-                        kind: ProblemKind::Malformed,
-                        detail: e.to_string(),
-                    });
-                    break;
-                }
-            };
-            let next = entries.peek().and_then(|n| n.as_ref().ok());
-            if let Err(p) = verifier.push(&entry, next) {
-                problem = Some(p);
-                break;
-            }
-        }
-        if problem.is_none() && verifier.checked() != end {
-            problem = Some(crate::audit::Problem {
-                seq: verifier.expected_seq(),
-                kind: ProblemKind::Deleted,
-                detail: format!(
-                    "the log ends at {} but its head says {end}",
-                    verifier.expected_seq()
-                ),
-            });
-        }
-        if problem.is_none() && verifier.head() != self.store.head().prev_hash {
-            problem = Some(crate::audit::Problem {
-                seq: end.saturating_sub(1),
-                kind: ProblemKind::Modified,
-                detail: "the last entry's hash differs from the recorded head".into(),
-            });
-        }
-        Ok(ChainReport {
-            checked: verifier.checked(),
-            head: verifier.head(),
-            problem,
-        })
-    }
-
     /// Logs a server lifecycle event (`server.started`, `server.stopped`).
     pub async fn log_server(&self, kind: &'static str, detail: &str) -> Result<()> {
         let draft = Draft::new("system", "", kind)
@@ -956,6 +912,57 @@ impl Broker {
         self.store.append(self.now(), vec![draft]).await?;
         Ok(())
     }
+}
+
+/// The stored chain, checked from seq 0 up to the head at the start of the
+/// check: every stored hash recomputed, every link and sequence number, and
+/// the last hash against the recorded head.
+pub fn check_chain(store: &Store) -> Result<ChainReport> {
+    let head = store.head();
+    let end = head.next_seq;
+    let mut verifier = ChainVerifier::new();
+    let mut entries = store.entries_from(0).take(end as usize).peekable();
+    let mut problem = None;
+    while let Some(item) = entries.next() {
+        let entry = match item {
+            Ok(e) => e,
+            Err(e) => {
+                problem = Some(crate::audit::Problem {
+                    seq: verifier.expected_seq(),
+                    kind: ProblemKind::Malformed,
+                    detail: e.to_string(),
+                });
+                break;
+            }
+        };
+        let next = entries.peek().and_then(|n| n.as_ref().ok());
+        if let Err(p) = verifier.push(&entry, next) {
+            problem = Some(p);
+            break;
+        }
+    }
+    if problem.is_none() && verifier.checked() != end {
+        problem = Some(crate::audit::Problem {
+            seq: verifier.expected_seq(),
+            kind: ProblemKind::Deleted,
+            detail: format!(
+                "the log ends at {} but its head says {end}",
+                verifier.expected_seq()
+            ),
+        });
+    }
+    if problem.is_none() && verifier.head() != head.prev_hash {
+        problem = Some(crate::audit::Problem {
+            seq: end.saturating_sub(1),
+            kind: ProblemKind::Modified,
+            detail: "the last entry's hash differs from the recorded head".into(),
+        });
+    }
+    Ok(ChainReport {
+        checked: verifier.checked(),
+        head: verifier.head(),
+        problem,
+    })
 }
 
 fn grant_draft(actor: &str, g: &Grant, kind: &'static str) -> Draft {

@@ -102,39 +102,31 @@ async fn enrol(config: &Config) -> Result<(), String> {
         name: ada,
         role: Role::Admin,
     };
+    let err = |e: crate::broker::BrokerError| e.to_string();
     for (name, kind, role) in CAST {
         let n = Name::parse(name).map_err(|e| e.to_string())?;
+        let store = broker.store();
         match (kind, role) {
-            (PrincipalKind::Tenant, _) => {
-                if broker
-                    .store()
-                    .tenant(&n)
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    let (approval, ticket) = if *name == "globex" {
-                        (Approval::Approval, true)
-                    } else {
-                        (Approval::Auto, false)
-                    };
-                    broker
-                        .add_tenant(&admin, name, Some(approval), ticket)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
+            (PrincipalKind::Tenant, _)
+                if store.tenant(&n).map_err(|e| e.to_string())?.is_none() =>
+            {
+                let (approval, ticket) = if *name == "globex" {
+                    (Approval::Approval, true)
+                } else {
+                    (Approval::Auto, false)
+                };
+                broker
+                    .add_tenant(&admin, name, Some(approval), ticket)
+                    .await
+                    .map_err(err)?;
             }
-            (_, Some(role)) => {
-                if broker
-                    .store()
-                    .staff(&n)
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    broker
-                        .add_staff(&admin, name, Some(*role))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
+            (PrincipalKind::Staff | PrincipalKind::Auditor, Some(role))
+                if store.staff(&n).map_err(|e| e.to_string())?.is_none() =>
+            {
+                broker
+                    .add_staff(&admin, name, Some(*role))
+                    .await
+                    .map_err(err)?;
             }
             _ => {}
         }

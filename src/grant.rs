@@ -171,6 +171,48 @@ impl Grant {
 mod tests {
     use super::*;
 
+    fn active(expires: i64) -> Grant {
+        Grant {
+            id: GrantId::random(),
+            tenant: Name::parse("acme").unwrap(),
+            holder: Name::parse("alice").unwrap(),
+            reason: "r".into(),
+            ticket: String::new(),
+            state: GrantState::Active,
+            duration_secs: 60,
+            requested_at: Timestamp(0),
+            pending_until: None,
+            activated_at: Some(Timestamp(0)),
+            expires_at: Some(Timestamp(expires)),
+            ended_at: None,
+            decided_by: String::new(),
+            decision_note: String::new(),
+            offboarded: false,
+        }
+    }
+
+    /// Validity does not depend on the sweeper having run: the stored state
+    /// still says active, yet the grant is refused from its expiry on.
+    #[test]
+    fn never_valid_at_or_after_expiry() {
+        let g = active(60_000);
+        assert_eq!(g.is_valid_at(Timestamp(59_999)), Ok(()));
+        assert_eq!(g.is_valid_at(Timestamp(60_000)), Err(DenyReason::Expired));
+        assert_eq!(g.is_valid_at(Timestamp(i64::MAX)), Err(DenyReason::Expired));
+        let mut pending = active(0);
+        pending.state = GrantState::Pending;
+        pending.expires_at = None;
+        pending.pending_until = Some(Timestamp(1_000));
+        assert_eq!(
+            pending.is_valid_at(Timestamp(999)),
+            Err(DenyReason::Pending)
+        );
+        assert_eq!(
+            pending.is_valid_at(Timestamp(1_000)),
+            Err(DenyReason::Expired)
+        );
+    }
+
     #[test]
     fn ids_round_trip_and_reject_anything_else() {
         let id = GrantId::random();

@@ -280,9 +280,10 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Result<(), &'static str> {
         Caller::Staff { name, .. } if grant.holder == *name => Err(
             "a requester cannot approve or deny their own request; ask the tenant or a colleague",
         ),
-        Caller::Staff { role, .. } if matches!(role, Role::Support | Role::Root | Role::Admin) => {
-            Ok(())
-        }
+        Caller::Staff {
+            role: Role::Support | Role::Root | Role::Admin,
+            ..
+        } => Ok(()),
         Caller::Staff { .. } => Err("not permitted for this role"),
     }
 }
