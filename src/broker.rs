@@ -18,7 +18,7 @@ use crate::{
     expiry::ExpiryIndex,
     grant::{DenyReason, Grant, GrantId, GrantState},
     identity::{IdentityError, Name, Principal, PrincipalKind, truncate},
-    policy::{self, Action, Caller, Refusal, Role},
+    policy::{self, Action, Caller, Refusal, Role, Verdict},
     store::{Approval, Batch, Draft, StaffRecord, Store, StoreError, TenantRecord},
 };
 
@@ -575,10 +575,11 @@ impl Broker {
             .store
             .commit(now, |s, b| {
                 let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
-                policy::may_decide(caller, &g).map_err(|why| match why {
-                    "not found" => not_found(&id),
-                    why => BrokerError::PermissionDenied(why.into()),
-                })?;
+                match policy::may_decide(caller, &g) {
+                    Verdict::Allowed => {}
+                    Verdict::Hidden => return Err(not_found(&id)),
+                    Verdict::Denied(why) => return Err(BrokerError::PermissionDenied(why.into())),
+                }
                 if g.state != GrantState::Pending {
                     return Err(BrokerError::FailedPrecondition(format!(
                         "grant {id} is {}, not pending",

@@ -271,20 +271,30 @@ pub fn may_see(caller: &Caller, grant: &Grant) -> bool {
     }
 }
 
+/// The answer to an object-level question about one grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// The caller must not learn the grant exists: answer as for an unknown id.
+    Hidden,
+    /// The caller knows the grant but may not do this; the reason says why.
+    Denied(&'static str),
+}
+
 /// Approve or deny a pending grant: the grant's own tenant, or a staff
 /// member (support, root, admin) who is not the requester.
-pub fn may_decide(caller: &Caller, grant: &Grant) -> Result<(), &'static str> {
+pub fn may_decide(caller: &Caller, grant: &Grant) -> Verdict {
     match caller {
-        Caller::Tenant { name } if grant.tenant == *name => Ok(()),
-        Caller::Tenant { .. } => Err("not found"),
-        Caller::Staff { name, .. } if grant.holder == *name => Err(
+        Caller::Tenant { name } if grant.tenant == *name => Verdict::Allowed,
+        Caller::Tenant { .. } => Verdict::Hidden,
+        Caller::Staff { name, .. } if grant.holder == *name => Verdict::Denied(
             "a requester cannot approve or deny their own request; ask the tenant or a colleague",
         ),
         Caller::Staff {
             role: Role::Support | Role::Root | Role::Admin,
             ..
-        } => Ok(()),
-        Caller::Staff { .. } => Err("not permitted for this role"),
+        } => Verdict::Allowed,
+        Caller::Staff { .. } => Verdict::Denied("not permitted for this role"),
     }
 }
 
