@@ -234,7 +234,7 @@ impl Broker {
             .with("call", action.as_str())
             .with("code", err.code())
             .with("message", truncate(&err.to_string(), 300));
-        match self.store.append(self.now(), vec![draft]).await {
+        match self.store.append(&*self.clock, vec![draft]).await {
             Ok(_) => err,
             Err(e) => BrokerError::Store(e),
         }
@@ -244,10 +244,9 @@ impl Broker {
 
     /// Enrols `name` as an admin if, and only if, nobody is enrolled yet.
     pub async fn bootstrap_admin(&self, name: &Name) -> Result<bool> {
-        let now = self.now();
         let (created, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 if !s.all_staff()?.is_empty() {
                     return Ok::<_, BrokerError>(false);
                 }
@@ -281,11 +280,10 @@ impl Broker {
                 "role is required: support, root, admin, auditor, partnerships, data-entry or administration".into(),
             )
         })?;
-        let now = self.now();
         let max_root = self.limits.max_root_holders;
         let (rec, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 if let Some(existing) = s.staff(&name)? {
                     return Err(BrokerError::AlreadyExists(if existing.is_active() {
                         format!("{name} is already enrolled as {}", existing.role)
@@ -331,11 +329,10 @@ impl Broker {
         name: &str,
     ) -> Result<(StaffRecord, Vec<GrantId>)> {
         let name = Name::parse(name).map_err(invalid)?;
-        let now = self.now();
         let actor = caller.actor();
         let (out, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let Some(mut rec) = s.staff(&name)? else {
                     return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
                 };
@@ -388,10 +385,9 @@ impl Broker {
         let approval = approval.ok_or_else(|| {
             BrokerError::InvalidArgument("approval policy is required: auto or approval".into())
         })?;
-        let now = self.now();
         let (rec, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 if s.tenant(&name)?.is_some() {
                     return Err(BrokerError::AlreadyExists(format!(
                         "tenant {name} already exists"
@@ -425,7 +421,7 @@ impl Broker {
         let name = Name::parse(name).map_err(invalid)?;
         let (rec, _) = self
             .store
-            .commit(self.now(), |s, b| {
+            .commit(&*self.clock, |s, b, _now| {
                 let Some(mut rec) = s.tenant(&name)? else {
                     return Err(BrokerError::NotFound(format!(
                         "tenant {name} does not exist"
@@ -493,12 +489,11 @@ impl Broker {
             }
             d => d,
         };
-        let now = self.now();
         let actor = caller.actor();
         let pending_ttl = self.limits.pending_ttl_secs;
         let (grant, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let Some(t) = s.tenant(&tenant)? else {
                     return Err(BrokerError::NotFound(format!(
                         "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
@@ -569,11 +564,10 @@ impl Broker {
     ) -> Result<Grant> {
         let id = parse_grant_id(id)?;
         let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
-        let now = self.now();
         let actor = caller.actor();
         let (grant, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
                 match policy::may_decide(caller, &g) {
                     Verdict::Allowed => {}
@@ -677,11 +671,10 @@ impl Broker {
         note: &str,
         allowed: impl FnOnce(&Caller, &Grant) -> bool,
     ) -> Result<Grant> {
-        let now = self.now();
         let actor = caller.actor();
         let (g, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let mut g = s.grant(id)?.ok_or_else(|| not_found(id))?;
                 if !allowed(caller, &g) {
                     // Indistinguishable from an unknown id for tenants and
@@ -724,50 +717,56 @@ impl Broker {
                 "only tenants validate grants".into(),
             ));
         };
-        let grant = match (by_grant, by_staff) {
-            (Some(id), None) => match GrantId::parse(id.trim()) {
-                Some(id) => self.store.grant(&id)?,
-                None => None,
-            },
-            (None, Some(staff)) => match self.staff_name(staff) {
-                Some(name) => self.store.latest_grant(&name, tenant)?,
-                None => None,
-            },
+        enum Subject {
+            Grant(Option<GrantId>),
+            Staff(Option<Name>),
+        }
+        let subject = match (by_grant, by_staff) {
+            (Some(id), None) => Subject::Grant(GrantId::parse(id.trim())),
+            (None, Some(staff)) => Subject::Staff(self.staff_name(staff)),
             _ => {
                 return Err(BrokerError::InvalidArgument(
                     "give either a grant id or a staff name to validate".into(),
                 ));
             }
         };
-        let grant = grant.filter(|g| g.tenant == *tenant);
-        let now = self.now();
-        let allowed = match &grant {
-            None => Err(DenyReason::Unknown),
-            Some(g) => match self.store.staff(&g.holder)? {
-                Some(rec) if !rec.is_active() => Err(DenyReason::Offboarded),
-                _ => g.is_valid_at(now),
-            },
-        };
-        let mut draft = Draft::new(
-            caller.actor(),
-            tenant.as_str(),
-            if allowed.is_ok() {
-                "validation.allowed"
-            } else {
-                "validation.denied"
-            },
-        );
-        match &grant {
-            Some(g) => draft = draft.with("grant", &g.id).with("holder", &g.holder),
-            None => {
-                let asked = by_grant.or(by_staff).unwrap_or_default();
-                draft = draft.with("asked", truncate(asked, 80));
-            }
-        }
-        if let Err(r) = allowed {
-            draft = draft.with("deny_reason", r.as_str());
-        }
-        let sealed = self.store.append(now, vec![draft]).await?;
+        let asked = by_grant.or(by_staff).unwrap_or_default();
+        // Decide under the writer lock, so the log order is the decision
+        // order: no `validation.allowed` can follow the revocation it missed.
+        let ((allowed, grant), sealed) = self
+            .store
+            .commit(&*self.clock, |s, b, now| {
+                let grant = match &subject {
+                    Subject::Grant(Some(id)) => s.grant(id)?,
+                    Subject::Staff(Some(name)) => s.latest_grant(name, tenant)?,
+                    Subject::Grant(None) | Subject::Staff(None) => None,
+                };
+                // Another tenant's grant is answered exactly like an unknown one.
+                let grant = grant.filter(|g| g.tenant == *tenant);
+                let allowed = match &grant {
+                    None => Err(DenyReason::Unknown),
+                    Some(g) => match s.staff(&g.holder)? {
+                        Some(rec) if !rec.is_active() => Err(DenyReason::Offboarded),
+                        _ => g.is_valid_at(now),
+                    },
+                };
+                let kind = if allowed.is_ok() {
+                    "validation.allowed"
+                } else {
+                    "validation.denied"
+                };
+                let mut draft = Draft::new(caller.actor(), tenant.as_str(), kind);
+                draft = match &grant {
+                    Some(g) => draft.with("grant", &g.id).with("holder", &g.holder),
+                    None => draft.with("asked", truncate(asked, 80)),
+                };
+                if let Err(r) = allowed {
+                    draft = draft.with("deny_reason", r.as_str());
+                }
+                b.log(draft);
+                Ok::<_, BrokerError>((allowed, grant))
+            })
+            .await?;
         Ok(Validation {
             allowed,
             grant,
@@ -799,11 +798,10 @@ impl Broker {
         let id = parse_grant_id(id)?;
         let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
         let resource = text_field("resource", resource, MAX_RESOURCE_CHARS, false)?;
-        let now = self.now();
         let actor = caller.actor();
         let (entry, mut sealed) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let g = s
                     .grant(&id)?
                     .filter(|g| g.tenant == *tenant)
@@ -849,10 +847,9 @@ impl Broker {
     /// `grant.expired` or `grant.request_expired` once for each. Grants
     /// that ended otherwise in the meantime are skipped.
     pub async fn expire_due(&self, ids: &[GrantId]) -> Result<usize> {
-        let now = self.now();
         let (n, _) = self
             .store
-            .commit(now, |s, b| {
+            .commit(&*self.clock, |s, b, now| {
                 let mut n = 0;
                 for id in ids {
                     if let Some(mut g) = s.grant(id)? {
@@ -882,7 +879,7 @@ impl Broker {
             .with("from_seq", from)
             .with("follow", follow)
             .with("purpose", purpose);
-        self.store.append(self.now(), vec![draft]).await?;
+        self.store.append(&*self.clock, vec![draft]).await?;
         Ok(())
     }
 
@@ -901,7 +898,7 @@ impl Broker {
                 .with("first_bad_seq", p.seq)
                 .with("problem", p.to_string());
         }
-        self.store.append(self.now(), vec![draft]).await?;
+        self.store.append(&*self.clock, vec![draft]).await?;
         Ok(report)
     }
 
@@ -910,7 +907,7 @@ impl Broker {
         let draft = Draft::new("system", "", kind)
             .with("version", env!("CARGO_PKG_VERSION"))
             .with("detail", detail);
-        self.store.append(self.now(), vec![draft]).await?;
+        self.store.append(&*self.clock, vec![draft]).await?;
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ use crate::{
         Entry, Hash, SealedEntry,
         entry::{GENESIS_PREV_HASH, hash_bytes},
     },
-    clock::Timestamp,
+    clock::{Clock, Timestamp},
     grant::{Grant, GrantId},
     identity::Name,
     policy::Role,
@@ -150,6 +150,8 @@ impl Batch {
 pub struct Head {
     pub next_seq: u64,
     pub prev_hash: Hash,
+    /// Timestamp of the last entry (kept in memory, read from the log at open).
+    pub last_timestamp: Timestamp,
 }
 
 pub struct Store {
@@ -183,6 +185,7 @@ impl Store {
             writer: Mutex::new(Head {
                 next_seq: 0,
                 prev_hash: GENESIS_PREV_HASH,
+                last_timestamp: Timestamp(0),
             }),
             head_tx: watch::Sender::new(0),
         };
@@ -197,15 +200,32 @@ impl Store {
             None => Ok(Head {
                 next_seq: 0,
                 prev_hash: GENESIS_PREV_HASH,
+                last_timestamp: Timestamp(0),
             }),
             Some(v) if v.len() == 40 => {
                 let mut seq = [0u8; 8];
                 seq.copy_from_slice(&v[..8]);
                 let mut prev_hash = [0u8; 32];
                 prev_hash.copy_from_slice(&v[8..]);
+                let next_seq = u64::from_be_bytes(seq);
+                // One read of the newest entry, for its timestamp.
+                let last_timestamp = match next_seq.checked_sub(1) {
+                    Some(last) => match self.log.get(last.to_be_bytes())? {
+                        Some(v) => decode_stored(&v)
+                            .map(|e| e.entry.timestamp)
+                            .map_err(|why| StoreError::Corrupt(format!("entry {last}: {why}")))?,
+                        None => {
+                            return Err(StoreError::Corrupt(format!(
+                                "the head says entry {last} exists but it is missing"
+                            )));
+                        }
+                    },
+                    None => Timestamp(0),
+                };
                 Ok(Head {
-                    next_seq: u64::from_be_bytes(seq),
+                    next_seq,
                     prev_hash,
+                    last_timestamp,
                 })
             }
             Some(_) => Err(StoreError::Corrupt(
@@ -230,18 +250,21 @@ impl Store {
         self.head_tx.subscribe()
     }
 
-    /// Runs `decide` under the writer lock; applies the batch it fills in
-    /// atomically with its log entries, then flushes before returning.
-    /// When `decide` fails nothing is written.
+    /// Runs `decide` under the writer lock with the current time; applies
+    /// the batch it fills in atomically with its log entries, then flushes
+    /// before returning. When `decide` fails nothing is written.
+    ///
+    /// The time is read under the lock and never earlier than the last
+    /// entry's, so log timestamps never go backwards.
     pub async fn commit<T, E>(
         &self,
-        now: Timestamp,
-        decide: impl FnOnce(&Store, &mut Batch) -> Result<T, E>,
+        clock: &dyn Clock,
+        decide: impl FnOnce(&Store, &mut Batch, Timestamp) -> Result<T, E>,
     ) -> Result<(T, Vec<SealedEntry>), E>
     where
         E: From<StoreError>,
     {
-        let (value, sealed) = self.apply(now, decide)?;
+        let (value, sealed) = self.apply(clock, decide)?;
         self.flush().await?;
         Ok((value, sealed))
     }
@@ -249,11 +272,11 @@ impl Store {
     /// Appends entries with no state change (decisions, refusals, reads).
     pub async fn append(
         &self,
-        now: Timestamp,
+        clock: &dyn Clock,
         drafts: Vec<Draft>,
     ) -> Result<Vec<SealedEntry>, StoreError> {
         let ((), sealed) = self
-            .commit(now, |_, b: &mut Batch| {
+            .commit(clock, |_, b: &mut Batch, _| {
                 b.entries = drafts;
                 Ok::<_, StoreError>(())
             })
@@ -268,15 +291,16 @@ impl Store {
 
     fn apply<T, E>(
         &self,
-        now: Timestamp,
-        decide: impl FnOnce(&Store, &mut Batch) -> Result<T, E>,
+        clock: &dyn Clock,
+        decide: impl FnOnce(&Store, &mut Batch, Timestamp) -> Result<T, E>,
     ) -> Result<(T, Vec<SealedEntry>), E>
     where
         E: From<StoreError>,
     {
         let mut head = self.lock();
+        let now = clock.now().max(head.last_timestamp);
         let mut batch = Batch::default();
-        let value = decide(self, &mut batch)?;
+        let value = decide(self, &mut batch, now)?;
 
         // Seal the entries in order.
         let mut next = *head;
@@ -295,6 +319,7 @@ impl Store {
             next = Head {
                 next_seq: next.next_seq + 1,
                 prev_hash: s.hash,
+                last_timestamp: now,
             };
             sealed.push(s);
         }

@@ -151,3 +151,25 @@ async fn grants_that_expired_while_the_server_was_down_are_logged_at_start_up() 
         "the entry says when it really expired"
     );
 }
+
+#[tokio::test]
+async fn log_timestamps_never_go_backwards_even_if_the_clock_does() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-1").await;
+    s.clock.advance_secs(-3600);
+    validate(&mut acme, &g.id).await;
+    let entries = s.entries().await;
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].entry.timestamp <= w[1].entry.timestamp),
+        "timestamps are monotonic"
+    );
+    let last_validation = entries
+        .iter()
+        .rfind(|e| e.entry.kind.starts_with("validation."))
+        .expect("validation logged");
+    assert_eq!(last_validation.entry.timestamp.millis(), g.requested_at_ms);
+}
