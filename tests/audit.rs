@@ -163,8 +163,8 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
 /// Writes PEM files for an enrolled auditor and returns the CLI flags.
 fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
     let issued = s.issue(PrincipalKind::Auditor, "eve");
-    std::fs::write(dir.join("eve.pem"), &issued.cert_pem).unwrap();
-    std::fs::write(dir.join("eve.key"), &issued.key_pem).unwrap();
+    std::fs::write(dir.join("eve.pem"), &issued.cert_pem).expect("write cert");
+    std::fs::write(dir.join("eve.key"), &issued.key_pem).expect("write key");
     vec![
         "--server".into(),
         s.server_url(),
@@ -185,7 +185,7 @@ async fn daypass(args: Vec<String>) -> std::process::Output {
             .expect("run daypass")
     })
     .await
-    .unwrap()
+    .expect("task")
 }
 
 #[tokio::test]
@@ -325,7 +325,7 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
 async fn restarts_continue_the_chain_without_fork_or_gap() {
     let mut s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
-    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let g = request(&mut alice, "acme", "INC-1").await;
     drop((alice, acme));
     s.restart().await;
