@@ -420,3 +420,59 @@ async fn an_auditor_can_follow_the_log_live() {
     );
     assert_eq!(next.seq, read.seq + 1);
 }
+
+/// docs/verify_export.py, written from docs/log-format.md alone, must agree
+/// with the Rust verifier on a real export and on a tampered one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_python_verifier_agrees() {
+    let Ok(py) = Command::new("python3").arg("--version").output() else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    assert!(py.status.success());
+    let s = TestServer::start().await;
+    s.enrol("eve", Role::Auditor).await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-1 ünïcödé reason").await;
+    validate(&mut acme, &g.id).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("log.jsonl");
+    let mut args = auditor_flags(&s, work.path());
+    args.extend([
+        "audit".into(),
+        "export".into(),
+        "-o".into(),
+        file.display().to_string(),
+    ]);
+    assert!(daypass(args).await.status.success());
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_export.py");
+    let run = |f: &Path| {
+        Command::new("python3")
+            .arg(script)
+            .arg(f)
+            .output()
+            .expect("python3")
+    };
+    let ok = run(&file);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let rust = Command::new(env!("CARGO_BIN_EXE_daypass"))
+        .args(["audit", "verify"])
+        .arg(&file)
+        .output()
+        .expect("daypass");
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&rust.stdout),
+        "same entry count and head"
+    );
+    let bad = work.path().join("bad.jsonl");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&bad, text.replacen("INC-1", "INC-2", 1)).expect("write");
+    assert!(!run(&bad).status.success());
+}
