@@ -180,6 +180,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let c: Config = toml::from_str(include_str!("../deploy/daypass.example.toml")).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.bootstrap_admin.as_deref(), Some("ada"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let typo = format!("{MINIMAL}\n[grants]\nmax_duraton_secs = 10\n");
+        let err = toml::from_str::<Config>(&typo).unwrap_err().to_string();
+        assert!(err.contains("max_duraton_secs"), "{err}");
+    }
+
+    #[test]
     fn limits_cannot_be_raised() {
         let over = format!("{MINIMAL}\n[grants]\nmax_duration_secs = 86401\n");
         let c: Config = toml::from_str(&over).unwrap();
