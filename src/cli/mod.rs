@@ -388,6 +388,13 @@ pub async fn run(cli: Cli) -> CliResult {
             print_replay(replay::replay(entries, &filter), cli.json)
         }
         command => {
+            // Check what can be checked locally before connecting.
+            if let Command::Grant(GrantCommand::Request {
+                duration: Some(d), ..
+            }) = &command
+            {
+                parse_duration(d)?;
+            }
             let clients = connect(&cli.conn).await?;
             client_command(clients, command, cli.json).await
         }

@@ -1,0 +1,341 @@
+//! The `daypass` binary as a person uses it: `serve --dev` and the
+//! walkthrough's commands, `certs init/issue`, SIGTERM, and one clear line
+//! (never a panic) for bad input.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_daypass");
+
+/// A `daypass serve --dev` child process, killed when dropped.
+struct DevServer {
+    child: Child,
+    url: String,
+}
+
+impl DevServer {
+    fn start(dir: &Path) -> DevServer {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("https://127.0.0.1:") {
+                    let url: String = line[i..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the walkthrough names the server address");
+        DevServer { child, url }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop within 15 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(dir: &Path, server: &DevServer, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--server")
+        .arg(&server.url)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run daypass")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Fails with one line starting "daypass: " and exit status 1, no panic.
+fn assert_one_line_error(out: &Output, starts: &str) {
+    assert_eq!(out.status.code(), Some(1), "exit status");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with(starts),
+        "{err:?} should start with {starts:?}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_dev_walkthrough_works_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let server = DevServer::start(d);
+
+    let out = run(d, &server, &["whoami"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "spiffe://daypass.local/staff/alice (staff, support)"
+    );
+
+    let out = run(
+        d,
+        &server,
+        &[
+            "grant",
+            "request",
+            "acme",
+            "--reason",
+            "INC-42: login",
+            "--duration",
+            "2h",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("is active until"));
+
+    let out = run(d, &server, &["--json", "grant", "list"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let grants = list.as_array().expect("array");
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["duration_seconds"], 7200);
+    let id = grants[0]["id"].as_str().expect("id").to_owned();
+
+    let out = run(
+        d,
+        &server,
+        &["--as", "acme", "validate", "--staff", "alice"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("ALLOW alice on grant {id}")));
+
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "acme",
+            "access",
+            "record",
+            &id,
+            "--action",
+            "ssh",
+            "--resource",
+            "web-1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = run(
+        d,
+        &server,
+        &["--as", "pat", "grant", "request", "acme", "--reason", "x"],
+    );
+    assert_one_line_error(&out, "daypass: permission denied");
+
+    let out = run(d, &server, &["--as", "globex", "validate", "--grant", &id]);
+    assert_one_line_error(&out, "daypass: access denied: unknown");
+
+    let out = run(
+        d,
+        &server,
+        &["--as", "eve", "audit", "export", "-o", "log.jsonl"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "log.jsonl"])
+        .current_dir(d)
+        .output()
+        .expect("verify");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("OK: "));
+
+    let out = run(
+        d,
+        &server,
+        &["--as", "eve", "audit", "replay", "--tenant", "acme"],
+    );
+    let replay = text(&out.stdout);
+    assert!(replay.contains("alice had access to acme"), "{replay}");
+    assert!(replay.contains("ssh  web-1"), "{replay}");
+
+    let out = run(d, &server, &["--as", "eve", "audit", "check"]);
+    assert!(
+        text(&out.stdout).starts_with("chain OK"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // SIGTERM: a clean stop, logged; a second start reuses everything.
+    assert!(server.terminate().success(), "clean exit on SIGTERM");
+    let server = DevServer::start(d);
+    let out = run(
+        d,
+        &server,
+        &["--as", "eve", "audit", "export", "-o", "log2.jsonl"],
+    );
+    assert!(out.status.success());
+    let log = std::fs::read_to_string(d.join("log2.jsonl")).expect("export");
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["kind"]
+                .as_str()
+                .expect("kind")
+                .to_owned()
+        })
+        .collect();
+    let stop = kinds
+        .iter()
+        .position(|k| k == "server.stopped")
+        .expect("stop logged");
+    assert_eq!(kinds[stop + 1], "server.started");
+    let out = run(
+        d,
+        &server,
+        &["--as", "acme", "validate", "--staff", "alice"],
+    );
+    assert!(out.status.success(), "grants survive a restart");
+}
+
+#[test]
+fn certs_init_and_issue_write_a_usable_pki() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("pki");
+    let out = Command::new(BIN)
+        .args(["certs", "init", "--dir"])
+        .arg(&d)
+        .output()
+        .expect("init");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Command::new(BIN)
+        .args([
+            "certs", "issue", "--kind", "staff", "--name", "alice", "--dir",
+        ])
+        .arg(&d)
+        .output()
+        .expect("issue");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "staff-alice.pem",
+        "staff-alice.key",
+    ] {
+        assert!(d.join(f).exists(), "{f}");
+    }
+    #[cfg(unix)]
+    for key in ["ca.key", "server.key", "staff-alice.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join(key))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{key} mode {mode:o}");
+    }
+    let pem = std::fs::read(d.join("staff-alice.pem")).expect("read");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM");
+    let p = daypass::identity::Principal::from_certificate(&pem.contents, "daypass.local")
+        .expect("principal");
+    assert_eq!(p.to_string(), "staff/alice");
+
+    // A second init would silently replace the CA: refused without --force.
+    let again = Command::new(BIN)
+        .args(["certs", "init", "--dir"])
+        .arg(&d)
+        .output()
+        .expect("init");
+    assert_one_line_error(&again, "daypass: ");
+    assert!(text(&again.stderr).contains("--force"));
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("run")
+    };
+
+    let out = cmd(&["audit", "verify", "no-such-file.jsonl"]);
+    assert_one_line_error(&out, "daypass: cannot open no-such-file.jsonl");
+
+    std::fs::write(d.join("garbage.jsonl"), "this is not json\n").expect("write");
+    let out = cmd(&["audit", "verify", "garbage.jsonl"]);
+    assert_one_line_error(&out, "daypass: garbage.jsonl: line 1");
+    assert!(text(&out.stderr).contains("malformed"));
+
+    let out = cmd(&["serve", "--config", "/nonexistent/daypass.toml"]);
+    assert_one_line_error(
+        &out,
+        "daypass: cannot read config file /nonexistent/daypass.toml",
+    );
+
+    std::fs::write(d.join("bad.toml"), "listen = \"127.0.0.1:0\"\ndata_dir = \"x\"\n[tls]\nca=\"a\"\ncert=\"b\"\nkey=\"c\"\n[grants]\nmax_duration_secs = 90000\n").expect("write");
+    let out = cmd(&["serve", "--config", "bad.toml"]);
+    assert_one_line_error(
+        &out,
+        "daypass: config: grants.max_duration_secs must be between 1 and 86400",
+    );
+
+    // No dev directory and no certificate: says what to pass.
+    let out = cmd(&["grant", "list"]);
+    assert_one_line_error(&out, "daypass: give --ca, --cert and --key");
+
+    let out = cmd(&[
+        "grant",
+        "request",
+        "acme",
+        "--reason",
+        "x",
+        "--duration",
+        "25x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
