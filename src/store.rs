@@ -5,19 +5,25 @@
 //! needs, decides, and hands back a [`Batch`] of record changes and log
 //! entries; the batch is sealed (sequence numbers, hash chain) and applied in
 //! one sled transaction, so a state change never exists without its entry.
-//! [`Store::commit`] then flushes to disk before returning: an acknowledged
-//! call is durable. If anything fails, nothing is applied and the caller gets
-//! [`StoreError::Unavailable`].
+//! [`Store::commit`] then waits until the database is flushed past its
+//! transaction before returning: an acknowledged call is durable. If anything
+//! fails, nothing is applied and the caller gets [`StoreError::Unavailable`].
+//!
+//! Group commit: flushing happens under the same (async) lock, one flush at a
+//! time. A caller whose transaction was already covered by someone else's
+//! flush returns without flushing; callers that queue up while a flush runs
+//! apply their transactions and share the next flush. Holding one lock for
+//! both also keeps sled 0.34 from deadlocking: its flush holds the
+//! concurrency-control read guard while it waits for IO, and a transaction
+//! waiting for the write guard then blocks the readers that IO needs. So no
+//! transaction ever runs while one of our flushes does, and sled's own
+//! background flusher is off.
 //!
 //! Trees: `meta` (head), `log` (seq → hash ‖ entry bytes), `staff`,
 //! `tenants`, `grants` (id → record), `live` (ids of pending/active grants),
 //! `latest` (holder \0 tenant → newest grant id).
 
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    sync::{Mutex, MutexGuard},
-};
+use std::{collections::BTreeMap, path::Path, sync::Mutex};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::{
@@ -163,17 +169,37 @@ pub struct Store {
     grants: sled::Tree,
     live: sled::Tree,
     latest: sled::Tree,
-    writer: Mutex<Head>,
+    /// Serializes transactions and flushes (see the module docs).
+    writer: tokio::sync::Mutex<Writer>,
+    /// The head after the last transaction, for synchronous readers.
+    published: Mutex<Head>,
+    /// The next sequence number that is durable, for followers of the log.
     head_tx: watch::Sender<u64>,
+}
+
+/// State owned by the writer lock.
+struct Writer {
+    head: Head,
+    /// Transactions applied since open.
+    committed: u64,
+    /// Transactions known to be on disk.
+    flushed: u64,
 }
 
 const HEAD_KEY: &[u8] = b"head";
 
+const GENESIS_HEAD: Head = Head {
+    next_seq: 0,
+    prev_hash: GENESIS_PREV_HASH,
+    last_timestamp: Timestamp(0),
+};
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        // We flush explicitly after every commit (group commit below).
+        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
         let tree = |name: &str| db.open_tree(name);
-        let store = Store {
+        let mut store = Store {
             meta: tree("meta")?,
             log: tree("log")?,
             staff: tree("staff")?,
@@ -182,26 +208,24 @@ impl Store {
             live: tree("live")?,
             latest: tree("latest")?,
             db,
-            writer: Mutex::new(Head {
-                next_seq: 0,
-                prev_hash: GENESIS_PREV_HASH,
-                last_timestamp: Timestamp(0),
+            writer: tokio::sync::Mutex::new(Writer {
+                head: GENESIS_HEAD,
+                committed: 0,
+                flushed: 0,
             }),
+            published: Mutex::new(GENESIS_HEAD),
             head_tx: watch::Sender::new(0),
         };
         let head = store.read_head()?;
-        *store.lock() = head;
+        store.writer.get_mut().head = head;
+        *store.published_head() = head;
         store.head_tx.send_replace(head.next_seq);
         Ok(store)
     }
 
     fn read_head(&self) -> Result<Head, StoreError> {
         match self.meta.get(HEAD_KEY)? {
-            None => Ok(Head {
-                next_seq: 0,
-                prev_hash: GENESIS_PREV_HASH,
-                last_timestamp: Timestamp(0),
-            }),
+            None => Ok(GENESIS_HEAD),
             Some(v) if v.len() == 40 => {
                 let mut seq = [0u8; 8];
                 seq.copy_from_slice(&v[..8]);
@@ -234,18 +258,19 @@ impl Store {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Head> {
-        // A panic while holding the lock leaves Head untouched (it is only
-        // assigned after a successful transaction), so poisoning is benign.
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    fn published_head(&self) -> std::sync::MutexGuard<'_, Head> {
+        // Only ever assigned whole, so a poisoned lock still holds a valid head.
+        self.published.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next sequence number, i.e. the number of entries in the log.
+    /// The head after the last applied transaction: `next_seq` is the
+    /// number of entries in the log.
     pub fn head(&self) -> Head {
-        *self.lock()
+        *self.published_head()
     }
 
-    /// Watches the next sequence number, for followers of the log.
+    /// Watches the next durable sequence number, for followers of the log:
+    /// entries below it are on disk.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.head_tx.subscribe()
     }
@@ -264,8 +289,11 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let (value, sealed) = self.apply(clock, decide)?;
-        self.flush().await?;
+        let mut writer = self.writer.lock().await;
+        let (value, sealed) = self.apply(&mut writer, clock, decide)?;
+        let ticket = writer.committed;
+        drop(writer);
+        self.flush_past(ticket).await?;
         Ok((value, sealed))
     }
 
@@ -284,20 +312,39 @@ impl Store {
         Ok(sealed)
     }
 
+    /// Flushes everything applied so far.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let ticket = self.writer.lock().await.committed;
+        self.flush_past(ticket).await
+    }
+
+    /// Returns once transaction number `ticket` is on disk, flushing only if
+    /// no flush since it has covered it.
+    async fn flush_past(&self, ticket: u64) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        if writer.flushed >= ticket {
+            return Ok(());
+        }
+        let (target, durable_next_seq) = (writer.committed, writer.head.next_seq);
+        // Held across the flush on purpose: no transaction may run meanwhile.
         self.db.flush_async().await?;
+        writer.flushed = target;
+        drop(writer);
+        self.head_tx
+            .send_if_modified(|seq| std::mem::replace(seq, durable_next_seq) != durable_next_seq);
         Ok(())
     }
 
     fn apply<T, E>(
         &self,
+        writer: &mut Writer,
         clock: &dyn Clock,
         decide: impl FnOnce(&Store, &mut Batch, Timestamp) -> Result<T, E>,
     ) -> Result<(T, Vec<SealedEntry>), E>
     where
         E: From<StoreError>,
     {
-        let mut head = self.lock();
+        let head = &mut writer.head;
         let now = clock.now().max(head.last_timestamp);
         let mut batch = Batch::default();
         let value = decide(self, &mut batch, now)?;
@@ -394,8 +441,8 @@ impl Store {
             }
         }
         *head = next;
-        drop(head);
-        self.head_tx.send_replace(next.next_seq);
+        writer.committed += 1;
+        *self.published_head() = next;
         Ok((value, sealed))
     }
 
