@@ -71,10 +71,7 @@ pub async fn run(
     let cert = read("server certificate", &config.tls.cert)?;
     let key = read("server key", &config.tls.key)?;
 
-    let store = Store::open(&config.data_dir).map_err(|source| ServerError::Store {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    let store = open_store(&config.data_dir).await?;
     let broker = Arc::new(Broker::new(
         Arc::new(store),
         clock,
@@ -161,6 +158,28 @@ pub async fn run(
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
 }
+
+/// Opens the store, waiting up to [`LOCK_WAIT`] for a previous handle in
+/// this process (a restart) to let go of the database lock.
+async fn open_store(dir: &std::path::Path) -> Result<Store, ServerError> {
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match Store::open(dir) {
+            Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            result => {
+                return result.map_err(|source| ServerError::Store {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// How long start-up waits for the database lock.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Applies the message size limits to a generated service.
 fn limit<S: Limited>(svc: S) -> S {

@@ -52,6 +52,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Another handle holds the database's file lock. Within one process
+    /// this clears as soon as the previous handle is fully dropped.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Unavailable(m) if m.contains("could not acquire lock"))
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Unavailable(e.to_string())

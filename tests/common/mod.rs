@@ -7,9 +7,9 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use daypass::{
-    audit::{Entry, Hash, SealedEntry},
+    audit::SealedEntry,
     client::{self, ClientIdentity, Clients},
-    clock::{Clock, ManualClock, SystemClock, Timestamp},
+    clock::{Clock, ManualClock, SystemClock},
     config::{Config, GrantLimits, StaffLimits, TlsFiles},
     identity::{Name, PrincipalKind},
     pb,
@@ -208,19 +208,25 @@ impl TestServer {
         self.tenant(name).await
     }
 
-    /// Every entry in the log, read through the audit API as auditor
-    /// `audit-reader` (enrolled on first use). The read itself appends an
-    /// `audit.read` entry, which is the last one returned.
-    pub async fn entries(&self) -> Vec<SealedEntry> {
-        let mut admin = self.admin().await;
-        let _ = admin
+    /// Clients for the auditor `audit-reader`, enrolled on first use.
+    pub async fn audit_reader(&self) -> Clients {
+        let _ = self
+            .admin()
+            .await
             .staff
             .add_staff(pb::AddStaffRequest {
                 name: "audit-reader".into(),
                 role: pb::Role::Auditor as i32,
             })
             .await;
-        let mut auditor = self.auditor("audit-reader").await;
+        self.auditor("audit-reader").await
+    }
+
+    /// Every entry in the log, read through the audit API as auditor
+    /// `audit-reader` (enrolled on first use). The read itself appends an
+    /// `audit.read` entry, which is the last one returned.
+    pub async fn entries(&self) -> Vec<SealedEntry> {
+        let mut auditor = self.audit_reader().await;
         let mut stream = auditor
             .audit
             .stream_entries(pb::StreamEntriesRequest::default())
@@ -236,7 +242,16 @@ impl TestServer {
 
     /// Opens the store directly; only while the server is stopped.
     pub fn open_store(&self) -> Store {
-        Store::open(&self.config.data_dir).expect("open store")
+        // The stopped server's last handles may take a moment to drop.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Store::open(&self.config.data_dir) {
+                Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                result => return result.expect("open store"),
+            }
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -254,19 +269,7 @@ impl Drop for TestServer {
 
 /// A protobuf entry back into the domain type.
 pub fn sealed(e: &pb::LogEntry) -> SealedEntry {
-    let h = |b: &[u8]| -> Hash { b.try_into().expect("32-byte hash") };
-    SealedEntry {
-        entry: Entry {
-            seq: e.seq,
-            timestamp: Timestamp(e.timestamp_ms),
-            actor: e.actor.clone(),
-            tenant: e.tenant.clone(),
-            kind: e.kind.clone(),
-            details: e.details.clone(),
-            prev_hash: h(&e.prev_hash),
-        },
-        hash: h(&e.hash),
-    }
+    daypass::rpc::entry_from_pb(e).expect("well-formed entry")
 }
 
 /// The kinds of `entries`, in order.
@@ -320,15 +323,7 @@ impl TestServer {
     /// Follows the log from the start until an entry satisfying `pred`
     /// arrives (or fails after 10 s). Event-driven: no polling, no sleeps.
     pub async fn wait_for(&self, what: &str, pred: impl Fn(&SealedEntry) -> bool) -> SealedEntry {
-        let mut admin = self.admin().await;
-        let _ = admin
-            .staff
-            .add_staff(pb::AddStaffRequest {
-                name: "audit-reader".into(),
-                role: pb::Role::Auditor as i32,
-            })
-            .await;
-        let mut auditor = self.auditor("audit-reader").await;
+        let mut auditor = self.audit_reader().await;
         let mut stream = auditor
             .audit
             .stream_entries(pb::StreamEntriesRequest {
