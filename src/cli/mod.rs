@@ -523,16 +523,7 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
                 .into_inner();
             out(
                 output::tenant_json(&t),
-                format!(
-                    "added tenant {} (approval: {}, ticket {})\n",
-                    t.name,
-                    output::approval(t.approval),
-                    if t.require_ticket {
-                        "required"
-                    } else {
-                        "optional"
-                    }
-                ),
+                format!("added tenant {}\n", output::tenant_summary(&t)),
             );
         }
         Command::Tenant(TenantCommand::Update {
@@ -551,16 +542,7 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
                 .into_inner();
             out(
                 output::tenant_json(&t),
-                format!(
-                    "updated tenant {} (approval: {}, ticket {})\n",
-                    t.name,
-                    output::approval(t.approval),
-                    if t.require_ticket {
-                        "required"
-                    } else {
-                        "optional"
-                    }
-                ),
+                format!("updated tenant {}\n", output::tenant_summary(&t)),
             );
         }
         Command::Tenant(TenantCommand::List) => {
@@ -878,22 +860,7 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
 }
 
 fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
-    let hash = |b: &[u8], what: &str| -> Result<audit::Hash, CliError> {
-        b.try_into()
-            .map_err(|_| cli_err!("server sent entry {} with a malformed {what}", e.seq))
-    };
-    Ok(audit::SealedEntry {
-        entry: audit::Entry {
-            seq: e.seq,
-            timestamp: Timestamp(e.timestamp_ms),
-            actor: e.actor.clone(),
-            tenant: e.tenant.clone(),
-            kind: e.kind.clone(),
-            details: e.details.clone(),
-            prev_hash: hash(&e.prev_hash, "prev_hash")?,
-        },
-        hash: hash(&e.hash, "hash")?,
-    })
+    crate::rpc::entry_from_pb(e).map_err(|why| cli_err!("the server sent a bad entry: {why}"))
 }
 
 fn verify_file(file: &Path, json_out: bool) -> CliResult {

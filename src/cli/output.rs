@@ -216,6 +216,20 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
     })
 }
 
+/// `acme (approval: auto, ticket optional)`.
+pub fn tenant_summary(t: &pb::Tenant) -> String {
+    format!(
+        "{} (approval: {}, ticket {})",
+        t.name,
+        approval(t.approval),
+        if t.require_ticket {
+            "required"
+        } else {
+            "optional"
+        }
+    )
+}
+
 pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
     let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED"]);
     for x in tenants {

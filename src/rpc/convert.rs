@@ -138,3 +138,24 @@ pub fn entry_to_pb(s: &SealedEntry) -> pb::LogEntry {
         hash: s.hash.to_vec(),
     }
 }
+
+/// A log entry received over gRPC, back into the domain type. Fails when a
+/// hash is not 32 bytes.
+pub fn entry_from_pb(e: &pb::LogEntry) -> Result<SealedEntry, String> {
+    let hash = |b: &[u8], what: &str| -> Result<crate::audit::Hash, String> {
+        b.try_into()
+            .map_err(|_| format!("entry {} has a malformed {what}", e.seq))
+    };
+    Ok(SealedEntry {
+        entry: crate::audit::Entry {
+            seq: e.seq,
+            timestamp: crate::clock::Timestamp(e.timestamp_ms),
+            actor: e.actor.clone(),
+            tenant: e.tenant.clone(),
+            kind: e.kind.clone(),
+            details: e.details.clone(),
+            prev_hash: hash(&e.prev_hash, "prev_hash")?,
+        },
+        hash: hash(&e.hash, "hash")?,
+    })
+}

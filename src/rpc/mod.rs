@@ -59,4 +59,6 @@ pub fn peer_principal<T>(req: &Request<T>, trust_domain: &str) -> Result<Princip
     Principal::from_certificate(leaf.as_ref(), trust_domain)
 }
 
-pub use self::{audit::AuditApi, grants::GrantApi, staff::StaffApi, tenants::TenantApi};
+pub use self::{
+    audit::AuditApi, convert::entry_from_pb, grants::GrantApi, staff::StaffApi, tenants::TenantApi,
+};
