@@ -119,7 +119,8 @@ pub async fn run(
         .build_v1()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
-    let api = Api::new(broker.clone());
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let api = Api::new(broker.clone(), stopping);
     let router = Server::builder()
         .tls_config(tls)
         .map_err(ServerError::Tls)?
@@ -143,6 +144,8 @@ pub async fn run(
         () = shutdown => {
             tracing::info!("shutting down: draining in-flight calls");
             let _ = stop_serving.send(());
+            // Followers of the log would otherwise hold their calls open.
+            stopping_tx.send_replace(true);
             match tokio::time::timeout(DRAIN_TIMEOUT, &mut serve).await {
                 Ok(r) => r,
                 Err(_) => {

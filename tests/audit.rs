@@ -476,3 +476,33 @@ async fn an_independent_python_verifier_agrees() {
     std::fs::write(&bad, text.replacen("INC-1", "INC-2", 1)).expect("write");
     assert!(!run(&bad).status.success());
 }
+
+#[tokio::test]
+async fn shutdown_ends_follow_streams_instead_of_waiting_for_them() {
+    let mut s = TestServer::start().await;
+    let mut eve = s.enrol("eve", Role::Auditor).await;
+    let mut stream = eve
+        .audit
+        .stream_entries(pb::StreamEntriesRequest {
+            follow: true,
+            last: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Ok(Ok(Some(_))) =
+        tokio::time::timeout(Duration::from_millis(200), stream.message()).await
+    {}
+    let started = tokio::time::Instant::now();
+    s.stop().await;
+    assert!(
+        started.elapsed() < daypass::server::DRAIN_TIMEOUT / 2,
+        "stopped in {:?}, not after the drain timeout",
+        started.elapsed()
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("the stream ends");
+    assert!(!matches!(end, Ok(Some(_))), "no more entries: {end:?}");
+}

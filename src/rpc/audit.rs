@@ -51,6 +51,7 @@ impl AuditService for AuditApi {
         api.finish(&caller, Action::StreamEntries, result).await?;
 
         let mut head = store.subscribe();
+        let mut stopping = api.stopping.clone();
         let (tx, rx) = mpsc::channel(CHUNK);
         tokio::spawn(async move {
             let mut next = from;
@@ -83,6 +84,7 @@ impl AuditService for AuditApi {
                 tokio::select! {
                     changed = head.changed() => if changed.is_err() { return },
                     () = tx.closed() => return,
+                    _ = stopping.wait_for(|stop| *stop) => return,
                 }
             }
         });

@@ -25,11 +25,13 @@ use crate::{
 #[derive(Clone)]
 pub struct Api {
     broker: Arc<Broker>,
+    /// Becomes true when the server starts shutting down; ends follow streams.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {
-    pub fn new(broker: Arc<Broker>) -> Self {
-        Api { broker }
+    pub fn new(broker: Arc<Broker>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Api { broker, stopping }
     }
 
     /// Who is calling, and may they make this call? Refusals are logged.
