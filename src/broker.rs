@@ -799,7 +799,7 @@ impl Broker {
         let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
         let resource = text_field("resource", resource, MAX_RESOURCE_CHARS, false)?;
         let actor = caller.actor();
-        let (entry, mut sealed) = self
+        let ((), mut sealed) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let g = s
@@ -820,7 +820,6 @@ impl Broker {
                 Ok(())
             })
             .await?;
-        let () = entry;
         sealed
             .pop()
             .ok_or_else(|| BrokerError::Store(StoreError::Unavailable("no entry written".into())))
