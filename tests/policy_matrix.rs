@@ -1,245 +1,206 @@
-//! Every caller × every RPC against a real server: allowed calls pass
-//! admission (they may still fail on their dummy arguments, never with
-//! PERMISSION_DENIED), refused calls get PERMISSION_DENIED, and every
-//! refusal is in the log as a `call.refused` entry naming caller and call.
+//! Every caller × every RPC against a real server over mutual TLS.
+//!
+//! The expected decisions are the specification, written out below as one
+//! allow list per caller. Each cell is one real call with arguments good
+//! enough to pass admission: an admitted call may still fail on its dummy
+//! arguments (NOT_FOUND, INVALID_ARGUMENT...) but never with
+//! PERMISSION_DENIED; a refused call fails with exactly PERMISSION_DENIED and
+//! leaves a `call.refused` entry naming the caller and the call.
+//!
+//! The same table is checked against `policy::authorize` directly, so a
+//! disagreement between the spec and the code shows up in both tests.
 
 mod common;
 
 use common::*;
 use daypass::{
     client::Clients,
-    identity::PrincipalKind,
-    pb::{self, ApprovalPolicy, Role},
-    policy::Action,
+    identity::{Name, PrincipalKind},
+    pb::{self, ApprovalPolicy},
+    policy::{
+        self,
+        Action::{self, *},
+        Caller, Role,
+    },
 };
 use tonic::{Code, Status};
 
-const UNKNOWN_GRANT: &str = "g-000000000000000000000000";
+// ------------------------------------------------------ the specification ---
 
-/// The specification, written out: what each caller may call.
-fn allowed(caller: &str) -> &'static [&'static str] {
-    match caller {
-        "support" | "root" => &[
-            "WhoAmI",
-            "ListTenants",
-            "RequestGrant",
-            "ApproveGrant",
-            "DenyGrant",
-            "ListGrants",
-            "GetGrant",
-            "ReleaseGrant",
-        ],
-        "admin" => &[
-            "WhoAmI",
-            "AddStaff",
-            "OffboardStaff",
-            "ListStaff",
-            "AddTenant",
-            "UpdateTenant",
-            "ListTenants",
-            "ApproveGrant",
-            "DenyGrant",
-            "ListGrants",
-            "GetGrant",
-            "RevokeGrant",
-            "StreamEntries",
-            "VerifyChain",
-        ],
-        "auditor" => &[
-            "WhoAmI",
-            "ListStaff",
-            "ListTenants",
-            "ListGrants",
-            "GetGrant",
-            "StreamEntries",
-            "VerifyChain",
-        ],
-        "partnerships" | "data-entry" | "administration" => &["WhoAmI"],
-        "tenant" => &[
-            "WhoAmI",
-            "ApproveGrant",
-            "DenyGrant",
-            "ListGrants",
-            "GetGrant",
-            "RevokeGrant",
-            "ValidateGrant",
-            "RecordAccess",
-        ],
-        "offboarded" | "unenrolled" => &[],
-        other => panic!("no row for {other}"),
+const SUPPORT_AND_ROOT: &[Action] = &[
+    WhoAmI,
+    ListTenants,
+    RequestGrant,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    ReleaseGrant,
+];
+
+const ADMIN_ROLE: &[Action] = &[
+    WhoAmI,
+    AddStaff,
+    OffboardStaff,
+    ListStaff,
+    AddTenant,
+    UpdateTenant,
+    ListTenants,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    RevokeGrant,
+    StreamEntries,
+    VerifyChain,
+];
+
+const AUDITOR_ROLE: &[Action] = &[
+    WhoAmI,
+    ListStaff,
+    ListTenants,
+    ListGrants,
+    GetGrant,
+    StreamEntries,
+    VerifyChain,
+];
+
+/// Partnerships, data-entry and administration: no access to customer
+/// environments, so nothing but `WhoAmI`.
+const NO_CUSTOMER_ACCESS: &[Action] = &[WhoAmI];
+
+const TENANT: &[Action] = &[
+    WhoAmI,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    RevokeGrant,
+    ValidateGrant,
+    RecordAccess,
+];
+
+/// Offboarded, unenrolled, unregistered or wrong-kind principals.
+const NOTHING: &[Action] = &[];
+
+/// The spec's row for an enrolled staff member presenting the right kind of
+/// certificate. Exhaustive on purpose: a new role must get a row.
+fn staff_allows(role: Role) -> &'static [Action] {
+    match role {
+        Role::Support | Role::Root => SUPPORT_AND_ROOT,
+        Role::Admin => ADMIN_ROLE,
+        Role::Auditor => AUDITOR_ROLE,
+        Role::Partnerships | Role::DataEntry | Role::Administration => NO_CUSTOMER_ACCESS,
     }
 }
 
-/// Makes one real call of `action`; Ok(()) when the server answered OK.
-async fn call(c: &mut Clients, action: Action, unique: &str) -> Result<(), Status> {
-    let grant_id = || UNKNOWN_GRANT.to_string();
-    match action {
-        Action::AddStaff => c
-            .staff
-            .add_staff(pb::AddStaffRequest {
-                name: format!("new-{unique}"),
-                role: Role::Support as i32,
-            })
-            .await
-            .map(drop),
-        Action::OffboardStaff => c
-            .staff
-            .offboard_staff(pb::OffboardStaffRequest {
-                name: "no-such-person".into(),
-            })
-            .await
-            .map(drop),
-        Action::ListStaff => c.staff.list_staff(pb::ListStaffRequest {}).await.map(drop),
-        Action::WhoAmI => c.staff.who_am_i(pb::WhoAmIRequest {}).await.map(drop),
-        Action::AddTenant => c
-            .tenants
-            .add_tenant(pb::AddTenantRequest {
-                name: format!("t-{unique}"),
-                approval: ApprovalPolicy::Auto as i32,
-                require_ticket: false,
-            })
-            .await
-            .map(drop),
-        Action::UpdateTenant => c
-            .tenants
-            .update_tenant(pb::UpdateTenantRequest {
-                name: "acme".into(),
-                approval: 0,
-                require_ticket: None,
-            })
-            .await
-            .map(drop),
-        Action::ListTenants => c
-            .tenants
-            .list_tenants(pb::ListTenantsRequest {})
-            .await
-            .map(drop),
-        Action::RequestGrant => c
-            .grants
-            .request_grant(pb::RequestGrantRequest {
-                tenant: "acme".into(),
-                reason: "matrix".into(),
-                ticket: String::new(),
-                duration_seconds: 60,
-            })
-            .await
-            .map(drop),
-        Action::ApproveGrant => c
-            .grants
-            .approve_grant(pb::DecideGrantRequest {
-                grant_id: grant_id(),
-                note: String::new(),
-            })
-            .await
-            .map(drop),
-        Action::DenyGrant => c
-            .grants
-            .deny_grant(pb::DecideGrantRequest {
-                grant_id: grant_id(),
-                note: String::new(),
-            })
-            .await
-            .map(drop),
-        Action::ListGrants => c
-            .grants
-            .list_grants(pb::ListGrantsRequest::default())
-            .await
-            .map(drop),
-        Action::GetGrant => c
-            .grants
-            .get_grant(pb::GetGrantRequest {
-                grant_id: grant_id(),
-            })
-            .await
-            .map(drop),
-        Action::RevokeGrant => c
-            .grants
-            .revoke_grant(pb::RevokeGrantRequest {
-                grant_id: grant_id(),
-                note: String::new(),
-            })
-            .await
-            .map(drop),
-        Action::ReleaseGrant => c
-            .grants
-            .release_grant(pb::ReleaseGrantRequest {
-                grant_id: grant_id(),
-            })
-            .await
-            .map(drop),
-        Action::ValidateGrant => c
-            .grants
-            .validate_grant(pb::ValidateGrantRequest {
-                subject: Some(pb::validate_grant_request::Subject::GrantId(grant_id())),
-            })
-            .await
-            .map(drop),
-        Action::RecordAccess => c
-            .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: grant_id(),
-                action: "ssh".into(),
-                resource: String::new(),
-            })
-            .await
-            .map(drop),
-        Action::StreamEntries => {
-            let mut s = c
-                .audit
-                .stream_entries(pb::StreamEntriesRequest::default())
-                .await?
-                .into_inner();
-            while s.message().await?.is_some() {}
-            Ok(())
+/// A grant id that is well-formed but exists nowhere: object-level checks
+/// answer NOT_FOUND for it, so only admission can say PERMISSION_DENIED.
+const UNKNOWN_GRANT: &str = "g-000000000000000000000000";
+
+/// Codes an admitted call may end with, given dummy arguments.
+const ADMITTED: &[Code] = &[
+    Code::Ok,
+    Code::NotFound,
+    Code::InvalidArgument,
+    Code::FailedPrecondition,
+    Code::AlreadyExists,
+];
+
+// ------------------------------------------------------------------ tests ---
+
+#[test]
+fn the_written_table_is_what_policy_authorize_decides() {
+    let name = Name::parse("someone").expect("name");
+    let mut rows: Vec<(String, Caller, &[Action])> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            (
+                role.as_str().to_owned(),
+                Caller::Staff {
+                    name: name.clone(),
+                    role,
+                },
+                staff_allows(role),
+            )
+        })
+        .collect();
+    rows.push(("tenant".into(), Caller::Tenant { name }, TENANT));
+    let mut disagreements = Vec::new();
+    for (label, caller, allows) in &rows {
+        for action in Action::ALL {
+            let spec = allows.contains(&action);
+            let code = policy::authorize(caller, action).is_ok();
+            if spec != code {
+                disagreements.push(format!(
+                    "{label} {}: spec {}, policy::authorize {}",
+                    action.as_str(),
+                    verdict(spec),
+                    verdict(code)
+                ));
+            }
         }
-        Action::VerifyChain => c
-            .audit
-            .verify_chain(pb::VerifyChainRequest {})
-            .await
-            .map(drop),
     }
+    assert!(
+        disagreements.is_empty(),
+        "the spec and policy::authorize disagree:\n{}",
+        disagreements.join("\n")
+    );
 }
 
 #[tokio::test]
 async fn every_caller_times_every_rpc() {
     let s = TestServer::start().await;
     s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    // (row label, log actor, clients)
-    let mut callers: Vec<(&str, String, Clients)> = vec![
-        (
+
+    let mut rows = vec![
+        Row::new(
             "support",
-            "staff/sam".into(),
-            s.enrol("sam", Role::Support).await,
+            "staff/sam",
+            SUPPORT_AND_ROOT,
+            s.enrol("sam", pb::Role::Support).await,
         ),
-        (
+        Row::new(
             "root",
-            "staff/rory".into(),
-            s.enrol("rory", Role::Root).await,
+            "staff/rory",
+            SUPPORT_AND_ROOT,
+            s.enrol("rory", pb::Role::Root).await,
         ),
-        ("admin", format!("staff/{ADMIN}"), s.admin().await),
-        (
+        Row::new(
+            "admin",
+            &format!("staff/{ADMIN}"),
+            ADMIN_ROLE,
+            s.admin().await,
+        ),
+        Row::new(
             "auditor",
-            "auditor/eve".into(),
-            s.enrol("eve", Role::Auditor).await,
+            "auditor/eve",
+            AUDITOR_ROLE,
+            s.enrol("eve", pb::Role::Auditor).await,
         ),
-        (
+        Row::new(
             "partnerships",
-            "staff/pat".into(),
-            s.enrol("pat", Role::Partnerships).await,
+            "staff/pat",
+            NO_CUSTOMER_ACCESS,
+            s.enrol("pat", pb::Role::Partnerships).await,
         ),
-        (
+        Row::new(
             "data-entry",
-            "staff/dan".into(),
-            s.enrol("dan", Role::DataEntry).await,
+            "staff/dan",
+            NO_CUSTOMER_ACCESS,
+            s.enrol("dan", pb::Role::DataEntry).await,
         ),
-        (
+        Row::new(
             "administration",
-            "staff/ann".into(),
-            s.enrol("ann", Role::Administration).await,
+            "staff/ann",
+            NO_CUSTOMER_ACCESS,
+            s.enrol("ann", pb::Role::Administration).await,
         ),
-        ("tenant", "tenant/acme".into(), s.tenant("acme").await),
+        Row::new("tenant", "tenant/acme", TENANT, s.tenant("acme").await),
     ];
-    let gone = s.enrol("gone", Role::Support).await;
+    // Enrolled, then offboarded: the certificate is still valid, the person
+    // no longer is.
+    let gone = s.enrol("gone", pb::Role::Support).await;
     s.admin()
         .await
         .staff
@@ -248,75 +209,323 @@ async fn every_caller_times_every_rpc() {
         })
         .await
         .expect("offboard");
-    callers.push(("offboarded", "staff/gone".into(), gone));
-    callers.push((
+    rows.push(Row::new("offboarded", "staff/gone", NOTHING, gone));
+    rows.push(Row::new(
         "unenrolled",
-        "staff/nobody".into(),
+        "staff/nobody",
+        NOTHING,
         s.client(PrincipalKind::Staff, "nobody").await,
     ));
-    // A certificate of the wrong kind for the enrolled role is refused too.
-    callers.push(("unenrolled", "staff/eve".into(), s.staff("eve").await));
+    // Beyond the spec's list: principals whose certificate is valid but
+    // does not match the registries.
+    rows.push(Row::new(
+        "auditor w/ staff cert",
+        "staff/eve",
+        NOTHING,
+        s.staff("eve").await,
+    ));
+    rows.push(Row::new(
+        "support w/ auditor cert",
+        "auditor/sam",
+        NOTHING,
+        s.auditor("sam").await,
+    ));
+    rows.push(Row::new(
+        "unregistered tenant",
+        "tenant/nowhere",
+        NOTHING,
+        s.tenant("nowhere").await,
+    ));
 
-    let mut failures = Vec::new();
+    // The matrix covers every role the code knows.
+    for role in Role::ALL {
+        assert!(
+            rows.iter().any(|r| r.label == role.as_str()),
+            "no matrix row for role {role}"
+        );
+    }
+
     let mut refused = Vec::new();
-    let mut matrix = String::new();
-    for (i, (label, actor, clients)) in callers.iter_mut().enumerate() {
-        matrix.push_str(&format!("{label:>15} "));
-        for action in Action::ALL {
-            let expect_allowed = allowed(label).contains(&action.as_str());
-            let result = call(clients, action, &format!("{i}-{}", action.as_str())).await;
-            let denied = matches!(&result, Err(st) if st.code() == Code::PermissionDenied);
-            matrix.push_str(if denied { "-" } else { "+" });
-            if expect_allowed == denied {
+    let mut failures = Vec::new();
+    for (i, row) in rows.iter_mut().enumerate() {
+        for (j, action) in Action::ALL.into_iter().enumerate() {
+            let expect_admitted = row.allows.contains(&action);
+            let result = call(&mut row.clients, action, &format!("m{i}x{j}")).await;
+            let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+            let cell_ok = if expect_admitted {
+                let who_ok = match (&result, action) {
+                    (Ok(who), WhoAmI) => *who == row.actor,
+                    _ => true,
+                };
+                ADMITTED.contains(&code) && who_ok
+            } else {
+                code == Code::PermissionDenied
+            };
+            if code == Code::PermissionDenied {
+                refused.push((row.actor.clone(), action));
+            }
+            row.cells.push(match (cell_ok, expect_admitted) {
+                (true, true) => '+',
+                (true, false) => '.',
+                (false, true) => '!',
+                (false, false) => 'X',
+            });
+            if !cell_ok {
                 failures.push(format!(
-                    "{label} ({actor}) {}: expected {}, got {:?}",
+                    "{} ({}) {}: expected {}, got {:?}",
+                    row.label,
+                    row.actor,
                     action.as_str(),
-                    if expect_allowed {
-                        "allowed"
+                    if expect_admitted {
+                        "admission"
                     } else {
                         "PERMISSION_DENIED"
                     },
-                    result.map_err(|s| (s.code(), s.message().to_owned()))
+                    result.map_err(|st| (st.code(), st.message().to_owned()))
                 ));
             }
-            if denied {
-                refused.push((actor.clone(), action.as_str()));
-            }
         }
-        matrix.push('\n');
     }
+    let cases = rows.len() * Action::ALL.len();
+    let matrix = render(&rows);
+    println!("{cases} cases\n{matrix}");
     assert!(
         failures.is_empty(),
-        "matrix:\n{matrix}\n{}",
+        "{matrix}\n{} of {cases} cells wrong:\n{}",
+        failures.len(),
         failures.join("\n")
     );
-    let cases = callers.len() * Action::ALL.len();
-    assert_eq!(cases, 11 * 18);
+    assert_eq!(cases, 13 * 18);
 
-    // Every refusal is logged, with its caller and call.
+    // Every refusal is logged once, with its caller and call, and no
+    // admitted call left a permission refusal behind.
     let entries = s.entries().await;
-    for (actor, call) in &refused {
-        let n = entries
-            .iter()
-            .filter(|e| {
-                e.entry.kind == "call.refused"
-                    && e.entry.actor == *actor
-                    && e.entry.details.get("call").map(String::as_str) == Some(*call)
-                    && e.entry.details.get("code").map(String::as_str) == Some("permission-denied")
-            })
-            .count();
-        assert_eq!(n, 1, "refusal of {call} for {actor} logged once");
-    }
-    let refusals_logged = entries
+    let permission_refusals: Vec<_> = entries
         .iter()
         .filter(|e| {
             e.entry.kind == "call.refused"
                 && e.entry.details.get("code").map(String::as_str) == Some("permission-denied")
         })
-        .count();
-    assert_eq!(
-        refusals_logged,
-        refused.len(),
-        "no other permission refusals"
+        .collect();
+    let mut unlogged = Vec::new();
+    for (actor, action) in &refused {
+        let n = permission_refusals
+            .iter()
+            .filter(|e| {
+                e.entry.actor == *actor
+                    && e.entry.details.get("call").map(String::as_str) == Some(action.as_str())
+            })
+            .count();
+        if n != 1 {
+            unlogged.push(format!("{actor} {}: logged {n} times", action.as_str()));
+        }
+    }
+    assert!(
+        unlogged.is_empty(),
+        "refusals not logged exactly once:\n{}",
+        unlogged.join("\n")
     );
+    assert_eq!(
+        permission_refusals.len(),
+        refused.len(),
+        "permission refusals in the log other than the matrix's"
+    );
+}
+
+// ---------------------------------------------------------------- helpers ---
+
+/// One caller: its label, its actor string in the log, what the spec
+/// admits, its connection, and the rendered outcome per RPC.
+struct Row {
+    label: String,
+    actor: String,
+    allows: &'static [Action],
+    clients: Clients,
+    cells: String,
+}
+
+impl Row {
+    fn new(label: &str, actor: &str, allows: &'static [Action], clients: Clients) -> Row {
+        Row {
+            label: label.to_owned(),
+            actor: actor.to_owned(),
+            allows,
+            clients,
+            cells: String::new(),
+        }
+    }
+}
+
+/// For calls whose answer does not matter, only whether there was one.
+fn done<T>(_: T) -> String {
+    String::new()
+}
+
+fn verdict(admitted: bool) -> &'static str {
+    if admitted { "admits" } else { "refuses" }
+}
+
+/// The matrix with a legend: one column per RPC, in `Action::ALL` order.
+fn render(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
+    let mut out = String::from(
+        "+ admitted as specified   . refused as specified   \
+         ! specified admitted, was not   X specified refused, was not\n",
+    );
+    for (j, action) in Action::ALL.into_iter().enumerate() {
+        out.push_str(&format!("  col {:>2}: {}\n", j + 1, action.as_str()));
+    }
+    let digits = |f: fn(usize) -> usize| -> String {
+        (1..=Action::ALL.len())
+            .map(|c| char::from_digit((f(c) % 10) as u32, 10).unwrap_or('?'))
+            .collect()
+    };
+    out.push_str(&format!("{:width$}  {}\n", "", digits(|c| c / 10)));
+    out.push_str(&format!("{:width$}  {}\n", "", digits(|c| c)));
+    for row in rows {
+        out.push_str(&format!("{:width$}  {}\n", row.label, row.cells));
+    }
+    out
+}
+
+/// Makes one real `action` call. On success returns a short description of
+/// the answer (for `WhoAmI`, the actor the server saw). `fresh` is unique
+/// per cell, for names that must not exist yet.
+async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, Status> {
+    match action {
+        AddStaff => c
+            .staff
+            .add_staff(pb::AddStaffRequest {
+                name: format!("new-{fresh}"),
+                role: pb::Role::Support as i32,
+            })
+            .await
+            .map(done),
+        OffboardStaff => c
+            .staff
+            .offboard_staff(pb::OffboardStaffRequest {
+                name: "no-such-person".into(),
+            })
+            .await
+            .map(done),
+        ListStaff => c.staff.list_staff(pb::ListStaffRequest {}).await.map(done),
+        WhoAmI => c.staff.who_am_i(pb::WhoAmIRequest {}).await.map(|r| {
+            let r = r.into_inner();
+            format!("{}/{}", r.kind, r.name)
+        }),
+        AddTenant => c
+            .tenants
+            .add_tenant(pb::AddTenantRequest {
+                name: format!("t-{fresh}"),
+                approval: ApprovalPolicy::Auto as i32,
+                require_ticket: false,
+            })
+            .await
+            .map(done),
+        UpdateTenant => c
+            .tenants
+            .update_tenant(pb::UpdateTenantRequest {
+                name: "acme".into(),
+                approval: ApprovalPolicy::Unspecified as i32,
+                require_ticket: None,
+            })
+            .await
+            .map(done),
+        ListTenants => c
+            .tenants
+            .list_tenants(pb::ListTenantsRequest {})
+            .await
+            .map(done),
+        RequestGrant => c
+            .grants
+            .request_grant(pb::RequestGrantRequest {
+                tenant: "acme".into(),
+                reason: "policy matrix".into(),
+                ticket: String::new(),
+                duration_seconds: 60,
+            })
+            .await
+            .map(done),
+        ApproveGrant => c
+            .grants
+            .approve_grant(pb::DecideGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                note: String::new(),
+            })
+            .await
+            .map(done),
+        DenyGrant => c
+            .grants
+            .deny_grant(pb::DecideGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                note: String::new(),
+            })
+            .await
+            .map(done),
+        ListGrants => c
+            .grants
+            .list_grants(pb::ListGrantsRequest::default())
+            .await
+            .map(done),
+        GetGrant => c
+            .grants
+            .get_grant(pb::GetGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+            })
+            .await
+            .map(done),
+        RevokeGrant => c
+            .grants
+            .revoke_grant(pb::RevokeGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                note: String::new(),
+            })
+            .await
+            .map(done),
+        ReleaseGrant => c
+            .grants
+            .release_grant(pb::ReleaseGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+            })
+            .await
+            .map(done),
+        ValidateGrant => c
+            .grants
+            .validate_grant(pb::ValidateGrantRequest {
+                subject: Some(pb::validate_grant_request::Subject::GrantId(
+                    UNKNOWN_GRANT.into(),
+                )),
+            })
+            .await
+            .map(done),
+        RecordAccess => c
+            .grants
+            .record_access(pb::RecordAccessRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                action: "ssh".into(),
+                resource: String::new(),
+            })
+            .await
+            .map(done),
+        StreamEntries => {
+            let mut stream = c
+                .audit
+                .stream_entries(pb::StreamEntriesRequest {
+                    follow: false,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let mut n = 0;
+            while stream.message().await?.is_some() {
+                n += 1;
+            }
+            Ok(format!("{n} entries"))
+        }
+        VerifyChain => c
+            .audit
+            .verify_chain(pb::VerifyChainRequest {})
+            .await
+            .map(done),
+    }
 }

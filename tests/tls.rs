@@ -1,165 +1,317 @@
 //! Connection-level identity: every way a peer can present the wrong
-//! certificate is refused, cleanly, and the server keeps serving others.
+//! certificate, or none, is refused, and the server keeps serving a
+//! legitimate admin afterwards. Certificates that fail verification never
+//! reach a handler; certificates that verify but do not name exactly one
+//! principal in our trust domain are answered UNAUTHENTICATED and logged as
+//! `call.refused` by actor `unauthenticated`. The client, for its part,
+//! refuses a server it does not trust.
+//!
+//! Every case has a control beside it that differs only in the one property
+//! under test and is served, so a refusal cannot come from a broken setup.
 
 mod common;
 
 use common::*;
 use daypass::{
-    client::{self, ClientIdentity},
-    pb::{self, Role},
+    client::{self, ClientIdentity, Clients},
+    identity::PrincipalKind,
+    pb,
     pki::{CertSpec, CertificateAuthority, Issued},
 };
 use time::{Duration, OffsetDateTime};
 use tonic::{
     Code,
-    transport::{Certificate, ClientTlsConfig, Endpoint},
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
 };
 
-/// WhoAmI with `issued`; Err(None) when the connection or handshake failed,
-/// Err(Some(code)) when the server answered with a status.
-async fn whoami(s: &TestServer, issued: &Issued) -> Result<(), Option<Code>> {
-    let mut c = s.connect_with(issued).await.map_err(|_| None)?;
-    match c.staff.who_am_i(pb::WhoAmIRequest {}).await {
-        Ok(_) => Ok(()),
-        Err(st) if st.code() == Code::Unavailable || st.code() == Code::Unknown => Err(None),
-        Err(st) => Err(Some(st.code())),
-    }
-}
-
-async fn server_still_serves(s: &TestServer) {
-    let mut admin = s.admin().await;
-    let me = admin
-        .staff
-        .who_am_i(pb::WhoAmIRequest {})
-        .await
-        .expect("admin still served");
-    assert_eq!(me.into_inner().name, ADMIN);
-}
-
-fn spec(uris: &[&str]) -> CertSpec {
-    let mut spec = CertSpec::client("spiffe://test.daypass/staff/ada", 1);
-    spec.uris = uris.iter().map(|u| u.to_string()).collect();
-    spec
-}
+const ADA: &str = "spiffe://test.daypass/staff/ada";
 
 #[tokio::test]
-async fn certificates_that_do_not_pass_tls_are_refused() {
+async fn certificates_that_fail_verification_are_refused_at_the_handshake() {
     let s = TestServer::start().await;
+    let now = OffsetDateTime::now_utc();
+
+    // Controls: the same construction with a good certificate is served.
+    assert_served(&s, &s.ca.issue(&spec(&[ADA])).expect("cert")).await;
+    assert_eq!(
+        whoami_without_certificate(&s, Some(&s.issue(PrincipalKind::Staff, ADMIN))).await,
+        Outcome::Served(format!("staff/{ADMIN}")),
+        "control: the raw channel with a certificate works"
+    );
 
     // No client certificate at all.
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(s.ca.cert_pem()))
-        .domain_name("127.0.0.1");
-    let channel = Endpoint::from_shared(s.server_url())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await;
-    match channel {
-        Err(_) => {}
-        Ok(ch) => {
-            let r = pb::staff_service_client::StaffServiceClient::new(ch)
-                .who_am_i(pb::WhoAmIRequest {})
-                .await;
-            assert!(r.is_err(), "a call without a client certificate must fail");
-        }
-    }
-    server_still_serves(&s).await;
+    let outcome = whoami_without_certificate(&s, None).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::NoConnection(_) | Outcome::Refused(Code::Unauthenticated, _)
+        ),
+        "no client certificate: {outcome:?}"
+    );
+    admin_still_served(&s).await;
 
-    // Signed by another CA, for an enrolled name.
-    let other = CertificateAuthority::generate("other CA").unwrap();
-    let foreign = other
-        .issue(&spec(&["spiffe://test.daypass/staff/ada"]))
-        .unwrap();
-    assert_eq!(whoami(&s, &foreign).await, Err(None));
-    server_still_serves(&s).await;
+    // The enrolled admin's principal, signed by a CA the server does not trust.
+    let other = CertificateAuthority::generate("other CA").expect("CA");
+    let foreign = other.issue(&spec(&[ADA])).expect("cert");
+    assert_no_connection("certificate from another CA", whoami(&s, &foreign).await);
+    admin_still_served(&s).await;
 
-    // Expired, and not yet valid, from the right CA.
-    let now = OffsetDateTime::now_utc();
-    let mut expired = spec(&["spiffe://test.daypass/staff/ada"]);
+    // Right CA, right principal, outside its validity period.
+    let mut expired = spec(&[ADA]);
     expired.not_before = now - Duration::days(10);
     expired.not_after = now - Duration::days(1);
-    assert_eq!(whoami(&s, &s.ca.issue(&expired).unwrap()).await, Err(None));
-    let mut future = spec(&["spiffe://test.daypass/staff/ada"]);
-    future.not_before = now + Duration::days(1);
-    future.not_after = now + Duration::days(10);
-    assert_eq!(whoami(&s, &s.ca.issue(&future).unwrap()).await, Err(None));
+    let expired = s.ca.issue(&expired).expect("cert");
+    assert_no_connection("expired certificate", whoami(&s, &expired).await);
+    admin_still_served(&s).await;
 
-    // A server-only certificate (no clientAuth usage) is not a client certificate.
-    let mut server_only = spec(&["spiffe://test.daypass/staff/ada"]);
+    let mut early = spec(&[ADA]);
+    early.not_before = now + Duration::days(1);
+    early.not_after = now + Duration::days(10);
+    let early = s.ca.issue(&early).expect("cert");
+    assert_no_connection("not-yet-valid certificate", whoami(&s, &early).await);
+    admin_still_served(&s).await;
+
+    // Right CA, right principal, but issued for servers, not clients.
+    let mut server_only = spec(&[ADA]);
     server_only.client_auth = false;
     server_only.server_auth = true;
-    assert_eq!(
-        whoami(&s, &s.ca.issue(&server_only).unwrap()).await,
-        Err(None)
+    let server_only = s.ca.issue(&server_only).expect("cert");
+    assert_no_connection(
+        "certificate without clientAuth",
+        whoami(&s, &server_only).await,
     );
-    server_still_serves(&s).await;
+    admin_still_served(&s).await;
+
+    // None of these reached a handler, so none is in the log as a call.
+    let entries = s.entries().await;
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.kind == "call.refused")
+        .map(|e| (&e.entry.actor, &e.entry.details))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "handshake failures were seen as calls: {refused:?}"
+    );
 }
 
 #[tokio::test]
-async fn certificates_without_exactly_one_valid_principal_are_unauthenticated() {
+async fn certificates_without_exactly_one_principal_of_ours_are_unauthenticated() {
     let s = TestServer::start().await;
-    s.enrol("alice", Role::Support).await;
+    s.enrol("alice", pb::Role::Support).await;
     let cases: &[(&str, &[&str])] = &[
         ("no URI SAN", &[]),
         (
             "two principals",
-            &[
-                "spiffe://test.daypass/staff/ada",
-                "spiffe://test.daypass/staff/alice",
-            ],
+            &[ADA, "spiffe://test.daypass/staff/alice"],
         ),
+        ("the same principal twice", &[ADA, ADA]),
         ("wrong trust domain", &["spiffe://other.domain/staff/ada"]),
+        (
+            "wrong trust domain beside a good principal",
+            &["spiffe://other.domain/staff/ada", ADA],
+        ),
         ("unknown kind", &["spiffe://test.daypass/robot/ada"]),
-        ("malformed name", &["spiffe://test.daypass/staff/Ada"]),
-        ("extra path", &["spiffe://test.daypass/staff/ada/x"]),
+        ("uppercase name", &["spiffe://test.daypass/staff/Ada"]),
+        ("no name", &["spiffe://test.daypass/staff"]),
+        ("extra path segment", &["spiffe://test.daypass/staff/ada/x"]),
     ];
-    for (what, uris) in cases {
-        let cert = s.ca.issue(&spec(uris)).unwrap();
-        assert_eq!(
-            whoami(&s, &cert).await,
-            Err(Some(Code::Unauthenticated)),
-            "{what}"
-        );
-    }
-    // A non-spiffe URI beside a valid principal is ignored.
-    let cert =
-        s.ca.issue(&spec(&[
-            "https://example.com/x",
-            "spiffe://test.daypass/staff/ada",
-        ]))
-        .unwrap();
-    assert_eq!(whoami(&s, &cert).await, Ok(()));
-    server_still_serves(&s).await;
 
+    // Control: URIs of other schemes are ignored, so this one is served.
+    assert_served(
+        &s,
+        &s.ca
+            .issue(&spec(&["https://example.com/staff/eve", ADA]))
+            .expect("cert"),
+    )
+    .await;
+
+    for (what, uris) in cases {
+        let cert = s.ca.issue(&spec(uris)).expect("cert");
+        match whoami(&s, &cert).await {
+            Outcome::Refused(Code::Unauthenticated, _) => {}
+            other => panic!("{what}: expected UNAUTHENTICATED, got {other:?}"),
+        }
+        admin_still_served(&s).await;
+    }
+
+    // Each refusal is in the log: actor `unauthenticated`, the call, the code.
     let entries = s.entries().await;
-    let unauthenticated = entries
+    let unauthenticated: Vec<_> = entries
         .iter()
         .filter(|e| e.entry.kind == "call.refused" && e.entry.actor == "unauthenticated")
-        .count();
-    assert_eq!(unauthenticated, cases.len(), "each refusal is logged");
+        .collect();
+    assert_eq!(
+        unauthenticated.len(),
+        cases.len(),
+        "one logged refusal per case: {unauthenticated:?}"
+    );
+    for e in &unauthenticated {
+        let detail = |k: &str| e.entry.details.get(k).map(String::as_str);
+        assert_eq!(detail("call"), Some("WhoAmI"), "{e:?}");
+        assert_eq!(detail("code"), Some("unauthenticated"), "{e:?}");
+        assert!(!detail("message").unwrap_or_default().is_empty(), "{e:?}");
+    }
 }
 
 #[tokio::test]
 async fn the_client_refuses_a_server_it_does_not_trust() {
     let s = TestServer::start().await;
-    let other = CertificateAuthority::generate("other CA").unwrap();
-    let issued = s.issue(daypass::identity::PrincipalKind::Staff, ADMIN);
-    let id = ClientIdentity {
-        ca_pem: other.cert_pem().as_bytes().to_vec(),
-        cert_pem: issued.cert_pem.into_bytes(),
-        key_pem: issued.key_pem.into_bytes(),
-    };
-    match client::connect(&s.server_url(), &id).await {
-        Err(e) => assert!(e.to_string().contains("cannot connect"), "{e}"),
-        Ok(mut c) => {
-            let r = c.staff.who_am_i(pb::WhoAmIRequest {}).await;
-            assert!(r.is_err(), "an untrusted server must not be talked to");
-        }
+    let other = CertificateAuthority::generate("other CA").expect("CA");
+    let admin = s.issue(PrincipalKind::Staff, ADMIN);
+
+    // The client trusts another CA than the one that signed the server.
+    let trusts_other = identity(other.cert_pem(), &admin);
+    let outcome = whoami_on(client::connect(&s.server_url(), &trusts_other).await).await;
+    assert!(
+        matches!(outcome, Outcome::NoConnection(_)),
+        "client trusting another CA: {outcome:?}"
+    );
+    // Plain http is refused by the client before anything is sent.
+    assert!(
+        client::connect(&s.server_url().replace("https", "http"), &trusts_other)
+            .await
+            .is_err()
+    );
+    admin_still_served(&s).await;
+}
+
+#[tokio::test]
+async fn the_client_refuses_a_server_certificate_from_another_ca() {
+    // A server that trusts the test CA for clients but presents a
+    // certificate signed by another CA.
+    let other = CertificateAuthority::generate("other CA").expect("CA");
+    let server_cert = other
+        .issue(&CertSpec::server(
+            &["localhost".into(), "127.0.0.1".into()],
+            2,
+        ))
+        .expect("server cert");
+    let pki = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (pki.path().join("server.pem"), pki.path().join("server.key"));
+    std::fs::write(&cert, &server_cert.cert_pem).expect("write");
+    std::fs::write(&key, &server_cert.key_pem).expect("write");
+    let s = TestServer::start_with(|c| {
+        c.tls.cert = cert;
+        c.tls.key = key;
+    })
+    .await;
+    let admin = s.issue(PrincipalKind::Staff, ADMIN);
+
+    // Trusting the test CA, as every client does: refused.
+    let outcome = whoami_on(s.connect_with(&admin).await).await;
+    assert!(
+        matches!(outcome, Outcome::NoConnection(_)),
+        "server certificate from another CA: {outcome:?}"
+    );
+
+    // Control: a client that trusts the other CA is served by that server.
+    let trusts_other = identity(other.cert_pem(), &admin);
+    assert_eq!(
+        whoami_on(client::connect(&s.server_url(), &trusts_other).await).await,
+        Outcome::Served(format!("staff/{ADMIN}"))
+    );
+}
+
+// ---------------------------------------------------------------- helpers ---
+
+/// How a WhoAmI attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Served; the actor the server saw.
+    Served(String),
+    /// The server answered with an error status.
+    Refused(Code, String),
+    /// There was no usable connection: connecting or the TLS handshake failed.
+    NoConnection(String),
+}
+
+/// A client certificate for `uris`, from whichever CA issues it.
+fn spec(uris: &[&str]) -> CertSpec {
+    let mut spec = CertSpec::client(ADA, 1);
+    spec.uris = uris.iter().map(|u| u.to_string()).collect();
+    spec
+}
+
+fn identity(ca_pem: &str, issued: &Issued) -> ClientIdentity {
+    ClientIdentity {
+        ca_pem: ca_pem.as_bytes().to_vec(),
+        cert_pem: issued.cert_pem.as_bytes().to_vec(),
+        key_pem: issued.key_pem.as_bytes().to_vec(),
     }
-    // And plain http is refused by the client before anything is sent.
-    let plain = client::connect(&s.server_url().replace("https", "http"), &id).await;
-    assert!(plain.is_err());
-    server_still_serves(&s).await;
+}
+
+/// WhoAmI presenting `issued`, trusting the test CA.
+async fn whoami(s: &TestServer, issued: &Issued) -> Outcome {
+    whoami_on(s.connect_with(issued).await).await
+}
+
+async fn whoami_on(clients: Result<Clients, client::ClientError>) -> Outcome {
+    match clients {
+        Ok(mut c) => classify(c.staff.who_am_i(pb::WhoAmIRequest {}).await),
+        Err(e) => Outcome::NoConnection(e.to_string()),
+    }
+}
+
+/// WhoAmI over a channel built by hand: trusting the test CA, presenting
+/// `issued` if given and no certificate at all otherwise.
+async fn whoami_without_certificate(s: &TestServer, issued: Option<&Issued>) -> Outcome {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(s.ca.cert_pem()))
+        .domain_name("127.0.0.1");
+    if let Some(issued) = issued {
+        tls = tls.identity(Identity::from_pem(&issued.cert_pem, &issued.key_pem));
+    }
+    let endpoint = Endpoint::from_shared(s.server_url())
+        .expect("url")
+        .tls_config(tls)
+        .expect("tls config");
+    match endpoint.connect().await {
+        Ok(channel) => classify(
+            pb::staff_service_client::StaffServiceClient::new(channel)
+                .who_am_i(pb::WhoAmIRequest {})
+                .await,
+        ),
+        Err(e) => Outcome::NoConnection(client::error_chain(&e)),
+    }
+}
+
+fn classify(r: Result<tonic::Response<pb::WhoAmIResponse>, tonic::Status>) -> Outcome {
+    match r {
+        Ok(r) => {
+            let r = r.into_inner();
+            Outcome::Served(format!("{}/{}", r.kind, r.name))
+        }
+        // A status the client made up because the connection failed
+        // carries the transport error as its source; one the server sent
+        // does not.
+        Err(st) if std::error::Error::source(&st).is_some() => {
+            Outcome::NoConnection(format!("{st}"))
+        }
+        Err(st) => Outcome::Refused(st.code(), st.message().to_owned()),
+    }
+}
+
+async fn assert_served(s: &TestServer, issued: &Issued) {
+    assert_eq!(
+        whoami(s, issued).await,
+        Outcome::Served(format!("staff/{ADMIN}")),
+        "control: a good certificate for {ADA} is served"
+    );
+}
+
+fn assert_no_connection(what: &str, outcome: Outcome) {
+    assert!(
+        matches!(outcome, Outcome::NoConnection(_)),
+        "{what}: expected the handshake to fail, got {outcome:?}"
+    );
+}
+
+/// The server is unaffected: the enrolled admin is still served.
+async fn admin_still_served(s: &TestServer) {
+    assert_eq!(
+        whoami_on(Ok(s.admin().await)).await,
+        Outcome::Served(format!("staff/{ADMIN}")),
+        "the admin is still served"
+    );
 }
