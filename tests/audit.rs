@@ -5,36 +5,113 @@
 
 mod common;
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    process::{Command, Output},
+    time::Duration,
+};
 
 use common::*;
 use daypass::{
-    audit::{ChainVerifier, SealedEntry, export},
+    audit::{ChainVerifier, Entry, SealedEntry, entry::GENESIS_PREV_HASH, export},
+    clock::{Clock, Timestamp},
     identity::PrincipalKind,
     pb::{self, ApprovalPolicy, Role},
 };
 
+/// How long a test waits for something that should happen at once.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Checks that `entries` is one chain from seq 0, computing everything
+/// itself (seq `i` at index `i`, each stated hash recomputed from the
+/// entry's canonical bytes, each `prev_hash` the previous entry's hash, time
+/// never going back), then that the library's verifier agrees.
 fn assert_one_chain(entries: &[SealedEntry]) {
+    assert!(!entries.is_empty(), "no entries at all");
+    let mut prev = GENESIS_PREV_HASH;
+    let mut last_time = Timestamp(i64::MIN);
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(
+            e.entry.seq, i as u64,
+            "entry at index {i}: no gap, no repeat"
+        );
+        assert_eq!(e.entry.hash(), e.hash, "entry {i}: hash matches content");
+        assert_eq!(
+            e.entry.prev_hash, prev,
+            "entry {i}: links to the entry before"
+        );
+        assert!(e.entry.timestamp >= last_time, "entry {i}: time went back");
+        prev = e.hash;
+        last_time = e.entry.timestamp;
+    }
     let mut v = ChainVerifier::new();
     for (i, e) in entries.iter().enumerate() {
         v.push(e, entries.get(i + 1))
-            .unwrap_or_else(|p| panic!("chain broken: {p}"));
+            .unwrap_or_else(|p| panic!("the verifier disagrees: {p}"));
     }
     assert_eq!(v.checked(), entries.len() as u64);
+}
+
+/// One expected entry: `at` is seconds after the server started; `details`
+/// lists every detail in key order ("*" accepts any non-empty value).
+struct Want {
+    kind: &'static str,
+    actor: &'static str,
+    tenant: &'static str,
+    at: i64,
+    details: Vec<(&'static str, String)>,
+}
+
+fn want(
+    kind: &'static str,
+    actor: &'static str,
+    tenant: &'static str,
+    at: i64,
+    details: &[(&'static str, &str)],
+) -> Want {
+    Want {
+        kind,
+        actor,
+        tenant,
+        at,
+        details: details.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+    }
 }
 
 #[tokio::test]
 async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     let s = TestServer::start().await;
+    let t0 = s.clock.now();
+    // The server task logs its start once it runs; an answered call (WhoAmI
+    // logs nothing) shows it has, before the clock moves.
+    s.admin()
+        .await
+        .staff
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+    // Each step happens one second after the previous one.
+    let step = || s.clock.advance_secs(1);
+
+    step(); // 1
     let mut alice = s.enrol("alice", Role::Support).await;
+    step(); // 2
     let mut bob = s.enrol("bob", Role::Support).await;
+    step(); // 3
     let mut pat = s.enrol("pat", Role::Partnerships).await;
+    step(); // 4
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    step(); // 5
     s.add_tenant("globex", ApprovalPolicy::Approval, false)
         .await;
-
+    step(); // 6
     let g1 = request(&mut alice, "acme", "INC-1 login fails").await;
-    assert!(validate(&mut acme, &g1.id).await.allowed);
+    assert_eq!(g1.state, pb::GrantState::Active as i32);
+    step(); // 7
+    let v = validate(&mut acme, &g1.id).await;
+    assert!(v.allowed, "denied: {:?}", deny_reason(&v));
+    step(); // 8
     acme.grants
         .record_access(pb::RecordAccessRequest {
             grant_id: g1.id.clone(),
@@ -43,7 +120,11 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
         })
         .await
         .unwrap();
+    step(); // 9
     let g2 = request(&mut alice, "globex", "INC-2 export stuck").await;
+    assert_eq!(g2.state, pb::GrantState::Pending as i32);
+    assert_ne!(g1.id, g2.id);
+    step(); // 10
     bob.grants
         .approve_grant(pb::DecideGrantRequest {
             grant_id: g2.id.clone(),
@@ -51,6 +132,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
         })
         .await
         .unwrap();
+    step(); // 11
     let refused = pat
         .grants
         .request_grant(pb::RequestGrantRequest {
@@ -60,6 +142,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
         })
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::PermissionDenied);
+    step(); // 12
     alice
         .grants
         .release_grant(pb::ReleaseGrantRequest {
@@ -67,17 +150,72 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
         })
         .await
         .unwrap();
-    s.admin()
+    step(); // 13
+    let off = s
+        .admin()
         .await
         .staff
         .offboard_staff(pb::OffboardStaffRequest {
             name: "alice".into(),
         })
         .await
-        .unwrap();
-
+        .unwrap()
+        .into_inner();
+    assert_eq!(off.revoked_grant_ids, vec![g2.id.clone()]);
+    step(); // 14
     let entries = s.entries().await;
-    let got: Vec<(&str, &str, &str)> = entries
+
+    let day = 86_400;
+    let expires1 = t0.plus_secs(6).plus_secs(day);
+    let expires2 = t0.plus_secs(10).plus_secs(day);
+    assert_eq!(g1.expires_at_ms, expires1.millis());
+    let (expires1, expires2) = (expires1.to_rfc3339(), expires2.to_rfc3339());
+    let listening = format!("listening on {}", s.addr);
+    let version = env!("CARGO_PKG_VERSION");
+    let (g1, g2) = (g1.id.as_str(), g2.id.as_str());
+    #[rustfmt::skip]
+    let expected = vec![
+        want("staff.bootstrapped", "system", "", 0,
+            &[("name", "ada"), ("role", "admin"), ("source", "config bootstrap_admin")]),
+        want("server.started", "system", "", 0, &[("detail", &listening), ("version", version)]),
+        want("staff.enrolled", "staff/ada", "", 1, &[("name", "alice"), ("role", "support")]),
+        want("staff.enrolled", "staff/ada", "", 2, &[("name", "bob"), ("role", "support")]),
+        want("staff.enrolled", "staff/ada", "", 3, &[("name", "pat"), ("role", "partnerships")]),
+        want("tenant.added", "staff/ada", "acme", 4,
+            &[("approval", "auto"), ("require_ticket", "false")]),
+        want("tenant.added", "staff/ada", "globex", 5,
+            &[("approval", "approval"), ("require_ticket", "false")]),
+        want("grant.requested", "staff/alice", "acme", 6,
+            &[("approval", "auto"), ("duration_secs", "86400"), ("grant", g1),
+              ("holder", "alice"), ("reason", "INC-1 login fails"), ("ticket", "")]),
+        want("grant.activated", "system", "acme", 6,
+            &[("expires_at", &expires1), ("grant", g1), ("holder", "alice")]),
+        want("validation.allowed", "tenant/acme", "acme", 7,
+            &[("grant", g1), ("holder", "alice")]),
+        want("access.recorded", "tenant/acme", "acme", 8,
+            &[("action", "ssh"), ("grant", g1), ("holder", "alice"), ("resource", "web-1")]),
+        want("grant.requested", "staff/alice", "globex", 9,
+            &[("approval", "approval"), ("duration_secs", "86400"), ("grant", g2),
+              ("holder", "alice"), ("reason", "INC-2 export stuck"), ("ticket", "")]),
+        want("grant.approved", "staff/bob", "globex", 10,
+            &[("grant", g2), ("holder", "alice"), ("note", "checked")]),
+        want("grant.activated", "staff/bob", "globex", 10,
+            &[("expires_at", &expires2), ("grant", g2), ("holder", "alice")]),
+        want("call.refused", "staff/pat", "", 11,
+            &[("call", "RequestGrant"), ("code", "permission-denied"), ("message", "*")]),
+        want("grant.released", "staff/alice", "acme", 12,
+            &[("grant", g1), ("holder", "alice"), ("note", "")]),
+        want("grant.revoked", "staff/ada", "globex", 13,
+            &[("cause", "holder offboarded"), ("grant", g2), ("holder", "alice")]),
+        want("staff.offboarded", "staff/ada", "", 13,
+            &[("name", "alice"), ("revoked_grants", "1"), ("role", "support")]),
+        // TestServer::entries enrols its reader, then its read is logged.
+        want("staff.enrolled", "staff/ada", "", 14, &[("name", "audit-reader"), ("role", "auditor")]),
+        want("audit.read", "auditor/audit-reader", "", 14,
+            &[("follow", "false"), ("from_seq", "0"), ("purpose", "read")]),
+    ];
+
+    let got: Vec<_> = entries
         .iter()
         .map(|e| {
             (
@@ -87,77 +225,27 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
             )
         })
         .collect();
-    let expected = vec![
-        ("staff.bootstrapped", "system", ""),
-        ("server.started", "system", ""),
-        ("staff.enrolled", "staff/ada", ""),
-        ("staff.enrolled", "staff/ada", ""),
-        ("staff.enrolled", "staff/ada", ""),
-        ("tenant.added", "staff/ada", "acme"),
-        ("tenant.added", "staff/ada", "globex"),
-        ("grant.requested", "staff/alice", "acme"),
-        ("grant.activated", "system", "acme"),
-        ("validation.allowed", "tenant/acme", "acme"),
-        ("access.recorded", "tenant/acme", "acme"),
-        ("grant.requested", "staff/alice", "globex"),
-        ("grant.approved", "staff/bob", "globex"),
-        ("grant.activated", "staff/bob", "globex"),
-        ("call.refused", "staff/pat", ""),
-        ("grant.released", "staff/alice", "acme"),
-        ("grant.revoked", "staff/ada", "globex"),
-        ("staff.offboarded", "staff/ada", ""),
-        ("staff.enrolled", "staff/ada", ""), // audit-reader, by TestServer::entries
-        ("audit.read", "auditor/audit-reader", ""),
-    ];
-    assert_eq!(got, expected);
+    let wanted: Vec<_> = expected
+        .iter()
+        .map(|w| (w.kind, w.actor, w.tenant))
+        .collect();
+    assert_eq!(got, wanted);
+    for (e, w) in entries.iter().zip(&expected) {
+        let what = format!("seq {} ({})", e.entry.seq, w.kind);
+        assert_eq!(e.entry.timestamp, t0.plus_secs(w.at), "{what}: time");
+        let keys: Vec<&str> = e.entry.details.keys().map(String::as_str).collect();
+        let want_keys: Vec<&str> = w.details.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, want_keys, "{what}: detail keys");
+        for (k, v) in &w.details {
+            let got = &e.entry.details[*k];
+            if v == "*" {
+                assert!(!got.is_empty(), "{what}: {k} is empty");
+            } else {
+                assert_eq!(got, v, "{what}: {k}");
+            }
+        }
+    }
     assert_one_chain(&entries);
-    assert!(
-        entries
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.entry.seq == i as u64)
-    );
-
-    let d = |i: usize, k: &str| entries[i].entry.details.get(k).cloned().unwrap_or_default();
-    assert_eq!(
-        (d(2, "name"), d(2, "role")),
-        ("alice".into(), "support".into())
-    );
-    assert_eq!(
-        (d(4, "name"), d(4, "role")),
-        ("pat".into(), "partnerships".into())
-    );
-    assert_eq!(
-        (d(7, "grant"), d(7, "holder")),
-        (g1.id.clone(), "alice".into())
-    );
-    assert_eq!(d(7, "reason"), "INC-1 login fails");
-    assert_eq!(
-        d(8, "expires_at"),
-        daypass::clock::Timestamp(g1.expires_at_ms).to_rfc3339()
-    );
-    assert_eq!(d(9, "grant"), g1.id);
-    assert_eq!(
-        (d(10, "action"), d(10, "resource")),
-        ("ssh".into(), "web-1".into())
-    );
-    assert_eq!(
-        (d(12, "grant"), d(12, "note")),
-        (g2.id.clone(), "checked".into())
-    );
-    assert_eq!(
-        (d(14, "call"), d(14, "code")),
-        ("RequestGrant".into(), "permission-denied".into())
-    );
-    assert_eq!(d(15, "grant"), g1.id);
-    assert_eq!(
-        (d(16, "grant"), d(16, "cause")),
-        (g2.id.clone(), "holder offboarded".into())
-    );
-    assert_eq!(
-        (d(17, "name"), d(17, "revoked_grants")),
-        ("alice".into(), "1".into())
-    );
 }
 
 /// Writes PEM files for an enrolled auditor and returns the CLI flags.
@@ -177,7 +265,8 @@ fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
     ]
 }
 
-async fn daypass(args: Vec<String>) -> std::process::Output {
+/// Runs the real binary off the async workers (the server shares them).
+async fn daypass(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_daypass"))
             .args(&args)
@@ -188,15 +277,29 @@ async fn daypass(args: Vec<String>) -> std::process::Output {
     .expect("task")
 }
 
-#[tokio::test]
+/// `daypass audit verify` failed with exit status 1 and exactly one line
+/// naming the line, the first bad seq and the kind of problem.
+fn assert_verify_fails(out: &Output, line: usize, seq: usize, kind: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{kind} not detected: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let expected = format!(": line {line}: first bad entry is seq {seq}: {kind} (");
+    assert!(
+        err.contains(&expected),
+        "{err:?} should contain {expected:?}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_verify_names_each_kind_of_tampering() {
     let s = TestServer::start().await;
     s.enrol("eve", Role::Auditor).await;
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = request(&mut alice, "acme", "INC-1").await;
+    let g = request(&mut alice, "acme", "INC-1 login fails").await;
     for _ in 0..3 {
-        validate(&mut acme, &g.id).await;
+        assert!(validate(&mut acme, &g.id).await.allowed);
     }
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("log.jsonl");
@@ -209,9 +312,24 @@ async fn offline_verify_names_each_kind_of_tampering() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
 
-    let verify = |lines: &[String]| {
-        let f = work.path().join("tampered.jsonl");
+    // The export is the log, entry for entry, up to its own audit.read.
+    let entries = s.entries().await;
+    assert!(lines.len() >= 10 && lines.len() < entries.len());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(export::parse_line(l).unwrap(), entries[i], "line {}", i + 1);
+    }
+    let exported_head = &entries[lines.len() - 1];
+    assert_eq!(exported_head.entry.kind, "audit.read");
+    assert_eq!(exported_head.entry.details["purpose"], "export");
+
+    let verify = |name: &str, lines: &[String]| {
+        let f = work.path().join(name);
         std::fs::write(&f, lines.join("\n") + "\n").unwrap();
         Command::new(env!("CARGO_BIN_EXE_daypass"))
             .args(["audit", "verify"])
@@ -219,49 +337,94 @@ async fn offline_verify_names_each_kind_of_tampering() {
             .output()
             .unwrap()
     };
-    let lines: Vec<String> = std::fs::read_to_string(&file)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    assert!(lines.len() >= 11, "a real export: {} lines", lines.len());
-    let ok = verify(&lines);
-    assert!(ok.status.success());
+    let ok = verify("intact.jsonl", &lines);
     assert!(
-        String::from_utf8_lossy(&ok.stdout).starts_with(&format!("OK: {} entries", lines.len()))
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        format!(
+            "OK: {} entries verified, head {}",
+            lines.len(),
+            hex::encode(exported_head.hash)
+        )
     );
 
-    let k = 8; // some middle entry
-    let stderr = |o: &std::process::Output| {
-        assert!(!o.status.success(), "tampering not detected");
-        String::from_utf8_lossy(&o.stderr).into_owned()
+    // Middle entries to tamper with (index = seq: the export starts at 0).
+    let at = |kind: &str| {
+        let i = lines
+            .iter()
+            .position(|l| export::parse_line(l).unwrap().entry.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} in the export"));
+        assert!(
+            i > 0 && i + 2 < lines.len(),
+            "{kind} at {i} is not in the middle"
+        );
+        i
     };
+    let requested = at("grant.requested");
+    let validated = at("validation.allowed");
+    let added = at("tenant.added");
 
+    // One field changed: the reason of the request.
     let mut modified = lines.clone();
-    modified[k] = modified[k].replace("\"actor\":\"", "\"actor\":\"x");
-    assert_ne!(modified[k], lines[k]);
-    let e = stderr(&verify(&modified));
-    assert!(e.contains(&format!("seq {k}: modified")), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&lines[requested]).unwrap();
+    assert_eq!(v["details"]["reason"], "INC-1 login fails");
+    v["details"]["reason"] = "routine check".into();
+    modified[requested] = v.to_string();
+    assert_verify_fails(
+        &verify("modified.jsonl", &modified),
+        requested + 1,
+        requested,
+        "modified",
+    );
 
     let mut deleted = lines.clone();
-    deleted.remove(k);
-    let e = stderr(&verify(&deleted));
-    assert!(e.contains(&format!("seq {k}: deleted")), "{e}");
+    deleted.remove(validated);
+    assert_verify_fails(
+        &verify("deleted.jsonl", &deleted),
+        validated + 1,
+        validated,
+        "deleted",
+    );
 
-    let mut inserted = lines.clone();
-    let mut forged = export::parse_line(&lines[k]).unwrap();
-    forged.entry.details.insert("note".into(), "forged".into());
+    // A forged copy of the request with a different reason and a correct
+    // hash, claiming the same seq: only its position gives it away.
+    let mut forged = export::parse_line(&lines[requested]).unwrap();
+    forged
+        .entry
+        .details
+        .insert("reason".into(), "routine check".into());
     forged.hash = forged.entry.hash();
-    inserted.insert(k + 1, export::to_json(&forged).to_string());
-    let e = stderr(&verify(&inserted));
-    assert!(e.contains(&format!("seq {k}: inserted")), "{e}");
+    assert_eq!(forged.entry.seq, requested as u64);
+    let mut inserted = lines.clone();
+    inserted.insert(requested + 1, export::to_json(&forged).to_string());
+    assert_verify_fails(
+        &verify("inserted.jsonl", &inserted),
+        requested + 2,
+        requested,
+        "inserted",
+    );
 
     let mut swapped = lines.clone();
-    swapped.swap(k, k + 1);
-    let e = stderr(&verify(&swapped));
-    assert!(e.contains(&format!("seq {k}: reordered")), "{e}");
+    swapped.swap(added, added + 1);
+    assert_verify_fails(
+        &verify("swapped.jsonl", &swapped),
+        added + 1,
+        added,
+        "reordered",
+    );
+}
 
-    assert_eq!(e.lines().count(), 1, "one clear line: {e}");
+async fn verify_chain(auditor: &mut daypass::client::Clients) -> pb::VerifyChainResponse {
+    auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .expect("VerifyChain")
+        .into_inner()
 }
 
 #[tokio::test]
@@ -269,47 +432,55 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
     let mut s = TestServer::start().await;
     let mut eve = s.enrol("eve", Role::Auditor).await;
     let mut alice = s.enrol("alice", Role::Support).await;
-    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    request(&mut alice, "acme", "INC-1").await;
-    let report = eve
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-1").await;
+    assert!(validate(&mut acme, &g.id).await.allowed);
+
+    let before = s.entries().await;
+    let report = verify_chain(&mut eve).await;
     assert!(report.ok, "{}", report.problem);
-    // Everything up to (not including) the verification's own entry.
-    let n = s.entries().await.len() as u64;
-    assert_eq!(
-        report.entries_checked,
-        n - 3,
-        "verify.. then enrol+read by entries()"
-    );
-    drop((eve, alice));
+    assert_eq!(report.entries_checked, before.len() as u64);
+    assert_eq!(report.head_hash, before.last().unwrap().hash.to_vec());
+    assert_eq!((report.first_bad_seq, report.problem.as_str()), (0, ""));
+    drop((eve, alice, acme));
+
+    let victim = before
+        .iter()
+        .find(|e| e.entry.kind == "grant.requested")
+        .unwrap()
+        .entry
+        .clone();
+    assert_eq!(victim.actor, "staff/alice");
+    let seq = victim.seq;
+    assert!(seq > 0 && seq + 1 < before.len() as u64, "a middle entry");
 
     s.stop().await;
-    let victim = 5u64;
     {
         let store = s.open_store();
         let log = store.raw_log();
-        let mut v = log.get(victim.to_be_bytes()).unwrap().unwrap().to_vec();
-        // hash(32) | version(1) seq(8) ts(8) actor_len(4) actor...: flip the
-        // first actor character, keeping every length intact.
-        let at = 32 + 1 + 8 + 8 + 4;
-        v[at] ^= 0x01;
-        log.insert(victim.to_be_bytes(), v).unwrap();
+        let stored = log
+            .get(seq.to_be_bytes())
+            .unwrap()
+            .expect("stored")
+            .to_vec();
+        assert_eq!(&stored[..32], &before[seq as usize].hash[..]);
+        assert_eq!(&stored[32..], &victim.encode()[..]);
+        // hash(32) | version(1) seq(8) timestamp(8) actor_len(4) actor...:
+        // the actor's last character, every length intact.
+        let last_char = 32 + 1 + 8 + 8 + 4 + victim.actor.len() - 1;
+        let mut tampered = stored.clone();
+        tampered[last_char] = b'x';
+        assert_eq!(Entry::decode(&tampered[32..]).unwrap().actor, "staff/alicx");
+        assert!(!daypass::store::stored_hash_matches(&tampered));
+        log.insert(seq.to_be_bytes(), tampered).unwrap();
         log.flush().unwrap();
     }
     s.start_again().await;
     let mut eve = s.auditor("eve").await;
-    let report = eve
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = verify_chain(&mut eve).await;
     assert!(!report.ok);
-    assert_eq!(report.first_bad_seq, victim);
+    assert_eq!(report.first_bad_seq, seq);
+    assert_eq!(report.entries_checked, seq, "everything before it checked");
     assert!(report.problem.contains("modified"), "{}", report.problem);
     // The finding is itself in the log.
     let found = s
@@ -318,72 +489,136 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
                 && e.entry.details.get("ok").map(String::as_str) == Some("false")
         })
         .await;
-    assert_eq!(found.entry.details["first_bad_seq"], victim.to_string());
+    assert_eq!(found.entry.details["first_bad_seq"], seq.to_string());
 }
 
 #[tokio::test]
 async fn restarts_continue_the_chain_without_fork_or_gap() {
     let mut s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
-    let acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let g = request(&mut alice, "acme", "INC-1").await;
+    assert!(validate(&mut acme, &g.id).await.allowed);
     drop((alice, acme));
-    s.restart().await;
-    let mut acme = s.tenant("acme").await;
-    assert!(
-        validate(&mut acme, &g.id).await.allowed,
-        "grants survive restarts"
-    );
-    s.restart().await;
-    let mut bob = s.enrol("bob", Role::Support).await;
-    request(&mut bob, "acme", "INC-2").await;
 
-    let entries = s.entries().await;
-    assert_one_chain(&entries);
-    let k = kinds(&entries);
-    let restarts = k
-        .windows(2)
-        .filter(|w| w == &["server.stopped", "server.started"])
-        .count();
-    assert_eq!(restarts, 2, "{k:?}");
-    assert_eq!(k.iter().filter(|k| **k == "server.started").count(), 3);
+    let mut seen = s.entries().await;
+    for round in 1..=2 {
+        s.restart().await;
+        let mut acme = s.tenant("acme").await;
+        let v = validate(&mut acme, &g.id).await;
+        assert!(v.allowed, "round {round}: {:?}", deny_reason(&v));
+        // The restarted server writes, too.
+        let mut bob = s.enrol(&format!("bob{round}"), Role::Support).await;
+        request(&mut bob, "acme", "INC-2").await;
+
+        let now = s.entries().await;
+        assert_one_chain(&now);
+        assert_eq!(
+            &now[..seen.len()],
+            &seen[..],
+            "round {round}: the log before the restart is unchanged"
+        );
+        let (stopped, started) = (&now[seen.len()].entry, &now[seen.len() + 1].entry);
+        assert_eq!(
+            (stopped.kind.as_str(), started.kind.as_str()),
+            ("server.stopped", "server.started"),
+            "round {round}"
+        );
+        assert_eq!(stopped.details["detail"], "shutdown");
+        assert_eq!(
+            started.details["detail"],
+            format!("listening on {}", s.addr)
+        );
+        seen = now;
+    }
+    let k = kinds(&seen);
+    let count = |kind: &str| k.iter().filter(|k| **k == kind).count();
+    assert_eq!((count("server.started"), count("server.stopped")), (3, 2));
+    assert_eq!(count("grant.activated"), 3);
+    assert_eq!(count("validation.allowed"), 3);
+    assert_eq!(count("grant.expired"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_make_one_gap_free_chain() {
+    // 4 engineers, one connection each, on 50 tenants: 200 requests.
+    const ENGINEERS: usize = 4;
+    const TENANTS: usize = 50;
     let s = TestServer::start().await;
-    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let mut admin = s.admin().await;
-    let mut engineers = Vec::new();
-    for i in 0..200 {
-        let name = format!("e{i}");
+    for t in 0..TENANTS {
         admin
-            .staff
-            .add_staff(pb::AddStaffRequest {
-                name: name.clone(),
-                role: Role::Support as i32,
+            .tenants
+            .add_tenant(pb::AddTenantRequest {
+                name: format!("t{t}"),
+                approval: ApprovalPolicy::Auto as i32,
+                require_ticket: false,
             })
             .await
             .unwrap();
-        engineers.push(s.staff(&name).await);
     }
-    let tasks: Vec<_> = engineers
-        .into_iter()
-        .map(|mut c| tokio::spawn(async move { request(&mut c, "acme", "load").await.id }))
-        .collect();
-    let mut ids = Vec::new();
-    for t in tasks {
-        ids.push(t.await.unwrap());
+    let mut engineers = Vec::new();
+    for e in 0..ENGINEERS {
+        engineers.push(s.enrol(&format!("e{e}"), Role::Support).await);
     }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 200, "every grant id distinct");
+
+    let mut tasks = Vec::new();
+    for (e, clients) in engineers.iter().enumerate() {
+        for t in 0..TENANTS {
+            let mut c = clients.clone(); // the engineer's one connection
+            tasks.push(tokio::spawn(async move {
+                let r = c
+                    .grants
+                    .request_grant(pb::RequestGrantRequest {
+                        tenant: format!("t{t}"),
+                        reason: format!("load {e}/{t}"),
+                        ..Default::default()
+                    })
+                    .await;
+                (format!("e{e}"), format!("t{t}"), r)
+            }));
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for task in tasks {
+        let (holder, tenant, r) = task.await.expect("task");
+        let g = r
+            .unwrap_or_else(|st| panic!("{holder} on {tenant}: {st}"))
+            .into_inner();
+        assert_eq!((&g.holder, &g.tenant), (&holder, &tenant));
+        assert_eq!(g.state, pb::GrantState::Active as i32);
+        assert!(ids.insert(g.id.clone()), "grant id {} repeated", g.id);
+    }
+    assert_eq!(ids.len(), ENGINEERS * TENANTS);
 
     let entries = s.entries().await;
     assert_one_chain(&entries);
     let count = |kind: &str| entries.iter().filter(|e| e.entry.kind == kind).count();
     assert_eq!(count("grant.requested"), 200);
     assert_eq!(count("grant.activated"), 200);
+    // Each request and its activation are one transaction: adjacent, same
+    // grant, same time.
+    let mut logged = BTreeSet::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.entry.kind != "grant.requested" {
+            continue;
+        }
+        let next = &entries[i + 1].entry;
+        assert_eq!(next.kind, "grant.activated", "after seq {i}");
+        assert_eq!(next.details["grant"], e.entry.details["grant"]);
+        assert_eq!(next.timestamp, e.entry.timestamp);
+        logged.insert(e.entry.details["grant"].clone());
+    }
+    assert_eq!(logged, ids, "the logged grants are the granted ones");
+}
+
+/// The next message of a log stream, or a failure after [`PATIENCE`].
+async fn next_entry(stream: &mut tonic::Streaming<pb::LogEntry>) -> pb::LogEntry {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("an entry arrives in time")
+        .expect("stream ok")
+        .expect("stream still open")
 }
 
 #[tokio::test]
@@ -402,23 +637,46 @@ async fn an_auditor_can_follow_the_log_live() {
         .unwrap()
         .into_inner();
     // First the current last entry, then our own audit.read.
-    let first = stream.message().await.unwrap().unwrap();
-    assert_eq!(first.kind, "staff.enrolled");
-    let read = stream.message().await.unwrap().unwrap();
-    assert_eq!(read.kind, "audit.read");
-    assert_eq!(read.details["purpose"], "tail");
-
-    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let next = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("a new entry arrives")
-        .unwrap()
-        .unwrap();
+    let first = next_entry(&mut stream).await;
     assert_eq!(
-        (next.kind.as_str(), next.tenant.as_str()),
+        (first.kind.as_str(), first.details["name"].as_str()),
+        ("staff.enrolled", "eve")
+    );
+    let read = next_entry(&mut stream).await;
+    assert_eq!(read.kind, "audit.read");
+    assert_eq!(read.seq, first.seq + 1);
+    assert_eq!(read.details["purpose"], "tail");
+    assert_eq!(read.details["follow"], "true");
+    assert_eq!(read.details["from_seq"], first.seq.to_string());
+
+    // Another client makes a call; the follower sees its entry.
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let enrolled = next_entry(&mut stream).await;
+    assert_eq!(
+        (enrolled.kind.as_str(), enrolled.details["name"].as_str()),
+        ("staff.enrolled", "alice")
+    );
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let added = next_entry(&mut stream).await;
+    assert_eq!(
+        (added.kind.as_str(), added.tenant.as_str()),
         ("tenant.added", "acme")
     );
-    assert_eq!(next.seq, read.seq + 1);
+    let g = request(&mut alice, "acme", "INC-7").await;
+    let requested = next_entry(&mut stream).await;
+    assert_eq!(requested.kind, "grant.requested");
+    assert_eq!(requested.details["grant"], g.id);
+
+    // What was followed is a gap-free piece of the chain.
+    let followed: Vec<_> = [first, read, enrolled, added, requested]
+        .iter()
+        .map(sealed)
+        .collect();
+    for w in followed.windows(2) {
+        assert_eq!(w[1].entry.seq, w[0].entry.seq + 1);
+        assert_eq!(w[1].entry.prev_hash, w[0].hash);
+        assert_eq!(w[1].entry.hash(), w[1].hash);
+    }
 }
 
 /// docs/verify_export.py, written from docs/log-format.md alone, must agree

@@ -3,6 +3,7 @@
 //! (never a panic) for bad input.
 
 use std::{
+    fs::File,
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Output, Stdio},
@@ -19,15 +20,23 @@ struct DevServer {
 }
 
 impl DevServer {
-    fn start(dir: &Path) -> DevServer {
-        let mut child = Command::new(BIN)
+    /// Starts `serve --dev` in `dir` and learns its address from the
+    /// walkthrough it prints. Its log goes to `dir/server-N.log`.
+    fn start(dir: &Path, n: u32) -> DevServer {
+        let log = dir.join(format!("server-{n}.log"));
+        let child = Command::new(BIN)
             .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
             .current_dir(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(File::create(&log).expect("server log"))
             .spawn()
             .expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
+        // Killed on every path from here on, including a failed start.
+        let mut server = DevServer {
+            child,
+            url: String::new(),
+        };
+        let stdout = server.child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -40,10 +49,15 @@ impl DevServer {
                 }
             }
         });
-        let url = rx
+        server.url = rx
             .recv_timeout(Duration::from_secs(60))
-            .expect("the walkthrough names the server address");
-        DevServer { child, url }
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the walkthrough did not name the server address; server log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        server
     }
 
     /// SIGTERM, then wait for a clean exit.
@@ -103,19 +117,41 @@ fn assert_one_line_error(out: &Output, starts: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Succeeded with exit status 0; returns stdout.
+fn assert_ok(out: &Output, what: &str) -> String {
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The kinds of the entries in an export file, in order.
+fn exported_kinds(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("export")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["kind"].as_str().expect("kind").to_owned()
+        })
+        .collect()
+}
+
 #[test]
 fn the_dev_walkthrough_works_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let server = DevServer::start(d);
+    let server = DevServer::start(d, 1);
+    assert!(
+        d.join("daypass-dev/certs/staff-alice.pem").exists(),
+        "dev identities"
+    );
 
-    let out = run(d, &server, &["whoami"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = assert_ok(&run(d, &server, &["whoami"]), "whoami");
     assert_eq!(
-        text(&out.stdout).trim(),
+        out.trim(),
         "spiffe://daypass.local/staff/alice (staff, support)"
     );
 
+    let reason = "INC-42: customer cannot log in";
     let out = run(
         d,
         &server,
@@ -124,28 +160,37 @@ fn the_dev_walkthrough_works_end_to_end() {
             "request",
             "acme",
             "--reason",
-            "INC-42: login",
+            reason,
             "--duration",
             "2h",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("is active until"));
+    let out = assert_ok(&out, "grant request");
+    assert!(out.contains(" is active until "), "{out}");
 
-    let out = run(d, &server, &["--json", "grant", "list"]);
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let grants = list.as_array().expect("array");
-    assert_eq!(grants.len(), 1);
-    assert_eq!(grants[0]["duration_seconds"], 7200);
-    let id = grants[0]["id"].as_str().expect("id").to_owned();
+    let out = assert_ok(&run(d, &server, &["--json", "grant", "list"]), "list");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let grants = list.as_array().expect("a JSON array");
+    assert_eq!(grants.len(), 1, "{list:#}");
+    let g = &grants[0];
+    assert_eq!(
+        (&g["tenant"], &g["holder"], &g["reason"]),
+        (&"acme".into(), &"alice".into(), &reason.into())
+    );
+    assert_eq!(g["duration_seconds"], 7200);
+    let id = g["id"].as_str().expect("id").to_owned();
+    assert!(out.contains(&id));
 
     let out = run(
         d,
         &server,
         &["--as", "acme", "validate", "--staff", "alice"],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with(&format!("ALLOW alice on grant {id}")));
+    let out = assert_ok(&out, "validate");
+    assert!(
+        out.starts_with(&format!("ALLOW alice on grant {id}")),
+        "{out}"
+    );
 
     let out = run(
         d,
@@ -162,7 +207,7 @@ fn the_dev_walkthrough_works_end_to_end() {
             "web-1",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_ok(&out, "access record");
 
     let out = run(
         d,
@@ -170,6 +215,7 @@ fn the_dev_walkthrough_works_end_to_end() {
         &["--as", "pat", "grant", "request", "acme", "--reason", "x"],
     );
     assert_one_line_error(&out, "daypass: permission denied");
+    assert!(out.stdout.is_empty());
 
     let out = run(d, &server, &["--as", "globex", "validate", "--grant", &id]);
     assert_one_line_error(&out, "daypass: access denied: unknown");
@@ -179,61 +225,68 @@ fn the_dev_walkthrough_works_end_to_end() {
         &server,
         &["--as", "eve", "audit", "export", "-o", "log.jsonl"],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_ok(&out, "export");
     let out = Command::new(BIN)
         .args(["audit", "verify", "log.jsonl"])
         .current_dir(d)
         .output()
         .expect("verify");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("OK: "));
+    let n = exported_kinds(&d.join("log.jsonl")).len();
+    assert!(n > 10, "a real log: {n} entries");
+    let out = assert_ok(&out, "verify");
+    assert!(
+        out.starts_with(&format!("OK: {n} entries verified, head ")),
+        "{out}"
+    );
 
     let out = run(
         d,
         &server,
         &["--as", "eve", "audit", "replay", "--tenant", "acme"],
     );
-    let replay = text(&out.stdout);
+    let replay = assert_ok(&out, "replay");
     assert!(replay.contains("alice had access to acme"), "{replay}");
+    assert!(replay.contains(reason), "{replay}");
     assert!(replay.contains("ssh  web-1"), "{replay}");
 
     let out = run(d, &server, &["--as", "eve", "audit", "check"]);
-    assert!(
-        text(&out.stdout).starts_with("chain OK"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = assert_ok(&out, "check");
+    assert!(out.starts_with("chain OK"), "{out}");
 
     // SIGTERM: a clean stop, logged; a second start reuses everything.
-    assert!(server.terminate().success(), "clean exit on SIGTERM");
-    let server = DevServer::start(d);
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM: {status}");
+    let server = DevServer::start(d, 2);
     let out = run(
         d,
         &server,
         &["--as", "eve", "audit", "export", "-o", "log2.jsonl"],
     );
-    assert!(out.status.success());
-    let log = std::fs::read_to_string(d.join("log2.jsonl")).expect("export");
-    let kinds: Vec<String> = log
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("json")["kind"]
-                .as_str()
-                .expect("kind")
-                .to_owned()
-        })
+    assert_ok(&out, "second export");
+    let before = std::fs::read_to_string(d.join("log.jsonl")).expect("export");
+    let after = std::fs::read_to_string(d.join("log2.jsonl")).expect("export");
+    assert!(after.starts_with(&before), "the log only grew");
+    let kinds = exported_kinds(&d.join("log2.jsonl"));
+    let stops: Vec<usize> = (0..kinds.len())
+        .filter(|&i| kinds[i] == "server.stopped")
         .collect();
-    let stop = kinds
-        .iter()
-        .position(|k| k == "server.stopped")
-        .expect("stop logged");
-    assert_eq!(kinds[stop + 1], "server.started");
+    assert_eq!(stops.len(), 1, "{kinds:?}");
+    assert_eq!(kinds[stops[0] + 1], "server.started", "{kinds:?}");
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "log2.jsonl"])
+        .current_dir(d)
+        .output()
+        .expect("verify");
+    assert_ok(&out, "verify after restart");
     let out = run(
         d,
         &server,
         &["--as", "acme", "validate", "--staff", "alice"],
     );
-    assert!(out.status.success(), "grants survive a restart");
+    assert!(
+        assert_ok(&out, "validate after restart").starts_with("ALLOW"),
+        "grants survive a restart"
+    );
 }
 
 #[test]
@@ -279,6 +332,22 @@ fn certs_init_and_issue_write_a_usable_pki() {
     let p = daypass::identity::Principal::from_certificate(&pem.contents, "daypass.local")
         .expect("principal");
     assert_eq!(p.to_string(), "staff/alice");
+    assert_eq!(p.uri("daypass.local"), "spiffe://daypass.local/staff/alice");
+    // The SAN itself, read without the library.
+    let cert = pem.parse_x509().expect("certificate");
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .expect("SAN extension")
+        .expect("has SANs")
+        .value
+        .general_names
+        .iter()
+        .map(|n| match n {
+            x509_parser::extensions::GeneralName::URI(uri) => format!("URI {uri}"),
+            other => format!("other {other:?}"),
+        })
+        .collect();
+    assert_eq!(sans, ["URI spiffe://daypass.local/staff/alice"]);
 
     // A second init would silently replace the CA: refused without --force.
     let again = Command::new(BIN)
@@ -336,6 +405,5 @@ fn bad_input_gives_one_clear_line() {
         "--duration",
         "25x",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!text(&out.stderr).contains("panicked"));
+    assert_one_line_error(&out, "daypass: --duration \"25x\" is not a duration");
 }
