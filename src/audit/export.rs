@@ -98,14 +98,18 @@ pub fn verify(r: impl BufRead) -> Result<Summary, (usize, Problem)> {
     let mut lines = Lines::new(r);
     let mut verifier = ChainVerifier::new();
     let mut first_seq = None;
-    let mut current = lines.next_entry()?;
+    let with_seq = |(line, mut p): (usize, Problem), seq: u64| {
+        p.seq = seq;
+        (line, p)
+    };
+    let mut current = lines.next_entry().map_err(|e| with_seq(e, 0))?;
     while let Some((lineno, entry)) = current {
-        let next = lines.next_entry()?;
+        // An unreadable next line must not hide a problem in this entry.
+        let next = lines.next_entry();
         first_seq.get_or_insert(entry.entry.seq);
-        verifier
-            .push(&entry, next.as_ref().map(|(_, e)| e))
-            .map_err(|p| (lineno, p))?;
-        current = next;
+        let lookahead = next.as_ref().ok().and_then(|n| n.as_ref().map(|(_, e)| e));
+        verifier.push(&entry, lookahead).map_err(|p| (lineno, p))?;
+        current = next.map_err(|e| with_seq(e, verifier.expected_seq()))?;
     }
     Ok(Summary {
         entries: verifier.checked(),
@@ -176,6 +180,30 @@ mod tests {
         write_line(&mut out, &e).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(parse_line(text.trim()).unwrap(), e);
+    }
+
+    #[test]
+    fn a_bad_line_names_the_expected_seq_and_does_not_hide_an_earlier_problem() {
+        let mut prev = crate::audit::entry::GENESIS_PREV_HASH;
+        let mut lines = Vec::new();
+        for seq in 0..4u64 {
+            let mut e = example();
+            e.seq = seq;
+            e.prev_hash = prev;
+            let s = e.seal();
+            prev = s.hash;
+            lines.push(to_json(&s).to_string());
+        }
+        let garbage = format!("{}\n{}\nnot json\n", lines[0], lines[1]);
+        let (line, p) = verify(garbage.as_bytes()).unwrap_err();
+        assert_eq!((line, p.seq, p.kind), (3, 2, ProblemKind::Malformed));
+        let modified = format!(
+            "{}\n{}\nnot json\n",
+            lines[0],
+            lines[1].replace("acme", "acmf")
+        );
+        let (line, p) = verify(modified.as_bytes()).unwrap_err();
+        assert_eq!((line, p.seq, p.kind), (2, 1, ProblemKind::Modified));
     }
 
     #[test]

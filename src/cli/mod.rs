@@ -949,7 +949,8 @@ fn open(path: &Path) -> Result<File, CliError> {
 pub fn parse_duration(s: &str) -> Result<i64, CliError> {
     let bad = || cli_err!("--duration {s:?} is not a duration like 4h, 90m, 1h30m or 3600");
     if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
+        // 0 would mean "the maximum" to the server: ask for that by omitting --duration.
+        return if n > 0 { Ok(n) } else { Err(bad()) };
     }
     let (mut total, mut num) = (0i64, String::new());
     for ch in s.chars() {
@@ -1100,7 +1101,7 @@ mod tests {
         assert_eq!(parse_duration("4h").unwrap(), 14_400);
         assert_eq!(parse_duration("1h30m").unwrap(), 5_400);
         assert_eq!(parse_duration("90").unwrap(), 90);
-        for bad in ["", "h", "4x", "4h5", "0h"] {
+        for bad in ["", "h", "4x", "4h5", "0h", "0", "-5"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
