@@ -1,10 +1,14 @@
 //! The audit log as a format: entry encoding and hashing ([`entry`]), chain
 //! verification shared by the server and the offline verifier ([`verify`]),
-//! the JSON Lines export ([`export`]) and the human timeline ([`replay`]).
+//! the JSON Lines export ([`export`]), the human timeline ([`replay`]), the
+//! RFC 6962 Merkle tree over the entries ([`merkle`]) and signed
+//! checkpoints of it ([`note`]).
 //! The byte format is specified in `docs/log-format.md`.
 
 pub mod entry;
 pub mod export;
+pub mod merkle;
+pub mod note;
 pub mod replay;
 pub mod verify;
 
