@@ -12,14 +12,21 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::{
-    audit::{ChainVerifier, Hash, SealedEntry, verify::ProblemKind},
+    audit::{
+        ChainVerifier, Hash, SealedEntry,
+        merkle::{self, ProofError},
+        verify::ProblemKind,
+    },
     clock::{SharedClock, Timestamp},
     config::Config,
     expiry::ExpiryIndex,
     grant::{DenyReason, Grant, GrantId, GrantState},
     identity::{IdentityError, Name, Principal, PrincipalKind, truncate},
     policy::{self, Action, Caller, Refusal, Role, Verdict},
-    store::{Approval, Batch, Draft, StaffRecord, Store, StoreError, TenantRecord},
+    store::{
+        Approval, Batch, Draft, Receipt, SignedCheckpoint, StaffRecord, Store, StoreError,
+        TenantRecord,
+    },
 };
 
 /// Longest accepted reason, in characters.
@@ -49,6 +56,8 @@ pub enum BrokerError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    #[error("{0}")]
+    OutOfRange(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,6 +76,7 @@ impl BrokerError {
             BrokerError::NotFound(_) => "not-found",
             BrokerError::AlreadyExists(_) => "already-exists",
             BrokerError::FailedPrecondition(_) => "failed-precondition",
+            BrokerError::OutOfRange(_) => "out-of-range",
             BrokerError::Store(_) => "unavailable",
         }
     }
@@ -99,6 +109,7 @@ pub struct Validation {
     /// The grant, when the calling tenant may know of it.
     pub grant: Option<Grant>,
     pub log_seq: u64,
+    pub receipt: Option<Receipt>,
 }
 
 /// What a server-side chain verification found.
@@ -108,6 +119,45 @@ pub struct ChainReport {
     pub head: Hash,
     pub problem: Option<crate::audit::Problem>,
 }
+
+/// Most entries one `GetEntries` call returns.
+pub const MAX_PAGE: u64 = 1000;
+/// Most entries one `GetTenantEntries` call returns.
+pub const MAX_TENANT_PAGE: u32 = 500;
+
+/// An inclusion proof as served.
+#[derive(Clone, Debug)]
+pub struct Inclusion {
+    pub seq: u64,
+    pub size: u64,
+    pub leaf_hash: Hash,
+    pub hashes: Vec<Hash>,
+    pub checkpoint: Option<SignedCheckpoint>,
+}
+
+/// A consistency proof as served.
+#[derive(Clone, Debug)]
+pub struct Consistency {
+    pub old: u64,
+    pub new: u64,
+    pub hashes: Vec<Hash>,
+    pub checkpoint: Option<SignedCheckpoint>,
+}
+
+/// One page of a tenant's proven entries.
+#[derive(Clone, Debug)]
+pub struct TenantPage {
+    pub checkpoint: SignedCheckpoint,
+    pub entries: Vec<(SealedEntry, Vec<Hash>)>,
+    pub next_seq: u64,
+}
+
+fn proof_err(e: ProofError) -> BrokerError {
+    BrokerError::OutOfRange(e.to_string())
+}
+
+/// A result with the receipt of the entries that record it.
+pub type Receipted<T> = (T, Option<Receipt>);
 
 pub struct Broker {
     store: Arc<Store>,
@@ -273,7 +323,7 @@ impl Broker {
         caller: &Caller,
         name: &str,
         role: Option<Role>,
-    ) -> Result<StaffRecord> {
+    ) -> Result<Receipted<StaffRecord>> {
         let name = Name::parse(name).map_err(invalid)?;
         let role = role.ok_or_else(|| {
             BrokerError::InvalidArgument(
@@ -281,7 +331,7 @@ impl Broker {
             )
         })?;
         let max_root = self.limits.max_root_holders;
-        let (rec, _) = self
+        let (rec, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 if let Some(existing) = s.staff(&name)? {
@@ -318,7 +368,7 @@ impl Broker {
                 Ok(rec)
             })
             .await?;
-        Ok(rec)
+        Ok((rec, c.receipt))
     }
 
     /// Offboards `name`: every live grant they hold is revoked in the same
@@ -327,10 +377,10 @@ impl Broker {
         &self,
         caller: &Caller,
         name: &str,
-    ) -> Result<(StaffRecord, Vec<GrantId>)> {
+    ) -> Result<Receipted<(StaffRecord, Vec<GrantId>)>> {
         let name = Name::parse(name).map_err(invalid)?;
         let actor = caller.actor();
-        let (out, _) = self
+        let (out, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let Some(mut rec) = s.staff(&name)? else {
@@ -365,7 +415,7 @@ impl Broker {
                 Ok((rec, revoked))
             })
             .await?;
-        Ok(out)
+        Ok((out, c.receipt))
     }
 
     pub fn list_staff(&self) -> Result<Vec<StaffRecord>> {
@@ -380,12 +430,12 @@ impl Broker {
         name: &str,
         approval: Option<Approval>,
         require_ticket: bool,
-    ) -> Result<TenantRecord> {
+    ) -> Result<Receipted<TenantRecord>> {
         let name = Name::parse(name).map_err(invalid)?;
         let approval = approval.ok_or_else(|| {
             BrokerError::InvalidArgument("approval policy is required: auto or approval".into())
         })?;
-        let (rec, _) = self
+        let (rec, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 if s.tenant(&name)?.is_some() {
@@ -408,7 +458,7 @@ impl Broker {
                 Ok(rec)
             })
             .await?;
-        Ok(rec)
+        Ok((rec, c.receipt))
     }
 
     pub async fn update_tenant(
@@ -417,9 +467,9 @@ impl Broker {
         name: &str,
         approval: Option<Approval>,
         require_ticket: Option<bool>,
-    ) -> Result<TenantRecord> {
+    ) -> Result<Receipted<TenantRecord>> {
         let name = Name::parse(name).map_err(invalid)?;
-        let (rec, _) = self
+        let (rec, c) = self
             .store
             .commit(&*self.clock, |s, b, _now| {
                 let Some(mut rec) = s.tenant(&name)? else {
@@ -442,7 +492,7 @@ impl Broker {
                 Ok(rec)
             })
             .await?;
-        Ok(rec)
+        Ok((rec, c.receipt))
     }
 
     pub fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
@@ -464,7 +514,7 @@ impl Broker {
         reason: &str,
         ticket: &str,
         duration_secs: i64,
-    ) -> Result<Grant> {
+    ) -> Result<Receipted<Grant>> {
         let Caller::Staff { name: holder, .. } = caller else {
             return Err(BrokerError::PermissionDenied(
                 "only staff can hold grants".into(),
@@ -491,7 +541,7 @@ impl Broker {
         };
         let actor = caller.actor();
         let pending_ttl = self.limits.pending_ttl_secs;
-        let (grant, _) = self
+        let (grant, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let Some(t) = s.tenant(&tenant)? else {
@@ -551,7 +601,7 @@ impl Broker {
             })
             .await?;
         self.track(&grant);
-        Ok(grant)
+        Ok((grant, c.receipt))
     }
 
     /// Approves (`approve`) or denies a pending request.
@@ -561,11 +611,11 @@ impl Broker {
         id: &str,
         approve: bool,
         note: &str,
-    ) -> Result<Grant> {
+    ) -> Result<Receipted<Grant>> {
         let id = parse_grant_id(id)?;
         let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
         let actor = caller.actor();
-        let (grant, _) = self
+        let (grant, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
@@ -600,7 +650,7 @@ impl Broker {
             })
             .await?;
         self.track(&grant);
-        Ok(grant)
+        Ok((grant, c.receipt))
     }
 
     /// Grants the caller may see, optionally filtered.
@@ -634,7 +684,7 @@ impl Broker {
     }
 
     /// An admin, or the grant's tenant, ends a grant now.
-    pub async fn revoke(&self, caller: &Caller, id: &str, note: &str) -> Result<Grant> {
+    pub async fn revoke(&self, caller: &Caller, id: &str, note: &str) -> Result<Receipted<Grant>> {
         let id = parse_grant_id(id)?;
         let note = text_field("note", note, MAX_NOTE_CHARS, false)?;
         self.end(
@@ -649,7 +699,7 @@ impl Broker {
     }
 
     /// The holder gives up their grant now.
-    pub async fn release(&self, caller: &Caller, id: &str) -> Result<Grant> {
+    pub async fn release(&self, caller: &Caller, id: &str) -> Result<Receipted<Grant>> {
         let id = parse_grant_id(id)?;
         self.end(
             caller,
@@ -670,9 +720,9 @@ impl Broker {
         kind: &'static str,
         note: &str,
         allowed: impl FnOnce(&Caller, &Grant) -> bool,
-    ) -> Result<Grant> {
+    ) -> Result<Receipted<Grant>> {
         let actor = caller.actor();
-        let (g, _) = self
+        let (g, c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let mut g = s.grant(id)?.ok_or_else(|| not_found(id))?;
@@ -700,7 +750,7 @@ impl Broker {
                 Ok(g)
             })
             .await?;
-        Ok(g)
+        Ok((g, c.receipt))
     }
 
     /// A tenant asks whether an engineer may act in its environment now.
@@ -733,7 +783,7 @@ impl Broker {
         let asked = by_grant.or(by_staff).unwrap_or_default();
         // Decide under the writer lock, so the log order is the decision
         // order: no `validation.allowed` can follow the revocation it missed.
-        let ((allowed, grant), sealed) = self
+        let ((allowed, grant), c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let grant = match &subject {
@@ -770,7 +820,8 @@ impl Broker {
         Ok(Validation {
             allowed,
             grant,
-            log_seq: sealed.first().map(|s| s.entry.seq).unwrap_or_default(),
+            log_seq: c.entries.first().map(|s| s.entry.seq).unwrap_or_default(),
+            receipt: c.receipt,
         })
     }
 
@@ -789,7 +840,7 @@ impl Broker {
         id: &str,
         action: &str,
         resource: &str,
-    ) -> Result<SealedEntry> {
+    ) -> Result<Receipted<SealedEntry>> {
         let Some(tenant) = caller.tenant() else {
             return Err(BrokerError::PermissionDenied(
                 "only tenants record access".into(),
@@ -799,7 +850,7 @@ impl Broker {
         let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
         let resource = text_field("resource", resource, MAX_RESOURCE_CHARS, false)?;
         let actor = caller.actor();
-        let ((), mut sealed) = self
+        let ((), mut c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let g = s
@@ -820,9 +871,10 @@ impl Broker {
                 Ok(())
             })
             .await?;
-        sealed
-            .pop()
-            .ok_or_else(|| BrokerError::Store(StoreError::Unavailable("no entry written".into())))
+        let entry = c.entries.pop().ok_or_else(|| {
+            BrokerError::Store(StoreError::Unavailable("no entry written".into()))
+        })?;
+        Ok((entry, c.receipt))
     }
 
     // ---------------------------------------------------------- expiry ---
@@ -899,6 +951,175 @@ impl Broker {
         }
         self.store.append(&*self.clock, vec![draft]).await?;
         Ok(report)
+    }
+
+    // ---------------------------------------------------- tree and proofs ---
+
+    /// The newest durable checkpoint (`size` 0) or the one signed at
+    /// exactly `size` entries.
+    pub fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint> {
+        let found = if size == 0 {
+            self.store.latest_checkpoint()
+        } else {
+            self.store.checkpoint_at(size)?
+        };
+        found.ok_or_else(|| {
+            BrokerError::NotFound(if size == 0 {
+                "the log is empty: there is no checkpoint yet".into()
+            } else {
+                format!(
+                    "no checkpoint was signed at tree size {size} (checkpoints exist where a \
+                     write ended; the newest is at {})",
+                    self.store.durable_size()
+                )
+            })
+        })
+    }
+
+    /// Entries `[start, end)`, at most [`MAX_PAGE`]; the read is logged.
+    pub async fn entries(&self, caller: &Caller, start: u64, end: u64) -> Result<Vec<SealedEntry>> {
+        let durable = self.store.durable_size();
+        let end = match end {
+            0 => start.saturating_add(MAX_PAGE),
+            e if e < start => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "end ({e}) is before start ({start})"
+                )));
+            }
+            e if e - start > MAX_PAGE => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "at most {MAX_PAGE} entries per call; ask for [{start}, {})",
+                    start + MAX_PAGE
+                )));
+            }
+            e => e,
+        }
+        .min(durable);
+        self.log_audit_read(caller, start, false, "entries").await?;
+        let n = end.saturating_sub(start) as usize;
+        Ok(self
+            .store
+            .entries_from(start)
+            .take(n)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// An inclusion proof for one entry the caller may read; any other
+    /// entry is answered as NOT_FOUND, like one that does not exist.
+    pub fn inclusion_proof(&self, caller: &Caller, seq: u64, size: u64) -> Result<Inclusion> {
+        let (size, checkpoint) = self.tree_size(size)?;
+        let entry = match self.store.entry(seq)? {
+            Some(e) if seq < size && policy::may_read_entry(caller, &e.entry) => e,
+            _ => {
+                return Err(BrokerError::NotFound(format!(
+                    "no entry {seq} that you may read in the tree of {size} entries"
+                )));
+            }
+        };
+        let hashes = self.store.inclusion_proof(seq, size)?.map_err(proof_err)?;
+        Ok(Inclusion {
+            seq,
+            size,
+            leaf_hash: merkle::leaf_hash(&entry.entry.encode()),
+            hashes,
+            checkpoint,
+        })
+    }
+
+    /// A consistency proof between two tree sizes (only hashes).
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Consistency> {
+        let (new, checkpoint) = self.tree_size(new)?;
+        if old > new {
+            return Err(BrokerError::InvalidArgument(format!(
+                "old_size {old} is larger than new_size {new}"
+            )));
+        }
+        let hashes = self.store.consistency_proof(old, new)?.map_err(proof_err)?;
+        Ok(Consistency {
+            old,
+            new,
+            hashes,
+            checkpoint,
+        })
+    }
+
+    /// One page of a tenant's entries, each with an inclusion proof against
+    /// one checkpoint. The read is logged.
+    pub async fn tenant_entries(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        from: u64,
+        limit: u32,
+        size: u64,
+    ) -> Result<TenantPage> {
+        let tenant = match (tenant.trim(), caller.tenant()) {
+            ("", Some(own)) => own.clone(),
+            ("", None) => {
+                return Err(BrokerError::InvalidArgument(
+                    "name the tenant whose entries you want".into(),
+                ));
+            }
+            (t, _) => Name::parse(t).map_err(|e| invalid_field("tenant", e))?,
+        };
+        if !policy::may_read_tenant_log(caller, &tenant) {
+            return Err(BrokerError::PermissionDenied(
+                "a tenant can read only its own entries".into(),
+            ));
+        }
+        let limit = match limit {
+            0 => MAX_TENANT_PAGE,
+            l => l.min(MAX_TENANT_PAGE),
+        } as usize;
+        // The checkpoint is fixed before the read, so every proof is against it.
+        let cp = self.checkpoint(size)?;
+        let draft = Draft::new(caller.actor(), tenant.as_str(), "audit.read")
+            .with("from_seq", from)
+            .with("follow", false)
+            .with("purpose", "tenant-entries")
+            .with("tree_size", cp.size);
+        self.store.append(&*self.clock, vec![draft]).await?;
+        let mut entries = Vec::new();
+        let mut next_seq = 0;
+        for seq in self.store.tenant_seqs(tenant.as_str(), from) {
+            let seq = seq?;
+            if seq >= cp.size {
+                break;
+            }
+            if entries.len() == limit {
+                next_seq = seq;
+                break;
+            }
+            let entry = self.store.entry(seq)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("entry {seq} is indexed but missing"))
+            })?;
+            let proof = self
+                .store
+                .inclusion_proof(seq, cp.size)?
+                .map_err(proof_err)?;
+            entries.push((entry, proof));
+        }
+        Ok(TenantPage {
+            checkpoint: cp,
+            entries,
+            next_seq,
+        })
+    }
+
+    /// Resolves a requested tree size (0: the newest durable checkpoint's).
+    /// Returns the checkpoint too when it was chosen here.
+    fn tree_size(&self, size: u64) -> Result<(u64, Option<SignedCheckpoint>)> {
+        if size == 0 {
+            let cp = self.checkpoint(0)?;
+            return Ok((cp.size, Some(cp)));
+        }
+        let durable = self.store.durable_size();
+        if size > durable {
+            return Err(BrokerError::OutOfRange(format!(
+                "tree size {size} is beyond the log's {durable} entries"
+            )));
+        }
+        Ok((size, None))
     }
 
     /// Logs a server lifecycle event (`server.started`, `server.stopped`).

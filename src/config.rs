@@ -12,6 +12,9 @@
 //! cert = "/etc/daypass/server.pem"
 //! key = "/etc/daypass/server.key"
 //!
+//! [log]
+//! signing_key = "/etc/daypass/log.key"  # default: log.key beside tls.key
+//!
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
 //! pending_ttl_secs = 3600
@@ -54,6 +57,15 @@ pub struct Config {
     pub grants: GrantLimits,
     #[serde(default)]
     pub staff: StaffLimits,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// The log's checkpoint-signing key (`daypass certs init` writes it).
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -104,6 +116,18 @@ fn default_trust_domain() -> String {
 }
 
 impl Config {
+    /// Where the log signing key is: `log.signing_key`, or `log.key` in the
+    /// directory of the server's TLS key.
+    pub fn log_key_path(&self) -> PathBuf {
+        self.log.signing_key.clone().unwrap_or_else(|| {
+            self.tls
+                .key
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(crate::pki::LOG_KEY_FILE)
+        })
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -177,6 +201,7 @@ mod tests {
         assert_eq!(c.grants.max_duration_secs, 86_400);
         assert_eq!(c.grants.pending_ttl_secs, 3_600);
         assert_eq!(c.staff.max_root_holders, 2);
+        assert_eq!(c.log_key_path(), PathBuf::from("log.key"));
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         },
         grants: GrantLimits::default(),
         staff: StaffLimits::default(),
+        log: Default::default(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;
@@ -57,6 +58,15 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
             config.tls.key.display()
         );
         std::fs::write(dir.join("daypass.toml"), toml).map_err(|e| e.to_string())?;
+    }
+    if !config.log_key_path().exists() {
+        // A dev directory from before the log was signed.
+        pki::create_log_key(
+            &certs,
+            &pki::default_log_origin(DEFAULT_TRUST_DOMAIN),
+            false,
+        )
+        .map_err(|e| e.to_string())?;
     }
     enrol(&config).await?;
     Ok(config)
@@ -86,7 +96,8 @@ fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
 /// Enrols the cast through the broker (as ada, the bootstrapped admin), so
 /// every enrolment is logged. Already-enrolled names are left alone.
 async fn enrol(config: &Config) -> Result<(), String> {
-    let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
+    let key = pki::load_log_key(&config.log_key_path()).map_err(|e| e.to_string())?;
+    let store = Arc::new(Store::open(&config.data_dir, Arc::new(key)).map_err(|e| e.to_string())?);
     let broker = Broker::new(
         store,
         Arc::new(SystemClock),

@@ -20,7 +20,10 @@ use rcgen::{
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
-use crate::identity::{Name, Principal, PrincipalKind};
+use crate::{
+    audit::note::LogKey,
+    identity::{Name, Principal, PrincipalKind},
+};
 
 #[derive(Debug, Error)]
 pub enum PkiError {
@@ -212,8 +215,44 @@ pub fn client_file_stem(kind: PrincipalKind, name: &Name) -> String {
     format!("{}-{}", kind.as_str(), name)
 }
 
-/// `daypass certs init`: a new CA and a server certificate in `dir`.
-pub fn init_dir(dir: &Path, hosts: &[String], force: bool) -> Result<Vec<PathBuf>, PkiError> {
+/// The log signing key's file name in a certificate directory.
+pub const LOG_KEY_FILE: &str = "log.key";
+/// Its verifier key (public), in the note verifier-key format.
+pub const LOG_PUB_FILE: &str = "log.pub";
+
+/// The default name of a log (its checkpoint origin and key name).
+pub fn default_log_origin(trust_domain: &str) -> String {
+    format!("{trust_domain}/log")
+}
+
+/// Creates a log signing key in `dir`: `log.key` (mode 0600) and `log.pub`.
+pub fn create_log_key(dir: &Path, origin: &str, force: bool) -> Result<Vec<PathBuf>, PkiError> {
+    let key_path = dir.join(LOG_KEY_FILE);
+    if key_path.exists() && !force {
+        return Err(PkiError::Exists(key_path));
+    }
+    create_dir(dir)?;
+    let key = LogKey::generate(origin).map_err(|e| PkiError::Invalid(e.to_string()))?;
+    Ok(vec![
+        write_secret(&key_path, &format!("{}\n", key.to_private()))?,
+        write_public(&dir.join(LOG_PUB_FILE), &format!("{}\n", key.verifier()))?,
+    ])
+}
+
+/// Reads a log signing key file.
+pub fn load_log_key(path: &Path) -> Result<LogKey, PkiError> {
+    let text = read(path)?;
+    LogKey::parse(&text).map_err(|e| PkiError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// `daypass certs init`: a new CA, a server certificate and a log signing
+/// key in `dir`.
+pub fn init_dir(
+    dir: &Path,
+    hosts: &[String],
+    origin: &str,
+    force: bool,
+) -> Result<Vec<PathBuf>, PkiError> {
     if hosts.is_empty() {
         return Err(PkiError::Invalid(
             "give at least one --host for the server certificate".into(),
@@ -226,12 +265,13 @@ pub fn init_dir(dir: &Path, hosts: &[String], force: bool) -> Result<Vec<PathBuf
     create_dir(dir)?;
     let ca = CertificateAuthority::generate("daypass CA")?;
     let server = ca.issue(&CertSpec::server(hosts, 825))?;
-    let written = vec![
+    let mut written = vec![
         write_public(&dir.join("ca.pem"), ca.cert_pem())?,
         write_secret(&ca_key, ca.key_pem())?,
         write_public(&dir.join("server.pem"), &server.cert_pem)?,
         write_secret(&dir.join("server.key"), &server.key_pem)?,
     ];
+    written.extend(create_log_key(dir, origin, force)?);
     Ok(written)
 }
 

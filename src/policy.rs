@@ -3,7 +3,9 @@
 //!
 //! * [`authorize`]: may this caller make this call at all (role × RPC);
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
-//!   [`may_release`]): may this caller touch this particular grant.
+//!   [`may_read_entry`], [`may_read_tenant_log`],
+//!   [`may_release`]): may this caller touch this particular grant or read
+//!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
 //! data-entry, administration) are refused everything but `WhoAmI`.
@@ -12,7 +14,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::{grant::Grant, identity::Name};
+use crate::{audit::Entry, grant::Grant, identity::Name};
 
 /// A staff member's role, held in the server's staff registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -124,10 +126,15 @@ pub enum Action {
     RecordAccess,
     StreamEntries,
     VerifyChain,
+    GetCheckpoint,
+    GetEntries,
+    GetInclusionProof,
+    GetConsistencyProof,
+    GetTenantEntries,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 23] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -146,6 +153,11 @@ impl Action {
         Action::RecordAccess,
         Action::StreamEntries,
         Action::VerifyChain,
+        Action::GetCheckpoint,
+        Action::GetEntries,
+        Action::GetInclusionProof,
+        Action::GetConsistencyProof,
+        Action::GetTenantEntries,
     ];
 
     /// The RPC's name, as logged.
@@ -169,6 +181,11 @@ impl Action {
             Action::RecordAccess => "RecordAccess",
             Action::StreamEntries => "StreamEntries",
             Action::VerifyChain => "VerifyChain",
+            Action::GetCheckpoint => "GetCheckpoint",
+            Action::GetEntries => "GetEntries",
+            Action::GetInclusionProof => "GetInclusionProof",
+            Action::GetConsistencyProof => "GetConsistencyProof",
+            Action::GetTenantEntries => "GetTenantEntries",
         }
     }
 }
@@ -196,6 +213,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | RevokeGrant
                 | ValidateGrant
                 | RecordAccess
+                | GetCheckpoint
+                | GetInclusionProof
+                | GetConsistencyProof
+                | GetTenantEntries
         ),
         Caller::Staff { role, .. } => match role {
             Role::Support | Role::Root => matches!(
@@ -208,6 +229,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListGrants
                     | GetGrant
                     | ReleaseGrant
+                    | GetCheckpoint
+                    | GetInclusionProof
+                    | GetConsistencyProof
             ),
             Role::Admin => matches!(
                 action,
@@ -225,6 +249,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | RevokeGrant
                     | StreamEntries
                     | VerifyChain
+                    | GetCheckpoint
+                    | GetEntries
+                    | GetInclusionProof
+                    | GetConsistencyProof
+                    | GetTenantEntries
             ),
             Role::Auditor => matches!(
                 action,
@@ -235,6 +264,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetGrant
                     | StreamEntries
                     | VerifyChain
+                    | GetCheckpoint
+                    | GetEntries
+                    | GetInclusionProof
+                    | GetConsistencyProof
+                    | GetTenantEntries
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -303,6 +337,45 @@ pub fn may_revoke(caller: &Caller, grant: &Grant) -> bool {
     match caller {
         Caller::Tenant { name } => grant.tenant == *name,
         Caller::Staff { role, .. } => *role == Role::Admin,
+    }
+}
+
+/// The tenants whose scope an entry is in: the tenant it is about, and the
+/// tenant that acted, if either. A tenant may read exactly these entries.
+pub fn tenant_scopes(e: &Entry) -> impl Iterator<Item = &str> {
+    let about = (!e.tenant.is_empty()).then_some(e.tenant.as_str());
+    let actor = e
+        .actor
+        .strip_prefix("tenant/")
+        .filter(|t| Some(*t) != about);
+    about.into_iter().chain(actor)
+}
+
+/// Which log entries a caller may read one by one (with a proof): admins
+/// and auditors all; a tenant those in its scope (about it, or by it);
+/// staff the entries they wrote. Any other entry must be reported exactly
+/// like one that does not exist.
+pub fn may_read_entry(caller: &Caller, entry: &Entry) -> bool {
+    match caller {
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Tenant { name } => tenant_scopes(entry).any(|t| t == name.as_str()),
+        Caller::Staff { .. } => entry.actor == caller.actor(),
+    }
+}
+
+/// Whose tenant-scoped log a caller may read: a tenant its own, admins and
+/// auditors any.
+pub fn may_read_tenant_log(caller: &Caller, tenant: &Name) -> bool {
+    match caller {
+        Caller::Tenant { name } => name == tenant,
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Staff { .. } => false,
     }
 }
 

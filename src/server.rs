@@ -19,6 +19,7 @@ use crate::{
         audit_service_server::AuditServiceServer, grant_service_server::GrantServiceServer,
         staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
     },
+    pki,
     rpc::{Api, AuditApi, GrantApi, StaffApi, TenantApi},
     store::{Store, StoreError},
 };
@@ -50,6 +51,8 @@ pub enum ServerError {
     Transport(tonic::transport::Error),
     #[error("reflection setup failed: {0}")]
     Reflection(String),
+    #[error("cannot load the log signing key: {0}")]
+    LogKey(String),
 }
 
 /// Serves until `shutdown` resolves. `listener` is already bound, so tests
@@ -71,7 +74,12 @@ pub async fn run(
     let cert = read("server certificate", &config.tls.cert)?;
     let key = read("server key", &config.tls.key)?;
 
-    let store = open_store(&config.data_dir).await?;
+    let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
+        ServerError::LogKey(format!(
+            "{e}; create one with `daypass certs log-key --dir DIR` and point log.signing_key at it"
+        ))
+    })?);
+    let store = open_store(&config.data_dir, log_key).await?;
     let broker = Arc::new(Broker::new(
         Arc::new(store),
         clock,
@@ -164,10 +172,13 @@ pub async fn run(
 
 /// Opens the store, waiting up to [`LOCK_WAIT`] for a previous handle in
 /// this process (a restart) to let go of the database lock.
-async fn open_store(dir: &std::path::Path) -> Result<Store, ServerError> {
+async fn open_store(
+    dir: &std::path::Path,
+    key: Arc<crate::audit::note::LogKey>,
+) -> Result<Store, ServerError> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     loop {
-        match Store::open(dir) {
+        match Store::open(dir, key.clone()) {
             Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

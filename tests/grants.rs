@@ -433,6 +433,8 @@ async fn a_tenant_cannot_see_or_infer_another_tenants_grants() {
     let mut none = validate(&mut b, unknown).await;
     assert!(!theirs.allowed);
     assert_eq!(deny_reason(&theirs), DenyReason::Unknown);
+    // Each answer carries its own receipt (a different log entry).
+    assert!(theirs.receipt.take().is_some() && none.receipt.take().is_some());
     theirs.log_seq = 0;
     none.log_seq = 0;
     assert_eq!(theirs, none);

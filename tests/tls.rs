@@ -192,6 +192,8 @@ async fn the_client_refuses_a_server_certificate_from_another_ca() {
     std::fs::write(&cert, &server_cert.cert_pem).expect("write");
     std::fs::write(&key, &server_cert.key_pem).expect("write");
     let s = TestServer::start_with(|c| {
+        // The log key stays where it is (its default follows tls.key).
+        c.log.signing_key = Some(c.log_key_path());
         c.tls.cert = cert;
         c.tls.key = key;
     })

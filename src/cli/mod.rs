@@ -123,14 +123,28 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Create a CA and a server certificate.
+    /// Create a CA, a server certificate and the log signing key.
     Init {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// Host name or IP address for the server certificate (repeatable).
         #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
         hosts: Vec<String>,
-        /// Replace an existing CA.
+        #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Replace an existing CA and log key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create only the log signing key (log.key, log.pub) in --dir.
+    LogKey {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// The log's name (checkpoint origin); default <trust-domain>/log.
+        #[arg(long)]
+        origin: Option<String>,
+        #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
         #[arg(long)]
         force: bool,
     },
@@ -997,12 +1011,33 @@ fn approval_pb(a: ApprovalArg) -> pb::ApprovalPolicy {
 
 fn certs(c: CertsCommand) -> CliResult {
     match c {
-        CertsCommand::Init { dir, hosts, force } => {
-            let written = pki::init_dir(&dir, &hosts, force).map_err(|e| cli_err!("{e}"))?;
+        CertsCommand::Init {
+            dir,
+            hosts,
+            trust_domain,
+            force,
+        } => {
+            let origin = pki::default_log_origin(&trust_domain);
+            let written =
+                pki::init_dir(&dir, &hosts, &origin, force).map_err(|e| cli_err!("{e}"))?;
             for p in written {
                 println!("wrote {}", p.display());
             }
             println!("keep ca.key offline once you have issued the certificates you need");
+            println!(
+                "give auditors log.pub (the log's verifier key) so they can check checkpoints"
+            );
+        }
+        CertsCommand::LogKey {
+            dir,
+            origin,
+            trust_domain,
+            force,
+        } => {
+            let origin = origin.unwrap_or_else(|| pki::default_log_origin(&trust_domain));
+            for p in pki::create_log_key(&dir, &origin, force).map_err(|e| cli_err!("{e}"))? {
+                println!("wrote {}", p.display());
+            }
         }
         CertsCommand::Issue {
             kind,

@@ -1,5 +1,7 @@
-//! `AuditService`: streaming the log (optionally following it) and
-//! verifying the stored chain. Every read is itself logged first.
+//! `AuditService`: streaming the log (optionally following it), verifying
+//! the stored chain, and the Merkle tree's checkpoints and proofs. Every
+//! read of entries is itself logged first; checkpoints and proofs, which
+//! reveal only hashes, are not.
 
 use std::pin::Pin;
 
@@ -11,6 +13,7 @@ use super::{Api, convert};
 use crate::{
     pb::{self, audit_service_server::AuditService},
     policy::Action,
+    store::SignedCheckpoint,
 };
 
 /// The `AuditService` implementation.
@@ -106,5 +109,106 @@ impl AuditService for AuditApi {
             first_bad_seq: report.problem.as_ref().map(|p| p.seq).unwrap_or(0),
             problem: report.problem.map(|p| p.to_string()).unwrap_or_default(),
         }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        req: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetCheckpoint).await?;
+        let result = api.broker.checkpoint(req.get_ref().tree_size);
+        let cp = api.finish(&caller, Action::GetCheckpoint, result).await?;
+        Ok(Response::new(checkpoint_to_pb(&cp)))
+    }
+
+    async fn get_entries(
+        &self,
+        req: Request<pb::GetEntriesRequest>,
+    ) -> Result<Response<pb::GetEntriesResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetEntries).await?;
+        let r = req.get_ref();
+        let result = api.broker.entries(&caller, r.start, r.end).await;
+        let entries = api.finish(&caller, Action::GetEntries, result).await?;
+        Ok(Response::new(pb::GetEntriesResponse {
+            entries: entries.iter().map(convert::entry_to_pb).collect(),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        req: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetInclusionProof).await?;
+        let r = req.get_ref();
+        let result = api.broker.inclusion_proof(&caller, r.seq, r.tree_size);
+        let p = api
+            .finish(&caller, Action::GetInclusionProof, result)
+            .await?;
+        Ok(Response::new(pb::InclusionProof {
+            seq: p.seq,
+            tree_size: p.size,
+            leaf_hash: p.leaf_hash.to_vec(),
+            hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: p.checkpoint.map(|c| c.note.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        req: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetConsistencyProof).await?;
+        let r = req.get_ref();
+        let result = api.broker.consistency_proof(r.old_size, r.new_size);
+        let p = api
+            .finish(&caller, Action::GetConsistencyProof, result)
+            .await?;
+        Ok(Response::new(pb::ConsistencyProof {
+            old_size: p.old,
+            new_size: p.new,
+            hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: p.checkpoint.map(|c| c.note.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_tenant_entries(
+        &self,
+        req: Request<pb::GetTenantEntriesRequest>,
+    ) -> Result<Response<pb::GetTenantEntriesResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::GetTenantEntries).await?;
+        let r = req.get_ref();
+        let result = api
+            .broker
+            .tenant_entries(&caller, &r.tenant, r.from_seq, r.limit, r.tree_size)
+            .await;
+        let page = api
+            .finish(&caller, Action::GetTenantEntries, result)
+            .await?;
+        Ok(Response::new(pb::GetTenantEntriesResponse {
+            checkpoint: page.checkpoint.note.to_string(),
+            tree_size: page.checkpoint.size,
+            entries: page
+                .entries
+                .iter()
+                .map(|(e, proof)| pb::ProvenEntry {
+                    entry: Some(convert::entry_to_pb(e)),
+                    inclusion: proof.iter().map(|h| h.to_vec()).collect(),
+                })
+                .collect(),
+            next_seq: page.next_seq,
+        }))
+    }
+}
+
+fn checkpoint_to_pb(cp: &SignedCheckpoint) -> pb::SignedCheckpoint {
+    pb::SignedCheckpoint {
+        note: cp.note.to_string(),
+        tree_size: cp.size,
+        root_hash: cp.root.to_vec(),
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     identity::{Principal, PrincipalKind},
     pb,
     policy::Role,
-    store::{Approval, StaffRecord, TenantRecord},
+    store::{Approval, Receipt, StaffRecord, TenantRecord},
 };
 
 pub fn role_to_pb(r: Role) -> pb::Role {
@@ -69,6 +69,7 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
         active: r.is_active(),
         enrolled_at_ms: r.enrolled_at.millis(),
         offboarded_at_ms: r.offboarded_at.map(|t| t.millis()).unwrap_or(0),
+        receipt: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         approval: approval_to_pb(t.approval) as i32,
         require_ticket: t.require_ticket,
         created_at_ms: t.created_at.millis(),
+        receipt: None,
     }
 }
 
@@ -98,6 +100,23 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
         ended_at_ms: ms(g.ended_at),
         decided_by: g.decided_by.clone(),
         decision_note: g.decision_note.clone(),
+        receipt: None,
+    }
+}
+
+pub fn receipt_to_pb(r: Option<Receipt>) -> Option<pb::Receipt> {
+    r.map(|r| pb::Receipt {
+        seq: r.seq,
+        leaf_hash: r.leaf_hash.to_vec(),
+        checkpoint: r.checkpoint.to_string(),
+    })
+}
+
+/// A grant as the response of the call that wrote it.
+pub fn receipted_grant(g: &Grant, r: Option<Receipt>) -> pb::Grant {
+    pb::Grant {
+        receipt: receipt_to_pb(r),
+        ..grant_to_pb(g)
     }
 }
 

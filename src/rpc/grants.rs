@@ -26,7 +26,7 @@ impl GrantService for GrantApi {
             .request_grant(&caller, &r.tenant, &r.reason, &r.ticket, r.duration_seconds)
             .await;
         let g = api.finish(&caller, Action::RequestGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
     }
 
     async fn approve_grant(
@@ -38,7 +38,7 @@ impl GrantService for GrantApi {
         let r = req.into_inner();
         let result = api.broker.decide(&caller, &r.grant_id, true, &r.note).await;
         let g = api.finish(&caller, Action::ApproveGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
     }
 
     async fn deny_grant(
@@ -53,7 +53,7 @@ impl GrantService for GrantApi {
             .decide(&caller, &r.grant_id, false, &r.note)
             .await;
         let g = api.finish(&caller, Action::DenyGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
     }
 
     async fn list_grants(
@@ -92,7 +92,7 @@ impl GrantService for GrantApi {
         let r = req.into_inner();
         let result = api.broker.revoke(&caller, &r.grant_id, &r.note).await;
         let g = api.finish(&caller, Action::RevokeGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
     }
 
     async fn release_grant(
@@ -103,7 +103,7 @@ impl GrantService for GrantApi {
         let caller = api.admit(&req, Action::ReleaseGrant).await?;
         let result = api.broker.release(&caller, &req.get_ref().grant_id).await;
         let g = api.finish(&caller, Action::ReleaseGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
     }
 
     async fn validate_grant(
@@ -134,6 +134,7 @@ impl GrantService for GrantApi {
                 .map(|t| t.millis())
                 .unwrap_or(0),
             log_seq: v.log_seq,
+            receipt: convert::receipt_to_pb(v.receipt),
         }))
     }
 
@@ -148,10 +149,11 @@ impl GrantService for GrantApi {
             .broker
             .record_access(&caller, &r.grant_id, &r.action, &r.resource)
             .await;
-        let entry = api.finish(&caller, Action::RecordAccess, result).await?;
+        let (entry, receipt) = api.finish(&caller, Action::RecordAccess, result).await?;
         Ok(Response::new(pb::RecordAccessResponse {
             log_seq: entry.entry.seq,
             entry_hash: hex::encode(entry.hash),
+            receipt: convert::receipt_to_pb(receipt),
         }))
     }
 }

@@ -27,11 +27,11 @@ impl StaffService for StaffApi {
                 s.message().to_owned(),
             )),
         };
-        let rec = api.finish(&caller, Action::AddStaff, result).await?;
-        Ok(Response::new(convert::staff_to_pb(
-            &rec,
-            api.broker.trust_domain(),
-        )))
+        let (rec, receipt) = api.finish(&caller, Action::AddStaff, result).await?;
+        Ok(Response::new(pb::Staff {
+            receipt: convert::receipt_to_pb(receipt),
+            ..convert::staff_to_pb(&rec, api.broker.trust_domain())
+        }))
     }
 
     async fn offboard_staff(
@@ -44,10 +44,11 @@ impl StaffService for StaffApi {
             .broker
             .offboard_staff(&caller, &req.get_ref().name)
             .await;
-        let (rec, revoked) = api.finish(&caller, Action::OffboardStaff, result).await?;
+        let ((rec, revoked), receipt) = api.finish(&caller, Action::OffboardStaff, result).await?;
         Ok(Response::new(pb::OffboardStaffResponse {
             staff: Some(convert::staff_to_pb(&rec, api.broker.trust_domain())),
             revoked_grant_ids: revoked.iter().map(|id| id.to_string()).collect(),
+            receipt: convert::receipt_to_pb(receipt),
         }))
     }
 

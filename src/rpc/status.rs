@@ -14,6 +14,7 @@ impl From<BrokerError> for Status {
             BrokerError::NotFound(_) => Code::NotFound,
             BrokerError::AlreadyExists(_) => Code::AlreadyExists,
             BrokerError::FailedPrecondition(_) => Code::FailedPrecondition,
+            BrokerError::OutOfRange(_) => Code::OutOfRange,
             BrokerError::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(%detail, "store unavailable; failing closed");
                 return Status::unavailable(

@@ -31,7 +31,10 @@ impl TenantService for TenantApi {
             Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
         };
         let t = api.finish(&caller, Action::AddTenant, result).await?;
-        Ok(Response::new(convert::tenant_to_pb(&t)))
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(t.1),
+            ..convert::tenant_to_pb(&t.0)
+        }))
     }
 
     async fn update_tenant(
@@ -50,7 +53,10 @@ impl TenantService for TenantApi {
             Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
         };
         let t = api.finish(&caller, Action::UpdateTenant, result).await?;
-        Ok(Response::new(convert::tenant_to_pb(&t)))
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(t.1),
+            ..convert::tenant_to_pb(&t.0)
+        }))
     }
 
     async fn list_tenants(

@@ -7,13 +7,16 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use daypass::{
-    audit::SealedEntry,
+    audit::{
+        SealedEntry,
+        note::{LogKey, NoteVerifier},
+    },
     client::{self, ClientIdentity, Clients},
     clock::{Clock, ManualClock, SystemClock},
     config::{Config, GrantLimits, StaffLimits, TlsFiles},
     identity::{Name, PrincipalKind},
     pb,
-    pki::{CertSpec, CertificateAuthority, Issued},
+    pki::{self, CertSpec, CertificateAuthority, Issued},
     server,
     store::Store,
 };
@@ -55,6 +58,8 @@ impl TestServer {
         std::fs::write(path("ca.pem"), ca.cert_pem()).expect("write");
         std::fs::write(path("server.pem"), &server_cert.cert_pem).expect("write");
         std::fs::write(path("server.key"), &server_cert.key_pem).expect("write");
+        pki::create_log_key(dir.path(), &pki::default_log_origin(TRUST_DOMAIN), false)
+            .expect("log key");
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: path("data"),
@@ -67,6 +72,7 @@ impl TestServer {
             },
             grants: GrantLimits::default(),
             staff: StaffLimits::default(),
+            log: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");
@@ -245,13 +251,23 @@ impl TestServer {
         // The stopped server's last handles may take a moment to drop.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            match Store::open(&self.config.data_dir) {
+            match Store::open(&self.config.data_dir, Arc::new(self.log_key())) {
                 Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 result => return result.expect("open store"),
             }
         }
+    }
+
+    /// The log signing key this server uses.
+    pub fn log_key(&self) -> LogKey {
+        pki::load_log_key(&self.config.log_key_path()).expect("log key")
+    }
+
+    /// The log's verifier key (what auditors are given).
+    pub fn log_verifier(&self) -> NoteVerifier {
+        self.log_key().verifier()
     }
 
     pub fn data_dir(&self) -> PathBuf {
