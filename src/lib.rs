@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit; // log entry format, chain verification, export and replay
+pub mod bench; // `daypass bench`: measurements for docs/performance.md
 pub mod broker; // the service logic: staff, tenants, grants, decisions
 pub mod cli; // command-line front end (clap) and its output
 pub mod client; // mutual-TLS gRPC client connection

@@ -97,6 +97,26 @@ pub enum Command {
     Audit(AuditCommand),
     /// Show who the server thinks you are.
     Whoami,
+    /// Measure daypass on this machine (results for docs/performance.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The log's Merkle tree in a real store: append rate, root and proof
+    /// cost at growing log sizes.
+    Tree {
+        /// Log sizes to measure at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 100_000, 1_000_000])]
+        sizes: Vec<u64>,
+        /// Proofs timed at each size.
+        #[arg(long, default_value_t = 1000)]
+        proofs: usize,
+        /// Where to put the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +402,13 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Certs(c) => certs(c),
+        Command::Bench(BenchCommand::Tree { sizes, proofs, dir }) => {
+            let report = crate::bench::tree(&crate::bench::TreeOptions { sizes, proofs, dir })
+                .await
+                .map_err(|e| cli_err!("bench failed: {e}"))?;
+            print!("{report}");
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify { file }) => verify_file(&file, cli.json),
         Command::Audit(AuditCommand::Replay {
             file: Some(file),
@@ -640,7 +667,9 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
             );
         }
         Command::Audit(a) => audit_command(&mut c, a, json_out).await?,
-        Command::Serve(_) | Command::Certs(_) => unreachable!("handled before connecting"),
+        Command::Serve(_) | Command::Certs(_) | Command::Bench(_) => {
+            unreachable!("handled before connecting")
+        }
     }
     Ok(())
 }
