@@ -1,7 +1,9 @@
 //! The JSON Lines export: one entry per line with every hashed field, its
 //! `prev_hash` and `hash` (lowercase hex), plus a readable `time` that must
-//! agree with `timestamp_ms`. Reading and verifying stream in constant
-//! memory.
+//! agree with `timestamp_ms`. A tenant-scoped export adds `inclusion` to
+//! each line: the entry's inclusion proof (hex hashes) in the tree of a
+//! signed checkpoint kept beside the export. Reading and verifying stream in
+//! constant memory.
 
 use std::{
     collections::BTreeMap,
@@ -12,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     entry::{Entry, Hash, SealedEntry},
+    merkle::{self, Frontier},
+    note::Checkpoint,
     verify::{ChainVerifier, Problem, ProblemKind},
 };
 use crate::clock::Timestamp;
@@ -32,6 +36,8 @@ struct Line {
     details: BTreeMap<String, String>,
     prev_hash: String,
     hash: String,
+    #[serde(default)]
+    inclusion: Option<Vec<String>>,
 }
 
 /// The JSON object for one entry, as written to an export.
@@ -55,10 +61,31 @@ pub fn write_line(w: &mut impl Write, e: &SealedEntry) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
+/// Writes an entry with its inclusion proof (a tenant-scoped export).
+pub fn write_proven_line(w: &mut impl Write, e: &SealedEntry, proof: &[Hash]) -> io::Result<()> {
+    let mut v = to_json(e);
+    v["inclusion"] = proof.iter().map(hex::encode).collect();
+    serde_json::to_writer(&mut *w, &v)?;
+    w.write_all(b"\n")
+}
+
 /// Parses one export line. The stated `hash` is kept as stated, so the
 /// verifier can tell a modified entry from a well-formed one.
 pub fn parse_line(line: &str) -> Result<SealedEntry, String> {
+    parse_proven_line(line).map(|(e, _)| e)
+}
+
+/// Parses one export line and its inclusion proof, if it has one.
+pub fn parse_proven_line(line: &str) -> Result<(SealedEntry, Option<Vec<Hash>>), String> {
     let l: Line = serde_json::from_str(line).map_err(|e| format!("not a log entry: {e}"))?;
+    let inclusion = match &l.inclusion {
+        None => None,
+        Some(hs) => Some(
+            hs.iter()
+                .map(|h| parse_hash(h, "inclusion"))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
     let entry = Entry {
         seq: l.seq,
         timestamp: Timestamp(l.timestamp_ms),
@@ -74,7 +101,7 @@ pub fn parse_line(line: &str) -> Result<SealedEntry, String> {
         // The readable time is not hashed; a mismatch means someone edited it.
         sealed.hash = [0; 32];
     }
-    Ok(sealed)
+    Ok((sealed, inclusion))
 }
 
 fn parse_hash(s: &str, field: &str) -> Result<Hash, String> {
@@ -118,6 +145,163 @@ pub fn verify(r: impl BufRead) -> Result<Summary, (usize, Problem)> {
     })
 }
 
+/// One export line, read.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub lineno: usize,
+    pub entry: SealedEntry,
+    pub inclusion: Option<Vec<Hash>>,
+}
+
+/// What verifying an export against a signed checkpoint established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeSummary {
+    /// Entries read.
+    pub entries: u64,
+    /// True for a tenant-scoped export (entries with inclusion proofs).
+    pub proven: bool,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// Entries after the checkpoint (chain-checked only).
+    pub beyond: u64,
+}
+
+/// Verifies an export against a checkpoint whose signature the caller has
+/// already checked, streaming:
+///
+/// * a full export (from seq 0): the chain as in [`verify`], and the RFC 6962
+///   root of its first `cp.size` entries must be the checkpoint's root;
+/// * a tenant-scoped export (lines with `inclusion`): each entry's own hash,
+///   strictly increasing sequence numbers, and each inclusion proof against
+///   the checkpoint's root.
+pub fn verify_against(r: impl BufRead, cp: &Checkpoint) -> Result<TreeSummary, (usize, Problem)> {
+    let mut lines = Lines::new(r);
+    let first = lines.next_item()?;
+    match first {
+        Some(item) if item.inclusion.is_some() => verify_proven(lines, item, cp),
+        first => verify_full(lines, first, cp),
+    }
+}
+
+fn verify_full<R: BufRead>(
+    mut lines: Lines<R>,
+    first: Option<Item>,
+    cp: &Checkpoint,
+) -> Result<TreeSummary, (usize, Problem)> {
+    let mut verifier = ChainVerifier::new();
+    let mut frontier = Frontier::new();
+    let mut beyond = 0;
+    let mut lineno = 0;
+    let mut current = first.map(|i| (i.lineno, i.entry));
+    while let Some((n, entry)) = current {
+        lineno = n;
+        let next = lines.next_entry();
+        let lookahead = next.as_ref().ok().and_then(|n| n.as_ref().map(|(_, e)| e));
+        verifier.push(&entry, lookahead).map_err(|p| (n, p))?;
+        if entry.entry.seq < cp.size {
+            frontier.push(merkle::leaf_hash(&entry.entry.encode()));
+        } else {
+            beyond += 1;
+        }
+        current = next.map_err(|(l, mut p)| {
+            p.seq = verifier.expected_seq();
+            (l, p)
+        })?;
+    }
+    if frontier.size() < cp.size {
+        return Err((
+            lineno + 1,
+            Problem {
+                seq: frontier.size(),
+                kind: ProblemKind::Deleted,
+                detail: format!(
+                    "the export ends at seq {} but the checkpoint covers {} entries",
+                    frontier.size(),
+                    cp.size
+                ),
+            },
+        ));
+    }
+    if frontier.root() != cp.root {
+        return Err((
+            lineno,
+            Problem {
+                seq: 0,
+                kind: ProblemKind::Unproven,
+                detail: format!(
+                    "the first {} entries do not hash to the checkpoint's root: this is not \
+                     the log the checkpoint signed",
+                    cp.size
+                ),
+            },
+        ));
+    }
+    Ok(TreeSummary {
+        entries: verifier.checked(),
+        proven: false,
+        tree_size: cp.size,
+        beyond,
+    })
+}
+
+fn verify_proven<R: BufRead>(
+    mut lines: Lines<R>,
+    first: Item,
+    cp: &Checkpoint,
+) -> Result<TreeSummary, (usize, Problem)> {
+    let mut entries = 0u64;
+    let mut last_seq: Option<u64> = None;
+    let mut current = Some(first);
+    while let Some(item) = current {
+        let (n, e) = (item.lineno, &item.entry);
+        let seq = e.entry.seq;
+        let problem = |kind, detail: String| (n, Problem { seq, kind, detail });
+        let Some(proof) = &item.inclusion else {
+            return Err(problem(
+                ProblemKind::Malformed,
+                "this line has no inclusion proof but the export's first line does".into(),
+            ));
+        };
+        if last_seq.is_some_and(|l| seq <= l) {
+            return Err(problem(
+                ProblemKind::Reordered,
+                format!(
+                    "seq {seq} follows seq {}: entries must ascend",
+                    last_seq.unwrap_or_default()
+                ),
+            ));
+        }
+        if e.entry.hash() != e.hash {
+            return Err(problem(
+                ProblemKind::Modified,
+                "the entry's content does not match its hash".into(),
+            ));
+        }
+        if seq >= cp.size {
+            return Err(problem(
+                ProblemKind::Unproven,
+                format!("seq {seq} is beyond the checkpoint's {} entries", cp.size),
+            ));
+        }
+        let leaf = merkle::leaf_hash(&e.entry.encode());
+        if let Err(why) = merkle::verify_inclusion(&leaf, seq, cp.size, proof, &cp.root) {
+            return Err(problem(
+                ProblemKind::Unproven,
+                format!("its inclusion proof fails ({why}): the log did not sign this entry"),
+            ));
+        }
+        entries += 1;
+        last_seq = Some(seq);
+        current = lines.next_item()?;
+    }
+    Ok(TreeSummary {
+        entries,
+        proven: true,
+        tree_size: cp.size,
+        beyond: 0,
+    })
+}
+
 /// Reads entries from an export one line at a time, skipping blank lines.
 pub struct Lines<R> {
     reader: R,
@@ -135,6 +319,11 @@ impl<R: BufRead> Lines<R> {
     }
 
     pub fn next_entry(&mut self) -> Result<Option<(usize, SealedEntry)>, (usize, Problem)> {
+        Ok(self.next_item()?.map(|i| (i.lineno, i.entry)))
+    }
+
+    /// The next entry with its inclusion proof, if the line has one.
+    pub fn next_item(&mut self) -> Result<Option<Item>, (usize, Problem)> {
         loop {
             self.buf.clear();
             self.lineno += 1;
@@ -161,8 +350,14 @@ impl<R: BufRead> Lines<R> {
             if line.is_empty() {
                 continue;
             }
-            return parse_line(line)
-                .map(|e| Some((self.lineno, e)))
+            return parse_proven_line(line)
+                .map(|(entry, inclusion)| {
+                    Some(Item {
+                        lineno: self.lineno,
+                        entry,
+                        inclusion,
+                    })
+                })
                 .map_err(|d| malformed(self.lineno, d));
         }
     }

@@ -11,6 +11,7 @@ pub mod merkle;
 pub mod note;
 pub mod replay;
 pub mod verify;
+pub mod witness;
 
 pub use entry::{Entry, Hash, SealedEntry};
 pub use verify::{ChainVerifier, Problem};

@@ -24,6 +24,9 @@ pub enum ProblemKind {
     Broken,
     /// The entry could not be read at all.
     Malformed,
+    /// The entries do not match the signed checkpoint they are checked
+    /// against (not in its tree, or not hashing to its root).
+    Unproven,
 }
 
 impl ProblemKind {
@@ -35,6 +38,7 @@ impl ProblemKind {
             ProblemKind::Reordered => "reordered",
             ProblemKind::Broken => "broken",
             ProblemKind::Malformed => "malformed",
+            ProblemKind::Unproven => "unproven",
         }
     }
 }
