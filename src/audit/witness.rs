@@ -184,8 +184,8 @@ impl History {
             if line.trim().is_empty() {
                 continue;
             }
-            let a: Accepted = serde_json::from_str(&line)
-                .map_err(|e| err(format!("line {}: {e}", i + 1)))?;
+            let a: Accepted =
+                serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
             accepted.push(a);
         }
         Ok(History { accepted })
@@ -375,15 +375,28 @@ mod tests {
         cut.grow(4, "b");
         assert!(matches!(
             step(&mut h.clone(), &cut, &v).await,
-            Outcome::Truncated { accepted: 12, now: 9, still_extends: Some(5), .. }
+            Outcome::Truncated {
+                accepted: 12,
+                now: 9,
+                still_extends: Some(5),
+                ..
+            }
         ));
 
         // Rolled back: restored to the 5-entry backup, then grew past 12.
-        let mut restored = Log { key: LogKey::parse(&key.to_private()).unwrap(), tree: backup };
+        let mut restored = Log {
+            key: LogKey::parse(&key.to_private()).unwrap(),
+            tree: backup,
+        };
         restored.grow(10, "c");
         assert!(matches!(
             step(&mut h.clone(), &restored, &v).await,
-            Outcome::RolledBack { accepted: 12, now: 15, extends: 5, .. }
+            Outcome::RolledBack {
+                accepted: 12,
+                now: 15,
+                extends: 5,
+                ..
+            }
         ));
 
         // Forked: entry 2 rewritten, everything recomputed and re-signed.
@@ -393,7 +406,11 @@ mod tests {
         forked.grow(20, "d");
         assert!(matches!(
             step(&mut h.clone(), &forked, &v).await,
-            Outcome::Forked { accepted: 12, now: 23, .. }
+            Outcome::Forked {
+                accepted: 12,
+                now: 23,
+                ..
+            }
         ));
 
         // A checkpoint signed by another key is refused outright.

@@ -326,9 +326,46 @@ pub enum AuditCommand {
         /// Output file (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Also save the signed checkpoint the export ends at, for
+        /// `audit verify --checkpoint`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Only this tenant's entries, each with an inclusion proof against
+        /// the saved checkpoint (needs --checkpoint). A tenant exports its own
+        /// with --tenant and its own name.
+        #[arg(long, requires = "checkpoint")]
+        tenant: Option<String>,
     },
-    /// Verify an export offline: no server needed.
-    Verify { file: PathBuf },
+    /// Verify an export offline: no server needed. With --checkpoint and
+    /// --log-key also the signature, the tree root or every inclusion proof.
+    Verify {
+        file: PathBuf,
+        /// A signed checkpoint file (from `audit export --checkpoint`).
+        #[arg(long, requires = "log_key")]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key, or a file holding it (certs/log.pub).
+        #[arg(long, requires = "checkpoint")]
+        log_key: Option<String>,
+    },
+    /// Print the log's newest signed checkpoint (verified with --log-key).
+    Checkpoint {
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Write the note to this file too.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Accept the newest checkpoint only if the log proves it extends the
+    /// last one this witness accepted; otherwise raise an alarm (exit 1).
+    Witness {
+        /// Witness state: the accepted checkpoints (JSON Lines). Keep it
+        /// where the server's operators cannot write.
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's verifier key, or a file holding it (certs/log.pub).
+        #[arg(long)]
+        log_key: String,
+    },
     /// Who had access to which tenant, when, why, and what they did.
     Replay {
         /// Read an export instead of asking the server.
@@ -409,7 +446,14 @@ pub async fn run(cli: Cli) -> CliResult {
             print!("{report}");
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify { file }) => verify_file(&file, cli.json),
+        Command::Audit(AuditCommand::Verify {
+            file,
+            checkpoint,
+            log_key,
+        }) => match (checkpoint, log_key) {
+            (Some(cp), Some(key)) => verify_file_against(&file, &cp, &key, cli.json),
+            _ => verify_file(&file, cli.json),
+        },
         Command::Audit(AuditCommand::Replay {
             file: Some(file),
             tenant,
@@ -795,7 +839,110 @@ async fn grant_command(c: &mut Clients, command: GrantCommand, json_out: bool) -
 
 async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -> CliResult {
     match command {
-        AuditCommand::Export { from, out } => {
+        AuditCommand::Export {
+            from,
+            out,
+            checkpoint: Some(cp_path),
+            tenant,
+        } => {
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(
+                    File::create(p).map_err(|e| cli_err!("cannot create {}: {e}", p.display()))?,
+                ),
+                None => Box::new(io::stdout().lock()),
+            };
+            let mut w = BufWriter::new(sink);
+            let (note, n) = match tenant {
+                Some(t) => export_tenant(c, &t, from, &mut w).await?,
+                None => export_to_checkpoint(c, from, &mut w).await?,
+            };
+            w.flush()?;
+            std::fs::write(&cp_path, &note)
+                .map_err(|e| cli_err!("cannot write {}: {e}", cp_path.display()))?;
+            eprintln!(
+                "exported {n} entries{}; checkpoint saved to {}",
+                out.map(|p| format!(" to {}", p.display()))
+                    .unwrap_or_default(),
+                cp_path.display()
+            );
+        }
+        AuditCommand::Checkpoint { log_key, out } => {
+            let cp = c
+                .audit
+                .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+                .await?
+                .into_inner();
+            let verified = match &log_key {
+                Some(k) => {
+                    let v = load_verifier(k)?;
+                    audit::note::Checkpoint::open(&cp.note, &v)
+                        .map_err(|e| cli_err!("the server's checkpoint does not verify: {e}"))?;
+                    true
+                }
+                None => false,
+            };
+            if let Some(p) = &out {
+                std::fs::write(p, &cp.note)
+                    .map_err(|e| cli_err!("cannot write {}: {e}", p.display()))?;
+            }
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"tree_size": cp.tree_size, "root_hash": hex::encode(&cp.root_hash), "note": cp.note, "verified": verified})
+                );
+            } else {
+                print!("{}", cp.note);
+                if !verified {
+                    eprintln!("(signature not checked: pass --log-key certs/log.pub)");
+                }
+            }
+        }
+        AuditCommand::Witness { state, log_key } => {
+            let verifier = load_verifier(&log_key)?;
+            let history = audit::witness::History::load(&state).map_err(|e| cli_err!("{e}"))?;
+            let cp = c
+                .audit
+                .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+                .await?
+                .into_inner();
+            let now = crate::clock::Clock::now(&SystemClock).to_rfc3339();
+            let (outcome, accept) =
+                audit::witness::run(&history, &cp.note, &verifier, &now, async |old, new| {
+                    let p = c
+                        .audit
+                        .get_consistency_proof(pb::GetConsistencyProofRequest {
+                            old_size: old,
+                            new_size: new,
+                        })
+                        .await
+                        .map_err(|s| audit::witness::WitnessError::Fetch(CliError::from(s).0))?
+                        .into_inner();
+                    hashes_from_pb(&p.hashes).map_err(|e| audit::witness::WitnessError::Fetch(e.0))
+                })
+                .await
+                .map_err(|e| cli_err!("{e}"))?;
+            if let Some(rec) = &accept {
+                audit::witness::History::append(&state, rec).map_err(|e| cli_err!("{e}"))?;
+            }
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": !outcome.is_alarm(), "outcome": outcome.label(), "message": outcome.to_string(), "tree_size": cp.tree_size})
+                );
+            }
+            if outcome.is_alarm() {
+                return Err(cli_err!("{outcome}"));
+            }
+            if !json_out {
+                println!("OK: {outcome}");
+            }
+        }
+        AuditCommand::Export {
+            from,
+            out,
+            checkpoint: None,
+            tenant: _,
+        } => {
             let mut stream = c
                 .audit
                 .stream_entries(pb::StreamEntriesRequest {
@@ -904,6 +1051,151 @@ async fn audit_command(c: &mut Clients, command: AuditCommand, json_out: bool) -
 
 fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
     crate::rpc::entry_from_pb(e).map_err(|why| cli_err!("the server sent a bad entry: {why}"))
+}
+
+/// Exports `[from, size)` of the newest checkpoint; returns its note and
+/// the number of entries written.
+async fn export_to_checkpoint(
+    c: &mut Clients,
+    from: u64,
+    w: &mut impl Write,
+) -> Result<(String, u64), CliError> {
+    let cp = c
+        .audit
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await?
+        .into_inner();
+    let mut stream = c
+        .audit
+        .stream_entries(pb::StreamEntriesRequest {
+            from_seq: from,
+            follow: false,
+            purpose: pb::ReadPurpose::Export as i32,
+            last: 0,
+        })
+        .await?
+        .into_inner();
+    let mut n = 0u64;
+    while let Some(e) = stream.message().await? {
+        if e.seq >= cp.tree_size {
+            break;
+        }
+        export::write_line(w, &sealed_from_pb(&e)?)?;
+        n += 1;
+    }
+    Ok((cp.note, n))
+}
+
+/// Exports one tenant's entries with inclusion proofs, page by page, all
+/// against the checkpoint of the first page.
+async fn export_tenant(
+    c: &mut Clients,
+    tenant: &str,
+    from: u64,
+    w: &mut impl Write,
+) -> Result<(String, u64), CliError> {
+    let mut req = pb::GetTenantEntriesRequest {
+        tenant: tenant.to_owned(),
+        from_seq: from,
+        limit: 0,
+        tree_size: 0,
+    };
+    let mut note = String::new();
+    let mut n = 0u64;
+    loop {
+        let page = c.audit.get_tenant_entries(req.clone()).await?.into_inner();
+        if note.is_empty() {
+            note = page.checkpoint.clone();
+            req.tree_size = page.tree_size;
+        }
+        for p in &page.entries {
+            let e = p
+                .entry
+                .as_ref()
+                .ok_or_else(|| cli_err!("the server sent a proven entry without its entry"))?;
+            export::write_proven_line(w, &sealed_from_pb(e)?, &hashes_from_pb(&p.inclusion)?)?;
+            n += 1;
+        }
+        if page.next_seq == 0 {
+            return Ok((note, n));
+        }
+        req.from_seq = page.next_seq;
+    }
+}
+
+fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
+    hs.iter()
+        .map(|h| {
+            h.as_slice()
+                .try_into()
+                .map_err(|_| cli_err!("the server sent a proof hash that is not 32 bytes"))
+        })
+        .collect()
+}
+
+/// A verifier key given inline (`name+id+key`) or as a file holding one.
+fn load_verifier(arg: &str) -> Result<audit::note::NoteVerifier, CliError> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).map_err(|e| cli_err!("cannot read {arg}: {e}"))?
+    } else {
+        arg.to_owned()
+    };
+    audit::note::NoteVerifier::parse(&text).map_err(|e| {
+        cli_err!("--log-key: {e} (give the log's verifier key, e.g. the file certs/log.pub)")
+    })
+}
+
+fn verify_file_against(file: &Path, cp_path: &Path, key: &str, json_out: bool) -> CliResult {
+    let verifier = load_verifier(key)?;
+    let note = std::fs::read_to_string(cp_path)
+        .map_err(|e| cli_err!("cannot read {}: {e}", cp_path.display()))?;
+    let cp = audit::note::Checkpoint::open(&note, &verifier)
+        .map_err(|e| cli_err!("{}: {e}", cp_path.display()))?;
+    match export::verify_against(BufReader::new(open(file)?), &cp) {
+        Ok(s) => {
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "entries": s.entries, "tenant_scoped": s.proven, "tree_size": s.tree_size, "beyond_checkpoint": s.beyond, "signed_by": verifier.name()})
+                );
+            } else if s.proven {
+                println!(
+                    "OK: {} entries, each proven included in the log's tree of {} entries signed by {}",
+                    s.entries,
+                    s.tree_size,
+                    verifier.name()
+                );
+            } else {
+                println!(
+                    "OK: {} entries, chain intact, and the first {} hash to the root signed by {}{}",
+                    s.entries,
+                    s.tree_size,
+                    verifier.name(),
+                    if s.beyond > 0 {
+                        format!(" ({} later entries are chain-checked only)", s.beyond)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(())
+        }
+        Err((line, p)) => {
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
+                );
+            }
+            Err(cli_err!(
+                "{}: line {line}: first bad entry is seq {}: {} ({})",
+                file.display(),
+                p.seq,
+                p.kind.as_str(),
+                p.detail
+            ))
+        }
+    }
 }
 
 fn verify_file(file: &Path, json_out: bool) -> CliResult {
