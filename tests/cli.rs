@@ -290,6 +290,283 @@ fn the_dev_walkthrough_works_end_to_end() {
 }
 
 #[test]
+fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let server = DevServer::start(d, 1);
+    let key = "daypass-dev/certs/log.pub";
+    let out = run(
+        d,
+        &server,
+        &["grant", "request", "acme", "--reason", "INC-9"],
+    );
+    assert_ok(&out, "grant request");
+    let out = run(
+        d,
+        &server,
+        &["--as", "acme", "validate", "--staff", "alice"],
+    );
+    assert_ok(&out, "validate");
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "bob",
+            "grant",
+            "request",
+            "globex",
+            "--reason",
+            "INC-10 globex only",
+            "--ticket",
+            "T-1",
+        ],
+    );
+    assert_ok(&out, "globex request");
+    let offline = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("run")
+    };
+
+    // The witness starts on trust and then demands proofs.
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "eve",
+            "audit",
+            "witness",
+            "--state",
+            "w.jsonl",
+            "--log-key",
+            key,
+        ],
+    );
+    let first = assert_ok(&out, "first witness run");
+    assert!(
+        first.starts_with("OK: first checkpoint accepted"),
+        "{first}"
+    );
+
+    // A full export with its checkpoint verifies offline, tree and all.
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "eve",
+            "audit",
+            "export",
+            "-o",
+            "full.jsonl",
+            "--checkpoint",
+            "cp.txt",
+        ],
+    );
+    assert_ok(&out, "export");
+    let n = exported_kinds(&d.join("full.jsonl")).len();
+    let note = std::fs::read_to_string(d.join("cp.txt")).expect("checkpoint");
+    assert!(
+        note.starts_with(&format!("daypass.local/log\n{n}\n")),
+        "{note}"
+    );
+    let out = offline(&[
+        "audit",
+        "verify",
+        "full.jsonl",
+        "--checkpoint",
+        "cp.txt",
+        "--log-key",
+        key,
+    ]);
+    let ok = assert_ok(&out, "verify against checkpoint");
+    assert_eq!(
+        ok.trim(),
+        format!(
+            "OK: {n} entries, chain intact, and the first {n} hash to the root signed by daypass.local/log"
+        )
+    );
+
+    // A rewritten entry with every later hash recomputed passes the chain
+    // check alone, but not the signed root.
+    let forged: Vec<String> = std::fs::read_to_string(d.join("full.jsonl"))
+        .expect("export")
+        .lines()
+        .map(|l| daypass::audit::export::parse_line(l).expect("line"))
+        .scan([0u8; 32], |prev, mut e| {
+            if e.entry.seq == 3 {
+                e.entry.actor = "staff/nobody".into();
+            }
+            e.entry.prev_hash = *prev;
+            e.hash = e.entry.hash();
+            *prev = e.hash;
+            Some(daypass::audit::export::to_json(&e).to_string())
+        })
+        .collect();
+    std::fs::write(d.join("forged.jsonl"), forged.join("\n") + "\n").expect("write");
+    assert_ok(
+        &offline(&["audit", "verify", "forged.jsonl"]),
+        "chain-only verify of a forgery",
+    );
+    let out = offline(&[
+        "audit",
+        "verify",
+        "forged.jsonl",
+        "--checkpoint",
+        "cp.txt",
+        "--log-key",
+        key,
+    ]);
+    assert_one_line_error(&out, "daypass: forged.jsonl: line");
+    assert!(
+        text(&out.stderr).contains("unproven"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Another key: the checkpoint itself is refused.
+    std::fs::create_dir_all(d.join("other")).expect("dir");
+    assert_ok(
+        &offline(&["certs", "log-key", "--dir", "other"]),
+        "other key",
+    );
+    let out = offline(&[
+        "audit",
+        "verify",
+        "full.jsonl",
+        "--checkpoint",
+        "cp.txt",
+        "--log-key",
+        "other/log.pub",
+    ]);
+    assert_one_line_error(&out, "daypass: cp.txt: the note carries no valid signature");
+
+    // A tenant exports its own entries with proofs; they verify offline and
+    // hold nothing of the other tenant.
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "acme",
+            "audit",
+            "export",
+            "--tenant",
+            "acme",
+            "-o",
+            "acme.jsonl",
+            "--checkpoint",
+            "acme-cp.txt",
+        ],
+    );
+    assert_ok(&out, "tenant export");
+    let mine = std::fs::read_to_string(d.join("acme.jsonl")).expect("tenant export");
+    assert!(mine.lines().count() >= 3, "{mine}");
+    assert!(!mine.contains("globex"), "{mine}");
+    let out = offline(&[
+        "audit",
+        "verify",
+        "acme.jsonl",
+        "--checkpoint",
+        "acme-cp.txt",
+        "--log-key",
+        key,
+    ]);
+    let ok = assert_ok(&out, "tenant verify");
+    assert!(
+        ok.contains("each proven included in the log's tree"),
+        "{ok}"
+    );
+    std::fs::write(
+        d.join("acme-edited.jsonl"),
+        mine.replacen("INC-9", "INC-8", 1),
+    )
+    .expect("write");
+    let out = offline(&[
+        "audit",
+        "verify",
+        "acme-edited.jsonl",
+        "--checkpoint",
+        "acme-cp.txt",
+        "--log-key",
+        key,
+    ]);
+    assert_one_line_error(&out, "daypass: acme-edited.jsonl: line");
+    assert!(
+        text(&out.stderr).contains("modified"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "acme",
+            "audit",
+            "export",
+            "--tenant",
+            "globex",
+            "-o",
+            "x.jsonl",
+            "--checkpoint",
+            "x.txt",
+        ],
+    );
+    assert_one_line_error(&out, "daypass: permission denied");
+
+    // The witness moves forward only with a proof, and prints the checkpoint.
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "eve",
+            "audit",
+            "witness",
+            "--state",
+            "w.jsonl",
+            "--log-key",
+            key,
+        ],
+    );
+    let grew = assert_ok(&out, "second witness run");
+    assert!(grew.starts_with("OK: the log grew from "), "{grew}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("w.jsonl"))
+            .expect("state")
+            .lines()
+            .count(),
+        2
+    );
+    let out = run(
+        d,
+        &server,
+        &[
+            "--as",
+            "eve",
+            "audit",
+            "witness",
+            "--state",
+            "w.jsonl",
+            "--log-key",
+            "other/log.pub",
+        ],
+    );
+    assert_one_line_error(&out, "daypass: the log's checkpoint is not acceptable");
+    let out = run(
+        d,
+        &server,
+        &["--as", "acme", "audit", "checkpoint", "--log-key", key],
+    );
+    assert!(assert_ok(&out, "checkpoint").starts_with("daypass.local/log\n"));
+}
+
+#[test]
 fn certs_init_and_issue_write_a_usable_pki() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("pki");
@@ -314,11 +591,13 @@ fn certs_init_and_issue_write_a_usable_pki() {
         "server.key",
         "staff-alice.pem",
         "staff-alice.key",
+        "log.key",
+        "log.pub",
     ] {
         assert!(d.join(f).exists(), "{f}");
     }
     #[cfg(unix)]
-    for key in ["ca.key", "server.key", "staff-alice.key"] {
+    for key in ["ca.key", "server.key", "staff-alice.key", "log.key"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(d.join(key))
             .expect("stat")
