@@ -733,6 +733,96 @@ async fn an_independent_python_verifier_agrees() {
     let text = std::fs::read_to_string(&file).expect("read");
     std::fs::write(&bad, text.replacen("INC-1", "INC-2", 1)).expect("write");
     assert!(!run(&bad).status.success());
+
+    // With the signed checkpoint and the log key: the Ed25519 signature and
+    // the Merkle root (full export), or every inclusion proof (tenant export).
+    let key = s.config.log_key_path().with_file_name("log.pub");
+    let with_cp = |f: &Path, cp: &Path, key: &Path| {
+        Command::new("python3")
+            .arg(script)
+            .arg(f)
+            .arg("--checkpoint")
+            .arg(cp)
+            .arg("--log-key")
+            .arg(key)
+            .output()
+            .expect("python3")
+    };
+    let (full, cp) = (work.path().join("full.jsonl"), work.path().join("cp.txt"));
+    let (mine, mine_cp) = (
+        work.path().join("acme.jsonl"),
+        work.path().join("acme-cp.txt"),
+    );
+    for (out, checkpoint, tenant) in [(&full, &cp, None), (&mine, &mine_cp, Some("acme"))] {
+        let mut args = auditor_flags(&s, work.path());
+        args.extend(["audit", "export", "-o"].map(String::from));
+        args.push(out.display().to_string());
+        args.push("--checkpoint".into());
+        args.push(checkpoint.display().to_string());
+        if let Some(t) = tenant {
+            args.extend(["--tenant".into(), t.into()]);
+        }
+        let o = daypass(args).await;
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let ok = with_cp(&full, &cp, &key);
+    let n = std::fs::read_to_string(&full)
+        .expect("read")
+        .lines()
+        .count();
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .ends_with(&format!("; the first {n} hash to the checkpoint's root\n")),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = with_cp(&mine, &mine_cp, &key);
+    let proven = std::fs::read_to_string(&mine)
+        .expect("read")
+        .lines()
+        .count();
+    assert!(proven >= 3);
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .starts_with(&format!("OK: {proven} entries proven included")),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // An edited tenant entry, a wrong key and a re-hashed forgery all fail.
+    let edited = work.path().join("acme-edited.jsonl");
+    let text = std::fs::read_to_string(&mine).expect("read");
+    std::fs::write(&edited, text.replacen("acme", "acmf", 1)).expect("write");
+    assert!(!with_cp(&edited, &mine_cp, &key).status.success());
+    let other = work.path().join("other");
+    daypass::pki::create_log_key(&other, "test.daypass/log", false).expect("key");
+    let wrong = with_cp(&full, &cp, &other.join("log.pub"));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("no valid signature"));
+    let forged = work.path().join("forged.jsonl");
+    let mut prev = [0u8; 32];
+    let lines: Vec<String> = std::fs::read_to_string(&full)
+        .expect("read")
+        .lines()
+        .map(|l| {
+            let mut e = daypass::audit::export::parse_line(l).expect("line");
+            if e.entry.seq == 2 {
+                e.entry.kind = "staff.offboarded".into();
+            }
+            e.entry.prev_hash = prev;
+            e.hash = e.entry.hash();
+            prev = e.hash;
+            daypass::audit::export::to_json(&e).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&forged, lines.concat()).expect("write");
+    assert!(run(&forged).status.success(), "the chain alone is fooled");
+    let caught = with_cp(&forged, &cp, &key);
+    assert!(
+        String::from_utf8_lossy(&caught.stderr).starts_with("unproven"),
+        "{}",
+        String::from_utf8_lossy(&caught.stderr)
+    );
 }
 
 #[tokio::test]

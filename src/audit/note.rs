@@ -446,3 +446,46 @@ mod tests {
         assert!(format!("{key:?}").find(&hex::encode(key.seed)).is_none());
     }
 }
+
+#[cfg(test)]
+mod worked_example {
+    use super::*;
+    use crate::audit::{entry::tests::example, merkle};
+
+    /// The tree and checkpoint example in docs/log-format.md, section 6-7.
+    #[test]
+    fn tree_and_checkpoint_example_matches_the_doc() {
+        let leaf0 = merkle::leaf_hash(b"");
+        let leaf1 = merkle::leaf_hash(&example().encode());
+        let root = merkle::node_hash(&leaf0, &leaf1);
+        let key = LogKey::from_seed("example.daypass/log", [7u8; 32]).unwrap();
+        let cp = Checkpoint {
+            origin: key.name().into(),
+            size: 2,
+            root,
+        };
+        let note = key.sign(&cp.to_text()).unwrap();
+        assert_eq!(
+            hex::encode(leaf1),
+            "011c84eb22d3921aba92050e1ab64f3adcb01f82ae3616a818e36ac7aff69821"
+        );
+        assert_eq!(
+            hex::encode(root),
+            "4433a52fdcfe813b813116bf37eb24974718cdfa45cc8ce1cd498d3509c67a96"
+        );
+        assert_eq!(
+            key.verifier().to_string(),
+            "example.daypass/log+7ad48628+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs"
+        );
+        assert_eq!(
+            key.to_private(),
+            "PRIVATE+KEY+example.daypass/log+7ad48628+AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
+        );
+        assert_eq!(
+            note,
+            "example.daypass/log\n2\nRDOlL9z+gTuBMRa/N+skl0cYzfpFzIzhzUmNNQnGepY=\n\n\u{2014} \
+             example.daypass/log etSGKDF6izdehvUgS4IkGQ1WWQ5N0gBEWUs1aQBQrqT1nmC6Sz8UDOZVGkd+NUY+\
+             x2eg5hlaAZe9dRPyRdn+uGG//Qs=\n"
+        );
+    }
+}
