@@ -5,6 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    quiet_on_closed_stdout();
     let cli = daypass::cli::Cli::parse();
     match daypass::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -13,4 +14,22 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `daypass audit replay | head` closes our stdout early; `println!` then
+/// panics. Exit quietly instead, as Unix tools do (128 + SIGPIPE).
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
