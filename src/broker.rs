@@ -1133,12 +1133,14 @@ impl Broker {
 }
 
 /// The stored chain, checked from seq 0 up to the head at the start of the
-/// check: every stored hash recomputed, every link and sequence number, and
-/// the last hash against the recorded head.
+/// check: every stored hash recomputed, every link and sequence number, the
+/// last hash against the recorded head, and every stored Merkle tree node
+/// against the node computed from the entries.
 pub fn check_chain(store: &Store) -> Result<ChainReport> {
     let head = store.head();
     let end = head.next_seq;
     let mut verifier = ChainVerifier::new();
+    let mut tree = merkle::Frontier::new();
     let mut entries = store.entries_from(0).take(end as usize).peekable();
     let mut problem = None;
     while let Some(item) = entries.next() {
@@ -1156,6 +1158,24 @@ pub fn check_chain(store: &Store) -> Result<ChainReport> {
         let next = entries.peek().and_then(|n| n.as_ref().ok());
         if let Err(p) = verifier.push(&entry, next) {
             problem = Some(p);
+            break;
+        }
+        // Every stored node the entry completes must be the one computed.
+        let seq = entry.entry.seq;
+        for (id, h) in tree.push(merkle::leaf_hash(&entry.entry.encode())) {
+            if problem.is_none() && merkle::Nodes::node(store, id).ok() != Some(h) {
+                problem = Some(crate::audit::Problem {
+                    seq,
+                    kind: ProblemKind::Unproven,
+                    detail: format!(
+                        "the stored Merkle tree node {}/{} does not match the entries: \
+                         its nodes or the entries were changed",
+                        id.level, id.index
+                    ),
+                });
+            }
+        }
+        if problem.is_some() {
             break;
         }
     }

@@ -173,7 +173,10 @@ In another terminal, in this directory (build once: cargo build --release):
 
   $D --as ada staff offboard bob                     # bob's grants end at once
   $D --as eve audit replay                           # who had access, when, why, what
-  $D --as eve audit export -o log.jsonl && $D audit verify log.jsonl
+  $D --as eve audit export -o log.jsonl --checkpoint cp.txt
+  $D audit verify log.jsonl --checkpoint cp.txt --log-key {d}/certs/log.pub
+  $D --as eve audit witness --state witness.jsonl --log-key {d}/certs/log.pub
+  $D --as acme audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt
   $D --as eve audit tail                             # follow the log live
 
 Stop with Ctrl-C (the stop is logged). Start afresh: rm -rf ./{d}

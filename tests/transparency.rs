@@ -632,3 +632,39 @@ fn replace_dir(dir: &Path, from: &Path) {
     std::fs::remove_dir_all(dir).unwrap();
     copy_dir(from, dir);
 }
+
+#[tokio::test]
+async fn the_servers_own_check_catches_a_tampered_tree_node() {
+    let mut s = TestServer::start().await;
+    let mut auditor = s.audit_reader().await;
+    let ok = auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.ok, "{}", ok.problem);
+    s.stop().await;
+    {
+        let db = sled::open(s.data_dir()).unwrap();
+        let merkle = db.open_tree("merkle").unwrap();
+        // Leaf 0's node: 'n', level 0, index 0.
+        let mut key = vec![b'n', 0];
+        key.extend_from_slice(&0u64.to_be_bytes());
+        let mut node = merkle.get(&key).unwrap().expect("leaf 0 stored").to_vec();
+        node[0] ^= 1;
+        merkle.insert(key, node).unwrap();
+        db.flush().unwrap();
+    }
+    s.start_again().await;
+    let mut auditor = s.audit_reader().await;
+    let report = auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!report.ok);
+    assert!(report.problem.contains("unproven"), "{}", report.problem);
+    assert!(report.problem.contains("Merkle tree"), "{}", report.problem);
+}
