@@ -62,6 +62,9 @@ pub struct Clients {
     pub tenants: TenantServiceClient<Channel>,
     pub grants: GrantServiceClient<Channel>,
     pub audit: AuditServiceClient<Channel>,
+    /// The standard gRPC health service (no admission: the cheapest call
+    /// over the same mutual TLS).
+    pub health: tonic_health::pb::health_client::HealthClient<Channel>,
 }
 
 impl Clients {
@@ -70,8 +73,9 @@ impl Clients {
             staff: StaffServiceClient::new(channel.clone()),
             tenants: TenantServiceClient::new(channel.clone()),
             grants: GrantServiceClient::new(channel.clone()),
-            audit: AuditServiceClient::new(channel)
+            audit: AuditServiceClient::new(channel.clone())
                 .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
+            health: tonic_health::pb::health_client::HealthClient::new(channel),
         }
     }
 }

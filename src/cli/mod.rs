@@ -117,6 +117,22 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The real server over real mutual TLS under concurrent load, with its
+    /// baselines (empty RPC, raw sled, SHA-256, Ed25519).
+    Service {
+        /// Measured seconds per workload.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Calls in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Mutual-TLS connections the calls share.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Where to put the temporary server files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +459,23 @@ pub async fn run(cli: Cli) -> CliResult {
             let report = crate::bench::tree(&crate::bench::TreeOptions { sizes, proofs, dir })
                 .await
                 .map_err(|e| cli_err!("bench failed: {e}"))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Service {
+            seconds,
+            concurrency,
+            connections,
+            dir,
+        }) => {
+            let report = crate::bench::service(&crate::bench::ServiceOptions {
+                seconds,
+                concurrency,
+                connections,
+                dir,
+            })
+            .await
+            .map_err(|e| cli_err!("bench failed: {e}"))?;
             print!("{report}");
             Ok(())
         }

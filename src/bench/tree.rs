@@ -1,6 +1,4 @@
-//! `daypass bench`: measurements reported in docs/performance.md.
-//!
-//! `tree`: the log's Merkle tree in a real sled store.
+//! `daypass bench tree`: the log's Merkle tree in a real sled store.
 //!
 //! Method. A fresh store is created in a new directory under `--dir` (or
 //! the system temp dir) with a fresh log key, and removed at the end. The
@@ -83,17 +81,7 @@ pub async fn tree(opts: &TreeOptions) -> Result<String, String> {
     if sizes.is_empty() || sizes[0] == 0 {
         return Err("--sizes needs at least one size, all above 0".into());
     }
-    let base = opts.dir.clone().unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
-    let dir = base.join(format!(
-        "daypass-bench-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = scratch_dir(opts.dir.as_deref())?;
 
     let rows = measure(&dir, &sizes, opts.proofs).await;
     let removed = std::fs::remove_dir_all(&dir);
@@ -473,7 +461,24 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn err(e: impl std::fmt::Display) -> String {
+/// A new, empty directory for one run (under `base`, or the system temp
+/// dir); the caller removes it.
+pub(super) fn scratch_dir(base: Option<&Path>) -> Result<PathBuf, String> {
+    let base = base.map(Path::to_owned).unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let dir = base.join(format!(
+        "daypass-bench-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -496,7 +501,7 @@ fn dir_bytes(dir: &Path) -> Result<u64, String> {
 }
 
 /// CPU model, cores and memory, from /proc (Linux); "unknown" elsewhere.
-fn machine() -> String {
+pub(super) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
