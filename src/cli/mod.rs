@@ -133,6 +133,19 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The server process at growing log sizes with many active grants:
+    /// start-up time, resident memory, disk per entry, append and verify rates.
+    Scale {
+        /// Log sizes to measure at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000, 1_000_000, 10_000_000])]
+        sizes: Vec<u64>,
+        /// Simultaneously active grants (created first, expiry task running).
+        #[arg(long, default_value_t = 100_000)]
+        grants: u64,
+        /// Where to put the temporary data (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -476,6 +489,13 @@ pub async fn run(cli: Cli) -> CliResult {
             })
             .await
             .map_err(|e| cli_err!("bench failed: {e}"))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Scale { sizes, grants, dir }) => {
+            let report = crate::bench::scale(&crate::bench::ScaleOptions { sizes, grants, dir })
+                .await
+                .map_err(|e| cli_err!("bench failed: {e}"))?;
             print!("{report}");
             Ok(())
         }
