@@ -2,28 +2,37 @@
 //! indexes, and the log, all in one database.
 //!
 //! Writes are serialized by one writer lock. Under it a caller reads what it
-//! needs, decides, and hands back a [`Batch`] of record changes and log
-//! entries; the batch is sealed (sequence numbers, hash chain) and applied in
-//! one sled transaction, so a state change never exists without its entry.
-//! [`Store::commit`] then waits until the database is flushed past its
-//! transaction before returning: an acknowledged call is durable. If anything
-//! fails, nothing is applied and the caller gets [`StoreError::Unavailable`].
+//! needs (through a [`View`]), decides, and hands back a [`Batch`] of record
+//! changes and log entries; the batch is sealed (sequence numbers, hash
+//! chain, Merkle tree) and applied *in memory*. [`Store::commit`] then
+//! returns only once its commit is on disk: an acknowledged call is
+//! durable, and a state change is never on disk without its entry.
 //!
-//! Group commit: flushing happens under the same (async) lock, one flush at a
-//! time. A caller whose transaction was already covered by someone else's
-//! flush returns without flushing; callers that queue up while a flush runs
-//! apply their transactions and share the next flush. Holding one lock for
-//! both also keeps sled 0.34 from deadlocking: its flush holds the
+//! Group commit. The commits applied while one group is being written form
+//! the next group, which is written as ONE sled transaction (every record,
+//! entry, tree node and the group's signed checkpoint) followed by one
+//! flush. This matters twice: the flush is shared, and sled 0.34 pays for
+//! each atomic write (transaction or batch) with its own disk write at flush
+//! time (about 2 ms each here), so a transaction per call would bound the
+//! service at a few hundred writes per second whatever the concurrency.
+//! Later commits of a group read earlier ones through the [`View`], which
+//! layers the group's pending records over sled; readers outside the lock
+//! see only what is on disk. If a group write fails, every commit of the
+//! group fails with [`StoreError::Unavailable`] and the in-memory head and
+//! tree go back to what is on disk: nothing of the group is kept.
+//!
+//! Writing and flushing happen under the same (async) lock, one group at a
+//! time. That also keeps sled 0.34 from deadlocking: its flush holds the
 //! concurrency-control read guard while it waits for IO, and a transaction
 //! waiting for the write guard then blocks the readers that IO needs. So no
 //! transaction ever runs while one of our flushes does, and sled's own
 //! background flusher is off.
 //!
 //! The log is also an RFC 6962 Merkle tree ([`crate::audit::merkle`]): each
-//! transaction that appends entries also stores the complete subtrees they
-//! close and a checkpoint of the new tree signed with the log key, so every
-//! acknowledged call has a [`Receipt`]. The writer keeps the tree's
-//! frontier in memory; opening reads popcount(n) nodes, never the log.
+//! group stores the complete subtrees its entries close and a checkpoint of
+//! the new tree signed with the log key, so every acknowledged call has a
+//! [`Receipt`]. The writer keeps the tree's frontier in memory; opening
+//! reads popcount(n) nodes, never the log.
 //!
 //! Trees: `meta` (head, tree size), `log` (seq → hash ‖ entry bytes),
 //! `staff`, `tenants`, `grants` (id → record), `live` (ids of pending/active
@@ -33,9 +42,12 @@
 //! [`crate::policy::tenant_scopes`]).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap, HashSet},
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -230,20 +242,53 @@ pub struct Store {
     checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// The next sequence number that is durable, for followers of the log.
     head_tx: watch::Sender<u64>,
+    /// Commits and group writes so far (for benchmarks and tests).
+    written: (AtomicU64, AtomicU64),
 }
 
 /// State owned by the writer lock.
 struct Writer {
+    /// The head including pending commits.
     head: Head,
     /// The tree's right edge; its size is `head.next_seq`.
     frontier: Frontier,
-    /// The checkpoint of the last transaction, published once flushed.
-    checkpoint: Option<SignedCheckpoint>,
-    /// Transactions applied since open.
+    /// Commits applied in memory since the last group write.
+    pending: Pending,
+    /// What is on disk, to go back to if a group write fails.
+    durable: (Head, Frontier),
+    /// Commits accepted since open (tickets).
     committed: u64,
-    /// Transactions known to be on disk.
+    /// Commits whose fate is settled: on disk, or failed.
     flushed: u64,
+    /// Ticket ranges `(after, through]` whose group write failed, newest last.
+    failed: Vec<(u64, u64, String)>,
 }
+
+/// Commits applied in memory, not yet written: the rows to write in the
+/// next group transaction, and the records they change (for reads by later
+/// commits in the same group). Later commits override earlier ones.
+#[derive(Default)]
+struct Pending {
+    staff: HashMap<String, StaffRecord>,
+    tenants: HashMap<String, TenantRecord>,
+    grants: HashMap<String, Grant>,
+    latest: HashMap<Vec<u8>, String>,
+    log_rows: Vec<([u8; 8], Vec<u8>)>,
+    tree_rows: Vec<(Vec<u8>, Vec<u8>)>,
+    scope_rows: Vec<Vec<u8>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.staff.is_empty()
+            && self.tenants.is_empty()
+            && self.grants.is_empty()
+            && self.log_rows.is_empty()
+    }
+}
+
+/// Failed ticket ranges remembered (waiters check theirs once).
+const FAILED_RANGES_KEPT: usize = 64;
 
 const HEAD_KEY: &[u8] = b"head";
 /// The number of entries the Merkle tree covers (8 bytes, big-endian).
@@ -276,18 +321,22 @@ impl Store {
             writer: tokio::sync::Mutex::new(Writer {
                 head: GENESIS_HEAD,
                 frontier: Frontier::new(),
-                checkpoint: None,
+                pending: Pending::default(),
+                durable: (GENESIS_HEAD, Frontier::new()),
                 committed: 0,
                 flushed: 0,
+                failed: Vec::new(),
             }),
             published: Mutex::new(GENESIS_HEAD),
             checkpoint: Mutex::new(None),
             head_tx: watch::Sender::new(0),
+            written: (AtomicU64::new(0), AtomicU64::new(0)),
         };
         let head = store.read_head()?;
         let frontier = store.open_tree(head.next_seq)?;
         let writer = store.writer.get_mut();
         writer.head = head;
+        writer.durable = (head, frontier.clone());
         writer.frontier = frontier;
         *store.published_head() = head;
         *store.latest_checkpoint_slot() = store.read_latest_checkpoint()?;
@@ -420,8 +469,7 @@ impl Store {
         self.published.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The head after the last applied transaction: `next_seq` is the
-    /// number of entries in the log.
+    /// The head on disk: `next_seq` is the number of entries in the log.
     pub fn head(&self) -> Head {
         *self.published_head()
     }
@@ -432,26 +480,37 @@ impl Store {
         self.head_tx.subscribe()
     }
 
-    /// Runs `decide` under the writer lock with the current time; applies
-    /// the batch it fills in atomically with its log entries, then flushes
-    /// before returning. When `decide` fails nothing is written.
+    /// Runs `decide` under the writer lock with the current time and a
+    /// [`View`] of the store that includes commits not yet on disk; applies
+    /// the batch it fills in (with its log entries, sealed into the chain
+    /// and the tree) in memory, then returns once it is on disk. When
+    /// `decide` fails nothing changes; when the group write fails the call
+    /// fails and nothing of its group is kept.
     ///
     /// The time is read under the lock and never earlier than the last
     /// entry's, so log timestamps never go backwards.
     pub async fn commit<T, E>(
         &self,
         clock: &dyn Clock,
-        decide: impl FnOnce(&Store, &mut Batch, Timestamp) -> Result<T, E>,
+        decide: impl FnOnce(&View<'_>, &mut Batch, Timestamp) -> Result<T, E>,
     ) -> Result<(T, Committed), E>
     where
         E: From<StoreError>,
     {
         let mut writer = self.writer.lock().await;
-        let (value, sealed) = self.apply(&mut writer, clock, decide)?;
+        let (value, entries, last_leaf) = self.apply(&mut writer, clock, decide)?;
         let ticket = writer.committed;
         drop(writer);
-        self.flush_past(ticket).await?;
-        Ok((value, sealed))
+        let checkpoint = self.flush_past(ticket).await?;
+        let receipt = match (entries.last(), last_leaf, checkpoint) {
+            (Some(last), Some(leaf_hash), Some(cp)) => Some(Receipt {
+                seq: last.entry.seq,
+                leaf_hash,
+                checkpoint: cp.note,
+            }),
+            _ => None,
+        };
+        Ok((value, Committed { entries, receipt }))
     }
 
     /// Appends entries with no state change (decisions, refusals, reads).
@@ -460,59 +519,199 @@ impl Store {
         clock: &dyn Clock,
         drafts: Vec<Draft>,
     ) -> Result<Committed, StoreError> {
-        let ((), sealed) = self
+        let ((), committed) = self
             .commit(clock, |_, b: &mut Batch, _| {
                 b.entries = drafts;
                 Ok::<_, StoreError>(())
             })
             .await?;
-        Ok(sealed)
+        Ok(committed)
     }
 
-    /// Flushes everything applied so far.
+    /// Commits written and group writes (transaction + flush) so far:
+    /// their ratio is the average group size.
+    pub fn group_stats(&self) -> (u64, u64) {
+        (
+            self.written.0.load(Ordering::Relaxed),
+            self.written.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Writes and flushes everything applied so far.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let ticket = self.writer.lock().await.committed;
-        self.flush_past(ticket).await
+        self.flush_past(ticket).await.map(drop)
     }
 
-    /// Returns once transaction number `ticket` is on disk, flushing only if
-    /// no flush since it has covered it.
-    async fn flush_past(&self, ticket: u64) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
-        if writer.flushed >= ticket {
-            return Ok(());
+    /// Returns once commit number `ticket` is on disk (with the newest
+    /// durable checkpoint, which covers it), writing the pending group
+    /// unless a group write since it has already covered it.
+    ///
+    /// Group commit: every commit applied while the previous group was
+    /// being written joins the next group, which is written as ONE sled
+    /// transaction and one flush. (sled 0.34 pays for each atomic write at
+    /// flush time, so one transaction per call would cost a disk write per
+    /// call however the flushes are shared.)
+    async fn flush_past(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let mut w = self.writer.lock().await;
+        if w.flushed < ticket {
+            let (after, through) = (w.flushed, w.committed);
+            // Held across the write and flush on purpose: no commit may be
+            // applied meanwhile (see the module docs).
+            match self.write_group(&mut w).await {
+                Ok(()) => {
+                    w.durable = (w.head, w.frontier.clone());
+                    self.written.0.fetch_add(through - after, Ordering::Relaxed);
+                    self.written.1.fetch_add(1, Ordering::Relaxed);
+                    w.flushed = through;
+                    let head = w.head;
+                    drop(w);
+                    *self.published_head() = head;
+                    self.head_tx.send_if_modified(|seq| {
+                        std::mem::replace(seq, head.next_seq) != head.next_seq
+                    });
+                }
+                Err(e) => {
+                    // Back to what is on disk; every commit of the group fails.
+                    let (head, frontier) = w.durable.clone();
+                    w.head = head;
+                    w.frontier = frontier;
+                    w.pending = Pending::default();
+                    w.flushed = through;
+                    if w.failed.len() == FAILED_RANGES_KEPT {
+                        w.failed.remove(0);
+                    }
+                    w.failed.push((after, through, e.to_string()));
+                    return Err(e);
+                }
+            }
+        } else if let Some((_, _, why)) = w
+            .failed
+            .iter()
+            .find(|(after, through, _)| *after < ticket && ticket <= *through)
+        {
+            return Err(StoreError::Unavailable(why.clone()));
         }
-        let (target, durable_next_seq) = (writer.committed, writer.head.next_seq);
-        let checkpoint = writer.checkpoint.clone();
-        // Held across the flush on purpose: no transaction may run meanwhile.
+        Ok(self.latest_checkpoint())
+    }
+
+    /// Writes the pending group in one transaction, with a signed checkpoint
+    /// of the tree at its end, and flushes.
+    async fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut w.pending);
+        let has_entries = !pending.log_rows.is_empty();
+        let checkpoint = if has_entries {
+            Some(self.sign_checkpoint(&w.frontier)?)
+        } else {
+            None
+        };
+        if !pending.is_empty() {
+            let staff: Vec<_> = pending
+                .staff
+                .values()
+                .map(|r| (r.name.as_str(), encode(r)))
+                .collect();
+            let tenants: Vec<_> = pending
+                .tenants
+                .values()
+                .map(|r| (r.name.as_str(), encode(r)))
+                .collect();
+            let grants: Vec<_> = pending.grants.values().map(|g| (g, encode(g))).collect();
+            let mut head_bytes = [0u8; 40];
+            head_bytes[..8].copy_from_slice(&w.head.next_seq.to_be_bytes());
+            head_bytes[8..].copy_from_slice(&w.head.prev_hash);
+            let tree_size = w.frontier.size().to_be_bytes();
+            let result: Result<(), TransactionError<()>> = (
+                &self.meta,
+                &self.log,
+                &self.staff,
+                &self.tenants,
+                &self.grants,
+                &self.live,
+                &self.latest,
+                &self.merkle,
+                &self.scope,
+            )
+                .transaction(
+                    |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope)| {
+                        for (k, v) in &staff {
+                            staff_t.insert(k.as_bytes(), v.as_slice())?;
+                        }
+                        for (k, v) in &tenants {
+                            tenants_t.insert(k.as_bytes(), v.as_slice())?;
+                        }
+                        for (g, v) in &grants {
+                            let id = g.id.as_str().as_bytes();
+                            grants_t.insert(id, v.as_slice())?;
+                            if g.state.is_live() {
+                                live.insert(id, &[])?;
+                            } else {
+                                live.remove(id)?;
+                            }
+                        }
+                        for (k, id) in &pending.latest {
+                            latest.insert(k.as_slice(), id.as_bytes())?;
+                        }
+                        for (k, v) in &pending.log_rows {
+                            log.insert(&k[..], v.as_slice())?;
+                        }
+                        for (k, v) in &pending.tree_rows {
+                            tree.insert(k.as_slice(), v.as_slice())?;
+                        }
+                        if let Some(cp) = &checkpoint {
+                            tree.insert(&checkpoint_key(cp.size)[..], cp.note.as_bytes())?;
+                        }
+                        for k in &pending.scope_rows {
+                            scope.insert(k.as_slice(), &[])?;
+                        }
+                        if has_entries {
+                            meta.insert(HEAD_KEY, &head_bytes[..])?;
+                            meta.insert(TREE_KEY, &tree_size[..])?;
+                        }
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    },
+                );
+            match result {
+                Ok(()) => {}
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
+                Err(TransactionError::Abort(())) => {
+                    return Err(StoreError::Unavailable("transaction aborted".into()));
+                }
+            }
+        }
         self.db.flush_async().await?;
-        writer.flushed = target;
-        drop(writer);
-        if checkpoint.is_some() {
-            *self.latest_checkpoint_slot() = checkpoint;
+        if let Some(cp) = checkpoint {
+            *self.latest_checkpoint_slot() = Some(cp);
         }
-        self.head_tx
-            .send_if_modified(|seq| std::mem::replace(seq, durable_next_seq) != durable_next_seq);
         Ok(())
     }
 
+    /// Applies one commit in memory: decides, seals its entries into the
+    /// chain and the tree, and queues its rows for the next group write.
+    #[allow(clippy::type_complexity)]
     fn apply<T, E>(
         &self,
-        writer: &mut Writer,
+        w: &mut Writer,
         clock: &dyn Clock,
-        decide: impl FnOnce(&Store, &mut Batch, Timestamp) -> Result<T, E>,
-    ) -> Result<(T, Committed), E>
+        decide: impl FnOnce(&View<'_>, &mut Batch, Timestamp) -> Result<T, E>,
+    ) -> Result<(T, Vec<SealedEntry>, Option<Hash>), E>
     where
         E: From<StoreError>,
     {
-        let head = &mut writer.head;
-        let now = clock.now().max(head.last_timestamp);
+        let now = clock.now().max(w.head.last_timestamp);
         let mut batch = Batch::default();
-        let value = decide(self, &mut batch, now)?;
+        let value = decide(
+            &View {
+                store: self,
+                pending: &w.pending,
+            },
+            &mut batch,
+            now,
+        )?;
 
-        // Seal the entries in order.
-        let mut next = *head;
+        let mut next = w.head;
         let mut sealed = Vec::with_capacity(batch.entries.len());
+        let mut last_leaf = None;
         for d in batch.entries.drain(..) {
             let s = Entry {
                 seq: next.next_seq,
@@ -524,6 +723,21 @@ impl Store {
                 prev_hash: next.prev_hash,
             }
             .seal();
+            let bytes = s.entry.encode();
+            let leaf = merkle::leaf_hash(&bytes);
+            for (id, h) in w.frontier.push(leaf) {
+                w.pending
+                    .tree_rows
+                    .push((node_key(id).to_vec(), h.to_vec()));
+            }
+            for t in tenant_scopes(&s.entry) {
+                w.pending.scope_rows.push(scope_key(t, s.entry.seq));
+            }
+            let mut v = Vec::with_capacity(32 + bytes.len());
+            v.extend_from_slice(&s.hash);
+            v.extend_from_slice(&bytes);
+            w.pending.log_rows.push((s.entry.seq.to_be_bytes(), v));
+            last_leaf = Some(leaf);
             next = Head {
                 next_seq: next.next_seq + 1,
                 prev_hash: s.hash,
@@ -531,132 +745,21 @@ impl Store {
             };
             sealed.push(s);
         }
-
-        let staff: Vec<_> = batch
-            .staff
-            .iter()
-            .map(|r| (r.name.as_str().to_owned(), encode(r)))
-            .collect();
-        let tenants: Vec<_> = batch
-            .tenants
-            .iter()
-            .map(|r| (r.name.as_str().to_owned(), encode(r)))
-            .collect();
-        let grants: Vec<_> = batch
-            .grants
-            .iter()
-            .map(|g| (g, encode(g), latest_key(&g.holder, &g.tenant)))
-            .collect();
-        // The tree grows with the log, in the same transaction.
-        let mut frontier = writer.frontier.clone();
-        let mut tree_rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut scope_rows = Vec::new();
-        let mut receipt = None;
-        let mut log_rows = Vec::with_capacity(sealed.len());
-        for s in &sealed {
-            let bytes = s.entry.encode();
-            let leaf = merkle::leaf_hash(&bytes);
-            for (id, h) in frontier.push(leaf) {
-                tree_rows.push((node_key(id).to_vec(), h.to_vec()));
-            }
-            for t in tenant_scopes(&s.entry) {
-                scope_rows.push(scope_key(t, s.entry.seq));
-            }
-            let mut v = Vec::with_capacity(32 + bytes.len());
-            v.extend_from_slice(&s.hash);
-            v.extend_from_slice(&bytes);
-            log_rows.push((s.entry.seq.to_be_bytes(), v));
-            receipt = Some((s.entry.seq, leaf));
+        for r in batch.staff {
+            w.pending.staff.insert(r.name.as_str().to_owned(), r);
         }
-        let checkpoint = if sealed.is_empty() {
-            None
-        } else {
-            let cp = self.sign_checkpoint(&frontier)?;
-            tree_rows.push((
-                checkpoint_key(frontier.size()).to_vec(),
-                cp.note.as_bytes().to_vec(),
-            ));
-            Some(cp)
-        };
-        let tree_size = frontier.size().to_be_bytes();
-        let mut head_bytes = [0u8; 40];
-        head_bytes[..8].copy_from_slice(&next.next_seq.to_be_bytes());
-        head_bytes[8..].copy_from_slice(&next.prev_hash);
-
-        let result: Result<(), TransactionError<()>> = (
-            &self.meta,
-            &self.log,
-            &self.staff,
-            &self.tenants,
-            &self.grants,
-            &self.live,
-            &self.latest,
-            &self.merkle,
-            &self.scope,
-        )
-            .transaction(
-                |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope)| {
-                    for (k, v) in &staff {
-                        staff_t.insert(k.as_bytes(), v.as_slice())?;
-                    }
-                    for (k, v) in &tenants {
-                        tenants_t.insert(k.as_bytes(), v.as_slice())?;
-                    }
-                    for (g, v, lk) in &grants {
-                        let id = g.id.as_str().as_bytes();
-                        grants_t.insert(id, v.as_slice())?;
-                        if g.state.is_live() {
-                            live.insert(id, &[])?;
-                        } else {
-                            live.remove(id)?;
-                        }
-                        latest.insert(lk.as_slice(), id)?;
-                    }
-                    for (k, v) in &log_rows {
-                        log.insert(&k[..], v.as_slice())?;
-                    }
-                    for (k, v) in &tree_rows {
-                        tree.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    for k in &scope_rows {
-                        scope.insert(k.as_slice(), &[])?;
-                    }
-                    if !log_rows.is_empty() {
-                        meta.insert(HEAD_KEY, &head_bytes[..])?;
-                        meta.insert(TREE_KEY, &tree_size[..])?;
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(StoreError::from(e).into()),
-            Err(TransactionError::Abort(())) => {
-                return Err(StoreError::Unavailable("transaction aborted".into()).into());
-            }
+        for r in batch.tenants {
+            w.pending.tenants.insert(r.name.as_str().to_owned(), r);
         }
-        *head = next;
-        writer.frontier = frontier;
-        writer.committed += 1;
-        *self.published_head() = next;
-        let receipt = match (receipt, checkpoint) {
-            (Some((seq, leaf_hash)), Some(cp)) => {
-                writer.checkpoint = Some(cp.clone());
-                Some(Receipt {
-                    seq,
-                    leaf_hash,
-                    checkpoint: cp.note,
-                })
-            }
-            _ => None,
-        };
-        Ok((
-            value,
-            Committed {
-                entries: sealed,
-                receipt,
-            },
-        ))
+        for g in batch.grants {
+            w.pending
+                .latest
+                .insert(latest_key(&g.holder, &g.tenant), g.id.as_str().to_owned());
+            w.pending.grants.insert(g.id.as_str().to_owned(), g);
+        }
+        w.head = next;
+        w.committed += 1;
+        Ok((value, sealed, last_leaf))
     }
 
     // ------------------------------------------------------------ reads ---
@@ -844,6 +947,87 @@ impl Store {
     }
 }
 
+/// The store as a commit sees it under the writer lock: what is on disk
+/// plus the commits applied in memory since the last group write.
+pub struct View<'a> {
+    store: &'a Store,
+    pending: &'a Pending,
+}
+
+impl View<'_> {
+    pub fn staff(&self, name: &Name) -> Result<Option<StaffRecord>, StoreError> {
+        match self.pending.staff.get(name.as_str()) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.store.staff(name),
+        }
+    }
+
+    pub fn all_staff(&self) -> Result<Vec<StaffRecord>, StoreError> {
+        let mut all = self.store.all_staff()?;
+        for r in &mut all {
+            if let Some(p) = self.pending.staff.get(r.name.as_str()) {
+                *r = p.clone();
+            }
+        }
+        let stored: HashSet<String> = all.iter().map(|r| r.name.as_str().to_owned()).collect();
+        all.extend(
+            self.pending
+                .staff
+                .values()
+                .filter(|r| !stored.contains(r.name.as_str()))
+                .cloned(),
+        );
+        Ok(all)
+    }
+
+    pub fn tenant(&self, name: &Name) -> Result<Option<TenantRecord>, StoreError> {
+        match self.pending.tenants.get(name.as_str()) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.store.tenant(name),
+        }
+    }
+
+    pub fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        match self.pending.grants.get(id.as_str()) {
+            Some(g) => Ok(Some(g.clone())),
+            None => self.store.grant(id),
+        }
+    }
+
+    /// The newest grant `holder` asked for on `tenant`, whatever its state.
+    pub fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, StoreError> {
+        match self.pending.latest.get(&latest_key(holder, tenant)) {
+            Some(id) => match self.pending.grants.get(id) {
+                Some(g) => Ok(Some(g.clone())),
+                None => get_json(&self.store.grants, id.as_bytes()),
+            },
+            None => self.store.latest_grant(holder, tenant),
+        }
+    }
+
+    /// Pending and active grants.
+    pub fn live_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        let mut out = Vec::new();
+        let mut stored = HashSet::new();
+        for g in self.store.live_grants()? {
+            stored.insert(g.id.as_str().to_owned());
+            match self.pending.grants.get(g.id.as_str()) {
+                Some(p) if p.state.is_live() => out.push(p.clone()),
+                Some(_) => {}
+                None => out.push(g),
+            }
+        }
+        out.extend(
+            self.pending
+                .grants
+                .values()
+                .filter(|g| g.state.is_live() && !stored.contains(g.id.as_str()))
+                .cloned(),
+        );
+        Ok(out)
+    }
+}
+
 impl Nodes for Store {
     type Error = StoreError;
     fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
@@ -941,4 +1125,107 @@ fn scan_json<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>, StoreErro
 /// Records are plain data with string keys; serializing them cannot fail.
 fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn store(dir: &Path) -> Store {
+        Store::open(dir, Arc::new(LogKey::generate("t.test/log").unwrap())).unwrap()
+    }
+
+    fn staff(name: &str) -> StaffRecord {
+        StaffRecord {
+            name: Name::parse(name).unwrap(),
+            role: Role::Support,
+            enrolled_at: Timestamp(1),
+            offboarded_at: None,
+        }
+    }
+
+    /// Two commits in one group: the second sees the first's record before
+    /// anything is on disk; one transaction and one flush write both.
+    #[tokio::test]
+    async fn a_group_reads_its_own_pending_commits_and_is_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let clock = ManualClock::new(Timestamp(1_000));
+        let alice = Name::parse("alice").unwrap();
+        {
+            let mut w = s.writer.lock().await;
+            s.apply(&mut w, &clock, |_, b, _| {
+                b.put_staff(staff("alice"));
+                b.log(Draft::new("system", "", "staff.enrolled").with("name", "alice"));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+            let (seen, _, _) = s
+                .apply(&mut w, &clock, |v, b, _| {
+                    b.log(Draft::new("system", "", "probe"));
+                    Ok::<_, StoreError>((v.staff(&alice)?, v.all_staff()?.len()))
+                })
+                .unwrap();
+            assert_eq!(seen.0.map(|r| r.name), Some(alice.clone()));
+            assert_eq!(seen.1, 1);
+            // Nothing on disk yet, and readers outside the lock see nothing.
+            assert!(s.staff(&alice).unwrap().is_none());
+            assert_eq!(s.head().next_seq, 0);
+        }
+        s.flush().await.unwrap();
+        assert_eq!(s.group_stats(), (2, 1));
+        assert!(s.staff(&alice).unwrap().is_some());
+        assert_eq!(s.head().next_seq, 2);
+        let cp = s.latest_checkpoint().unwrap();
+        assert_eq!(cp.size, 2);
+        let entries: Vec<_> = s.entries_from(0).collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].entry.prev_hash, entries[0].hash);
+        // Reopened: the same head, tree and checkpoint.
+        drop(s);
+        let s = Store::open(
+            dir.path(),
+            Arc::new(LogKey::generate("t.test/log").unwrap()),
+        )
+        .unwrap();
+        assert_eq!(s.head().next_seq, 2);
+        assert_eq!(s.latest_checkpoint().unwrap().root, cp.root);
+    }
+
+    /// Concurrent commits share group writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_share_group_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(store(dir.path()));
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for j in 0..10 {
+                    let c = s
+                        .append(
+                            &crate::clock::SystemClock,
+                            vec![Draft::new("system", "", "probe").with("n", i * 100 + j)],
+                        )
+                        .await
+                        .unwrap();
+                    let r = c.receipt.unwrap();
+                    assert!(
+                        r.seq
+                            < Checkpoint::parse(r.checkpoint.split("\n\n").next().unwrap())
+                                .unwrap()
+                                .size
+                    );
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (commits, groups) = s.group_stats();
+        assert_eq!(commits, 320);
+        assert!(groups < commits, "{groups} groups for {commits} commits");
+        assert_eq!(s.head().next_seq, 320);
+    }
 }
