@@ -21,8 +21,10 @@
 //! group fails with [`StoreError::Unavailable`] and the in-memory head and
 //! tree go back to what is on disk: nothing of the group is kept.
 //!
-//! Writing and flushing happen under the same (async) lock, one group at a
-//! time. That also keeps sled 0.34 from deadlocking: its flush holds the
+//! One group is written at a time, under a flush lock: its transaction runs
+//! under the writer lock, its flush without it, so the next group is
+//! applied in memory while the previous one is flushed (pipelining). The
+//! flush lock also keeps sled 0.34 from deadlocking: its flush holds the
 //! concurrency-control read guard while it waits for IO, and a transaction
 //! waiting for the write guard then blocks the readers that IO needs. So no
 //! transaction ever runs while one of our flushes does, and sled's own
@@ -244,6 +246,10 @@ pub struct Store {
     head_tx: watch::Sender<u64>,
     /// Commits and group writes so far (for benchmarks and tests).
     written: (AtomicU64, AtomicU64),
+    /// Held while a group is written and flushed.
+    flush_lock: tokio::sync::Mutex<()>,
+    /// The checkpoint of the group being flushed.
+    pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
 }
 
 /// State owned by the writer lock.
@@ -331,6 +337,8 @@ impl Store {
             checkpoint: Mutex::new(None),
             head_tx: watch::Sender::new(0),
             written: (AtomicU64::new(0), AtomicU64::new(0)),
+            flush_lock: tokio::sync::Mutex::new(()),
+            pending_checkpoint: Mutex::new(None),
         };
         let head = store.read_head()?;
         let frontier = store.open_tree(head.next_seq)?;
@@ -553,39 +561,51 @@ impl Store {
     /// flush time, so one transaction per call would cost a disk write per
     /// call however the flushes are shared.)
     async fn flush_past(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let mut w = self.writer.lock().await;
-        if w.flushed < ticket {
-            let (after, through) = (w.flushed, w.committed);
-            // Held across the write and flush on purpose: no commit may be
-            // applied meanwhile (see the module docs).
-            match self.write_group(&mut w).await {
-                Ok(()) => {
-                    w.durable = (w.head, w.frontier.clone());
-                    self.written.0.fetch_add(through - after, Ordering::Relaxed);
-                    self.written.1.fetch_add(1, Ordering::Relaxed);
-                    w.flushed = through;
-                    let head = w.head;
-                    drop(w);
-                    *self.published_head() = head;
-                    self.head_tx.send_if_modified(|seq| {
-                        std::mem::replace(seq, head.next_seq) != head.next_seq
-                    });
-                }
-                Err(e) => {
-                    // Back to what is on disk; every commit of the group fails.
-                    let (head, frontier) = w.durable.clone();
-                    w.head = head;
-                    w.frontier = frontier;
-                    w.pending = Pending::default();
-                    w.flushed = through;
-                    if w.failed.len() == FAILED_RANGES_KEPT {
-                        w.failed.remove(0);
-                    }
-                    w.failed.push((after, through, e.to_string()));
+        if self.writer.lock().await.flushed < ticket {
+            // One group write at a time: a sled transaction must never run
+            // while a flush does (see the module docs).
+            let _flushing = self.flush_lock.lock().await;
+            let mut w = self.writer.lock().await;
+            if w.flushed < ticket {
+                let (after, through) = (w.flushed, w.committed);
+                if let Err(e) = self.write_group(&mut w) {
+                    Self::fail(&mut w, after, &e);
                     return Err(e);
                 }
+                let (head, frontier) = (w.head, w.frontier.clone());
+                // The flush runs without the writer lock: the next group is
+                // applied in memory meanwhile (pipelining).
+                drop(w);
+                let flushed = self.db.flush_async().await;
+                let mut w = self.writer.lock().await;
+                if let Err(e) = flushed {
+                    let e = StoreError::from(e);
+                    // Commits applied during the flush built on this group:
+                    // they fail with it.
+                    Self::fail(&mut w, after, &e);
+                    return Err(e);
+                }
+                w.durable = (head, frontier);
+                w.flushed = through;
+                drop(w);
+                self.written.0.fetch_add(through - after, Ordering::Relaxed);
+                self.written.1.fetch_add(1, Ordering::Relaxed);
+                *self.published_head() = head;
+                if let Some(cp) = self
+                    .pending_checkpoint
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                {
+                    *self.latest_checkpoint_slot() = Some(cp);
+                }
+                self.head_tx
+                    .send_if_modified(|seq| std::mem::replace(seq, head.next_seq) != head.next_seq);
+                return Ok(self.latest_checkpoint());
             }
-        } else if let Some((_, _, why)) = w
+        }
+        let w = self.writer.lock().await;
+        if let Some((_, _, why)) = w
             .failed
             .iter()
             .find(|(after, through, _)| *after < ticket && ticket <= *through)
@@ -595,9 +615,23 @@ impl Store {
         Ok(self.latest_checkpoint())
     }
 
+    /// After a failed group write: back to what is on disk, and every
+    /// commit after `after` fails.
+    fn fail(w: &mut Writer, after: u64, e: &StoreError) {
+        let (head, frontier) = w.durable.clone();
+        w.head = head;
+        w.frontier = frontier;
+        w.pending = Pending::default();
+        w.flushed = w.committed;
+        if w.failed.len() == FAILED_RANGES_KEPT {
+            w.failed.remove(0);
+        }
+        w.failed.push((after, w.committed, e.to_string()));
+    }
+
     /// Writes the pending group in one transaction, with a signed checkpoint
-    /// of the tree at its end, and flushes.
-    async fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
+    /// of the tree at its end (published once flushed).
+    fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut w.pending);
         let has_entries = !pending.log_rows.is_empty();
         let checkpoint = if has_entries {
@@ -679,10 +713,10 @@ impl Store {
                 }
             }
         }
-        self.db.flush_async().await?;
-        if let Some(cp) = checkpoint {
-            *self.latest_checkpoint_slot() = Some(cp);
-        }
+        *self
+            .pending_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = checkpoint;
         Ok(())
     }
 
