@@ -248,6 +248,10 @@ pub struct Store {
     written: (AtomicU64, AtomicU64),
     /// Held while a group is written and flushed.
     flush_lock: tokio::sync::Mutex<()>,
+    /// The newest settled commit (on disk or failed), for waiting commits.
+    settled_tx: watch::Sender<u64>,
+    /// Ticket ranges `(after, through]` whose group write failed, newest last.
+    failed: Mutex<Vec<(u64, u64, String)>>,
     /// The checkpoint of the group being flushed.
     pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
 }
@@ -266,8 +270,6 @@ struct Writer {
     committed: u64,
     /// Commits whose fate is settled: on disk, or failed.
     flushed: u64,
-    /// Ticket ranges `(after, through]` whose group write failed, newest last.
-    failed: Vec<(u64, u64, String)>,
 }
 
 /// Commits applied in memory, not yet written: the rows to write in the
@@ -331,13 +333,14 @@ impl Store {
                 durable: (GENESIS_HEAD, Frontier::new()),
                 committed: 0,
                 flushed: 0,
-                failed: Vec::new(),
             }),
             published: Mutex::new(GENESIS_HEAD),
             checkpoint: Mutex::new(None),
             head_tx: watch::Sender::new(0),
             written: (AtomicU64::new(0), AtomicU64::new(0)),
             flush_lock: tokio::sync::Mutex::new(()),
+            settled_tx: watch::Sender::new(0),
+            failed: Mutex::new(Vec::new()),
             pending_checkpoint: Mutex::new(None),
         };
         let head = store.read_head()?;
@@ -561,72 +564,93 @@ impl Store {
     /// flush time, so one transaction per call would cost a disk write per
     /// call however the flushes are shared.)
     async fn flush_past(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
-        if self.writer.lock().await.flushed < ticket {
-            // One group write at a time: a sled transaction must never run
-            // while a flush does (see the module docs).
-            let _flushing = self.flush_lock.lock().await;
-            let mut w = self.writer.lock().await;
-            if w.flushed < ticket {
-                let (after, through) = (w.flushed, w.committed);
-                if let Err(e) = self.write_group(&mut w) {
-                    Self::fail(&mut w, after, &e);
-                    return Err(e);
+        let mut settled = self.settled_tx.subscribe();
+        loop {
+            if *settled.borrow_and_update() >= ticket {
+                return self.outcome(ticket);
+            }
+            // One leader writes the next group. The others wait until their
+            // commit is settled by it, or until the lock is free (their
+            // commit came too late for that group: one of them leads next).
+            tokio::select! {
+                biased;
+                // The sender lives as long as the store: this cannot fail.
+                _ = settled.changed() => {}
+                _leader = self.flush_lock.lock() => {
+                    if *self.settled_tx.borrow() < ticket {
+                        self.write_next_group().await;
+                    }
                 }
-                let (head, frontier) = (w.head, w.frontier.clone());
-                // The flush runs without the writer lock: the next group is
-                // applied in memory meanwhile (pipelining).
-                drop(w);
-                let flushed = self.db.flush_async().await;
-                let mut w = self.writer.lock().await;
-                if let Err(e) = flushed {
-                    let e = StoreError::from(e);
-                    // Commits applied during the flush built on this group:
-                    // they fail with it.
-                    Self::fail(&mut w, after, &e);
-                    return Err(e);
-                }
-                w.durable = (head, frontier);
-                w.flushed = through;
-                drop(w);
-                self.written.0.fetch_add(through - after, Ordering::Relaxed);
-                self.written.1.fetch_add(1, Ordering::Relaxed);
-                *self.published_head() = head;
-                if let Some(cp) = self
-                    .pending_checkpoint
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                {
-                    *self.latest_checkpoint_slot() = Some(cp);
-                }
-                self.head_tx
-                    .send_if_modified(|seq| std::mem::replace(seq, head.next_seq) != head.next_seq);
-                return Ok(self.latest_checkpoint());
             }
         }
-        let w = self.writer.lock().await;
-        if let Some((_, _, why)) = w
-            .failed
+    }
+
+    /// Writes and flushes everything applied so far, as one group. Called
+    /// with the flush lock held: a sled transaction must never run while a
+    /// flush does (see the module docs). Failures are recorded for the
+    /// commits they fail.
+    async fn write_next_group(&self) {
+        let mut w = self.writer.lock().await;
+        let (after, through) = (w.flushed, w.committed);
+        if let Err(e) = self.write_group(&mut w) {
+            self.fail(&mut w, after, &e);
+            return;
+        }
+        let (head, frontier) = (w.head, w.frontier.clone());
+        // The flush runs without the writer lock: the next group is applied
+        // in memory meanwhile (pipelining).
+        drop(w);
+        let flushed = self.db.flush_async().await;
+        let mut w = self.writer.lock().await;
+        if let Err(e) = flushed {
+            // Commits applied during the flush built on this group: they
+            // fail with it.
+            self.fail(&mut w, after, &StoreError::from(e));
+            return;
+        }
+        w.durable = (head, frontier);
+        w.flushed = through;
+        drop(w);
+        self.written.0.fetch_add(through - after, Ordering::Relaxed);
+        self.written.1.fetch_add(1, Ordering::Relaxed);
+        *self.published_head() = head;
+        let checkpoint = lock(&self.pending_checkpoint).take();
+        if checkpoint.is_some() {
+            *self.latest_checkpoint_slot() = checkpoint;
+        }
+        self.head_tx
+            .send_if_modified(|seq| std::mem::replace(seq, head.next_seq) != head.next_seq);
+        self.settled_tx.send_replace(through);
+    }
+
+    /// How commit `ticket`, now settled, ended.
+    fn outcome(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let failed = lock(&self.failed);
+        match failed
             .iter()
             .find(|(after, through, _)| *after < ticket && ticket <= *through)
         {
-            return Err(StoreError::Unavailable(why.clone()));
+            Some((_, _, why)) => Err(StoreError::Unavailable(why.clone())),
+            None => Ok(self.latest_checkpoint()),
         }
-        Ok(self.latest_checkpoint())
     }
 
     /// After a failed group write: back to what is on disk, and every
     /// commit after `after` fails.
-    fn fail(w: &mut Writer, after: u64, e: &StoreError) {
+    fn fail(&self, w: &mut Writer, after: u64, e: &StoreError) {
         let (head, frontier) = w.durable.clone();
         w.head = head;
         w.frontier = frontier;
         w.pending = Pending::default();
         w.flushed = w.committed;
-        if w.failed.len() == FAILED_RANGES_KEPT {
-            w.failed.remove(0);
+        {
+            let mut failed = lock(&self.failed);
+            if failed.len() == FAILED_RANGES_KEPT {
+                failed.remove(0);
+            }
+            failed.push((after, w.committed, e.to_string()));
         }
-        w.failed.push((after, w.committed, e.to_string()));
+        self.settled_tx.send_replace(w.committed);
     }
 
     /// Writes the pending group in one transaction, with a signed checkpoint
@@ -1069,6 +1093,12 @@ impl Nodes for Store {
     }
 }
 
+/// Locks a std mutex whose data is only ever assigned whole, so a poisoned
+/// lock still holds valid data.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn parse_stored_checkpoint(v: &[u8]) -> Result<SignedCheckpoint, StoreError> {
     let corrupt = |why: &str| StoreError::Corrupt(format!("a stored checkpoint {why}"));
     let note = std::str::from_utf8(v).map_err(|_| corrupt("is not UTF-8"))?;
@@ -1233,10 +1263,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Arc::new(store(dir.path()));
         let mut tasks = Vec::new();
-        for i in 0..32 {
+        for i in 0..64 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                for j in 0..10 {
+                for j in 0..20 {
                     let c = s
                         .append(
                             &crate::clock::SystemClock,
@@ -1254,12 +1284,20 @@ mod tests {
                 }
             }));
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        // A lost wake-up would hang here: fail instead.
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+        .await
+        .expect("every commit settles");
         let (commits, groups) = s.group_stats();
-        assert_eq!(commits, 320);
-        assert!(groups < commits, "{groups} groups for {commits} commits");
-        assert_eq!(s.head().next_seq, 320);
+        assert_eq!(commits, 1280);
+        assert!(
+            groups < commits / 4,
+            "{groups} groups for {commits} commits"
+        );
+        assert_eq!(s.head().next_seq, 1280);
     }
 }

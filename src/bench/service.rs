@@ -644,13 +644,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_service_bench_runs_every_workload() {
         let dir = tempfile::tempdir().unwrap();
-        let report = service(&ServiceOptions {
-            seconds: 0.2,
-            concurrency: 4,
-            connections: 2,
-            dir: Some(dir.path().to_owned()),
-        })
+        // A lost wake-up in group commit once hung this run: fail instead.
+        let report = tokio::time::timeout(
+            Duration::from_secs(120),
+            service(&ServiceOptions {
+                seconds: 0.2,
+                concurrency: 4,
+                connections: 2,
+                dir: Some(dir.path().to_owned()),
+            }),
+        )
         .await
+        .expect("the bench finishes")
         .unwrap();
         for row in [
             "| empty RPC (health check) |",
