@@ -1,7 +1,78 @@
-//! `daypass bench scale`: the service at growing log sizes (see
-//! `ScaleOptions`).
+//! `daypass bench scale`: the real server process at growing log sizes
+//! with many active grants: start-up time, resident memory, disk per entry,
+//! append and verify rates.
+//!
+//! Method. A new directory under `--dir` (or the system temp dir) gets a
+//! fresh PKI (a CA, a server certificate, a client certificate for the
+//! bootstrap admin, a log signing key) and one data directory that grows
+//! through every size; all of it is removed at the end.
+//!
+//! - **Build.** The store is opened in this process and filled with
+//!   [`BATCH`] log entries per [`Store::commit`] (one sled transaction and
+//!   one flush each), in this order: the bootstrap admin, then
+//!   ⌈√grants⌉ support engineers (`staff.enrolled`) and enough
+//!   auto-approved tenants (`tenant.added`) that every grant is a distinct
+//!   (holder, tenant) pair, then `--grants` grant records, active, activated
+//!   at the commit's time and expiring 24 h later, each with its
+//!   `grant.activated` entry (so they are in the `live` index the server
+//!   loads), then realistic `access.recorded` entries (as in `bench tree`)
+//!   up to each size. A size too small for the whole build holds the part
+//!   that fits: the table says how many grants were active. The append
+//!   rate is over the segment that reached the size (from the previous
+//!   one); the last commit of a segment is cut short so each size ends
+//!   exactly on a commit.
+//! - **Disk**: the sum of the file sizes in the data directory after the
+//!   segment's last flush, divided by the number of entries.
+//! - **Start-up.** The store is closed and the daypass binary started as a
+//!   child process (`daypass serve --config F --log-format json`, the
+//!   binary from `DAYPASS_BIN` or else this executable if it is named
+//!   `daypass`) on a free port of 127.0.0.1. Start-up is the time from
+//!   spawning it until a gRPC health check over mutual TLS, with the
+//!   bootstrap admin's certificate, first succeeds (polled every
+//!   [`POLL`]); the server serves only after it has opened the store,
+//!   loaded every live grant's deadline into its expiry index, closed
+//!   overdue grants and logged `server.started`. An admitted call
+//!   (`WhoAmI`) then checks the identity, and `VmRSS` and `VmHWM` (peak)
+//!   are read from `/proc/<pid>/status`. The server is stopped with SIGTERM
+//!   (it drains, logs `server.stopped` and exits) and the stop timed. This
+//!   runs twice: first right after the appends (sled 0.34 reads back
+//!   everything written since the database was last opened), then again
+//!   with nothing but the server's own two entries written in between.
+//!   Each start adds two entries, so the next segment starts four entries
+//!   past the size.
+//! - **Verify.** With the server stopped, the store is opened in this
+//!   process and [`check_chain`] timed: the server-side full verification
+//!   (every entry decoded and its hash recomputed, every link and sequence
+//!   number, the head, and every stored Merkle node recomputed from the
+//!   entries). MB/s is over the encoded entries (what is hashed), summed
+//!   afterwards in an untimed pass over the log. Appends then continue on
+//!   this handle.
+//!
+//! Without a daypass binary (a library test harness, `DAYPASS_BIN` unset)
+//! the start-up and memory columns say "not measured"; everything else
+//! runs.
 
-use std::path::PathBuf;
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::tree::{err, machine, scratch_dir};
+use crate::{
+    audit::note::LogKey,
+    broker::check_chain,
+    client::{self, ClientIdentity, Clients},
+    clock::{SystemClock, Timestamp},
+    grant::{Grant, GrantId, GrantState, MAX_GRANT_SECS},
+    identity::{Name, PrincipalKind},
+    pb,
+    pki::{self, CertSpec, CertificateAuthority},
+    policy::Role,
+    store::{Approval, Batch, Draft, StaffRecord, Store, StoreError, TenantRecord},
+};
 
 /// What `daypass bench scale` runs.
 #[derive(Clone, Debug)]
@@ -13,7 +84,870 @@ pub struct ScaleOptions {
     pub dir: Option<PathBuf>,
 }
 
-/// Runs the scale benchmark and returns the report (Markdown).
+/// Entries per commit while growing the log.
+pub const BATCH: u64 = 1000;
+/// How often start-up polls the health check.
+pub const POLL: Duration = Duration::from_millis(5);
+/// Longest wait for a server to answer, or to exit after SIGTERM.
+const PATIENCE: Duration = Duration::from_secs(300);
+/// The bench PKI's trust domain.
+const TRUST: &str = "bench.daypass";
+/// The bootstrap admin (enrolled by the build, so the server finds staff).
+const ADMIN: &str = "bench-admin";
+
+/// Runs the scale benchmark and returns the report (Markdown). The server
+/// binary is `DAYPASS_BIN`, else this executable if it is `daypass`.
 pub async fn scale(opts: &ScaleOptions) -> Result<String, String> {
-    Err(format!("not implemented yet ({opts:?})"))
+    scale_with_server(opts, server_binary().as_deref()).await
+}
+
+/// [`scale`] with the daypass binary to start given (for tests, which
+/// cannot set `DAYPASS_BIN` without `unsafe`); `None` skips the start-up
+/// and memory measurements.
+pub async fn scale_with_server(opts: &ScaleOptions, bin: Option<&Path>) -> Result<String, String> {
+    let mut sizes = opts.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.is_empty() || sizes[0] == 0 {
+        return Err("--sizes needs at least one size, all above 0".into());
+    }
+    let dir = scratch_dir(opts.dir.as_deref())?;
+    let rows = measure(&dir, &sizes, opts.grants, bin).await;
+    let removed = std::fs::remove_dir_all(&dir);
+    let rows = rows?;
+    let mut out = report(opts, &sizes, &rows, bin);
+    if let Err(e) = removed {
+        let _ = writeln!(out, "\nCould not remove {}: {e}", dir.display());
+    }
+    Ok(out)
+}
+
+/// The daypass binary to start: `DAYPASS_BIN`, else this executable if it
+/// is `daypass` (the CLI), else none (a test harness).
+fn server_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("DAYPASS_BIN") {
+        return Some(PathBuf::from(bin));
+    }
+    let exe = std::env::current_exe().ok()?;
+    (exe.file_stem()? == "daypass").then_some(exe)
+}
+
+/// One row of the table.
+struct Row {
+    size: u64,
+    grants: u64,
+    append_rate: f64,
+    disk_per_entry: f64,
+    /// The two starts, if a binary was found.
+    starts: Option<[Start; 2]>,
+    /// In-process `Store::open` before verifying (nothing written since the
+    /// server's second start but its `server.stopped`).
+    open_ms: f64,
+    /// In-process `Store::live_grants` (what the server's expiry index
+    /// loads at start-up), right after that open.
+    live_ms: f64,
+    verify_secs: f64,
+    checked: u64,
+    log_bytes: u64,
+    problem: Option<String>,
+}
+
+/// One start of the server process.
+struct Start {
+    ready_ms: f64,
+    rss_kib: u64,
+    hwm_kib: u64,
+    stop_ms: f64,
+    /// Live grants the server said it loaded (from its log).
+    loaded: Option<u64>,
+}
+
+/// Files of the run, all under the scratch dir.
+struct Layout {
+    root: PathBuf,
+    data: PathBuf,
+    pki: PathBuf,
+}
+
+impl Layout {
+    fn new(root: &Path) -> Layout {
+        Layout {
+            root: root.to_owned(),
+            data: root.join("data"),
+            pki: root.join("pki"),
+        }
+    }
+}
+
+/// A fresh CA, server certificate and log key in `layout.pki`; returns the
+/// bootstrap admin's client identity.
+fn make_pki(layout: &Layout) -> Result<ClientIdentity, String> {
+    let ca = CertificateAuthority::generate("daypass scale bench CA").map_err(err)?;
+    let server = ca
+        .issue(&CertSpec::server(
+            &["localhost".into(), "127.0.0.1".into()],
+            2,
+        ))
+        .map_err(err)?;
+    let p = |n: &str| layout.pki.join(n);
+    pki::create_dir(&layout.pki).map_err(err)?;
+    pki::write_public(&p("ca.pem"), ca.cert_pem()).map_err(err)?;
+    pki::write_public(&p("server.pem"), &server.cert_pem).map_err(err)?;
+    pki::write_secret(&p("server.key"), &server.key_pem).map_err(err)?;
+    pki::create_log_key(&layout.pki, &pki::default_log_origin(TRUST), false).map_err(err)?;
+    let admin = ca
+        .issue_client(
+            PrincipalKind::Staff,
+            &Name::parse(ADMIN).map_err(err)?,
+            TRUST,
+            2,
+        )
+        .map_err(err)?;
+    Ok(ClientIdentity {
+        ca_pem: ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: admin.cert_pem.into_bytes(),
+        key_pem: admin.key_pem.into_bytes(),
+    })
+}
+
+/// Grows the log through `sizes` and measures at each (see the module docs).
+async fn measure(
+    dir: &Path,
+    sizes: &[u64],
+    grants: u64,
+    bin: Option<&Path>,
+) -> Result<Vec<Row>, String> {
+    let layout = Layout::new(dir);
+    let admin = make_pki(&layout)?;
+    let key = Arc::new(pki::load_log_key(&layout.pki.join(pki::LOG_KEY_FILE)).map_err(err)?);
+    let mut store = Some(Store::open(&layout.data, key.clone()).map_err(err)?);
+    let mut plan = Plan::new(grants)?;
+    let mut rows = Vec::with_capacity(sizes.len());
+    for &size in sizes {
+        let s = store.as_ref().ok_or("no store")?;
+
+        // Append up to `size`, BATCH entries per commit.
+        let from = s.head().next_seq;
+        let started = Instant::now();
+        while s.head().next_seq < size {
+            let n = BATCH.min(size - s.head().next_seq);
+            s.commit(&SystemClock, |_, b, now| {
+                for _ in 0..n {
+                    plan.next(b, now);
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .map_err(err)?;
+        }
+        let grow = started.elapsed().as_secs_f64();
+        if s.durable_size() != size.max(from) {
+            return Err(format!(
+                "the log should hold {size} durable entries but holds {}",
+                s.durable_size()
+            ));
+        }
+        // Normally `size`; more if the previous size's server starts
+        // already went past it.
+        let entries = s.head().next_seq;
+        let appended = entries - from;
+        let disk_per_entry = dir_bytes(&layout.data)? as f64 / entries as f64;
+
+        // Two starts of the real server, the store closed in between.
+        drop(store.take());
+        let starts = match bin {
+            None => None,
+            Some(bin) => {
+                wait_unlocked(&layout.data).await?;
+                let first = start_server(bin, &layout, &admin).await?;
+                let second = start_server(bin, &layout, &admin).await?;
+                Some([first, second])
+            }
+        };
+
+        // The server-side full verification, in this process.
+        let opening = Instant::now();
+        let s = &*store.insert(open_store(&layout.data, key.clone()).await?);
+        let open_ms = opening.elapsed().as_secs_f64() * 1000.0;
+        let loading = Instant::now();
+        let live = s.live_grants().map_err(err)?.len();
+        let live_ms = loading.elapsed().as_secs_f64() * 1000.0;
+        if live as u64 != plan.grants_made() {
+            return Err(format!(
+                "the store has {live} live grants, the build made {}",
+                plan.grants_made()
+            ));
+        }
+        let started = Instant::now();
+        let chain = check_chain(s).map_err(err)?;
+        let verify_secs = started.elapsed().as_secs_f64();
+        let mut log_bytes = 0u64;
+        for kv in s.raw_log().iter() {
+            let (_, v) = kv.map_err(err)?;
+            log_bytes += v.len().saturating_sub(32) as u64;
+        }
+        let head = s.head().next_seq;
+        let problem = match chain.problem {
+            Some(p) => Some(format!("entry {}: {:?}: {}", p.seq, p.kind, p.detail)),
+            None if chain.checked != head => {
+                Some(format!("checked {} entries of {head}", chain.checked))
+            }
+            None => None,
+        };
+
+        rows.push(Row {
+            size: entries,
+            grants: plan.grants_made(),
+            append_rate: if grow > 0.0 {
+                appended as f64 / grow
+            } else {
+                0.0
+            },
+            disk_per_entry,
+            starts,
+            open_ms,
+            live_ms,
+            verify_secs,
+            checked: chain.checked,
+            log_bytes,
+            problem,
+        });
+    }
+    Ok(rows)
+}
+
+/// What the build writes, one log entry at a time, in order: the admin,
+/// the engineers, the tenants, the grants, then access entries forever.
+struct Plan {
+    grants: u64,
+    engineers: u64,
+    tenants: u64,
+    /// Log entries planned so far.
+    made: u64,
+    rng: Rng,
+}
+
+impl Plan {
+    fn new(grants: u64) -> Result<Plan, String> {
+        // Enough engineers × tenants for `grants` distinct pairs.
+        let engineers = (grants as f64).sqrt().ceil().max(1.0) as u64;
+        let tenants = grants.div_ceil(engineers).max(1);
+        if engineers > 99_999_999 || tenants > 99_999_999 {
+            return Err(format!("--grants {grants} is too many"));
+        }
+        Ok(Plan {
+            grants,
+            engineers,
+            tenants,
+            made: 0,
+            rng: Rng(0x5eed_da95_0000_0002),
+        })
+    }
+
+    /// Grants created so far.
+    fn grants_made(&self) -> u64 {
+        self.made
+            .saturating_sub(1 + self.engineers + self.tenants)
+            .min(self.grants)
+    }
+
+    fn engineer(i: u64) -> Result<Name, String> {
+        Name::parse(&format!("eng-{i:06}")).map_err(err)
+    }
+
+    fn tenant(j: u64) -> Result<Name, String> {
+        Name::parse(&format!("tenant-{j:06}")).map_err(err)
+    }
+
+    /// Adds the next planned entry (and its record) to `b`.
+    fn next(&mut self, b: &mut Batch, now: Timestamp) {
+        let k = self.made;
+        self.made += 1;
+        let admin_actor = format!("staff/{ADMIN}");
+        let (e, t) = (self.engineers, self.tenants);
+        let result = if k == 0 {
+            Name::parse(ADMIN).map_err(err).map(|name| {
+                b.log(
+                    Draft::new("system", "", "staff.bootstrapped")
+                        .with("name", &name)
+                        .with("role", Role::Admin)
+                        .with("source", "config bootstrap_admin"),
+                );
+                b.put_staff(StaffRecord {
+                    name,
+                    role: Role::Admin,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                });
+            })
+        } else if k <= e {
+            Plan::engineer(k - 1).map(|name| {
+                b.log(
+                    Draft::new(&admin_actor, "", "staff.enrolled")
+                        .with("name", &name)
+                        .with("role", Role::Support),
+                );
+                b.put_staff(StaffRecord {
+                    name,
+                    role: Role::Support,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                });
+            })
+        } else if k <= e + t {
+            Plan::tenant(k - 1 - e).map(|name| {
+                b.log(
+                    Draft::new(&admin_actor, name.as_str(), "tenant.added")
+                        .with("approval", Approval::Auto.as_str())
+                        .with("require_ticket", false),
+                );
+                b.put_tenant(TenantRecord {
+                    name,
+                    approval: Approval::Auto,
+                    require_ticket: false,
+                    created_at: now,
+                });
+            })
+        } else if k - 1 - e - t < self.grants {
+            // Grant i is engineer i mod E on tenant i div E: distinct pairs.
+            let i = k - 1 - e - t;
+            Plan::engineer(i % e)
+                .and_then(|h| Ok((h, Plan::tenant(i / e)?)))
+                .map(|(holder, tenant)| {
+                    let expires = now.plus_secs(MAX_GRANT_SECS);
+                    let g = Grant {
+                        id: GrantId::random(),
+                        tenant,
+                        holder,
+                        reason: "scale bench: on-call for the payments incident".into(),
+                        ticket: String::new(),
+                        state: GrantState::Active,
+                        duration_secs: MAX_GRANT_SECS,
+                        requested_at: now,
+                        pending_until: None,
+                        activated_at: Some(now),
+                        expires_at: Some(expires),
+                        ended_at: None,
+                        decided_by: "system".into(),
+                        decision_note: String::new(),
+                        offboarded: false,
+                    };
+                    b.log(
+                        Draft::new("system", g.tenant.as_str(), "grant.activated")
+                            .with("grant", &g.id)
+                            .with("holder", &g.holder)
+                            .with("expires_at", expires),
+                    );
+                    b.put_grant(g);
+                })
+        } else {
+            b.log(access_entry(&mut self.rng));
+            Ok(())
+        };
+        // Names are generated in range (checked in `new`); should one ever
+        // be refused, an access entry keeps the count right.
+        if result.is_err() {
+            b.log(access_entry(&mut self.rng));
+        }
+    }
+}
+
+/// An `access.recorded` entry like the service writes (as `bench tree`).
+fn access_entry(rng: &mut Rng) -> Draft {
+    const HOLDERS: [&str; 6] = ["alice", "bob", "carol", "dmitri", "eve-oncall", "frank"];
+    const ACTIONS: [&str; 5] = [
+        "kubectl exec -n payments deploy/api -- sh",
+        "kubectl logs -n payments deploy/api --since=1h",
+        "psql -c 'select * from invoices where id = $1'",
+        "ssh root@db-2.prod.acme.internal",
+        "aws s3 cp s3://acme-exports/2025-06-01.csv .",
+    ];
+    const RESOURCES: [&str; 5] = [
+        "k8s://prod-eu-1/payments/deploy/api",
+        "k8s://prod-eu-1/payments/deploy/api/logs",
+        "postgres://db-2.prod.acme.internal/billing",
+        "host://db-2.prod.acme.internal",
+        "s3://acme-exports/2025-06-01.csv",
+    ];
+    let pick = |r: &mut Rng, n: usize| r.below(n as u64) as usize;
+    let a = pick(rng, ACTIONS.len());
+    Draft::new("tenant/acme", "acme", "access.recorded")
+        .with(
+            "grant",
+            format!("g-{:016x}{:08x}", rng.next(), rng.next() >> 32),
+        )
+        .with("holder", HOLDERS[pick(rng, HOLDERS.len())])
+        .with("action", ACTIONS[a])
+        .with("resource", RESOURCES[a])
+}
+
+/// Opens the store, retrying while a previous handle still holds the
+/// database's file lock.
+async fn open_store(dir: &Path, key: Arc<LogKey>) -> Result<Store, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Store::open(dir, key.clone()) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_locked() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Waits until no process holds sled's lock on `dir/db` (our own handle
+/// lets go shortly after it is dropped), so the server's start-up does not
+/// include waiting for it. Reads /proc/locks; elsewhere it returns at once.
+#[cfg(not(unix))]
+async fn wait_unlocked(_dir: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+/// See above.
+#[cfg(unix)]
+async fn wait_unlocked(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(dir.join("db")) else {
+        return Ok(());
+    };
+    let inode = meta.ino().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            return Ok(());
+        };
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": major:minor:inode.
+        let held = locks.lines().any(|l| {
+            l.split_whitespace()
+                .nth(5)
+                .and_then(|dev| dev.rsplit(':').next())
+                == Some(inode.as_str())
+        });
+        if !held {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} is still locked after 30 s", dir.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A child server, killed if dropped while still running (error paths).
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    /// The end of the server's log, for error messages.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+}
+
+/// Starts the server once: times it until it serves, reads its memory,
+/// stops it and times that (see the module docs).
+async fn start_server(
+    bin: &Path,
+    layout: &Layout,
+    admin: &ClientIdentity,
+) -> Result<Start, String> {
+    // A free port: bind, read it, let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(err)?
+        .port();
+    let config = layout.root.join("daypass.toml");
+    let toml_path = |p: &Path| format!("{:?}", p.display().to_string());
+    let text = format!(
+        "listen = \"127.0.0.1:{port}\"\ndata_dir = {}\ntrust_domain = \"{TRUST}\"\n\
+         bootstrap_admin = \"{ADMIN}\"\n\n[tls]\nca = {}\ncert = {}\nkey = {}\n",
+        toml_path(&layout.data),
+        toml_path(&layout.pki.join("ca.pem")),
+        toml_path(&layout.pki.join("server.pem")),
+        toml_path(&layout.pki.join("server.key")),
+    );
+    std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
+    let log = layout.root.join(format!("server-{port}.log"));
+    let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let out2 = out.try_clone().map_err(err)?;
+    let url = format!("https://127.0.0.1:{port}");
+
+    let started = Instant::now();
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(out2)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let mut server = Server { child, log };
+
+    // Until the health check over mutual TLS answers.
+    let deadline = started + PATIENCE;
+    let mut clients: Clients = loop {
+        if let Some(status) = server.child.try_wait().map_err(err)? {
+            return Err(format!(
+                "the server exited ({status}) before serving:\n{}",
+                server.log_tail()
+            ));
+        }
+        let attempt = async {
+            let mut c = client::connect(&url, admin).await.map_err(err)?;
+            c.health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .map_err(err)?;
+            Ok::<_, String>(c)
+        };
+        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(10), attempt).await {
+            break c;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the server did not serve within {PATIENCE:?}:\n{}",
+                server.log_tail()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    // An admitted call, then its memory.
+    clients
+        .staff
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .map_err(|e| format!("the bench admin was not admitted: {e}"))?;
+    let (rss_kib, hwm_kib) = memory(server.child.id())?;
+    drop(clients);
+
+    // SIGTERM, then wait for it to exit.
+    let stopping = Instant::now();
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .map_err(|e| format!("kill -TERM {pid}: {e}"))?;
+    if !killed.success() {
+        return Err(format!("kill -TERM {pid} failed ({killed})"));
+    }
+    let status = loop {
+        if let Some(status) = server.child.try_wait().map_err(err)? {
+            break status;
+        }
+        if stopping.elapsed() > PATIENCE {
+            return Err(format!(
+                "the server did not exit within {PATIENCE:?} of SIGTERM"
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let stop_ms = stopping.elapsed().as_secs_f64() * 1000.0;
+    if !status.success() {
+        return Err(format!(
+            "the server exited with {status}:\n{}",
+            server.log_tail()
+        ));
+    }
+    let loaded = loaded_grants(&server.log);
+    Ok(Start {
+        ready_ms,
+        rss_kib,
+        hwm_kib,
+        stop_ms,
+        loaded,
+    })
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn memory(pid: u32) -> Result<(u64, u64), String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("{path} has no {name}"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// `live_grants` from the server's "daypass serving" log line (JSON).
+fn loaded_grants(log: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        let fields = v.get("fields")?;
+        (fields.get("message")?.as_str()? == "daypass serving")
+            .then(|| fields.get("live_grants")?.as_u64())
+            .flatten()
+    })
+}
+
+/// Total size of the files under `dir`.
+fn dir_bytes(dir: &Path) -> Result<u64, String> {
+    let mut total = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let meta = entry
+            .metadata()
+            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The Markdown report.
+fn report(opts: &ScaleOptions, sizes: &[u64], rows: &[Row], bin: Option<&Path>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Scale benchmark\n");
+    let _ = writeln!(out, "Machine: {}\n", machine());
+    let mut cmd = format!(
+        "daypass bench scale --sizes {} --grants {}",
+        sizes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        opts.grants
+    );
+    if let Some(d) = &opts.dir {
+        let _ = write!(cmd, " --dir {}", d.display());
+    }
+    let _ = writeln!(out, "Command: `{cmd}`\n");
+    if cfg!(debug_assertions) {
+        let _ = writeln!(out, "**Debug build: these figures mean nothing.**\n");
+    }
+    match bin {
+        Some(b) => {
+            let _ = writeln!(out, "Server binary: `{}`\n", b.display());
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "No daypass binary (set DAYPASS_BIN): start-up and memory not measured.\n"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Appends: {BATCH} entries per commit, in-process, figures for the segment from the \
+         previous size (the first segment also enrols the staff and tenants and creates the \
+         grants). Start-up: spawn of `daypass serve` until a health check over mutual TLS \
+         answers (polled every {} ms), first start right after the appends / second start; \
+         memory read from /proc right after (VmRSS / VmHWM, MiB); stop: SIGTERM until exit. \
+         In-process: `Store::open` then `Store::live_grants` (what the server reads into its \
+         expiry index) timed on their own, just before verifying. Verify: `broker::check_chain` \
+         on the closed store, in-process. Disk: files in the data directory per entry.\n",
+        POLL.as_millis()
+    );
+    let _ = writeln!(
+        out,
+        "| entries | active grants (loaded) | append entries/s | start-up ms: first / second \
+         | RSS MiB first start: VmRSS / VmHWM | RSS MiB second start | stop ms \
+         | in-process ms: open / live grants | verify entries/s | verify MB/s | disk B/entry \
+         | chain |"
+    );
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for r in rows {
+        let (startup, rss1, rss2, stop, loaded) = match &r.starts {
+            Some([a, b]) => (
+                format!("{:.0} / {:.0}", a.ready_ms, b.ready_ms),
+                format!("{:.0} / {:.0}", mib(a.rss_kib), mib(a.hwm_kib)),
+                format!("{:.0} / {:.0}", mib(b.rss_kib), mib(b.hwm_kib)),
+                format!("{:.0} / {:.0}", a.stop_ms, b.stop_ms),
+                a.loaded
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "?".into()),
+            ),
+            None => (
+                "not measured".into(),
+                "not measured".into(),
+                "not measured".into(),
+                "–".into(),
+                "–".into(),
+            ),
+        };
+        let secs = r.verify_secs.max(1e-9);
+        let _ = writeln!(
+            out,
+            "| {} | {} ({loaded}) | {:.0} | {startup} | {rss1} | {rss2} | {stop} | {:.0} / {:.0} \
+             | {:.0} | {:.1} | {:.0} | {} |",
+            r.size,
+            r.grants,
+            r.append_rate,
+            r.open_ms,
+            r.live_ms,
+            r.checked as f64 / secs,
+            r.log_bytes as f64 / 1e6 / secs,
+            r.disk_per_entry,
+            match &r.problem {
+                None => format!("verified ({} entries)", r.checked),
+                Some(p) => format!("PROBLEM: {p}"),
+            },
+        );
+    }
+    let failed = rows.iter().filter(|r| r.problem.is_some()).count();
+    let _ = writeln!(
+        out,
+        "\nChain verified at every size: {}",
+        if failed == 0 { "yes" } else { "no" }
+    );
+
+    let check = |ok: bool| if ok { "met" } else { "missed" };
+    let _ = writeln!(out, "\nTargets (issue 6):\n");
+    let big = rows.iter().rev().find(|r| r.size >= 10_000_000);
+    match big.and_then(|r| Some((r, r.starts.as_ref()?))) {
+        Some((r, [a, b])) => {
+            let worst = a.ready_ms.max(b.ready_ms);
+            let _ = writeln!(
+                out,
+                "- start-up ≤ 1 s with 10^7 entries: {:.0} ms first, {:.0} ms second at {} \
+                 entries ({})",
+                a.ready_ms,
+                b.ready_ms,
+                r.size,
+                check(worst <= 1000.0)
+            );
+            let peak = a.hwm_kib.max(b.hwm_kib);
+            let _ = writeln!(
+                out,
+                "- RSS ≤ 256 MiB with 10^7 entries and 10^5 active grants: peak {:.0} MiB \
+                 (VmHWM), {:.0} MiB resident after start-up, with {} active grants ({})",
+                mib(peak),
+                mib(a.rss_kib.max(b.rss_kib)),
+                r.grants,
+                if r.grants >= 100_000 {
+                    check(mib(peak) <= 256.0)
+                } else {
+                    "fewer grants than the target's"
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- start-up ≤ 1 s and RSS ≤ 256 MiB with 10^7 entries: not measured (largest \
+                 size {}{})",
+                sizes.last().copied().unwrap_or(0),
+                if bin.is_none() {
+                    ", no server binary"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    out
+}
+
+/// SplitMix64: repeatable entries without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Smoke mode: tiny sizes, so the benchmark never rots. The server
+    /// process is started only if `DAYPASS_BIN` names a daypass binary.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_scale_bench_runs_and_the_chain_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = scale(&ScaleOptions {
+            sizes: vec![500, 200],
+            grants: 50,
+            dir: Some(dir.path().to_owned()),
+        })
+        .await
+        .unwrap();
+        let rows: Vec<Vec<&str>> = report
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+            .filter(|cells: &Vec<&str>| cells[0].parse::<u64>().is_ok())
+            .collect();
+        assert_eq!(rows.len(), 2, "{report}");
+        assert_eq!(rows[0][0], "200");
+        assert_eq!(rows[1][0], "500");
+        // 1 admin + 8 engineers + 7 tenants + 50 grants fit in 200 entries.
+        assert!(rows[0][1].starts_with("50 "), "{report}");
+        for r in &rows {
+            assert!(r[11].starts_with("verified"), "{report}");
+            let measured = server_binary().is_some();
+            assert_eq!(r[3] != "not measured", measured, "{report}");
+        }
+        assert!(
+            report.contains("Chain verified at every size: yes"),
+            "{report}"
+        );
+        // Everything the bench wrote is gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_plan_makes_distinct_pairs_and_counts_its_grants() {
+        let mut plan = Plan::new(10).unwrap();
+        let (e, t) = (plan.engineers, plan.tenants);
+        assert_eq!((e, t), (4, 3));
+        let pairs: std::collections::BTreeSet<_> = (0..10)
+            .map(|i| (Plan::engineer(i % e).unwrap(), Plan::tenant(i / e).unwrap()))
+            .collect();
+        assert_eq!(pairs.len(), 10);
+        let mut b = Batch::default();
+        // The admin, 4 engineers, 3 tenants, then 2 of the 10 grants.
+        for _ in 0..10 {
+            plan.next(&mut b, Timestamp(0));
+        }
+        assert_eq!(plan.grants_made(), 2);
+        for _ in 0..20 {
+            plan.next(&mut b, Timestamp(0));
+        }
+        assert_eq!(plan.grants_made(), 10);
+    }
 }
