@@ -249,7 +249,7 @@ async fn measure(
     // Cast: a holder with one active grant on tenant t0 (validated and
     // recorded against), one engineer per in-flight RequestGrant, and enough
     // auto-approved tenants that every request is a new pair.
-    let tenants = ((secs * 4000.0 / c as f64).ceil() as usize).clamp(8, 2000);
+    let tenants = ((secs * 12_000.0 / c as f64).ceil() as usize).clamp(8, 4000);
     for (name, role) in std::iter::once(("holder".to_owned(), pb::Role::Support))
         .chain((0..c).map(|i| (format!("s{i}"), pb::Role::Support)))
         .chain(std::iter::once((
@@ -383,9 +383,8 @@ async fn measure(
             // Tenant t0 holds the bench grant's pair for "holder" only, so
             // every engineer may use t0..t{tenants-1}.
             let j = n as usize;
-            if j >= tenants {
+            if j + 1 >= tenants {
                 x.fetch_add(1, Ordering::Relaxed);
-                return Ok(false);
             }
             cl.grants
                 .request_grant(pb::RequestGrantRequest {
