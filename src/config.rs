@@ -15,6 +15,9 @@
 //! [log]
 //! signing_key = "/etc/daypass/log.key"  # default: log.key beside tls.key
 //!
+//! [store]
+//! cache_mib = 64                   # sled's page cache
+//!
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
 //! pending_ttl_secs = 3600
@@ -59,6 +62,23 @@ pub struct Config {
     pub staff: StaffLimits,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// sled's page cache, in MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            cache_mib: crate::store::DEFAULT_CACHE_MIB,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -154,6 +174,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "grants.pending_ttl_secs must be between 1 and 604800 (7 days), not {}",
                 g.pending_ttl_secs
+            )));
+        }
+        if !(8..=65_536).contains(&self.store.cache_mib) {
+            return Err(ConfigError::Invalid(format!(
+                "store.cache_mib must be between 8 and 65536, not {}",
+                self.store.cache_mib
             )));
         }
         if self.staff.max_root_holders > 2 {

@@ -79,7 +79,7 @@ pub async fn run(
             "{e}; create one with `daypass certs log-key --dir DIR` and point log.signing_key at it"
         ))
     })?);
-    let store = open_store(&config.data_dir, log_key).await?;
+    let store = open_store(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let broker = Arc::new(Broker::new(
         Arc::new(store),
         clock,
@@ -175,10 +175,11 @@ pub async fn run(
 async fn open_store(
     dir: &std::path::Path,
     key: Arc<crate::audit::note::LogKey>,
+    cache_bytes: u64,
 ) -> Result<Store, ServerError> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     loop {
-        match Store::open(dir, key.clone()) {
+        match Store::open_with_cache(dir, key.clone(), cache_bytes) {
             Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -295,6 +295,10 @@ impl Pending {
     }
 }
 
+/// sled's page cache unless configured (`store.cache_mib`): sled's own
+/// default (1 GiB) would dominate the server's memory.
+pub const DEFAULT_CACHE_MIB: u64 = 64;
+
 /// Failed ticket ranges remembered (waiters check theirs once).
 const FAILED_RANGES_KEPT: usize = 64;
 
@@ -309,10 +313,24 @@ const GENESIS_HEAD: Head = Head {
 };
 
 impl Store {
-    /// Opens (or creates) the database; `key` signs checkpoints.
+    /// Opens (or creates) the database with the default page cache; `key`
+    /// signs checkpoints.
     pub fn open(dir: &Path, key: Arc<LogKey>) -> Result<Store, StoreError> {
-        // We flush explicitly after every commit (group commit below).
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+        Store::open_with_cache(dir, key, DEFAULT_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) the database with a page cache of `cache_bytes`.
+    pub fn open_with_cache(
+        dir: &Path,
+        key: Arc<LogKey>,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
+        // We flush explicitly after every group (group commit below).
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None)
+            .open()?;
         let tree = |name: &str| db.open_tree(name);
         let mut store = Store {
             meta: tree("meta")?,

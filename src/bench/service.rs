@@ -159,6 +159,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
         grants: GrantLimits::default(),
         staff: StaffLimits::default(),
         log: Default::default(),
+        store: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();

@@ -73,6 +73,7 @@ impl TestServer {
             grants: GrantLimits::default(),
             staff: StaffLimits::default(),
             log: Default::default(),
+            store: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");
