@@ -60,7 +60,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::tree::{err, machine, scratch_dir};
+use super::tree::{Rng, access_entry, dir_bytes, err, machine, scratch_dir};
 use crate::{
     audit::note::LogKey,
     broker::check_chain,
@@ -452,35 +452,6 @@ impl Plan {
     }
 }
 
-/// An `access.recorded` entry like the service writes (as `bench tree`).
-fn access_entry(rng: &mut Rng) -> Draft {
-    const HOLDERS: [&str; 6] = ["alice", "bob", "carol", "dmitri", "eve-oncall", "frank"];
-    const ACTIONS: [&str; 5] = [
-        "kubectl exec -n payments deploy/api -- sh",
-        "kubectl logs -n payments deploy/api --since=1h",
-        "psql -c 'select * from invoices where id = $1'",
-        "ssh root@db-2.prod.acme.internal",
-        "aws s3 cp s3://acme-exports/2025-06-01.csv .",
-    ];
-    const RESOURCES: [&str; 5] = [
-        "k8s://prod-eu-1/payments/deploy/api",
-        "k8s://prod-eu-1/payments/deploy/api/logs",
-        "postgres://db-2.prod.acme.internal/billing",
-        "host://db-2.prod.acme.internal",
-        "s3://acme-exports/2025-06-01.csv",
-    ];
-    let pick = |r: &mut Rng, n: usize| r.below(n as u64) as usize;
-    let a = pick(rng, ACTIONS.len());
-    Draft::new("tenant/acme", "acme", "access.recorded")
-        .with(
-            "grant",
-            format!("g-{:016x}{:08x}", rng.next(), rng.next() >> 32),
-        )
-        .with("holder", HOLDERS[pick(rng, HOLDERS.len())])
-        .with("action", ACTIONS[a])
-        .with("resource", RESOURCES[a])
-}
-
 /// Opens the store, retrying while a previous handle still holds the
 /// database's file lock.
 async fn open_store(dir: &Path, key: Arc<LogKey>) -> Result<Store, String> {
@@ -703,24 +674,6 @@ fn loaded_grants(log: &Path) -> Option<u64> {
     })
 }
 
-/// Total size of the files under `dir`.
-fn dir_bytes(dir: &Path) -> Result<u64, String> {
-    let mut total = 0;
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let meta = entry
-            .metadata()
-            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -870,24 +823,6 @@ fn report(opts: &ScaleOptions, sizes: &[u64], rows: &[Row], bin: Option<&Path>) 
         }
     }
     out
-}
-
-/// SplitMix64: repeatable entries without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
 }
 
 #[cfg(test)]

@@ -388,7 +388,7 @@ async fn time_open<T>(open: impl Fn() -> Result<T, StoreError>) -> Result<(f64, 
 
 /// An `access.recorded` entry like the service writes (see
 /// `Broker::record_access`): a grant id, a holder, an action and a resource.
-fn access_entry(rng: &mut Rng) -> Draft {
+pub(super) fn access_entry(rng: &mut Rng) -> Draft {
     const HOLDERS: [&str; 6] = ["alice", "bob", "carol", "dmitri", "eve-oncall", "frank"];
     const ACTIONS: [&str; 5] = [
         "kubectl exec -n payments deploy/api -- sh",
@@ -440,10 +440,10 @@ impl Nodes for Counting<'_> {
 }
 
 /// SplitMix64: repeatable positions without a dependency.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -452,7 +452,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
     }
 }
@@ -483,7 +483,7 @@ pub(super) fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Total size of the files under `dir`.
-fn dir_bytes(dir: &Path) -> Result<u64, String> {
+pub(super) fn dir_bytes(dir: &Path) -> Result<u64, String> {
     let mut total = 0;
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for entry in entries {

@@ -1233,22 +1233,25 @@ fn verify_file_against(file: &Path, cp_path: &Path, key: &str, json_out: bool) -
             }
             Ok(())
         }
-        Err((line, p)) => {
-            if json_out {
-                println!(
-                    "{:#}",
-                    json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
-                );
-            }
-            Err(cli_err!(
-                "{}: line {line}: first bad entry is seq {}: {} ({})",
-                file.display(),
-                p.seq,
-                p.kind.as_str(),
-                p.detail
-            ))
-        }
+        Err((line, p)) => Err(verify_failed(file, line, &p, json_out)),
     }
+}
+
+/// Reports the first problem an export verification found.
+fn verify_failed(file: &Path, line: usize, p: &audit::Problem, json_out: bool) -> CliError {
+    if json_out {
+        println!(
+            "{:#}",
+            json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
+        );
+    }
+    cli_err!(
+        "{}: line {line}: first bad entry is seq {}: {} ({})",
+        file.display(),
+        p.seq,
+        p.kind.as_str(),
+        p.detail
+    )
 }
 
 fn verify_file(file: &Path, json_out: bool) -> CliResult {
@@ -1269,21 +1272,7 @@ fn verify_file(file: &Path, json_out: bool) -> CliResult {
             }
             Ok(())
         }
-        Err((line, p)) => {
-            if json_out {
-                println!(
-                    "{:#}",
-                    json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
-                );
-            }
-            Err(cli_err!(
-                "{}: line {line}: first bad entry is seq {}: {} ({})",
-                file.display(),
-                p.seq,
-                p.kind.as_str(),
-                p.detail
-            ))
-        }
+        Err((line, p)) => Err(verify_failed(file, line, &p, json_out)),
     }
 }
 
