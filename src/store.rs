@@ -236,9 +236,10 @@ pub struct Store {
     merkle: sled::Tree,
     scope: sled::Tree,
     key: Arc<LogKey>,
-    /// Serializes transactions and flushes (see the module docs).
+    /// Serializes commits (applied in memory) and group transactions (see
+    /// the module docs).
     writer: tokio::sync::Mutex<Writer>,
-    /// The head after the last transaction, for synchronous readers.
+    /// The head on disk, for synchronous readers.
     published: Mutex<Head>,
     /// The newest durable signed checkpoint (None while the log is empty).
     checkpoint: Mutex<Option<SignedCheckpoint>>,
