@@ -340,9 +340,12 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
                 daypass::audit::merkle::leaf_hash(&s.entry.encode()),
             );
         }
-        let a = acked.lock().expect("lock");
+        let (receipts, acked_grants) = {
+            let a = acked.lock().expect("lock");
+            (a.receipts.clone(), a.grants.clone())
+        };
         let mut seen_sizes = HashSet::new();
-        for (seq, (leaf, note)) in &a.receipts {
+        for (seq, (leaf, note)) in &receipts {
             assert_eq!(
                 leaves.get(seq),
                 Some(leaf),
@@ -379,7 +382,7 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
             .into_inner()
             .grants;
         let held: HashSet<String> = grants.iter().map(|g| g.id.clone()).collect();
-        for id in &a.grants {
+        for id in &acked_grants {
             assert!(
                 held.contains(id),
                 "round {round}: acknowledged grant {id} lost"
@@ -391,7 +394,6 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
                 "round {round}: grant {id} exists without its grant.requested entry"
             );
         }
-        drop(a);
         drop(server);
     }
     let a = acked.lock().expect("lock");
