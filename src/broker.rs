@@ -22,6 +22,7 @@ use crate::{
     expiry::ExpiryIndex,
     grant::{DenyReason, Grant, GrantId, GrantState},
     identity::{IdentityError, Name, Principal, PrincipalKind, truncate},
+    limits::{Rate, RateLimits},
     policy::{self, Action, Caller, Refusal, Role, Verdict},
     store::{
         Approval, Batch, Draft, Receipt, SignedCheckpoint, StaffRecord, Store, StoreError,
@@ -58,6 +59,14 @@ pub enum BrokerError {
     FailedPrecondition(String),
     #[error("{0}")]
     OutOfRange(String),
+    #[error(
+        "{caller} is over its limit for {} ({:.0} per second, bursts of {:.0}); retry in {} ms",
+        .limited.class.as_str(), .limited.rate.per_sec, .limited.rate.burst, .limited.retry_after_ms
+    )]
+    RateLimited {
+        caller: String,
+        limited: crate::limits::Limited,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -65,7 +74,12 @@ pub enum BrokerError {
 impl BrokerError {
     /// Refusals are logged; storage failures cannot be.
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, BrokerError::Store(_))
+        match self {
+            BrokerError::Store(_) => false,
+            // Only the first refusal in its window (limits::LOG_EVERY_MS).
+            BrokerError::RateLimited { limited, .. } => limited.log.is_some(),
+            _ => true,
+        }
     }
 
     fn code(&self) -> &'static str {
@@ -77,6 +91,7 @@ impl BrokerError {
             BrokerError::AlreadyExists(_) => "already-exists",
             BrokerError::FailedPrecondition(_) => "failed-precondition",
             BrokerError::OutOfRange(_) => "out-of-range",
+            BrokerError::RateLimited { .. } => "resource-exhausted",
             BrokerError::Store(_) => "unavailable",
         }
     }
@@ -90,14 +105,25 @@ pub struct Limits {
     pub max_duration_secs: i64,
     pub pending_ttl_secs: i64,
     pub max_root_holders: u32,
+    pub requests: Rate,
+    pub validations: Rate,
 }
 
 impl From<&Config> for Limits {
     fn from(c: &Config) -> Self {
+        let l = &c.limits;
         Limits {
             max_duration_secs: c.grants.max_duration_secs,
             pending_ttl_secs: c.grants.pending_ttl_secs,
             max_root_holders: c.staff.max_root_holders,
+            requests: Rate {
+                per_sec: l.requests_per_minute / 60.0,
+                burst: l.request_burst,
+            },
+            validations: Rate {
+                per_sec: l.validations_per_second,
+                burst: l.validation_burst,
+            },
         }
     }
 }
@@ -165,6 +191,7 @@ pub struct Broker {
     limits: Limits,
     trust_domain: String,
     expiry: Arc<ExpiryIndex>,
+    rates: RateLimits,
 }
 
 impl Broker {
@@ -174,12 +201,14 @@ impl Broker {
         limits: Limits,
         trust_domain: String,
     ) -> Self {
+        let rates = RateLimits::new(limits.requests, limits.validations);
         Broker {
             store,
             clock,
             limits,
             trust_domain,
             expiry: Arc::new(ExpiryIndex::default()),
+            rates,
         }
     }
 
@@ -219,6 +248,14 @@ impl Broker {
                 p.to_string(),
                 self.resolve(&p).and_then(|c| {
                     policy::authorize(&c, action)?;
+                    if let Some(class) = policy::rate_class(action) {
+                        self.rates
+                            .check(&c.actor(), class, self.clock.now())
+                            .map_err(|limited| BrokerError::RateLimited {
+                                caller: c.actor(),
+                                limited,
+                            })?;
+                    }
                     Ok(c)
                 }),
             ),
@@ -280,10 +317,21 @@ impl Broker {
         if !err.is_refusal() {
             return err;
         }
-        let draft = Draft::new(actor, "", "call.refused")
+        let mut draft = Draft::new(actor, "", "call.refused")
             .with("call", action.as_str())
             .with("code", err.code())
             .with("message", truncate(&err.to_string(), 300));
+        if let BrokerError::RateLimited {
+            limited:
+                crate::limits::Limited {
+                    log: Some(suppressed),
+                    ..
+                },
+            ..
+        } = &err
+        {
+            draft = draft.with("unlogged_refusals_before", suppressed);
+        }
         match self.store.append(&*self.clock, vec![draft]).await {
             Ok(_) => err,
             Err(e) => BrokerError::Store(e),

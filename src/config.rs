@@ -18,6 +18,12 @@
 //! [store]
 //! cache_mib = 64                   # sled's page cache
 //!
+//! [limits]
+//! requests_per_minute = 60         # RequestGrant per engineer (burst: request_burst)
+//! request_burst = 60
+//! validations_per_second = 500     # ValidateGrant + RecordAccess per tenant
+//! validation_burst = 1000
+//!
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
 //! pending_ttl_secs = 3600
@@ -46,7 +52,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -64,6 +70,31 @@ pub struct Config {
     pub log: LogSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    #[serde(default)]
+    pub limits: RateSettings,
+}
+
+/// Per-caller rate limits (`crate::limits`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateSettings {
+    /// RequestGrant per engineer, sustained.
+    pub requests_per_minute: f64,
+    pub request_burst: f64,
+    /// ValidateGrant and RecordAccess per tenant, sustained.
+    pub validations_per_second: f64,
+    pub validation_burst: f64,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        RateSettings {
+            requests_per_minute: 60.0,
+            request_burst: 60.0,
+            validations_per_second: 500.0,
+            validation_burst: 1000.0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -175,6 +206,19 @@ impl Config {
                 "grants.pending_ttl_secs must be between 1 and 604800 (7 days), not {}",
                 g.pending_ttl_secs
             )));
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.requests_per_minute", l.requests_per_minute),
+            ("limits.request_burst", l.request_burst),
+            ("limits.validations_per_second", l.validations_per_second),
+            ("limits.validation_burst", l.validation_burst),
+        ] {
+            if !(v.is_finite() && v >= 1.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be a number of at least 1, not {v}"
+                )));
+            }
         }
         if !(8..=65_536).contains(&self.store.cache_mib) {
             return Err(ConfigError::Invalid(format!(

@@ -48,6 +48,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         staff: StaffLimits::default(),
         log: Default::default(),
         store: Default::default(),
+        limits: Default::default(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ pub mod dev; // `serve --dev`: throw-away PKI, enrolment, walkthrough
 pub mod expiry; // ExpirySweeper: writes `grant.expired` at each deadline
 pub mod grant; // grant records and their lifecycle states
 pub mod identity; // peer certificate -> Principal
+pub mod limits; // per-caller rate limits (token buckets)
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place
 pub mod rpc; // tonic service impls and the one Status mapping

@@ -379,6 +379,17 @@ pub fn may_read_tenant_log(caller: &Caller, tenant: &Name) -> bool {
     }
 }
 
+/// Which calls are rate-limited per caller, and in which bucket: the ones
+/// a caller can repeat cheaply and that each write a log entry.
+pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
+    use crate::limits::Class;
+    match action {
+        Action::RequestGrant => Some(Class::Requests),
+        Action::ValidateGrant | Action::RecordAccess => Some(Class::Validations),
+        _ => None,
+    }
+}
+
 /// Release: only the holder.
 pub fn may_release(caller: &Caller, grant: &Grant) -> bool {
     matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)

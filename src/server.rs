@@ -134,6 +134,10 @@ pub async fn run(
         .map_err(ServerError::Tls)?
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        // No call runs longer than this, whatever the client asks for
+        // (log-following streams end at shutdown instead).
+        .timeout(REQUEST_TIMEOUT)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
@@ -192,6 +196,11 @@ async fn open_store(
         }
     }
 }
+
+/// The longest a unary call may take on the server.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls in flight per connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// How long start-up waits for the database lock.
 const LOCK_WAIT: Duration = Duration::from_secs(10);

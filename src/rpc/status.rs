@@ -15,6 +15,17 @@ impl From<BrokerError> for Status {
             BrokerError::AlreadyExists(_) => Code::AlreadyExists,
             BrokerError::FailedPrecondition(_) => Code::FailedPrecondition,
             BrokerError::OutOfRange(_) => Code::OutOfRange,
+            BrokerError::RateLimited { limited, .. } => {
+                let retry = limited.retry_after_ms;
+                let mut status = Status::resource_exhausted(e.to_string());
+                // gRPC's retry pushback, and a plain hint for other clients.
+                for key in ["grpc-retry-pushback-ms", "retry-after-ms"] {
+                    if let Ok(v) = retry.to_string().parse() {
+                        status.metadata_mut().insert(key, v);
+                    }
+                }
+                return status;
+            }
             BrokerError::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(%detail, "store unavailable; failing closed");
                 return Status::unavailable(

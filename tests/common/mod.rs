@@ -74,6 +74,7 @@ impl TestServer {
             staff: StaffLimits::default(),
             log: Default::default(),
             store: Default::default(),
+            limits: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");

@@ -1,0 +1,193 @@
+//! Per-caller rate limits: a token bucket per (caller, class of call), on
+//! the injected clock. Which calls belong to which class is policy
+//! ([`crate::policy::rate_class`]); the rates come from the configuration.
+//!
+//! Limits are checked after admission, so buckets exist only for enrolled
+//! staff and registered tenants: their number is bounded by the registries,
+//! not by what strangers send. A refused call is cheap (no log write), and
+//! only the first refusal per caller and class in each [`LOG_EVERY_MS`]
+//! window is logged, with the number of refusals it stands for: a flood
+//! cannot flood the log.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use crate::clock::Timestamp;
+
+/// Classes of calls sharing one bucket per caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// RequestGrant, per engineer.
+    Requests,
+    /// ValidateGrant and RecordAccess, per tenant.
+    Validations,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Requests => "grant requests",
+            Class::Validations => "validations and access records",
+        }
+    }
+}
+
+/// A sustained rate and a burst.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+/// At most one logged refusal per caller and class per window.
+pub const LOG_EVERY_MS: i64 = 60_000;
+
+/// A refused call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limited {
+    pub class: Class,
+    pub rate: Rate,
+    /// When one token will be there again.
+    pub retry_after_ms: u64,
+    /// Log this refusal: it is the first in its window. `suppressed` earlier
+    /// refusals went unlogged since the last logged one.
+    pub log: Option<u64>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Timestamp,
+    logged_at: Option<Timestamp>,
+    suppressed: u64,
+}
+
+pub struct RateLimits {
+    requests: Rate,
+    validations: Rate,
+    buckets: Mutex<HashMap<(String, Class), Bucket>>,
+}
+
+impl RateLimits {
+    pub fn new(requests: Rate, validations: Rate) -> RateLimits {
+        RateLimits {
+            requests,
+            validations,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn rate(&self, class: Class) -> Rate {
+        match class {
+            Class::Requests => self.requests,
+            Class::Validations => self.validations,
+        }
+    }
+
+    /// Takes one token from `actor`'s bucket for `class`, or says when to
+    /// retry.
+    pub fn check(&self, actor: &str, class: Class, now: Timestamp) -> Result<(), Limited> {
+        let rate = self.rate(class);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.entry((actor.to_owned(), class)).or_insert(Bucket {
+            tokens: rate.burst,
+            at: now,
+            logged_at: None,
+            suppressed: 0,
+        });
+        let elapsed_ms = (now.millis() - b.at.millis()).max(0) as f64;
+        b.tokens = (b.tokens + elapsed_ms * rate.per_sec / 1000.0).min(rate.burst);
+        b.at = Timestamp(now.millis().max(b.at.millis()));
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        let retry_after_ms = ((1.0 - b.tokens) * 1000.0 / rate.per_sec).ceil() as u64;
+        let log = match b.logged_at {
+            Some(t) if now.millis() - t.millis() < LOG_EVERY_MS => {
+                b.suppressed += 1;
+                None
+            }
+            _ => {
+                b.logged_at = Some(now);
+                Some(std::mem::take(&mut b.suppressed))
+            }
+        };
+        Err(Limited {
+            class,
+            rate,
+            retry_after_ms: retry_after_ms.max(1),
+            log,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RateLimits {
+        RateLimits::new(
+            Rate {
+                per_sec: 1.0,
+                burst: 3.0,
+            },
+            Rate {
+                per_sec: 10.0,
+                burst: 5.0,
+            },
+        )
+    }
+
+    #[test]
+    fn a_burst_then_the_sustained_rate() {
+        let l = limits();
+        let t = |ms| Timestamp(1_000_000 + ms);
+        for _ in 0..3 {
+            assert!(l.check("staff/a", Class::Requests, t(0)).is_ok());
+        }
+        let r = l.check("staff/a", Class::Requests, t(0)).unwrap_err();
+        assert_eq!(r.retry_after_ms, 1000);
+        assert_eq!(r.log, Some(0));
+        // Someone else, or another class, is not affected.
+        assert!(l.check("staff/b", Class::Requests, t(0)).is_ok());
+        assert!(l.check("staff/a", Class::Validations, t(0)).is_ok());
+        // Half a token later: still refused, and not logged again.
+        let r = l.check("staff/a", Class::Requests, t(500)).unwrap_err();
+        assert_eq!((r.retry_after_ms, r.log), (500, None));
+        assert!(l.check("staff/a", Class::Requests, t(1000)).is_ok());
+        assert!(l.check("staff/a", Class::Requests, t(1000)).is_err());
+        // A window later the next refusal is logged, counting the others.
+        let r = l
+            .check("staff/a", Class::Requests, t(1000 + LOG_EVERY_MS))
+            .map(|_| ());
+        assert!(r.is_ok(), "refilled to the burst");
+        for _ in 0..2 {
+            l.check("staff/a", Class::Requests, t(1000 + LOG_EVERY_MS))
+                .unwrap();
+        }
+        let r = l
+            .check("staff/a", Class::Requests, t(1000 + LOG_EVERY_MS))
+            .unwrap_err();
+        assert_eq!(r.log, Some(2));
+    }
+
+    #[test]
+    fn a_clock_going_backwards_gives_nothing_away() {
+        let l = limits();
+        for _ in 0..3 {
+            l.check("staff/a", Class::Requests, Timestamp(10_000))
+                .unwrap();
+        }
+        assert!(
+            l.check("staff/a", Class::Requests, Timestamp(5_000))
+                .is_err()
+        );
+        assert!(
+            l.check("staff/a", Class::Requests, Timestamp(10_500))
+                .is_err()
+        );
+        assert!(
+            l.check("staff/a", Class::Requests, Timestamp(11_000))
+                .is_ok()
+        );
+    }
+}
