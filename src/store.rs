@@ -48,7 +48,7 @@ use std::{
     path::Path,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
@@ -299,6 +299,18 @@ impl Pending {
 /// sled's page cache unless configured (`store.cache_mib`): sled's own
 /// default (1 GiB) would dominate the server's memory.
 pub const DEFAULT_CACHE_MIB: u64 = 64;
+
+/// Fault injection for tests: while set, every group write in this process
+/// fails before its transaction, as a full or failing disk would.
+static WRITE_FAULTS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every store in this process fail its writes (`true`) or work
+/// again (`false`). For fault-injection tests only; each such test needs a
+/// test binary of its own, since this is process-wide.
+#[doc(hidden)]
+pub fn inject_write_faults(on: bool) {
+    WRITE_FAULTS.store(on, Ordering::Relaxed);
+}
 
 /// Failed ticket ranges remembered (waiters check theirs once).
 const FAILED_RANGES_KEPT: usize = 64;
@@ -675,6 +687,9 @@ impl Store {
     /// Writes the pending group in one transaction, with a signed checkpoint
     /// of the tree at its end (published once flushed).
     fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
+        if WRITE_FAULTS.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("injected write fault".into()));
+        }
         let pending = std::mem::take(&mut w.pending);
         let has_entries = !pending.log_rows.is_empty();
         let checkpoint = if has_entries {

@@ -1,0 +1,129 @@
+//! Fail closed, stay up: while the store cannot write, every call that
+//! must be logged fails with UNAVAILABLE (a tenant gets no "allowed"), no
+//! state changes without its entry, reads still work, and the server
+//! recovers by itself when writes work again. (Process-wide fault
+//! injection: this file holds one test on purpose.)
+
+mod common;
+
+use common::*;
+use daypass::{
+    pb::{self, ApprovalPolicy, Role},
+    store::inject_write_faults,
+};
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_fail_closed_and_the_server_recovers() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-1").await;
+    let before = s.entries().await;
+
+    inject_write_faults(true);
+    let st = validate_err(&mut acme, &g.id).await;
+    assert_eq!(st.code(), Code::Unavailable, "{}", st.message());
+    assert!(
+        st.message().contains("nothing was changed"),
+        "{}",
+        st.message()
+    );
+    assert!(
+        !st.message().contains("injected"),
+        "storage details are not leaked"
+    );
+    let st = alice
+        .grants
+        .request_grant(pb::RequestGrantRequest {
+            tenant: "globex".into(),
+            reason: "during the fault".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::Unavailable);
+    let st = alice
+        .grants
+        .release_grant(pb::ReleaseGrantRequest {
+            grant_id: g.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::Unavailable);
+    // Reads that need no log entry still work; refusals cannot be logged,
+    // so they too fail closed.
+    let mine = alice
+        .grants
+        .get_grant(pb::GetGrantRequest {
+            grant_id: g.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        mine.state,
+        pb::GrantState::Active as i32,
+        "the release did not happen"
+    );
+    let st = acme
+        .staff
+        .list_staff(pb::ListStaffRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        st.code(),
+        Code::Unavailable,
+        "a refusal that cannot be logged"
+    );
+
+    // Writes work again: the server goes on by itself, from where it was.
+    inject_write_faults(false);
+    let v = validate(&mut acme, &g.id).await;
+    assert!(v.allowed);
+    let other = request(&mut alice, "globex", "after the fault").await;
+    let after = s.entries().await;
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "nothing before the fault changed"
+    );
+    let new: Vec<_> = after[before.len()..].iter().collect();
+    assert_eq!(
+        new[0].entry.seq,
+        before.len() as u64,
+        "no gap where the fault was"
+    );
+    assert!(
+        !new.iter()
+            .any(|e| e.entry.details.get("reason").map(String::as_str) == Some("during the fault")),
+        "nothing of the failed calls was kept"
+    );
+    assert!(
+        new.iter()
+            .any(|e| e.entry.details.get("grant") == Some(&other.id))
+    );
+    let mut auditor = s.audit_reader().await;
+    let report = auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{}", report.problem);
+    // And after a restart too.
+    let mut s = s;
+    s.restart().await;
+    let mut acme = s.tenant("acme").await;
+    assert!(validate(&mut acme, &g.id).await.allowed);
+}
+
+async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Status {
+    c.grants
+        .validate_grant(pb::ValidateGrantRequest {
+            subject: Some(pb::validate_grant_request::Subject::GrantId(id.into())),
+        })
+        .await
+        .unwrap_err()
+}
