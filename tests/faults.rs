@@ -125,5 +125,5 @@ async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Stat
             subject: Some(pb::validate_grant_request::Subject::GrantId(id.into())),
         })
         .await
-        .unwrap_err()
+        .expect_err("the call fails")
 }
