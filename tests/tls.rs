@@ -56,6 +56,14 @@ async fn certificates_that_fail_verification_are_refused_at_the_handshake() {
     assert_no_connection("certificate from another CA", whoami(&s, &foreign).await);
     admin_still_served(&s).await;
 
+    // A self-signed certificate (that CA's own).
+    let self_signed = Issued {
+        cert_pem: other.cert_pem().to_owned(),
+        key_pem: other.key_pem().to_owned(),
+    };
+    assert_no_connection("self-signed certificate", whoami(&s, &self_signed).await);
+    admin_still_served(&s).await;
+
     // Right CA, right principal, outside its validity period.
     let mut expired = spec(&[ADA]);
     expired.not_before = now - Duration::days(10);
