@@ -53,6 +53,8 @@ pub enum ServerError {
     Reflection(String),
     #[error("cannot load the log signing key: {0}")]
     LogKey(String),
+    #[error("stopped, but the stop could not be logged: {0}")]
+    Shutdown(BrokerError),
 }
 
 /// Serves until `shutdown` resolves. `listener` is already bound, so tests
@@ -169,7 +171,10 @@ pub async fn run(
     };
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
-    broker.log_server("server.stopped", "shutdown").await?;
+    broker
+        .log_server("server.stopped", "shutdown")
+        .await
+        .map_err(ServerError::Shutdown)?;
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
 }

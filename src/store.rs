@@ -19,7 +19,11 @@
 //! layers the group's pending records over sled; readers outside the lock
 //! see only what is on disk. If a group write fails, every commit of the
 //! group fails with [`StoreError::Unavailable`] and the in-memory head and
-//! tree go back to what is on disk: nothing of the group is kept.
+//! tree go back to what is on disk: nothing of the group is kept. If the
+//! *flush* fails after the group's transaction succeeded, sled keeps the
+//! group in memory and cannot take it back, so the store then refuses every
+//! further write (fail closed) until it is reopened (a restart), which
+//! reads only what is on disk.
 //!
 //! One group is written at a time, under a flush lock: its transaction runs
 //! under the writer lock, its flush without it, so the next group is
@@ -255,6 +259,8 @@ pub struct Store {
     failed: Mutex<Vec<(u64, u64, String)>>,
     /// The checkpoint of the group being flushed.
     pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
+    /// A flush failed after its transaction: no more writes until reopened.
+    poisoned: AtomicBool,
 }
 
 /// State owned by the writer lock.
@@ -303,6 +309,9 @@ pub const DEFAULT_CACHE_MIB: u64 = 64;
 /// Fault injection for tests: while set, every group write in this process
 /// fails before its transaction, as a full or failing disk would.
 static WRITE_FAULTS: AtomicBool = AtomicBool::new(false);
+/// Fault injection for tests: while set, every flush fails after its
+/// group's transaction succeeded.
+static FLUSH_FAULTS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every store in this process fail its writes (`true`) or work
 /// again (`false`). For fault-injection tests only; each such test needs a
@@ -310,6 +319,13 @@ static WRITE_FAULTS: AtomicBool = AtomicBool::new(false);
 #[doc(hidden)]
 pub fn inject_write_faults(on: bool) {
     WRITE_FAULTS.store(on, Ordering::Relaxed);
+}
+
+/// Makes every flush in this process fail after its transaction (`true`).
+/// For fault-injection tests only (see [`inject_write_faults`]).
+#[doc(hidden)]
+pub fn inject_flush_faults(on: bool) {
+    FLUSH_FAULTS.store(on, Ordering::Relaxed);
 }
 
 /// Failed ticket ranges remembered (waiters check theirs once).
@@ -373,6 +389,7 @@ impl Store {
             settled_tx: watch::Sender::new(0),
             failed: Mutex::new(Vec::new()),
             pending_checkpoint: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
         };
         let head = store.read_head()?;
         let frontier = store.open_tree(head.next_seq)?;
@@ -631,12 +648,22 @@ impl Store {
         // The flush runs without the writer lock: the next group is applied
         // in memory meanwhile (pipelining).
         drop(w);
-        let flushed = self.db.flush_async().await;
+        let flushed = if FLUSH_FAULTS.load(Ordering::Relaxed) {
+            Err(StoreError::Unavailable("injected flush fault".into()))
+        } else {
+            self.db.flush_async().await.map_err(StoreError::from)
+        };
         let mut w = self.writer.lock().await;
         if let Err(e) = flushed {
+            // The group's transaction is in sled's memory but not on disk,
+            // and sled cannot take it back: from here on nothing more is
+            // written (it would build on a group the callers were told
+            // failed). A restart reopens the database from what is on disk.
+            self.poisoned.store(true, Ordering::Relaxed);
+            tracing::error!(error = %e, "a flush failed: the store refuses writes until restart");
             // Commits applied during the flush built on this group: they
             // fail with it.
-            self.fail(&mut w, after, &StoreError::from(e));
+            self.fail(&mut w, after, &e);
             return;
         }
         w.durable = (head, frontier);
@@ -687,6 +714,11 @@ impl Store {
     /// Writes the pending group in one transaction, with a signed checkpoint
     /// of the tree at its end (published once flushed).
     fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(
+                "an earlier flush failed; restart the server".into(),
+            ));
+        }
         if WRITE_FAULTS.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable("injected write fault".into()));
         }

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use daypass::{
     pb::{self, ApprovalPolicy, Role},
-    store::inject_write_faults,
+    store::{inject_flush_faults, inject_write_faults},
 };
 use tonic::Code;
 
@@ -117,6 +117,53 @@ async fn writes_fail_closed_and_the_server_recovers() {
     s.restart().await;
     let mut acme = s.tenant("acme").await;
     assert!(validate(&mut acme, &g.id).await.allowed);
+
+    // A flush that fails after its transaction: sled cannot take the group
+    // back, so the store refuses every further write until a restart.
+    let durable = s.entries().await;
+    inject_flush_faults(true);
+    let st = validate_err(&mut acme, &g.id).await;
+    assert_eq!(st.code(), Code::Unavailable);
+    inject_flush_faults(false);
+    let st = validate_err(&mut acme, &g.id).await;
+    assert_eq!(
+        st.code(),
+        Code::Unavailable,
+        "still refused: fail closed until restart"
+    );
+    let mut alice = s.staff("alice").await;
+    let st = alice
+        .grants
+        .release_grant(pb::ReleaseGrantRequest {
+            grant_id: g.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::Unavailable);
+    // The stop cannot be logged, and says so; the restart reopens from
+    // what is on disk and writes again.
+    let stopped = s.stop_reporting().await;
+    assert!(
+        matches!(&stopped, Err(e) if e.to_string().contains("the stop could not be logged")),
+        "{stopped:?}"
+    );
+    s.start_again().await;
+    let mut acme = s.tenant("acme").await;
+    assert!(validate(&mut acme, &g.id).await.allowed);
+    let after = s.entries().await;
+    assert_eq!(
+        &after[..durable.len()],
+        &durable[..],
+        "the durable log is intact"
+    );
+    let mut auditor = s.audit_reader().await;
+    let report = auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{}", report.problem);
 }
 
 async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Status {

@@ -122,6 +122,20 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and returns how it ended, error or not.
+    pub async fn stop_reporting(&mut self) -> Result<(), server::ServerError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("server stops within 20 s")
+                .expect("server task did not panic"),
+            None => Ok(()),
+        }
+    }
+
     /// Starts a stopped server again on the same data directory (new port).
     pub async fn start_again(&mut self) {
         assert!(self.task.is_none(), "server is still running");
