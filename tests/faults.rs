@@ -104,13 +104,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
         new.iter()
             .any(|e| e.entry.details.get("grant") == Some(&other.id))
     );
-    let mut auditor = s.audit_reader().await;
-    let report = auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = s.verify_chain().await;
     assert!(report.ok, "{}", report.problem);
     // And after a restart too.
     let mut s = s;
@@ -156,13 +150,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
         &durable[..],
         "the durable log is intact"
     );
-    let mut auditor = s.audit_reader().await;
-    let report = auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = s.verify_chain().await;
     assert!(report.ok, "{}", report.problem);
 }
 

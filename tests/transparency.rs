@@ -588,13 +588,7 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     rewrite_store(&s.data_dir(), &entries);
     s.start_again().await;
     // The forged log is internally consistent: its own chain verifies.
-    let mut auditor = s.audit_reader().await;
-    let report = auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = s.verify_chain().await;
     assert!(
         report.ok,
         "the forgery is self-consistent: {}",
@@ -636,13 +630,7 @@ fn replace_dir(dir: &Path, from: &Path) {
 #[tokio::test]
 async fn the_servers_own_check_catches_a_tampered_tree_node() {
     let mut s = TestServer::start().await;
-    let mut auditor = s.audit_reader().await;
-    let ok = auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let ok = s.verify_chain().await;
     assert!(ok.ok, "{}", ok.problem);
     s.stop().await;
     {
@@ -657,13 +645,7 @@ async fn the_servers_own_check_catches_a_tampered_tree_node() {
         db.flush().unwrap();
     }
     s.start_again().await;
-    let mut auditor = s.audit_reader().await;
-    let report = auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = s.verify_chain().await;
     assert!(!report.ok);
     assert!(report.problem.contains("unproven"), "{}", report.problem);
     assert!(report.problem.contains("Merkle tree"), "{}", report.problem);

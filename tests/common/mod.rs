@@ -262,6 +262,18 @@ impl TestServer {
         out
     }
 
+    /// The server's own check of its stored chain and tree, as auditor
+    /// `audit-reader`.
+    pub async fn verify_chain(&self) -> pb::VerifyChainResponse {
+        self.audit_reader()
+            .await
+            .audit
+            .verify_chain(pb::VerifyChainRequest {})
+            .await
+            .expect("verify chain")
+            .into_inner()
+    }
+
     /// Opens the store directly; only while the server is stopped.
     pub fn open_store(&self) -> Store {
         // The stopped server's last handles may take a moment to drop.
