@@ -60,7 +60,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::tree::{Rng, access_entry, dir_bytes, err, machine, scratch_dir};
+use super::tree::{Rng, access_entry, dir_bytes, err, header, join, scratch_dir};
 use crate::{
     audit::note::LogKey,
     broker::check_chain,
@@ -680,25 +680,15 @@ fn mib(kib: u64) -> f64 {
 
 /// The Markdown report.
 fn report(opts: &ScaleOptions, sizes: &[u64], rows: &[Row], bin: Option<&Path>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "## Scale benchmark\n");
-    let _ = writeln!(out, "Machine: {}\n", machine());
-    let mut cmd = format!(
-        "daypass bench scale --sizes {} --grants {}",
-        sizes
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-        opts.grants
+    let mut out = header(
+        "Scale benchmark",
+        format!(
+            "daypass bench scale --sizes {} --grants {}",
+            join(sizes),
+            opts.grants
+        ),
+        opts.dir.as_deref(),
     );
-    if let Some(d) = &opts.dir {
-        let _ = write!(cmd, " --dir {}", d.display());
-    }
-    let _ = writeln!(out, "Command: `{cmd}`\n");
-    if cfg!(debug_assertions) {
-        let _ = writeln!(out, "**Debug build: these figures mean nothing.**\n");
-    }
     match bin {
         Some(b) => {
             let _ = writeln!(out, "Server binary: `{}`\n", b.display());

@@ -40,7 +40,7 @@ use ring::{
 };
 use tokio::{net::TcpListener, sync::oneshot};
 
-use super::tree::{err, machine, scratch_dir};
+use super::tree::{err, header, scratch_dir};
 use crate::{
     audit::export,
     client::{self, ClientIdentity, Clients},
@@ -444,18 +444,15 @@ async fn measure(
 
     let mb = bytes.len() as f64 / 1e6;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let mut out = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(out, "## Service benchmark\n");
-    let _ = writeln!(out, "Machine: {}\n", machine());
-    let _ = writeln!(
-        out,
-        "Command: `daypass bench service --seconds {} --concurrency {c} --connections {}`\n",
-        secs, opts.connections
+    let mut out = header(
+        "Service benchmark",
+        format!(
+            "daypass bench service --seconds {secs} --concurrency {c} --connections {}",
+            opts.connections
+        ),
+        opts.dir.as_deref(),
     );
-    if cfg!(debug_assertions) {
-        let _ = writeln!(out, "**Debug build: these figures mean nothing.**\n");
-    }
     let _ = writeln!(
         out,
         "{c} calls in flight over {} mutual-TLS connections (RequestGrant: one per engineer), \

@@ -87,25 +87,15 @@ pub async fn tree(opts: &TreeOptions) -> Result<String, String> {
     let removed = std::fs::remove_dir_all(&dir);
     let rows = rows?;
 
-    let mut out = String::new();
-    let _ = writeln!(out, "## Tree benchmark\n");
-    let _ = writeln!(out, "Machine: {}\n", machine());
-    let mut cmd = format!(
-        "daypass bench tree --sizes {} --proofs {}",
-        sizes
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-        opts.proofs
+    let mut out = header(
+        "Tree benchmark",
+        format!(
+            "daypass bench tree --sizes {} --proofs {}",
+            join(&sizes),
+            opts.proofs
+        ),
+        opts.dir.as_deref(),
     );
-    if let Some(d) = &opts.dir {
-        let _ = write!(cmd, " --dir {}", d.display());
-    }
-    let _ = writeln!(out, "Command: `{cmd}`\n");
-    if cfg!(debug_assertions) {
-        let _ = writeln!(out, "**Debug build: these figures mean nothing.**\n");
-    }
     let _ = writeln!(
         out,
         "Appends: {BATCH} entries per commit (one sled transaction, one flush, one signed \
@@ -478,6 +468,31 @@ pub(super) fn scratch_dir(base: Option<&Path>) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// The start of every bench report: title, machine, the command that
+/// reproduces it, and a warning for debug builds.
+pub(super) fn header(title: &str, mut cmd: String, dir: Option<&Path>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {title}\n");
+    let _ = writeln!(out, "Machine: {}\n", machine());
+    if let Some(d) = dir {
+        let _ = write!(cmd, " --dir {}", d.display());
+    }
+    let _ = writeln!(out, "Command: `{cmd}`\n");
+    if cfg!(debug_assertions) {
+        let _ = writeln!(out, "**Debug build: these figures mean nothing.**\n");
+    }
+    out
+}
+
+/// `1000,100000`: sizes as the command line takes them.
+pub(super) fn join(sizes: &[u64]) -> String {
+    sizes
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -501,7 +516,7 @@ pub(super) fn dir_bytes(dir: &Path) -> Result<u64, String> {
 }
 
 /// CPU model, cores and memory, from /proc (Linux); "unknown" elsewhere.
-pub(super) fn machine() -> String {
+fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

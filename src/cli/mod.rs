@@ -463,42 +463,41 @@ impl From<io::Error> for CliError {
 
 type CliResult = Result<(), CliError>;
 
-/// Runs a parsed command line.
-pub async fn run(cli: Cli) -> CliResult {
-    match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Certs(c) => certs(c),
-        Command::Bench(BenchCommand::Tree { sizes, proofs, dir }) => {
-            let report = crate::bench::tree(&crate::bench::TreeOptions { sizes, proofs, dir })
-                .await
-                .map_err(|e| cli_err!("bench failed: {e}"))?;
-            print!("{report}");
-            Ok(())
+/// `daypass bench …`: runs one benchmark and prints its report.
+async fn bench(command: BenchCommand) -> CliResult {
+    use crate::bench;
+    let report = match command {
+        BenchCommand::Tree { sizes, proofs, dir } => {
+            bench::tree(&bench::TreeOptions { sizes, proofs, dir }).await
         }
-        Command::Bench(BenchCommand::Service {
+        BenchCommand::Service {
             seconds,
             concurrency,
             connections,
             dir,
-        }) => {
-            let report = crate::bench::service(&crate::bench::ServiceOptions {
+        } => {
+            bench::service(&bench::ServiceOptions {
                 seconds,
                 concurrency,
                 connections,
                 dir,
             })
             .await
-            .map_err(|e| cli_err!("bench failed: {e}"))?;
-            print!("{report}");
-            Ok(())
         }
-        Command::Bench(BenchCommand::Scale { sizes, grants, dir }) => {
-            let report = crate::bench::scale(&crate::bench::ScaleOptions { sizes, grants, dir })
-                .await
-                .map_err(|e| cli_err!("bench failed: {e}"))?;
-            print!("{report}");
-            Ok(())
+        BenchCommand::Scale { sizes, grants, dir } => {
+            bench::scale(&bench::ScaleOptions { sizes, grants, dir }).await
         }
+    };
+    print!("{}", report.map_err(|e| cli_err!("bench failed: {e}"))?);
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Certs(c) => certs(c),
+        Command::Bench(b) => bench(b).await,
         Command::Audit(AuditCommand::Verify {
             file,
             checkpoint,
