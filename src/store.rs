@@ -21,9 +21,12 @@
 //! group fails with [`StoreError::Unavailable`] and the in-memory head and
 //! tree go back to what is on disk: nothing of the group is kept. If the
 //! *flush* fails after the group's transaction succeeded, sled keeps the
-//! group in memory and cannot take it back, so the store then refuses every
-//! further write (fail closed) until it is reopened (a restart), which
-//! reads only what is on disk.
+//! group in memory and cannot take it back: its callers are told it failed
+//! (it may yet reach the disk, so the log may hold entries of calls
+//! answered UNAVAILABLE, never the reverse), and the store refuses every
+//! further write (fail closed) until a flush of that group succeeds. Each
+//! later group first retries that flush, so the store recovers by itself
+//! once the disk works again; a restart reads only what is on disk.
 //!
 //! One group is written at a time, under a flush lock: its transaction runs
 //! under the writer lock, its flush without it, so the next group is
@@ -259,7 +262,8 @@ pub struct Store {
     failed: Mutex<Vec<(u64, u64, String)>>,
     /// The checkpoint of the group being flushed.
     pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
-    /// A flush failed after its transaction: no more writes until reopened.
+    /// A flush failed after its transaction: no more writes until a flush
+    /// succeeds (see [`Writer::unflushed`]).
     poisoned: AtomicBool,
 }
 
@@ -273,6 +277,10 @@ struct Writer {
     pending: Pending,
     /// What is on disk, to go back to if a group write fails.
     durable: (Head, Frontier),
+    /// A group whose transaction is in sled's memory but whose flush
+    /// failed (the store is then poisoned): what sled holds, and its
+    /// checkpoint. It becomes durable once a flush succeeds.
+    unflushed: Option<(Head, Frontier, Option<SignedCheckpoint>)>,
     /// Commits accepted since open (tickets).
     committed: u64,
     /// Commits whose fate is settled: on disk, or failed.
@@ -378,6 +386,7 @@ impl Store {
                 frontier: Frontier::new(),
                 pending: Pending::default(),
                 durable: (GENESIS_HEAD, Frontier::new()),
+                unflushed: None,
                 committed: 0,
                 flushed: 0,
             }),
@@ -640,6 +649,15 @@ impl Store {
     async fn write_next_group(&self) {
         let mut w = self.writer.lock().await;
         let (after, through) = (w.flushed, w.committed);
+        if self.poisoned.load(Ordering::Relaxed) {
+            // Nothing may build on the unflushed group until it is on disk:
+            // retry its flush first (under the writer lock; this is rare).
+            if let Err(e) = self.flush_db().await {
+                self.fail(&mut w, after, &e);
+                return;
+            }
+            self.recovered(&mut w);
+        }
         if let Err(e) = self.write_group(&mut w) {
             self.fail(&mut w, after, &e);
             return;
@@ -648,21 +666,19 @@ impl Store {
         // The flush runs without the writer lock: the next group is applied
         // in memory meanwhile (pipelining).
         drop(w);
-        let flushed = if FLUSH_FAULTS.load(Ordering::Relaxed) {
-            Err(StoreError::Unavailable("injected flush fault".into()))
-        } else {
-            self.db.flush_async().await.map_err(StoreError::from)
-        };
+        let flushed = self.flush_db().await;
         let mut w = self.writer.lock().await;
         if let Err(e) = flushed {
             // The group's transaction is in sled's memory but not on disk,
-            // and sled cannot take it back: from here on nothing more is
-            // written (it would build on a group the callers were told
-            // failed). A restart reopens the database from what is on disk.
+            // and sled cannot take it back: nothing more is written until a
+            // flush of it succeeds (the next group retries it first). Its
+            // callers are told it failed.
             self.poisoned.store(true, Ordering::Relaxed);
-            tracing::error!(error = %e, "a flush failed: the store refuses writes until restart");
+            tracing::error!(error = %e, "a flush failed: writes are refused until a flush succeeds");
+            let checkpoint = lock(&self.pending_checkpoint).take();
+            w.unflushed = Some((head, frontier, checkpoint));
             // Commits applied during the flush built on this group: they
-            // fail with it.
+            // fail with it (and go back to what sled holds).
             self.fail(&mut w, after, &e);
             return;
         }
@@ -681,6 +697,38 @@ impl Store {
         self.settled_tx.send_replace(through);
     }
 
+    /// Flushes sled (or fails, with the test hook on).
+    async fn flush_db(&self) -> Result<(), StoreError> {
+        if FLUSH_FAULTS.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("injected flush fault".into()));
+        }
+        self.db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(StoreError::from)
+    }
+
+    /// A flush of the unflushed group succeeded: it is durable now, and
+    /// writes go on from it.
+    fn recovered(&self, w: &mut Writer) {
+        self.poisoned.store(false, Ordering::Relaxed);
+        let Some((head, frontier, checkpoint)) = w.unflushed.take() else {
+            return;
+        };
+        tracing::warn!(
+            next_seq = head.next_seq,
+            "a flush succeeded again: the store accepts writes (the group whose flush had failed is durable)"
+        );
+        w.durable = (head, frontier);
+        *self.published_head() = head;
+        if checkpoint.is_some() {
+            *self.latest_checkpoint_slot() = checkpoint;
+        }
+        self.head_tx
+            .send_if_modified(|seq| std::mem::replace(seq, head.next_seq) != head.next_seq);
+    }
+
     /// How commit `ticket`, now settled, ended.
     fn outcome(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
         let failed = lock(&self.failed);
@@ -693,10 +741,13 @@ impl Store {
         }
     }
 
-    /// After a failed group write: back to what is on disk, and every
-    /// commit after `after` fails.
+    /// After a failed group write: back to what sled holds (what is on
+    /// disk, or an unflushed group), and every commit after `after` fails.
     fn fail(&self, w: &mut Writer, after: u64, e: &StoreError) {
-        let (head, frontier) = w.durable.clone();
+        let (head, frontier) = match &w.unflushed {
+            Some((head, frontier, _)) => (*head, frontier.clone()),
+            None => w.durable.clone(),
+        };
         w.head = head;
         w.frontier = frontier;
         w.pending = Pending::default();
@@ -714,11 +765,6 @@ impl Store {
     /// Writes the pending group in one transaction, with a signed checkpoint
     /// of the tree at its end (published once flushed).
     fn write_group(&self, w: &mut Writer) -> Result<(), StoreError> {
-        if self.poisoned.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable(
-                "an earlier flush failed; restart the server".into(),
-            ));
-        }
         if WRITE_FAULTS.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable("injected write fault".into()));
         }
