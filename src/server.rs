@@ -1,13 +1,20 @@
 //! The server: opens the store, brings the log and the expiry index up to
 //! date, and serves the four daypass services plus gRPC health and
 //! reflection over mutual TLS until `shutdown` resolves. In-flight calls then
-//! drain (bounded by [`DRAIN_TIMEOUT`]) and the stop is logged.
+//! drain (bounded by [`DRAIN_TIMEOUT`]) and the stop is logged. A handler
+//! that panics fails only its own call, with INTERNAL and [`PANIC_MESSAGE`];
+//! the process, the connection and other calls go on.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{any::Any, future::Future, sync::Arc, time::Duration};
 
 use thiserror::Error;
 use tokio::{net::TcpListener, sync::oneshot};
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::{
+    Status,
+    codegen::http,
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
     broker::{Broker, BrokerError, Limits},
@@ -140,6 +147,9 @@ pub async fn run(
         // (log-following streams end at shutdown instead).
         .timeout(REQUEST_TIMEOUT)
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // A bug in one handler fails that call, not the process or the
+        // connection.
+        .layer(CatchPanicLayer::custom(panic_to_status))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
@@ -200,6 +210,25 @@ async fn open_store(
             }
         }
     }
+}
+
+/// What the caller of a handler that panicked is told.
+pub const PANIC_MESSAGE: &str = "internal error; the server logged it";
+
+/// The answer to a call whose handler panicked: INTERNAL with a fixed
+/// message. The payload may hold request data or worse, so it goes to the
+/// server's log only.
+fn panic_to_status(payload: Box<dyn Any + Send>) -> http::Response<tonic::body::Body> {
+    let detail = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(a panic payload that is not text)");
+    tracing::error!(
+        panic = detail,
+        "a handler panicked; its call failed with INTERNAL"
+    );
+    Status::internal(PANIC_MESSAGE).into_http()
 }
 
 /// The longest a unary call may take on the server.

@@ -111,6 +111,7 @@ impl GrantService for GrantApi {
         req: Request<pb::ValidateGrantRequest>,
     ) -> Result<Response<pb::ValidateGrantResponse>, Status> {
         let api = &self.0;
+        api.injected_panic().await;
         let caller = api.admit(&req, Action::ValidateGrant).await?;
         let (by_grant, by_staff) = match &req.get_ref().subject {
             Some(Subject::GrantId(id)) => (Some(id.as_str()), None),

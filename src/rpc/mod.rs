@@ -11,7 +11,10 @@ mod staff;
 mod status;
 mod tenants;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use tonic::{Request, Status};
 
@@ -50,6 +53,47 @@ impl Api {
         match result {
             Ok(v) => Ok(v),
             Err(e) => Err(self.broker.refuse(&caller.actor(), action, e).await.into()),
+        }
+    }
+}
+
+/// Fault injection for tests: while set, every ValidateGrant handler panics
+/// at its start.
+static HANDLER_PANIC: AtomicBool = AtomicBool::new(false);
+/// Fault injection for tests: while set, every ValidateGrant handler panics
+/// inside a store commit, holding the store's writer lock.
+static LOCKED_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// Makes every ValidateGrant handler in this process panic (`true`) or work
+/// again (`false`), as a bug would. For panic tests only; each such test
+/// needs a test binary of its own, since this is process-wide.
+#[doc(hidden)]
+pub fn inject_handler_panic(on: bool) {
+    HANDLER_PANIC.store(on, Ordering::Relaxed);
+}
+
+/// Makes every ValidateGrant handler panic while it holds the store's
+/// writer lock (`true`). For panic tests only (see [`inject_handler_panic`]).
+#[doc(hidden)]
+pub fn inject_panic_under_store_lock(on: bool) {
+    LOCKED_PANIC.store(on, Ordering::Relaxed);
+}
+
+impl Api {
+    /// Panics if a test asked for it (see [`inject_handler_panic`]).
+    async fn injected_panic(&self) {
+        if HANDLER_PANIC.load(Ordering::Relaxed) {
+            panic!("injected handler panic (secret=hunter2)");
+        }
+        if LOCKED_PANIC.load(Ordering::Relaxed) {
+            let clock = self.broker.clock().clone();
+            let _ = self
+                .broker
+                .store()
+                .commit(&*clock, |_, _, _| -> Result<(), crate::store::StoreError> {
+                    panic!("injected panic under the writer lock (secret=hunter2)")
+                })
+                .await;
         }
     }
 }
