@@ -20,6 +20,7 @@ use crate::{
     clock::{SharedClock, Timestamp},
     config::Config,
     expiry::ExpiryIndex,
+    gate::{Gate, IssuedCertificate},
     grant::{DenyReason, Grant, GrantId, GrantState},
     identity::{IdentityError, Name, Principal, PrincipalKind, truncate},
     limits::{Rate, RateLimits},
@@ -38,6 +39,8 @@ pub const MAX_TICKET_CHARS: usize = 128;
 pub const MAX_ACTION_CHARS: usize = 128;
 pub const MAX_RESOURCE_CHARS: usize = 512;
 pub const MAX_NOTE_CHARS: usize = 500;
+/// Largest accepted certificate signing request (PEM).
+pub const MAX_CSR_BYTES: usize = 16 * 1024;
 
 /// Everything a broker call can fail with. Mapped to a gRPC status in
 /// exactly one place (`rpc::status`).
@@ -192,6 +195,7 @@ pub struct Broker {
     trust_domain: String,
     expiry: Arc<ExpiryIndex>,
     rates: RateLimits,
+    gate: Arc<Gate>,
 }
 
 impl Broker {
@@ -200,6 +204,7 @@ impl Broker {
         clock: SharedClock,
         limits: Limits,
         trust_domain: String,
+        gate: Arc<Gate>,
     ) -> Self {
         let rates = RateLimits::new(limits.requests, limits.validations);
         Broker {
@@ -209,7 +214,12 @@ impl Broker {
             trust_domain,
             expiry: Arc::new(ExpiryIndex::default()),
             rates,
+            gate,
         }
+    }
+
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -463,6 +473,12 @@ impl Broker {
                 Ok((rec, revoked))
             })
             .await?;
+        let now = self.clock.now();
+        for id in &out.1 {
+            if let Some(g) = self.store.grant(id)? {
+                self.gate.note_ended(&g, now);
+            }
+        }
         Ok((out, c.receipt))
     }
 
@@ -798,6 +814,7 @@ impl Broker {
                 Ok(g)
             })
             .await?;
+        self.gate.note_ended(&g, self.clock.now());
         Ok((g, c.receipt))
     }
 
@@ -933,13 +950,66 @@ impl Broker {
         }
     }
 
-    /// Loads the deadlines of every live grant (start-up).
+    /// Loads the deadlines of every live grant, and the grants that ended
+    /// early but have not expired into the revocation lists (start-up).
     pub fn load_deadlines(&self) -> Result<usize> {
         let live = self.store.live_grants()?;
         for g in &live {
             self.track(g);
         }
+        self.gate
+            .load_ended(self.store.all_grants()?.iter(), self.clock.now());
         Ok(live.len())
+    }
+
+    /// The holder of an active grant gets a grant certificate for the key
+    /// in `csr_pem` (logged as `grant.certificate_issued`).
+    pub async fn issue_grant_certificate(
+        &self,
+        caller: &Caller,
+        id: &str,
+        csr_pem: &str,
+    ) -> Result<Receipted<(Grant, IssuedCertificate)>> {
+        let id = parse_grant_id(id)?;
+        if csr_pem.trim().is_empty() {
+            return Err(BrokerError::InvalidArgument(
+                "csr_pem is empty: send a PEM certificate signing request made with your own key"
+                    .into(),
+            ));
+        }
+        if csr_pem.len() > MAX_CSR_BYTES {
+            return Err(BrokerError::InvalidArgument(format!(
+                "csr_pem is {} bytes; a certificate signing request has at most {MAX_CSR_BYTES}",
+                csr_pem.len()
+            )));
+        }
+        let actor = caller.actor();
+        let (out, c) = self
+            .store
+            .commit(&*self.clock, |s, b, now| {
+                let g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
+                if !policy::may_use(caller, &g) {
+                    return Err(not_found(&id));
+                }
+                if let Err(why) = g.is_valid_at(now) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} is not active ({}): certificates are issued for active grants only",
+                        why.as_str()
+                    )));
+                }
+                let issued = self
+                    .gate
+                    .issue_certificate(&g, csr_pem, now)
+                    .map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+                b.log(
+                    grant_draft(&actor, &g, "grant.certificate_issued")
+                        .with("serial", &issued.serial)
+                        .with("not_after", issued.not_after),
+                );
+                Ok((g, issued))
+            })
+            .await?;
+        Ok((out, c.receipt))
     }
 
     /// Closes the given grants whose deadline has passed, logging

@@ -6,8 +6,9 @@ use thiserror::Error;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::pb::{
-    audit_service_client::AuditServiceClient, grant_service_client::GrantServiceClient,
-    staff_service_client::StaffServiceClient, tenant_service_client::TenantServiceClient,
+    audit_service_client::AuditServiceClient, gate_service_client::GateServiceClient,
+    grant_service_client::GrantServiceClient, staff_service_client::StaffServiceClient,
+    tenant_service_client::TenantServiceClient,
 };
 
 #[derive(Debug, Error)]
@@ -62,6 +63,7 @@ pub struct Clients {
     pub tenants: TenantServiceClient<Channel>,
     pub grants: GrantServiceClient<Channel>,
     pub audit: AuditServiceClient<Channel>,
+    pub gate: GateServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
     /// over the same mutual TLS).
     pub health: tonic_health::pb::health_client::HealthClient<Channel>,
@@ -73,6 +75,7 @@ impl Clients {
             staff: StaffServiceClient::new(channel.clone()),
             tenants: TenantServiceClient::new(channel.clone()),
             grants: GrantServiceClient::new(channel.clone()),
+            gate: GateServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone())
                 .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
             health: tonic_health::pb::health_client::HealthClient::new(channel),

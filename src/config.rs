@@ -30,6 +30,15 @@
 //!
 //! [staff]
 //! max_root_holders = 2             # at most 2
+//!
+//! [gate]                           # what tenants verify offline
+//! token_key = "/etc/daypass/token.key"       # default: beside tls.key
+//! grant_ca_cert = "/etc/daypass/grant-ca.pem"
+//! grant_ca_key = "/etc/daypass/grant-ca.key"
+//! heartbeat_secs = 10              # revocation lists streamed at least this often
+//! # keys rotated out stay published until retired_at + 24 h:
+//! # retired_token_keys = [{ public = "/etc/daypass/token-2026-10.pub", retired_at = "2026-11-20T12:00:00Z" }]
+//! # retired_grant_cas = [{ public = "/etc/daypass/grant-ca-2026-10.pem", retired_at = "2026-11-20T12:00:00Z" }]
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -37,7 +46,7 @@ use std::{fs, net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::{grant::MAX_GRANT_SECS, identity::Name};
+use crate::{clock::Timestamp, grant::MAX_GRANT_SECS, identity::Name};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -72,6 +81,49 @@ pub struct Config {
     pub store: StoreSettings,
     #[serde(default)]
     pub limits: RateSettings,
+    #[serde(default)]
+    pub gate: GateSettings,
+}
+
+/// What tenants verify offline (`crate::gate`, docs/integration.md): the
+/// token key and the grant CA (default: `token.key`, `grant-ca.pem`,
+/// `grant-ca.key` beside the server's TLS key), keys rotated out, and the
+/// revocation feed's heartbeat.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateSettings {
+    pub token_key: Option<PathBuf>,
+    pub grant_ca_cert: Option<PathBuf>,
+    pub grant_ca_key: Option<PathBuf>,
+    /// A revocation list is streamed at least this often (seconds).
+    pub heartbeat_secs: u64,
+    /// Token keys rotated out: still published until `retired_at` + the
+    /// longest grant, so the tokens they signed stay verifiable.
+    pub retired_token_keys: Vec<RetiredKey>,
+    /// Grant CAs rotated out, likewise.
+    pub retired_grant_cas: Vec<RetiredKey>,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        GateSettings {
+            token_key: None,
+            grant_ca_cert: None,
+            grant_ca_key: None,
+            heartbeat_secs: 10,
+            retired_token_keys: Vec::new(),
+            retired_grant_cas: Vec::new(),
+        }
+    }
+}
+
+/// A key rotated out: its public file (`token.pub` or a grant CA's PEM) and
+/// when signing with it stopped (RFC 3339).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredKey {
+    pub public: PathBuf,
+    pub retired_at: String,
 }
 
 /// Per-caller rate limits (`crate::limits`).
@@ -179,6 +231,30 @@ impl Config {
         })
     }
 
+    /// A file beside the server's TLS key, unless configured.
+    fn beside_tls_key(&self, configured: &Option<PathBuf>, file: &str) -> PathBuf {
+        configured.clone().unwrap_or_else(|| {
+            self.tls
+                .key
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(file)
+        })
+    }
+
+    /// The token-signing key: `gate.token_key` or `token.key`.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.beside_tls_key(&self.gate.token_key, crate::pki::TOKEN_KEY_FILE)
+    }
+
+    /// The grant CA's certificate and key files.
+    pub fn grant_ca_paths(&self) -> (PathBuf, PathBuf) {
+        (
+            self.beside_tls_key(&self.gate.grant_ca_cert, crate::pki::GRANT_CA_FILE),
+            self.beside_tls_key(&self.gate.grant_ca_key, crate::pki::GRANT_CA_KEY_FILE),
+        )
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -225,6 +301,26 @@ impl Config {
                 "store.cache_mib must be between 8 and 65536, not {}",
                 self.store.cache_mib
             )));
+        }
+        if !(1..=3600).contains(&self.gate.heartbeat_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "gate.heartbeat_secs must be between 1 and 3600, not {}",
+                self.gate.heartbeat_secs
+            )));
+        }
+        for k in self
+            .gate
+            .retired_token_keys
+            .iter()
+            .chain(&self.gate.retired_grant_cas)
+        {
+            if Timestamp::parse_rfc3339(&k.retired_at).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "gate: retired_at {:?} of {} is not an RFC 3339 time (e.g. 2026-11-20T12:00:00Z)",
+                    k.retired_at,
+                    k.public.display()
+                )));
+            }
         }
         if self.staff.max_root_holders > 2 {
             return Err(ConfigError::Invalid(format!(

@@ -49,6 +49,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         log: Default::default(),
         store: Default::default(),
         limits: Default::default(),
+        gate: Default::default(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;
@@ -69,6 +70,10 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
             false,
         )
         .map_err(|e| e.to_string())?;
+    }
+    if !config.token_key_path().exists() {
+        // A dev directory from before grant tokens.
+        pki::create_gate_keys(&certs, false).map_err(|e| e.to_string())?;
     }
     enrol(&config).await?;
     Ok(config)
@@ -100,11 +105,13 @@ fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
 async fn enrol(config: &Config) -> Result<(), String> {
     let key = pki::load_log_key(&config.log_key_path()).map_err(|e| e.to_string())?;
     let store = Arc::new(Store::open(&config.data_dir, Arc::new(key)).map_err(|e| e.to_string())?);
+    let gate = Arc::new(crate::gate::Gate::load(config).map_err(|e| e.to_string())?);
     let broker = Broker::new(
         store,
         Arc::new(SystemClock),
         Limits::from(config),
         config.trust_domain.clone(),
+        gate,
     );
     let ada = Name::parse("ada").map_err(|e| e.to_string())?;
     broker

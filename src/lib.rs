@@ -14,6 +14,7 @@ pub mod clock; // Clock trait: system clock, manual clock for tests
 pub mod config; // Config: plain data, from TOML
 pub mod dev; // `serve --dev`: throw-away PKI, enrolment, walkthrough
 pub mod expiry; // ExpirySweeper: writes `grant.expired` at each deadline
+pub mod gate; // grant tokens, grant certificates, published keys, revocation lists
 pub mod grant; // grant records and their lifecycle states
 pub mod identity; // peer certificate -> Principal
 pub mod limits; // per-caller rate limits (token buckets)

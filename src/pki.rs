@@ -4,7 +4,11 @@
 //! mode 0600 and never logged.
 //!
 //! Layout written by `daypass certs init` / `certs issue` (see certs/README.md):
-//! `ca.pem`, `ca.key`, `server.pem`, `server.key`, `<kind>-<name>.pem|.key`.
+//! `ca.pem`, `ca.key`, `server.pem`, `server.key`, `<kind>-<name>.pem|.key`,
+//! the log key (`log.key`, `log.pub`) and the gate keys tenants verify
+//! against: the token key (`token.key`, `token.pub`) and the grant CA
+//! (`grant-ca.pem`, `grant-ca.key`), which signs nothing but short-lived
+//! grant certificates.
 
 use std::{
     fs,
@@ -13,6 +17,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -197,6 +202,43 @@ impl CertificateAuthority {
         })
     }
 
+    /// Signs a certificate for the key in a PEM PKCS#10 request (whose
+    /// signature proves the requester holds the key). Only the key is taken
+    /// from the request: names, lifetime and usage are ours. Client
+    /// authentication only. Returns the PEM and the hex serial number.
+    pub fn issue_for_csr(
+        &self,
+        csr_pem: &str,
+        common_name: &str,
+        uris: &[String],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(String, String), PkiError> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| PkiError::Invalid(format!("not a valid PEM certificate request: {e}")))?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        for uri in uris {
+            params
+                .subject_alt_names
+                .push(SanType::URI(uri.as_str().try_into()?));
+        }
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut serial = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+            .map_err(|_| PkiError::Invalid("no randomness for a serial number".into()))?;
+        serial[0] &= 0x7f; // a positive INTEGER
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        csr.params = params;
+        let cert = csr.signed_by(&self.issuer)?;
+        Ok((cert.pem(), hex::encode(serial)))
+    }
+
     /// A client certificate for `kind/name` under `trust_domain`.
     pub fn issue_client(
         &self,
@@ -272,7 +314,104 @@ pub fn init_dir(
         write_secret(&dir.join("server.key"), &server.key_pem)?,
     ];
     written.extend(create_log_key(dir, origin, force)?);
+    written.extend(create_gate_keys(dir, force)?);
     Ok(written)
+}
+
+/// The token-signing key's file name in a certificate directory (PKCS#8
+/// PEM, mode 0600).
+pub const TOKEN_KEY_FILE: &str = "token.key";
+/// Its public key: the raw 32 bytes, base64, one line.
+pub const TOKEN_PUB_FILE: &str = "token.pub";
+/// The grant CA's certificate and key.
+pub const GRANT_CA_FILE: &str = "grant-ca.pem";
+pub const GRANT_CA_KEY_FILE: &str = "grant-ca.key";
+
+/// Creates the gate keys in `dir`: a token-signing key (`token.key`,
+/// `token.pub`) and a grant CA (`grant-ca.pem`, `grant-ca.key`).
+pub fn create_gate_keys(dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiError> {
+    let key_path = dir.join(TOKEN_KEY_FILE);
+    if key_path.exists() && !force {
+        return Err(PkiError::Exists(key_path));
+    }
+    create_dir(dir)?;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| PkiError::Invalid("cannot generate an Ed25519 key".into()))?;
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| PkiError::Invalid("cannot generate an Ed25519 key".into()))?;
+    let pem = pem_block("PRIVATE KEY", pkcs8.as_ref());
+    let public = base64::engine::general_purpose::STANDARD
+        .encode(ring::signature::KeyPair::public_key(&pair).as_ref());
+    let ca = CertificateAuthority::generate("daypass grant CA")?;
+    Ok(vec![
+        write_secret(&key_path, &pem)?,
+        write_public(&dir.join(TOKEN_PUB_FILE), &format!("{public}\n"))?,
+        write_public(&dir.join(GRANT_CA_FILE), ca.cert_pem())?,
+        write_secret(&dir.join(GRANT_CA_KEY_FILE), ca.key_pem())?,
+    ])
+}
+
+/// Reads a token-signing key (`token.key`).
+pub fn load_token_key(path: &Path) -> Result<ring::signature::Ed25519KeyPair, PkiError> {
+    let text = read(path)?;
+    let der = pem_contents(&text, "PRIVATE KEY")
+        .ok_or_else(|| PkiError::Invalid(format!("{}: not a PEM PRIVATE KEY", path.display())))?;
+    ring::signature::Ed25519KeyPair::from_pkcs8(&der).map_err(|_| {
+        PkiError::Invalid(format!(
+            "{}: not an Ed25519 PKCS#8 key (make one with `daypass certs gate-keys`)",
+            path.display()
+        ))
+    })
+}
+
+/// Reads a token public key file (`token.pub`: base64 of 32 bytes).
+pub fn load_token_public(path: &Path) -> Result<[u8; 32], PkiError> {
+    let text = read(path)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            PkiError::Invalid(format!(
+                "{}: not a token public key (base64 of 32 bytes)",
+                path.display()
+            ))
+        })
+}
+
+/// Loads a CA (certificate and key PEM files), e.g. the grant CA.
+pub fn load_ca_files(cert: &Path, key: &Path) -> Result<CertificateAuthority, PkiError> {
+    CertificateAuthority::load(&read(cert)?, &read(key)?)
+}
+
+/// Reads a PEM certificate file and returns its DER.
+pub fn load_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
+    let text = read(path)?;
+    pem_contents(&text, "CERTIFICATE")
+        .ok_or_else(|| PkiError::Invalid(format!("{}: not a PEM certificate", path.display())))
+}
+
+/// A PEM block of `der` with 64-character lines.
+pub fn pem_block(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The DER inside the first PEM block labelled `label`.
+pub fn pem_contents(text: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let b64: String = text[start..stop].split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 /// `daypass certs issue`: a client certificate signed by the CA in `dir`.

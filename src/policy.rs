@@ -4,7 +4,7 @@
 //! * [`authorize`]: may this caller make this call at all (role × RPC);
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
-//!   [`may_release`]): may this caller touch this particular grant or read
+//!   [`may_release`], [`may_use`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -131,10 +131,14 @@ pub enum Action {
     GetInclusionProof,
     GetConsistencyProof,
     GetTenantEntries,
+    IssueGrantCertificate,
+    GetVerificationKeys,
+    GetRevocations,
+    WatchRevocations,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 27] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -158,6 +162,10 @@ impl Action {
         Action::GetInclusionProof,
         Action::GetConsistencyProof,
         Action::GetTenantEntries,
+        Action::IssueGrantCertificate,
+        Action::GetVerificationKeys,
+        Action::GetRevocations,
+        Action::WatchRevocations,
     ];
 
     /// The RPC's name, as logged.
@@ -186,6 +194,10 @@ impl Action {
             Action::GetInclusionProof => "GetInclusionProof",
             Action::GetConsistencyProof => "GetConsistencyProof",
             Action::GetTenantEntries => "GetTenantEntries",
+            Action::IssueGrantCertificate => "IssueGrantCertificate",
+            Action::GetVerificationKeys => "GetVerificationKeys",
+            Action::GetRevocations => "GetRevocations",
+            Action::WatchRevocations => "WatchRevocations",
         }
     }
 }
@@ -217,6 +229,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetInclusionProof
                 | GetConsistencyProof
                 | GetTenantEntries
+                | GetVerificationKeys
+                | GetRevocations
+                | WatchRevocations
         ),
         Caller::Staff { role, .. } => match role {
             Role::Support | Role::Root => matches!(
@@ -232,6 +247,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetCheckpoint
                     | GetInclusionProof
                     | GetConsistencyProof
+                    | IssueGrantCertificate
+                    | GetVerificationKeys
             ),
             Role::Admin => matches!(
                 action,
@@ -254,6 +271,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
+                    | GetVerificationKeys
             ),
             Role::Auditor => matches!(
                 action,
@@ -269,6 +287,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
+                    | GetVerificationKeys
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -384,10 +403,17 @@ pub fn may_read_tenant_log(caller: &Caller, tenant: &Name) -> bool {
 pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
     use crate::limits::Class;
     match action {
-        Action::RequestGrant => Some(Class::Requests),
+        // Both mint credentials for an engineer.
+        Action::RequestGrant | Action::IssueGrantCertificate => Some(Class::Requests),
         Action::ValidateGrant | Action::RecordAccess => Some(Class::Validations),
         _ => None,
     }
+}
+
+/// A grant's credentials (its token, a grant certificate): only the
+/// holder gets them.
+pub fn may_use(caller: &Caller, grant: &Grant) -> bool {
+    matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
 }
 
 /// Release: only the holder.

@@ -21,13 +21,15 @@ use crate::{
     clock::SharedClock,
     config::Config,
     expiry,
+    gate::Gate,
     identity::Name,
     pb::{
-        audit_service_server::AuditServiceServer, grant_service_server::GrantServiceServer,
-        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
+        audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
+        grant_service_server::GrantServiceServer, staff_service_server::StaffServiceServer,
+        tenant_service_server::TenantServiceServer,
     },
     pki,
-    rpc::{Api, AuditApi, GrantApi, StaffApi, TenantApi},
+    rpc::{Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
     store::{Store, StoreError},
 };
 
@@ -60,6 +62,8 @@ pub enum ServerError {
     Reflection(String),
     #[error("cannot load the log signing key: {0}")]
     LogKey(String),
+    #[error("cannot load the gate keys: {0}")]
+    Gate(String),
     #[error("stopped, but the stop could not be logged: {0}")]
     Shutdown(BrokerError),
 }
@@ -88,12 +92,14 @@ pub async fn run(
             "{e}; create one with `daypass certs log-key --dir DIR` and point log.signing_key at it"
         ))
     })?);
+    let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
     let store = open_store(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let broker = Arc::new(Broker::new(
         Arc::new(store),
         clock,
         Limits::from(&config),
         config.trust_domain.clone(),
+        gate,
     ));
     if let Some(admin) = &config.bootstrap_admin {
         let name = Name::parse(admin).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
@@ -155,6 +161,7 @@ pub async fn run(
         .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
         .add_service(limit(TenantServiceServer::new(TenantApi(api.clone()))))
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
+        .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -265,5 +272,6 @@ impl_limited!(
     StaffServiceServer<StaffApi>,
     TenantServiceServer<TenantApi>,
     GrantServiceServer<GrantApi>,
-    AuditServiceServer<AuditApi>
+    AuditServiceServer<AuditApi>,
+    GateServiceServer<GateApi>
 );

@@ -230,6 +230,7 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
     pki::write_public(&pki_dir.join("server.pem"), &server_cert.cert_pem).expect("write");
     pki::write_secret(&pki_dir.join("server.key"), &server_cert.key_pem).expect("write");
     pki::create_log_key(&pki_dir, &pki::default_log_origin(TRUST), false).expect("log key");
+    pki::create_gate_keys(&pki_dir, false).expect("gate keys");
     let verifier: NoteVerifier = pki::load_log_key(&pki_dir.join(pki::LOG_KEY_FILE))
         .expect("log key")
         .verifier();

@@ -39,6 +39,8 @@ const SUPPORT_AND_ROOT: &[Action] = &[
     GetCheckpoint,
     GetInclusionProof,
     GetConsistencyProof,
+    IssueGrantCertificate,
+    GetVerificationKeys,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -61,6 +63,7 @@ const ADMIN_ROLE: &[Action] = &[
     GetInclusionProof,
     GetConsistencyProof,
     GetTenantEntries,
+    GetVerificationKeys,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -76,6 +79,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetInclusionProof,
     GetConsistencyProof,
     GetTenantEntries,
+    GetVerificationKeys,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -95,6 +99,9 @@ const TENANT: &[Action] = &[
     GetInclusionProof,
     GetConsistencyProof,
     GetTenantEntries,
+    GetVerificationKeys,
+    GetRevocations,
+    WatchRevocations,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.
@@ -577,5 +584,33 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .verify_chain(pb::VerifyChainRequest {})
             .await
             .map(done),
+        IssueGrantCertificate => c
+            .grants
+            .issue_grant_certificate(pb::IssueGrantCertificateRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                csr_pem: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+            })
+            .await
+            .map(done),
+        GetVerificationKeys => c
+            .gate
+            .get_verification_keys(pb::GetVerificationKeysRequest {})
+            .await
+            .map(done),
+        GetRevocations => c
+            .gate
+            .get_revocations(pb::GetRevocationsRequest {})
+            .await
+            .map(done),
+        WatchRevocations => {
+            let mut stream = c
+                .gate
+                .watch_revocations(pb::WatchRevocationsRequest {})
+                .await?
+                .into_inner();
+            // The first list comes at once; the stream then stays open.
+            let first = stream.message().await?;
+            Ok(format!("first list: {}", first.is_some()))
+        }
     }
 }

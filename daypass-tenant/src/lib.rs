@@ -6,4 +6,11 @@
 //! published keys, follows the signed revocation feed (failing closed once
 //! the feed is staler than a limit) and reports every access back.
 
+pub mod claims;
+pub mod clock;
+pub mod keys;
 pub mod paseto;
+pub mod verifier;
+
+pub use keys::KeySet;
+pub use verifier::{Admission, Credential, FeedError, Refusal, Verifier};

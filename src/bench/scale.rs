@@ -195,6 +195,7 @@ fn make_pki(layout: &Layout) -> Result<ClientIdentity, String> {
     pki::write_public(&p("server.pem"), &server.cert_pem).map_err(err)?;
     pki::write_secret(&p("server.key"), &server.key_pem).map_err(err)?;
     pki::create_log_key(&layout.pki, &pki::default_log_origin(TRUST), false).map_err(err)?;
+    pki::create_gate_keys(&layout.pki, false).map_err(err)?;
     let admin = ca
         .issue_client(
             PrincipalKind::Staff,

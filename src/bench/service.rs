@@ -146,6 +146,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
     pki::write_public(&path("server.pem"), &server_cert.cert_pem).map_err(err)?;
     pki::write_secret(&path("server.key"), &server_cert.key_pem).map_err(err)?;
     pki::create_log_key(dir, &pki::default_log_origin(TRUST), false).map_err(err)?;
+    pki::create_gate_keys(dir, false).map_err(err)?;
     let config = Config {
         listen: "127.0.0.1:0".parse::<SocketAddr>().map_err(err)?,
         data_dir: path("data"),
@@ -167,6 +168,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
             validations_per_second: 1e9,
             validation_burst: 1e9,
         },
+        gate: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();

@@ -101,6 +101,7 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
         decided_by: g.decided_by.clone(),
         decision_note: g.decision_note.clone(),
         receipt: None,
+        token: String::new(),
     }
 }
 

@@ -4,8 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
+    grant::Grant,
     pb::{self, grant_service_server::GrantService, validate_grant_request::Subject},
-    policy::Action,
+    policy::{self, Action, Caller},
 };
 
 /// The `GrantService` implementation.
@@ -26,7 +27,11 @@ impl GrantService for GrantApi {
             .request_grant(&caller, &r.tenant, &r.reason, &r.ticket, r.duration_seconds)
             .await;
         let g = api.finish(&caller, Action::RequestGrant, result).await?;
-        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
+        Ok(Response::new(api.with_token(
+            &caller,
+            &g.0,
+            convert::receipted_grant(&g.0, g.1),
+        )))
     }
 
     async fn approve_grant(
@@ -80,7 +85,11 @@ impl GrantService for GrantApi {
         let caller = api.admit(&req, Action::GetGrant).await?;
         let result = api.broker.get_grant(&caller, &req.get_ref().grant_id);
         let g = api.finish(&caller, Action::GetGrant, result).await?;
-        Ok(Response::new(convert::grant_to_pb(&g)))
+        Ok(Response::new(api.with_token(
+            &caller,
+            &g,
+            convert::grant_to_pb(&g),
+        )))
     }
 
     async fn revoke_grant(
@@ -156,5 +165,38 @@ impl GrantService for GrantApi {
             entry_hash: hex::encode(entry.hash),
             receipt: convert::receipt_to_pb(receipt),
         }))
+    }
+
+    async fn issue_grant_certificate(
+        &self,
+        req: Request<pb::IssueGrantCertificateRequest>,
+    ) -> Result<Response<pb::GrantCertificate>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::IssueGrantCertificate).await?;
+        let r = req.into_inner();
+        let result = api
+            .broker
+            .issue_grant_certificate(&caller, &r.grant_id, &r.csr_pem)
+            .await;
+        let ((_, issued), receipt) = api
+            .finish(&caller, Action::IssueGrantCertificate, result)
+            .await?;
+        Ok(Response::new(pb::GrantCertificate {
+            certificate_pem: issued.certificate_pem,
+            grant_ca_pem: api.broker.gate().grant_ca_pem().to_owned(),
+            expires_at_ms: issued.not_after.millis(),
+            serial: issued.serial,
+            receipt: convert::receipt_to_pb(receipt),
+        }))
+    }
+}
+
+impl Api {
+    /// Adds the grant's signed token for its holder, while it is active.
+    fn with_token(&self, caller: &Caller, g: &Grant, mut pb: pb::Grant) -> pb::Grant {
+        if policy::may_use(caller, g) {
+            pb.token = self.broker.gate().token(g).unwrap_or_default();
+        }
+        pb
     }
 }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod convert;
+mod gate;
 mod grants;
 mod staff;
 mod status;
@@ -106,5 +107,6 @@ pub fn peer_principal<T>(req: &Request<T>, trust_domain: &str) -> Result<Princip
 }
 
 pub use self::{
-    audit::AuditApi, convert::entry_from_pb, grants::GrantApi, staff::StaffApi, tenants::TenantApi,
+    audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, staff::StaffApi,
+    tenants::TenantApi,
 };

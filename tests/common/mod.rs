@@ -60,6 +60,7 @@ impl TestServer {
         std::fs::write(path("server.key"), &server_cert.key_pem).expect("write");
         pki::create_log_key(dir.path(), &pki::default_log_origin(TRUST_DOMAIN), false)
             .expect("log key");
+        pki::create_gate_keys(dir.path(), false).expect("gate keys");
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: path("data"),
@@ -75,6 +76,7 @@ impl TestServer {
             log: Default::default(),
             store: Default::default(),
             limits: Default::default(),
+            gate: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");

@@ -1,0 +1,127 @@
+//! What the broker signs for tenants to check offline: grant tokens and
+//! revocation lists (docs/integration.md §3–4).
+//!
+//! Both are PASETO v4.public tokens ([`crate::paseto`]) whose payload is a
+//! JSON object and whose footer is `{"kid":"<key id>"}`. They use different
+//! implicit assertions ([`GRANT_ASSERTION`], [`REVOCATIONS_ASSERTION`]), so
+//! one can never be passed off as the other. Times are RFC 3339 UTC strings
+//! with milliseconds, e.g. `2026-11-26T10:00:00.000Z`.
+
+use ring::{
+    digest,
+    signature::{Ed25519KeyPair, KeyPair},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{clock::Timestamp, paseto};
+
+/// The implicit assertion of grant tokens.
+pub const GRANT_ASSERTION: &[u8] = b"daypass-grant-v1";
+/// The implicit assertion of revocation lists.
+pub const REVOCATIONS_ASSERTION: &[u8] = b"daypass-revocations-v1";
+
+/// A key's id: hex of the first 8 bytes of SHA-256 over the raw 32-byte
+/// Ed25519 public key (for a grant CA: over the certificate's DER).
+pub fn key_id(bytes: &[u8]) -> String {
+    hex::encode(&digest::digest(&digest::SHA256, bytes).as_ref()[..8])
+}
+
+/// The footer of every token the broker signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footer {
+    pub kid: String,
+}
+
+/// The payload of a grant token. The registered PASETO claims carry the
+/// grant; `reason_sha256` binds the stated reason without disclosing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantClaims {
+    /// The broker: `spiffe://<trust domain>`.
+    pub iss: String,
+    /// The holder's principal, `spiffe://<trust domain>/staff/<name>`.
+    pub sub: String,
+    /// The tenant the grant is for.
+    pub aud: String,
+    /// The grant id.
+    pub jti: String,
+    /// When the grant became active.
+    #[serde(with = "rfc3339")]
+    pub iat: Timestamp,
+    /// Equal to `iat`.
+    #[serde(with = "rfc3339")]
+    pub nbf: Timestamp,
+    /// When the grant expires (at most 24 h after `iat`).
+    #[serde(with = "rfc3339")]
+    pub exp: Timestamp,
+    /// Hex SHA-256 of the grant's reason (UTF-8).
+    pub reason_sha256: String,
+}
+
+/// One revoked (or released) grant, listed until its original expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub jti: String,
+    #[serde(with = "rfc3339")]
+    pub exp: Timestamp,
+}
+
+/// The payload of a revocation list: every grant of tenant `aud` that
+/// ended before its expiry and has not yet expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The log's size when the list was made: never decreases.
+    pub seq: u64,
+    /// When the list was made; a verifier refuses everything once this is
+    /// older than its staleness limit.
+    #[serde(with = "rfc3339")]
+    pub iat: Timestamp,
+    pub revoked: Vec<Revoked>,
+}
+
+impl GrantClaims {
+    /// Signs the claims: a `v4.public.` token.
+    pub fn sign(&self, key: &Ed25519KeyPair) -> String {
+        sign_json(self, key, GRANT_ASSERTION)
+    }
+}
+
+impl RevocationClaims {
+    /// Signs the list: a `v4.public.` token.
+    pub fn sign(&self, key: &Ed25519KeyPair) -> String {
+        sign_json(self, key, REVOCATIONS_ASSERTION)
+    }
+}
+
+/// Hex SHA-256 of a reason, as in [`GrantClaims::reason_sha256`].
+pub fn reason_sha256(reason: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, reason.as_bytes()))
+}
+
+fn sign_json<T: Serialize>(claims: &T, key: &Ed25519KeyPair, assertion: &[u8]) -> String {
+    // Serializing plain structs of strings and numbers cannot fail.
+    let message = serde_json::to_vec(claims).unwrap_or_default();
+    let footer = serde_json::to_vec(&Footer {
+        kid: key_id(key.public_key().as_ref()),
+    })
+    .unwrap_or_default();
+    paseto::sign(key, &message, &footer, assertion)
+}
+
+/// RFC 3339 UTC with milliseconds for [`Timestamp`]s in claims.
+pub(crate) mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::clock::Timestamp;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse_rfc3339(&s)
+            .ok_or_else(|| D::Error::custom(format!("not an RFC 3339 time: {s:?}")))
+    }
+}

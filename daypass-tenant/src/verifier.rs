@@ -1,0 +1,364 @@
+//! Offline decisions: [`Verifier`] admits the holder of a grant token or a
+//! grant certificate, or says why not, without asking the broker.
+//!
+//! It needs the broker's keys ([`KeySet`]) and a fresh revocation list: each
+//! list the feed delivers is verified and replaces the previous one (never
+//! by an older one). Once the newest list is older than the staleness limit
+//! (default 30 s), every credential is refused until a fresh one arrives:
+//! a revoked grant is accepted offline for at most that limit (plus the
+//! clock difference between broker and tenant) after its revocation.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
+
+use crate::{
+    claims::{Footer, GRANT_ASSERTION, GrantClaims, REVOCATIONS_ASSERTION, RevocationClaims},
+    clock::{SharedClock, Timestamp},
+    keys::{KeySet, TokenKey},
+    paseto,
+};
+
+/// The default staleness limit of the revocation list.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
+
+/// Someone the verifier let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub grant_id: String,
+    /// The holder's principal, `spiffe://<trust domain>/staff/<name>`.
+    pub holder: String,
+    pub tenant: String,
+    pub expires_at: Timestamp,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Token,
+    Certificate,
+}
+
+/// Why a credential was refused. Every variant is a "no".
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("malformed credential: {0}")]
+    Malformed(String),
+    #[error("signed by unknown key {0:?}")]
+    UnknownKey(String),
+    #[error("signed by key {0}, which is no longer accepted (rotated out)")]
+    KeyRetired(String),
+    #[error("bad signature")]
+    BadSignature,
+    #[error("the grant is for tenant {0:?}, not this one")]
+    WrongTenant(String),
+    #[error("not valid before {0}")]
+    NotYetValid(Timestamp),
+    #[error("the grant expired at {0}")]
+    Expired(Timestamp),
+    #[error("grant {0} was revoked")]
+    Revoked(String),
+    #[error("no revocation list has been received yet, so nothing is admitted")]
+    NoRevocationList,
+    #[error(
+        "the revocation list is {age_ms} ms old (limit {limit_ms} ms), so nothing is admitted until the feed is fresh"
+    )]
+    Stale { age_ms: i64, limit_ms: i64 },
+}
+
+/// Why a revocation list was not taken.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum FeedError {
+    #[error("revocation list refused: {0}")]
+    Invalid(Refusal),
+    #[error("revocation list is for tenant {0:?}, not this one")]
+    WrongTenant(String),
+    #[error(
+        "revocation list {got} is older than the one held ({held}): refused (replay or rollback)"
+    )]
+    Older { got: u64, held: u64 },
+    #[error("revocation list issued at {0}, in the future of this clock: check the clocks")]
+    Future(Timestamp),
+}
+
+/// The newest revocation list taken.
+#[derive(Debug, Clone)]
+struct Revocations {
+    seq: u64,
+    issued_at: Timestamp,
+    grants: HashMap<String, Timestamp>,
+}
+
+/// Checks grant tokens and grant certificates for one tenant, offline.
+/// Cheap to share (`Arc`), safe to use from many tasks.
+pub struct Verifier {
+    tenant: String,
+    clock: SharedClock,
+    max_staleness_ms: i64,
+    keys: RwLock<Arc<KeySet>>,
+    revocations: RwLock<Option<Arc<Revocations>>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("tenant", &self.tenant)
+            .field("max_staleness_ms", &self.max_staleness_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `tenant`, trusting `keys`. It admits nobody until a
+    /// revocation list has been applied.
+    pub fn new(tenant: &str, keys: KeySet, clock: SharedClock) -> Verifier {
+        Verifier {
+            tenant: tenant.to_owned(),
+            clock,
+            max_staleness_ms: DEFAULT_MAX_STALENESS.as_millis() as i64,
+            keys: RwLock::new(Arc::new(keys)),
+            revocations: RwLock::new(None),
+        }
+    }
+
+    /// Sets the staleness limit of the revocation list.
+    pub fn with_max_staleness(mut self, limit: Duration) -> Verifier {
+        self.max_staleness_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_millis(self.max_staleness_ms.unsigned_abs())
+    }
+
+    /// Replaces the trusted keys (after fetching them again).
+    pub fn set_keys(&self, keys: KeySet) {
+        *write(&self.keys) = Arc::new(keys);
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        read(&self.keys).clone()
+    }
+
+    /// Checks a grant token (`v4.public.…`).
+    pub fn verify_token(&self, token: &str) -> Result<Admission, Refusal> {
+        let now = self.clock.now();
+        let keys = self.keys();
+        let (claims, _key): (GrantClaims, _) =
+            open(token, &keys, GRANT_ASSERTION, now, |c: &GrantClaims| c.iat)?;
+        if claims.iss != issuer(&keys) {
+            return Err(Refusal::Malformed(format!(
+                "issued by {:?}, not {:?}",
+                claims.iss,
+                issuer(&keys)
+            )));
+        }
+        self.admit(
+            Admission {
+                grant_id: claims.jti,
+                holder: claims.sub,
+                tenant: claims.aud,
+                expires_at: claims.exp,
+                credential: Credential::Token,
+            },
+            claims.nbf,
+            now,
+        )
+    }
+
+    /// Checks a grant certificate (DER), as presented in mutual TLS: issued
+    /// by a published grant CA, within its validity, for this tenant, not
+    /// revoked. (A TLS server configured with the grant CAs has checked the
+    /// chain already; this checks it again, and everything TLS does not.)
+    pub fn verify_certificate(&self, der: &[u8]) -> Result<Admission, Refusal> {
+        let now = self.clock.now();
+        let keys = self.keys();
+        let (_, cert) = X509Certificate::from_der(der)
+            .map_err(|_| Refusal::Malformed("not a DER certificate".into()))?;
+        let not_before = Timestamp(cert.validity().not_before.timestamp().saturating_mul(1000));
+        let not_after = Timestamp(cert.validity().not_after.timestamp().saturating_mul(1000));
+        let issued_by = keys.grant_cas.iter().find(|ca| {
+            X509Certificate::from_der(&ca.certificate_der).is_ok_and(|(_, ca_cert)| {
+                ca_cert.subject() == cert.issuer()
+                    && cert.verify_signature(Some(ca_cert.public_key())).is_ok()
+            })
+        });
+        let Some(ca) = issued_by else {
+            return Err(Refusal::UnknownKey(format!("issuer {}", cert.issuer())));
+        };
+        let within = ca.verify_until.is_none_or(|until| now < until)
+            && ca.retired_at.is_none_or(|retired| not_before <= retired);
+        if !within {
+            return Err(Refusal::KeyRetired(ca.id.clone()));
+        }
+        let prefix = issuer(&keys);
+        let mut grant = None;
+        let mut holder = None;
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                if let GeneralName::URI(uri) = name {
+                    let Some(path) = uri.strip_prefix(prefix.as_str()) else {
+                        continue;
+                    };
+                    if let Some(rest) = path.strip_prefix("/grant/") {
+                        grant = rest
+                            .split_once('/')
+                            .map(|(t, g)| (t.to_owned(), g.to_owned()));
+                    } else if path.starts_with("/staff/") {
+                        holder = Some(uri.to_string());
+                    }
+                }
+            }
+        }
+        let (Some((tenant, grant_id)), Some(holder)) = (grant, holder) else {
+            return Err(Refusal::Malformed(
+                "not a grant certificate (no grant or staff URI)".into(),
+            ));
+        };
+        self.admit(
+            Admission {
+                grant_id,
+                holder,
+                tenant,
+                expires_at: not_after,
+                credential: Credential::Certificate,
+            },
+            not_before,
+            now,
+        )
+    }
+
+    fn admit(
+        &self,
+        a: Admission,
+        not_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Admission, Refusal> {
+        if a.tenant != self.tenant {
+            return Err(Refusal::WrongTenant(a.tenant));
+        }
+        if now < not_before {
+            return Err(Refusal::NotYetValid(not_before));
+        }
+        if now >= a.expires_at {
+            return Err(Refusal::Expired(a.expires_at));
+        }
+        let revocations = read(&self.revocations).clone();
+        let Some(revocations) = revocations else {
+            return Err(Refusal::NoRevocationList);
+        };
+        let age_ms = now.millis().saturating_sub(revocations.issued_at.millis());
+        if age_ms > self.max_staleness_ms {
+            return Err(Refusal::Stale {
+                age_ms,
+                limit_ms: self.max_staleness_ms,
+            });
+        }
+        if revocations.grants.contains_key(&a.grant_id) {
+            return Err(Refusal::Revoked(a.grant_id));
+        }
+        Ok(a)
+    }
+
+    /// Takes a revocation list (a `v4.public.` token from the feed): checks
+    /// its signature, tenant and order, then replaces the one held. Returns
+    /// its sequence number.
+    pub fn apply_revocations(&self, token: &str) -> Result<u64, FeedError> {
+        let now = self.clock.now();
+        let keys = self.keys();
+        let (list, _key): (RevocationClaims, _) = open(
+            token,
+            &keys,
+            REVOCATIONS_ASSERTION,
+            now,
+            |c: &RevocationClaims| c.iat,
+        )
+        .map_err(FeedError::Invalid)?;
+        if list.iss != issuer(&keys) {
+            return Err(FeedError::Invalid(Refusal::Malformed(format!(
+                "issued by {:?}",
+                list.iss
+            ))));
+        }
+        if list.aud != self.tenant {
+            return Err(FeedError::WrongTenant(list.aud));
+        }
+        if list.iat.millis() > now.millis().saturating_add(self.max_staleness_ms) {
+            return Err(FeedError::Future(list.iat));
+        }
+        let mut held = write(&self.revocations);
+        if let Some(h) = held.as_ref() {
+            if list.seq < h.seq || list.iat < h.issued_at {
+                return Err(FeedError::Older {
+                    got: list.seq,
+                    held: h.seq,
+                });
+            }
+        }
+        let seq = list.seq;
+        *held = Some(Arc::new(Revocations {
+            seq,
+            issued_at: list.iat,
+            grants: list.revoked.into_iter().map(|r| (r.jti, r.exp)).collect(),
+        }));
+        Ok(seq)
+    }
+
+    /// The held list's sequence number and issue time, if any.
+    pub fn revocation_list(&self) -> Option<(u64, Timestamp)> {
+        read(&self.revocations)
+            .as_ref()
+            .map(|r| (r.seq, r.issued_at))
+    }
+}
+
+/// `spiffe://<trust domain>`: the issuer of everything the broker signs.
+fn issuer(keys: &KeySet) -> String {
+    format!("spiffe://{}", keys.trust_domain)
+}
+
+/// Verifies a token against the key its footer names and parses its
+/// payload; `iat` reads the claims' issue time (for retired keys).
+fn open<'k, T: DeserializeOwned>(
+    token: &str,
+    keys: &'k KeySet,
+    assertion: &[u8],
+    now: Timestamp,
+    iat: impl Fn(&T) -> Timestamp,
+) -> Result<(T, &'k TokenKey), Refusal> {
+    let footer = paseto::untrusted_footer(token).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let footer: Footer =
+        serde_json::from_slice(&footer).map_err(|e| Refusal::Malformed(format!("footer: {e}")))?;
+    let key = keys
+        .token_key(&footer.kid)
+        .ok_or_else(|| Refusal::UnknownKey(footer.kid.clone()))?;
+    let message = paseto::verify(&key.public_key, token, None, assertion).map_err(|e| match e {
+        paseto::Error::BadSignature => Refusal::BadSignature,
+        other => Refusal::Malformed(other.to_string()),
+    })?;
+    let claims: T = serde_json::from_slice(&message)
+        .map_err(|e| Refusal::Malformed(format!("payload: {e}")))?;
+    if !key.accepts(iat(&claims), now) {
+        return Err(Refusal::KeyRetired(key.id.clone()));
+    }
+    Ok((claims, key))
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // Writers only ever assign whole values: a poisoned lock holds a valid one.
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
