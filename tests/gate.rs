@@ -1,0 +1,403 @@
+//! Offline verification end to end (issue 7): a real server signs grant
+//! tokens and revocation lists; the tenant library's [`Verifier`] checks
+//! them with the keys the server publishes, on the same injected clock.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::*;
+use daypass::{
+    clock::{Clock, SharedClock, Timestamp},
+    config::RetiredKey,
+    pb::{self, ApprovalPolicy, Role},
+    pki,
+};
+use daypass_tenant::{
+    FeedError, KeySet, Refusal, Verifier,
+    claims::{GrantClaims, reason_sha256},
+    keys::{GrantCa, TokenKey},
+};
+
+/// The server's published keys, as a tenant reads them.
+async fn published(c: &mut daypass::client::Clients) -> KeySet {
+    let k = c
+        .gate
+        .get_verification_keys(pb::GetVerificationKeysRequest {})
+        .await
+        .expect("keys")
+        .into_inner();
+    let at = |ms: i64| (ms != 0).then_some(Timestamp(ms));
+    KeySet {
+        trust_domain: k.trust_domain,
+        token_keys: k
+            .token_keys
+            .iter()
+            .map(|t| {
+                TokenKey::new(
+                    &t.key_id,
+                    &t.public_key,
+                    at(t.retired_at_ms),
+                    at(t.verify_until_ms),
+                )
+                .expect("token key")
+            })
+            .collect(),
+        grant_cas: k
+            .grant_cas
+            .iter()
+            .map(|c| {
+                let der = pki::pem_contents(&c.certificate_pem, "CERTIFICATE").expect("pem");
+                GrantCa::new(&c.key_id, der, at(c.retired_at_ms), at(c.verify_until_ms))
+                    .expect("grant CA")
+            })
+            .collect(),
+    }
+}
+
+/// Fetches the tenant's revocation list and applies it.
+async fn refresh(v: &Verifier, tenant: &mut daypass::client::Clients) -> Result<u64, FeedError> {
+    let list = tenant
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("revocations")
+        .into_inner();
+    v.apply_revocations(&list.token)
+}
+
+fn clock_of(s: &TestServer) -> SharedClock {
+    Arc::new(s.clock.clone())
+}
+
+#[tokio::test]
+async fn a_token_admits_until_expiry_and_not_after() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = alice
+        .grants
+        .request_grant(pb::RequestGrantRequest {
+            tenant: "acme".into(),
+            reason: "INC-9 replication lag".into(),
+            ticket: String::new(),
+            duration_seconds: 3600,
+        })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert!(g.token.starts_with("v4.public."), "{}", g.token);
+    // Only the holder gets the token.
+    let seen_by_tenant = acme
+        .grants
+        .get_grant(pb::GetGrantRequest {
+            grant_id: g.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(seen_by_tenant.token.is_empty());
+    let again = alice
+        .grants
+        .get_grant(pb::GetGrantRequest {
+            grant_id: g.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(again.token, g.token, "the same token every time");
+
+    let v = Verifier::new("acme", published(&mut acme).await, clock_of(&s));
+    // No revocation list yet: nothing is admitted.
+    assert_eq!(v.verify_token(&g.token), Err(Refusal::NoRevocationList));
+    refresh(&v, &mut acme).await.expect("list");
+    let a = v.verify_token(&g.token).expect("admitted");
+    assert_eq!(a.grant_id, g.id);
+    assert_eq!(a.holder, format!("spiffe://{TRUST_DOMAIN}/staff/alice"));
+    assert_eq!(a.expires_at, Timestamp(g.expires_at_ms));
+
+    // The reason is bound by its hash.
+    let payload = token_payload(&g.token);
+    assert_eq!(
+        payload.reason_sha256,
+        reason_sha256("INC-9 replication lag")
+    );
+
+    // One second before expiry: admitted (with a fresh list).
+    s.clock.set(Timestamp(g.expires_at_ms - 1000));
+    refresh(&v, &mut acme).await.expect("list");
+    assert!(v.verify_token(&g.token).is_ok());
+    // At expiry: refused.
+    s.clock.set(Timestamp(g.expires_at_ms));
+    refresh(&v, &mut acme).await.expect("list");
+    assert_eq!(
+        v.verify_token(&g.token),
+        Err(Refusal::Expired(Timestamp(g.expires_at_ms)))
+    );
+    // And the broker no longer hands it out.
+    let after = alice
+        .grants
+        .get_grant(pb::GetGrantRequest { grant_id: g.id })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(after.token.is_empty());
+}
+
+/// The claims of a token, read without verifying (tests only).
+fn token_payload(token: &str) -> GrantClaims {
+    use base64::Engine as _;
+    let body = token.trim_start_matches("v4.public.");
+    let body = body.split('.').next().expect("body");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .expect("base64");
+    serde_json::from_slice(&bytes[..bytes.len() - 64]).expect("claims")
+}
+
+#[tokio::test]
+async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut bob = s.enrol("bob", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut globex = s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
+    let ga = request(&mut alice, "acme", "INC-1").await;
+    let gb = request(&mut bob, "acme", "INC-2").await;
+    let gx = request(&mut alice, "globex", "INC-3").await;
+
+    let v = Verifier::new("acme", published(&mut acme).await, clock_of(&s));
+    let first = refresh(&v, &mut acme).await.expect("list");
+    assert!(v.verify_token(&ga.token).is_ok());
+    assert!(v.verify_token(&gb.token).is_ok());
+
+    // A token for another tenant is refused.
+    assert_eq!(
+        v.verify_token(&gx.token),
+        Err(Refusal::WrongTenant("globex".into()))
+    );
+
+    // The tenant revokes alice's grant: refused offline once the list
+    // arrives (until then the old list still admits it: the window).
+    acme.grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: ga.id.clone(),
+            note: "done".into(),
+        })
+        .await
+        .expect("revoke");
+    assert!(
+        v.verify_token(&ga.token).is_ok(),
+        "the old list is still fresh"
+    );
+    let second = refresh(&v, &mut acme).await.expect("list");
+    assert!(second > first, "the sequence number grows");
+    assert_eq!(
+        v.verify_token(&ga.token),
+        Err(Refusal::Revoked(ga.id.clone()))
+    );
+    assert!(
+        v.verify_token(&gb.token).is_ok(),
+        "bob's grant is untouched"
+    );
+
+    // A released grant is listed too; globex's list does not show acme's.
+    bob.grants
+        .release_grant(pb::ReleaseGrantRequest {
+            grant_id: gb.id.clone(),
+        })
+        .await
+        .expect("release");
+    refresh(&v, &mut acme).await.expect("list");
+    assert_eq!(
+        v.verify_token(&gb.token),
+        Err(Refusal::Revoked(gb.id.clone()))
+    );
+    let gl = globex
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(
+        gl.revoked_grant_ids.is_empty(),
+        "{:?}",
+        gl.revoked_grant_ids
+    );
+    // ... and acme's verifier refuses globex's list.
+    assert_eq!(
+        v.apply_revocations(&gl.token),
+        Err(FeedError::WrongTenant("globex".into()))
+    );
+
+    // An older list is refused (replay).
+    let old = acme
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    s.clock.advance_secs(1);
+    refresh(&v, &mut acme).await.expect("list");
+    assert!(matches!(
+        v.apply_revocations(&old.token),
+        Err(FeedError::Older { .. })
+    ));
+
+    // Staleness: a fresh grant, then no list for longer than the limit.
+    let mut carol = s.enrol("carol", Role::Support).await;
+    let gc = request(&mut carol, "acme", "INC-4").await;
+    refresh(&v, &mut acme).await.expect("list");
+    assert!(v.verify_token(&gc.token).is_ok());
+    s.clock.advance_secs(30);
+    assert!(v.verify_token(&gc.token).is_ok(), "exactly at the limit");
+    s.clock.advance_millis(1);
+    assert_eq!(
+        v.verify_token(&gc.token),
+        Err(Refusal::Stale {
+            age_ms: 30_001,
+            limit_ms: 30_000
+        })
+    );
+    // A fresh list admits again.
+    refresh(&v, &mut acme).await.expect("list");
+    assert!(v.verify_token(&gc.token).is_ok());
+
+    // The list survives a restart (rebuilt from the grants).
+    let mut s = s;
+    s.restart().await;
+    let mut acme = s.tenant("acme").await;
+    refresh(&v, &mut acme).await.expect("list");
+    assert_eq!(v.verify_token(&ga.token), Err(Refusal::Revoked(ga.id)));
+    assert!(v.verify_token(&gc.token).is_ok());
+}
+
+#[tokio::test]
+async fn the_stream_delivers_changes_and_heartbeats() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-5").await;
+    let v = Verifier::new("acme", published(&mut acme).await, clock_of(&s));
+    let mut stream = acme
+        .gate
+        .watch_revocations(pb::WatchRevocationsRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = next_list(&mut stream).await;
+    v.apply_revocations(&first.token).expect("first");
+    assert!(v.verify_token(&g.token).is_ok());
+    // A change is pushed at once.
+    acme.grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: g.id.clone(),
+            note: String::new(),
+        })
+        .await
+        .expect("revoke");
+    let pushed = next_list(&mut stream).await;
+    assert_eq!(pushed.revoked_grant_ids, vec![g.id.clone()]);
+    v.apply_revocations(&pushed.token).expect("pushed");
+    assert_eq!(
+        v.verify_token(&g.token),
+        Err(Refusal::Revoked(g.id.clone()))
+    );
+    // Nothing changes: a heartbeat comes once the (injected) clock passes
+    // the heartbeat interval, with a newer issue time.
+    s.clock.advance_secs(10);
+    let beat = next_list(&mut stream).await;
+    assert!(beat.issued_at_ms > pushed.issued_at_ms);
+    v.apply_revocations(&beat.token).expect("heartbeat");
+    // Past the grant's expiry the list drops it (the token expired anyway).
+    s.clock.set(Timestamp(g.expires_at_ms));
+    let later = next_list(&mut stream).await;
+    assert!(later.revoked_grant_ids.is_empty(), "{later:?}");
+}
+
+#[tokio::test]
+async fn unknown_and_rotated_out_keys_are_refused() {
+    // An old token key, rotated out an hour before the server starts.
+    let old_dir = tempfile::tempdir().expect("dir");
+    pki::create_gate_keys(old_dir.path(), false).expect("old keys");
+    let old_key = pki::load_token_key(&old_dir.path().join(pki::TOKEN_KEY_FILE)).expect("key");
+    let start = daypass::clock::SystemClock.now();
+    let retired = Timestamp(start.millis() - 3_600_000);
+    let s = TestServer::start_with(|c| {
+        c.gate.retired_token_keys = vec![RetiredKey {
+            public: old_dir.path().join(pki::TOKEN_PUB_FILE),
+            retired_at: retired.to_rfc3339(),
+        }];
+    })
+    .await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-6").await;
+    let keys = published(&mut acme).await;
+    assert_eq!(keys.token_keys.len(), 2, "current and rotated out");
+    let v = Verifier::new("acme", keys, clock_of(&s));
+    refresh(&v, &mut acme).await.expect("list");
+    let mut claims = token_payload(&g.token);
+
+    // Signed by the old key before it was retired: still verifiable (until
+    // it expires, at most 24 h after retirement).
+    claims.iat = Timestamp(retired.millis() - 60_000);
+    claims.nbf = claims.iat;
+    claims.exp = Timestamp(start.millis() + 3_600_000);
+    assert!(v.verify_token(&claims.sign(&old_key)).is_ok());
+    // Signed by the old key after its retirement: refused.
+    let mut late = claims.clone();
+    late.iat = Timestamp(retired.millis() + 1);
+    late.nbf = late.iat;
+    assert!(matches!(
+        v.verify_token(&late.sign(&old_key)),
+        Err(Refusal::KeyRetired(_))
+    ));
+    // A key the broker never published: refused.
+    let stranger_dir = tempfile::tempdir().expect("dir");
+    pki::create_gate_keys(stranger_dir.path(), false).expect("keys");
+    let stranger =
+        pki::load_token_key(&stranger_dir.path().join(pki::TOKEN_KEY_FILE)).expect("key");
+    assert!(matches!(
+        v.verify_token(&claims.sign(&stranger)),
+        Err(Refusal::UnknownKey(_))
+    ));
+    // A token altered after signing: refused.
+    let mut forged = token_payload(&g.token);
+    forged.aud = "globex".into();
+    let tampered = splice_payload(&g.token, &forged);
+    assert_eq!(v.verify_token(&tampered), Err(Refusal::BadSignature));
+
+    // 24 h after retirement the old key leaves the published set.
+    s.clock.set(Timestamp(retired.millis() + 24 * 3_600_000));
+    let keys = published(&mut acme).await;
+    assert_eq!(keys.token_keys.len(), 1, "only the current key");
+    // A verifier that still holds the old set refuses by the window too.
+    refresh(&v, &mut acme).await.expect("list");
+    assert!(matches!(
+        v.verify_token(&claims.sign(&old_key)),
+        Err(Refusal::KeyRetired(_)) | Err(Refusal::Expired(_))
+    ));
+}
+
+/// The next list on a revocation stream (within 10 s).
+async fn next_list(stream: &mut tonic::Streaming<pb::RevocationList>) -> pb::RevocationList {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a list within 10 s")
+        .expect("stream")
+        .expect("open")
+}
+
+/// `token` with its payload replaced by `claims` and the old signature kept.
+fn splice_payload(token: &str, claims: &GrantClaims) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rest = token.trim_start_matches("v4.public.");
+    let (body, footer) = rest.split_once('.').expect("footer");
+    let bytes = b64.decode(body).expect("base64");
+    let sig = &bytes[bytes.len() - 64..];
+    let mut m = serde_json::to_vec(claims).expect("json");
+    m.extend_from_slice(sig);
+    format!("v4.public.{}.{footer}", b64.encode(m))
+}
