@@ -686,3 +686,48 @@ fn bad_input_gives_one_clear_line() {
     ]);
     assert_one_line_error(&out, "daypass: --duration \"25x\" is not a duration");
 }
+
+#[test]
+fn engineers_get_their_grant_token_and_a_grant_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let server = DevServer::start(d, 1);
+    let out = run(
+        d,
+        &server,
+        &["--json", "grant", "request", "acme", "--reason", "INC-11"],
+    );
+    let g: serde_json::Value =
+        serde_json::from_str(&assert_ok(&out, "grant request")).expect("json");
+    let id = g["id"].as_str().expect("id").to_owned();
+
+    let out = run(d, &server, &["grant", "token", &id]);
+    let token = assert_ok(&out, "grant token");
+    assert!(token.starts_with("v4.public."), "{token}");
+    assert_eq!(token.lines().count(), 1, "just the token: {token}");
+    // Nobody else gets it: another engineer is told the grant is unknown.
+    let out = run(d, &server, &["--as", "bob", "grant", "token", &id]);
+    assert_one_line_error(&out, "daypass: ");
+
+    let out = run(d, &server, &["grant", "cert", &id, "--out", "gc"]);
+    let said = assert_ok(&out, "grant cert");
+    assert!(said.contains("valid until"), "{said}");
+    let pem = std::fs::read_to_string(d.join(format!("gc/grant-{id}.pem"))).expect("cert");
+    assert!(pem.contains("BEGIN CERTIFICATE"));
+    assert!(d.join("gc/grant-ca.pem").exists());
+    let key = d.join(format!("gc/grant-{id}.key"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is private");
+    }
+    // A certificate for someone else's grant is refused.
+    let out = run(
+        d,
+        &server,
+        &["--as", "bob", "grant", "cert", &id, "--out", "bc"],
+    );
+    assert_one_line_error(&out, "daypass: ");
+    assert!(!d.join(format!("bc/grant-{id}.key")).exists());
+}

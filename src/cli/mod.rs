@@ -172,7 +172,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Create a CA, a server certificate and the log signing key.
+    /// Create a CA, a server certificate, the log signing key and the gate
+    /// keys (token key, grant CA).
     Init {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
@@ -194,6 +195,14 @@ pub enum CertsCommand {
         origin: Option<String>,
         #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create only the gate keys tenants verify against: the token key
+    /// (token.key, token.pub) and the grant CA (grant-ca.pem, grant-ca.key).
+    GateKeys {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
         #[arg(long)]
         force: bool,
     },
@@ -322,6 +331,17 @@ pub enum GrantCommand {
     },
     /// Give up your own grant now.
     Release { id: String },
+    /// Print your active grant's signed token (for a tenant to verify
+    /// offline), and nothing else, so it can be piped.
+    Token { id: String },
+    /// Get a client certificate for your active grant, valid until it
+    /// expires: a new key is made here and never leaves this machine.
+    Cert {
+        id: String,
+        /// Where to write grant-<id>.pem, grant-<id>.key (0600) and grant-ca.pem.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -885,6 +905,68 @@ async fn grant_command(c: &mut Clients, command: GrantCommand, json_out: bool) -
                 .into_inner();
             show(&g, &format!("released grant {}", g.id));
         }
+        GrantCommand::Token { id } => {
+            let g = c
+                .grants
+                .get_grant(pb::GetGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
+            if g.token.is_empty() {
+                return Err(cli_err!(
+                    "grant {} has no token: tokens are given to the holder of an active grant only (it is {})",
+                    g.id,
+                    output::state(g.state)
+                ));
+            }
+            println!("{}", g.token);
+        }
+        GrantCommand::Cert { id, out } => {
+            let key = rcgen::KeyPair::generate().map_err(|e| cli_err!("cannot make a key: {e}"))?;
+            let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+                .and_then(|p| p.serialize_request(&key))
+                .and_then(|r| r.pem())
+                .map_err(|e| cli_err!("cannot make a certificate request: {e}"))?;
+            let issued = c
+                .grants
+                .issue_grant_certificate(pb::IssueGrantCertificateRequest {
+                    grant_id: id.clone(),
+                    csr_pem: csr,
+                })
+                .await?
+                .into_inner();
+            pki::create_dir(&out).map_err(|e| cli_err!("{e}"))?;
+            let written = [
+                pki::write_secret(&out.join(format!("grant-{id}.key")), &key.serialize_pem()),
+                pki::write_public(
+                    &out.join(format!("grant-{id}.pem")),
+                    &issued.certificate_pem,
+                ),
+                pki::write_public(&out.join("grant-ca.pem"), &issued.grant_ca_pem),
+            ];
+            for w in written {
+                let path = w.map_err(|e| cli_err!("{e}"))?;
+                if !json_out {
+                    println!("wrote {}", path.display());
+                }
+            }
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "grant": id,
+                        "serial": issued.serial,
+                        "expires_at": output::time(issued.expires_at_ms),
+                        "dir": out,
+                    })
+                );
+            } else {
+                println!(
+                    "grant certificate {} for {id}: valid until {}",
+                    issued.serial,
+                    output::time(issued.expires_at_ms)
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -1388,6 +1470,14 @@ fn certs(c: CertsCommand) -> CliResult {
             println!("keep ca.key offline once you have issued the certificates you need");
             println!(
                 "give auditors log.pub (the log's verifier key) so they can check checkpoints"
+            );
+        }
+        CertsCommand::GateKeys { dir, force } => {
+            for p in pki::create_gate_keys(&dir, force).map_err(|e| cli_err!("{e}"))? {
+                println!("wrote {}", p.display());
+            }
+            println!(
+                "tenants fetch the public halves with GetVerificationKeys (docs/integration.md)"
             );
         }
         CertsCommand::LogKey {
