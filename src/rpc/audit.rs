@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
+    broker::BrokerError,
     pb::{self, audit_service_server::AuditService},
     policy::Action,
     store::SignedCheckpoint,
@@ -35,22 +36,35 @@ impl AuditService for AuditApi {
         let caller = api.admit(&req, Action::StreamEntries).await?;
         let r = req.into_inner();
         let purpose = match pb::ReadPurpose::try_from(r.purpose) {
-            Ok(pb::ReadPurpose::Unspecified) => "read",
-            Ok(pb::ReadPurpose::Export) => "export",
-            Ok(pb::ReadPurpose::Replay) => "replay",
-            Ok(pb::ReadPurpose::Tail) => "tail",
-            Err(_) => "read",
+            Ok(pb::ReadPurpose::Unspecified) => Some("read"),
+            Ok(pb::ReadPurpose::Export) => Some("export"),
+            Ok(pb::ReadPurpose::Replay) => Some("replay"),
+            Ok(pb::ReadPurpose::Tail) => Some("tail"),
+            Err(_) => None,
         };
         let store = api.broker.store().clone();
+        let end = store.head().next_seq;
         let from = if r.last > 0 {
-            store.head().next_seq.saturating_sub(r.last)
+            end.saturating_sub(r.last)
         } else {
             r.from_seq
         };
-        let result = api
-            .broker
-            .log_audit_read(&caller, from, r.follow, purpose)
-            .await;
+        let result = match purpose {
+            None => Err(BrokerError::InvalidArgument(format!(
+                "unknown read purpose value {}: use export, replay or tail, or leave it unset",
+                r.purpose
+            ))),
+            // Following from beyond the end would wait for entries that
+            // may never come; reading from there returns nothing.
+            Some(_) if from > end => Err(BrokerError::OutOfRange(format!(
+                "from_seq {from} is beyond the log's end: it has {end} entries, so start at {end} or below"
+            ))),
+            Some(purpose) => {
+                api.broker
+                    .log_audit_read(&caller, from, r.follow, purpose)
+                    .await
+            }
+        };
         api.finish(&caller, Action::StreamEntries, result).await?;
 
         let mut head = store.subscribe();

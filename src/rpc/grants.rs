@@ -4,7 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
+    broker::BrokerError,
     grant::Grant,
+    identity::Name,
     pb::{self, grant_service_server::GrantService, validate_grant_request::Subject},
     policy::{self, Action, Caller},
 };
@@ -68,9 +70,12 @@ impl GrantService for GrantApi {
         let api = &self.0;
         let caller = api.admit(&req, Action::ListGrants).await?;
         let r = req.get_ref();
-        let result = api
-            .broker
-            .list_grants(&caller, &r.tenant, &r.holder, r.live_only);
+        let result = match list_filter("tenant", &r.tenant).and(list_filter("holder", &r.holder)) {
+            Ok(()) => api
+                .broker
+                .list_grants(&caller, &r.tenant, &r.holder, r.live_only),
+            Err(e) => Err(e),
+        };
         let grants = api.finish(&caller, Action::ListGrants, result).await?;
         Ok(Response::new(pb::ListGrantsResponse {
             grants: grants.iter().map(convert::grant_to_pb).collect(),
@@ -122,10 +127,12 @@ impl GrantService for GrantApi {
         let api = &self.0;
         api.injected_panic().await;
         let caller = api.admit(&req, Action::ValidateGrant).await?;
+        // A blank subject names nobody: refused like a missing one rather
+        // than answered (and logged) as a decision.
         let (by_grant, by_staff) = match &req.get_ref().subject {
-            Some(Subject::GrantId(id)) => (Some(id.as_str()), None),
-            Some(Subject::Staff(s)) => (None, Some(s.as_str())),
-            None => (None, None),
+            Some(Subject::GrantId(id)) if !id.trim().is_empty() => (Some(id.as_str()), None),
+            Some(Subject::Staff(s)) if !s.trim().is_empty() => (None, Some(s.as_str())),
+            _ => (None, None),
         };
         let result = api.broker.validate(&caller, by_grant, by_staff).await;
         let v = api.finish(&caller, Action::ValidateGrant, result).await?;
@@ -199,4 +206,15 @@ impl Api {
         }
         pb
     }
+}
+
+/// A ListGrants filter is empty (no filter) or a name; anything else would
+/// silently match nothing.
+fn list_filter(field: &str, value: &str) -> Result<(), BrokerError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    Name::parse(value)
+        .map(drop)
+        .map_err(|e| BrokerError::InvalidArgument(format!("{field} filter: {e}")))
 }

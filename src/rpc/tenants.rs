@@ -45,6 +45,10 @@ impl TenantService for TenantApi {
         let caller = api.admit(&req, Action::UpdateTenant).await?;
         let r = req.into_inner();
         let result = match convert::approval_from_pb(r.approval) {
+            // An update that changes nothing would only add a log entry.
+            Ok(None) if r.require_ticket.is_none() => Err(BrokerError::InvalidArgument(
+                "nothing to update: give an approval policy or require_ticket".into(),
+            )),
             Ok(a) => {
                 api.broker
                     .update_tenant(&caller, &r.name, a, r.require_ticket)
