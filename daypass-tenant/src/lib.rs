@@ -2,15 +2,32 @@
 //!
 //! A tenant environment must say no to anyone without a live grant. This
 //! crate lets it decide offline, in microseconds: it verifies the broker's
-//! signed grant tokens ([`paseto`] v4.public) against the broker's
-//! published keys, follows the signed revocation feed (failing closed once
-//! the feed is staler than a limit) and reports every access back.
+//! signed grant tokens ([`paseto`] v4.public) and grant certificates against
+//! the broker's published keys, follows the signed revocation feed (failing
+//! closed once the feed is staler than a limit) and reports every access
+//! back. [`layer::RequireGrant`] puts all of it in front of a tonic server;
+//! [`gateway::Gateway`] wires it up in one call.
 
+mod backoff;
 pub mod claims;
 pub mod clock;
+pub mod feed; // follows the broker: revocation lists and keys into the verifier
+pub mod gateway; // broker channel + verifier + feed + reporter, wired
 pub mod keys;
+pub mod layer; // tower layer for tonic servers: admit grant holders only
 pub mod paseto;
+pub mod report; // RecordAccess for every admitted access, buffered and retried
 pub mod verifier;
 
+/// Generated gRPC client stubs for the broker's `daypass.v1` API.
+pub mod pb {
+    #![allow(clippy::all, missing_docs, unreachable_pub)]
+    tonic::include_proto!("daypass.v1");
+}
+
+pub use feed::{Feed, FeedHandle, FeedStatus, keys_from_pb};
+pub use gateway::Gateway;
 pub use keys::KeySet;
+pub use layer::RequireGrant;
+pub use report::Reporter;
 pub use verifier::{Admission, Credential, FeedError, Refusal, Verifier};
