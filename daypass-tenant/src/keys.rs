@@ -40,7 +40,7 @@ pub struct KeySet {
     pub grant_cas: Vec<GrantCa>,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum KeyError {
     #[error("token key {id}: an Ed25519 public key has 32 bytes, not {len}")]
     KeyLength { id: String, len: usize },

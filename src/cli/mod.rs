@@ -146,6 +146,16 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A tenant's offline decision: grant token and grant certificate
+    /// verification beside raw Ed25519 verification.
+    Verify {
+        /// Measured seconds per workload.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Grants on the tenant's revocation list.
+        #[arg(long, default_value_t = 1000)]
+        revoked: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -506,6 +516,9 @@ async fn bench(command: BenchCommand) -> CliResult {
         }
         BenchCommand::Scale { sizes, grants, dir } => {
             bench::scale(&bench::ScaleOptions { sizes, grants, dir }).await
+        }
+        BenchCommand::Verify { seconds, revoked } => {
+            bench::verify(&bench::VerifyOptions { seconds, revoked }).await
         }
     };
     print!("{}", report.map_err(|e| cli_err!("bench failed: {e}"))?);
