@@ -21,6 +21,10 @@ pub enum ClientError {
     },
     #[error("invalid server address {0:?}: use https://HOST:PORT")]
     Address(String),
+    #[error(
+        "cannot use the client certificate, key or CA: give a PEM certificate, its private key and the PEM CA certificate ({0})"
+    )]
+    Identity(String),
     #[error("cannot connect to {server}: {detail}")]
     Connect { server: String, detail: String },
 }
@@ -102,10 +106,7 @@ pub async fn connect(server: &str, id: &ClientIdentity) -> Result<Clients, Clien
         .domain_name(host);
     let channel = endpoint
         .tls_config(tls)
-        .map_err(|e| ClientError::Connect {
-            server: server.to_owned(),
-            detail: e.to_string(),
-        })?
+        .map_err(|e| ClientError::Identity(error_chain(&e)))?
         .tcp_nodelay(true)
         .connect()
         .await

@@ -1,12 +1,14 @@
 //! The `daypass` binary: parses the command line and hands it to the
-//! library. Errors are printed as one line; the exit status is 1.
-
-use clap::Parser;
+//! library. Errors are printed as one line; the exit status is 1 (2 for a
+//! command line clap cannot parse).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
-    let cli = daypass::cli::Cli::parse();
+    let cli = match daypass::cli::parse() {
+        Ok(cli) => cli,
+        Err(status) => return status,
+    };
     match daypass::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -55,7 +55,7 @@ pub enum ServerError {
     #[error("start-up failed: {0}")]
     Startup(#[from] BrokerError),
     #[error("TLS setup failed: {0}")]
-    Tls(tonic::transport::Error),
+    Tls(String),
     #[error("server failed: {0}")]
     Transport(tonic::transport::Error),
     #[error("reflection setup failed: {0}")]
@@ -86,6 +86,21 @@ pub async fn run(
     let ca = read("CA certificate", &config.tls.ca)?;
     let cert = read("server certificate", &config.tls.cert)?;
     let key = read("server key", &config.tls.key)?;
+    // Checked before anything is opened or logged: a server that cannot
+    // speak TLS must not record that it started.
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .client_ca_root(Certificate::from_pem(ca));
+    let server = Server::builder().tls_config(tls).map_err(|e| {
+        ServerError::Tls(format!(
+            "tls.cert {}, tls.key {} and tls.ca {} must be a PEM certificate, its private key \
+             and a PEM CA certificate ({})",
+            config.tls.cert.display(),
+            config.tls.key.display(),
+            config.tls.ca.display(),
+            crate::client::error_chain(&e)
+        ))
+    })?;
 
     let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
         ServerError::LogKey(format!(
@@ -131,9 +146,6 @@ pub async fn run(
         let _ = sweeper_stopped.await;
     }));
 
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .client_ca_root(Certificate::from_pem(ca));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -144,9 +156,7 @@ pub async fn run(
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let api = Api::new(broker.clone(), stopping);
-    let router = Server::builder()
-        .tls_config(tls)
-        .map_err(ServerError::Tls)?
+    let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         // No call runs longer than this, whatever the client asks for

@@ -226,8 +226,8 @@ pub enum CertsCommand {
         dir: PathBuf,
         #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
-        /// Validity in days.
-        #[arg(long, default_value_t = 90)]
+        /// Validity in days (at most 3650, the CA's own validity).
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
         days: i64,
         #[arg(long)]
         force: bool,
@@ -450,6 +450,41 @@ pub enum AuditCommand {
     Check,
 }
 
+/// Parses the command line. Help and version print as clap prints them;
+/// any other mistake becomes one line naming it, with clap's exit status (2).
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    use clap::error::ErrorKind;
+    Cli::try_parse().map_err(|e| {
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            let _ = e.print();
+        } else {
+            eprintln!("daypass: {}", usage_error_line(&e));
+        }
+        std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+    })
+}
+
+/// A clap usage error on one line: its message and tips, without the usage
+/// block (`--help` shows that).
+fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut line = String::new();
+    for part in text.lines().map(str::trim).filter(|l| {
+        !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+    }) {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part.strip_prefix("error: ").unwrap_or(part));
+    }
+    format!("{line} (see --help)")
+}
+
 /// A failed command: one line for the user.
 #[derive(Debug)]
 pub struct CliError(pub String);
@@ -565,6 +600,10 @@ pub async fn run(cli: Cli) -> CliResult {
             {
                 parse_duration(d)?;
             }
+            if let Command::Audit(AuditCommand::Witness { state, log_key }) = &command {
+                load_verifier(log_key)?;
+                audit::witness::History::load(state).map_err(|e| cli_err!("{e}"))?;
+            }
             let clients = connect(&cli.conn).await?;
             client_command(clients, command, cli.json).await
         }
@@ -576,7 +615,10 @@ async fn connect(conn: &Connection) -> Result<Clients, CliError> {
     let id = ClientIdentity::from_files(&ca, &cert, &key).map_err(|e| cli_err!("{e}"))?;
     client::connect(&conn.server, &id)
         .await
-        .map_err(|e| cli_err!("{e} (is the server running? is --server right?)"))
+        .map_err(|e| match e {
+            client::ClientError::Identity(_) => cli_err!("{e}"),
+            _ => cli_err!("{e} (is the server running? is --server right?)"),
+        })
 }
 
 /// --ca/--cert/--key when given, else the dev identity named by --as.
@@ -1351,6 +1393,12 @@ fn verify_failed(file: &Path, line: usize, p: &audit::Problem, json_out: bool) -
 fn verify_file(file: &Path, json_out: bool) -> CliResult {
     let reader = BufReader::new(open(file)?);
     match export::verify(reader) {
+        // A log has entries from its start on: an empty export is a wrong
+        // or emptied file, not a verified log.
+        Ok(s) if s.entries == 0 => Err(cli_err!(
+            "{}: no log entries in it (an export has one JSON line per entry)",
+            file.display()
+        )),
         Ok(s) => {
             if json_out {
                 println!(
@@ -1413,7 +1461,14 @@ fn replay_filter(
 }
 
 fn open(path: &Path) -> Result<File, CliError> {
-    File::open(path).map_err(|e| cli_err!("cannot open {}: {e}", path.display()))
+    let file = File::open(path).map_err(|e| cli_err!("cannot open {}: {e}", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(cli_err!(
+            "cannot open {}: it is a directory, not a file",
+            path.display()
+        ));
+    }
+    Ok(file)
 }
 
 /// `4h`, `90m`, `30s`, `1h30m` or plain seconds.
