@@ -11,25 +11,33 @@ mod common;
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use common::*;
+use daypass::clock::Clock;
 use daypass::{
     identity::PrincipalKind,
     pb::{self, ApprovalPolicy, Role},
 };
 use daypass_tenant::{
     Admission, Credential, Feed, FeedHandle, FeedStatus, KeySet, Refusal, Reporter, Verifier,
+    claims::{RevocationClaims, key_id},
     gateway::{BrokerIdentity, connect_broker},
     report::{ReportError, ReporterOptions},
 };
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use tokio::{
     net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
-use tonic::transport::Channel;
+use tokio_stream::Stream;
+use tonic::{Status, transport::Channel};
 
 /// Generous bound on event-driven waits (nothing here waits for time).
 const WAIT: Duration = Duration::from_secs(20);
@@ -293,6 +301,50 @@ async fn a_full_buffer_is_an_error_and_what_was_queued_is_still_delivered() {
     assert!(!recorded.iter().any(|(a, _)| a == "a3"), "{recorded:?}");
 }
 
+/// The paths a real broker does not take: a broker (or a proxy) that
+/// cannot stream, and a list signed with a key the verifier has not seen.
+/// A stand-in GateService (plain h2c, no TLS: the feed takes any channel).
+#[tokio::test]
+async fn the_feed_polls_when_streaming_fails_and_fetches_keys_for_an_unknown_key() {
+    let clock = daypass::clock::ManualClock::new(daypass::clock::Timestamp(1_764_064_800_000));
+    let gate = FakeGate::new(clock.clone());
+    let url = gate.clone().serve().await;
+    let verifier = Arc::new(Verifier::new(
+        "acme",
+        KeySet::default(),
+        Arc::new(clock.clone()),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .expect("url")
+        .connect_lazy();
+    let options = daypass_tenant::feed::FeedOptions {
+        reconnect_min: Duration::from_millis(5),
+        reconnect_max: Duration::from_millis(20),
+        poll_every: Duration::from_millis(5),
+        ..Default::default()
+    };
+    let feed = Feed::follow_with(verifier.clone(), channel, options);
+    let status = wait(&feed, |st| st.lists_applied >= 3).await;
+    assert_eq!(status.streams_opened, 0, "{status:?}");
+    assert_eq!(status.key_refreshes, 1, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("WatchRevocations") && e.contains("cannot stream")),
+        "{status:?}"
+    );
+
+    // The broker moves to a new key: the next list names it, the feed
+    // fetches the keys at once and the list is taken.
+    gate.rotate();
+    let applied = status.lists_applied;
+    let status = wait(&feed, |st| st.lists_applied >= applied + 3).await;
+    assert_eq!(status.key_refreshes, 2, "{status:?}");
+    assert_eq!(status.lists_refused, 0, "{status:?}");
+    assert_eq!(verifier.keys().token_keys.len(), 2);
+}
+
 // ------------------------------------------------------------- helpers ---
 
 /// A mutual-TLS channel to `url` as tenant `name`, trusting the test CA.
@@ -395,5 +447,112 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A GateService that cannot stream, signs every polled list, and can
+/// rotate its token key.
+#[derive(Clone)]
+struct FakeGate {
+    clock: daypass::clock::ManualClock,
+    keys: Arc<[Ed25519KeyPair; 2]>,
+    rotated: Arc<AtomicBool>,
+    seq: Arc<AtomicU64>,
+}
+
+impl FakeGate {
+    fn new(clock: daypass::clock::ManualClock) -> FakeGate {
+        let rng = ring::rand::SystemRandom::new();
+        let key = || {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
+            Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key")
+        };
+        FakeGate {
+            clock,
+            keys: Arc::new([key(), key()]),
+            rotated: Arc::new(AtomicBool::new(false)),
+            seq: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    fn rotate(&self) {
+        self.rotated.store(true, Ordering::SeqCst);
+    }
+
+    /// Serves on 127.0.0.1 and returns the URL.
+    async fn serve(self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(pb::gate_service_server::GateServiceServer::new(self))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        url
+    }
+
+    fn current(&self) -> &Ed25519KeyPair {
+        &self.keys[usize::from(self.rotated.load(Ordering::SeqCst))]
+    }
+}
+
+#[tonic::async_trait]
+impl pb::gate_service_server::GateService for FakeGate {
+    type WatchRevocationsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::RevocationList, Status>> + Send>>;
+
+    async fn get_verification_keys(
+        &self,
+        _: tonic::Request<pb::GetVerificationKeysRequest>,
+    ) -> Result<tonic::Response<pb::VerificationKeys>, Status> {
+        let rotated = self.rotated.load(Ordering::SeqCst);
+        let published = if rotated {
+            &self.keys[..]
+        } else {
+            &self.keys[..1]
+        };
+        let token_keys = published
+            .iter()
+            .map(|k| {
+                let public = k.public_key().as_ref().to_vec();
+                pb::TokenKey {
+                    key_id: key_id(&public),
+                    public_key: public,
+                    retired_at_ms: 0,
+                    verify_until_ms: 0,
+                }
+            })
+            .collect();
+        Ok(tonic::Response::new(pb::VerificationKeys {
+            token_keys,
+            grant_cas: vec![],
+            trust_domain: TRUST_DOMAIN.into(),
+        }))
+    }
+
+    async fn get_revocations(
+        &self,
+        _: tonic::Request<pb::GetRevocationsRequest>,
+    ) -> Result<tonic::Response<pb::RevocationList>, Status> {
+        let claims = RevocationClaims {
+            iss: format!("spiffe://{TRUST_DOMAIN}"),
+            aud: "acme".into(),
+            seq: self.seq.fetch_add(1, Ordering::SeqCst),
+            iat: self.clock.now(),
+            revoked: vec![],
+        };
+        Ok(tonic::Response::new(pb::RevocationList {
+            token: claims.sign(self.current()),
+            seq: claims.seq,
+            issued_at_ms: claims.iat.millis(),
+            revoked_grant_ids: vec![],
+        }))
+    }
+
+    async fn watch_revocations(
+        &self,
+        _: tonic::Request<pb::WatchRevocationsRequest>,
+    ) -> Result<tonic::Response<Self::WatchRevocationsStream>, Status> {
+        Err(Status::unimplemented("this gate cannot stream"))
     }
 }
