@@ -21,7 +21,7 @@ pub mod verifier;
 
 /// Generated gRPC client stubs for the broker's `daypass.v1` API.
 pub mod pb {
-    #![allow(clippy::all, missing_docs, unreachable_pub)]
+    #![allow(clippy::all, missing_docs, unreachable_pub, rustdoc::all)]
     tonic::include_proto!("daypass.v1");
 }
 
