@@ -39,6 +39,11 @@ pub enum GateError {
     Invalid(String),
 }
 
+/// How far before its issue a grant certificate's validity starts:
+/// tolerance for clocks a little behind the broker's.
+pub const CERT_BACKDATE: Duration = Duration::from_secs(300);
+const CERT_BACKDATE_MS: i64 = 300_000;
+
 /// A grant certificate as issued.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
@@ -169,8 +174,11 @@ impl Gate {
         )
     }
 
-    /// A grant certificate for the key in `csr_pem`, valid from `now` until
-    /// the grant expires. The grant must be active (checked by the caller).
+    /// A grant certificate for the key in `csr_pem`, valid until the grant
+    /// expires, and from [`CERT_BACKDATE`] before `now` (so a tenant or an
+    /// engineer whose clock is a little behind the broker's can use it at
+    /// once; it did not exist earlier anyway). The grant must be active
+    /// (checked by the caller).
     pub fn issue_certificate(
         &self,
         g: &Grant,
@@ -195,7 +203,7 @@ impl Gate {
                 csr_pem,
                 &format!("{} grant {}", g.holder, g.id),
                 &uris,
-                to_time(now)?,
+                to_time(Timestamp(now.millis().saturating_sub(CERT_BACKDATE_MS)))?,
                 to_time(exp)?,
             )
             .map_err(|e| match e {

@@ -200,8 +200,13 @@ async fn the_client_refuses_a_server_certificate_from_another_ca() {
     std::fs::write(&cert, &server_cert.cert_pem).expect("write");
     std::fs::write(&key, &server_cert.key_pem).expect("write");
     let s = TestServer::start_with(|c| {
-        // The log key stays where it is (its default follows tls.key).
+        // The log and gate keys stay where they are (their defaults
+        // follow tls.key).
         c.log.signing_key = Some(c.log_key_path());
+        c.gate.token_key = Some(c.token_key_path());
+        let (ca_cert, ca_key) = c.grant_ca_paths();
+        c.gate.grant_ca_cert = Some(ca_cert);
+        c.gate.grant_ca_key = Some(ca_key);
         c.tls.cert = cert;
         c.tls.key = key;
     })
