@@ -1076,6 +1076,12 @@ impl Broker {
     /// The newest durable checkpoint (`size` 0) or the one signed at
     /// exactly `size` entries.
     pub fn checkpoint(&self, size: u64) -> Result<SignedCheckpoint> {
+        let now = self.store.durable_size();
+        if size > now {
+            return Err(BrokerError::OutOfRange(format!(
+                "tree size {size} is beyond the log, which has {now} entries"
+            )));
+        }
         let found = if size == 0 {
             self.store.latest_checkpoint()
         } else {
@@ -1184,6 +1190,11 @@ impl Broker {
             return Err(BrokerError::PermissionDenied(
                 "a tenant can read only its own entries".into(),
             ));
+        }
+        if self.store.tenant(&tenant)?.is_none() {
+            return Err(BrokerError::NotFound(format!(
+                "tenant {tenant} is not registered"
+            )));
         }
         let limit = match limit {
             0 => MAX_TENANT_PAGE,
@@ -1389,7 +1400,29 @@ fn text_field(field: &str, value: &str, max_chars: usize, required: bool) -> Res
             "{field} must not contain control characters"
         )));
     }
+    if let Some(c) = v.chars().find(|&c| is_invisible_format(c)) {
+        return Err(BrokerError::InvalidArgument(format!(
+            "{field} must not contain invisible or direction-changing characters (found U+{:04X}); they make log views misleading",
+            u32::from(c)
+        )));
+    }
     Ok(v.to_owned())
+}
+
+/// Characters that change how text around them is shown without being
+/// seen: bidirectional overrides and isolates, zero-width characters, the
+/// byte-order mark, line and paragraph separators. Refused in free text so
+/// that a log entry reads as what it says.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2028}'..='\u{2029}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 fn human_secs(s: i64) -> String {

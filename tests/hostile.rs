@@ -206,6 +206,12 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     for (what, action, resource, says) in [
         ("empty action", "", "", "action is required"),
         ("action with a tab", "s\tsh", "", "control characters"),
+        (
+            "resource with a line separator",
+            "ssh",
+            "web-1\u{2028}web-2",
+            "found U+2028",
+        ),
         ("resource too long", "ssh", long.as_str(), "longer than"),
     ] {
         let r = acme
@@ -626,6 +632,30 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             "T-\u{7f}1",
             Code::InvalidArgument,
             "ticket must not contain control characters",
+        ),
+        (
+            "reason with a right-to-left override",
+            "globex",
+            "fix \u{202E}nigol",
+            "",
+            Code::InvalidArgument,
+            "reason must not contain invisible or direction-changing characters (found U+202E)",
+        ),
+        (
+            "reason with a zero-width space",
+            "globex",
+            "INC\u{200B}-1",
+            "",
+            Code::InvalidArgument,
+            "found U+200B",
+        ),
+        (
+            "reason with a byte-order mark",
+            "globex",
+            "\u{FEFF}INC-1",
+            "",
+            Code::InvalidArgument,
+            "found U+FEFF",
         ),
         (
             "no ticket where one is required",
@@ -1111,8 +1141,8 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
         cases.push(case(
             format!("GetCheckpoint: {what}"),
             r,
-            Code::NotFound,
-            "no checkpoint was signed at tree size",
+            Code::OutOfRange,
+            "is beyond the log, which has",
         ));
     }
     for (what, seq, tree_size, code, says) in [
@@ -1238,8 +1268,21 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     cases.push(case(
         "GetTenantEntries: tree_size beyond the log",
         r,
+        Code::OutOfRange,
+        "is beyond the log, which has",
+    ));
+    let r = auditor
+        .audit
+        .get_tenant_entries(pb::GetTenantEntriesRequest {
+            tenant: "no-such-tenant".into(),
+            ..Default::default()
+        })
+        .await;
+    cases.push(case(
+        "GetTenantEntries: an unregistered tenant",
+        r,
         Code::NotFound,
-        "no checkpoint was signed at tree size",
+        "tenant no-such-tenant is not registered",
     ));
     let r = acme
         .audit

@@ -243,7 +243,7 @@ async fn proof_requests_outside_the_log_are_refused_clearly() {
         })
         .await
         .unwrap_err();
-    assert_eq!(st.code(), Code::NotFound, "{}", st.message());
+    assert_eq!(st.code(), Code::OutOfRange, "{}", st.message());
     let st = auditor
         .audit
         .get_entries(pb::GetEntriesRequest {
