@@ -336,6 +336,17 @@ pub fn inject_flush_faults(on: bool) {
     FLUSH_FAULTS.store(on, Ordering::Relaxed);
 }
 
+/// Fault injection for tests: while set, every group write panics after
+/// taking the group's rows, before its transaction (a bug, simulated).
+static GROUP_PANICS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every group write in this process panic (`true`). For
+/// fault-injection tests only (see [`inject_write_faults`]).
+#[doc(hidden)]
+pub fn inject_group_write_panics(on: bool) {
+    GROUP_PANICS.store(on, Ordering::Relaxed);
+}
+
 /// Failed ticket ranges remembered (waiters check theirs once).
 const FAILED_RANGES_KEPT: usize = 64;
 
@@ -658,7 +669,16 @@ impl Store {
             }
             self.recovered(&mut w);
         }
-        if let Err(e) = self.write_group(&mut w) {
+        // A panic while writing (a bug) must not leave the group half
+        // taken: it fails like any failed write, and the store goes on.
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_group(&mut w)))
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "internal error while writing to the store (see the server log)".into(),
+                    ))
+                });
+        if let Err(e) = written {
             self.fail(&mut w, after, &e);
             return;
         }
@@ -769,6 +789,9 @@ impl Store {
             return Err(StoreError::Unavailable("injected write fault".into()));
         }
         let pending = std::mem::take(&mut w.pending);
+        if GROUP_PANICS.load(Ordering::Relaxed) {
+            panic!("injected panic during a group write");
+        }
         let has_entries = !pending.log_rows.is_empty();
         let checkpoint = if has_entries {
             Some(self.sign_checkpoint(&w.frontier)?)
