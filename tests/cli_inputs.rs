@@ -151,6 +151,7 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
     write("witness-garbage.jsonl", b"\nnot json at all\n");
     write("witness-binary.jsonl", &binary);
     write("witness-types.jsonl", b"{\"size\":\"x\"}\n");
+    write("witness-emptied.jsonl", b"");
     std::fs::create_dir(d.join("witness-dir")).expect("dir");
     write("log.pub", b"this is not a verifier key\n");
 
@@ -330,6 +331,11 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
             "witness: state of the wrong types",
             &witness("witness-types.jsonl"),
             "witness state witness-types.jsonl: line 1: invalid type",
+        ),
+        case(
+            "witness: an emptied state file (not a first run)",
+            &witness("witness-emptied.jsonl"),
+            "holds no accepted checkpoint",
         ),
         case(
             "witness: state is a directory",

@@ -188,6 +188,16 @@ impl History {
                 serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
             accepted.push(a);
         }
+        if accepted.is_empty() {
+            // A witness writes its state only once it has accepted a
+            // checkpoint: an empty file was emptied, and treating it as a
+            // first run would accept whatever the log shows now.
+            return Err(err(
+                "the file exists but holds no accepted checkpoint (was it emptied?); delete it only \
+                 if you mean to start over, trusting the log's current checkpoint again"
+                    .into(),
+            ));
+        }
         Ok(History { accepted })
     }
 
