@@ -18,6 +18,7 @@ use std::{
 };
 
 use base64::Engine as _;
+use daypass_tenant::pem;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -340,7 +341,7 @@ pub fn create_gate_keys(dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiErro
         .map_err(|_| PkiError::Invalid("cannot generate an Ed25519 key".into()))?;
     let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map_err(|_| PkiError::Invalid("cannot generate an Ed25519 key".into()))?;
-    let pem = pem_block("PRIVATE KEY", pkcs8.as_ref());
+    let pem = pem::encode("PRIVATE KEY", pkcs8.as_ref());
     let public = base64::engine::general_purpose::STANDARD
         .encode(ring::signature::KeyPair::public_key(&pair).as_ref());
     let ca = CertificateAuthority::generate("daypass grant CA")?;
@@ -355,7 +356,7 @@ pub fn create_gate_keys(dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiErro
 /// Reads a token-signing key (`token.key`).
 pub fn load_token_key(path: &Path) -> Result<ring::signature::Ed25519KeyPair, PkiError> {
     let text = read(path)?;
-    let der = pem_contents(&text, "PRIVATE KEY")
+    let der = pem::decode(&text, "PRIVATE KEY")
         .ok_or_else(|| PkiError::Invalid(format!("{}: not a PEM PRIVATE KEY", path.display())))?;
     ring::signature::Ed25519KeyPair::from_pkcs8(&der).map_err(|_| {
         PkiError::Invalid(format!(
@@ -388,30 +389,8 @@ pub fn load_ca_files(cert: &Path, key: &Path) -> Result<CertificateAuthority, Pk
 /// Reads a PEM certificate file and returns its DER.
 pub fn load_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
     let text = read(path)?;
-    pem_contents(&text, "CERTIFICATE")
+    pem::decode(&text, "CERTIFICATE")
         .ok_or_else(|| PkiError::Invalid(format!("{}: not a PEM certificate", path.display())))
-}
-
-/// A PEM block of `der` with 64-character lines.
-pub fn pem_block(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-/// The DER inside the first PEM block labelled `label`.
-pub fn pem_contents(text: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)? + begin.len();
-    let stop = start + text[start..].find(&end)?;
-    let b64: String = text[start..stop].split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 /// `daypass certs issue`: a client certificate signed by the CA in `dir`.

@@ -16,43 +16,21 @@ use daypass::{
 use daypass_tenant::{
     FeedError, KeySet, Refusal, Verifier,
     claims::{GrantClaims, reason_sha256},
-    keys::{GrantCa, TokenKey},
 };
 
-/// The server's published keys, as a tenant reads them.
+/// The server's published keys, as a tenant reads them (the tenant
+/// library's own conversion, over the same wire bytes).
 async fn published(c: &mut daypass::client::Clients) -> KeySet {
+    use prost::Message as _;
     let k = c
         .gate
         .get_verification_keys(pb::GetVerificationKeysRequest {})
         .await
         .expect("keys")
         .into_inner();
-    let at = |ms: i64| (ms != 0).then_some(Timestamp(ms));
-    KeySet {
-        trust_domain: k.trust_domain,
-        token_keys: k
-            .token_keys
-            .iter()
-            .map(|t| {
-                TokenKey::new(
-                    &t.key_id,
-                    &t.public_key,
-                    at(t.retired_at_ms),
-                    at(t.verify_until_ms),
-                )
-                .expect("token key")
-            })
-            .collect(),
-        grant_cas: k
-            .grant_cas
-            .iter()
-            .map(|c| {
-                let der = pki::pem_contents(&c.certificate_pem, "CERTIFICATE").expect("pem");
-                GrantCa::new(&c.key_id, der, at(c.retired_at_ms), at(c.verify_until_ms))
-                    .expect("grant CA")
-            })
-            .collect(),
-    }
+    let wire = daypass_tenant::pb::VerificationKeys::decode(k.encode_to_vec().as_slice())
+        .expect("same proto");
+    daypass_tenant::keys_from_pb(&wire).expect("valid keys")
 }
 
 /// Fetches the tenant's revocation list and applies it.

@@ -180,8 +180,10 @@ pub fn keys_from_pb(keys: &pb::VerificationKeys) -> Result<KeySet, KeysError> {
         .grant_cas
         .iter()
         .map(|c| {
-            let der = pem_certificate(&c.certificate_pem).ok_or_else(|| KeysError::Pem {
-                id: c.key_id.clone(),
+            let der = crate::pem::decode(&c.certificate_pem, "CERTIFICATE").ok_or_else(|| {
+                KeysError::Pem {
+                    id: c.key_id.clone(),
+                }
             })?;
             Ok(GrantCa::new(
                 &c.key_id,
@@ -375,12 +377,6 @@ impl Follower {
 /// 0 means "none" in the proto's times.
 fn time(ms: i64) -> Option<Timestamp> {
     (ms != 0).then_some(Timestamp(ms))
-}
-
-/// The DER of a single PEM `CERTIFICATE` block.
-fn pem_certificate(pem: &str) -> Option<Vec<u8>> {
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    (block.label == "CERTIFICATE").then_some(block.contents)
 }
 
 #[cfg(test)]

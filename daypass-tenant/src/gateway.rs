@@ -11,7 +11,6 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use base64::Engine;
 use thiserror::Error;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -195,36 +194,14 @@ impl Gateway {
             .keys()
             .grant_cas
             .iter()
-            .map(|ca| pem_block("CERTIFICATE", &ca.certificate_der))
+            .map(|ca| crate::pem::encode("CERTIFICATE", &ca.certificate_der))
             .collect()
     }
-}
-
-/// A PEM block with 64-character lines.
-fn pem_block(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pem_blocks_round_trip() {
-        let der: Vec<u8> = (0..=255u8).collect();
-        let pem = pem_block("CERTIFICATE", &der);
-        assert!(pem.lines().all(|l| l.len() <= 64));
-        let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
-        assert_eq!(parsed.label, "CERTIFICATE");
-        assert_eq!(parsed.contents, der);
-    }
 
     #[test]
     fn broker_addresses_must_be_https() {

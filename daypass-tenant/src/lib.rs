@@ -16,6 +16,7 @@ pub mod gateway; // broker channel + verifier + feed + reporter, wired
 pub mod keys;
 pub mod layer; // tower layer for tonic servers: admit grant holders only
 pub mod paseto;
+pub mod pem;
 pub mod report; // RecordAccess for every admitted access, buffered and retried
 pub mod verifier;
 

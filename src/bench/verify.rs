@@ -22,7 +22,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use super::tree::{err, header};
 use crate::{
     clock::{Clock, SystemClock, Timestamp},
-    pki::{self, CertificateAuthority},
+    pki::CertificateAuthority,
 };
 
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ fn run(opts: &VerifyOptions) -> Result<String, String> {
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(err)?;
     let public = key.public_key().as_ref().to_vec();
     let ca = CertificateAuthority::generate("bench grant CA").map_err(err)?;
-    let ca_der = pki::pem_contents(ca.cert_pem(), "CERTIFICATE").ok_or("CA PEM")?;
+    let ca_der = daypass_tenant::pem::decode(ca.cert_pem(), "CERTIFICATE").ok_or("CA PEM")?;
     let keys = KeySet {
         trust_domain: "bench.daypass".into(),
         token_keys: vec![TokenKey::new(&key_id(&public), &public, None, None).map_err(err)?],
@@ -111,7 +111,7 @@ fn run(opts: &VerifyOptions) -> Result<String, String> {
             to_time(now.plus_secs(3600))?,
         )
         .map_err(err)?;
-    let cert_der = pki::pem_contents(&cert_pem, "CERTIFICATE").ok_or("cert PEM")?;
+    let cert_der = daypass_tenant::pem::decode(&cert_pem, "CERTIFICATE").ok_or("cert PEM")?;
     verifier.verify_certificate(&cert_der).map_err(err)?;
 
     // Interleaved rounds: raw, token, raw, token, ...

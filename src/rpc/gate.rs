@@ -49,7 +49,7 @@ impl GateService for GateApi {
                 .iter()
                 .map(|c| pb::GrantCa {
                     key_id: c.id.clone(),
-                    certificate_pem: crate::pki::pem_block("CERTIFICATE", &c.certificate_der),
+                    certificate_pem: daypass_tenant::pem::encode("CERTIFICATE", &c.certificate_der),
                     retired_at_ms: ms(c.retired_at),
                     verify_until_ms: ms(c.verify_until),
                 })
