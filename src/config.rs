@@ -262,7 +262,16 @@ impl Config {
         })?;
         let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            message: match e.span() {
+                // One line that says where: "line 7: unknown field ...".
+                Some(span) => format!(
+                    "line {}: {}",
+                    text.get(..span.start)
+                        .map_or(1, |before| before.matches('\n').count() + 1),
+                    e.message()
+                ),
+                None => e.message().to_owned(),
+            },
         })?;
         config.check()?;
         Ok(config)

@@ -444,11 +444,15 @@ fn bad_config_and_key_files_stop_serve_with_one_clear_line() {
         ),
         ("binary file", "binary.toml", "binary.toml"),
         ("invalid TOML", "invalid.toml", "config file invalid.toml"),
-        ("unknown key", "unknown-key.toml", "unknown field `lisen`"),
+        (
+            "unknown key",
+            "unknown-key.toml",
+            "line 1: unknown field `lisen`",
+        ),
         (
             "unknown section",
             "unknown-section.toml",
-            "unknown field `grnats`",
+            "line 9: unknown field `grnats`",
         ),
         ("wrong type", "wrong-type.toml", "expected socket address"),
         ("bad address", "bad-address.toml", "invalid socket address"),
