@@ -39,6 +39,13 @@ pub const MAX_TICKET_CHARS: usize = 128;
 pub const MAX_ACTION_CHARS: usize = 128;
 pub const MAX_RESOURCE_CHARS: usize = 512;
 pub const MAX_NOTE_CHARS: usize = 500;
+/// How far in the future a reported access may be (clock skew).
+const MAX_REPORT_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How old a reported access may be.
+const MAX_REPORT_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Longest access report id.
+pub const MAX_REPORT_ID_CHARS: usize = 64;
+
 /// Largest accepted certificate signing request (PEM).
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
 
@@ -183,6 +190,20 @@ pub struct TenantPage {
 
 fn proof_err(e: ProofError) -> BrokerError {
     BrokerError::OutOfRange(e.to_string())
+}
+
+/// How an access report was recorded.
+#[derive(Clone, Debug)]
+pub struct AccessRecord {
+    pub seq: u64,
+    pub hash: Hash,
+    /// None for a duplicate (nothing new was written).
+    pub receipt: Option<Receipt>,
+    /// The report id had been recorded before: `seq` and `hash` are the
+    /// first report's entry.
+    pub duplicate: bool,
+    /// The grant was active when the access happened.
+    pub within_grant: bool,
 }
 
 /// A result with the receipt of the entries that record it.
@@ -905,7 +926,9 @@ impl Broker {
         id: &str,
         action: &str,
         resource: &str,
-    ) -> Result<Receipted<SealedEntry>> {
+        accessed_at_ms: i64,
+        report_id: &str,
+    ) -> Result<AccessRecord> {
         let Some(tenant) = caller.tenant() else {
             return Err(BrokerError::PermissionDenied(
                 "only tenants record access".into(),
@@ -914,32 +937,93 @@ impl Broker {
         let id = parse_grant_id(id)?;
         let action = text_field("action", action, MAX_ACTION_CHARS, true)?;
         let resource = text_field("resource", resource, MAX_RESOURCE_CHARS, false)?;
+        let report_id = parse_report_id(report_id)?;
+        let now = self.clock.now();
+        let accessed_at = match accessed_at_ms {
+            0 => None,
+            ms if ms > now.millis().saturating_add(MAX_REPORT_SKEW_MS) => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "accessed_at_ms {} is more than 5 minutes in the future (now {now}); check the tenant's clock",
+                    Timestamp(ms)
+                )));
+            }
+            ms if ms < now.millis().saturating_sub(MAX_REPORT_AGE_MS) => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "accessed_at_ms {} is more than 7 days in the past; such a report cannot be taken",
+                    Timestamp(ms)
+                )));
+            }
+            ms => Some(Timestamp(ms)),
+        };
         let actor = caller.actor();
-        let ((), mut c) = self
+        let (record, mut c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let g = s
                     .grant(&id)?
                     .filter(|g| g.tenant == *tenant)
                     .ok_or_else(|| not_found(&id))?;
-                if let Err(why) = g.is_valid_at(now) {
-                    return Err(BrokerError::FailedPrecondition(format!(
-                        "grant {id} does not admit its holder now ({}); the access must not happen",
-                        why.as_str()
-                    )));
+                if let Some(rid) = &report_id {
+                    if let Some((seq, hash)) = s.report(tenant, rid)? {
+                        return Ok(Some(AccessRecord {
+                            seq,
+                            hash,
+                            receipt: None,
+                            duplicate: true,
+                            within_grant: true,
+                        }));
+                    }
                 }
-                b.log(
-                    grant_draft(&actor, &g, "access.recorded")
-                        .with("action", &action)
-                        .with("resource", &resource),
-                );
-                Ok(())
+                let within_grant = match accessed_at {
+                    // About to happen: only while the grant admits its holder.
+                    None => match g.is_valid_at(now) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            return Err(BrokerError::FailedPrecondition(format!(
+                                "grant {id} does not admit its holder now ({}); the access must not happen",
+                                why.as_str()
+                            )));
+                        }
+                    },
+                    // Already happened: logged whatever the grant's state
+                    // was, and whether it was active then.
+                    Some(t) => g.was_active_at(t),
+                };
+                let mut draft = grant_draft(&actor, &g, "access.recorded")
+                    .with("action", &action)
+                    .with("resource", &resource);
+                if let Some(t) = accessed_at {
+                    draft = draft
+                        .with("accessed_at", t)
+                        .with("within_grant", within_grant);
+                }
+                if let Some(rid) = &report_id {
+                    draft = draft.with("report_id", rid);
+                    b.put_report(tenant, rid);
+                }
+                b.log(draft);
+                // The entry's place is known once the commit is sealed.
+                Ok::<_, BrokerError>(Some(AccessRecord {
+                    seq: 0,
+                    hash: [0; 32],
+                    receipt: None,
+                    duplicate: false,
+                    within_grant,
+                }))
             })
             .await?;
-        let entry = c.entries.pop().ok_or_else(|| {
-            BrokerError::Store(StoreError::Unavailable("no entry written".into()))
+        let mut record = record.ok_or_else(|| {
+            BrokerError::Store(StoreError::Unavailable("no access record".into()))
         })?;
-        Ok((entry, c.receipt))
+        if !record.duplicate {
+            let entry = c.entries.pop().ok_or_else(|| {
+                BrokerError::Store(StoreError::Unavailable("no entry written".into()))
+            })?;
+            record.seq = entry.entry.seq;
+            record.hash = entry.hash;
+            record.receipt = c.receipt;
+        }
+        Ok(record)
     }
 
     // ---------------------------------------------------------- expiry ---
@@ -1423,6 +1507,23 @@ fn is_invisible_format(c: char) -> bool {
             | '\u{2066}'..='\u{2069}'
             | '\u{FEFF}'
     )
+}
+
+/// An access report id: empty (none), or 1 to 64 of `[A-Za-z0-9._:-]`.
+fn parse_report_id(id: &str) -> Result<Option<String>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if id.len() > MAX_REPORT_ID_CHARS
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    {
+        return Err(BrokerError::InvalidArgument(format!(
+            "report_id must be 1 to {MAX_REPORT_ID_CHARS} characters of A-Z a-z 0-9 . _ : -"
+        )));
+    }
+    Ok(Some(id.to_owned()))
 }
 
 fn human_secs(s: i64) -> String {

@@ -146,6 +146,20 @@ impl Grant {
         }
     }
 
+    /// Was the grant active at `t` (for an access reported afterwards)?
+    /// From its activation until it expired or ended, whichever came first.
+    pub fn was_active_at(&self, t: Timestamp) -> bool {
+        let Some(from) = self.activated_at else {
+            return false;
+        };
+        let until = match (self.expires_at, self.ended_at) {
+            (Some(exp), Some(end)) => exp.min(end),
+            (Some(exp), None) => exp,
+            (None, _) => return false,
+        };
+        from <= t && t < until
+    }
+
     /// Does the grant admit its holder at `now`? `Ok` only for an active
     /// grant strictly before its expiry.
     pub fn is_valid_at(&self, now: Timestamp) -> Result<(), DenyReason> {

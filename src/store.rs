@@ -48,7 +48,9 @@
 //! grants), `latest` (holder \0 tenant → newest grant id), `merkle` (`n` ‖
 //! level ‖ index → node hash; `c` ‖ size → signed checkpoint), `scope`
 //! (tenant \0 seq → entries a tenant may read, see
-//! [`crate::policy::tenant_scopes`]).
+//! [`crate::policy::tenant_scopes`]), `reports` (tenant \0 report id →
+//! seq ‖ hash of its `access.recorded` entry: a retried report is logged
+//! once).
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -174,6 +176,7 @@ pub struct Batch {
     tenants: Vec<TenantRecord>,
     grants: Vec<Grant>,
     entries: Vec<Draft>,
+    reports: Vec<Vec<u8>>,
 }
 
 impl Batch {
@@ -192,6 +195,12 @@ impl Batch {
 
     pub fn log(&mut self, d: Draft) {
         self.entries.push(d);
+    }
+
+    /// Indexes a tenant's access report id to this batch's last entry, so
+    /// the same report is never logged twice ([`View::report`]).
+    pub fn put_report(&mut self, tenant: &Name, report_id: &str) {
+        self.reports.push(report_key(tenant, report_id));
     }
 }
 
@@ -242,6 +251,7 @@ pub struct Store {
     latest: sled::Tree,
     merkle: sled::Tree,
     scope: sled::Tree,
+    reports: sled::Tree,
     key: Arc<LogKey>,
     /// Serializes commits (applied in memory) and group transactions (see
     /// the module docs).
@@ -299,6 +309,8 @@ struct Pending {
     log_rows: Vec<([u8; 8], Vec<u8>)>,
     tree_rows: Vec<(Vec<u8>, Vec<u8>)>,
     scope_rows: Vec<Vec<u8>>,
+    /// Access report ids → sequence number ‖ hash of their entry.
+    reports: HashMap<Vec<u8>, [u8; 40]>,
 }
 
 impl Pending {
@@ -307,6 +319,7 @@ impl Pending {
             && self.tenants.is_empty()
             && self.grants.is_empty()
             && self.log_rows.is_empty()
+            && self.reports.is_empty()
     }
 }
 
@@ -390,6 +403,7 @@ impl Store {
             latest: tree("latest")?,
             merkle: tree("merkle")?,
             scope: tree("scope")?,
+            reports: tree("reports")?,
             key,
             db,
             writer: tokio::sync::Mutex::new(Writer {
@@ -824,9 +838,21 @@ impl Store {
                 &self.latest,
                 &self.merkle,
                 &self.scope,
+                &self.reports,
             )
                 .transaction(
-                    |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope)| {
+                    |(
+                        meta,
+                        log,
+                        staff_t,
+                        tenants_t,
+                        grants_t,
+                        live,
+                        latest,
+                        tree,
+                        scope,
+                        reports,
+                    )| {
                         for (k, v) in &staff {
                             staff_t.insert(k.as_bytes(), v.as_slice())?;
                         }
@@ -856,6 +882,9 @@ impl Store {
                         }
                         for k in &pending.scope_rows {
                             scope.insert(k.as_slice(), &[])?;
+                        }
+                        for (k, v) in &pending.reports {
+                            reports.insert(k.as_slice(), v.as_slice())?;
                         }
                         if has_entries {
                             meta.insert(HEAD_KEY, &head_bytes[..])?;
@@ -937,6 +966,14 @@ impl Store {
                 last_timestamp: now,
             };
             sealed.push(s);
+        }
+        if let Some(last) = sealed.last() {
+            let mut v = [0u8; 40];
+            v[..8].copy_from_slice(&last.entry.seq.to_be_bytes());
+            v[8..].copy_from_slice(&last.hash);
+            for k in batch.reports {
+                w.pending.reports.insert(k, v);
+            }
         }
         for r in batch.staff {
             w.pending.staff.insert(r.name.as_str().to_owned(), r);
@@ -1198,6 +1235,33 @@ impl View<'_> {
         }
     }
 
+    /// The entry (sequence number, hash) that recorded a tenant's access
+    /// report with this id, if any.
+    pub fn report(
+        &self,
+        tenant: &Name,
+        report_id: &str,
+    ) -> Result<Option<(u64, Hash)>, StoreError> {
+        let key = report_key(tenant, report_id);
+        let stored = match self.pending.reports.get(&key) {
+            Some(v) => Some(v.to_vec()),
+            None => self.store.reports.get(&key)?.map(|v| v.to_vec()),
+        };
+        match stored {
+            None => Ok(None),
+            Some(v) if v.len() == 40 => {
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&v[..8]);
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(&v[8..]);
+                Ok(Some((u64::from_be_bytes(seq), hash)))
+            }
+            Some(_) => Err(StoreError::Corrupt(
+                "a report index value is malformed".into(),
+            )),
+        }
+    }
+
     /// Pending and active grants.
     pub fn live_grants(&self) -> Result<Vec<Grant>, StoreError> {
         let mut out = Vec::new();
@@ -1260,6 +1324,15 @@ fn checkpoint_key(size: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = b'c';
     k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+/// `tenant \0 report id`: the access report index.
+fn report_key(tenant: &Name, report_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.as_str().len() + 1 + report_id.len());
+    k.extend_from_slice(tenant.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(report_id.as_bytes());
     k
 }
 

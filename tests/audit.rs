@@ -117,6 +117,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
             grant_id: g1.id.clone(),
             action: "ssh".into(),
             resource: "web-1".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -195,6 +195,7 @@ async fn drive(
                 grant_id: g.id.clone(),
                 action: "ssh".into(),
                 resource: "db".into(),
+                ..Default::default()
             })
             .await
         {

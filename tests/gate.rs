@@ -379,3 +379,147 @@ fn splice_payload(token: &str, claims: &GrantClaims) -> String {
     m.extend_from_slice(sig);
     format!("v4.public.{}.{footer}", b64.encode(m))
 }
+
+/// A report sent later says when the access happened and is logged even if
+/// the grant has ended since (an offline admission must not vanish from the
+/// log); a report id makes a retried report count once, across restarts.
+#[tokio::test]
+async fn late_and_repeated_access_reports_are_logged_once_as_what_happened() {
+    let mut s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-8").await;
+    let admitted_at = s.clock.now();
+    let report = |at: Timestamp, id: &str| pb::RecordAccessRequest {
+        grant_id: g.id.clone(),
+        action: "ssh".into(),
+        resource: "web-1".into(),
+        accessed_at_ms: at.millis(),
+        report_id: id.into(),
+    };
+
+    // Admitted offline while active; the grant is revoked; the report
+    // arrives afterwards: logged, within the grant.
+    s.clock.advance_secs(5);
+    acme.grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: g.id.clone(),
+            note: String::new(),
+        })
+        .await
+        .expect("revoke");
+    let revoked_at = s.clock.now();
+    s.clock.advance_secs(20);
+    let first = acme
+        .grants
+        .record_access(report(admitted_at, "r-1"))
+        .await
+        .expect("late report")
+        .into_inner();
+    assert!(first.within_grant && !first.duplicate, "{first:?}");
+    assert!(first.receipt.is_some());
+    // The same report again (a retry after a lost answer): the first entry.
+    let again = acme
+        .grants
+        .record_access(report(admitted_at, "r-1"))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(
+        (again.log_seq, &again.entry_hash),
+        (first.log_seq, &first.entry_hash)
+    );
+    assert!(again.receipt.is_none(), "nothing new was written");
+
+    // Admitted offline in the window after the revocation (the tenant's
+    // list was still fresh): logged too, marked outside the grant.
+    let in_window = Timestamp(revoked_at.millis() + 3_000);
+    let late = acme
+        .grants
+        .record_access(report(in_window, "r-2"))
+        .await
+        .expect("window report")
+        .into_inner();
+    assert!(!late.within_grant && !late.duplicate, "{late:?}");
+    // Without a time the access is about to happen: refused now.
+    let st = acme
+        .grants
+        .record_access(report(Timestamp(0), ""))
+        .await
+        .expect_err("the grant has ended");
+    assert_eq!(st.code(), tonic::Code::FailedPrecondition);
+
+    // Times and ids a report may not have.
+    let now = s.clock.now();
+    for (what, req, says) in [
+        (
+            "an access in the future",
+            report(Timestamp(now.millis() + 6 * 60_000), "r-3"),
+            "more than 5 minutes in the future",
+        ),
+        (
+            "an access 8 days ago",
+            report(Timestamp(now.millis() - 8 * 86_400_000), "r-4"),
+            "more than 7 days in the past",
+        ),
+        (
+            "a report id with a space",
+            report(admitted_at, "r 5"),
+            "report_id must be 1 to 64 characters",
+        ),
+        (
+            "a 65-character report id",
+            report(admitted_at, &"r".repeat(65)),
+            "report_id must be 1 to 64 characters",
+        ),
+    ] {
+        let st = acme.grants.record_access(req).await.expect_err(what);
+        assert_eq!(st.code(), tonic::Code::InvalidArgument, "{what}");
+        assert!(st.message().contains(says), "{what}: {}", st.message());
+    }
+
+    // The log says what happened, once each.
+    let entries = s.entries().await;
+    let accesses: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.kind == "access.recorded")
+        .collect();
+    assert_eq!(accesses.len(), 2, "{accesses:?}");
+    let d = &accesses[0].entry.details;
+    assert_eq!(d.get("accessed_at"), Some(&admitted_at.to_rfc3339()));
+    assert_eq!(d.get("within_grant").map(String::as_str), Some("true"));
+    assert_eq!(d.get("report_id").map(String::as_str), Some("r-1"));
+    let d = &accesses[1].entry.details;
+    assert_eq!(d.get("within_grant").map(String::as_str), Some("false"));
+
+    // The index survives a restart: the retry is still a duplicate.
+    s.restart().await;
+    let mut acme = s.tenant("acme").await;
+    let after = acme
+        .grants
+        .record_access(report(admitted_at, "r-1"))
+        .await
+        .expect("retry after restart")
+        .into_inner();
+    assert!(after.duplicate);
+    assert_eq!(after.log_seq, first.log_seq);
+    // Another tenant's report ids are its own: globex may use "r-1" too
+    // (for its own grant).
+    let mut globex = s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
+    let mut alice = s.staff("alice").await;
+    let gg = request(&mut alice, "globex", "INC-9").await;
+    let theirs = globex
+        .grants
+        .record_access(pb::RecordAccessRequest {
+            grant_id: gg.id,
+            action: "ssh".into(),
+            resource: String::new(),
+            accessed_at_ms: s.clock.now().millis(),
+            report_id: "r-1".into(),
+        })
+        .await
+        .expect("globex report")
+        .into_inner();
+    assert!(!theirs.duplicate && theirs.within_grant);
+}

@@ -498,6 +498,7 @@ async fn a_tenant_cannot_see_or_infer_another_tenants_grants() {
                 grant_id: id.into(),
                 action: "ssh".into(),
                 resource: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -579,6 +580,7 @@ async fn access_records_need_a_valid_grant() {
             grant_id: g.id.clone(),
             action: "ssh".into(),
             resource: "web-1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -597,6 +599,7 @@ async fn access_records_need_a_valid_grant() {
             grant_id: g.id.clone(),
             action: " ".into(),
             resource: String::new(),
+            ..Default::default()
         })
         .await;
     assert_eq!(code(blank), Code::InvalidArgument);
@@ -613,6 +616,7 @@ async fn access_records_need_a_valid_grant() {
             grant_id: g.id.clone(),
             action: "ssh".into(),
             resource: String::new(),
+            ..Default::default()
         })
         .await;
     assert_eq!(code(after), Code::FailedPrecondition);

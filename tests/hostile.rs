@@ -185,6 +185,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
                 grant_id: id.into(),
                 action: "ssh".into(),
                 resource: String::new(),
+                ..Default::default()
             })
             .await;
         cases.push(case(
@@ -220,6 +221,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
                 grant_id: g.id.clone(),
                 action: action.into(),
                 resource: resource.into(),
+                ..Default::default()
             })
             .await;
         cases.push(case(
@@ -945,6 +947,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 grant_id: id.into(),
                 action: action.into(),
                 resource: resource.into(),
+                ..Default::default()
             })
             .await;
         cases.push(case(format!("RecordAccess: {what}"), r, code, says));

@@ -529,6 +529,7 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
                 grant_id: UNKNOWN_GRANT.into(),
                 action: "ssh".into(),
                 resource: String::new(),
+                ..Default::default()
             })
             .await
             .map(done),

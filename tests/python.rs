@@ -58,6 +58,7 @@ async fn a_python_tenant_checks_grants_online_offline_and_in_the_log() {
             grant_id: g.id.clone(),
             action: "ssh".into(),
             resource: "web-1".into(),
+            ..Default::default()
         })
         .await
         .expect("record access");

@@ -107,6 +107,7 @@ async fn every_write_returns_a_receipt_the_log_proves() {
             grant_id: g.id.clone(),
             action: "ssh".into(),
             resource: "db-1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -162,10 +162,12 @@ impl Gateway {
                 last_error: feed.status().last_error,
             });
         }
+        // Accesses are stamped on the verifier's clock, the one that admitted them.
+        let reporter = Reporter::with_clock(channel, options.reporter, verifier.clock().clone());
         Ok(Gateway {
             verifier,
             feed,
-            reporter: Reporter::with_options(channel, options.reporter),
+            reporter,
         })
     }
 

@@ -11,9 +11,10 @@
 //!
 //! Nothing is dropped silently: when the buffer is full, [`Reporter::report`]
 //! says so and the caller refuses the access; [`Reporter::flush`] waits
-//! until everything queued before it was acknowledged (or failed). A report
-//! may be delivered twice (a retry after an answer that was lost), never
-//! zero times while the process runs.
+//! until everything queued before it was acknowledged (or failed). Each
+//! report carries the time of the access and a random report id: the broker
+//! logs a late report as what happened then (even if the grant has ended
+//! since), and logs a report retried after a lost answer only once.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -30,6 +31,7 @@ use tonic::{Code, Request, Status, transport::Channel};
 
 use crate::{
     backoff::Backoff,
+    clock::{SharedClock, SystemClock},
     pb::{self, grant_service_client::GrantServiceClient},
 };
 
@@ -93,13 +95,23 @@ pub struct Reporter {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
     /// The queue, and the next report's number: taken together under the
     /// lock, so reports enter the queue in number order.
     queue: Mutex<(mpsc::Sender<Job>, u64)>,
     progress: watch::Sender<Progress>,
     capacity: usize,
+    /// Stamps each report with the time of the access.
+    clock: SharedClock,
+    rng: ring::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +135,11 @@ impl Reporter {
     }
 
     pub fn with_options(channel: Channel, options: ReporterOptions) -> Reporter {
+        Reporter::with_clock(channel, options, Arc::new(SystemClock))
+    }
+
+    /// A reporter stamping accesses with `clock` (tests inject one).
+    pub fn with_clock(channel: Channel, options: ReporterOptions, clock: SharedClock) -> Reporter {
         let capacity = options.capacity.max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let progress = watch::Sender::new(Progress::default());
@@ -137,6 +154,8 @@ impl Reporter {
                 queue: Mutex::new((tx, 0)),
                 progress,
                 capacity,
+                clock,
+                rng: ring::rand::SystemRandom::new(),
             }),
         }
     }
@@ -145,6 +164,10 @@ impl Reporter {
     /// `resource`. Returns at once; an error means the report was not
     /// queued, and the access should be refused.
     pub fn report(&self, grant_id: &str, action: &str, resource: &str) -> Result<(), ReportError> {
+        let accessed_at_ms = self.shared.clock.now().millis();
+        let mut id = [0u8; 16];
+        ring::rand::SecureRandom::fill(&self.shared.rng, &mut id)
+            .map_err(|_| ReportError::Stopped)?;
         let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         let (tx, next) = &mut *queue;
         let job = Job {
@@ -153,6 +176,8 @@ impl Reporter {
                 grant_id: grant_id.to_owned(),
                 action: action.to_owned(),
                 resource: resource.to_owned(),
+                accessed_at_ms,
+                report_id: hex::encode(id),
             },
         };
         match tx.try_send(job) {

@@ -137,6 +137,11 @@ impl Verifier {
         &self.tenant
     }
 
+    /// The clock decisions are made on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     pub fn max_staleness(&self) -> Duration {
         Duration::from_millis(self.max_staleness_ms.unsigned_abs())
     }

@@ -367,6 +367,7 @@ async fn measure(
                     grant_id: g,
                     action: "kubectl exec".into(),
                     resource: "deploy/web".into(),
+                    ..Default::default()
                 })
                 .await
                 .map_err(err)?;

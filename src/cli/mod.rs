@@ -373,6 +373,14 @@ pub enum AccessCommand {
         action: String,
         #[arg(long, default_value = "")]
         resource: String,
+        /// When it happened (RFC 3339), for a report sent afterwards; logged
+        /// even if the grant has ended since. Default: it happens now, and is
+        /// refused unless the grant admits its holder now.
+        #[arg(long)]
+        at: Option<String>,
+        /// An id unique to this access, so sending the report again logs it once.
+        #[arg(long, default_value = "")]
+        report_id: String,
     },
 }
 
@@ -822,19 +830,44 @@ async fn client_command(mut c: Clients, command: Command, json_out: bool) -> Cli
             grant,
             action,
             resource,
+            at,
+            report_id,
         }) => {
+            let accessed_at_ms = match at {
+                None => 0,
+                Some(t) => Timestamp::parse_rfc3339(&t)
+                    .ok_or_else(|| {
+                        cli_err!("--at {t:?} is not an RFC 3339 time, e.g. 2026-11-26T10:00:00Z")
+                    })?
+                    .millis(),
+            };
             let r = c
                 .grants
                 .record_access(pb::RecordAccessRequest {
                     grant_id: grant,
                     action,
                     resource,
+                    accessed_at_ms,
+                    report_id,
                 })
                 .await?
                 .into_inner();
+            let mut said = if r.duplicate {
+                format!("already recorded as #{} ({})", r.log_seq, r.entry_hash)
+            } else {
+                format!("recorded as #{} ({})", r.log_seq, r.entry_hash)
+            };
+            if !r.within_grant {
+                said.push_str("; the grant was not active at that time");
+            }
             out(
-                json!({"log_seq": r.log_seq, "entry_hash": r.entry_hash}),
-                format!("recorded as #{} ({})\n", r.log_seq, r.entry_hash),
+                json!({
+                    "log_seq": r.log_seq,
+                    "entry_hash": r.entry_hash,
+                    "duplicate": r.duplicate,
+                    "within_grant": r.within_grant,
+                }),
+                format!("{said}\n"),
             );
         }
         Command::Audit(a) => audit_command(&mut c, a, json_out).await?,

@@ -164,13 +164,22 @@ impl GrantService for GrantApi {
         let r = req.into_inner();
         let result = api
             .broker
-            .record_access(&caller, &r.grant_id, &r.action, &r.resource)
+            .record_access(
+                &caller,
+                &r.grant_id,
+                &r.action,
+                &r.resource,
+                r.accessed_at_ms,
+                &r.report_id,
+            )
             .await;
-        let (entry, receipt) = api.finish(&caller, Action::RecordAccess, result).await?;
+        let rec = api.finish(&caller, Action::RecordAccess, result).await?;
         Ok(Response::new(pb::RecordAccessResponse {
-            log_seq: entry.entry.seq,
-            entry_hash: hex::encode(entry.hash),
-            receipt: convert::receipt_to_pb(receipt),
+            log_seq: rec.seq,
+            entry_hash: hex::encode(rec.hash),
+            duplicate: rec.duplicate,
+            within_grant: rec.within_grant,
+            receipt: convert::receipt_to_pb(rec.receipt),
         }))
     }
 
