@@ -42,7 +42,6 @@ pub enum GateError {
 /// How far before its issue a grant certificate's validity starts:
 /// tolerance for clocks a little behind the broker's.
 pub const CERT_BACKDATE: Duration = Duration::from_secs(300);
-const CERT_BACKDATE_MS: i64 = 300_000;
 
 /// A grant certificate as issued.
 #[derive(Debug, Clone)]
@@ -203,7 +202,7 @@ impl Gate {
                 csr_pem,
                 &format!("{} grant {}", g.holder, g.id),
                 &uris,
-                to_time(Timestamp(now.millis().saturating_sub(CERT_BACKDATE_MS)))?,
+                to_time(now.plus_secs(-(CERT_BACKDATE.as_secs() as i64)))?,
                 to_time(exp)?,
             )
             .map_err(|e| match e {
