@@ -481,6 +481,8 @@ impl Broker {
                     b.log(
                         grant_draft(&actor, &g, "grant.revoked").with("cause", "holder offboarded"),
                     );
+                    // Listed before the entry is durable (see `end`).
+                    self.gate.note_ended(&g, now);
                     revoked.push(g.id.clone());
                     b.put_grant(g);
                 }
@@ -494,12 +496,6 @@ impl Broker {
                 Ok((rec, revoked))
             })
             .await?;
-        let now = self.clock.now();
-        for id in &out.1 {
-            if let Some(g) = self.store.grant(id)? {
-                self.gate.note_ended(&g, now);
-            }
-        }
         Ok((out, c.receipt))
     }
 
@@ -831,11 +827,17 @@ impl Broker {
                 g.decided_by = actor.clone();
                 g.decision_note = note.to_owned();
                 b.log(grant_draft(&actor, &g, kind).with("note", note));
+                // Into the revocation lists now, before the entry is
+                // durable: a list issued after the answer always holds it,
+                // even if this group's flush fails and succeeds later. If
+                // the group fails instead, the grant stays listed (tenants
+                // refuse it offline): fail closed, and the retried call
+                // succeeds.
+                self.gate.note_ended(&g, now);
                 b.put_grant(g.clone());
                 Ok(g)
             })
             .await?;
-        self.gate.note_ended(&g, self.clock.now());
         Ok((g, c.receipt))
     }
 
@@ -965,12 +967,15 @@ impl Broker {
                     .ok_or_else(|| not_found(&id))?;
                 if let Some(rid) = &report_id {
                     if let Some((seq, hash)) = s.report(tenant, rid)? {
+                        // A retry carries the same time, so the answer is
+                        // the first one's: a report without a time was only
+                        // taken while the grant admitted its holder.
                         return Ok(Some(AccessRecord {
                             seq,
                             hash,
                             receipt: None,
                             duplicate: true,
-                            within_grant: true,
+                            within_grant: accessed_at.is_none_or(|t| g.was_active_at(t)),
                         }));
                     }
                 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::{clock::Timestamp, identity::Name};
 
 /// The longest a grant can ever last: 24 hours.
-pub const MAX_GRANT_SECS: i64 = 24 * 60 * 60;
+pub const MAX_GRANT_SECS: i64 = daypass_tenant::claims::MAX_GRANT_SECS;
 
 /// `g-` followed by 24 lowercase hex digits (96 random bits).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

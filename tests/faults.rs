@@ -190,6 +190,39 @@ async fn writes_fail_closed_and_the_server_recovers() {
     assert!(validate(&mut acme, &g.id).await.allowed);
     let report = s.verify_chain().await;
     assert!(report.ok, "{}", report.problem);
+
+    // A revocation answered UNAVAILABLE because its flush failed may still
+    // reach the log once flushes work: the tenants' revocation lists must
+    // hold it all the same (they are fed before the entry is durable).
+    inject_flush_faults(true);
+    let st = acme
+        .grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: g.id.clone(),
+            note: "during a flush fault".into(),
+        })
+        .await
+        .expect_err("the flush fails");
+    inject_flush_faults(false);
+    assert_eq!(st.code(), Code::Unavailable);
+    let list = acme
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.revoked_grant_ids, vec![g.id.clone()], "listed at once");
+    // The next write flushes the revocation: the grant is revoked online too.
+    let v = validate(&mut acme, &g.id).await;
+    assert!(!v.allowed);
+    assert_eq!(deny_reason(&v), pb::DenyReason::Revoked);
+    let list = acme
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.revoked_grant_ids, vec![g.id.clone()]);
 }
 
 async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Status {

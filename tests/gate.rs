@@ -331,6 +331,15 @@ async fn unknown_and_rotated_out_keys_are_refused() {
         v.verify_token(&late.sign(&old_key)),
         Err(Refusal::KeyRetired(_))
     ));
+    // Whoever holds the old key chooses iat, so "signed before retirement"
+    // is not a defence against a stolen key; a lifetime no grant has is
+    // refused all the same.
+    let mut long = claims.clone();
+    long.exp = Timestamp(long.iat.millis() + 25 * 3_600_000);
+    assert!(matches!(
+        v.verify_token(&long.sign(&old_key)),
+        Err(Refusal::Malformed(_))
+    ));
     // A key the broker never published: refused.
     let stranger_dir = tempfile::tempdir().expect("dir");
     pki::create_gate_keys(stranger_dir.path(), false).expect("keys");
@@ -442,6 +451,18 @@ async fn late_and_repeated_access_reports_are_logged_once_as_what_happened() {
         .expect("window report")
         .into_inner();
     assert!(!late.within_grant && !late.duplicate, "{late:?}");
+    // Its retry answers as the first did.
+    let late_again = acme
+        .grants
+        .record_access(report(in_window, "r-2"))
+        .await
+        .expect("window report again")
+        .into_inner();
+    assert!(
+        late_again.duplicate && !late_again.within_grant,
+        "{late_again:?}"
+    );
+    assert_eq!(late_again.log_seq, late.log_seq);
     // Without a time the access is about to happen: refused now.
     let st = acme
         .grants

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{clock::Timestamp, paseto};
 
+/// The longest grant daypass ever issues (24 h). A verifier refuses a
+/// token or certificate that claims to last longer.
+pub const MAX_GRANT_SECS: i64 = 24 * 60 * 60;
+
 /// The implicit assertion of grant tokens.
 pub const GRANT_ASSERTION: &[u8] = b"daypass-grant-v1";
 /// The implicit assertion of revocation lists.

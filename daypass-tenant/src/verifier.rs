@@ -19,11 +19,18 @@ use thiserror::Error;
 use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
 
 use crate::{
-    claims::{Footer, GRANT_ASSERTION, GrantClaims, REVOCATIONS_ASSERTION, RevocationClaims},
+    claims::{
+        Footer, GRANT_ASSERTION, GrantClaims, MAX_GRANT_SECS, REVOCATIONS_ASSERTION,
+        RevocationClaims,
+    },
     clock::{SharedClock, Timestamp},
     keys::{KeySet, TokenKey},
     paseto,
 };
+
+/// How much longer than a grant a grant certificate may be valid: the
+/// broker starts it a few minutes early for clock differences.
+const CERT_SLACK_SECS: i64 = 15 * 60;
 
 /// The default staleness limit of the revocation list.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
@@ -168,6 +175,16 @@ impl Verifier {
                 issuer(&keys)
             )));
         }
+        // The broker never signs more than a day; a token that says so was
+        // not made by it (e.g. forged with a key rotated out).
+        if claims.nbf != claims.iat
+            || claims.exp.millis().saturating_sub(claims.iat.millis()) > MAX_GRANT_SECS * 1000
+        {
+            return Err(Refusal::Malformed(
+                "the token's times are not a daypass grant's (nbf = iat, exp at most 24 h later)"
+                    .into(),
+            ));
+        }
         self.admit(
             Admission {
                 grant_id: claims.jti,
@@ -224,6 +241,14 @@ impl Verifier {
                     }
                 }
             }
+        }
+        // At most a day, plus the broker's backdating of the start.
+        if not_after.millis().saturating_sub(not_before.millis())
+            > (MAX_GRANT_SECS + CERT_SLACK_SECS) * 1000
+        {
+            return Err(Refusal::Malformed(
+                "the certificate lasts longer than any daypass grant".into(),
+            ));
         }
         let (Some((tenant, grant_id)), Some(holder)) = (grant, holder) else {
             return Err(Refusal::Malformed(
