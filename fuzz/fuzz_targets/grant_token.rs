@@ -1,6 +1,7 @@
-//! What a tenant parses from engineers and from the feed: grant tokens,
-//! revocation lists and grant certificates never panic the verifier, and
-//! nothing but the genuine token is admitted.
+//! What a tenant parses from engineers and from the broker: grant tokens,
+//! revocation lists, grant certificates, published key sets and PEM never
+//! panic, and nothing but the genuine token is admitted. The fixture has a
+//! grant CA and a retired key too, so those paths are reached.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
@@ -9,8 +10,9 @@ use daypass::clock::{ManualClock, Timestamp};
 use daypass_tenant::{
     KeySet, Verifier,
     claims::{GrantClaims, RevocationClaims, key_id},
-    keys::TokenKey,
+    keys::{GrantCa, TokenKey},
 };
+use prost::Message as _;
 use libfuzzer_sys::fuzz_target;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
@@ -23,10 +25,23 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let key = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).expect("key");
     let public = key.public_key().as_ref().to_vec();
     let now = Timestamp(1_795_000_000_000);
+    let retired = Ed25519KeyPair::from_seed_unchecked(&[8u8; 32]).expect("key");
+    let retired_public = retired.public_key().as_ref().to_vec();
+    let ca = daypass::pki::CertificateAuthority::generate("fuzz grant CA").expect("CA");
+    let ca_der = daypass_tenant::pem::decode(ca.cert_pem(), "CERTIFICATE").expect("CA DER");
     let keys = KeySet {
         trust_domain: "fuzz.daypass".into(),
-        token_keys: vec![TokenKey::new(&key_id(&public), &public, None, None).expect("key")],
-        grant_cas: vec![],
+        token_keys: vec![
+            TokenKey::new(&key_id(&public), &public, None, None).expect("key"),
+            TokenKey::new(
+                &key_id(&retired_public),
+                &retired_public,
+                Some(Timestamp(now.millis() - 3_600_000)),
+                Some(Timestamp(now.millis() + 20 * 3_600_000)),
+            )
+            .expect("retired key"),
+        ],
+        grant_cas: vec![GrantCa::new(&key_id(&ca_der), ca_der, None, None).expect("CA")],
     };
     let verifier = Verifier::new("acme", keys, Arc::new(ManualClock::new(now)));
     let list = RevocationClaims {
@@ -64,4 +79,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = f.verifier.verify_certificate(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = daypass_tenant::pem::decode(text, "CERTIFICATE");
+    }
+    if let Ok(keys) = daypass_tenant::pb::VerificationKeys::decode(data) {
+        let _ = daypass_tenant::keys_from_pb(&keys);
+    }
 });
