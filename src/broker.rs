@@ -958,7 +958,7 @@ impl Broker {
             ms => Some(Timestamp(ms)),
         };
         let actor = caller.actor();
-        let (record, mut c) = self
+        let (mut record, mut c) = self
             .store
             .commit(&*self.clock, |s, b, now| {
                 let g = s
@@ -970,13 +970,13 @@ impl Broker {
                         // A retry carries the same time, so the answer is
                         // the first one's: a report without a time was only
                         // taken while the grant admitted its holder.
-                        return Ok(Some(AccessRecord {
+                        return Ok(AccessRecord {
                             seq,
                             hash,
                             receipt: None,
                             duplicate: true,
                             within_grant: accessed_at.is_none_or(|t| g.was_active_at(t)),
-                        }));
+                        });
                     }
                 }
                 let within_grant = match accessed_at {
@@ -1008,18 +1008,15 @@ impl Broker {
                 }
                 b.log(draft);
                 // The entry's place is known once the commit is sealed.
-                Ok::<_, BrokerError>(Some(AccessRecord {
+                Ok::<_, BrokerError>(AccessRecord {
                     seq: 0,
                     hash: [0; 32],
                     receipt: None,
                     duplicate: false,
                     within_grant,
-                }))
+                })
             })
             .await?;
-        let mut record = record.ok_or_else(|| {
-            BrokerError::Store(StoreError::Unavailable("no access record".into()))
-        })?;
         if !record.duplicate {
             let entry = c.entries.pop().ok_or_else(|| {
                 BrokerError::Store(StoreError::Unavailable("no entry written".into()))
