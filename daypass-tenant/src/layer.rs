@@ -7,7 +7,11 @@
 //! peer certificate is a grant certificate it accepts. The [`Admission`] is
 //! then put in the request's extensions (handlers read it with
 //! `request.extensions().get::<Admission>()`), and the access is reported
-//! (action: the gRPC method path, e.g. `/pkg.Service/Method`). Otherwise the
+//! (action: the gRPC method path, e.g. `/pkg.Service/Method`), every call
+//! by default. A busy service may report each grant's use of each method at
+//! most once per interval instead ([`RequireGrant::with_report_every`]): the
+//! log then says who used what to within the interval, not every call, and
+//! calls in the interval after a revocation may go unreported. Otherwise the
 //! call is answered without reaching the service: UNAUTHENTICATED when it
 //! carries neither credential, PERMISSION_DENIED with the [`Refusal`] when
 //! they were refused, UNAVAILABLE when the access could not be queued for
@@ -30,10 +34,12 @@
 //! [`Refusal`]: crate::Refusal
 
 use std::{
+    collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use http::{HeaderMap, Request, Response, header::AUTHORIZATION};
@@ -48,16 +54,27 @@ use tonic::{
 use tower::{Layer, Service};
 
 use crate::{
+    clock::Timestamp,
     report::Reporter,
     verifier::{Admission, Verifier},
 };
+
+/// How often the same grant's use of the same method is reported by
+/// default: every call.
+pub const DEFAULT_REPORT_EVERY: Duration = Duration::ZERO;
 
 /// The layer: wraps services in [`RequireGrantService`].
 #[derive(Clone, Debug)]
 pub struct RequireGrant {
     verifier: Arc<Verifier>,
     reporter: Reporter,
+    report_every_ms: i64,
+    /// (grant id, method) → when it was last reported.
+    reported: Arc<Mutex<HashMap<(String, String), Timestamp>>>,
 }
+
+/// Reported pairs kept before old ones are swept.
+const REPORTED_SWEEP_AT: usize = 4096;
 
 /// A service that admits only grant holders (see the module documentation).
 #[derive(Clone, Debug)]
@@ -68,7 +85,22 @@ pub struct RequireGrantService<S> {
 
 impl RequireGrant {
     pub fn new(verifier: Arc<Verifier>, reporter: Reporter) -> RequireGrant {
-        RequireGrant { verifier, reporter }
+        RequireGrant {
+            verifier,
+            reporter,
+            report_every_ms: DEFAULT_REPORT_EVERY.as_millis() as i64,
+            reported: Arc::default(),
+        }
+    }
+
+    /// Reports the same grant's use of the same method at most this often
+    /// (zero, the default: every call). Fewer log entries and reports for a
+    /// busy service, at the price of exactness: calls within the interval,
+    /// including any admitted after a revocation the feed had not yet
+    /// delivered, are not reported one by one.
+    pub fn with_report_every(mut self, every: Duration) -> RequireGrant {
+        self.report_every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     /// The decision for one request, without calling anything: the
@@ -108,10 +140,32 @@ impl RequireGrant {
     }
 
     fn report<B>(&self, req: &Request<B>, a: Admission) -> Result<Admission, Status> {
-        match self.reporter.report(&a.grant_id, req.uri().path(), "") {
-            Ok(()) => Ok(a),
-            Err(e) => Err(Status::unavailable(format!("{e}; try again later"))),
+        let method = req.uri().path();
+        let now = self.verifier.clock().now();
+        let key = (a.grant_id.clone(), method.to_owned());
+        // Throttled only when an interval is set.
+        let mut reported = (self.report_every_ms > 0)
+            .then(|| self.reported.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(reported) = &reported {
+            let elapsed = |last: &Timestamp| now.millis().saturating_sub(last.millis());
+            if reported
+                .get(&key)
+                .is_some_and(|last| elapsed(last) < self.report_every_ms)
+            {
+                return Ok(a);
+            }
         }
+        self.reporter
+            .report(&a.grant_id, method, "")
+            .map_err(|e| Status::unavailable(format!("{e}; try again later")))?;
+        if let Some(reported) = reported.as_mut() {
+            if reported.len() >= REPORTED_SWEEP_AT {
+                let every = self.report_every_ms;
+                reported.retain(|_, last| now.millis().saturating_sub(last.millis()) < every);
+            }
+            reported.insert(key, now);
+        }
+        Ok(a)
     }
 }
 
@@ -236,6 +290,11 @@ mod tests {
     /// A verifier for tenant acme holding a fresh, empty revocation list,
     /// the key that signs for it, and a token for grant g1.
     fn verifier() -> (Arc<Verifier>, String) {
+        verifier_on(ManualClock::new(T0))
+    }
+
+    /// The same, on a clock the test moves.
+    fn verifier_on(clock: ManualClock) -> (Arc<Verifier>, String) {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
         let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
@@ -245,7 +304,7 @@ mod tests {
             token_keys: vec![TokenKey::new(&key_id(public), public, None, None).expect("key")],
             grant_cas: vec![],
         };
-        let verifier = Verifier::new("acme", keys, Arc::new(ManualClock::new(T0)));
+        let verifier = Verifier::new("acme", keys, Arc::new(clock));
         let list = RevocationClaims {
             iss: "spiffe://test.daypass".into(),
             aud: "acme".into(),
@@ -336,10 +395,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_grants_use_of_a_method_is_reported_once_per_interval() {
+        let clock = ManualClock::new(T0);
+        let (verifier, token) = verifier_on(clock.clone());
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let reporter = Reporter::new(channel);
+        let gate = RequireGrant::new(verifier, reporter.clone())
+            .with_report_every(Duration::from_secs(10));
+        let svc = protected(gate);
+        let other = || {
+            let mut req = call(Some(&token));
+            *req.uri_mut() = "/acme.Billing/Invoice".parse().expect("uri");
+            req
+        };
+        for _ in 0..3 {
+            svc.clone().oneshot(call(Some(&token))).await.expect("call");
+        }
+        assert_eq!(reporter.stats().queued, 1, "three calls, one report");
+        svc.clone().oneshot(other()).await.expect("call");
+        assert_eq!(reporter.stats().queued, 2, "another method is reported");
+        clock.advance_millis(9_999);
+        svc.clone().oneshot(call(Some(&token))).await.expect("call");
+        assert_eq!(reporter.stats().queued, 2, "still within the interval");
+        clock.advance_millis(1);
+        svc.clone().oneshot(call(Some(&token))).await.expect("call");
+        assert_eq!(reporter.stats().queued, 3, "reported again after it");
+    }
+
+    #[tokio::test]
     async fn an_access_that_cannot_be_queued_for_reporting_is_refused() {
         let (verifier, token) = verifier();
         let reporter = stuck_reporter();
-        let svc = protected(RequireGrant::new(verifier, reporter.clone()));
+        let svc = protected(
+            RequireGrant::new(verifier, reporter.clone()).with_report_every(Duration::ZERO),
+        );
         // One report in flight, one waiting: the third (at the latest)
         // finds the buffer full.
         let mut codes = Vec::new();
