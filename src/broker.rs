@@ -117,6 +117,7 @@ pub struct Limits {
     pub max_root_holders: u32,
     pub requests: Rate,
     pub validations: Rate,
+    pub reports: Rate,
 }
 
 impl From<&Config> for Limits {
@@ -133,6 +134,10 @@ impl From<&Config> for Limits {
             validations: Rate {
                 per_sec: l.validations_per_second,
                 burst: l.validation_burst,
+            },
+            reports: Rate {
+                per_sec: l.reports_per_second,
+                burst: l.report_burst,
             },
         }
     }
@@ -227,7 +232,7 @@ impl Broker {
         trust_domain: String,
         gate: Arc<Gate>,
     ) -> Self {
-        let rates = RateLimits::new(limits.requests, limits.validations);
+        let rates = RateLimits::new(limits.requests, limits.validations, limits.reports);
         Broker {
             store,
             clock,

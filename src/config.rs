@@ -21,8 +21,10 @@
 //! [limits]
 //! requests_per_minute = 60         # RequestGrant per engineer (burst: request_burst)
 //! request_burst = 60
-//! validations_per_second = 500     # ValidateGrant + RecordAccess per tenant
+//! validations_per_second = 500     # ValidateGrant per tenant
 //! validation_burst = 1000
+//! reports_per_second = 2000        # RecordAccess per tenant
+//! report_burst = 4000
 //!
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
@@ -136,6 +138,10 @@ pub struct RateSettings {
     /// ValidateGrant and RecordAccess per tenant, sustained.
     pub validations_per_second: f64,
     pub validation_burst: f64,
+    /// RecordAccess per tenant, sustained (its own bucket: a tenant deciding
+    /// offline reports every admitted call).
+    pub reports_per_second: f64,
+    pub report_burst: f64,
 }
 
 impl Default for RateSettings {
@@ -145,6 +151,8 @@ impl Default for RateSettings {
             request_burst: 60.0,
             validations_per_second: 500.0,
             validation_burst: 1000.0,
+            reports_per_second: 2000.0,
+            report_burst: 4000.0,
         }
     }
 }
@@ -298,6 +306,8 @@ impl Config {
             ("limits.request_burst", l.request_burst),
             ("limits.validations_per_second", l.validations_per_second),
             ("limits.validation_burst", l.validation_burst),
+            ("limits.reports_per_second", l.reports_per_second),
+            ("limits.report_burst", l.report_burst),
         ] {
             if !(v.is_finite() && v >= 1.0) {
                 return Err(ConfigError::Invalid(format!(

@@ -18,15 +18,19 @@ use crate::clock::Timestamp;
 pub enum Class {
     /// RequestGrant, per engineer.
     Requests,
-    /// ValidateGrant and RecordAccess, per tenant.
+    /// ValidateGrant, per tenant.
     Validations,
+    /// RecordAccess, per tenant: a tenant deciding offline reports every
+    /// admitted call, which must not starve its online validations.
+    Reports,
 }
 
 impl Class {
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Requests => "grant requests",
-            Class::Validations => "validations and access records",
+            Class::Validations => "validations",
+            Class::Reports => "access records",
         }
     }
 }
@@ -63,14 +67,16 @@ struct Bucket {
 pub struct RateLimits {
     requests: Rate,
     validations: Rate,
+    reports: Rate,
     buckets: Mutex<HashMap<(String, Class), Bucket>>,
 }
 
 impl RateLimits {
-    pub fn new(requests: Rate, validations: Rate) -> RateLimits {
+    pub fn new(requests: Rate, validations: Rate, reports: Rate) -> RateLimits {
         RateLimits {
             requests,
             validations,
+            reports,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -79,6 +85,7 @@ impl RateLimits {
         match class {
             Class::Requests => self.requests,
             Class::Validations => self.validations,
+            Class::Reports => self.reports,
         }
     }
 
@@ -134,7 +141,24 @@ mod tests {
                 per_sec: 10.0,
                 burst: 5.0,
             },
+            Rate {
+                per_sec: 100.0,
+                burst: 2.0,
+            },
         )
+    }
+
+    #[test]
+    fn access_records_do_not_use_up_validations() {
+        let l = limits();
+        let t = |ms: i64| Timestamp(1_000_000 + ms);
+        for _ in 0..2 {
+            assert!(l.check("tenant/acme", Class::Reports, t(0)).is_ok());
+        }
+        assert!(l.check("tenant/acme", Class::Reports, t(0)).is_err());
+        for _ in 0..5 {
+            assert!(l.check("tenant/acme", Class::Validations, t(0)).is_ok());
+        }
     }
 
     #[test]

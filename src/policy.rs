@@ -405,7 +405,8 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
     match action {
         // Both mint credentials for an engineer.
         Action::RequestGrant | Action::IssueGrantCertificate => Some(Class::Requests),
-        Action::ValidateGrant | Action::RecordAccess => Some(Class::Validations),
+        Action::ValidateGrant => Some(Class::Validations),
+        Action::RecordAccess => Some(Class::Reports),
         _ => None,
     }
 }

@@ -119,6 +119,20 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
         "flood: acme {ok} served, {refused} refused; globex {served} served, slowest {slowest:?}"
     );
 
+    // acme's validations are used up, but its access records have a bucket
+    // of their own: reports of offline admissions never starve validations,
+    // nor the reverse.
+    let mut reporting = acme.clone();
+    reporting
+        .grants
+        .record_access(pb::RecordAccessRequest {
+            grant_id: ga.id.clone(),
+            action: "ssh".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("access records are limited separately");
+
     // One logged refusal for the whole flood.
     let entries = s.entries().await;
     assert_eq!(refusals_for(&entries, "tenant/acme").len(), 1);

@@ -167,6 +167,8 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
             request_burst: 1e9,
             validations_per_second: 1e9,
             validation_burst: 1e9,
+            reports_per_second: 1e9,
+            report_burst: 1e9,
         },
         gate: Default::default(),
     };
