@@ -970,8 +970,14 @@ impl Broker {
                     .grant(&id)?
                     .filter(|g| g.tenant == *tenant)
                     .ok_or_else(|| not_found(&id))?;
+                let fingerprint = report_fingerprint(&id, &action, &resource, accessed_at_ms);
                 if let Some(rid) = &report_id {
-                    if let Some((seq, hash)) = s.report(tenant, rid)? {
+                    if let Some((seq, hash, first)) = s.report(tenant, rid)? {
+                        if first != fingerprint {
+                            return Err(BrokerError::AlreadyExists(format!(
+                                "report_id {rid} was already used for another access; give each access its own id"
+                            )));
+                        }
                         // A retry carries the same time, so the answer is
                         // the first one's: a report without a time was only
                         // taken while the grant admitted its holder.
@@ -1009,7 +1015,7 @@ impl Broker {
                 }
                 if let Some(rid) = &report_id {
                     draft = draft.with("report_id", rid);
-                    b.put_report(tenant, rid);
+                    b.put_report(tenant, rid, fingerprint);
                 }
                 b.log(draft);
                 // The entry's place is known once the commit is sealed.
@@ -1514,6 +1520,19 @@ fn is_invisible_format(c: char) -> bool {
             | '\u{2066}'..='\u{2069}'
             | '\u{FEFF}'
     )
+}
+
+/// What an access report says, hashed: a report id names one report.
+fn report_fingerprint(grant: &GrantId, action: &str, resource: &str, accessed_at_ms: i64) -> Hash {
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [grant.as_str(), action, resource] {
+        d.update(&(part.len() as u64).to_be_bytes());
+        d.update(part.as_bytes());
+    }
+    d.update(&accessed_at_ms.to_be_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.finish().as_ref());
+    out
 }
 
 /// An access report id: empty (none), or 1 to 64 of `[A-Za-z0-9._:-]`.

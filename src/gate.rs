@@ -43,6 +43,11 @@ pub enum GateError {
 /// tolerance for clocks a little behind the broker's.
 pub const CERT_BACKDATE: Duration = Duration::from_secs(300);
 
+/// How long past its expiry a revoked grant stays listed: at least the
+/// clock difference a tenant's verifier tolerates (it takes lists up to its
+/// staleness limit, 30 s by default, from its future).
+pub const LISTED_PAST_EXPIRY: Duration = Duration::from_secs(300);
+
 /// A grant certificate as issued.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
@@ -219,14 +224,19 @@ impl Gate {
     }
 
     /// Notes a grant that may have ended early (revoked, released,
-    /// offboarded): listed for its tenant until its expiry.
+    /// offboarded): listed for its tenant until [`LISTED_PAST_EXPIRY`] after
+    /// its expiry.
     pub fn note_ended(&self, g: &Grant, now: Timestamp) {
         if !matches!(g.state, GrantState::Revoked | GrantState::Released)
             || g.activated_at.is_none()
         {
             return;
         }
-        let Some(exp) = g.expires_at.filter(|&exp| now < exp) else {
+        let margin = LISTED_PAST_EXPIRY.as_millis() as i64;
+        let Some(exp) = g
+            .expires_at
+            .filter(|exp| now.millis() < exp.millis().saturating_add(margin))
+        else {
             return;
         };
         lock(&self.revoked)
@@ -243,19 +253,24 @@ impl Gate {
         }
     }
 
-    /// Tenant `tenant`'s signed revocation list at `now`; `seq` is the
-    /// log's size. Returns the token and its claims.
+    /// Tenant `tenant`'s signed revocation list. `at` gives the log's size
+    /// and the time, read under the index's lock so that a later list never
+    /// holds an older snapshot. Returns the token and its claims.
     pub fn revocations(
         &self,
         tenant: &str,
-        seq: u64,
-        now: Timestamp,
+        at: impl FnOnce() -> (u64, Timestamp),
     ) -> (String, RevocationClaims) {
-        let revoked = {
+        let (seq, now, revoked) = {
             let mut all = lock(&self.revoked);
-            match all.get_mut(tenant) {
+            let (seq, now) = at();
+            let revoked = match all.get_mut(tenant) {
                 Some(list) => {
-                    list.retain(|_, exp| now < *exp);
+                    // Kept past the grant's expiry by a margin: a tenant
+                    // whose clock is behind still sees it revoked until its
+                    // own clock refuses the grant as expired.
+                    let margin = LISTED_PAST_EXPIRY.as_millis() as i64;
+                    list.retain(|_, exp| now.millis() < exp.millis().saturating_add(margin));
                     list.iter()
                         .map(|(jti, &exp)| Revoked {
                             jti: jti.clone(),
@@ -264,7 +279,8 @@ impl Gate {
                         .collect()
                 }
                 None => Vec::new(),
-            }
+            };
+            (seq, now, revoked)
         };
         let claims = RevocationClaims {
             iss: self.issuer(),

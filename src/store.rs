@@ -49,8 +49,8 @@
 //! level ‖ index → node hash; `c` ‖ size → signed checkpoint), `scope`
 //! (tenant \0 seq → entries a tenant may read, see
 //! [`crate::policy::tenant_scopes`]), `reports` (tenant \0 report id →
-//! seq ‖ hash of its `access.recorded` entry: a retried report is logged
-//! once).
+//! seq ‖ hash of its `access.recorded` entry ‖ fingerprint of the report:
+//! a retried report is logged once, a reused id is refused).
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -176,7 +176,7 @@ pub struct Batch {
     tenants: Vec<TenantRecord>,
     grants: Vec<Grant>,
     entries: Vec<Draft>,
-    reports: Vec<Vec<u8>>,
+    reports: Vec<(Vec<u8>, Hash)>,
 }
 
 impl Batch {
@@ -197,10 +197,12 @@ impl Batch {
         self.entries.push(d);
     }
 
-    /// Indexes a tenant's access report id to this batch's last entry, so
-    /// the same report is never logged twice ([`View::report`]).
-    pub fn put_report(&mut self, tenant: &Name, report_id: &str) {
-        self.reports.push(report_key(tenant, report_id));
+    /// Indexes a tenant's access report id to this batch's last entry and
+    /// a fingerprint of what was reported, so the same report is never
+    /// logged twice and an id is never reused for another ([`View::report`]).
+    pub fn put_report(&mut self, tenant: &Name, report_id: &str, fingerprint: Hash) {
+        self.reports
+            .push((report_key(tenant, report_id), fingerprint));
     }
 }
 
@@ -269,7 +271,8 @@ pub struct Store {
     /// The newest settled commit (on disk or failed), for waiting commits.
     settled_tx: watch::Sender<u64>,
     /// Ticket ranges `(after, through]` whose group write failed, newest last.
-    failed: Mutex<Vec<(u64, u64, String)>>,
+    /// The newest ranges, and the end of the newest range forgotten since.
+    failed: Mutex<(Vec<(u64, u64, String)>, u64)>,
     /// The checkpoint of the group being flushed.
     pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// A flush failed after its transaction: no more writes until a flush
@@ -309,8 +312,9 @@ struct Pending {
     log_rows: Vec<([u8; 8], Vec<u8>)>,
     tree_rows: Vec<(Vec<u8>, Vec<u8>)>,
     scope_rows: Vec<Vec<u8>>,
-    /// Access report ids → sequence number ‖ hash of their entry.
-    reports: HashMap<Vec<u8>, [u8; 40]>,
+    /// Access report ids → sequence number ‖ hash of their entry ‖ the
+    /// report's fingerprint.
+    reports: HashMap<Vec<u8>, [u8; 72]>,
 }
 
 impl Pending {
@@ -421,7 +425,7 @@ impl Store {
             written: (AtomicU64::new(0), AtomicU64::new(0)),
             flush_lock: tokio::sync::Mutex::new(()),
             settled_tx: watch::Sender::new(0),
-            failed: Mutex::new(Vec::new()),
+            failed: Mutex::new((Vec::new(), 0)),
             pending_checkpoint: Mutex::new(None),
             poisoned: AtomicBool::new(false),
         };
@@ -766,11 +770,17 @@ impl Store {
     /// How commit `ticket`, now settled, ended.
     fn outcome(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
         let failed = lock(&self.failed);
-        match failed
+        let (ranges, forgotten_through) = &*failed;
+        match ranges
             .iter()
             .find(|(after, through, _)| *after < ticket && ticket <= *through)
         {
             Some((_, _, why)) => Err(StoreError::Unavailable(why.clone())),
+            // Its range may have been forgotten (many failures since): say
+            // it failed rather than risk saying a failed call succeeded.
+            None if ticket <= *forgotten_through => Err(StoreError::Unavailable(
+                "the outcome of this write is unknown after repeated store failures; check before retrying".into(),
+            )),
             None => Ok(self.latest_checkpoint()),
         }
     }
@@ -788,10 +798,12 @@ impl Store {
         w.flushed = w.committed;
         {
             let mut failed = lock(&self.failed);
-            if failed.len() == FAILED_RANGES_KEPT {
-                failed.remove(0);
+            let (ranges, forgotten_through) = &mut *failed;
+            if ranges.len() == FAILED_RANGES_KEPT {
+                let (_, through, _) = ranges.remove(0);
+                *forgotten_through = through;
             }
-            failed.push((after, w.committed, e.to_string()));
+            ranges.push((after, w.committed, e.to_string()));
         }
         self.settled_tx.send_replace(w.committed);
     }
@@ -968,10 +980,11 @@ impl Store {
             sealed.push(s);
         }
         if let Some(last) = sealed.last() {
-            let mut v = [0u8; 40];
-            v[..8].copy_from_slice(&last.entry.seq.to_be_bytes());
-            v[8..].copy_from_slice(&last.hash);
-            for k in batch.reports {
+            for (k, fingerprint) in batch.reports {
+                let mut v = [0u8; 72];
+                v[..8].copy_from_slice(&last.entry.seq.to_be_bytes());
+                v[8..40].copy_from_slice(&last.hash);
+                v[40..].copy_from_slice(&fingerprint);
                 w.pending.reports.insert(k, v);
             }
         }
@@ -1236,12 +1249,12 @@ impl View<'_> {
     }
 
     /// The entry (sequence number, hash) that recorded a tenant's access
-    /// report with this id, if any.
+    /// report with this id, and the report's fingerprint, if any.
     pub fn report(
         &self,
         tenant: &Name,
         report_id: &str,
-    ) -> Result<Option<(u64, Hash)>, StoreError> {
+    ) -> Result<Option<(u64, Hash, Hash)>, StoreError> {
         let key = report_key(tenant, report_id);
         let stored = match self.pending.reports.get(&key) {
             Some(v) => Some(v.to_vec()),
@@ -1249,12 +1262,14 @@ impl View<'_> {
         };
         match stored {
             None => Ok(None),
-            Some(v) if v.len() == 40 => {
+            Some(v) if v.len() == 72 => {
                 let mut seq = [0u8; 8];
                 seq.copy_from_slice(&v[..8]);
                 let mut hash = [0u8; 32];
-                hash.copy_from_slice(&v[8..]);
-                Ok(Some((u64::from_be_bytes(seq), hash)))
+                hash.copy_from_slice(&v[8..40]);
+                let mut fingerprint = [0u8; 32];
+                fingerprint.copy_from_slice(&v[40..]);
+                Ok(Some((u64::from_be_bytes(seq), hash, fingerprint)))
             }
             Some(_) => Err(StoreError::Corrupt(
                 "a report index value is malformed".into(),

@@ -110,13 +110,13 @@ fn tenant_of(caller: &Caller) -> Result<String, Status> {
 
 /// The tenant's list now, signed; its sequence number is the log's size.
 fn revocation_list(broker: &Arc<Broker>, tenant: &str) -> pb::RevocationList {
-    let now = broker.now();
-    let seq = broker.store().durable_size();
-    let (token, claims) = broker.gate().revocations(tenant, seq, now);
+    let (token, claims) = broker
+        .gate()
+        .revocations(tenant, || (broker.store().durable_size(), broker.now()));
     pb::RevocationList {
         token,
-        seq,
-        issued_at_ms: now.millis(),
+        seq: claims.seq,
+        issued_at_ms: claims.iat.millis(),
         revoked_grant_ids: claims.revoked.into_iter().map(|r| r.jti).collect(),
     }
 }
