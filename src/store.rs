@@ -270,14 +270,21 @@ pub struct Store {
     flush_lock: tokio::sync::Mutex<()>,
     /// The newest settled commit (on disk or failed), for waiting commits.
     settled_tx: watch::Sender<u64>,
-    /// Ticket ranges `(after, through]` whose group write failed, newest last.
-    /// The newest ranges, and the end of the newest range forgotten since.
-    failed: Mutex<(Vec<(u64, u64, String)>, u64)>,
+    /// Failed group writes (see [`FailedRanges`]).
+    failed: Mutex<FailedRanges>,
     /// The checkpoint of the group being flushed.
     pending_checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// A flush failed after its transaction: no more writes until a flush
     /// succeeds (see [`Writer::unflushed`]).
     poisoned: AtomicBool,
+}
+
+/// Ticket ranges `(after, through]` whose group write failed, newest last,
+/// and the end of the newest range forgotten since (kept: [`FAILED_RANGES_KEPT`]).
+#[derive(Default)]
+struct FailedRanges {
+    ranges: Vec<(u64, u64, String)>,
+    forgotten_through: u64,
 }
 
 /// State owned by the writer lock.
@@ -425,7 +432,7 @@ impl Store {
             written: (AtomicU64::new(0), AtomicU64::new(0)),
             flush_lock: tokio::sync::Mutex::new(()),
             settled_tx: watch::Sender::new(0),
-            failed: Mutex::new((Vec::new(), 0)),
+            failed: Mutex::new(FailedRanges::default()),
             pending_checkpoint: Mutex::new(None),
             poisoned: AtomicBool::new(false),
         };
@@ -770,15 +777,15 @@ impl Store {
     /// How commit `ticket`, now settled, ended.
     fn outcome(&self, ticket: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
         let failed = lock(&self.failed);
-        let (ranges, forgotten_through) = &*failed;
-        match ranges
+        match failed
+            .ranges
             .iter()
             .find(|(after, through, _)| *after < ticket && ticket <= *through)
         {
             Some((_, _, why)) => Err(StoreError::Unavailable(why.clone())),
             // Its range may have been forgotten (many failures since): say
             // it failed rather than risk saying a failed call succeeded.
-            None if ticket <= *forgotten_through => Err(StoreError::Unavailable(
+            None if ticket <= failed.forgotten_through => Err(StoreError::Unavailable(
                 "the outcome of this write is unknown after repeated store failures; check before retrying".into(),
             )),
             None => Ok(self.latest_checkpoint()),
@@ -798,12 +805,11 @@ impl Store {
         w.flushed = w.committed;
         {
             let mut failed = lock(&self.failed);
-            let (ranges, forgotten_through) = &mut *failed;
-            if ranges.len() == FAILED_RANGES_KEPT {
-                let (_, through, _) = ranges.remove(0);
-                *forgotten_through = through;
+            if failed.ranges.len() == FAILED_RANGES_KEPT {
+                let (_, through, _) = failed.ranges.remove(0);
+                failed.forgotten_through = through;
             }
-            ranges.push((after, w.committed, e.to_string()));
+            failed.ranges.push((after, w.committed, e.to_string()));
         }
         self.settled_tx.send_replace(w.committed);
     }
