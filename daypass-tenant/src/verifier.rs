@@ -98,6 +98,11 @@ pub enum FeedError {
 #[derive(Debug, Clone)]
 struct Revocations {
     seq: u64,
+    /// The list's own `iat` (orders lists of equal `seq`).
+    signed_at: Timestamp,
+    /// Freshness is measured from here: `iat`, or the moment it was taken
+    /// if `iat` is in this clock's future (so a broker clock ahead of ours
+    /// never makes a list last longer).
     issued_at: Timestamp,
     grants: HashMap<String, Timestamp>,
 }
@@ -328,7 +333,10 @@ impl Verifier {
         }
         let mut held = write(&self.revocations);
         if let Some(h) = held.as_ref() {
-            if list.seq < h.seq || list.iat < h.issued_at {
+            // The log only grows: a lower seq is an older list (a replay);
+            // at equal seq the later signature wins. A higher seq is newer
+            // whatever its iat says (a broker clock stepped back).
+            if list.seq < h.seq || (list.seq == h.seq && list.iat < h.signed_at) {
                 return Err(FeedError::Older {
                     got: list.seq,
                     held: h.seq,
@@ -338,7 +346,8 @@ impl Verifier {
         let seq = list.seq;
         *held = Some(Arc::new(Revocations {
             seq,
-            issued_at: list.iat,
+            signed_at: list.iat,
+            issued_at: list.iat.min(now),
             grants: list.revoked.into_iter().map(|r| (r.jti, r.exp)).collect(),
         }));
         Ok(seq)
@@ -391,4 +400,68 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    use super::*;
+    use crate::{
+        claims::{RevocationClaims, key_id},
+        clock::ManualClock,
+        keys::TokenKey,
+    };
+
+    const T0: Timestamp = Timestamp(1_795_000_000_000);
+
+    fn list(key: &Ed25519KeyPair, seq: u64, iat: Timestamp) -> String {
+        RevocationClaims {
+            iss: "spiffe://test.daypass".into(),
+            aud: "acme".into(),
+            seq,
+            iat,
+            revoked: vec![],
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn lists_are_ordered_by_seq_and_fresh_from_no_later_than_now() {
+        let key = Ed25519KeyPair::from_seed_unchecked(&[3u8; 32]).expect("key");
+        let public = key.public_key().as_ref();
+        let keys = KeySet {
+            trust_domain: "test.daypass".into(),
+            token_keys: vec![TokenKey::new(&key_id(public), public, None, None).expect("key")],
+            grant_cas: vec![],
+        };
+        let clock = ManualClock::new(T0);
+        let v = Verifier::new("acme", keys, Arc::new(clock.clone()));
+        // Signed 20 s in this clock's future (a broker clock ahead):
+        // taken, but fresh only from now.
+        v.apply_revocations(&list(&key, 5, T0.plus_secs(20)))
+            .expect("taken");
+        assert_eq!(v.revocation_list(), Some((5, T0)));
+        // A newer list (higher seq) with an earlier iat (the broker's clock
+        // stepped back) is taken; an equal seq with an earlier iat, or a
+        // lower seq, is a replay.
+        v.apply_revocations(&list(&key, 6, T0)).expect("newer");
+        assert!(matches!(
+            v.apply_revocations(&list(&key, 6, Timestamp(T0.millis() - 1))),
+            Err(FeedError::Older { .. })
+        ));
+        assert!(matches!(
+            v.apply_revocations(&list(&key, 4, T0.plus_secs(1))),
+            Err(FeedError::Older { .. })
+        ));
+        // More than the limit in the future: refused (check the clocks).
+        assert!(matches!(
+            v.apply_revocations(&list(&key, 7, T0.plus_secs(31))),
+            Err(FeedError::Future(_))
+        ));
+        clock.advance_secs(1);
+        v.apply_revocations(&list(&key, 7, T0.plus_secs(25)))
+            .expect("taken");
+        assert_eq!(v.revocation_list(), Some((7, T0.plus_secs(1))));
+    }
 }
