@@ -1507,18 +1507,26 @@ fn text_field(field: &str, value: &str, max_chars: usize, required: bool) -> Res
 }
 
 /// Characters that change how text around them is shown without being
-/// seen: bidirectional overrides and isolates, zero-width characters, the
-/// byte-order mark, line and paragraph separators. Refused in free text so
+/// seen: bidirectional marks, overrides and isolates, zero-width and other
+/// invisible format characters (soft hyphen, grapheme joiner, Mongolian
+/// vowel separator, interlinear annotation, tags), the byte-order mark,
+/// line and paragraph separators. Refused in free text so
 /// that a log entry reads as what it says.
 fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
-        '\u{200B}'..='\u{200F}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
             | '\u{2028}'..='\u{2029}'
             | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{2069}'
             | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
     )
 }
 

@@ -332,8 +332,18 @@ pub const GRANT_CA_KEY_FILE: &str = "grant-ca.key";
 /// `token.pub`) and a grant CA (`grant-ca.pem`, `grant-ca.key`).
 pub fn create_gate_keys(dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiError> {
     let key_path = dir.join(TOKEN_KEY_FILE);
-    if key_path.exists() && !force {
-        return Err(PkiError::Exists(key_path));
+    if !force {
+        for file in [
+            TOKEN_KEY_FILE,
+            TOKEN_PUB_FILE,
+            GRANT_CA_FILE,
+            GRANT_CA_KEY_FILE,
+        ] {
+            let path = dir.join(file);
+            if path.exists() {
+                return Err(PkiError::Exists(path));
+            }
+        }
     }
     create_dir(dir)?;
     let rng = ring::rand::SystemRandom::new();

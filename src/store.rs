@@ -17,7 +17,10 @@
 //! service at a few hundred writes per second whatever the concurrency.
 //! Later commits of a group read earlier ones through the [`View`], which
 //! layers the group's pending records over sled; readers outside the lock
-//! see only what is on disk. If a group write fails, every commit of the
+//! see what sled holds: the groups written, including one whose flush is
+//! still running (or failed: see below), never the commits applied in
+//! memory since. A reader that must hand out something only for durable
+//! state waits for [`Store::flush`] first. If a group write fails, every commit of the
 //! group fails with [`StoreError::Unavailable`] and the in-memory head and
 //! tree go back to what is on disk: nothing of the group is kept. If the
 //! *flush* fails after the group's transaction succeeded, sled keeps the

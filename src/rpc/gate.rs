@@ -85,8 +85,10 @@ impl GateService for GateApi {
                 changed.borrow_and_update();
                 let list = revocation_list(&broker, &tenant);
                 let next = crate::clock::Timestamp(list.issued_at_ms.saturating_add(heartbeat));
-                if tx.send(Ok(list)).await.is_err() {
-                    return;
+                // A follower that stops reading must not hold a shutdown.
+                tokio::select! {
+                    sent = tx.send(Ok(list)) => if sent.is_err() { return },
+                    _ = stopping.wait_for(|stop| *stop) => return,
                 }
                 let clock = broker.clock().clone();
                 tokio::select! {
