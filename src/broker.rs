@@ -36,8 +36,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// Longest ticket reference, in characters.
 pub const MAX_TICKET_CHARS: usize = 128;
 /// Longest access action and resource, in characters.
-pub const MAX_ACTION_CHARS: usize = 128;
-pub const MAX_RESOURCE_CHARS: usize = 512;
+pub use daypass_tenant::report::{MAX_ACTION_CHARS, MAX_RESOURCE_CHARS};
 pub const MAX_NOTE_CHARS: usize = 500;
 /// How far in the future a reported access may be (clock skew).
 const MAX_REPORT_SKEW_MS: i64 = 5 * 60 * 1000;

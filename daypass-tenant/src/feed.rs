@@ -256,31 +256,36 @@ impl Follower {
         keys_due: &mut Instant,
         backoff: &mut Backoff,
     ) {
+        // One deadline, moved only by a list: waking for the keys must not
+        // restart the idle clock (a half-open connection would never be
+        // noticed while key fetches keep failing).
+        let mut idle_deadline = Instant::now() + self.options.idle_timeout;
         loop {
             tokio::select! {
-                next = tokio::time::timeout(self.options.idle_timeout, stream.message()) => {
+                next = stream.message() => {
                     match next {
-                        Ok(Ok(Some(list))) => {
+                        Ok(Some(list)) => {
+                            idle_deadline = Instant::now() + self.options.idle_timeout;
                             if self.apply(&list.token).await {
                                 backoff.reset();
                             }
                         }
-                        Ok(Ok(None)) => {
+                        Ok(None) => {
                             self.failed("WatchRevocations", "the broker ended the stream");
                             return;
                         }
-                        Ok(Err(status)) => {
+                        Err(status) => {
                             self.failed("WatchRevocations", &status.to_string());
                             return;
                         }
-                        Err(_) => {
-                            self.failed(
-                                "WatchRevocations",
-                                &format!("no list for {:?}; reconnecting", self.options.idle_timeout),
-                            );
-                            return;
-                        }
                     }
+                }
+                () = tokio::time::sleep_until(idle_deadline) => {
+                    self.failed(
+                        "WatchRevocations",
+                        &format!("no list for {:?}; reconnecting", self.options.idle_timeout),
+                    );
+                    return;
                 }
                 () = tokio::time::sleep_until(*keys_due) => {
                     *keys_due = self.refresh_keys().await;

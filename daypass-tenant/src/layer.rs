@@ -55,7 +55,7 @@ use tower::{Layer, Service};
 
 use crate::{
     clock::Timestamp,
-    report::Reporter,
+    report::{ReportError, Reporter},
     verifier::{Admission, Verifier},
 };
 
@@ -69,12 +69,20 @@ pub struct RequireGrant {
     verifier: Arc<Verifier>,
     reporter: Reporter,
     report_every_ms: i64,
-    /// (grant id, method) → when it was last reported.
-    reported: Arc<Mutex<HashMap<(String, String), Timestamp>>>,
+    reported: Arc<Mutex<Reported>>,
 }
 
-/// Reported pairs kept before old ones are swept.
-const REPORTED_SWEEP_AT: usize = 4096;
+/// When each (grant id, method) was last reported, for throttled reports.
+#[derive(Debug, Default)]
+struct Reported {
+    last: HashMap<(String, String), Timestamp>,
+    /// When old pairs were last swept out (at most once per interval).
+    swept_at: Timestamp,
+}
+
+/// Reported pairs kept at most (each a grant id and a method path): when
+/// full of recent pairs, new ones are simply reported every time.
+const REPORTED_MAX: usize = 16_384;
 
 /// A service that admits only grant holders (see the module documentation).
 #[derive(Clone, Debug)]
@@ -149,6 +157,7 @@ impl RequireGrant {
         if let Some(reported) = &reported {
             let elapsed = |last: &Timestamp| now.millis().saturating_sub(last.millis());
             if reported
+                .last
                 .get(&key)
                 .is_some_and(|last| elapsed(last) < self.report_every_ms)
             {
@@ -157,13 +166,21 @@ impl RequireGrant {
         }
         self.reporter
             .report(&a.grant_id, method, "")
-            .map_err(|e| Status::unavailable(format!("{e}; try again later")))?;
+            .map_err(|e| match e {
+                ReportError::TooLong { .. } => Status::invalid_argument(e.to_string()),
+                _ => Status::unavailable(format!("{e}; try again later")),
+            })?;
         if let Some(reported) = reported.as_mut() {
-            if reported.len() >= REPORTED_SWEEP_AT {
-                let every = self.report_every_ms;
-                reported.retain(|_, last| now.millis().saturating_sub(last.millis()) < every);
+            let every = self.report_every_ms;
+            let since = |t: Timestamp| now.millis().saturating_sub(t.millis());
+            if reported.last.len() >= REPORTED_MAX && since(reported.swept_at) >= every {
+                reported.last.retain(|_, last| since(*last) < every);
+                reported.swept_at = now;
             }
-            reported.insert(key, now);
+            // Bounded whatever paths callers invent.
+            if reported.last.len() < REPORTED_MAX {
+                reported.last.insert(key, now);
+            }
         }
         Ok(a)
     }
@@ -420,6 +437,24 @@ mod tests {
         clock.advance_millis(1);
         svc.clone().oneshot(call(Some(&token))).await.expect("call");
         assert_eq!(reporter.stats().queued, 3, "reported again after it");
+    }
+
+    #[tokio::test]
+    async fn a_method_path_the_broker_cannot_record_is_refused() {
+        let (verifier, token) = verifier();
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let reporter = Reporter::new(channel);
+        let svc = protected(RequireGrant::new(verifier, reporter.clone()));
+        let mut req = call(Some(&token));
+        *req.uri_mut() = format!("/acme.Billing/{}", "x".repeat(200))
+            .parse()
+            .expect("uri");
+        let resp = svc.oneshot(req).await.expect("call");
+        let s = status(&resp).expect("refused");
+        assert_eq!(s.code(), Code::InvalidArgument, "{}", s.message());
+        assert!(s.message().contains("longer than the broker takes"));
+        assert_eq!(resp.body(), "", "the service was not called");
+        assert_eq!(reporter.stats().queued, 0);
     }
 
     #[tokio::test]

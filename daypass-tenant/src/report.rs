@@ -35,6 +35,11 @@ use crate::{
     pb::{self, grant_service_client::GrantServiceClient},
 };
 
+/// The longest `action` the broker records (characters).
+pub const MAX_ACTION_CHARS: usize = 128;
+/// The longest `resource` the broker records (characters).
+pub const MAX_RESOURCE_CHARS: usize = 512;
+
 /// How a reporter buffers and retries. Plain data.
 #[derive(Debug, Clone)]
 pub struct ReporterOptions {
@@ -84,6 +89,10 @@ pub struct ReportStats {
 pub enum ReportError {
     #[error("the access cannot be recorded: {0} reports are waiting for the broker (buffer full)")]
     Full(usize),
+    #[error(
+        "the access cannot be recorded: its {field} is longer than the broker takes ({max} characters)"
+    )]
+    TooLong { field: &'static str, max: usize },
     #[error("the access cannot be recorded: the reporter has stopped")]
     Stopped,
 }
@@ -164,6 +173,16 @@ impl Reporter {
     /// `resource`. Returns at once; an error means the report was not
     /// queued, and the access should be refused.
     pub fn report(&self, grant_id: &str, action: &str, resource: &str) -> Result<(), ReportError> {
+        // The broker would refuse these for good: say so now, so the access
+        // is refused instead of happening unrecorded.
+        for (field, value, max) in [
+            ("action", action, MAX_ACTION_CHARS),
+            ("resource", resource, MAX_RESOURCE_CHARS),
+        ] {
+            if value.chars().count() > max {
+                return Err(ReportError::TooLong { field, max });
+            }
+        }
         let accessed_at_ms = self.shared.clock.now().millis();
         let mut id = [0u8; 16];
         ring::rand::SecureRandom::fill(&self.shared.rng, &mut id)
