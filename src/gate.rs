@@ -11,7 +11,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -21,7 +21,7 @@ use daypass_tenant::{
 };
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
 
 use crate::{
     clock::Timestamp,
@@ -65,8 +65,11 @@ pub struct Gate {
     heartbeat: Duration,
     /// tenant → grant id → its expiry, for grants ended early.
     revoked: Mutex<HashMap<String, BTreeMap<String, Timestamp>>>,
-    /// Bumped on every change to `revoked`, for feed followers.
-    changed: watch::Sender<u64>,
+    /// The tenant whose list changed, for feed followers (each wakes only
+    /// for its own tenant).
+    changed: broadcast::Sender<Arc<str>>,
+    /// Open revocation streams per tenant.
+    watchers: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -129,7 +132,8 @@ impl Gate {
             },
             heartbeat: Duration::from_secs(config.gate.heartbeat_secs),
             revoked: Mutex::new(HashMap::new()),
-            changed: watch::Sender::new(0),
+            changed: broadcast::Sender::new(256),
+            watchers: Arc::default(),
         })
     }
 
@@ -243,7 +247,8 @@ impl Gate {
             .entry(g.tenant.to_string())
             .or_default()
             .insert(g.id.to_string(), exp);
-        self.changed.send_modify(|v| *v += 1);
+        // No follower listening is fine.
+        let _ = self.changed.send(Arc::from(g.tenant.as_str()));
     }
 
     /// Fills the revocation index at start-up.
@@ -292,9 +297,46 @@ impl Gate {
         (claims.sign(&self.token_key), claims)
     }
 
-    /// Changes to the revocation index.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    /// Changes to the revocation index: the tenant whose list changed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.changed.subscribe()
+    }
+
+    /// A slot for one more revocation stream of `tenant`, or None when it
+    /// has [`MAX_WATCHERS_PER_TENANT`] open (one per gateway is enough).
+    pub fn watch_slot(&self, tenant: &str) -> Option<WatchSlot> {
+        let mut watchers = lock(&self.watchers);
+        let n = watchers.entry(tenant.to_owned()).or_insert(0);
+        if *n >= MAX_WATCHERS_PER_TENANT {
+            return None;
+        }
+        *n += 1;
+        Some(WatchSlot {
+            watchers: self.watchers.clone(),
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+/// Revocation streams a tenant may hold open at once.
+pub const MAX_WATCHERS_PER_TENANT: usize = 32;
+
+/// One open revocation stream; frees its slot when dropped.
+#[derive(Debug)]
+pub struct WatchSlot {
+    watchers: Arc<Mutex<HashMap<String, usize>>>,
+    tenant: String,
+}
+
+impl Drop for WatchSlot {
+    fn drop(&mut self) {
+        let mut watchers = lock(&self.watchers);
+        if let Some(n) = watchers.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                watchers.remove(&self.tenant);
+            }
+        }
     }
 }
 

@@ -405,7 +405,11 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
     match action {
         // Both mint credentials for an engineer.
         Action::RequestGrant | Action::IssueGrantCertificate => Some(Class::Requests),
-        Action::ValidateGrant => Some(Class::Validations),
+        // Revocation lists are signed per call: polls and new streams count
+        // like validations.
+        Action::ValidateGrant | Action::GetRevocations | Action::WatchRevocations => {
+            Some(Class::Validations)
+        }
         Action::RecordAccess => Some(Class::Reports),
         _ => None,
     }

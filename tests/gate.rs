@@ -558,3 +558,64 @@ async fn late_and_repeated_access_reports_are_logged_once_as_what_happened() {
         .into_inner();
     assert!(!theirs.duplicate && theirs.within_grant);
 }
+
+/// A tenant may hold a bounded number of revocation streams; a closed one
+/// frees its slot.
+#[tokio::test]
+async fn revocation_streams_per_tenant_are_bounded() {
+    let s = TestServer::start().await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut open = Vec::new();
+    for _ in 0..daypass::gate::MAX_WATCHERS_PER_TENANT {
+        let mut stream = acme
+            .gate
+            .watch_revocations(pb::WatchRevocationsRequest {})
+            .await
+            .expect("watch")
+            .into_inner();
+        next_list(&mut stream).await;
+        open.push(stream);
+    }
+    let st = acme
+        .gate
+        .watch_revocations(pb::WatchRevocationsRequest {})
+        .await
+        .expect_err("one too many");
+    assert_eq!(
+        st.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        st.message()
+    );
+    assert!(st.message().contains("one per gateway is enough"));
+    // Another tenant is not affected.
+    let mut globex = s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
+    let mut theirs = globex
+        .gate
+        .watch_revocations(pb::WatchRevocationsRequest {})
+        .await
+        .expect("globex watches")
+        .into_inner();
+    next_list(&mut theirs).await;
+    // Closing one frees a slot (once the server notices).
+    drop(open.pop());
+    let mut reopened = None;
+    for _ in 0..100 {
+        match acme
+            .gate
+            .watch_revocations(pb::WatchRevocationsRequest {})
+            .await
+        {
+            Ok(r) => {
+                reopened = Some(r.into_inner());
+                break;
+            }
+            Err(st) => {
+                assert_eq!(st.code(), tonic::Code::ResourceExhausted);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let mut reopened = reopened.expect("a slot was freed");
+    next_list(&mut reopened).await;
+}

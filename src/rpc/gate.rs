@@ -5,13 +5,14 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::{
     broker::Broker,
+    gate::MAX_WATCHERS_PER_TENANT,
     pb::{self, gate_service_server::GateService},
     policy::{Action, Caller},
 };
@@ -76,13 +77,20 @@ impl GateService for GateApi {
         let caller = api.admit(&req, Action::WatchRevocations).await?;
         let tenant = tenant_of(&caller)?;
         let broker = api.broker.clone();
+        let Some(slot) = broker.gate().watch_slot(&tenant) else {
+            return Err(Status::resource_exhausted(format!(
+                "tenant {tenant} already has {MAX_WATCHERS_PER_TENANT} revocation streams open; \
+                 one per gateway is enough"
+            )));
+        };
         let mut stopping = api.stopping.clone();
         let mut changed = broker.gate().subscribe();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
+            let _slot = slot;
             let heartbeat = i64::try_from(broker.gate().heartbeat().as_millis()).unwrap_or(10_000);
+            let clock = broker.clock().clone();
             loop {
-                changed.borrow_and_update();
                 let list = revocation_list(&broker, &tenant);
                 let next = crate::clock::Timestamp(list.issued_at_ms.saturating_add(heartbeat));
                 // A follower that stops reading must not hold a shutdown.
@@ -90,12 +98,25 @@ impl GateService for GateApi {
                     sent = tx.send(Ok(list)) => if sent.is_err() { return },
                     _ = stopping.wait_for(|stop| *stop) => return,
                 }
-                let clock = broker.clock().clone();
-                tokio::select! {
-                    _ = changed.changed() => {}
-                    () = clock.sleep_until(next) => {}
-                    () = tx.closed() => return,
-                    _ = stopping.wait_for(|stop| *stop) => return,
+                // Until this tenant's list changes (another tenant's change
+                // wakes nobody here) or the heartbeat is due.
+                loop {
+                    tokio::select! {
+                        got = changed.recv() => match got {
+                            Ok(t) if *t == *tenant => break,
+                            Ok(_) => continue,
+                            // Missed some: one of them may be ours.
+                            Err(broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        () = clock.sleep_until(next) => {
+                            if clock.now() >= next {
+                                break;
+                            }
+                        }
+                        () = tx.closed() => return,
+                        _ = stopping.wait_for(|stop| *stop) => return,
+                    }
                 }
             }
         });
