@@ -16,7 +16,7 @@ use std::{
 };
 
 use daypass_tenant::{
-    claims::{GrantClaims, RevocationClaims, Revoked, key_id, reason_sha256},
+    claims::{CERT_BACKDATE_SECS, GrantClaims, RevocationClaims, Revoked, key_id, reason_sha256},
     keys::{GrantCa, KeySet, TokenKey},
 };
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -38,10 +38,6 @@ pub enum GateError {
     #[error("{0}")]
     Invalid(String),
 }
-
-/// How far before its issue a grant certificate's validity starts:
-/// tolerance for clocks a little behind the broker's.
-pub const CERT_BACKDATE: Duration = Duration::from_secs(300);
 
 /// How long past its expiry a revoked grant stays listed: at least the
 /// clock difference a tenant's verifier tolerates (it takes lists up to its
@@ -183,7 +179,7 @@ impl Gate {
     }
 
     /// A grant certificate for the key in `csr_pem`, valid until the grant
-    /// expires, and from [`CERT_BACKDATE`] before `now` (so a tenant or an
+    /// expires, and from [`CERT_BACKDATE_SECS`] before `now` (so a tenant or an
     /// engineer whose clock is a little behind the broker's can use it at
     /// once; it did not exist earlier anyway). The grant must be active
     /// (checked by the caller).
@@ -211,7 +207,7 @@ impl Gate {
                 csr_pem,
                 &format!("{} grant {}", g.holder, g.id),
                 &uris,
-                to_time(now.plus_secs(-(CERT_BACKDATE.as_secs() as i64)))?,
+                to_time(now.plus_secs(-CERT_BACKDATE_SECS))?,
                 to_time(exp)?,
             )
             .map_err(|e| match e {

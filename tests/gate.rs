@@ -66,23 +66,9 @@ async fn a_token_admits_until_expiry_and_not_after() {
         .into_inner();
     assert!(g.token.starts_with("v4.public."), "{}", g.token);
     // Only the holder gets the token.
-    let seen_by_tenant = acme
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let seen_by_tenant = get_grant(&mut acme, &g.id).await;
     assert!(seen_by_tenant.token.is_empty());
-    let again = alice
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let again = get_grant(&mut alice, &g.id).await;
     assert_eq!(again.token, g.token, "the same token every time");
 
     let v = Verifier::new("acme", published(&mut acme).await, clock_of(&s));
@@ -113,12 +99,7 @@ async fn a_token_admits_until_expiry_and_not_after() {
         Err(Refusal::Expired(Timestamp(g.expires_at_ms)))
     );
     // And the broker no longer hands it out.
-    let after = alice
-        .grants
-        .get_grant(pb::GetGrantRequest { grant_id: g.id })
-        .await
-        .expect("get")
-        .into_inner();
+    let after = get_grant(&mut alice, &g.id).await;
     assert!(after.token.is_empty());
 }
 

@@ -19,6 +19,11 @@ use crate::{clock::Timestamp, paseto};
 /// token or certificate that claims to last longer.
 pub const MAX_GRANT_SECS: i64 = 24 * 60 * 60;
 
+/// How long before its issue a grant certificate's validity starts:
+/// tolerance for clocks a little behind the broker's. A verifier allows a
+/// certificate this much longer than the longest grant.
+pub const CERT_BACKDATE_SECS: i64 = 300;
+
 /// The implicit assertion of grant tokens.
 pub const GRANT_ASSERTION: &[u8] = b"daypass-grant-v1";
 /// The implicit assertion of revocation lists.

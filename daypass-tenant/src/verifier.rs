@@ -20,17 +20,13 @@ use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude
 
 use crate::{
     claims::{
-        Footer, GRANT_ASSERTION, GrantClaims, MAX_GRANT_SECS, REVOCATIONS_ASSERTION,
-        RevocationClaims,
+        CERT_BACKDATE_SECS, Footer, GRANT_ASSERTION, GrantClaims, MAX_GRANT_SECS,
+        REVOCATIONS_ASSERTION, RevocationClaims,
     },
     clock::{SharedClock, Timestamp},
     keys::{KeySet, TokenKey},
     paseto,
 };
-
-/// How much longer than a grant a grant certificate may be valid: the
-/// broker starts it a few minutes early for clock differences.
-const CERT_SLACK_SECS: i64 = 15 * 60;
 
 /// The default staleness limit of the revocation list.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
@@ -249,7 +245,7 @@ impl Verifier {
         }
         // At most a day, plus the broker's backdating of the start.
         if not_after.millis().saturating_sub(not_before.millis())
-            > (MAX_GRANT_SECS + CERT_SLACK_SECS) * 1000
+            > (MAX_GRANT_SECS + CERT_BACKDATE_SECS) * 1000
         {
             return Err(Refusal::Malformed(
                 "the certificate lasts longer than any daypass grant".into(),

@@ -347,6 +347,18 @@ pub async fn request(clients: &mut Clients, tenant: &str, reason: &str) -> pb::G
         .into_inner()
 }
 
+/// The grant `grant_id` as `clients` see it.
+pub async fn get_grant(clients: &mut Clients, grant_id: &str) -> pb::Grant {
+    clients
+        .grants
+        .get_grant(pb::GetGrantRequest {
+            grant_id: grant_id.into(),
+        })
+        .await
+        .expect("get grant")
+        .into_inner()
+}
+
 /// Validates `grant_id` as the tenant `clients`.
 pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGrantResponse {
     clients
