@@ -48,7 +48,7 @@ use std::{fs, net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::{clock::Timestamp, grant::MAX_GRANT_SECS, identity::Name};
+use crate::{clock::Timestamp, domain::{MAX_GRANT_SECS, Name}};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -167,7 +167,7 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
-            cache_mib: crate::store::DEFAULT_CACHE_MIB,
+            cache_mib: crate::ledger::DEFAULT_CACHE_MIB,
         }
     }
 }

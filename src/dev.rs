@@ -8,13 +8,16 @@
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use crate::{
-    broker::{Broker, Limits},
     clock::SystemClock,
     config::{Config, DEFAULT_TRUST_DOMAIN, GrantLimits, StaffLimits, TlsFiles},
-    identity::{Name, PrincipalKind},
+    domain::{Approval, Name, PrincipalKind, Role},
+    ledger::Ledger,
     pki::{self, CertSpec, CertificateAuthority},
-    policy::{Caller, Role},
-    store::{Approval, Store},
+    policy::Caller,
+    service::{
+        Broker, BrokerError, Limits,
+        commands::{AddStaff, AddTenant},
+    },
 };
 
 /// Who exists in a dev installation.
@@ -104,10 +107,11 @@ fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
 /// every enrolment is logged. Already-enrolled names are left alone.
 async fn enrol(config: &Config) -> Result<(), String> {
     let key = pki::load_log_key(&config.log_key_path()).map_err(|e| e.to_string())?;
-    let store = Arc::new(Store::open(&config.data_dir, Arc::new(key)).map_err(|e| e.to_string())?);
+    let ledger =
+        Arc::new(Ledger::open(&config.data_dir, Arc::new(key)).map_err(|e| e.to_string())?);
     let gate = Arc::new(crate::gate::Gate::load(config).map_err(|e| e.to_string())?);
     let broker = Broker::new(
-        store,
+        ledger,
         Arc::new(SystemClock),
         Limits::from(config),
         config.trust_domain.clone(),
@@ -122,13 +126,13 @@ async fn enrol(config: &Config) -> Result<(), String> {
         name: ada,
         role: Role::Admin,
     };
-    let err = |e: crate::broker::BrokerError| e.to_string();
+    let err = |e: BrokerError| e.to_string();
     for (name, kind, role) in CAST {
         let n = Name::parse(name).map_err(|e| e.to_string())?;
-        let store = broker.store();
+        let ledger = broker.ledger();
         match (kind, role) {
             (PrincipalKind::Tenant, _)
-                if store.tenant(&n).map_err(|e| e.to_string())?.is_none() =>
+                if ledger.tenant(&n).map_err(|e| e.to_string())?.is_none() =>
             {
                 let (approval, ticket) = if *name == "globex" {
                     (Approval::Approval, true)
@@ -136,22 +140,35 @@ async fn enrol(config: &Config) -> Result<(), String> {
                     (Approval::Auto, false)
                 };
                 broker
-                    .add_tenant(&admin, name, Some(approval), ticket)
+                    .add_tenant(
+                        &admin,
+                        AddTenant {
+                            name: n,
+                            approval,
+                            require_ticket: ticket,
+                        },
+                    )
                     .await
                     .map_err(err)?;
             }
             (PrincipalKind::Staff | PrincipalKind::Auditor, Some(role))
-                if store.staff(&n).map_err(|e| e.to_string())?.is_none() =>
+                if ledger.staff(&n).map_err(|e| e.to_string())?.is_none() =>
             {
                 broker
-                    .add_staff(&admin, name, Some(*role))
+                    .add_staff(
+                        &admin,
+                        AddStaff {
+                            name: n,
+                            role: *role,
+                        },
+                    )
                     .await
                     .map_err(err)?;
             }
             _ => {}
         }
     }
-    broker.store().flush().await.map_err(|e| e.to_string())?;
+    broker.ledger().flush().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

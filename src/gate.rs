@@ -11,7 +11,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
@@ -19,6 +19,7 @@ use daypass_tenant::{
     claims::{CERT_BACKDATE_SECS, GrantClaims, RevocationClaims, Revoked, key_id, reason_sha256},
     keys::{GrantCa, KeySet, TokenKey},
 };
+use parking_lot::Mutex;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -26,7 +27,7 @@ use tokio::sync::broadcast;
 use crate::{
     clock::Timestamp,
     config::Config,
-    grant::{Grant, GrantState, MAX_GRANT_SECS},
+    domain::{Grant, GrantState, MAX_GRANT_SECS},
     identity::{Principal, PrincipalKind},
     pki::{self, CertificateAuthority, PkiError},
 };
@@ -239,7 +240,7 @@ impl Gate {
         else {
             return;
         };
-        lock(&self.revoked)
+        self.revoked.lock()
             .entry(g.tenant.to_string())
             .or_default()
             .insert(g.id.to_string(), exp);
@@ -263,7 +264,7 @@ impl Gate {
         at: impl FnOnce() -> (u64, Timestamp),
     ) -> (String, RevocationClaims) {
         let (seq, now, revoked) = {
-            let mut all = lock(&self.revoked);
+            let mut all = self.revoked.lock();
             let (seq, now) = at();
             let revoked = match all.get_mut(tenant) {
                 Some(list) => {
@@ -301,7 +302,7 @@ impl Gate {
     /// A slot for one more revocation stream of `tenant`, or None when it
     /// has [`MAX_WATCHERS_PER_TENANT`] open (one per gateway is enough).
     pub fn watch_slot(&self, tenant: &str) -> Option<WatchSlot> {
-        let mut watchers = lock(&self.watchers);
+        let mut watchers = self.watchers.lock();
         let n = watchers.entry(tenant.to_owned()).or_insert(0);
         if *n >= MAX_WATCHERS_PER_TENANT {
             return None;
@@ -326,7 +327,7 @@ pub struct WatchSlot {
 
 impl Drop for WatchSlot {
     fn drop(&mut self) {
-        let mut watchers = lock(&self.watchers);
+        let mut watchers = self.watchers.lock();
         if let Some(n) = watchers.get_mut(&self.tenant) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -349,9 +350,4 @@ fn retired_at(s: &str, path: &Path) -> Result<Timestamp, GateError> {
             path.display()
         ))
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Only whole updates happen under the lock: a poisoned one is usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

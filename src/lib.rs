@@ -2,27 +2,29 @@
 //! customer (tenant) environments, with a hash-chained audit log.
 //!
 //! The binary (`src/main.rs`) only wires the CLI; everything lives here.
+//! Layers: [`domain`] ← [`service`] ← [`rpc`]; [`service`] → [`ledger`] →
+//! a storage driver (docs/architecture.md).
 
 #![forbid(unsafe_code)]
 
-pub mod audit; // log entry format, chain verification, export and replay
-pub mod bench; // `daypass bench`: measurements for docs/performance.md
-pub mod broker; // the service logic: staff, tenants, grants, decisions
+pub mod audit; // the log as a format: entries, chain, Merkle tree, notes, export, replay, witness, check
 pub mod cli; // command-line front end (clap) and its output
 pub mod client; // mutual-TLS gRPC client connection
 pub mod clock; // Clock trait: system clock, manual clock for tests
 pub mod config; // Config: plain data, from TOML
 pub mod dev; // `serve --dev`: throw-away PKI, enrolment, walkthrough
-pub mod expiry; // ExpirySweeper: writes `grant.expired` at each deadline
+pub mod domain; // ids, free text, staff, tenants, grants (state machine), event kinds: no IO
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod faults; // per-instance fault switches for tests (never in a release build)
 pub mod gate; // grant tokens, grant certificates, published keys, revocation lists
-pub mod grant; // grant records and their lifecycle states
 pub mod identity; // peer certificate -> Principal
+pub mod ledger; // the commit contract, group commit, checkpoints; storage drivers (sled)
 pub mod limits; // per-caller rate limits (token buckets)
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place
-pub mod rpc; // tonic service impls and the one Status mapping
+pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping
 pub mod server; // listener, TLS, services, shutdown
-pub mod store; // sled trees, transactions, durable log appends
+pub mod service; // the use cases: admission, staff, tenants, grants, access, expiry, log reads
 
 /// Generated protobuf and gRPC code for `daypass.v1`.
 pub mod pb {

@@ -9,7 +9,9 @@
 //! window is logged, with the number of refusals it stands for: a flood
 //! cannot flood the log.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
 
 use crate::clock::Timestamp;
 
@@ -93,7 +95,7 @@ impl RateLimits {
     /// retry.
     pub fn check(&self, actor: &str, class: Class, now: Timestamp) -> Result<(), Limited> {
         let rate = self.rate(class);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.buckets.lock();
         let b = buckets.entry((actor.to_owned(), class)).or_insert(Bucket {
             tokens: rate.burst,
             at: now,

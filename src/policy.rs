@@ -10,63 +10,13 @@
 //! Callers whose role gives no access to customer data (partnerships,
 //! data-entry, administration) are refused everything but `WhoAmI`.
 
-use std::fmt;
-
 use thiserror::Error;
 
-use crate::{audit::Entry, grant::Grant, identity::Name};
-
-/// A staff member's role, held in the server's staff registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Support,
-    Root,
-    Admin,
-    Auditor,
-    Partnerships,
-    DataEntry,
-    Administration,
-}
-
-impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Support,
-        Role::Root,
-        Role::Admin,
-        Role::Auditor,
-        Role::Partnerships,
-        Role::DataEntry,
-        Role::Administration,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Support => "support",
-            Role::Root => "root",
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-            Role::Partnerships => "partnerships",
-            Role::DataEntry => "data-entry",
-            Role::Administration => "administration",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Roles that may hold grants into customer environments.
-    pub fn may_hold_grants(self) -> bool {
-        matches!(self, Role::Support | Role::Root)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::domain::Role;
+use crate::{
+    audit::Entry,
+    domain::{Actor, Grant, Name, Principal, PrincipalKind},
+};
 
 /// An authenticated, enrolled caller. Built once per call by the RPC layer
 /// from the peer certificate and the registries.
@@ -77,16 +27,21 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// `staff/alice`, `auditor/eve`, `tenant/acme`: the actor in log entries.
-    pub fn actor(&self) -> String {
+    /// The principal it is: `staff/alice`, `auditor/eve`, `tenant/acme`.
+    pub fn principal(&self) -> Principal {
         match self {
             Caller::Staff {
                 name,
                 role: Role::Auditor,
-            } => format!("auditor/{name}"),
-            Caller::Staff { name, .. } => format!("staff/{name}"),
-            Caller::Tenant { name } => format!("tenant/{name}"),
+            } => Principal::new(PrincipalKind::Auditor, name.clone()),
+            Caller::Staff { name, .. } => Principal::new(PrincipalKind::Staff, name.clone()),
+            Caller::Tenant { name } => Principal::new(PrincipalKind::Tenant, name.clone()),
         }
+    }
+
+    /// The actor of the entries it causes.
+    pub fn actor(&self) -> Actor {
+        Actor::Principal(self.principal())
     }
 
     pub fn role(&self) -> Option<Role> {
@@ -296,7 +251,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
         Ok(())
     } else {
         Err(Refusal {
-            actor: caller.actor(),
+            actor: caller.actor().to_string(),
             action: action.as_str(),
             why: match caller.role() {
                 Some(r)
@@ -381,7 +336,7 @@ pub fn may_read_entry(caller: &Caller, entry: &Entry) -> bool {
             ..
         } => true,
         Caller::Tenant { name } => tenant_scopes(entry).any(|t| t == name.as_str()),
-        Caller::Staff { .. } => entry.actor == caller.actor(),
+        Caller::Staff { .. } => caller.actor().wrote(&entry.actor),
     }
 }
 

@@ -10,19 +10,17 @@ use std::{any::Any, future::Future, sync::Arc, time::Duration};
 use thiserror::Error;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
-    Status,
     codegen::http,
     transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    broker::{Broker, BrokerError, Limits},
     clock::SharedClock,
     config::Config,
-    expiry,
+    domain::{EventKind, Name},
     gate::Gate,
-    identity::Name,
+    ledger::{Ledger, LedgerError},
     pb::{
         audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
         grant_service_server::GrantServiceServer, staff_service_server::StaffServiceServer,
@@ -30,7 +28,7 @@ use crate::{
     },
     pki,
     rpc::{Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
-    store::{Store, StoreError},
+    service::{Broker, BrokerError, Limits, expiry},
 };
 
 /// How long in-flight calls get to finish after a shutdown signal.
@@ -50,7 +48,7 @@ pub enum ServerError {
     #[error("cannot open the data directory {path}: {source}")]
     Store {
         path: std::path::PathBuf,
-        source: StoreError,
+        source: LedgerError,
     },
     #[error("start-up failed: {0}")]
     Startup(#[from] BrokerError),
@@ -75,6 +73,32 @@ pub async fn run(
     clock: SharedClock,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    serve(config, clock, listener, shutdown, |ledger| ledger).await
+}
+
+/// [`run`], with the ledger's and handlers' fault switches set by `faults`
+/// (tests only).
+#[cfg(any(test, feature = "fault-injection"))]
+pub async fn run_with_faults(
+    config: Config,
+    clock: SharedClock,
+    faults: Arc<crate::faults::Faults>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    serve(config, clock, listener, shutdown, |ledger| {
+        ledger.with_faults(faults)
+    })
+    .await
+}
+
+async fn serve(
+    config: Config,
+    clock: SharedClock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    prepare: impl FnOnce(Ledger) -> Ledger,
 ) -> Result<(), ServerError> {
     let read = |what, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| ServerError::Read {
@@ -108,9 +132,9 @@ pub async fn run(
         ))
     })?);
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
-    let store = open_store(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
+    let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let broker = Arc::new(Broker::new(
-        Arc::new(store),
+        Arc::new(prepare(ledger)),
         clock,
         Limits::from(&config),
         config.trust_domain.clone(),
@@ -127,7 +151,7 @@ pub async fn run(
     let addr = listener.local_addr().ok();
     broker
         .log_server(
-            "server.started",
+            EventKind::ServerStarted,
             &format!(
                 "listening on {}",
                 addr.map(|a| a.to_string()).unwrap_or_default()
@@ -199,23 +223,23 @@ pub async fn run(
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
     broker
-        .log_server("server.stopped", "shutdown")
+        .log_server(EventKind::ServerStopped, "shutdown")
         .await
         .map_err(ServerError::Shutdown)?;
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
 }
 
-/// Opens the store, waiting up to [`LOCK_WAIT`] for a previous handle in
+/// Opens the ledger, waiting up to [`LOCK_WAIT`] for a previous handle in
 /// this process (a restart) to let go of the database lock.
-async fn open_store(
+async fn open_ledger(
     dir: &std::path::Path,
     key: Arc<crate::audit::note::LogKey>,
     cache_bytes: u64,
-) -> Result<Store, ServerError> {
+) -> Result<Ledger, ServerError> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     loop {
-        match Store::open_with_cache(dir, key.clone(), cache_bytes) {
+        match Ledger::open_sled(dir, key.clone(), cache_bytes) {
             Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -245,7 +269,7 @@ fn panic_to_status(payload: Box<dyn Any + Send>) -> http::Response<tonic::body::
         panic = detail,
         "a handler panicked; its call failed with INTERNAL"
     );
-    Status::internal(PANIC_MESSAGE).into_http()
+    crate::rpc::panic_status(PANIC_MESSAGE).into_http()
 }
 
 /// The longest a unary call may take on the server.

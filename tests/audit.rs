@@ -457,7 +457,7 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
 
     s.stop().await;
     {
-        let store = s.open_store();
+        let store = s.open_driver();
         let log = store.raw_log();
         let stored = log
             .get(seq.to_be_bytes())
@@ -472,7 +472,7 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
         let mut tampered = stored.clone();
         tampered[last_char] = b'x';
         assert_eq!(Entry::decode(&tampered[32..]).unwrap().actor, "staff/alicx");
-        assert!(!daypass::store::stored_hash_matches(&tampered));
+        assert!(!daypass::ledger::driver::sled::stored_hash_matches(&tampered));
         log.insert(seq.to_be_bytes(), tampered).unwrap();
         log.flush().unwrap();
     }

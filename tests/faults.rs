@@ -9,7 +9,6 @@ mod common;
 use common::*;
 use daypass::{
     pb::{self, ApprovalPolicy, Role},
-    store::{inject_flush_faults, inject_write_faults},
 };
 use tonic::Code;
 
@@ -22,7 +21,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     let g = request(&mut alice, "acme", "INC-1").await;
     let before = s.entries().await;
 
-    inject_write_faults(true);
+    s.faults.fail_writes(true);
     let st = validate_err(&mut acme, &g.id).await;
     assert_eq!(st.code(), Code::Unavailable, "{}", st.message());
     assert!(
@@ -79,7 +78,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     );
 
     // Writes work again: the server goes on by itself, from where it was.
-    inject_write_faults(false);
+    s.faults.fail_writes(false);
     let v = validate(&mut acme, &g.id).await;
     assert!(v.allowed);
     let other = request(&mut alice, "globex", "after the fault").await;
@@ -116,7 +115,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     // back, so the store refuses every further write until a flush of that
     // group succeeds; then it recovers by itself, without a restart.
     let durable = s.entries().await;
-    inject_flush_faults(true);
+    s.faults.fail_flushes(true);
     let st = validate_err(&mut acme, &g.id).await;
     assert_eq!(st.code(), Code::Unavailable);
     let st = validate_err(&mut acme, &g.id).await;
@@ -136,7 +135,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     assert_eq!(st.code(), Code::Unavailable);
     // The disk works again: the next call retries the failed group's flush
     // and is served.
-    inject_flush_faults(false);
+    s.faults.fail_flushes(false);
     assert!(validate(&mut acme, &g.id).await.allowed);
     let report = s.verify_chain().await;
     assert!(report.ok, "{}", report.problem);
@@ -178,9 +177,9 @@ async fn writes_fail_closed_and_the_server_recovers() {
 
     // A stop while flushes fail cannot be logged, and says so; the next
     // start reads what is on disk and writes again.
-    inject_flush_faults(true);
+    s.faults.fail_flushes(true);
     let stopped = s.stop_reporting().await;
-    inject_flush_faults(false);
+    s.faults.fail_flushes(false);
     assert!(
         matches!(&stopped, Err(e) if e.to_string().contains("the stop could not be logged")),
         "{stopped:?}"
@@ -194,7 +193,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     // A revocation answered UNAVAILABLE because its flush failed may still
     // reach the log once flushes work: the tenants' revocation lists must
     // hold it all the same (they are fed before the entry is durable).
-    inject_flush_faults(true);
+    s.faults.fail_flushes(true);
     let st = acme
         .grants
         .revoke_grant(pb::RevokeGrantRequest {
@@ -203,7 +202,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
         })
         .await
         .expect_err("the flush fails");
-    inject_flush_faults(false);
+    s.faults.fail_flushes(false);
     assert_eq!(st.code(), Code::Unavailable);
     let list = acme
         .gate

@@ -1,5 +1,5 @@
 //! A panic while the store writes a group (a bug, injected with
-//! `store::inject_group_write_panics`) fails that group's calls with
+//! `Faults::panic_in_group_writes`) fails that group's calls with
 //! UNAVAILABLE and nothing else: no gap, no half-written group, and the next
 //! calls are served. (Its own test binary: the hook is process-wide.)
 
@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use daypass::{
     pb::{self, ApprovalPolicy, Role},
-    store::inject_group_write_panics,
 };
 use tonic::Code;
 
@@ -20,7 +19,7 @@ async fn a_panic_in_a_group_write_fails_only_that_group() {
     let g = request(&mut alice, "acme", "INC-1").await;
     let before = s.entries().await;
 
-    inject_group_write_panics(true);
+    s.faults.panic_in_group_writes(true);
     let st = acme
         .grants
         .validate_grant(pb::ValidateGrantRequest {
@@ -28,7 +27,7 @@ async fn a_panic_in_a_group_write_fails_only_that_group() {
         })
         .await
         .expect_err("the group write panicked");
-    inject_group_write_panics(false);
+    s.faults.panic_in_group_writes(false);
     assert_eq!(st.code(), Code::Unavailable, "{}", st.message());
 
     // The next calls are served and the log has no gap and nothing of the

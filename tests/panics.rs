@@ -13,7 +13,6 @@ use common::*;
 use daypass::{
     client::Clients,
     pb::{self, ApprovalPolicy, Role},
-    rpc::{inject_handler_panic, inject_panic_under_store_lock},
     server::PANIC_MESSAGE,
 };
 use tonic::{Code, Status};
@@ -27,7 +26,7 @@ async fn a_panicking_handler_fails_only_its_call() {
     let g = request(&mut alice, "acme", "INC-1").await;
     let before = s.entries().await;
 
-    inject_handler_panic(true);
+    s.faults.panic_in_handlers(true);
     for _ in 0..3 {
         assert_internal(&validate_err(&mut acme, &g.id).await);
     }
@@ -69,7 +68,7 @@ async fn a_panicking_handler_fails_only_its_call() {
         }
     }
     assert_eq!((panicked, served), (16, 16));
-    inject_handler_panic(false);
+    s.faults.panic_in_handlers(false);
     assert!(
         validate(&mut acme, &g.id).await.allowed,
         "the same handler works again"
@@ -77,9 +76,9 @@ async fn a_panicking_handler_fails_only_its_call() {
 
     // A panic while the store's writer lock is held: the lock is released
     // as the panic unwinds, so later writes neither wedge nor fail.
-    inject_panic_under_store_lock(true);
+    s.faults.panic_under_writer_lock(true);
     assert_internal(&validate_err(&mut acme, &g.id).await);
-    inject_panic_under_store_lock(false);
+    s.faults.panic_under_writer_lock(false);
     let allowed = tokio::time::timeout(Duration::from_secs(5), validate(&mut acme, &g.id))
         .await
         .expect("a write after the panic is not wedged");

@@ -498,7 +498,7 @@ fn rewrite_store(data_dir: &Path, entries: &[SealedEntry]) {
 }
 
 fn stored_entries(s: &TestServer) -> Vec<SealedEntry> {
-    s.open_store()
+    s.open_ledger()
         .entries_from(0)
         .collect::<Result<_, _>>()
         .expect("entries")

@@ -2,9 +2,11 @@
 //! verification shared by the server and the offline verifier ([`verify`]),
 //! the JSON Lines export ([`export`]), the human timeline ([`replay`]), the
 //! RFC 6962 Merkle tree over the entries ([`merkle`]) and signed
-//! checkpoints of it ([`note`]).
+//! checkpoints of it ([`note`]), witnessing ([`witness`]) and the server's
+//! own re-check of its stored rows ([`check`]).
 //! The byte format is specified in `docs/log-format.md`.
 
+pub mod check;
 pub mod entry;
 pub mod export;
 pub mod merkle;

@@ -11,10 +11,10 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
-    broker::BrokerError,
+    ledger::SignedCheckpoint,
     pb::{self, audit_service_server::AuditService},
     policy::Action,
-    store::SignedCheckpoint,
+    service::BrokerError,
 };
 
 /// The `AuditService` implementation.
@@ -42,7 +42,7 @@ impl AuditService for AuditApi {
             Ok(pb::ReadPurpose::Tail) => Some("tail"),
             Err(_) => None,
         };
-        let store = api.broker.store().clone();
+        let store = api.broker.ledger().clone();
         let end = store.head().next_seq;
         let from = if r.last > 0 {
             end.saturating_sub(r.last)
@@ -88,7 +88,7 @@ impl AuditService for AuditApi {
                                 next = e.entry.seq + 1;
                                 convert::entry_to_pb(&e)
                             })
-                            .map_err(|e| Status::data_loss(e.to_string()));
+                            .map_err(Status::from);
                         let failed = msg.is_err();
                         if tx.send(msg).await.is_err() || failed {
                             return;
@@ -195,11 +195,10 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::GetTenantEntriesResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::GetTenantEntries).await?;
-        let r = req.get_ref();
-        let result = api
-            .broker
-            .tenant_entries(&caller, &r.tenant, r.from_seq, r.limit, r.tree_size)
-            .await;
+        let cmd = api
+            .command(&caller, Action::GetTenantEntries, req.get_ref())
+            .await?;
+        let result = api.broker.tenant_entries(&caller, cmd).await;
         let page = api
             .finish(&caller, Action::GetTenantEntries, result)
             .await?;

@@ -1,14 +1,14 @@
-//! Conversions between domain types and their protobuf messages.
-
-use tonic::Status;
+//! Domain types into their protobuf messages (and log entries back, for
+//! clients). Requests into commands are [`super::commands`].
 
 use crate::{
     audit::SealedEntry,
-    grant::{DenyReason, Grant, GrantState},
-    identity::{Principal, PrincipalKind},
+    domain::{
+        Approval, DenyReason, Grant, GrantState, Principal, PrincipalKind, Role, StaffRecord,
+        TenantRecord,
+    },
+    ledger::Receipt,
     pb,
-    policy::Role,
-    store::{Approval, Receipt, StaffRecord, TenantRecord},
 };
 
 pub fn role_to_pb(r: Role) -> pb::Role {
@@ -21,32 +21,6 @@ pub fn role_to_pb(r: Role) -> pb::Role {
         Role::DataEntry => pb::Role::DataEntry,
         Role::Administration => pb::Role::Administration,
     }
-}
-
-/// `None` for UNSPECIFIED; an error for a value this server does not know.
-pub fn role_from_pb(v: i32) -> Result<Option<Role>, Status> {
-    let r = pb::Role::try_from(v)
-        .map_err(|_| Status::invalid_argument(format!("unknown role value {v}")))?;
-    Ok(match r {
-        pb::Role::Unspecified => None,
-        pb::Role::Support => Some(Role::Support),
-        pb::Role::Root => Some(Role::Root),
-        pb::Role::Admin => Some(Role::Admin),
-        pb::Role::Auditor => Some(Role::Auditor),
-        pb::Role::Partnerships => Some(Role::Partnerships),
-        pb::Role::DataEntry => Some(Role::DataEntry),
-        pb::Role::Administration => Some(Role::Administration),
-    })
-}
-
-pub fn approval_from_pb(v: i32) -> Result<Option<Approval>, Status> {
-    let a = pb::ApprovalPolicy::try_from(v)
-        .map_err(|_| Status::invalid_argument(format!("unknown approval policy value {v}")))?;
-    Ok(match a {
-        pb::ApprovalPolicy::Unspecified => None,
-        pb::ApprovalPolicy::Auto => Some(Approval::Auto),
-        pb::ApprovalPolicy::Approval => Some(Approval::Approval),
-    })
 }
 
 pub fn approval_to_pb(a: Approval) -> pb::ApprovalPolicy {

@@ -11,10 +11,10 @@ use tonic::{Request, Response, Status};
 
 use super::Api;
 use crate::{
-    broker::Broker,
     gate::MAX_WATCHERS_PER_TENANT,
     pb::{self, gate_service_server::GateService},
     policy::{Action, Caller},
+    service::{Broker, BrokerError},
 };
 
 /// The `GateService` implementation.
@@ -78,10 +78,11 @@ impl GateService for GateApi {
         let tenant = tenant_of(&caller)?;
         let broker = api.broker.clone();
         let Some(slot) = broker.gate().watch_slot(&tenant) else {
-            return Err(Status::resource_exhausted(format!(
+            return Err(BrokerError::Exhausted(format!(
                 "tenant {tenant} already has {MAX_WATCHERS_PER_TENANT} revocation streams open; \
                  one per gateway is enough"
-            )));
+            ))
+            .into());
         };
         let mut stopping = api.stopping.clone();
         let mut changed = broker.gate().subscribe();
@@ -128,14 +129,14 @@ fn tenant_of(caller: &Caller) -> Result<String, Status> {
     caller
         .tenant()
         .map(|t| t.to_string())
-        .ok_or_else(|| Status::permission_denied("revocation lists are for tenants"))
+        .ok_or_else(|| BrokerError::PermissionDenied("revocation lists are for tenants".into()).into())
 }
 
 /// The tenant's list now, signed; its sequence number is the log's size.
 fn revocation_list(broker: &Arc<Broker>, tenant: &str) -> pb::RevocationList {
     let (token, claims) = broker
         .gate()
-        .revocations(tenant, || (broker.store().durable_size(), broker.now()));
+        .revocations(tenant, || (broker.ledger().durable_size(), broker.now()));
     pb::RevocationList {
         token,
         seq: claims.seq,

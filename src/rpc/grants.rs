@@ -4,11 +4,10 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
-    broker::BrokerError,
-    grant::Grant,
-    identity::Name,
+    domain::Grant,
     pb::{self, grant_service_server::GrantService, validate_grant_request::Subject},
     policy::{self, Action, Caller},
+    service::{BrokerError, commands::ValidateGrant},
 };
 
 /// The `GrantService` implementation.
@@ -23,16 +22,15 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::RequestGrant).await?;
-        let r = req.into_inner();
-        let result = api
-            .broker
-            .request_grant(&caller, &r.tenant, &r.reason, &r.ticket, r.duration_seconds)
-            .await;
+        let cmd = api
+            .command(&caller, Action::RequestGrant, req.get_ref())
+            .await?;
+        let result = api.broker.request_grant(&caller, cmd).await;
         let g = api.finish(&caller, Action::RequestGrant, result).await?;
         Ok(Response::new(api.with_token(
             &caller,
             &g.0,
-            convert::receipted_grant(&g.0, g.1),
+            convert::receipted_grant(&g.0, Some(g.1)),
         )))
     }
 
@@ -42,10 +40,12 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::ApproveGrant).await?;
-        let r = req.into_inner();
-        let result = api.broker.decide(&caller, &r.grant_id, true, &r.note).await;
+        let cmd = api
+            .command(&caller, Action::ApproveGrant, req.get_ref())
+            .await?;
+        let result = api.broker.decide(&caller, cmd, true).await;
         let g = api.finish(&caller, Action::ApproveGrant, result).await?;
-        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
+        Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
     }
 
     async fn deny_grant(
@@ -54,13 +54,10 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::DenyGrant).await?;
-        let r = req.into_inner();
-        let result = api
-            .broker
-            .decide(&caller, &r.grant_id, false, &r.note)
-            .await;
+        let cmd = api.command(&caller, Action::DenyGrant, req.get_ref()).await?;
+        let result = api.broker.decide(&caller, cmd, false).await;
         let g = api.finish(&caller, Action::DenyGrant, result).await?;
-        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
+        Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
     }
 
     async fn list_grants(
@@ -69,13 +66,8 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::ListGrants).await?;
-        let r = req.get_ref();
-        let result = match list_filter("tenant", &r.tenant).and(list_filter("holder", &r.holder)) {
-            Ok(()) => api
-                .broker
-                .list_grants(&caller, &r.tenant, &r.holder, r.live_only),
-            Err(e) => Err(e),
-        };
+        let filter = api.command(&caller, Action::ListGrants, req.get_ref()).await?;
+        let result = api.broker.list_grants(&caller, &filter);
         let grants = api.finish(&caller, Action::ListGrants, result).await?;
         Ok(Response::new(pb::ListGrantsResponse {
             grants: grants.iter().map(convert::grant_to_pb).collect(),
@@ -88,12 +80,13 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::GetGrant).await?;
-        let result = api.broker.get_grant(&caller, &req.get_ref().grant_id);
+        let result = super::commands::grant_id(&req.get_ref().grant_id)
+            .and_then(|id| api.broker.get_grant(&caller, &id));
         let g = api.finish(&caller, Action::GetGrant, result).await?;
         // The read may have seen a group still being flushed (sled shows a
         // transaction before it is on disk): a token is only handed out for
         // a grant that is durably active, or it could outlive a crash.
-        if policy::may_use(&caller, &g) && api.broker.store().flush().await.is_err() {
+        if policy::may_use(&caller, &g) && api.broker.ledger().flush().await.is_err() {
             return Ok(Response::new(convert::grant_to_pb(&g)));
         }
         Ok(Response::new(api.with_token(
@@ -109,10 +102,12 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::RevokeGrant).await?;
-        let r = req.into_inner();
-        let result = api.broker.revoke(&caller, &r.grant_id, &r.note).await;
+        let cmd = api
+            .command(&caller, Action::RevokeGrant, req.get_ref())
+            .await?;
+        let result = api.broker.revoke(&caller, cmd).await;
         let g = api.finish(&caller, Action::RevokeGrant, result).await?;
-        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
+        Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
     }
 
     async fn release_grant(
@@ -121,9 +116,12 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::ReleaseGrant).await?;
-        let result = api.broker.release(&caller, &req.get_ref().grant_id).await;
+        let result = match super::commands::grant_id(&req.get_ref().grant_id) {
+            Ok(id) => api.broker.release(&caller, &id).await,
+            Err(e) => Err(e),
+        };
         let g = api.finish(&caller, Action::ReleaseGrant, result).await?;
-        Ok(Response::new(convert::receipted_grant(&g.0, g.1)))
+        Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
     }
 
     async fn validate_grant(
@@ -136,11 +134,16 @@ impl GrantService for GrantApi {
         // A blank subject names nobody: refused like a missing one rather
         // than answered (and logged) as a decision.
         let (by_grant, by_staff) = match &req.get_ref().subject {
-            Some(Subject::GrantId(id)) if !id.trim().is_empty() => (Some(id.as_str()), None),
-            Some(Subject::Staff(s)) if !s.trim().is_empty() => (None, Some(s.as_str())),
-            _ => (None, None),
+            Some(Subject::GrantId(id)) => (Some(id.as_str()), None),
+            Some(Subject::Staff(s)) => (None, Some(s.as_str())),
+            None => (None, None),
         };
-        let result = api.broker.validate(&caller, by_grant, by_staff).await;
+        let result = match ValidateGrant::parse(by_grant, by_staff, api.broker.trust_domain()) {
+            Some(cmd) => api.broker.validate(&caller, cmd).await,
+            None => Err(BrokerError::InvalidArgument(
+                "give either a grant id or a staff name to validate".into(),
+            )),
+        };
         let v = api.finish(&caller, Action::ValidateGrant, result).await?;
         let g = v.grant.as_ref();
         Ok(Response::new(pb::ValidateGrantResponse {
@@ -157,7 +160,7 @@ impl GrantService for GrantApi {
                 .map(|t| t.millis())
                 .unwrap_or(0),
             log_seq: v.log_seq,
-            receipt: convert::receipt_to_pb(v.receipt),
+            receipt: convert::receipt_to_pb(Some(v.receipt)),
         }))
     }
 
@@ -167,18 +170,10 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::RecordAccessResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::RecordAccess).await?;
-        let r = req.into_inner();
-        let result = api
-            .broker
-            .record_access(
-                &caller,
-                &r.grant_id,
-                &r.action,
-                &r.resource,
-                r.accessed_at_ms,
-                &r.report_id,
-            )
-            .await;
+        let cmd = api
+            .command(&caller, Action::RecordAccess, req.get_ref())
+            .await?;
+        let result = api.broker.record_access(&caller, cmd).await;
         let rec = api.finish(&caller, Action::RecordAccess, result).await?;
         Ok(Response::new(pb::RecordAccessResponse {
             log_seq: rec.seq,
@@ -195,11 +190,10 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::GrantCertificate>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::IssueGrantCertificate).await?;
-        let r = req.into_inner();
-        let result = api
-            .broker
-            .issue_grant_certificate(&caller, &r.grant_id, &r.csr_pem)
-            .await;
+        let cmd = api
+            .command(&caller, Action::IssueGrantCertificate, req.get_ref())
+            .await?;
+        let result = api.broker.issue_grant_certificate(&caller, cmd).await;
         let ((_, issued), receipt) = api
             .finish(&caller, Action::IssueGrantCertificate, result)
             .await?;
@@ -208,7 +202,7 @@ impl GrantService for GrantApi {
             grant_ca_pem: api.broker.gate().grant_ca_pem().to_owned(),
             expires_at_ms: issued.not_after.millis(),
             serial: issued.serial,
-            receipt: convert::receipt_to_pb(receipt),
+            receipt: convert::receipt_to_pb(Some(receipt)),
         }))
     }
 }
@@ -221,15 +215,4 @@ impl Api {
         }
         pb
     }
-}
-
-/// A ListGrants filter is empty (no filter) or a name; anything else would
-/// silently match nothing.
-fn list_filter(field: &str, value: &str) -> Result<(), BrokerError> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    Name::parse(value)
-        .map(drop)
-        .map_err(|e| BrokerError::InvalidArgument(format!("{field} filter: {e}")))
 }

@@ -1,10 +1,12 @@
 //! The gRPC face of the broker: one tonic service per proto service, all on
 //! [`Api`]. Each handler admits the caller (certificate → principal →
-//! registry → policy), converts the request into typed values, calls the
-//! broker and converts back. Refusals after admission are logged through
+//! registry → policy), converts the request into a typed command
+//! ([`commands`]), calls the service and converts back ([`convert`]).
+//! [`status`] is the only place a gRPC status is made from an error. Refusals after admission are logged through
 //! [`Api::finish`].
 
 mod audit;
+pub mod commands;
 mod convert;
 mod gate;
 mod grants;
@@ -12,17 +14,14 @@ mod staff;
 mod status;
 mod tenants;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use tonic::{Request, Status};
 
 use crate::{
-    broker::{Broker, BrokerError},
     identity::{IdentityError, Principal},
     policy::{Action, Caller},
+    service::{Broker, BrokerError},
 };
 
 /// Shared handler state: the broker.
@@ -31,11 +30,18 @@ pub struct Api {
     broker: Arc<Broker>,
     /// Becomes true when the server starts shutting down; ends follow streams.
     stopping: tokio::sync::watch::Receiver<bool>,
+    #[cfg(any(test, feature = "fault-injection"))]
+    faults: Arc<crate::faults::Faults>,
 }
 
 impl Api {
     pub fn new(broker: Arc<Broker>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Api { broker, stopping }
+        Api {
+            #[cfg(any(test, feature = "fault-injection"))]
+            faults: broker.ledger().faults().clone(),
+            broker,
+            stopping,
+        }
     }
 
     /// Who is calling, and may they make this call? Refusals are logged.
@@ -56,47 +62,42 @@ impl Api {
             Err(e) => Err(self.broker.refuse(&caller.actor(), action, e).await.into()),
         }
     }
-}
 
-/// Fault injection for tests: while set, every ValidateGrant handler panics
-/// at its start.
-static HANDLER_PANIC: AtomicBool = AtomicBool::new(false);
-/// Fault injection for tests: while set, every ValidateGrant handler panics
-/// inside a store commit, holding the store's writer lock.
-static LOCKED_PANIC: AtomicBool = AtomicBool::new(false);
-
-/// Makes every ValidateGrant handler in this process panic (`true`) or work
-/// again (`false`), as a bug would. For panic tests only; each such test
-/// needs a test binary of its own, since this is process-wide.
-#[doc(hidden)]
-pub fn inject_handler_panic(on: bool) {
-    HANDLER_PANIC.store(on, Ordering::Relaxed);
-}
-
-/// Makes every ValidateGrant handler panic while it holds the store's
-/// writer lock (`true`). For panic tests only (see [`inject_handler_panic`]).
-#[doc(hidden)]
-pub fn inject_panic_under_store_lock(on: bool) {
-    LOCKED_PANIC.store(on, Ordering::Relaxed);
+    /// Converts a request into its typed command, admits nothing new: a
+    /// request that does not convert is refused (and logged) like any
+    /// other refusal after admission.
+    async fn command<'r, R, C>(&self, caller: &Caller, action: Action, req: &'r R) -> Result<C, Status>
+    where
+        C: TryFrom<&'r R, Error = BrokerError>,
+    {
+        match C::try_from(req) {
+            Ok(c) => Ok(c),
+            Err(e) => Err(self.broker.refuse(&caller.actor(), action, e).await.into()),
+        }
+    }
 }
 
 impl Api {
-    /// Panics if a test asked for it (see [`inject_handler_panic`]).
+    /// Panics if a test asked for it (see [`crate::faults::Faults`]).
+    #[cfg(any(test, feature = "fault-injection"))]
     async fn injected_panic(&self) {
-        if HANDLER_PANIC.load(Ordering::Relaxed) {
+        if self.faults.handlers_panic() {
             panic!("injected handler panic (secret=hunter2)");
         }
-        if LOCKED_PANIC.load(Ordering::Relaxed) {
+        if self.faults.panics_under_lock() {
             let clock = self.broker.clock().clone();
             let _ = self
                 .broker
-                .store()
-                .commit(&*clock, |_, _, _| -> Result<(), crate::store::StoreError> {
+                .ledger()
+                .commit(&*clock, |_, _, _| -> Result<(), crate::ledger::LedgerError> {
                     panic!("injected panic under the writer lock (secret=hunter2)")
                 })
                 .await;
         }
     }
+
+    #[cfg(not(any(test, feature = "fault-injection")))]
+    async fn injected_panic(&self) {}
 }
 
 /// The principal named by the leaf certificate the peer presented.
@@ -107,6 +108,7 @@ pub fn peer_principal<T>(req: &Request<T>, trust_domain: &str) -> Result<Princip
 }
 
 pub use self::{
+    status::panic_status,
     audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, staff::StaffApi,
     tenants::TenantApi,
 };

@@ -20,16 +20,11 @@ impl StaffService for StaffApi {
     ) -> Result<Response<pb::Staff>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddStaff).await?;
-        let r = req.into_inner();
-        let result = match convert::role_from_pb(r.role) {
-            Ok(role) => api.broker.add_staff(&caller, &r.name, role).await,
-            Err(s) => Err(crate::broker::BrokerError::InvalidArgument(
-                s.message().to_owned(),
-            )),
-        };
+        let cmd = api.command(&caller, Action::AddStaff, req.get_ref()).await?;
+        let result = api.broker.add_staff(&caller, cmd).await;
         let (rec, receipt) = api.finish(&caller, Action::AddStaff, result).await?;
         Ok(Response::new(pb::Staff {
-            receipt: convert::receipt_to_pb(receipt),
+            receipt: convert::receipt_to_pb(Some(receipt)),
             ..convert::staff_to_pb(&rec, api.broker.trust_domain())
         }))
     }
@@ -40,15 +35,15 @@ impl StaffService for StaffApi {
     ) -> Result<Response<pb::OffboardStaffResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::OffboardStaff).await?;
-        let result = api
-            .broker
-            .offboard_staff(&caller, &req.get_ref().name)
-            .await;
+        let cmd = api
+            .command(&caller, Action::OffboardStaff, req.get_ref())
+            .await?;
+        let result = api.broker.offboard_staff(&caller, cmd).await;
         let ((rec, revoked), receipt) = api.finish(&caller, Action::OffboardStaff, result).await?;
         Ok(Response::new(pb::OffboardStaffResponse {
             staff: Some(convert::staff_to_pb(&rec, api.broker.trust_domain())),
             revoked_grant_ids: revoked.iter().map(|id| id.to_string()).collect(),
-            receipt: convert::receipt_to_pb(receipt),
+            receipt: convert::receipt_to_pb(Some(receipt)),
         }))
     }
 
@@ -73,12 +68,11 @@ impl StaffService for StaffApi {
         let api = &self.0;
         let caller = api.admit(&req, Action::WhoAmI).await?;
         let td = api.broker.trust_domain();
-        let actor = caller.actor();
-        let (kind, name) = actor.split_once('/').unwrap_or(("", &actor));
+        let principal = caller.principal();
         Ok(Response::new(pb::WhoAmIResponse {
-            principal: format!("spiffe://{td}/{actor}"),
-            kind: kind.to_owned(),
-            name: name.to_owned(),
+            principal: principal.uri(td),
+            kind: principal.kind.as_str().to_owned(),
+            name: principal.name.to_string(),
             role: match &caller {
                 Caller::Staff { role, .. } => convert::role_to_pb(*role) as i32,
                 Caller::Tenant { .. } => 0,

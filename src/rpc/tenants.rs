@@ -4,7 +4,6 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
-    broker::BrokerError,
     pb::{self, tenant_service_server::TenantService},
     policy::Action,
 };
@@ -21,18 +20,11 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::Tenant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddTenant).await?;
-        let r = req.into_inner();
-        let result = match convert::approval_from_pb(r.approval) {
-            Ok(a) => {
-                api.broker
-                    .add_tenant(&caller, &r.name, a, r.require_ticket)
-                    .await
-            }
-            Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
-        };
+        let cmd = api.command(&caller, Action::AddTenant, req.get_ref()).await?;
+        let result = api.broker.add_tenant(&caller, cmd).await;
         let t = api.finish(&caller, Action::AddTenant, result).await?;
         Ok(Response::new(pb::Tenant {
-            receipt: convert::receipt_to_pb(t.1),
+            receipt: convert::receipt_to_pb(Some(t.1)),
             ..convert::tenant_to_pb(&t.0)
         }))
     }
@@ -43,22 +35,13 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::Tenant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::UpdateTenant).await?;
-        let r = req.into_inner();
-        let result = match convert::approval_from_pb(r.approval) {
-            // An update that changes nothing would only add a log entry.
-            Ok(None) if r.require_ticket.is_none() => Err(BrokerError::InvalidArgument(
-                "nothing to update: give an approval policy or require_ticket".into(),
-            )),
-            Ok(a) => {
-                api.broker
-                    .update_tenant(&caller, &r.name, a, r.require_ticket)
-                    .await
-            }
-            Err(s) => Err(BrokerError::InvalidArgument(s.message().to_owned())),
-        };
+        let cmd = api
+            .command(&caller, Action::UpdateTenant, req.get_ref())
+            .await?;
+        let result = api.broker.update_tenant(&caller, cmd).await;
         let t = api.finish(&caller, Action::UpdateTenant, result).await?;
         Ok(Response::new(pb::Tenant {
-            receipt: convert::receipt_to_pb(t.1),
+            receipt: convert::receipt_to_pb(Some(t.1)),
             ..convert::tenant_to_pb(&t.0)
         }))
     }

@@ -17,8 +17,9 @@ use daypass::{
     identity::{Name, PrincipalKind},
     pb,
     pki::{self, CertSpec, CertificateAuthority, Issued},
+    faults::Faults,
+    ledger::{Ledger, driver::sled::SledDriver},
     server,
-    store::Store,
 };
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -34,6 +35,9 @@ pub struct TestServer {
     pub clock: ManualClock,
     pub dir: TempDir,
     pub config: Config,
+    /// This server's fault switches (a failing disk, panics), kept across
+    /// restarts.
+    pub faults: Arc<Faults>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::ServerError>>>,
 }
@@ -87,6 +91,7 @@ impl TestServer {
             clock,
             dir,
             config,
+            faults: Arc::default(),
             stop: None,
             task: None,
         };
@@ -98,9 +103,10 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         self.addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server::run(
+        let task = tokio::spawn(server::run_with_faults(
             self.config.clone(),
             Arc::new(self.clock.clone()),
+            self.faults.clone(),
             listener,
             async {
                 let _ = rx.await;
@@ -276,12 +282,19 @@ impl TestServer {
             .into_inner()
     }
 
-    /// Opens the store directly; only while the server is stopped.
-    pub fn open_store(&self) -> Store {
+    /// Opens the ledger directly; only while the server is stopped.
+    pub fn open_ledger(&self) -> Ledger {
+        let driver = self.open_driver();
+        Ledger::with_driver(Arc::new(driver), Arc::new(self.log_key())).expect("open ledger")
+    }
+
+    /// Opens the sled database itself (to tamper with its rows); only
+    /// while the server is stopped.
+    pub fn open_driver(&self) -> SledDriver {
         // The stopped server's last handles may take a moment to drop.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            match Store::open(&self.config.data_dir, Arc::new(self.log_key())) {
+            match SledDriver::open(&self.config.data_dir, 8 << 20) {
                 Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }

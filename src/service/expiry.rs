@@ -1,20 +1,18 @@
-//! The expiry sweeper: closes grants at their deadline and logs it.
+//! Expiry: the deadlines of live grants, and the sweeper that closes grants
+//! at their deadline and logs it.
 //!
 //! Validity never depends on this task (validation checks the clock); it
 //! exists so that the log says, within a second, that a grant expired. It
 //! keeps a `BTreeSet<(deadline, id)>` and sleeps until the earliest deadline
 //! or until a new, earlier one is added: no periodic full scans.
 
-use std::{
-    collections::BTreeSet,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-use crate::{broker::Broker, clock::Timestamp, grant::GrantId};
+use super::{Broker, BrokerError, Result};
+use crate::{clock::Timestamp, domain::{Grant, GrantId}};
 
 /// Pending deadlines, earliest first.
 #[derive(Debug, Default)]
@@ -63,8 +61,8 @@ impl ExpiryIndex {
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<(Timestamp, GrantId)>> {
-        self.deadlines.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, BTreeSet<(Timestamp, GrantId)>> {
+        self.deadlines.lock()
     }
 }
 
@@ -73,7 +71,7 @@ const BATCH: usize = 1024;
 
 /// Closes everything already due. Called at start-up before serving, so
 /// grants that expired while the server was down get their entry first.
-pub async fn catch_up(broker: &Broker) -> Result<usize, crate::broker::BrokerError> {
+pub async fn catch_up(broker: &Broker) -> Result<usize> {
     let mut total = 0;
     loop {
         let due = broker.expiry().take_due(broker.now(), BATCH);
@@ -118,5 +116,49 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
             _ = index.changed.notified() => {}
             _ = &mut shutdown => return,
         }
+    }
+}
+
+impl Broker {
+    /// Remembers a live grant's deadline for the sweeper.
+    pub(super) fn track(&self, g: &Grant) {
+        if let Some(d) = g.deadline() {
+            self.expiry.insert(d, g.id.clone());
+        }
+    }
+
+    /// Loads the deadlines of every live grant, and the grants that ended
+    /// early but have not expired into the revocation lists (start-up).
+    pub fn load_deadlines(&self) -> Result<usize> {
+        let live = self.ledger.live_grants()?;
+        for g in &live {
+            self.track(g);
+        }
+        self.gate
+            .load_ended(self.ledger.all_grants()?.iter(), self.clock.now());
+        Ok(live.len())
+    }
+
+    /// Closes the given grants whose deadline has passed, logging
+    /// `grant.expired` or `grant.request_expired` once for each. Grants
+    /// that ended otherwise in the meantime are skipped.
+    pub async fn expire_due(&self, ids: &[GrantId]) -> Result<usize> {
+        let (n, _) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let mut n = 0;
+                for id in ids {
+                    if let Some(mut g) = s.grant(id)? {
+                        if g.state.is_live() && g.deadline().is_some_and(|d| now >= d) {
+                            b.log(g.expire(now));
+                            b.put_grant(g);
+                            n += 1;
+                        }
+                    }
+                }
+                Ok::<_, BrokerError>(n)
+            })
+            .await?;
+        Ok(n)
     }
 }

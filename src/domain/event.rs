@@ -1,0 +1,200 @@
+//! What the log records: every [`EventKind`] an entry can have, the detail
+//! keys ([`detail`]) that writers and readers (replay, the CLI) share, and
+//! the [`Draft`] of an entry before the ledger gives it a place in the
+//! chain.
+//!
+//! Not here: the entry's bytes, hash and tree (see [`crate::audit::entry`]).
+
+use std::{collections::BTreeMap, fmt};
+
+use super::ids::Actor;
+
+/// Every kind of entry daypass writes. An entry's `kind` field is this
+/// enum's text ([`EventKind::as_str`]); readers of a log written by a newer
+/// server may meet kinds this build does not know ([`EventKind::parse`]
+/// gives `None`) and must skip them, not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    StaffBootstrapped,
+    StaffEnrolled,
+    StaffOffboarded,
+    TenantAdded,
+    TenantUpdated,
+    GrantRequested,
+    GrantApproved,
+    GrantDenied,
+    GrantActivated,
+    GrantRevoked,
+    GrantReleased,
+    GrantExpired,
+    GrantRequestExpired,
+    GrantCertificateIssued,
+    ValidationAllowed,
+    ValidationDenied,
+    AccessRecorded,
+    CallRefused,
+    AuditRead,
+    AuditVerified,
+    ServerStarted,
+    ServerStopped,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 22] = [
+        EventKind::StaffBootstrapped,
+        EventKind::StaffEnrolled,
+        EventKind::StaffOffboarded,
+        EventKind::TenantAdded,
+        EventKind::TenantUpdated,
+        EventKind::GrantRequested,
+        EventKind::GrantApproved,
+        EventKind::GrantDenied,
+        EventKind::GrantActivated,
+        EventKind::GrantRevoked,
+        EventKind::GrantReleased,
+        EventKind::GrantExpired,
+        EventKind::GrantRequestExpired,
+        EventKind::GrantCertificateIssued,
+        EventKind::ValidationAllowed,
+        EventKind::ValidationDenied,
+        EventKind::AccessRecorded,
+        EventKind::CallRefused,
+        EventKind::AuditRead,
+        EventKind::AuditVerified,
+        EventKind::ServerStarted,
+        EventKind::ServerStopped,
+    ];
+
+    /// The kind as written in entries (docs/log-format.md lists them).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::StaffBootstrapped => "staff.bootstrapped",
+            EventKind::StaffEnrolled => "staff.enrolled",
+            EventKind::StaffOffboarded => "staff.offboarded",
+            EventKind::TenantAdded => "tenant.added",
+            EventKind::TenantUpdated => "tenant.updated",
+            EventKind::GrantRequested => "grant.requested",
+            EventKind::GrantApproved => "grant.approved",
+            EventKind::GrantDenied => "grant.denied",
+            EventKind::GrantActivated => "grant.activated",
+            EventKind::GrantRevoked => "grant.revoked",
+            EventKind::GrantReleased => "grant.released",
+            EventKind::GrantExpired => "grant.expired",
+            EventKind::GrantRequestExpired => "grant.request_expired",
+            EventKind::GrantCertificateIssued => "grant.certificate_issued",
+            EventKind::ValidationAllowed => "validation.allowed",
+            EventKind::ValidationDenied => "validation.denied",
+            EventKind::AccessRecorded => "access.recorded",
+            EventKind::CallRefused => "call.refused",
+            EventKind::AuditRead => "audit.read",
+            EventKind::AuditVerified => "audit.verified",
+            EventKind::ServerStarted => "server.started",
+            EventKind::ServerStopped => "server.stopped",
+        }
+    }
+
+    /// The kind an entry names, if this build knows it.
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Kinds that end a grant (its outcome in a replay).
+    pub fn ends_grant(self) -> bool {
+        matches!(
+            self,
+            EventKind::GrantDenied
+                | EventKind::GrantRevoked
+                | EventKind::GrantReleased
+                | EventKind::GrantExpired
+                | EventKind::GrantRequestExpired
+        )
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Detail keys, shared by the code that writes entries and the code that
+/// reads them back.
+pub mod detail {
+    pub const GRANT: &str = "grant";
+    pub const HOLDER: &str = "holder";
+    pub const REASON: &str = "reason";
+    pub const TICKET: &str = "ticket";
+    pub const NOTE: &str = "note";
+    pub const CAUSE: &str = "cause";
+    pub const DURATION_SECS: &str = "duration_secs";
+    pub const APPROVAL: &str = "approval";
+    pub const REQUIRE_TICKET: &str = "require_ticket";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const EXPIRED_AT: &str = "expired_at";
+    pub const NAME: &str = "name";
+    pub const ROLE: &str = "role";
+    pub const SOURCE: &str = "source";
+    pub const REVOKED_GRANTS: &str = "revoked_grants";
+    pub const ACTION: &str = "action";
+    pub const RESOURCE: &str = "resource";
+    pub const ACCESSED_AT: &str = "accessed_at";
+    pub const WITHIN_GRANT: &str = "within_grant";
+    pub const REPORT_ID: &str = "report_id";
+    pub const ASKED: &str = "asked";
+    pub const DENY_REASON: &str = "deny_reason";
+    pub const SERIAL: &str = "serial";
+    pub const NOT_AFTER: &str = "not_after";
+    pub const CALL: &str = "call";
+    pub const CODE: &str = "code";
+    pub const MESSAGE: &str = "message";
+    pub const UNLOGGED_REFUSALS_BEFORE: &str = "unlogged_refusals_before";
+    pub const FROM_SEQ: &str = "from_seq";
+    pub const FOLLOW: &str = "follow";
+    pub const PURPOSE: &str = "purpose";
+    pub const TREE_SIZE: &str = "tree_size";
+    pub const ENTRIES: &str = "entries";
+    pub const OK: &str = "ok";
+    pub const FIRST_BAD_SEQ: &str = "first_bad_seq";
+    pub const PROBLEM: &str = "problem";
+    pub const VERSION: &str = "version";
+    pub const DETAIL: &str = "detail";
+}
+
+/// A log entry before it has a sequence number and a place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub actor: Actor,
+    /// The tenant the entry is about (empty: none).
+    pub tenant: String,
+    pub kind: EventKind,
+    pub details: BTreeMap<String, String>,
+}
+
+impl Draft {
+    pub fn new(actor: Actor, tenant: impl Into<String>, kind: EventKind) -> Self {
+        Draft {
+            actor,
+            tenant: tenant.into(),
+            kind,
+            details: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.details.insert(key.to_owned(), value.to_string());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_text() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(EventKind::parse("grant.teleported"), None);
+    }
+}

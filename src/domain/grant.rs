@@ -1,0 +1,365 @@
+//! Grant records and their lifecycle, with every transition as a method
+//! that changes the record and returns the entry that records it:
+//!
+//! ```text
+//! request ─┬─ auto ──────────────▶ Active ─┬─ expires_at ─▶ Expired
+//!          └─ approval ▶ Pending ─┤        ├─ revoke ─────▶ Revoked
+//!                                 │        ├─ offboard ───▶ Revoked (offboarded)
+//!                                 │        └─ release ────▶ Released
+//!                                 ├─ approve ▶ Active
+//!                                 ├─ deny ─▶ Denied
+//!                                 ├─ release ▶ Released
+//!                                 └─ pending TTL ▶ RequestExpired
+//! ```
+//!
+//! The 24 hours start at activation. Validity is always decided against the
+//! injected clock ([`Grant::is_valid_at`]), never by the stored state alone,
+//! so a grant is invalid at its expiry even if the sweeper has not run yet.
+//! Whether a transition is allowed for a caller is [`crate::policy`]'s
+//! question, and whether it is allowed now the service's.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    event::{Draft, EventKind, detail},
+    ids::{Actor, GrantId, Name},
+    text::{Note, Reason, Ticket},
+};
+use crate::clock::Timestamp;
+
+/// The longest a grant can ever last: 24 hours.
+pub const MAX_GRANT_SECS: i64 = daypass_tenant::claims::MAX_GRANT_SECS;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantState {
+    Pending,
+    Active,
+    Denied,
+    RequestExpired,
+    Expired,
+    Revoked,
+    Released,
+}
+
+impl GrantState {
+    /// Pending or active: the grant still has a deadline ahead of it.
+    pub fn is_live(self) -> bool {
+        matches!(self, GrantState::Pending | GrantState::Active)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Pending => "pending",
+            GrantState::Active => "active",
+            GrantState::Denied => "denied",
+            GrantState::RequestExpired => "request-expired",
+            GrantState::Expired => "expired",
+            GrantState::Revoked => "revoked",
+            GrantState::Released => "released",
+        }
+    }
+}
+
+/// Why a grant does not admit its holder right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyReason {
+    Unknown,
+    Pending,
+    Expired,
+    Revoked,
+    Offboarded,
+    Denied,
+    Released,
+}
+
+impl DenyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::Unknown => "unknown",
+            DenyReason::Pending => "pending",
+            DenyReason::Expired => "expired",
+            DenyReason::Revoked => "revoked",
+            DenyReason::Offboarded => "offboarded",
+            DenyReason::Denied => "denied",
+            DenyReason::Released => "released",
+        }
+    }
+}
+
+/// A grant as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: GrantId,
+    pub tenant: Name,
+    pub holder: Name,
+    pub reason: String,
+    pub ticket: String,
+    pub state: GrantState,
+    pub duration_secs: i64,
+    pub requested_at: Timestamp,
+    /// Deadline for approval while pending.
+    pub pending_until: Option<Timestamp>,
+    pub activated_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    /// Actor who approved, denied, revoked or released it.
+    pub decided_by: String,
+    pub decision_note: String,
+    /// Set when the revocation was caused by offboarding the holder.
+    #[serde(default)]
+    pub offboarded: bool,
+}
+
+impl Grant {
+    /// The next moment at which this grant changes state by itself, if any.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self.state {
+            GrantState::Pending => self.pending_until,
+            GrantState::Active => self.expires_at,
+            _ => None,
+        }
+    }
+
+    /// Was the grant active at `t` (for an access reported afterwards)?
+    /// From its activation until it expired or ended, whichever came first.
+    pub fn was_active_at(&self, t: Timestamp) -> bool {
+        let Some(from) = self.activated_at else {
+            return false;
+        };
+        let until = match (self.expires_at, self.ended_at) {
+            (Some(exp), Some(end)) => exp.min(end),
+            (Some(exp), None) => exp,
+            (None, _) => return false,
+        };
+        from <= t && t < until
+    }
+
+    /// Does the grant admit its holder at `now`? `Ok` only for an active
+    /// grant strictly before its expiry.
+    pub fn is_valid_at(&self, now: Timestamp) -> Result<(), DenyReason> {
+        match self.state {
+            GrantState::Active => match self.expires_at {
+                Some(exp) if now < exp => Ok(()),
+                _ => Err(DenyReason::Expired),
+            },
+            GrantState::Pending => match self.pending_until {
+                Some(until) if now < until => Err(DenyReason::Pending),
+                _ => Err(DenyReason::Expired),
+            },
+            GrantState::Expired | GrantState::RequestExpired => Err(DenyReason::Expired),
+            GrantState::Revoked if self.offboarded => Err(DenyReason::Offboarded),
+            GrantState::Revoked => Err(DenyReason::Revoked),
+            GrantState::Denied => Err(DenyReason::Denied),
+            GrantState::Released => Err(DenyReason::Released),
+        }
+    }
+}
+
+/// How a live grant ends early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// An admin or the tenant ended it.
+    Revoke,
+    /// The holder gave it up.
+    Release,
+    /// The holder was offboarded.
+    Offboard,
+}
+
+impl Grant {
+    /// A new request, pending until [`Grant::activate`] or
+    /// [`Grant::await_approval`]; the returned entry records it.
+    pub fn request(
+        actor: &Actor,
+        holder: Name,
+        tenant: Name,
+        reason: &Reason,
+        ticket: &Ticket,
+        duration_secs: i64,
+        now: Timestamp,
+    ) -> (Grant, Draft) {
+        let g = Grant {
+            id: GrantId::random(),
+            tenant,
+            holder,
+            reason: reason.to_string(),
+            ticket: ticket.to_string(),
+            state: GrantState::Pending,
+            duration_secs,
+            requested_at: now,
+            pending_until: None,
+            activated_at: None,
+            expires_at: None,
+            ended_at: None,
+            decided_by: String::new(),
+            decision_note: String::new(),
+            offboarded: false,
+        };
+        let draft = g
+            .draft(actor, EventKind::GrantRequested)
+            .with(detail::REASON, reason)
+            .with(detail::TICKET, ticket)
+            .with(detail::DURATION_SECS, duration_secs);
+        (g, draft)
+    }
+
+    /// An entry about this grant: its tenant, id and holder.
+    pub fn draft(&self, actor: &Actor, kind: EventKind) -> Draft {
+        Draft::new(actor.clone(), self.tenant.as_str(), kind)
+            .with(detail::GRANT, &self.id)
+            .with(detail::HOLDER, &self.holder)
+    }
+
+    /// Pending: waits for a decision until `until`.
+    pub fn await_approval(&mut self, until: Timestamp) {
+        self.pending_until = Some(until);
+    }
+
+    /// Active from `now` for its duration.
+    pub fn activate(&mut self, now: Timestamp, actor: &Actor) -> Draft {
+        self.state = GrantState::Active;
+        self.pending_until = None;
+        self.activated_at = Some(now);
+        let expires = now.plus_secs(self.duration_secs);
+        self.expires_at = Some(expires);
+        self.draft(actor, EventKind::GrantActivated)
+            .with(detail::EXPIRES_AT, expires)
+    }
+
+    /// A pending request approved: the approval, then the activation.
+    pub fn approve(&mut self, now: Timestamp, actor: &Actor, note: &Note) -> [Draft; 2] {
+        self.decided_by = actor.to_string();
+        self.decision_note = note.to_string();
+        let approved = self
+            .draft(actor, EventKind::GrantApproved)
+            .with(detail::NOTE, note);
+        [approved, self.activate(now, actor)]
+    }
+
+    /// A pending request denied.
+    pub fn deny(&mut self, now: Timestamp, actor: &Actor, note: &Note) -> Draft {
+        self.decided_by = actor.to_string();
+        self.decision_note = note.to_string();
+        self.state = GrantState::Denied;
+        self.ended_at = Some(now);
+        self.draft(actor, EventKind::GrantDenied)
+            .with(detail::NOTE, note)
+    }
+
+    /// A live grant ended before its deadline.
+    pub fn end(&mut self, ending: Ending, now: Timestamp, actor: &Actor, note: &Note) -> Draft {
+        self.ended_at = Some(now);
+        self.decided_by = actor.to_string();
+        match ending {
+            Ending::Revoke | Ending::Release => {
+                let (state, kind) = if ending == Ending::Revoke {
+                    (GrantState::Revoked, EventKind::GrantRevoked)
+                } else {
+                    (GrantState::Released, EventKind::GrantReleased)
+                };
+                self.state = state;
+                self.decision_note = note.to_string();
+                self.draft(actor, kind).with(detail::NOTE, note)
+            }
+            Ending::Offboard => {
+                self.state = GrantState::Revoked;
+                self.offboarded = true;
+                self.decision_note = "holder offboarded".into();
+                self.draft(actor, EventKind::GrantRevoked)
+                    .with(detail::CAUSE, "holder offboarded")
+            }
+        }
+    }
+
+    /// A live grant past its deadline: expired (or, while pending, the
+    /// request expired), as of the deadline.
+    pub fn expire(&mut self, now: Timestamp) -> Draft {
+        let deadline = self.deadline().unwrap_or(now);
+        let kind = if self.state == GrantState::Pending {
+            self.state = GrantState::RequestExpired;
+            EventKind::GrantRequestExpired
+        } else {
+            self.state = GrantState::Expired;
+            EventKind::GrantExpired
+        };
+        self.ended_at = Some(deadline);
+        self.draft(&Actor::System, kind)
+            .with(detail::EXPIRED_AT, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn active(expires: i64) -> Grant {
+        Grant {
+            id: GrantId::random(),
+            tenant: Name::parse("acme").unwrap(),
+            holder: Name::parse("alice").unwrap(),
+            reason: "r".into(),
+            ticket: String::new(),
+            state: GrantState::Active,
+            duration_secs: 60,
+            requested_at: Timestamp(0),
+            pending_until: None,
+            activated_at: Some(Timestamp(0)),
+            expires_at: Some(Timestamp(expires)),
+            ended_at: None,
+            decided_by: String::new(),
+            decision_note: String::new(),
+            offboarded: false,
+        }
+    }
+
+    /// Validity does not depend on the sweeper having run: the stored state
+    /// still says active, yet the grant is refused from its expiry on.
+    #[test]
+    fn never_valid_at_or_after_expiry() {
+        let g = active(60_000);
+        assert_eq!(g.is_valid_at(Timestamp(59_999)), Ok(()));
+        assert_eq!(g.is_valid_at(Timestamp(60_000)), Err(DenyReason::Expired));
+        assert_eq!(g.is_valid_at(Timestamp(i64::MAX)), Err(DenyReason::Expired));
+        let mut pending = active(0);
+        pending.state = GrantState::Pending;
+        pending.expires_at = None;
+        pending.pending_until = Some(Timestamp(1_000));
+        assert_eq!(
+            pending.is_valid_at(Timestamp(999)),
+            Err(DenyReason::Pending)
+        );
+        assert_eq!(
+            pending.is_valid_at(Timestamp(1_000)),
+            Err(DenyReason::Expired)
+        );
+    }
+
+    #[test]
+    fn transitions_change_the_record_and_say_so() {
+        let now = Timestamp(1_000);
+        let alice = Actor::System;
+        let (mut g, requested) = Grant::request(
+            &alice,
+            Name::parse("alice").unwrap(),
+            Name::parse("acme").unwrap(),
+            &Reason::parse("INC-1").unwrap(),
+            &Ticket::parse("").unwrap(),
+            60,
+            now,
+        );
+        assert_eq!(requested.kind, EventKind::GrantRequested);
+        assert_eq!(g.state, GrantState::Pending);
+        let activated = g.activate(now, &alice);
+        assert_eq!(activated.details[detail::EXPIRES_AT], Timestamp(61_000).to_string());
+        assert_eq!(g.is_valid_at(Timestamp(60_999)), Ok(()));
+        let revoked = g.end(Ending::Offboard, Timestamp(2_000), &alice, &Note::parse("").unwrap());
+        assert_eq!(revoked.kind, EventKind::GrantRevoked);
+        assert_eq!(g.is_valid_at(Timestamp(2_000)), Err(DenyReason::Offboarded));
+        let mut pending = active(0);
+        pending.state = GrantState::Pending;
+        pending.pending_until = Some(Timestamp(5));
+        assert_eq!(pending.expire(Timestamp(9)).kind, EventKind::GrantRequestExpired);
+        assert_eq!(pending.ended_at, Some(Timestamp(5)));
+    }
+}

@@ -1,0 +1,23 @@
+//! The domain: types and rules with no IO. Identifiers and free text are
+//! parsed here once ([`ids`], [`text`]); staff, tenants and grants are
+//! plain records, grants with their state machine ([`grant`]); [`event`]
+//! names what the log records.
+//!
+//! Not here: storage ([`crate::ledger`]), use cases ([`crate::service`]),
+//! who may do what ([`crate::policy`]).
+
+pub mod event;
+pub mod grant;
+pub mod ids;
+pub mod staff;
+pub mod tenant;
+pub mod text;
+
+pub use self::{
+    event::{Draft, EventKind, detail},
+    grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
+    ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
+    staff::{Role, StaffRecord},
+    tenant::{Approval, TenantRecord},
+    text::{AccessAction, Note, Reason, Resource, Ticket, truncate},
+};

@@ -1,0 +1,35 @@
+//! Tenants: a customer environment's [`TenantRecord`] and its
+//! [`Approval`] policy.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::Name;
+use crate::clock::Timestamp;
+
+/// How a tenant's grants become active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// Active at once.
+    Auto,
+    /// Pending until the tenant or another staff member approves.
+    Approval,
+}
+
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Auto => "auto",
+            Approval::Approval => "approval",
+        }
+    }
+}
+
+/// A tenant in the registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub name: Name,
+    pub approval: Approval,
+    pub require_ticket: bool,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,65 @@
+//! A [`Batch`]: the record changes one commit makes and the entries that
+//! record them, applied together or not at all.
+
+use crate::{
+    audit::Hash,
+    domain::{Draft, Grant, Name, ReportId, StaffRecord, TenantRecord},
+};
+
+/// Changes to apply atomically, with the entries that record them.
+#[derive(Default)]
+pub struct Batch {
+    pub(super) staff: Vec<StaffRecord>,
+    pub(super) tenants: Vec<TenantRecord>,
+    pub(super) grants: Vec<Grant>,
+    pub(super) entries: Vec<Draft>,
+    pub(super) reports: Vec<(ReportKey, Hash)>,
+}
+
+impl Batch {
+    pub fn put_staff(&mut self, r: StaffRecord) {
+        self.staff.push(r);
+    }
+
+    pub fn put_tenant(&mut self, r: TenantRecord) {
+        self.tenants.push(r);
+    }
+
+    /// Stores a grant; the ledger keeps the live and latest indexes in step.
+    pub fn put_grant(&mut self, g: Grant) {
+        self.grants.push(g);
+    }
+
+    pub fn log(&mut self, d: Draft) {
+        self.entries.push(d);
+    }
+
+    /// Indexes a tenant's access report id to this batch's last entry and
+    /// a fingerprint of what was reported, so the same report is never
+    /// logged twice and an id is never reused for another
+    /// ([`super::View::report`]).
+    pub fn put_report(&mut self, tenant: &Name, report_id: &ReportId, fingerprint: Hash) {
+        self.reports.push((
+            ReportKey {
+                tenant: tenant.clone(),
+                id: report_id.clone(),
+            },
+            fingerprint,
+        ));
+    }
+}
+
+/// A tenant's access report id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReportKey {
+    pub tenant: Name,
+    pub id: ReportId,
+}
+
+/// Where a report was logged, and what it said (hashed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportRef {
+    pub seq: u64,
+    pub hash: Hash,
+    pub fingerprint: Hash,
+}

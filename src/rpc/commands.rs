@@ -1,0 +1,356 @@
+//! Protobuf requests into typed commands ([`crate::service::commands`]):
+//! every field parsed once, here, with a message that names the field and
+//! says what to fix. A request that does not convert is refused with
+//! INVALID_ARGUMENT (and the refusal logged) before the service runs.
+
+use crate::{
+    domain::{AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket, truncate},
+    identity::IdentityError,
+    pb,
+    service::{
+        BrokerError,
+        commands::{
+            AddStaff, AddTenant, Decide, IssueCertificate, ListGrants, MAX_CSR_BYTES,
+            OffboardStaff, RecordAccess, RequestGrant, TenantEntries, UpdateTenant,
+        },
+    },
+};
+
+type Result<T> = std::result::Result<T, BrokerError>;
+
+fn invalid(message: impl Into<String>) -> BrokerError {
+    BrokerError::InvalidArgument(message.into())
+}
+
+fn name(value: &str) -> Result<Name> {
+    Name::parse(value).map_err(|e| invalid(e.to_string()))
+}
+
+fn named_field(field: &str, value: &str) -> Result<Name> {
+    Name::parse(value).map_err(|e: IdentityError| invalid(format!("{field}: {e}")))
+}
+
+/// A grant id as the caller sent it (surrounding space forgiven).
+pub fn grant_id(value: &str) -> Result<GrantId> {
+    GrantId::parse(value.trim()).ok_or_else(|| {
+        invalid(format!(
+            "grant id {:?} is malformed: it looks like g- followed by 24 hex digits",
+            truncate(value, 40)
+        ))
+    })
+}
+
+/// A filter is empty (no filter) or a name; anything else would silently
+/// match nothing.
+fn filter(field: &str, value: &str) -> Result<Option<Name>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Name::parse(value)
+        .map(Some)
+        .map_err(|e| invalid(format!("{field} filter: {e}")))
+}
+
+/// `None` for UNSPECIFIED; an error for a value this server does not know.
+pub fn role(v: i32) -> Result<Option<Role>> {
+    let r = pb::Role::try_from(v).map_err(|_| invalid(format!("unknown role value {v}")))?;
+    Ok(match r {
+        pb::Role::Unspecified => None,
+        pb::Role::Support => Some(Role::Support),
+        pb::Role::Root => Some(Role::Root),
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::Auditor => Some(Role::Auditor),
+        pb::Role::Partnerships => Some(Role::Partnerships),
+        pb::Role::DataEntry => Some(Role::DataEntry),
+        pb::Role::Administration => Some(Role::Administration),
+    })
+}
+
+fn approval(v: i32) -> Result<Option<Approval>> {
+    let a = pb::ApprovalPolicy::try_from(v)
+        .map_err(|_| invalid(format!("unknown approval policy value {v}")))?;
+    Ok(match a {
+        pb::ApprovalPolicy::Unspecified => None,
+        pb::ApprovalPolicy::Auto => Some(Approval::Auto),
+        pb::ApprovalPolicy::Approval => Some(Approval::Approval),
+    })
+}
+
+impl TryFrom<&pb::AddStaffRequest> for AddStaff {
+    type Error = BrokerError;
+    fn try_from(r: &pb::AddStaffRequest) -> Result<Self> {
+        let role = role(r.role)?;
+        let name = name(&r.name)?;
+        let role = role.ok_or_else(|| {
+            invalid("role is required: support, root, admin, auditor, partnerships, data-entry or administration")
+        })?;
+        Ok(AddStaff { name, role })
+    }
+}
+
+impl TryFrom<&pb::OffboardStaffRequest> for OffboardStaff {
+    type Error = BrokerError;
+    fn try_from(r: &pb::OffboardStaffRequest) -> Result<Self> {
+        Ok(OffboardStaff {
+            name: name(&r.name)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::AddTenantRequest> for AddTenant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::AddTenantRequest) -> Result<Self> {
+        let approval = approval(r.approval)?;
+        let name = name(&r.name)?;
+        let approval =
+            approval.ok_or_else(|| invalid("approval policy is required: auto or approval"))?;
+        Ok(AddTenant {
+            name,
+            approval,
+            require_ticket: r.require_ticket,
+        })
+    }
+}
+
+impl TryFrom<&pb::UpdateTenantRequest> for UpdateTenant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::UpdateTenantRequest) -> Result<Self> {
+        let approval = approval(r.approval)?;
+        // An update that changes nothing would only add a log entry.
+        if approval.is_none() && r.require_ticket.is_none() {
+            return Err(invalid(
+                "nothing to update: give an approval policy or require_ticket",
+            ));
+        }
+        Ok(UpdateTenant {
+            name: name(&r.name)?,
+            approval,
+            require_ticket: r.require_ticket,
+        })
+    }
+}
+
+impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RequestGrantRequest) -> Result<Self> {
+        Ok(RequestGrant {
+            tenant: named_field("tenant", &r.tenant)?,
+            reason: Reason::parse(&r.reason).map_err(invalid)?,
+            ticket: Ticket::parse(&r.ticket).map_err(invalid)?,
+            duration_secs: r.duration_seconds,
+        })
+    }
+}
+
+impl TryFrom<&pb::DecideGrantRequest> for Decide {
+    type Error = BrokerError;
+    fn try_from(r: &pb::DecideGrantRequest) -> Result<Self> {
+        Ok(Decide {
+            grant: grant_id(&r.grant_id)?,
+            note: Note::parse(&r.note).map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::RevokeGrantRequest> for Decide {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RevokeGrantRequest) -> Result<Self> {
+        Ok(Decide {
+            grant: grant_id(&r.grant_id)?,
+            note: Note::parse(&r.note).map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::ListGrantsRequest> for ListGrants {
+    type Error = BrokerError;
+    fn try_from(r: &pb::ListGrantsRequest) -> Result<Self> {
+        Ok(ListGrants {
+            tenant: filter("tenant", &r.tenant)?,
+            holder: filter("holder", &r.holder)?,
+            live_only: r.live_only,
+        })
+    }
+}
+
+impl TryFrom<&pb::RecordAccessRequest> for RecordAccess {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RecordAccessRequest) -> Result<Self> {
+        Ok(RecordAccess {
+            grant: grant_id(&r.grant_id)?,
+            action: AccessAction::parse(&r.action).map_err(invalid)?,
+            resource: Resource::parse(&r.resource).map_err(invalid)?,
+            report_id: ReportId::parse(&r.report_id).map_err(invalid)?,
+            accessed_at_ms: r.accessed_at_ms,
+        })
+    }
+}
+
+impl TryFrom<&pb::IssueGrantCertificateRequest> for IssueCertificate {
+    type Error = BrokerError;
+    fn try_from(r: &pb::IssueGrantCertificateRequest) -> Result<Self> {
+        let grant = grant_id(&r.grant_id)?;
+        if r.csr_pem.trim().is_empty() {
+            return Err(invalid(
+                "csr_pem is empty: send a PEM certificate signing request made with your own key",
+            ));
+        }
+        if r.csr_pem.len() > MAX_CSR_BYTES {
+            return Err(invalid(format!(
+                "csr_pem is {} bytes; a certificate signing request has at most {MAX_CSR_BYTES}",
+                r.csr_pem.len()
+            )));
+        }
+        Ok(IssueCertificate {
+            grant,
+            csr_pem: r.csr_pem.clone(),
+        })
+    }
+}
+
+impl TryFrom<&pb::GetTenantEntriesRequest> for TenantEntries {
+    type Error = BrokerError;
+    fn try_from(r: &pb::GetTenantEntriesRequest) -> Result<Self> {
+        let tenant = match r.tenant.trim() {
+            "" => None,
+            t => Some(named_field("tenant", t)?),
+        };
+        Ok(TenantEntries {
+            tenant,
+            from: r.from_seq,
+            limit: r.limit,
+            tree_size: r.tree_size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(BrokerError::InvalidArgument(m)) => m,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    fn request(tenant: &str, reason: &str, ticket: &str) -> pb::RequestGrantRequest {
+        pb::RequestGrantRequest {
+            tenant: tenant.into(),
+            reason: reason.into(),
+            ticket: ticket.into(),
+            duration_seconds: 0,
+        }
+    }
+
+    #[test]
+    fn grant_requests_are_parsed_field_by_field() {
+        let ok = RequestGrant::try_from(&request("acme", " INC-1 ", "T-1")).unwrap();
+        assert_eq!(ok.tenant.as_str(), "acme");
+        assert_eq!(ok.reason.as_str(), "INC-1");
+        assert_eq!(ok.ticket.as_str(), "T-1");
+        assert!(message(RequestGrant::try_from(&request("Acme", "r", ""))).starts_with("tenant: invalid name"));
+        assert_eq!(
+            message(RequestGrant::try_from(&request("acme", "  ", ""))),
+            "reason is required and must not be blank"
+        );
+        assert_eq!(
+            message(RequestGrant::try_from(&request("acme", &"r".repeat(501), ""))),
+            "reason is longer than 500 characters"
+        );
+        assert_eq!(
+            message(RequestGrant::try_from(&request("acme", "r", &"t".repeat(129)))),
+            "ticket is longer than 128 characters"
+        );
+        assert!(
+            message(RequestGrant::try_from(&request("acme", "a\u{202e}b", "")))
+                .contains("U+202E")
+        );
+    }
+
+    #[test]
+    fn grant_ids_are_checked_with_a_hint() {
+        let id = GrantId::random();
+        assert_eq!(grant_id(&format!(" {id} ")).unwrap(), id);
+        let m = message(grant_id("g-nope"));
+        assert_eq!(
+            m,
+            "grant id \"g-nope\" is malformed: it looks like g- followed by 24 hex digits"
+        );
+        // A long peer string is not echoed whole.
+        assert!(message(grant_id(&"x".repeat(1000))).len() < 120);
+    }
+
+    #[test]
+    fn staff_requests_need_a_known_role_and_a_name() {
+        let r = |name: &str, role: i32| pb::AddStaffRequest {
+            name: name.into(),
+            role,
+        };
+        assert_eq!(
+            AddStaff::try_from(&r("alice", pb::Role::Root as i32)).unwrap().role,
+            Role::Root
+        );
+        assert_eq!(message(AddStaff::try_from(&r("alice", 99))), "unknown role value 99");
+        assert!(message(AddStaff::try_from(&r("alice", 0))).starts_with("role is required"));
+        assert!(message(AddStaff::try_from(&r("", pb::Role::Support as i32))).starts_with("invalid name"));
+    }
+
+    #[test]
+    fn tenant_updates_must_change_something() {
+        let r = pb::UpdateTenantRequest {
+            name: "acme".into(),
+            approval: 0,
+            require_ticket: None,
+        };
+        assert!(message(UpdateTenant::try_from(&r)).starts_with("nothing to update"));
+        let add = pb::AddTenantRequest {
+            name: "acme".into(),
+            approval: 7,
+            require_ticket: false,
+        };
+        assert_eq!(
+            message(AddTenant::try_from(&add)),
+            "unknown approval policy value 7"
+        );
+    }
+
+    #[test]
+    fn access_reports_are_parsed() {
+        let r = |action: &str, resource: &str, report_id: &str| pb::RecordAccessRequest {
+            grant_id: GrantId::random().to_string(),
+            action: action.into(),
+            resource: resource.into(),
+            accessed_at_ms: 0,
+            report_id: report_id.into(),
+        };
+        let ok = RecordAccess::try_from(&r("ssh", "web-1", "r-1")).unwrap();
+        assert_eq!(ok.report_id.unwrap().as_str(), "r-1");
+        assert!(message(RecordAccess::try_from(&r("", "", ""))).starts_with("action is required"));
+        assert!(message(RecordAccess::try_from(&r("ssh", "", "a b"))).starts_with("report_id must be"));
+        assert!(message(RecordAccess::try_from(&r("ssh", "a\u{0}", ""))).contains("control"));
+    }
+
+    #[test]
+    fn certificate_requests_are_bounded() {
+        let r = |csr: &str| pb::IssueGrantCertificateRequest {
+            grant_id: GrantId::random().to_string(),
+            csr_pem: csr.into(),
+        };
+        assert!(message(IssueCertificate::try_from(&r(" "))).starts_with("csr_pem is empty"));
+        assert!(message(IssueCertificate::try_from(&r(&"x".repeat(MAX_CSR_BYTES + 1)))).contains("at most"));
+    }
+
+    #[test]
+    fn list_filters_are_names_or_nothing() {
+        let r = |tenant: &str, holder: &str| pb::ListGrantsRequest {
+            tenant: tenant.into(),
+            holder: holder.into(),
+            live_only: false,
+        };
+        assert_eq!(ListGrants::try_from(&r("", "")).unwrap(), ListGrants::default());
+        assert!(message(ListGrants::try_from(&r("x y", ""))).starts_with("tenant filter:"));
+        assert!(message(ListGrants::try_from(&r("", "A"))).starts_with("holder filter:"));
+    }
+}

@@ -1,0 +1,113 @@
+//! Typed commands: what each use case is asked to do, with every field
+//! already parsed ([`crate::domain`] types). The RPC layer builds them from
+//! protobuf requests (`TryFrom`, in [`crate::rpc::commands`]); a command
+//! that exists is well-formed, so the service checks only rules that need
+//! state, the clock or the configuration.
+
+use crate::domain::{
+    AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
+};
+
+/// Enrol a staff member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddStaff {
+    pub name: Name,
+    pub role: Role,
+}
+
+/// Offboard a staff member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffboardStaff {
+    pub name: Name,
+}
+
+/// Register a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddTenant {
+    pub name: Name,
+    pub approval: Approval,
+    pub require_ticket: bool,
+}
+
+/// Change a tenant's policy; at least one field is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateTenant {
+    pub name: Name,
+    pub approval: Option<Approval>,
+    pub require_ticket: Option<bool>,
+}
+
+/// Ask for access to a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestGrant {
+    pub tenant: Name,
+    pub reason: Reason,
+    pub ticket: Ticket,
+    /// As asked: 0 for the maximum; checked against the configured maximum.
+    pub duration_secs: i64,
+}
+
+/// Approve or deny a pending request, or revoke a grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decide {
+    pub grant: GrantId,
+    pub note: Note,
+}
+
+/// Which grants to list (each filter optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListGrants {
+    pub tenant: Option<Name>,
+    pub holder: Option<Name>,
+    pub live_only: bool,
+}
+
+/// What a tenant asks about: a grant, or the newest grant of a person.
+/// An id or name that does not parse names nobody: it is answered (and
+/// logged) as unknown, with what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Grant(Option<GrantId>),
+    Staff(Option<Name>),
+}
+
+/// May this engineer act now?
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidateGrant {
+    pub subject: Subject,
+    /// What the tenant sent, for the log when it names nobody.
+    pub asked: String,
+}
+
+/// What an engineer did under a grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordAccess {
+    pub grant: GrantId,
+    pub action: AccessAction,
+    pub resource: Resource,
+    /// When it happened (ms since the epoch); 0: now, about to happen.
+    pub accessed_at_ms: i64,
+    pub report_id: Option<ReportId>,
+}
+
+/// A grant certificate for a key of the holder's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueCertificate {
+    pub grant: GrantId,
+    /// A PEM certificate signing request, non-empty and bounded.
+    pub csr_pem: String,
+}
+
+/// One page of a tenant's entries with proofs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantEntries {
+    /// `None`: the calling tenant's own.
+    pub tenant: Option<Name>,
+    pub from: u64,
+    pub limit: u32,
+    /// 0: the newest checkpoint.
+    pub tree_size: u64,
+}
+
+/// Largest accepted certificate signing request (PEM).
+pub const MAX_CSR_BYTES: usize = 16 * 1024;

@@ -1,0 +1,272 @@
+//! The grant lifecycle's use cases: request (no stacking), approve or
+//! deny, list and show, revoke and release, and grant certificates. The
+//! transitions themselves are [`crate::domain::grant`]'s.
+
+use super::{Broker, BrokerError, Receipted, Result, not_found, receipt};
+use crate::{
+    domain::{
+        Actor, Approval, Grant, GrantId, GrantState, Note, detail, grant::Ending,
+    },
+    gate::IssuedCertificate,
+    policy::{self, Caller, Verdict},
+    service::commands::{Decide, IssueCertificate, ListGrants, RequestGrant},
+};
+
+impl Broker {
+    /// A support engineer or root holder asks for access to a tenant.
+    ///
+    /// Stacking rule: while the requester has a live (pending or active)
+    /// grant for the same tenant, a new request is refused with
+    /// ALREADY_EXISTS naming that grant; release it first. Access can thus
+    /// never be extended past 24 h by overlapping grants.
+    pub async fn request_grant(
+        &self,
+        caller: &Caller,
+        cmd: RequestGrant,
+    ) -> Result<Receipted<Grant>> {
+        let Caller::Staff { name: holder, .. } = caller else {
+            return Err(BrokerError::PermissionDenied(
+                "only staff can hold grants".into(),
+            ));
+        };
+        let RequestGrant {
+            tenant,
+            reason,
+            ticket,
+            duration_secs,
+        } = cmd;
+        let max = self.limits.max_duration_secs;
+        let duration_secs = match duration_secs {
+            0 => max,
+            d if d < 0 => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "duration must be positive (or 0 for the maximum of {max} s), not {d}"
+                )));
+            }
+            d if d > max => {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "duration {d} s exceeds the maximum of {max} s; ask for at most {}",
+                    human_secs(max)
+                )));
+            }
+            d => d,
+        };
+        let actor = caller.actor();
+        let pending_ttl = self.limits.pending_ttl_secs;
+        let (grant, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let Some(t) = s.tenant(&tenant)? else {
+                    return Err(BrokerError::NotFound(format!(
+                        "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
+                    )));
+                };
+                if t.require_ticket && ticket.is_empty() {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "tenant {tenant} requires a ticket reference: pass --ticket"
+                    )));
+                }
+                if let Some(mut prev) = s.latest_grant(holder, &tenant)? {
+                    if prev.state.is_live() {
+                        if prev.deadline().is_some_and(|d| now < d) {
+                            return Err(BrokerError::AlreadyExists(format!(
+                                "you already hold {} grant {} for {tenant}; release it (`daypass grant release {}`) before asking again",
+                                prev.state.as_str(),
+                                prev.id,
+                                prev.id
+                            )));
+                        }
+                        // Past its deadline but not yet swept: close it first.
+                        b.log(prev.expire(now));
+                        b.put_grant(prev);
+                    }
+                }
+                let (mut g, requested) = Grant::request(
+                    &actor,
+                    holder.clone(),
+                    tenant.clone(),
+                    &reason,
+                    &ticket,
+                    duration_secs,
+                    now,
+                );
+                b.log(requested.with(detail::APPROVAL, t.approval.as_str()));
+                match t.approval {
+                    Approval::Auto => b.log(g.activate(now, &Actor::System)),
+                    Approval::Approval => g.await_approval(now.plus_secs(pending_ttl)),
+                }
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        self.track(&grant);
+        Ok((grant, receipt(c)?))
+    }
+
+    /// Approves (`approve`) or denies a pending request.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        cmd: Decide,
+        approve: bool,
+    ) -> Result<Receipted<Grant>> {
+        let Decide { grant: id, note } = cmd;
+        let actor = caller.actor();
+        let (grant, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
+                match policy::may_decide(caller, &g) {
+                    Verdict::Allowed => {}
+                    Verdict::Hidden => return Err(not_found(&id)),
+                    Verdict::Denied(why) => return Err(BrokerError::PermissionDenied(why.into())),
+                }
+                if g.state != GrantState::Pending {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} is {}, not pending",
+                        g.state.as_str()
+                    )));
+                }
+                if g.pending_until.is_none_or(|u| now >= u) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "the request {id} expired unapproved; the requester must ask again"
+                    )));
+                }
+                if approve {
+                    for d in g.approve(now, &actor, &note) {
+                        b.log(d);
+                    }
+                } else {
+                    b.log(g.deny(now, &actor, &note));
+                }
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        self.track(&grant);
+        Ok((grant, receipt(c)?))
+    }
+
+    /// Grants the caller may see, optionally filtered.
+    pub fn list_grants(&self, caller: &Caller, filter: &ListGrants) -> Result<Vec<Grant>> {
+        let mut grants: Vec<Grant> = self
+            .ledger
+            .all_grants()?
+            .into_iter()
+            .filter(|g| policy::may_see(caller, g))
+            .filter(|g| filter.tenant.as_ref().is_none_or(|t| g.tenant == *t))
+            .filter(|g| filter.holder.as_ref().is_none_or(|h| g.holder == *h))
+            .filter(|g| !filter.live_only || g.state.is_live())
+            .collect();
+        grants.sort_by(|a, b| a.requested_at.cmp(&b.requested_at).then(a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    /// A grant the caller may see; any other is reported as unknown.
+    pub fn get_grant(&self, caller: &Caller, id: &GrantId) -> Result<Grant> {
+        match self.ledger.grant(id)? {
+            Some(g) if policy::may_see(caller, &g) => Ok(g),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// An admin, or the grant's tenant, ends a grant now.
+    pub async fn revoke(&self, caller: &Caller, cmd: Decide) -> Result<Receipted<Grant>> {
+        self.end(caller, &cmd.grant, Ending::Revoke, &cmd.note, policy::may_revoke)
+            .await
+    }
+
+    /// The holder gives up their grant now.
+    pub async fn release(&self, caller: &Caller, id: &GrantId) -> Result<Receipted<Grant>> {
+        self.end(caller, id, Ending::Release, &Note::default(), policy::may_release)
+            .await
+    }
+
+    async fn end(
+        &self,
+        caller: &Caller,
+        id: &GrantId,
+        ending: Ending,
+        note: &Note,
+        allowed: impl FnOnce(&Caller, &Grant) -> bool,
+    ) -> Result<Receipted<Grant>> {
+        let actor = caller.actor();
+        let (g, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let mut g = s.grant(id)?.ok_or_else(|| not_found(id))?;
+                if !allowed(caller, &g) {
+                    // Indistinguishable from an unknown id for tenants and
+                    // staff; admins can see everything anyway.
+                    return Err(not_found(id));
+                }
+                if !g.state.is_live() || g.deadline().is_none_or(|d| now >= d) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} has already ended ({})",
+                        if g.state.is_live() {
+                            "expired"
+                        } else {
+                            g.state.as_str()
+                        }
+                    )));
+                }
+                b.log(g.end(ending, now, &actor, note));
+                // Into the revocation lists now, before the entry is
+                // durable: a list issued after the answer always holds it,
+                // even if this group's flush fails and succeeds later. If
+                // the group fails instead, the grant stays listed (tenants
+                // refuse it offline): fail closed, and the retried call
+                // succeeds.
+                self.gate.note_ended(&g, now);
+                b.put_grant(g.clone());
+                Ok(g)
+            })
+            .await?;
+        Ok((g, receipt(c)?))
+    }
+
+    /// The holder of an active grant gets a grant certificate for the key
+    /// in the request (logged as `grant.certificate_issued`).
+    pub async fn issue_grant_certificate(
+        &self,
+        caller: &Caller,
+        cmd: IssueCertificate,
+    ) -> Result<Receipted<(Grant, IssuedCertificate)>> {
+        let IssueCertificate { grant: id, csr_pem } = cmd;
+        let actor = caller.actor();
+        let (out, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
+                if !policy::may_use(caller, &g) {
+                    return Err(not_found(&id));
+                }
+                if let Err(why) = g.is_valid_at(now) {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "grant {id} is not active ({}): certificates are issued for active grants only",
+                        why.as_str()
+                    )));
+                }
+                let issued = self
+                    .gate
+                    .issue_certificate(&g, &csr_pem, now)
+                    .map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+                b.log(
+                    g.draft(&actor, crate::domain::EventKind::GrantCertificateIssued)
+                        .with(detail::SERIAL, &issued.serial)
+                        .with(detail::NOT_AFTER, issued.not_after),
+                );
+                Ok((g, issued))
+            })
+            .await?;
+        Ok((out, receipt(c)?))
+    }
+}
+
+fn human_secs(s: i64) -> String {
+    match s {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}

@@ -1,0 +1,240 @@
+//! The use cases: the [`Broker`] and one file per group of them
+//! ([`admission`], [`staff`], [`tenants`], [`grants`], [`access`],
+//! [`expiry`], [`log_reads`]). Every method takes an already-admitted
+//! [`Caller`] and a typed command ([`commands`]); every state change and
+//! decision is written with its log entry through
+//! [`Ledger::commit`](crate::ledger::Ledger::commit) and is durable before
+//! the method returns.
+//!
+//! Not here: certificates and gRPC (see [`crate::rpc`]), who may do what
+//! (see [`crate::policy`]), the storage engine (see [`crate::ledger`]).
+
+pub mod access;
+pub mod admission;
+pub mod commands;
+pub mod expiry;
+pub mod grants;
+pub mod log_reads;
+pub mod staff;
+pub mod tenants;
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+pub use self::{
+    access::{AccessRecord, Validation},
+    expiry::ExpiryIndex,
+    log_reads::{Consistency, Inclusion, MAX_PAGE, MAX_TENANT_PAGE, TenantPage},
+};
+use crate::{
+    clock::{SharedClock, Timestamp},
+    config::Config,
+    domain::{Actor, GrantId},
+    gate::Gate,
+    identity::IdentityError,
+    ledger::{Committed, Ledger, LedgerError, Receipt},
+    limits::{Limited, Rate, RateLimits},
+    policy::Refusal,
+};
+
+/// Everything a broker call can fail with. Mapped to a gRPC status in
+/// exactly one place (`rpc::status`), through its [`ErrorCode`].
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error("{0}")]
+    Unauthenticated(#[from] IdentityError),
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    OutOfRange(String),
+    /// A resource other than a rate (e.g. open streams) is used up.
+    #[error("{0}")]
+    Exhausted(String),
+    #[error(
+        "{caller} is over its limit for {} ({:.0} per second, bursts of {:.0}); retry in {} ms",
+        .limited.class.as_str(), .limited.rate.per_sec, .limited.rate.burst, .limited.retry_after_ms
+    )]
+    RateLimited { caller: Actor, limited: Limited },
+    #[error(transparent)]
+    Store(#[from] LedgerError),
+}
+
+/// The kind of a [`BrokerError`], as logged in `call.refused` entries and
+/// mapped to a gRPC code by the RPC layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    PermissionDenied,
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    OutOfRange,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// As written in `call.refused` entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission-denied",
+            ErrorCode::InvalidArgument => "invalid-argument",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::AlreadyExists => "already-exists",
+            ErrorCode::FailedPrecondition => "failed-precondition",
+            ErrorCode::OutOfRange => "out-of-range",
+            ErrorCode::ResourceExhausted => "resource-exhausted",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl BrokerError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BrokerError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            BrokerError::Refused(_) | BrokerError::PermissionDenied(_) => {
+                ErrorCode::PermissionDenied
+            }
+            BrokerError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            BrokerError::NotFound(_) => ErrorCode::NotFound,
+            BrokerError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            BrokerError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            BrokerError::OutOfRange(_) => ErrorCode::OutOfRange,
+            BrokerError::RateLimited { .. } | BrokerError::Exhausted(_) => {
+                ErrorCode::ResourceExhausted
+            }
+            BrokerError::Store(LedgerError::Unavailable(_)) => ErrorCode::Unavailable,
+            BrokerError::Store(LedgerError::Corrupt(_)) => ErrorCode::Internal,
+        }
+    }
+
+    /// Refusals are logged; storage failures cannot be.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            BrokerError::Store(_) => false,
+            // Only the first refusal in its window (limits::LOG_EVERY_MS).
+            BrokerError::RateLimited { limited, .. } => limited.log.is_some(),
+            _ => true,
+        }
+    }
+}
+
+type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+/// A result with the receipt of the entries that record it.
+pub type Receipted<T> = (T, Receipt);
+
+/// Limits from the configuration.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_duration_secs: i64,
+    pub pending_ttl_secs: i64,
+    pub max_root_holders: u32,
+    pub requests: Rate,
+    pub validations: Rate,
+    pub reports: Rate,
+}
+
+impl From<&Config> for Limits {
+    fn from(c: &Config) -> Self {
+        let l = &c.limits;
+        Limits {
+            max_duration_secs: c.grants.max_duration_secs,
+            pending_ttl_secs: c.grants.pending_ttl_secs,
+            max_root_holders: c.staff.max_root_holders,
+            requests: Rate {
+                per_sec: l.requests_per_minute / 60.0,
+                burst: l.request_burst,
+            },
+            validations: Rate {
+                per_sec: l.validations_per_second,
+                burst: l.validation_burst,
+            },
+            reports: Rate {
+                per_sec: l.reports_per_second,
+                burst: l.report_burst,
+            },
+        }
+    }
+}
+
+pub struct Broker {
+    ledger: Arc<Ledger>,
+    clock: SharedClock,
+    limits: Limits,
+    trust_domain: String,
+    expiry: Arc<ExpiryIndex>,
+    rates: RateLimits,
+    gate: Arc<Gate>,
+}
+
+impl Broker {
+    pub fn new(
+        ledger: Arc<Ledger>,
+        clock: SharedClock,
+        limits: Limits,
+        trust_domain: String,
+        gate: Arc<Gate>,
+    ) -> Self {
+        let rates = RateLimits::new(limits.requests, limits.validations, limits.reports);
+        Broker {
+            ledger,
+            clock,
+            limits,
+            trust_domain,
+            expiry: Arc::new(ExpiryIndex::default()),
+            rates,
+            gate,
+        }
+    }
+
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    pub fn expiry(&self) -> &Arc<ExpiryIndex> {
+        &self.expiry
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+}
+
+/// The receipt of a commit that always logs.
+fn receipt(c: Option<Committed>) -> Result<Receipt> {
+    c.map(|c| c.receipt)
+        .ok_or_else(|| BrokerError::Store(LedgerError::Unavailable("no entry was written".into())))
+}
+
+fn not_found(id: &GrantId) -> BrokerError {
+    BrokerError::NotFound(format!("grant {id} not found"))
+}

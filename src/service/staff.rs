@@ -1,0 +1,131 @@
+//! Staff use cases: bootstrap the first admin, enrol (at most the
+//! configured number of root holders), offboard (every live grant of theirs
+//! revoked in the same commit), list.
+
+use super::{Broker, BrokerError, Receipted, Result, receipt};
+use crate::{
+    domain::{
+        Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, detail,
+        grant::Ending,
+    },
+    policy::Caller,
+    service::commands::{AddStaff, OffboardStaff},
+};
+
+impl Broker {
+    /// Enrols `name` as an admin if, and only if, nobody is enrolled yet.
+    pub async fn bootstrap_admin(&self, name: &Name) -> Result<bool> {
+        let (created, _) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                if !s.all_staff()?.is_empty() {
+                    return Ok::<_, BrokerError>(false);
+                }
+                b.put_staff(StaffRecord {
+                    name: name.clone(),
+                    role: Role::Admin,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                });
+                b.log(
+                    Draft::new(Actor::System, "", EventKind::StaffBootstrapped)
+                        .with(detail::NAME, name)
+                        .with(detail::ROLE, Role::Admin)
+                        .with(detail::SOURCE, "config bootstrap_admin"),
+                );
+                Ok(true)
+            })
+            .await?;
+        Ok(created)
+    }
+
+    pub async fn add_staff(&self, caller: &Caller, cmd: AddStaff) -> Result<Receipted<StaffRecord>> {
+        let AddStaff { name, role } = cmd;
+        let max_root = self.limits.max_root_holders;
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                if let Some(existing) = s.staff(&name)? {
+                    return Err(BrokerError::AlreadyExists(if existing.is_active() {
+                        format!("{name} is already enrolled as {}", existing.role)
+                    } else {
+                        format!("{name} was offboarded; names are never reused, enrol them under a new name")
+                    }));
+                }
+                if role == Role::Root {
+                    let roots = s
+                        .all_staff()?
+                        .iter()
+                        .filter(|r| r.is_active() && r.role == Role::Root)
+                        .count() as u32;
+                    if roots >= max_root {
+                        return Err(BrokerError::FailedPrecondition(format!(
+                            "there are already {roots} root holders (the limit is {max_root}); offboard one first"
+                        )));
+                    }
+                }
+                let rec = StaffRecord {
+                    name: name.clone(),
+                    role,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                };
+                b.put_staff(rec.clone());
+                b.log(
+                    Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
+                        .with(detail::NAME, &name)
+                        .with(detail::ROLE, role),
+                );
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// Offboards a person: every live grant they hold is revoked in the
+    /// same commit, and their certificate stops working at once.
+    pub async fn offboard_staff(
+        &self,
+        caller: &Caller,
+        cmd: OffboardStaff,
+    ) -> Result<Receipted<(StaffRecord, Vec<GrantId>)>> {
+        let name = cmd.name;
+        let actor = caller.actor();
+        let no_note = Note::default();
+        let (out, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let Some(mut rec) = s.staff(&name)? else {
+                    return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
+                };
+                if !rec.is_active() {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "{name} is already offboarded"
+                    )));
+                }
+                rec.offboarded_at = Some(now);
+                let mut revoked = Vec::new();
+                for mut g in s.live_grants()?.into_iter().filter(|g| g.holder == name) {
+                    b.log(g.end(Ending::Offboard, now, &actor, &no_note));
+                    // Listed before the entry is durable (see `end`).
+                    self.gate.note_ended(&g, now);
+                    revoked.push(g.id.clone());
+                    b.put_grant(g);
+                }
+                b.put_staff(rec.clone());
+                b.log(
+                    Draft::new(actor.clone(), "", EventKind::StaffOffboarded)
+                        .with(detail::NAME, &name)
+                        .with(detail::ROLE, rec.role)
+                        .with(detail::REVOKED_GRANTS, revoked.len()),
+                );
+                Ok((rec, revoked))
+            })
+            .await?;
+        Ok((out, receipt(c)?))
+    }
+
+    pub fn list_staff(&self) -> Result<Vec<StaffRecord>> {
+        Ok(self.ledger.all_staff()?)
+    }
+}
