@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::*;
+use common::{cli::one_line_error, *};
 use daypass::{
     audit::{ChainVerifier, Entry, SealedEntry, entry::GENESIS_PREV_HASH, export},
     clock::{Clock, Timestamp},
@@ -266,24 +266,10 @@ fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
     ]
 }
 
-/// Runs the real binary off the async workers (the server shares them).
-async fn daypass(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_daypass"))
-            .args(&args)
-            .output()
-            .expect("run daypass")
-    })
-    .await
-    .expect("task")
-}
-
 /// `daypass audit verify` failed with exit status 1 and exactly one line
 /// naming the line, the first bad seq and the kind of problem.
 fn assert_verify_fails(out: &Output, line: usize, seq: usize, kind: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{kind} not detected: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let err = one_line_error(out, &format!("{kind} not detected"));
     let expected = format!(": line {line}: first bad entry is seq {seq}: {kind} (");
     assert!(
         err.contains(&expected),
@@ -307,7 +293,7 @@ async fn offline_verify_names_each_kind_of_tampering() {
     let mut args = auditor_flags(&s, work.path());
     args.extend(["audit", "export", "-o"].map(String::from));
     args.push(file.display().to_string());
-    let out = daypass(args).await;
+    let out = cli::run_async(work.path().to_owned(), args).await;
     assert!(
         out.status.success(),
         "{}",
@@ -332,11 +318,10 @@ async fn offline_verify_names_each_kind_of_tampering() {
     let verify = |name: &str, lines: &[String]| {
         let f = work.path().join(name);
         std::fs::write(&f, lines.join("\n") + "\n").unwrap();
-        Command::new(env!("CARGO_BIN_EXE_daypass"))
-            .args(["audit", "verify"])
-            .arg(&f)
-            .output()
-            .unwrap()
+        cli::run(
+            work.path(),
+            [Path::new("audit"), Path::new("verify"), f.as_path()],
+        )
     };
     let ok = verify("intact.jsonl", &lines);
     assert!(
@@ -417,15 +402,6 @@ async fn offline_verify_names_each_kind_of_tampering() {
         added,
         "reordered",
     );
-}
-
-async fn verify_chain(auditor: &mut daypass::client::Clients) -> pb::VerifyChainResponse {
-    auditor
-        .audit
-        .verify_chain(pb::VerifyChainRequest {})
-        .await
-        .expect("VerifyChain")
-        .into_inner()
 }
 
 #[tokio::test]
@@ -704,7 +680,12 @@ async fn an_independent_python_verifier_agrees() {
         "-o".into(),
         file.display().to_string(),
     ]);
-    assert!(daypass(args).await.status.success());
+    assert!(
+        cli::run_async(work.path().to_owned(), args)
+            .await
+            .status
+            .success()
+    );
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_export.py");
     let run = |f: &Path| {
@@ -720,11 +701,10 @@ async fn an_independent_python_verifier_agrees() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let rust = Command::new(env!("CARGO_BIN_EXE_daypass"))
-        .args(["audit", "verify"])
-        .arg(&file)
-        .output()
-        .expect("daypass");
+    let rust = cli::run(
+        work.path(),
+        [Path::new("audit"), Path::new("verify"), file.as_path()],
+    );
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
         String::from_utf8_lossy(&rust.stdout),
@@ -763,7 +743,7 @@ async fn an_independent_python_verifier_agrees() {
         if let Some(t) = tenant {
             args.extend(["--tenant".into(), t.into()]);
         }
-        let o = daypass(args).await;
+        let o = cli::run_async(work.path().to_owned(), args).await;
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let ok = with_cp(&full, &cp, &key);

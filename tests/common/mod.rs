@@ -1,8 +1,11 @@
 //! Shared end-to-end harness: a real daypass server on 127.0.0.1:0 with real
 //! mutual TLS, a fresh rcgen PKI and a temporary sled directory per test, and
-//! a [`ManualClock`] the test moves instead of sleeping.
+//! a [`ManualClock`] the test moves instead of sleeping; the request helpers
+//! the tests share; and the `daypass` binary runner ([`cli`]).
 
 #![allow(dead_code)]
+
+pub mod cli;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -267,13 +270,7 @@ impl TestServer {
     /// The server's own check of its stored chain and tree, as auditor
     /// `audit-reader`.
     pub async fn verify_chain(&self) -> pb::VerifyChainResponse {
-        self.audit_reader()
-            .await
-            .audit
-            .verify_chain(pb::VerifyChainRequest {})
-            .await
-            .expect("verify chain")
-            .into_inner()
+        verify_chain(&mut self.audit_reader().await).await
     }
 
     /// Opens the store directly; only while the server is stopped.
@@ -375,6 +372,16 @@ pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGran
 
 pub fn deny_reason(r: &pb::ValidateGrantResponse) -> pb::DenyReason {
     pb::DenyReason::try_from(r.deny_reason).expect("known deny reason")
+}
+
+/// The server's own check of its stored chain and tree, as `auditor`.
+pub async fn verify_chain(auditor: &mut Clients) -> pb::VerifyChainResponse {
+    auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .expect("verify chain")
+        .into_inner()
 }
 
 impl TestServer {
