@@ -15,7 +15,6 @@
 mod common;
 
 use std::{
-    io::Write,
     path::{Path, PathBuf},
     process::{Command, Output},
     time::Instant,
@@ -244,26 +243,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// The virtualenv's python, created or reused; `None` (after a loud SKIP)
 /// when python3 is not installed and this is not CI.
 fn python_env() -> Option<PathBuf> {
-    let version = match Command::new("python3").arg("--version").output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        Ok(out) => panic!("python3 --version failed: {}", describe(&out)),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but python3 cannot be run ({e}): CI must run the Python example test"
-            );
-            // Straight to the stderr stream, past the test harness's capture,
-            // so the skip shows in a plain `cargo test` too.
-            let banner = format!(
-                "\n{bar}\n!! SKIPPED tests/python.rs: python3 cannot be run ({e}).\n\
-                 !! The Python tenant example was NOT tested. Install Python 3 (with venv)\n\
-                 !! to run it; under CI (CI set) this is a failure, not a skip.\n{bar}\n",
-                bar = "!".repeat(76)
-            );
-            let _ = std::io::stderr().lock().write_all(banner.as_bytes());
-            return None;
-        }
-    };
+    let version = python::python3_version(
+        "tests/python.rs",
+        "The Python tenant example",
+        "Python 3 (with venv)",
+    )?;
     let requirements = Path::new(EXAMPLE_DIR).join("requirements.txt");
     let wanted = format!(
         "{version}\n{}",

@@ -1,11 +1,13 @@
 //! Shared end-to-end harness: a real daypass server on 127.0.0.1:0 with real
 //! mutual TLS, a fresh rcgen PKI and a temporary sled directory per test, and
 //! a [`ManualClock`] the test moves instead of sleeping; the request helpers
-//! the tests share; and the `daypass` binary runner ([`cli`]).
+//! the tests share; the `daypass` binary runner ([`cli`]); and the python3
+//! check of the Python-side tests ([`python`]).
 
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod python;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
