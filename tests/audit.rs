@@ -136,11 +136,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     step(); // 11
     let refused = pat
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "acme".into(),
-            reason: "curious".into(),
-            ..Default::default()
-        })
+        .request_grant(grant_request("acme", "curious", 0))
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::PermissionDenied);
     step(); // 12
@@ -546,11 +542,7 @@ async fn two_hundred_concurrent_requests_make_one_gap_free_chain() {
             tasks.push(tokio::spawn(async move {
                 let r = c
                     .grants
-                    .request_grant(pb::RequestGrantRequest {
-                        tenant: format!("t{t}"),
-                        reason: format!("load {e}/{t}"),
-                        ..Default::default()
-                    })
+                    .request_grant(grant_request(&format!("t{t}"), &format!("load {e}/{t}"), 0))
                     .await;
                 (format!("e{e}"), format!("t{t}"), r)
             }));

@@ -12,17 +12,7 @@ async fn valid_until_the_last_second_and_expired_logged_once() {
     let s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = alice
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "acme".into(),
-            reason: "INC-1".into(),
-            ticket: String::new(),
-            duration_seconds: 7200,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let g = request_lasting(&mut alice, "acme", "INC-1", 7200).await;
 
     s.clock.advance_secs(7199);
     let v = validate(&mut acme, &g.id).await;
@@ -78,12 +68,7 @@ async fn the_sweeper_closes_grants_in_deadline_order() {
     let mut alice = s.enrol("alice", Role::Support).await;
     s.add_tenant("short", ApprovalPolicy::Auto, false).await;
     s.add_tenant("long", ApprovalPolicy::Auto, false).await;
-    let mk = |tenant: &str, secs: i64| pb::RequestGrantRequest {
-        tenant: tenant.into(),
-        reason: "INC".into(),
-        ticket: String::new(),
-        duration_seconds: secs,
-    };
+    let mk = |tenant: &str, secs: i64| grant_request(tenant, "INC", secs);
     let long = alice
         .grants
         .request_grant(mk("long", 7200))

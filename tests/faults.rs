@@ -36,11 +36,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     );
     let st = alice
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "globex".into(),
-            reason: "during the fault".into(),
-            ..Default::default()
-        })
+        .request_grant(grant_request("globex", "during the fault", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::Unavailable);
@@ -223,13 +219,4 @@ async fn writes_fail_closed_and_the_server_recovers() {
         .expect("list")
         .into_inner();
     assert_eq!(list.revoked_grant_ids, vec![g.id.clone()]);
-}
-
-async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Status {
-    c.grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(id.into())),
-        })
-        .await
-        .expect_err("the call fails")
 }

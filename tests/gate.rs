@@ -53,17 +53,7 @@ async fn a_token_admits_until_expiry_and_not_after() {
     let s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = alice
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "acme".into(),
-            reason: "INC-9 replication lag".into(),
-            ticket: String::new(),
-            duration_seconds: 3600,
-        })
-        .await
-        .expect("grant")
-        .into_inner();
+    let g = request_lasting(&mut alice, "acme", "INC-9 replication lag", 3600).await;
     assert!(g.token.starts_with("v4.public."), "{}", g.token);
     // Only the holder gets the token.
     let seen_by_tenant = get_grant(&mut acme, &g.id).await;

@@ -321,17 +321,7 @@ async fn grant_certificate(holder: &mut Clients, grant_id: &str) -> GrantCert {
 }
 
 async fn request_for(holder: &mut Clients, tenant: &str, seconds: i64) -> pb::Grant {
-    holder
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: tenant.into(),
-            reason: "INC-7: billing export stuck".into(),
-            ticket: String::new(),
-            duration_seconds: seconds,
-        })
-        .await
-        .expect("request grant")
-        .into_inner()
+    request_lasting(holder, tenant, "INC-7: billing export stuck", seconds).await
 }
 
 fn state(g: &pb::Grant) -> pb::GrantState {

@@ -7,15 +7,6 @@ use common::*;
 use daypass::pb::{self, ApprovalPolicy, DenyReason, Role};
 use tonic::Code;
 
-fn req(tenant: &str, reason: &str, duration: i64) -> pb::RequestGrantRequest {
-    pb::RequestGrantRequest {
-        tenant: tenant.into(),
-        reason: reason.into(),
-        ticket: String::new(),
-        duration_seconds: duration,
-    }
-}
-
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
     r.expect_err("call should be refused").code()
 }
@@ -78,7 +69,7 @@ async fn reason_and_duration_limits() {
     ] {
         let r = alice
             .grants
-            .request_grant(req("acme", reason, duration))
+            .request_grant(grant_request("acme", reason, duration))
             .await;
         let st = r.expect_err("refused");
         assert_eq!(
@@ -90,7 +81,7 @@ async fn reason_and_duration_limits() {
     }
     let st = alice
         .grants
-        .request_grant(req("acme", "x", 86_401))
+        .request_grant(grant_request("acme", "x", 86_401))
         .await
         .unwrap_err();
     assert!(
@@ -101,12 +92,12 @@ async fn reason_and_duration_limits() {
 
     let st = alice
         .grants
-        .request_grant(req("strict", "INC-1", 0))
+        .request_grant(grant_request("strict", "INC-1", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
     assert!(st.message().contains("ticket"), "{}", st.message());
-    let mut with_ticket = req("strict", "INC-1", 0);
+    let mut with_ticket = grant_request("strict", "INC-1", 0);
     with_ticket.ticket = "INC-1".into();
     alice
         .grants
@@ -116,7 +107,7 @@ async fn reason_and_duration_limits() {
 
     let st = alice
         .grants
-        .request_grant(req("nowhere", "x", 0))
+        .request_grant(grant_request("nowhere", "x", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
@@ -124,7 +115,7 @@ async fn reason_and_duration_limits() {
     // Exactly 24 h is fine, and the default is 24 h.
     let g = alice
         .grants
-        .request_grant(req("acme", "INC-2", 86_400))
+        .request_grant(grant_request("acme", "INC-2", 86_400))
         .await
         .unwrap()
         .into_inner();
@@ -134,12 +125,16 @@ async fn reason_and_duration_limits() {
     let mut bob = lower.enrol("bob", Role::Support).await;
     lower.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     assert_eq!(
-        code(bob.grants.request_grant(req("acme", "x", 3601)).await),
+        code(
+            bob.grants
+                .request_grant(grant_request("acme", "x", 3601))
+                .await
+        ),
         Code::InvalidArgument
     );
     let g = bob
         .grants
-        .request_grant(req("acme", "x", 0))
+        .request_grant(grant_request("acme", "x", 0))
         .await
         .unwrap()
         .into_inner();
@@ -168,7 +163,7 @@ async fn a_live_grant_does_not_stack() {
     let g = request(&mut alice, "acme", "INC-1").await;
     let st = alice
         .grants
-        .request_grant(req("acme", "again", 0))
+        .request_grant(grant_request("acme", "again", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::AlreadyExists);
@@ -181,7 +176,12 @@ async fn a_live_grant_does_not_stack() {
     let p = request(&mut alice, "globex", "INC-1").await;
     assert_eq!(p.state, pb::GrantState::Pending as i32);
     assert_eq!(
-        code(alice.grants.request_grant(req("globex", "x", 0)).await),
+        code(
+            alice
+                .grants
+                .request_grant(grant_request("globex", "x", 0))
+                .await
+        ),
         Code::AlreadyExists
     );
     // After release a new request works.
@@ -414,7 +414,11 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
     assert_eq!(st.code(), Code::PermissionDenied);
     assert!(st.message().contains("offboarded"), "{}", st.message());
     assert_eq!(
-        code(bob.grants.request_grant(req("acme", "x", 0)).await),
+        code(
+            bob.grants
+                .request_grant(grant_request("acme", "x", 0))
+                .await
+        ),
         Code::PermissionDenied
     );
 }

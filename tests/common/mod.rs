@@ -331,16 +331,34 @@ pub fn since(entries: &[SealedEntry], after: u64) -> Vec<SealedEntry> {
         .collect()
 }
 
-/// Requests an auto grant for `tenant` as `clients` and returns it.
+/// A request for a grant on `tenant` lasting `duration_seconds` (0: the
+/// default), without a ticket.
+pub fn grant_request(tenant: &str, reason: &str, duration_seconds: i64) -> pb::RequestGrantRequest {
+    pb::RequestGrantRequest {
+        tenant: tenant.into(),
+        reason: reason.into(),
+        ticket: String::new(),
+        duration_seconds,
+    }
+}
+
+/// Requests a grant of the default duration for `tenant` as `clients` and
+/// returns it.
 pub async fn request(clients: &mut Clients, tenant: &str, reason: &str) -> pb::Grant {
+    request_lasting(clients, tenant, reason, 0).await
+}
+
+/// Requests a grant of `duration_seconds` for `tenant` as `clients` and
+/// returns it.
+pub async fn request_lasting(
+    clients: &mut Clients,
+    tenant: &str,
+    reason: &str,
+    duration_seconds: i64,
+) -> pb::Grant {
     clients
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: tenant.into(),
-            reason: reason.into(),
-            ticket: String::new(),
-            duration_seconds: 0,
-        })
+        .request_grant(grant_request(tenant, reason, duration_seconds))
         .await
         .expect("request grant")
         .into_inner()
@@ -358,18 +376,33 @@ pub async fn get_grant(clients: &mut Clients, grant_id: &str) -> pb::Grant {
         .into_inner()
 }
 
+/// A validation request for the grant `grant_id`.
+pub fn validate_request(grant_id: &str) -> pb::ValidateGrantRequest {
+    pb::ValidateGrantRequest {
+        subject: Some(pb::validate_grant_request::Subject::GrantId(
+            grant_id.into(),
+        )),
+    }
+}
+
 /// Validates `grant_id` as the tenant `clients`.
 pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGrantResponse {
     clients
         .grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(
-                grant_id.into(),
-            )),
-        })
+        .validate_grant(validate_request(grant_id))
         .await
         .expect("validate")
         .into_inner()
+}
+
+/// Validates `grant_id` as the tenant `clients`, where the call itself
+/// must fail (not merely deny); returns its status.
+pub async fn validate_err(clients: &mut Clients, grant_id: &str) -> tonic::Status {
+    clients
+        .grants
+        .validate_grant(validate_request(grant_id))
+        .await
+        .expect_err("the call fails")
 }
 
 pub fn deny_reason(r: &pb::ValidateGrantResponse) -> pb::DenyReason {
