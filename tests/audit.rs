@@ -112,15 +112,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     let v = validate(&mut acme, &g1.id).await;
     assert!(v.allowed, "denied: {:?}", deny_reason(&v));
     step(); // 8
-    acme.grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g1.id.clone(),
-            action: "ssh".into(),
-            resource: "web-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    record_access(&mut acme, &g1.id, "ssh", "web-1").await;
     step(); // 9
     let g2 = request(&mut alice, "globex", "INC-2 export stuck").await;
     assert_eq!(g2.state, pb::GrantState::Pending as i32);
@@ -140,13 +132,7 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::PermissionDenied);
     step(); // 12
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g1.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g1.id).await;
     step(); // 13
     let off = s
         .admin()

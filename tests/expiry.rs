@@ -51,12 +51,7 @@ async fn valid_until_the_last_second_and_expired_logged_once() {
         .filter(|e| e.entry.kind == "grant.expired")
         .count();
     assert_eq!(n, 1);
-    let shown = alice
-        .grants
-        .get_grant(pb::GetGrantRequest { grant_id: g.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let shown = get_grant(&mut alice, &g.id).await;
     assert_eq!(shown.state, pb::GrantState::Expired as i32);
     // The holder may ask again once it has expired.
     request(&mut alice, "acme", "INC-2").await;
@@ -86,14 +81,7 @@ async fn the_sweeper_closes_grants_in_deadline_order() {
         e.entry.kind == "grant.expired" && e.entry.details.get("grant") == Some(&short.id)
     })
     .await;
-    let live = alice
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: long.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let live = get_grant(&mut alice, &long.id).await;
     assert_eq!(
         live.state,
         pb::GrantState::Active as i32,

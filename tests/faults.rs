@@ -50,14 +50,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     assert_eq!(st.code(), Code::Unavailable);
     // Reads that need no log entry still work; refusals cannot be logged,
     // so they too fail closed.
-    let mine = alice
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mine = get_grant(&mut alice, &g.id).await;
     assert_eq!(
         mine.state,
         pb::GrantState::Active as i32,

@@ -151,12 +151,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
     );
 
     // A released grant is listed too; globex's list does not show acme's.
-    bob.grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: gb.id.clone(),
-        })
-        .await
-        .expect("release");
+    release(&mut bob, &gb.id).await;
     refresh(&v, &mut acme).await.expect("list");
     assert_eq!(
         v.verify_token(&gb.token),

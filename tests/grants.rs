@@ -185,13 +185,7 @@ async fn a_live_grant_does_not_stack() {
         Code::AlreadyExists
     );
     // After release a new request works.
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     let g2 = request(&mut alice, "acme", "INC-2").await;
     assert_ne!(g2.id, g.id);
 }
@@ -310,14 +304,7 @@ async fn approval_flow() {
         })
         .await;
     assert_eq!(e.entry.actor, "system");
-    let shown = dave
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: p.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let shown = get_grant(&mut dave, &p.id).await;
     assert_eq!(shown.state, pb::GrantState::RequestExpired as i32);
 }
 
@@ -369,13 +356,7 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
         ),
         Code::NotFound
     );
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Released
@@ -498,12 +479,7 @@ async fn a_tenant_cannot_see_or_infer_another_tenants_grants() {
         );
         let rec = b
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, "ssh", ""))
             .await
             .unwrap_err();
         assert_eq!(
@@ -561,14 +537,7 @@ async fn staff_see_only_their_own_grants_admins_and_auditors_all() {
             .into_inner();
         assert_eq!(all.grants.len(), 2);
     }
-    let one = eve
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: gb.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let one = get_grant(&mut eve, &gb.id).await;
     assert_eq!(one.holder, "bob");
 }
 
@@ -578,17 +547,7 @@ async fn access_records_need_a_valid_grant() {
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let g = request(&mut alice, "acme", "INC-1").await;
-    let r = acme
-        .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: "web-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = record_access(&mut acme, &g.id, "ssh", "web-1").await;
     let entries = s.entries().await;
     let e = entries
         .iter()
@@ -599,29 +558,13 @@ async fn access_records_need_a_valid_grant() {
     assert_eq!(e.entry.details["resource"], "web-1");
     let blank = acme
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: " ".into(),
-            resource: String::new(),
-            ..Default::default()
-        })
+        .record_access(access_request(&g.id, " ", ""))
         .await;
     assert_eq!(code(blank), Code::InvalidArgument);
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     let after = acme
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: String::new(),
-            ..Default::default()
-        })
+        .record_access(access_request(&g.id, "ssh", ""))
         .await;
     assert_eq!(code(after), Code::FailedPrecondition);
 }

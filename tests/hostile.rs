@@ -175,12 +175,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         ));
         let r = acme
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, "ssh", ""))
             .await;
         cases.push(case(
             format!("RecordAccess: {what}"),
@@ -211,12 +206,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     ] {
         let r = acme
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: g.id.clone(),
-                action: action.into(),
-                resource: resource.into(),
-                ..Default::default()
-            })
+            .record_access(access_request(&g.id, action, resource))
             .await;
         cases.push(case(
             format!("RecordAccess: {what}"),
@@ -359,12 +349,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     let pending = request(&mut alice, "acme", "INC-1").await;
     let active = request(&mut alice, "globex", "INC-2").await;
     let ended = request(&mut bob, "globex", "INC-3").await;
-    bob.grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: ended.id.clone(),
-        })
-        .await
-        .expect("release");
+    release(&mut bob, &ended.id).await;
     let mut auditor = s.audit_reader().await;
     let before = s.entries().await;
     let size = before.len() as u64;
@@ -940,12 +925,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     ] {
         let r = globex
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: action.into(),
-                resource: resource.into(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, action, resource))
             .await;
         cases.push(case(format!("RecordAccess: {what}"), r, code, says));
     }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use daypass::pb::{self, ApprovalPolicy, Role};
+use daypass::pb::{ApprovalPolicy, Role};
 use tonic::Code;
 
 fn limited(c: &mut daypass::config::Config) {
@@ -117,11 +117,7 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
     let mut reporting = acme.clone();
     reporting
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: ga.id.clone(),
-            action: "ssh".into(),
-            ..Default::default()
-        })
+        .record_access(access_request(&ga.id, "ssh", ""))
         .await
         .expect("access records are limited separately");
 

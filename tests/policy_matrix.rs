@@ -516,12 +516,7 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .map(done),
         RecordAccess => c
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(UNKNOWN_GRANT, "ssh", ""))
             .await
             .map(done),
         GetCheckpoint => c

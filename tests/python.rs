@@ -52,15 +52,7 @@ async fn a_python_tenant_checks_grants_online_offline_and_in_the_log() {
         !g.token.is_empty(),
         "an active grant's holder gets its token"
     );
-    acme.grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: "web-1".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("record access");
+    record_access(&mut acme, &g.id, "ssh", "web-1").await;
 
     // The tenant's files, as its gateway would have them.
     let id = s.issue(PrincipalKind::Tenant, "acme");

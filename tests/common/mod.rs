@@ -376,6 +376,45 @@ pub async fn get_grant(clients: &mut Clients, grant_id: &str) -> pb::Grant {
         .into_inner()
 }
 
+/// Releases `grant_id` as its holder `clients` and returns the grant.
+pub async fn release(clients: &mut Clients, grant_id: &str) -> pb::Grant {
+    clients
+        .grants
+        .release_grant(pb::ReleaseGrantRequest {
+            grant_id: grant_id.into(),
+        })
+        .await
+        .expect("release grant")
+        .into_inner()
+}
+
+/// A report that `action` on `resource` is about to happen under
+/// `grant_id` (now: no access time, no report id).
+pub fn access_request(grant_id: &str, action: &str, resource: &str) -> pb::RecordAccessRequest {
+    pb::RecordAccessRequest {
+        grant_id: grant_id.into(),
+        action: action.into(),
+        resource: resource.into(),
+        ..Default::default()
+    }
+}
+
+/// Records, as the tenant `clients`, that `action` on `resource` is about
+/// to happen under `grant_id`.
+pub async fn record_access(
+    clients: &mut Clients,
+    grant_id: &str,
+    action: &str,
+    resource: &str,
+) -> pb::RecordAccessResponse {
+    clients
+        .grants
+        .record_access(access_request(grant_id, action, resource))
+        .await
+        .expect("record access")
+        .into_inner()
+}
+
 /// A validation request for the grant `grant_id`.
 pub fn validate_request(grant_id: &str) -> pb::ValidateGrantRequest {
     pb::ValidateGrantRequest {
