@@ -128,13 +128,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
 
     // The tenant revokes alice's grant: refused offline once the list
     // arrives (until then the old list still admits it: the window).
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: ga.id.clone(),
-            note: "done".into(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &ga.id, "done").await;
     assert!(
         v.verify_token(&ga.token).is_ok(),
         "the old list is still fresh"
@@ -233,13 +227,7 @@ async fn the_stream_delivers_changes_and_heartbeats() {
     v.apply_revocations(&first.token).expect("first");
     assert!(v.verify_token(&g.token).is_ok());
     // A change is pushed at once.
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &g.id, "").await;
     let pushed = next_list(&mut stream).await;
     assert_eq!(pushed.revoked_grant_ids, vec![g.id.clone()]);
     v.apply_revocations(&pushed.token).expect("pushed");
@@ -380,13 +368,7 @@ async fn late_and_repeated_access_reports_are_logged_once_as_what_happened() {
     // Admitted offline while active; the grant is revoked; the report
     // arrives afterwards: logged, within the grant.
     s.clock.advance_secs(5);
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &g.id, "").await;
     let revoked_at = s.clock.now();
     s.clock.advance_secs(20);
     let first = acme

@@ -165,15 +165,7 @@ async fn a_revoked_grant_certificate_is_refused_once_the_feed_delivers_the_revoc
     let mut health = acme.connect(&s, Some(&cert)).await;
     assert!(check(&mut health).await.is_ok());
 
-    s.admin()
-        .await
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: "incident closed".into(),
-        })
-        .await
-        .expect("admin revokes");
+    revoke(&mut s.admin().await, &g.id, "incident closed").await;
     let revoked = Refusal::Revoked(g.id.clone());
     let verifier = acme.gateway.verifier();
     tokio::time::timeout(

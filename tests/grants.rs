@@ -318,27 +318,14 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
 
     let g = request(&mut alice, "acme", "INC-1").await;
     assert!(validate(&mut acme, &g.id).await.allowed);
-    admin
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: "done".into(),
-        })
-        .await
-        .unwrap();
+    revoke(&mut admin, &g.id, "done").await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Revoked
     );
 
     let g = request(&mut alice, "acme", "INC-2").await;
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .unwrap();
+    revoke(&mut acme, &g.id, "").await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Revoked

@@ -24,7 +24,7 @@ use common::*;
 use daypass::{
     clock::{Clock, SystemClock},
     identity::PrincipalKind,
-    pb::{self, ApprovalPolicy, Role},
+    pb::{ApprovalPolicy, Role},
 };
 use serde_json::Value;
 
@@ -145,13 +145,7 @@ async fn a_python_tenant_checks_grants_online_offline_and_in_the_log() {
     // Revoked by the tenant: denied online, listed in the signed revocation
     // list, while the token itself still verifies (so a gateway that skipped
     // the list would let the engineer in).
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: "INC-7 closed".into(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &g.id, "INC-7 closed").await;
     sync_clock(&s);
     let out = example.run(&[]).await;
     let summary = summary_of(&out, 2);

@@ -388,6 +388,20 @@ pub async fn release(clients: &mut Clients, grant_id: &str) -> pb::Grant {
         .into_inner()
 }
 
+/// Revokes `grant_id` as `clients` (its tenant, or staff allowed to) with
+/// `note`, and returns the grant.
+pub async fn revoke(clients: &mut Clients, grant_id: &str, note: &str) -> pb::Grant {
+    clients
+        .grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: grant_id.into(),
+            note: note.into(),
+        })
+        .await
+        .expect("revoke grant")
+        .into_inner()
+}
+
 /// A report that `action` on `resource` is about to happen under
 /// `grant_id` (now: no access time, no report id).
 pub fn access_request(grant_id: &str, action: &str, resource: &str) -> pb::RecordAccessRequest {
