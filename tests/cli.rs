@@ -290,22 +290,25 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     );
     assert_ok(&out, "globex request");
     let offline = |args: &[&str]| cli::run(d, args);
+    let witness = |log_key: &str| {
+        run(
+            d,
+            &server,
+            &[
+                "--as",
+                "eve",
+                "audit",
+                "witness",
+                "--state",
+                "w.jsonl",
+                "--log-key",
+                log_key,
+            ],
+        )
+    };
 
     // The witness starts on trust and then demands proofs.
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            key,
-        ],
-    );
+    let out = witness(key);
     let first = assert_ok(&out, "first witness run");
     assert!(
         first.starts_with("OK: first checkpoint accepted"),
@@ -480,20 +483,7 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     assert_one_line_error(&out, "daypass: permission denied");
 
     // The witness moves forward only with a proof, and prints the checkpoint.
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            key,
-        ],
-    );
+    let out = witness(key);
     let grew = assert_ok(&out, "second witness run");
     assert!(grew.starts_with("OK: the log grew from "), "{grew}");
     assert_eq!(
@@ -503,20 +493,7 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             .count(),
         2
     );
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            "other/log.pub",
-        ],
-    );
+    let out = witness("other/log.pub");
     assert_one_line_error(&out, "daypass: the log's checkpoint is not acceptable");
     let out = run(
         d,
