@@ -194,22 +194,12 @@ async fn writes_fail_closed_and_the_server_recovers() {
         .expect_err("the flush fails");
     inject_flush_faults(false);
     assert_eq!(st.code(), Code::Unavailable);
-    let list = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let list = revocations(&mut acme).await;
     assert_eq!(list.revoked_grant_ids, vec![g.id.clone()], "listed at once");
     // The next write flushes the revocation: the grant is revoked online too.
     let v = validate(&mut acme, &g.id).await;
     assert!(!v.allowed);
     assert_eq!(deny_reason(&v), pb::DenyReason::Revoked);
-    let list = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let list = revocations(&mut acme).await;
     assert_eq!(list.revoked_grant_ids, vec![g.id.clone()]);
 }

@@ -35,12 +35,7 @@ async fn published(c: &mut daypass::client::Clients) -> KeySet {
 
 /// Fetches the tenant's revocation list and applies it.
 async fn refresh(v: &Verifier, tenant: &mut daypass::client::Clients) -> Result<u64, FeedError> {
-    let list = tenant
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("revocations")
-        .into_inner();
+    let list = revocations(tenant).await;
     v.apply_revocations(&list.token)
 }
 
@@ -151,12 +146,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
         v.verify_token(&gb.token),
         Err(Refusal::Revoked(gb.id.clone()))
     );
-    let gl = globex
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let gl = revocations(&mut globex).await;
     assert!(
         gl.revoked_grant_ids.is_empty(),
         "{:?}",
@@ -169,12 +159,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
     );
 
     // An older list is refused (replay).
-    let old = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let old = revocations(&mut acme).await;
     s.clock.advance_secs(1);
     refresh(&v, &mut acme).await.expect("list");
     assert!(matches!(

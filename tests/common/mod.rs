@@ -402,6 +402,16 @@ pub async fn revoke(clients: &mut Clients, grant_id: &str, note: &str) -> pb::Gr
         .into_inner()
 }
 
+/// The signed revocation list of the tenant `clients`.
+pub async fn revocations(clients: &mut Clients) -> pb::RevocationList {
+    clients
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("revocation list")
+        .into_inner()
+}
+
 /// A report that `action` on `resource` is about to happen under
 /// `grant_id` (now: no access time, no report id).
 pub fn access_request(grant_id: &str, action: &str, resource: &str) -> pb::RecordAccessRequest {
