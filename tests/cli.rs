@@ -2,6 +2,8 @@
 //! walkthrough's commands, `certs init/issue`, SIGTERM, and one clear line
 //! (never a panic) for bad input.
 
+mod common;
+
 use std::{
     fs::File,
     io::{BufRead, BufReader},
@@ -11,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_daypass");
+use common::cli::{self, assert_ok, assert_one_line_error, text};
 
 /// A `daypass serve --dev` child process, killed when dropped.
 struct DevServer {
@@ -24,9 +26,8 @@ impl DevServer {
     /// walkthrough it prints. Its log goes to `dir/server-N.log`.
     fn start(dir: &Path, n: u32) -> DevServer {
         let log = dir.join(format!("server-{n}.log"));
-        let child = Command::new(BIN)
+        let child = cli::command(dir)
             .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(File::create(&log).expect("server log"))
             .spawn()
@@ -91,36 +92,9 @@ impl Drop for DevServer {
     }
 }
 
+/// `daypass --server URL args` in `dir`, against `server`.
 fn run(dir: &Path, server: &DevServer, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--server")
-        .arg(&server.url)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run daypass")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Fails with one line starting "daypass: " and exit status 1, no panic.
-fn assert_one_line_error(out: &Output, starts: &str) {
-    assert_eq!(out.status.code(), Some(1), "exit status");
-    let err = text(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(
-        err.starts_with(starts),
-        "{err:?} should start with {starts:?}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-/// Succeeded with exit status 0; returns stdout.
-fn assert_ok(out: &Output, what: &str) -> String {
-    assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
-    text(&out.stdout)
+    cli::run(dir, ["--server", server.url.as_str()].iter().chain(args))
 }
 
 /// The kinds of the entries in an export file, in order.
@@ -226,11 +200,7 @@ fn the_dev_walkthrough_works_end_to_end() {
         &["--as", "eve", "audit", "export", "-o", "log.jsonl"],
     );
     assert_ok(&out, "export");
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "log.jsonl"])
-        .current_dir(d)
-        .output()
-        .expect("verify");
+    let out = cli::run(d, ["audit", "verify", "log.jsonl"]);
     let n = exported_kinds(&d.join("log.jsonl")).len();
     assert!(n > 10, "a real log: {n} entries");
     let out = assert_ok(&out, "verify");
@@ -272,11 +242,7 @@ fn the_dev_walkthrough_works_end_to_end() {
         .collect();
     assert_eq!(stops.len(), 1, "{kinds:?}");
     assert_eq!(kinds[stops[0] + 1], "server.started", "{kinds:?}");
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "log2.jsonl"])
-        .current_dir(d)
-        .output()
-        .expect("verify");
+    let out = cli::run(d, ["audit", "verify", "log2.jsonl"]);
     assert_ok(&out, "verify after restart");
     let out = run(
         d,
@@ -323,29 +289,26 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
         ],
     );
     assert_ok(&out, "globex request");
-    let offline = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("run")
+    let offline = |args: &[&str]| cli::run(d, args);
+    let witness = |log_key: &str| {
+        run(
+            d,
+            &server,
+            &[
+                "--as",
+                "eve",
+                "audit",
+                "witness",
+                "--state",
+                "w.jsonl",
+                "--log-key",
+                log_key,
+            ],
+        )
     };
 
     // The witness starts on trust and then demands proofs.
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            key,
-        ],
-    );
+    let out = witness(key);
     let first = assert_ok(&out, "first witness run");
     assert!(
         first.starts_with("OK: first checkpoint accepted"),
@@ -520,20 +483,7 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     assert_one_line_error(&out, "daypass: permission denied");
 
     // The witness moves forward only with a proof, and prints the checkpoint.
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            key,
-        ],
-    );
+    let out = witness(key);
     let grew = assert_ok(&out, "second witness run");
     assert!(grew.starts_with("OK: the log grew from "), "{grew}");
     assert_eq!(
@@ -543,20 +493,7 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             .count(),
         2
     );
-    let out = run(
-        d,
-        &server,
-        &[
-            "--as",
-            "eve",
-            "audit",
-            "witness",
-            "--state",
-            "w.jsonl",
-            "--log-key",
-            "other/log.pub",
-        ],
-    );
+    let out = witness("other/log.pub");
     assert_one_line_error(&out, "daypass: the log's checkpoint is not acceptable");
     let out = run(
         d,
@@ -570,20 +507,16 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
 fn certs_init_and_issue_write_a_usable_pki() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("pki");
-    let out = Command::new(BIN)
-        .args(["certs", "init", "--dir"])
-        .arg(&d)
-        .output()
-        .expect("init");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = Command::new(BIN)
-        .args([
-            "certs", "issue", "--kind", "staff", "--name", "alice", "--dir",
-        ])
-        .arg(&d)
-        .output()
-        .expect("issue");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pki = d.to_str().expect("a UTF-8 temp path");
+    let init = || cli::run(dir.path(), ["certs", "init", "--dir", pki]);
+    assert_ok(&init(), "certs init");
+    let out = cli::run(
+        dir.path(),
+        [
+            "certs", "issue", "--kind", "staff", "--name", "alice", "--dir", pki,
+        ],
+    );
+    assert_ok(&out, "certs issue");
     for f in [
         "ca.pem",
         "ca.key",
@@ -629,11 +562,7 @@ fn certs_init_and_issue_write_a_usable_pki() {
     assert_eq!(sans, ["URI spiffe://daypass.local/staff/alice"]);
 
     // A second init would silently replace the CA: refused without --force.
-    let again = Command::new(BIN)
-        .args(["certs", "init", "--dir"])
-        .arg(&d)
-        .output()
-        .expect("init");
+    let again = init();
     assert_one_line_error(&again, "daypass: ");
     assert!(text(&again.stderr).contains("--force"));
 }
@@ -642,13 +571,7 @@ fn certs_init_and_issue_write_a_usable_pki() {
 fn bad_input_gives_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let cmd = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("run")
-    };
+    let cmd = |args: &[&str]| cli::run(d, args);
 
     let out = cmd(&["audit", "verify", "no-such-file.jsonl"]);
     assert_one_line_error(&out, "daypass: cannot open no-such-file.jsonl");

@@ -4,14 +4,15 @@
 //! Each must fail with a nonzero exit status and exactly one line on stderr
 //! that names the problem; never a panic or a backtrace hint.
 
-use std::{collections::BTreeMap, path::Path, process::Command};
+mod common;
 
+use std::{collections::BTreeMap, path::Path};
+
+use common::cli::{self, assert_ok};
 use daypass::{
     audit::{Entry, export},
     clock::Timestamp,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_daypass");
 
 /// One bad invocation: what it is, its arguments, and a phrase its one
 /// line of error must contain.
@@ -34,15 +35,7 @@ fn case(what: &'static str, args: &[&str], says: &str) -> Case {
 fn assert_each_fails_clearly(dir: &Path, cases: &[Case]) -> usize {
     let mut wrong = Vec::new();
     for c in cases {
-        let out = Command::new(BIN)
-            .args(&c.args)
-            .current_dir(dir)
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LOG")
-            .env_remove("DAYPASS_CONFIG")
-            .env_remove("DAYPASS_SERVER")
-            .output()
-            .expect("run daypass");
+        let out = cli::run(dir, &c.args);
         let err = String::from_utf8_lossy(&out.stderr);
         let all = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
         let problem = if out.status.success() {
@@ -101,23 +94,15 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let write = |name: &str, bytes: &[u8]| std::fs::write(d.join(name), bytes).expect("write");
-    let out = Command::new(BIN)
-        .args(["certs", "log-key", "--dir", "keys"])
-        .current_dir(d)
-        .output()
-        .expect("log key");
-    assert!(out.status.success());
+    assert_ok(
+        &cli::run(d, ["certs", "log-key", "--dir", "keys"]),
+        "log key",
+    );
     let good = export_lines(3);
     write("good.jsonl", (good.join("\n") + "\n").as_bytes());
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "good.jsonl"])
-        .current_dir(d)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "the control verifies: {}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_ok(
+        &cli::run(d, ["audit", "verify", "good.jsonl"]),
+        "the control verifies",
     );
 
     write("empty.jsonl", b"");
@@ -351,12 +336,10 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
 fn bad_config_and_key_files_stop_serve_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let out = Command::new(BIN)
-        .args(["certs", "init", "--dir", "certs"])
-        .current_dir(d)
-        .output()
-        .expect("certs init");
-    assert!(out.status.success());
+    assert_ok(
+        &cli::run(d, ["certs", "init", "--dir", "certs"]),
+        "certs init",
+    );
     // A port that is taken for as long as the test runs.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = listener.local_addr().expect("addr").port();
@@ -567,20 +550,17 @@ fn bad_config_and_key_files_stop_serve_with_one_clear_line() {
 fn bad_flags_and_identities_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let out = Command::new(BIN)
-        .args(["certs", "init", "--dir", "certs"])
-        .current_dir(d)
-        .output()
-        .expect("certs init");
-    assert!(out.status.success());
-    let out = Command::new(BIN)
-        .args([
+    assert_ok(
+        &cli::run(d, ["certs", "init", "--dir", "certs"]),
+        "certs init",
+    );
+    let out = cli::run(
+        d,
+        [
             "certs", "issue", "--kind", "staff", "--name", "alice", "--dir", "certs",
-        ])
-        .current_dir(d)
-        .output()
-        .expect("certs issue");
-    assert!(out.status.success());
+        ],
+    );
+    assert_ok(&out, "certs issue");
     let id = |ca: &str, cert: &str, key: &str| -> Vec<String> {
         [
             "--server",

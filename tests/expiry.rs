@@ -12,17 +12,7 @@ async fn valid_until_the_last_second_and_expired_logged_once() {
     let s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = alice
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "acme".into(),
-            reason: "INC-1".into(),
-            ticket: String::new(),
-            duration_seconds: 7200,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let g = request_lasting(&mut alice, "acme", "INC-1", 7200).await;
 
     s.clock.advance_secs(7199);
     let v = validate(&mut acme, &g.id).await;
@@ -61,12 +51,7 @@ async fn valid_until_the_last_second_and_expired_logged_once() {
         .filter(|e| e.entry.kind == "grant.expired")
         .count();
     assert_eq!(n, 1);
-    let shown = alice
-        .grants
-        .get_grant(pb::GetGrantRequest { grant_id: g.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let shown = get_grant(&mut alice, &g.id).await;
     assert_eq!(shown.state, pb::GrantState::Expired as i32);
     // The holder may ask again once it has expired.
     request(&mut alice, "acme", "INC-2").await;
@@ -78,12 +63,7 @@ async fn the_sweeper_closes_grants_in_deadline_order() {
     let mut alice = s.enrol("alice", Role::Support).await;
     s.add_tenant("short", ApprovalPolicy::Auto, false).await;
     s.add_tenant("long", ApprovalPolicy::Auto, false).await;
-    let mk = |tenant: &str, secs: i64| pb::RequestGrantRequest {
-        tenant: tenant.into(),
-        reason: "INC".into(),
-        ticket: String::new(),
-        duration_seconds: secs,
-    };
+    let mk = |tenant: &str, secs: i64| grant_request(tenant, "INC", secs);
     let long = alice
         .grants
         .request_grant(mk("long", 7200))
@@ -101,14 +81,7 @@ async fn the_sweeper_closes_grants_in_deadline_order() {
         e.entry.kind == "grant.expired" && e.entry.details.get("grant") == Some(&short.id)
     })
     .await;
-    let live = alice
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: long.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let live = get_grant(&mut alice, &long.id).await;
     assert_eq!(
         live.state,
         pb::GrantState::Active as i32,

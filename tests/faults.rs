@@ -35,11 +35,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     );
     let st = alice
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "globex".into(),
-            reason: "during the fault".into(),
-            ..Default::default()
-        })
+        .request_grant(grant_request("globex", "during the fault", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::Unavailable);
@@ -53,14 +49,7 @@ async fn writes_fail_closed_and_the_server_recovers() {
     assert_eq!(st.code(), Code::Unavailable);
     // Reads that need no log entry still work; refusals cannot be logged,
     // so they too fail closed.
-    let mine = alice
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mine = get_grant(&mut alice, &g.id).await;
     assert_eq!(
         mine.state,
         pb::GrantState::Active as i32,
@@ -204,31 +193,12 @@ async fn writes_fail_closed_and_the_server_recovers() {
         .expect_err("the flush fails");
     s.faults.fail_flushes(false);
     assert_eq!(st.code(), Code::Unavailable);
-    let list = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let list = revocations(&mut acme).await;
     assert_eq!(list.revoked_grant_ids, vec![g.id.clone()], "listed at once");
     // The next write flushes the revocation: the grant is revoked online too.
     let v = validate(&mut acme, &g.id).await;
     assert!(!v.allowed);
     assert_eq!(deny_reason(&v), pb::DenyReason::Revoked);
-    let list = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let list = revocations(&mut acme).await;
     assert_eq!(list.revoked_grant_ids, vec![g.id.clone()]);
-}
-
-async fn validate_err(c: &mut daypass::client::Clients, id: &str) -> tonic::Status {
-    c.grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(id.into())),
-        })
-        .await
-        .expect_err("the call fails")
 }

@@ -35,12 +35,7 @@ async fn published(c: &mut daypass::client::Clients) -> KeySet {
 
 /// Fetches the tenant's revocation list and applies it.
 async fn refresh(v: &Verifier, tenant: &mut daypass::client::Clients) -> Result<u64, FeedError> {
-    let list = tenant
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("revocations")
-        .into_inner();
+    let list = revocations(tenant).await;
     v.apply_revocations(&list.token)
 }
 
@@ -53,17 +48,7 @@ async fn a_token_admits_until_expiry_and_not_after() {
     let s = TestServer::start().await;
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = alice
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "acme".into(),
-            reason: "INC-9 replication lag".into(),
-            ticket: String::new(),
-            duration_seconds: 3600,
-        })
-        .await
-        .expect("grant")
-        .into_inner();
+    let g = request_lasting(&mut alice, "acme", "INC-9 replication lag", 3600).await;
     assert!(g.token.starts_with("v4.public."), "{}", g.token);
     // Only the holder gets the token.
     let seen_by_tenant = get_grant(&mut acme, &g.id).await;
@@ -138,13 +123,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
 
     // The tenant revokes alice's grant: refused offline once the list
     // arrives (until then the old list still admits it: the window).
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: ga.id.clone(),
-            note: "done".into(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &ga.id, "done").await;
     assert!(
         v.verify_token(&ga.token).is_ok(),
         "the old list is still fresh"
@@ -161,23 +140,13 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
     );
 
     // A released grant is listed too; globex's list does not show acme's.
-    bob.grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: gb.id.clone(),
-        })
-        .await
-        .expect("release");
+    release(&mut bob, &gb.id).await;
     refresh(&v, &mut acme).await.expect("list");
     assert_eq!(
         v.verify_token(&gb.token),
         Err(Refusal::Revoked(gb.id.clone()))
     );
-    let gl = globex
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let gl = revocations(&mut globex).await;
     assert!(
         gl.revoked_grant_ids.is_empty(),
         "{:?}",
@@ -190,12 +159,7 @@ async fn revocations_reach_the_verifier_and_a_stale_feed_fails_closed() {
     );
 
     // An older list is refused (replay).
-    let old = acme
-        .gate
-        .get_revocations(pb::GetRevocationsRequest {})
-        .await
-        .expect("list")
-        .into_inner();
+    let old = revocations(&mut acme).await;
     s.clock.advance_secs(1);
     refresh(&v, &mut acme).await.expect("list");
     assert!(matches!(
@@ -248,13 +212,7 @@ async fn the_stream_delivers_changes_and_heartbeats() {
     v.apply_revocations(&first.token).expect("first");
     assert!(v.verify_token(&g.token).is_ok());
     // A change is pushed at once.
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &g.id, "").await;
     let pushed = next_list(&mut stream).await;
     assert_eq!(pushed.revoked_grant_ids, vec![g.id.clone()]);
     v.apply_revocations(&pushed.token).expect("pushed");
@@ -395,13 +353,7 @@ async fn late_and_repeated_access_reports_are_logged_once_as_what_happened() {
     // Admitted offline while active; the grant is revoked; the report
     // arrives afterwards: logged, within the grant.
     s.clock.advance_secs(5);
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .expect("revoke");
+    revoke(&mut acme, &g.id, "").await;
     let revoked_at = s.clock.now();
     s.clock.advance_secs(20);
     let first = acme

@@ -165,15 +165,7 @@ async fn a_revoked_grant_certificate_is_refused_once_the_feed_delivers_the_revoc
     let mut health = acme.connect(&s, Some(&cert)).await;
     assert!(check(&mut health).await.is_ok());
 
-    s.admin()
-        .await
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: "incident closed".into(),
-        })
-        .await
-        .expect("admin revokes");
+    revoke(&mut s.admin().await, &g.id, "incident closed").await;
     let revoked = Refusal::Revoked(g.id.clone());
     let verifier = acme.gateway.verifier();
     tokio::time::timeout(
@@ -321,17 +313,7 @@ async fn grant_certificate(holder: &mut Clients, grant_id: &str) -> GrantCert {
 }
 
 async fn request_for(holder: &mut Clients, tenant: &str, seconds: i64) -> pb::Grant {
-    holder
-        .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: tenant.into(),
-            reason: "INC-7: billing export stuck".into(),
-            ticket: String::new(),
-            duration_seconds: seconds,
-        })
-        .await
-        .expect("request grant")
-        .into_inner()
+    request_lasting(holder, tenant, "INC-7: billing export stuck", seconds).await
 }
 
 fn state(g: &pb::Grant) -> pb::GrantState {

@@ -7,15 +7,6 @@ use common::*;
 use daypass::pb::{self, ApprovalPolicy, DenyReason, Role};
 use tonic::Code;
 
-fn req(tenant: &str, reason: &str, duration: i64) -> pb::RequestGrantRequest {
-    pb::RequestGrantRequest {
-        tenant: tenant.into(),
-        reason: reason.into(),
-        ticket: String::new(),
-        duration_seconds: duration,
-    }
-}
-
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
     r.expect_err("call should be refused").code()
 }
@@ -78,7 +69,7 @@ async fn reason_and_duration_limits() {
     ] {
         let r = alice
             .grants
-            .request_grant(req("acme", reason, duration))
+            .request_grant(grant_request("acme", reason, duration))
             .await;
         let st = r.expect_err("refused");
         assert_eq!(
@@ -90,7 +81,7 @@ async fn reason_and_duration_limits() {
     }
     let st = alice
         .grants
-        .request_grant(req("acme", "x", 86_401))
+        .request_grant(grant_request("acme", "x", 86_401))
         .await
         .unwrap_err();
     assert!(
@@ -101,12 +92,12 @@ async fn reason_and_duration_limits() {
 
     let st = alice
         .grants
-        .request_grant(req("strict", "INC-1", 0))
+        .request_grant(grant_request("strict", "INC-1", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
     assert!(st.message().contains("ticket"), "{}", st.message());
-    let mut with_ticket = req("strict", "INC-1", 0);
+    let mut with_ticket = grant_request("strict", "INC-1", 0);
     with_ticket.ticket = "INC-1".into();
     alice
         .grants
@@ -116,7 +107,7 @@ async fn reason_and_duration_limits() {
 
     let st = alice
         .grants
-        .request_grant(req("nowhere", "x", 0))
+        .request_grant(grant_request("nowhere", "x", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
@@ -124,7 +115,7 @@ async fn reason_and_duration_limits() {
     // Exactly 24 h is fine, and the default is 24 h.
     let g = alice
         .grants
-        .request_grant(req("acme", "INC-2", 86_400))
+        .request_grant(grant_request("acme", "INC-2", 86_400))
         .await
         .unwrap()
         .into_inner();
@@ -134,12 +125,16 @@ async fn reason_and_duration_limits() {
     let mut bob = lower.enrol("bob", Role::Support).await;
     lower.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     assert_eq!(
-        code(bob.grants.request_grant(req("acme", "x", 3601)).await),
+        code(
+            bob.grants
+                .request_grant(grant_request("acme", "x", 3601))
+                .await
+        ),
         Code::InvalidArgument
     );
     let g = bob
         .grants
-        .request_grant(req("acme", "x", 0))
+        .request_grant(grant_request("acme", "x", 0))
         .await
         .unwrap()
         .into_inner();
@@ -168,7 +163,7 @@ async fn a_live_grant_does_not_stack() {
     let g = request(&mut alice, "acme", "INC-1").await;
     let st = alice
         .grants
-        .request_grant(req("acme", "again", 0))
+        .request_grant(grant_request("acme", "again", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::AlreadyExists);
@@ -181,17 +176,16 @@ async fn a_live_grant_does_not_stack() {
     let p = request(&mut alice, "globex", "INC-1").await;
     assert_eq!(p.state, pb::GrantState::Pending as i32);
     assert_eq!(
-        code(alice.grants.request_grant(req("globex", "x", 0)).await),
+        code(
+            alice
+                .grants
+                .request_grant(grant_request("globex", "x", 0))
+                .await
+        ),
         Code::AlreadyExists
     );
     // After release a new request works.
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     let g2 = request(&mut alice, "acme", "INC-2").await;
     assert_ne!(g2.id, g.id);
 }
@@ -310,14 +304,7 @@ async fn approval_flow() {
         })
         .await;
     assert_eq!(e.entry.actor, "system");
-    let shown = dave
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: p.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let shown = get_grant(&mut dave, &p.id).await;
     assert_eq!(shown.state, pb::GrantState::RequestExpired as i32);
 }
 
@@ -331,27 +318,14 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
 
     let g = request(&mut alice, "acme", "INC-1").await;
     assert!(validate(&mut acme, &g.id).await.allowed);
-    admin
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: "done".into(),
-        })
-        .await
-        .unwrap();
+    revoke(&mut admin, &g.id, "done").await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Revoked
     );
 
     let g = request(&mut alice, "acme", "INC-2").await;
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .unwrap();
+    revoke(&mut acme, &g.id, "").await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Revoked
@@ -369,13 +343,7 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
         ),
         Code::NotFound
     );
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     assert_eq!(
         deny_reason(&validate(&mut acme, &g.id).await),
         DenyReason::Released
@@ -414,7 +382,11 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
     assert_eq!(st.code(), Code::PermissionDenied);
     assert!(st.message().contains("offboarded"), "{}", st.message());
     assert_eq!(
-        code(bob.grants.request_grant(req("acme", "x", 0)).await),
+        code(
+            bob.grants
+                .request_grant(grant_request("acme", "x", 0))
+                .await
+        ),
         Code::PermissionDenied
     );
 }
@@ -494,12 +466,7 @@ async fn a_tenant_cannot_see_or_infer_another_tenants_grants() {
         );
         let rec = b
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, "ssh", ""))
             .await
             .unwrap_err();
         assert_eq!(
@@ -557,14 +524,7 @@ async fn staff_see_only_their_own_grants_admins_and_auditors_all() {
             .into_inner();
         assert_eq!(all.grants.len(), 2);
     }
-    let one = eve
-        .grants
-        .get_grant(pb::GetGrantRequest {
-            grant_id: gb.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let one = get_grant(&mut eve, &gb.id).await;
     assert_eq!(one.holder, "bob");
 }
 
@@ -574,17 +534,7 @@ async fn access_records_need_a_valid_grant() {
     let mut alice = s.enrol("alice", Role::Support).await;
     let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let g = request(&mut alice, "acme", "INC-1").await;
-    let r = acme
-        .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: "web-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = record_access(&mut acme, &g.id, "ssh", "web-1").await;
     let entries = s.entries().await;
     let e = entries
         .iter()
@@ -595,29 +545,13 @@ async fn access_records_need_a_valid_grant() {
     assert_eq!(e.entry.details["resource"], "web-1");
     let blank = acme
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: " ".into(),
-            resource: String::new(),
-            ..Default::default()
-        })
+        .record_access(access_request(&g.id, " ", ""))
         .await;
     assert_eq!(code(blank), Code::InvalidArgument);
-    alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: g.id.clone(),
-        })
-        .await
-        .unwrap();
+    release(&mut alice, &g.id).await;
     let after = acme
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: String::new(),
-            ..Default::default()
-        })
+        .record_access(access_request(&g.id, "ssh", ""))
         .await;
     assert_eq!(code(after), Code::FailedPrecondition);
 }

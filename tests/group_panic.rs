@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use daypass::{
-    pb::{self, ApprovalPolicy, Role},
+    pb::{ApprovalPolicy, Role},
 };
 use tonic::Code;
 
@@ -20,13 +20,7 @@ async fn a_panic_in_a_group_write_fails_only_that_group() {
     let before = s.entries().await;
 
     s.faults.panic_in_group_writes(true);
-    let st = acme
-        .grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(g.id.clone())),
-        })
-        .await
-        .expect_err("the group write panicked");
+    let st = validate_err(&mut acme, &g.id).await;
     s.faults.panic_in_group_writes(false);
     assert_eq!(st.code(), Code::Unavailable, "{}", st.message());
 

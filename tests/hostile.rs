@@ -32,15 +32,6 @@ fn case<T>(what: impl Into<String>, r: Result<T, Status>, code: Code, says: &'st
     }
 }
 
-fn req(tenant: &str, reason: &str, ticket: &str, duration: i64) -> pb::RequestGrantRequest {
-    pb::RequestGrantRequest {
-        tenant: tenant.into(),
-        reason: reason.into(),
-        ticket: ticket.into(),
-        duration_seconds: duration,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let s = TestServer::start().await;
@@ -64,79 +55,82 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     for (what, r, code, says) in [
         (
             "empty tenant",
-            req("", "r", "", 0),
+            grant_request("", "r", 0),
             Code::InvalidArgument,
             "tenant",
         ),
         (
             "tenant with a space",
-            req("ac me", "r", "", 0),
+            grant_request("ac me", "r", 0),
             Code::InvalidArgument,
             "tenant",
         ),
         (
             "tenant with a control character",
-            req("ac\u{7}me", "r", "", 0),
+            grant_request("ac\u{7}me", "r", 0),
             Code::InvalidArgument,
             "tenant",
         ),
         (
             "unknown tenant",
-            req("nosuch", "r", "", 0),
+            grant_request("nosuch", "r", 0),
             Code::NotFound,
             "does not exist",
         ),
         (
             "empty reason",
-            req("acme", "", "", 0),
+            grant_request("acme", "", 0),
             Code::InvalidArgument,
             "reason is required",
         ),
         (
             "blank reason",
-            req("acme", " \t ", "", 0),
+            grant_request("acme", " \t ", 0),
             Code::InvalidArgument,
             "reason is required",
         ),
         (
             "reason too long",
-            req("acme", &long, "", 0),
+            grant_request("acme", &long, 0),
             Code::InvalidArgument,
             "longer than",
         ),
         (
             "reason with a newline",
-            req("acme", "a\nb", "", 0),
+            grant_request("acme", "a\nb", 0),
             Code::InvalidArgument,
             "control characters",
         ),
         (
             "ticket too long",
-            req("acme", "r", &long, 0),
+            pb::RequestGrantRequest {
+                ticket: long.clone(),
+                ..grant_request("acme", "r", 0)
+            },
             Code::InvalidArgument,
             "ticket",
         ),
         (
             "negative duration",
-            req("acme", "r", "", -5),
+            grant_request("acme", "r", -5),
             Code::InvalidArgument,
             "positive",
         ),
         (
             "duration over 24 h",
-            req("acme", "r", "", 86_401),
+            grant_request("acme", "r", 86_401),
             Code::InvalidArgument,
             "exceeds the maximum",
         ),
         (
             "huge duration",
-            req("acme", "r", "", i64::MAX),
+            grant_request("acme", "r", i64::MAX),
             Code::InvalidArgument,
             "exceeds the maximum",
         ),
         (
             "message over 1 MiB",
-            req("acme", &big, "", 0),
+            grant_request("acme", &big, 0),
             Code::OutOfRange,
             "message",
         ),
@@ -181,12 +175,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         ));
         let r = acme
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, "ssh", ""))
             .await;
         cases.push(case(
             format!("RecordAccess: {what}"),
@@ -217,12 +206,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     ] {
         let r = acme
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: g.id.clone(),
-                action: action.into(),
-                resource: resource.into(),
-                ..Default::default()
-            })
+            .record_access(access_request(&g.id, action, resource))
             .await;
         cases.push(case(
             format!("RecordAccess: {what}"),
@@ -365,12 +349,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     let pending = request(&mut alice, "acme", "INC-1").await;
     let active = request(&mut alice, "globex", "INC-2").await;
     let ended = request(&mut bob, "globex", "INC-3").await;
-    bob.grants
-        .release_grant(pb::ReleaseGrantRequest {
-            grant_id: ended.id.clone(),
-        })
-        .await
-        .expect("release");
+    release(&mut bob, &ended.id).await;
     let mut auditor = s.audit_reader().await;
     let before = s.entries().await;
     let size = before.len() as u64;
@@ -670,7 +649,10 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     ] {
         let r = bob
             .grants
-            .request_grant(req(tenant, reason, ticket, 0))
+            .request_grant(pb::RequestGrantRequest {
+                ticket: ticket.into(),
+                ..grant_request(tenant, reason, 0)
+            })
             .await;
         cases.push(case(format!("RequestGrant: {what}"), r, code, says));
     }
@@ -943,12 +925,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
     ] {
         let r = globex
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: id.into(),
-                action: action.into(),
-                resource: resource.into(),
-                ..Default::default()
-            })
+            .record_access(access_request(id, action, resource))
             .await;
         cases.push(case(format!("RecordAccess: {what}"), r, code, says));
     }

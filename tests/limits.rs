@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use daypass::pb::{self, ApprovalPolicy, Role};
+use daypass::pb::{ApprovalPolicy, Role};
 use tonic::Code;
 
 fn limited(c: &mut daypass::config::Config) {
@@ -52,13 +52,7 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
         flood.push(tokio::spawn(async move {
             let (mut ok, mut refused, mut pushback) = (0u32, 0u32, None);
             while Instant::now() < flood_until {
-                match c
-                    .grants
-                    .validate_grant(pb::ValidateGrantRequest {
-                        subject: Some(pb::validate_grant_request::Subject::GrantId(id.clone())),
-                    })
-                    .await
-                {
+                match c.grants.validate_grant(validate_request(&id)).await {
                     Ok(_) => ok += 1,
                     Err(st) => {
                         assert_eq!(st.code(), Code::ResourceExhausted, "{}", st.message());
@@ -81,9 +75,7 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
     let mut served = 0;
     while Instant::now() < flood_until {
         let t = Instant::now();
-        let mut req = tonic::Request::new(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(gg.id.clone())),
-        });
+        let mut req = tonic::Request::new(validate_request(&gg.id));
         req.set_timeout(Duration::from_secs(1));
         let v = globex
             .grants
@@ -125,11 +117,7 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
     let mut reporting = acme.clone();
     reporting
         .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: ga.id.clone(),
-            action: "ssh".into(),
-            ..Default::default()
-        })
+        .record_access(access_request(&ga.id, "ssh", ""))
         .await
         .expect("access records are limited separately");
 
@@ -148,13 +136,7 @@ async fn a_flooding_tenant_is_refused_while_another_is_served() {
     for _ in 0..20 {
         validate(&mut acme, &ga.id).await;
     }
-    let st = acme
-        .grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(ga.id.clone())),
-        })
-        .await
-        .unwrap_err();
+    let st = validate_err(&mut acme, &ga.id).await;
     assert_eq!(st.code(), Code::ResourceExhausted);
     let entries = s.entries().await;
     let logged = refusals_for(&entries, "tenant/acme");
@@ -177,11 +159,7 @@ async fn grant_requests_are_limited_per_engineer() {
     request(&mut alice, "t2", "two").await;
     let st = alice
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: "t3".into(),
-            reason: "three".into(),
-            ..Default::default()
-        })
+        .request_grant(grant_request("t3", "three", 0))
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::ResourceExhausted, "{}", st.message());

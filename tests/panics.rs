@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::*;
 use daypass::{
-    client::Clients,
     pb::{self, ApprovalPolicy, Role},
     server::PANIC_MESSAGE,
 };
@@ -130,13 +129,4 @@ fn assert_internal(st: &Status) {
         !format!("{st:?}").contains("hunter2"),
         "the panic's text is not sent: {st:?}"
     );
-}
-
-async fn validate_err(c: &mut Clients, id: &str) -> Status {
-    c.grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(id.into())),
-        })
-        .await
-        .expect_err("the call fails")
 }

@@ -463,12 +463,7 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .map(done),
         RequestGrant => c
             .grants
-            .request_grant(pb::RequestGrantRequest {
-                tenant: "acme".into(),
-                reason: "policy matrix".into(),
-                ticket: String::new(),
-                duration_seconds: 60,
-            })
+            .request_grant(grant_request("acme", "policy matrix", 60))
             .await
             .map(done),
         ApproveGrant => c
@@ -516,21 +511,12 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .map(done),
         ValidateGrant => c
             .grants
-            .validate_grant(pb::ValidateGrantRequest {
-                subject: Some(pb::validate_grant_request::Subject::GrantId(
-                    UNKNOWN_GRANT.into(),
-                )),
-            })
+            .validate_grant(validate_request(UNKNOWN_GRANT))
             .await
             .map(done),
         RecordAccess => c
             .grants
-            .record_access(pb::RecordAccessRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                action: "ssh".into(),
-                resource: String::new(),
-                ..Default::default()
-            })
+            .record_access(access_request(UNKNOWN_GRANT, "ssh", ""))
             .await
             .map(done),
         GetCheckpoint => c

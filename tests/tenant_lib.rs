@@ -66,13 +66,7 @@ async fn a_revocation_reaches_the_verifier_through_the_feed() {
     assert!(verifier.verify_token(&g2.token).is_ok(), "g2 admitted");
 
     // The tenant revokes g1, an admin g2: both reach the verifier.
-    acme.grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g1.id.clone(),
-            note: "done".into(),
-        })
-        .await
-        .expect("tenant revokes");
+    revoke(&mut acme, &g1.id, "done").await;
     refused_in_time(
         &feed,
         &verifier,
@@ -84,15 +78,7 @@ async fn a_revocation_reaches_the_verifier_through_the_feed() {
         verifier.verify_token(&g2.token).is_ok(),
         "g2 still admitted"
     );
-    s.admin()
-        .await
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g2.id.clone(),
-            note: "offboarding".into(),
-        })
-        .await
-        .expect("admin revokes");
+    revoke(&mut s.admin().await, &g2.id, "offboarding").await;
     refused_in_time(
         &feed,
         &verifier,
@@ -168,15 +154,7 @@ async fn the_feed_reconnects_after_a_broker_restart() {
     );
 
     // Revocations made after the restart arrive on the new stream.
-    s.admin()
-        .await
-        .grants
-        .revoke_grant(pb::RevokeGrantRequest {
-            grant_id: g.id.clone(),
-            note: String::new(),
-        })
-        .await
-        .expect("admin revokes");
+    revoke(&mut s.admin().await, &g.id, "").await;
     refused_in_time(&feed, &verifier, &g.token, &Refusal::Revoked(g.id.clone())).await;
 }
 

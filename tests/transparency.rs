@@ -101,25 +101,10 @@ async fn every_write_returns_a_receipt_the_log_proves() {
     let val = validate(&mut acme, &g.id).await;
     assert!(val.allowed);
     receipts.push(("ValidateGrant", val.receipt));
-    let acc = acme
-        .grants
-        .record_access(pb::RecordAccessRequest {
-            grant_id: g.id.clone(),
-            action: "ssh".into(),
-            resource: "db-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let acc = record_access(&mut acme, &g.id, "ssh", "db-1").await;
     assert_eq!(acc.receipt.as_ref().map(|r| r.seq), Some(acc.log_seq));
     receipts.push(("RecordAccess", acc.receipt));
-    let rel = alice
-        .grants
-        .release_grant(pb::ReleaseGrantRequest { grant_id: g.id })
-        .await
-        .unwrap()
-        .into_inner();
+    let rel = release(&mut alice, &g.id).await;
     receipts.push(("ReleaseGrant", rel.receipt));
     let off = admin
         .staff

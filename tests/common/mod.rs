@@ -1,8 +1,13 @@
 //! Shared end-to-end harness: a real daypass server on 127.0.0.1:0 with real
 //! mutual TLS, a fresh rcgen PKI and a temporary sled directory per test, and
-//! a [`ManualClock`] the test moves instead of sleeping.
+//! a [`ManualClock`] the test moves instead of sleeping; the request helpers
+//! the tests share; the `daypass` binary runner ([`cli`]); and the python3
+//! check of the Python-side tests ([`python`]).
 
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod python;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -273,13 +278,7 @@ impl TestServer {
     /// The server's own check of its stored chain and tree, as auditor
     /// `audit-reader`.
     pub async fn verify_chain(&self) -> pb::VerifyChainResponse {
-        self.audit_reader()
-            .await
-            .audit
-            .verify_chain(pb::VerifyChainRequest {})
-            .await
-            .expect("verify chain")
-            .into_inner()
+        verify_chain(&mut self.audit_reader().await).await
     }
 
     /// Opens the ledger directly; only while the server is stopped.
@@ -345,16 +344,34 @@ pub fn since(entries: &[SealedEntry], after: u64) -> Vec<SealedEntry> {
         .collect()
 }
 
-/// Requests an auto grant for `tenant` as `clients` and returns it.
+/// A request for a grant on `tenant` lasting `duration_seconds` (0: the
+/// default), without a ticket.
+pub fn grant_request(tenant: &str, reason: &str, duration_seconds: i64) -> pb::RequestGrantRequest {
+    pb::RequestGrantRequest {
+        tenant: tenant.into(),
+        reason: reason.into(),
+        ticket: String::new(),
+        duration_seconds,
+    }
+}
+
+/// Requests a grant of the default duration for `tenant` as `clients` and
+/// returns it.
 pub async fn request(clients: &mut Clients, tenant: &str, reason: &str) -> pb::Grant {
+    request_lasting(clients, tenant, reason, 0).await
+}
+
+/// Requests a grant of `duration_seconds` for `tenant` as `clients` and
+/// returns it.
+pub async fn request_lasting(
+    clients: &mut Clients,
+    tenant: &str,
+    reason: &str,
+    duration_seconds: i64,
+) -> pb::Grant {
     clients
         .grants
-        .request_grant(pb::RequestGrantRequest {
-            tenant: tenant.into(),
-            reason: reason.into(),
-            ticket: String::new(),
-            duration_seconds: 0,
-        })
+        .request_grant(grant_request(tenant, reason, duration_seconds))
         .await
         .expect("request grant")
         .into_inner()
@@ -372,22 +389,110 @@ pub async fn get_grant(clients: &mut Clients, grant_id: &str) -> pb::Grant {
         .into_inner()
 }
 
+/// Releases `grant_id` as its holder `clients` and returns the grant.
+pub async fn release(clients: &mut Clients, grant_id: &str) -> pb::Grant {
+    clients
+        .grants
+        .release_grant(pb::ReleaseGrantRequest {
+            grant_id: grant_id.into(),
+        })
+        .await
+        .expect("release grant")
+        .into_inner()
+}
+
+/// Revokes `grant_id` as `clients` (its tenant, or staff allowed to) with
+/// `note`, and returns the grant.
+pub async fn revoke(clients: &mut Clients, grant_id: &str, note: &str) -> pb::Grant {
+    clients
+        .grants
+        .revoke_grant(pb::RevokeGrantRequest {
+            grant_id: grant_id.into(),
+            note: note.into(),
+        })
+        .await
+        .expect("revoke grant")
+        .into_inner()
+}
+
+/// The signed revocation list of the tenant `clients`.
+pub async fn revocations(clients: &mut Clients) -> pb::RevocationList {
+    clients
+        .gate
+        .get_revocations(pb::GetRevocationsRequest {})
+        .await
+        .expect("revocation list")
+        .into_inner()
+}
+
+/// A report that `action` on `resource` is about to happen under
+/// `grant_id` (now: no access time, no report id).
+pub fn access_request(grant_id: &str, action: &str, resource: &str) -> pb::RecordAccessRequest {
+    pb::RecordAccessRequest {
+        grant_id: grant_id.into(),
+        action: action.into(),
+        resource: resource.into(),
+        ..Default::default()
+    }
+}
+
+/// Records, as the tenant `clients`, that `action` on `resource` is about
+/// to happen under `grant_id`.
+pub async fn record_access(
+    clients: &mut Clients,
+    grant_id: &str,
+    action: &str,
+    resource: &str,
+) -> pb::RecordAccessResponse {
+    clients
+        .grants
+        .record_access(access_request(grant_id, action, resource))
+        .await
+        .expect("record access")
+        .into_inner()
+}
+
+/// A validation request for the grant `grant_id`.
+pub fn validate_request(grant_id: &str) -> pb::ValidateGrantRequest {
+    pb::ValidateGrantRequest {
+        subject: Some(pb::validate_grant_request::Subject::GrantId(
+            grant_id.into(),
+        )),
+    }
+}
+
 /// Validates `grant_id` as the tenant `clients`.
 pub async fn validate(clients: &mut Clients, grant_id: &str) -> pb::ValidateGrantResponse {
     clients
         .grants
-        .validate_grant(pb::ValidateGrantRequest {
-            subject: Some(pb::validate_grant_request::Subject::GrantId(
-                grant_id.into(),
-            )),
-        })
+        .validate_grant(validate_request(grant_id))
         .await
         .expect("validate")
         .into_inner()
 }
 
+/// Validates `grant_id` as the tenant `clients`, where the call itself
+/// must fail (not merely deny); returns its status.
+pub async fn validate_err(clients: &mut Clients, grant_id: &str) -> tonic::Status {
+    clients
+        .grants
+        .validate_grant(validate_request(grant_id))
+        .await
+        .expect_err("the call fails")
+}
+
 pub fn deny_reason(r: &pb::ValidateGrantResponse) -> pb::DenyReason {
     pb::DenyReason::try_from(r.deny_reason).expect("known deny reason")
+}
+
+/// The server's own check of its stored chain and tree, as `auditor`.
+pub async fn verify_chain(auditor: &mut Clients) -> pb::VerifyChainResponse {
+    auditor
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await
+        .expect("verify chain")
+        .into_inner()
 }
 
 impl TestServer {
