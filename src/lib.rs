@@ -1,12 +1,12 @@
 //! daypass: time-limited (at most 24 h), fully logged support access to
 //! customer (tenant) environments, with a hash-chained audit log.
 //!
-//! The binary (`src/main.rs`) only wires the CLI; everything lives here.
+//! The binary (`src/bin/daypass/`) wires the CLI and runs `daypass bench`;
+//! everything else lives here.
 
 #![forbid(unsafe_code)]
 
 pub mod audit; // log entry format, chain verification, export and replay
-pub mod bench; // `daypass bench`: measurements for docs/performance.md
 pub mod broker; // the service logic: staff, tenants, grants, decisions
 pub mod cli; // command-line front end (clap) and its output
 pub mod client; // mutual-TLS gRPC client connection

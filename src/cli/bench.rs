@@ -1,11 +1,11 @@
-//! `daypass bench`: the flags, and handing them to `crate::bench`, which
-//! owns the measurements.
+//! The `daypass bench` command line: plain data, parsed with the rest of
+//! the CLI. The benchmarks are not in the library: the daypass binary runs
+//! them (src/bin/daypass/bench/), and `daypass::cli::run` refuses this
+//! command.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
-
-use super::CliResult;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -61,36 +61,4 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         revoked: usize,
     },
-}
-
-/// `daypass bench …`: runs one benchmark and prints its report.
-pub(super) async fn run(command: BenchCommand) -> CliResult {
-    use crate::bench;
-    let report = match command {
-        BenchCommand::Tree { sizes, proofs, dir } => {
-            bench::tree(&bench::TreeOptions { sizes, proofs, dir }).await
-        }
-        BenchCommand::Service {
-            seconds,
-            concurrency,
-            connections,
-            dir,
-        } => {
-            bench::service(&bench::ServiceOptions {
-                seconds,
-                concurrency,
-                connections,
-                dir,
-            })
-            .await
-        }
-        BenchCommand::Scale { sizes, grants, dir } => {
-            bench::scale(&bench::ScaleOptions { sizes, grants, dir }).await
-        }
-        BenchCommand::Verify { seconds, revoked } => {
-            bench::verify(&bench::VerifyOptions { seconds, revoked }).await
-        }
-    };
-    print!("{}", report.map_err(|e| cli_err!("bench failed: {e}"))?);
-    Ok(())
 }

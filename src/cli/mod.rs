@@ -7,8 +7,9 @@
 //! several groups share ([`parse_duration`]). Each command group lives in
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
 //! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
-//! `access` (`validate` and `access record`), `audit/` and `bench`; how
-//! things are shown is `output`. What the server does is not here.
+//! `access` (`validate` and `access record`), `audit/`, and `bench` (its
+//! flags only: the binary runs it); how things are shown is `output`. What
+//! the server does is not here.
 
 /// `cli_err!("…", …)`: a [`CliError`] with a formatted message. Defined
 /// before the `mod` lines so every command file can use it.
@@ -113,9 +114,10 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
     })
 }
 
-/// Runs a parsed command line. Each group connects to the server itself,
-/// after checking what it can check locally; `serve`, `certs`,
-/// `audit verify` and `audit replay --file` never connect.
+/// Runs a parsed command line, except `bench`: the daypass binary runs
+/// that itself. Each group connects to the server itself, after checking
+/// what it can check locally; `serve`, `certs`, `audit verify` and
+/// `audit replay --file` never connect.
 pub async fn run(cli: Cli) -> CliResult {
     let Cli {
         conn,
@@ -125,7 +127,9 @@ pub async fn run(cli: Cli) -> CliResult {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Certs(c) => certs::run(c),
-        Command::Bench(b) => bench::run(b).await,
+        Command::Bench(_) => Err(cli_err!(
+            "`daypass bench` is run by the daypass binary, not by the library"
+        )),
         Command::Staff(s) => staff::run(&conn, s, json).await,
         Command::Tenant(t) => tenant::run(&conn, t, json).await,
         Command::Grant(g) => grant::run(&conn, g, json).await,

@@ -48,7 +48,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use crate::{
+use daypass::{
     audit::{
         Hash,
         merkle::{self, NodeId, Nodes},

@@ -48,9 +48,10 @@
 //!   afterwards in an untimed pass over the log. Appends then continue on
 //!   this handle.
 //!
-//! Without a daypass binary (a library test harness, `DAYPASS_BIN` unset)
-//! the start-up and memory columns say "not measured"; everything else
-//! runs.
+//! Without a daypass binary (this module's unit tests, whose harness is
+//! not named `daypass`, with `DAYPASS_BIN` unset) the start-up and memory
+//! columns say "not measured"; everything else runs. tests/bench.rs runs
+//! `daypass bench scale` itself, so both are measured there.
 
 use std::{
     fmt::Write as _,
@@ -61,7 +62,7 @@ use std::{
 };
 
 use super::tree::{Rng, access_entry, dir_bytes, err, header, join, scratch_dir};
-use crate::{
+use daypass::{
     audit::note::LogKey,
     broker::check_chain,
     client::{self, ClientIdentity, Clients},
@@ -101,10 +102,9 @@ pub async fn scale(opts: &ScaleOptions) -> Result<String, String> {
     scale_with_server(opts, server_binary().as_deref()).await
 }
 
-/// [`scale`] with the daypass binary to start given (for tests, which
-/// cannot set `DAYPASS_BIN` without `unsafe`); `None` skips the start-up
-/// and memory measurements.
-pub async fn scale_with_server(opts: &ScaleOptions, bin: Option<&Path>) -> Result<String, String> {
+/// [`scale`] with the daypass binary to start given; `None` skips the
+/// start-up and memory measurements.
+async fn scale_with_server(opts: &ScaleOptions, bin: Option<&Path>) -> Result<String, String> {
     let mut sizes = opts.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
