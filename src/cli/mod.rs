@@ -140,6 +140,37 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// `4h`, `90m`, `30s`, `1h30m` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<i64, CliError> {
+    let bad = || cli_err!("--duration {s:?} is not a duration like 4h, 90m, 1h30m or 3600");
+    if let Ok(n) = s.parse::<i64>() {
+        // 0 would mean "the maximum" to the server: ask for that by omitting --duration.
+        return if n > 0 { Ok(n) } else { Err(bad()) };
+    }
+    let (mut total, mut num) = (0i64, String::new());
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
+        num.clear();
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 /// A failed command: one line for the user.
 #[derive(Debug)]
 pub struct CliError(pub String);
@@ -178,37 +209,6 @@ impl From<io::Error> for CliError {
 }
 
 type CliResult = Result<(), CliError>;
-
-/// `4h`, `90m`, `30s`, `1h30m` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<i64, CliError> {
-    let bad = || cli_err!("--duration {s:?} is not a duration like 4h, 90m, 1h30m or 3600");
-    if let Ok(n) = s.parse::<i64>() {
-        // 0 would mean "the maximum" to the server: ask for that by omitting --duration.
-        return if n > 0 { Ok(n) } else { Err(bad()) };
-    }
-    let (mut total, mut num) = (0i64, String::new());
-    for ch in s.chars() {
-        if ch.is_ascii_digit() {
-            num.push(ch);
-            continue;
-        }
-        let unit = match ch {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad()),
-        };
-        let n: i64 = num.parse().map_err(|_| bad())?;
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-        num.clear();
-    }
-    if !num.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(total)
-}
 
 /// A clap usage error on one line: its message and tips, without the usage
 /// block (`--help` shows that).
