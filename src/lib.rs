@@ -1,7 +1,8 @@
 //! daypass: time-limited (at most 24 h), fully logged support access to
 //! customer (tenant) environments, with a hash-chained audit log.
 //!
-//! The binary (`src/main.rs`) only wires the CLI; everything lives here.
+//! The binary (`src/bin/daypass/`) wires the CLI and runs `daypass bench`;
+//! everything else lives here.
 //! Layers: [`domain`] ← [`service`] ← [`rpc`]; [`service`] → [`ledger`] →
 //! a storage driver (docs/architecture.md).
 

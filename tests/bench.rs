@@ -1,24 +1,31 @@
-//! The scale benchmark with the real `daypass` binary as the server process
-//! (the library's own smoke test cannot start one), so the start-up and
-//! memory measurements never rot.
+//! The scale benchmark run as a user runs it, `daypass bench scale`, with
+//! the real `daypass` binary as the server process (the benchmark's own
+//! unit test cannot start one), so the start-up and memory measurements
+//! never rot.
 
-use std::path::Path;
+use std::process::Command;
 
-use daypass::bench::scale::{ScaleOptions, scale_with_server};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scale_bench_starts_the_real_server_and_measures_it() {
+#[test]
+fn the_scale_bench_starts_the_real_server_and_measures_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let report = scale_with_server(
-        &ScaleOptions {
-            sizes: vec![300],
-            grants: 40,
-            dir: Some(dir.path().to_owned()),
-        },
-        Some(Path::new(env!("CARGO_BIN_EXE_daypass"))),
-    )
-    .await
-    .expect("bench runs");
+    let bin = env!("CARGO_BIN_EXE_daypass");
+    let run = Command::new(bin)
+        .args([
+            "bench", "scale", "--sizes", "300", "--grants", "40", "--dir",
+        ])
+        .arg(dir.path())
+        // Without DAYPASS_BIN the bench starts its own executable as the
+        // server: the path a user's `daypass bench scale` takes.
+        .env_remove("DAYPASS_BIN")
+        .output()
+        .expect("daypass runs");
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}\n{report}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
     let row: Vec<&str> = report
         .lines()
         .find(|l| l.starts_with("| 300 "))

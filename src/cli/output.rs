@@ -4,6 +4,15 @@ use serde_json::{Value, json};
 
 use crate::{clock::Timestamp, pb};
 
+/// Prints `json` (pretty) with `--json`, else `text` as it is.
+pub fn print_json_or_text(json_out: bool, json: &Value, text: &str) {
+    if json_out {
+        println!("{json:#}");
+    } else {
+        print!("{text}");
+    }
+}
+
 /// A plain text table with aligned columns.
 pub struct Table {
     headers: Vec<&'static str>,

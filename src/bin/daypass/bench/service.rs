@@ -41,7 +41,7 @@ use ring::{
 use tokio::{net::TcpListener, sync::oneshot};
 
 use super::tree::{err, header, scratch_dir};
-use crate::{
+use daypass::{
     audit::export,
     client::{self, ClientIdentity, Clients},
     clock::SystemClock,
@@ -115,7 +115,7 @@ struct Setup {
     ca: CertificateAuthority,
     url: String,
     stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Result<(), crate::server::ServerError>>,
+    server: tokio::task::JoinHandle<Result<(), daypass::server::ServerError>>,
 }
 
 impl Setup {
@@ -162,7 +162,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
         log: Default::default(),
         store: Default::default(),
         // The bench measures throughput: no per-caller limit may bind.
-        limits: crate::config::RateSettings {
+        limits: daypass::config::RateSettings {
             requests_per_minute: 1e9,
             request_burst: 1e9,
             validations_per_second: 1e9,
@@ -175,7 +175,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run(
+    let server = tokio::spawn(daypass::server::run(
         config,
         Arc::new(SystemClock),
         listener,
@@ -430,7 +430,7 @@ async fn measure(
     let mut bytes = Vec::new();
     let mut entries = 0u64;
     while let Some(e) = stream.message().await.map_err(err)? {
-        let s = crate::rpc::entry_from_pb(&e).map_err(err)?;
+        let s = daypass::rpc::entry_from_pb(&e).map_err(err)?;
         export::write_line(&mut bytes, &s).map_err(err)?;
         entries += 1;
     }

@@ -48,9 +48,10 @@
 //!   afterwards in an untimed pass over the log. Appends then continue on
 //!   this handle.
 //!
-//! Without a daypass binary (a library test harness, `DAYPASS_BIN` unset)
-//! the start-up and memory columns say "not measured"; everything else
-//! runs.
+//! Without a daypass binary (this module's unit tests, whose harness is
+//! not named `daypass`, with `DAYPASS_BIN` unset) the start-up and memory
+//! columns say "not measured"; everything else runs. tests/bench.rs runs
+//! `daypass bench scale` itself, so both are measured there.
 
 use std::{
     fmt::Write as _,
@@ -61,17 +62,17 @@ use std::{
 };
 
 use super::tree::{Rng, access_entry, dir_bytes, err, header, join, scratch_dir};
-use crate::{
-    audit::note::LogKey,
-    broker::check_chain,
+use daypass::{
+    audit::{check::check_chain, note::LogKey},
     client::{self, ClientIdentity, Clients},
     clock::{SystemClock, Timestamp},
-    grant::{Grant, GrantId, GrantState, MAX_GRANT_SECS},
-    identity::{Name, PrincipalKind},
+    domain::{
+        Actor, Approval, Draft, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name,
+        Principal, PrincipalKind, Role, StaffRecord, TenantRecord, detail,
+    },
+    ledger::{Batch, Ledger as Store, LedgerError as StoreError},
     pb,
     pki::{self, CertSpec, CertificateAuthority},
-    policy::Role,
-    store::{Approval, Batch, Draft, StaffRecord, Store, StoreError, TenantRecord},
 };
 
 /// What `daypass bench scale` runs.
@@ -101,10 +102,9 @@ pub async fn scale(opts: &ScaleOptions) -> Result<String, String> {
     scale_with_server(opts, server_binary().as_deref()).await
 }
 
-/// [`scale`] with the daypass binary to start given (for tests, which
-/// cannot set `DAYPASS_BIN` without `unsafe`); `None` skips the start-up
-/// and memory measurements.
-pub async fn scale_with_server(opts: &ScaleOptions, bin: Option<&Path>) -> Result<String, String> {
+/// [`scale`] with the daypass binary to start given; `None` skips the
+/// start-up and memory measurements.
+async fn scale_with_server(opts: &ScaleOptions, bin: Option<&Path>) -> Result<String, String> {
     let mut sizes = opts.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
@@ -283,9 +283,8 @@ async fn measure(
         let chain = check_chain(s).map_err(err)?;
         let verify_secs = started.elapsed().as_secs_f64();
         let mut log_bytes = 0u64;
-        for kv in s.raw_log().iter() {
-            let (_, v) = kv.map_err(err)?;
-            log_bytes += v.len().saturating_sub(32) as u64;
+        for e in s.entries_from(0) {
+            log_bytes += e.map_err(err)?.entry.encode().len() as u64;
         }
         let head = s.head().next_seq;
         let problem = match chain.problem {
@@ -364,15 +363,19 @@ impl Plan {
     fn next(&mut self, b: &mut Batch, now: Timestamp) {
         let k = self.made;
         self.made += 1;
-        let admin_actor = format!("staff/{ADMIN}");
+        // ADMIN is a valid name (a constant); were it not, the entries
+        // would say so rather than fail the build of the store.
+        let admin_actor = Name::parse(ADMIN)
+            .map(|name| Actor::Principal(Principal::new(PrincipalKind::Staff, name)))
+            .unwrap_or(Actor::Unauthenticated);
         let (e, t) = (self.engineers, self.tenants);
         let result = if k == 0 {
             Name::parse(ADMIN).map_err(err).map(|name| {
                 b.log(
-                    Draft::new("system", "", "staff.bootstrapped")
-                        .with("name", &name)
-                        .with("role", Role::Admin)
-                        .with("source", "config bootstrap_admin"),
+                    Draft::new(Actor::System, "", EventKind::StaffBootstrapped)
+                        .with(detail::NAME, &name)
+                        .with(detail::ROLE, Role::Admin)
+                        .with(detail::SOURCE, "config bootstrap_admin"),
                 );
                 b.put_staff(StaffRecord {
                     name,
@@ -384,9 +387,9 @@ impl Plan {
         } else if k <= e {
             Plan::engineer(k - 1).map(|name| {
                 b.log(
-                    Draft::new(&admin_actor, "", "staff.enrolled")
-                        .with("name", &name)
-                        .with("role", Role::Support),
+                    Draft::new(admin_actor.clone(), "", EventKind::StaffEnrolled)
+                        .with(detail::NAME, &name)
+                        .with(detail::ROLE, Role::Support),
                 );
                 b.put_staff(StaffRecord {
                     name,
@@ -398,9 +401,9 @@ impl Plan {
         } else if k <= e + t {
             Plan::tenant(k - 1 - e).map(|name| {
                 b.log(
-                    Draft::new(&admin_actor, name.as_str(), "tenant.added")
-                        .with("approval", Approval::Auto.as_str())
-                        .with("require_ticket", false),
+                    Draft::new(admin_actor.clone(), name.as_str(), EventKind::TenantAdded)
+                        .with(detail::APPROVAL, Approval::Auto.as_str())
+                        .with(detail::REQUIRE_TICKET, false),
                 );
                 b.put_tenant(TenantRecord {
                     name,
@@ -434,10 +437,8 @@ impl Plan {
                         offboarded: false,
                     };
                     b.log(
-                        Draft::new("system", g.tenant.as_str(), "grant.activated")
-                            .with("grant", &g.id)
-                            .with("holder", &g.holder)
-                            .with("expires_at", expires),
+                        g.draft(&Actor::System, EventKind::GrantActivated)
+                            .with(detail::EXPIRES_AT, expires),
                     );
                     b.put_grant(g);
                 })

@@ -1,15 +1,24 @@
-//! The `daypass` binary: parses the command line and hands it to the
-//! library. Errors are printed as one line; the exit status is 1 (2 for a
-//! command line clap cannot parse).
+//! The `daypass` binary: parses the command line, runs `daypass bench`
+//! itself (the benchmarks live here, not in the library) and hands every
+//! other command to the library. Errors are printed as one line; the exit
+//! status is 1 (2 for a command line clap cannot parse).
+
+mod bench;
+
+use daypass::cli::{self, Command};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
-    let cli = match daypass::cli::parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(status) => return status,
     };
-    match daypass::cli::run(cli).await {
+    let outcome = match cli.command {
+        Command::Bench(command) => bench::run(command).await,
+        _ => cli::run(cli).await,
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("daypass: {e}");

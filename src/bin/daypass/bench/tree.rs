@@ -48,14 +48,15 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use crate::{
+use daypass::{
     audit::{
         Hash,
         merkle::{self, NodeId, Nodes},
         note::LogKey,
     },
     clock::SystemClock,
-    store::{Draft, Store, StoreError},
+    domain::{Actor, Draft, EventKind, Name, Principal, PrincipalKind, detail},
+    ledger::{Ledger as Store, LedgerError as StoreError},
 };
 
 /// What `daypass bench tree` measures.
@@ -396,14 +397,19 @@ pub(super) fn access_entry(rng: &mut Rng) -> Draft {
     ];
     let pick = |r: &mut Rng, n: usize| r.below(n as u64) as usize;
     let a = pick(rng, ACTIONS.len());
-    Draft::new("tenant/acme", "acme", "access.recorded")
-        .with(
-            "grant",
-            format!("g-{:016x}{:08x}", rng.next(), rng.next() >> 32),
-        )
-        .with("holder", HOLDERS[pick(rng, HOLDERS.len())])
-        .with("action", ACTIONS[a])
-        .with("resource", RESOURCES[a])
+    let acme = Name::parse("acme").unwrap_or_else(|_| unreachable!("a valid name"));
+    Draft::new(
+        Actor::Principal(Principal::new(PrincipalKind::Tenant, acme)),
+        "acme",
+        EventKind::AccessRecorded,
+    )
+    .with(
+        detail::GRANT,
+        format!("g-{:016x}{:08x}", rng.next(), rng.next() >> 32),
+    )
+    .with(detail::HOLDER, HOLDERS[pick(rng, HOLDERS.len())])
+    .with(detail::ACTION, ACTIONS[a])
+    .with(detail::RESOURCE, RESOURCES[a])
 }
 
 /// Counts the stored nodes a proof reads.

@@ -20,7 +20,7 @@ use daypass_tenant::{
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 use super::tree::{err, header};
-use crate::{
+use daypass::{
     clock::{Clock, SystemClock, Timestamp},
     pki::CertificateAuthority,
 };

@@ -1,0 +1,62 @@
+//! `daypass bench`: measurements reported in docs/performance.md, each
+//! figure beside the limit that bounds it, measured in the same run.
+//!
+//! * [`tree`]: the log's Merkle tree in a real store, at growing sizes;
+//! * [`service`]: the real server over real mutual TLS under concurrent
+//!   load, with its baselines (an empty RPC, raw sled, SHA-256, Ed25519);
+//! * [`scale`]: the server process at 10^4 … 10^7 log entries and 10^5
+//!   active grants: start-up, memory, disk, append and verify rates;
+//! * [`verify`]: a tenant's offline decision (grant token, grant
+//!   certificate) beside raw Ed25519 verification.
+//!
+//! This lives in the binary, not the library: it drives the library from
+//! outside, as a user would, and [`scale`] starts this very executable as
+//! the server. The flags are `daypass::cli::BenchCommand`.
+
+mod scale;
+mod service;
+mod tree;
+mod verify;
+
+use daypass::cli::{BenchCommand, CliError};
+
+use self::{
+    scale::{ScaleOptions, scale},
+    service::{ServiceOptions, service},
+    tree::{TreeOptions, tree},
+    verify::{VerifyOptions, verify},
+};
+
+/// `daypass bench …`: runs one benchmark and prints its report.
+pub async fn run(command: BenchCommand) -> Result<(), CliError> {
+    let report = match command {
+        BenchCommand::Tree { sizes, proofs, dir } => {
+            tree(&TreeOptions { sizes, proofs, dir }).await
+        }
+        BenchCommand::Service {
+            seconds,
+            concurrency,
+            connections,
+            dir,
+        } => {
+            service(&ServiceOptions {
+                seconds,
+                concurrency,
+                connections,
+                dir,
+            })
+            .await
+        }
+        BenchCommand::Scale { sizes, grants, dir } => {
+            scale(&ScaleOptions { sizes, grants, dir }).await
+        }
+        BenchCommand::Verify { seconds, revoked } => {
+            verify(&VerifyOptions { seconds, revoked }).await
+        }
+    };
+    print!(
+        "{}",
+        report.map_err(|e| CliError(format!("bench failed: {e}")))?
+    );
+    Ok(())
+}

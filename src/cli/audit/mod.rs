@@ -1,0 +1,186 @@
+//! `daypass audit`: read, export, verify, witness and replay the audit
+//! log. This file owns the subcommand definitions, the dispatch (what runs
+//! offline, what connects) and the conversions every audit command shares;
+//! the log format, proofs and replay rules live in `crate::audit`.
+//!
+//! * [`export`]: `audit export`, whole or one tenant's with proofs;
+//! * [`verify`]: `audit verify` (offline) and `audit check` (server-side);
+//! * [`witness`]: `audit checkpoint` and `audit witness`;
+//! * [`replay`]: `audit replay` (from the server or an export) and `audit tail`.
+
+mod export;
+mod replay;
+mod verify;
+mod witness;
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use clap::Subcommand;
+
+use super::{CliError, CliResult, Connection};
+use crate::{audit, pb};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Export the log as JSON Lines (streaming).
+    Export {
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Also save the signed checkpoint the export ends at, for
+        /// `audit verify --checkpoint`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Only this tenant's entries, each with an inclusion proof against
+        /// the saved checkpoint (needs --checkpoint). A tenant exports its own
+        /// with --tenant and its own name.
+        #[arg(long, requires = "checkpoint")]
+        tenant: Option<String>,
+    },
+    /// Verify an export offline: no server needed. With --checkpoint and
+    /// --log-key also the signature, the tree root or every inclusion proof.
+    Verify {
+        file: PathBuf,
+        /// A signed checkpoint file (from `audit export --checkpoint`).
+        #[arg(long, requires = "log_key")]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key, or a file holding it (certs/log.pub).
+        #[arg(long, requires = "checkpoint")]
+        log_key: Option<String>,
+    },
+    /// Print the log's newest signed checkpoint (verified with --log-key).
+    Checkpoint {
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Write the note to this file too.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Accept the newest checkpoint only if the log proves it extends the
+    /// last one this witness accepted; otherwise raise an alarm (exit 1).
+    Witness {
+        /// Witness state: the accepted checkpoints (JSON Lines). Keep it
+        /// where the server's operators cannot write.
+        #[arg(long)]
+        state: PathBuf,
+        /// The log's verifier key, or a file holding it (certs/log.pub).
+        #[arg(long)]
+        log_key: String,
+    },
+    /// Who had access to which tenant, when, why, and what they did.
+    Replay {
+        /// Read an export instead of asking the server.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        person: Option<String>,
+        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Follow the log as it is written.
+    Tail {
+        /// Start at this sequence number (default: the last 10 entries).
+        #[arg(long)]
+        from: Option<u64>,
+    },
+    /// Ask the server to verify its stored chain.
+    Check,
+}
+
+/// Runs one `daypass audit` command. `verify` and `replay --file` never
+/// connect; the others connect once what can be checked locally is.
+pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool) -> CliResult {
+    match command {
+        AuditCommand::Export {
+            from,
+            out,
+            checkpoint,
+            tenant,
+        } => match checkpoint {
+            Some(cp_path) => export::to_checkpoint(conn, from, out, &cp_path, tenant).await,
+            None => export::whole(conn, from, out).await,
+        },
+        AuditCommand::Verify {
+            file,
+            checkpoint,
+            log_key,
+        } => match (checkpoint, log_key) {
+            (Some(cp), Some(key)) => verify::file_against(&file, &cp, &key, json_out),
+            _ => verify::file(&file, json_out),
+        },
+        AuditCommand::Checkpoint { log_key, out } => {
+            witness::checkpoint(conn, log_key.as_deref(), out, json_out).await
+        }
+        AuditCommand::Witness { state, log_key } => {
+            witness::witness(conn, &state, &log_key, json_out).await
+        }
+        AuditCommand::Replay {
+            file,
+            tenant,
+            person,
+            since,
+            until,
+        } => {
+            let filter = replay::Flags {
+                tenant,
+                person,
+                since,
+                until,
+            };
+            match file {
+                Some(file) => replay::from_file(&file, filter, json_out),
+                None => replay::from_server(conn, filter, json_out).await,
+            }
+        }
+        AuditCommand::Tail { from } => replay::tail(conn, from, json_out).await,
+        AuditCommand::Check => verify::check(conn, json_out).await,
+    }
+}
+
+fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
+    crate::rpc::entry_from_pb(e).map_err(|why| cli_err!("the server sent a bad entry: {why}"))
+}
+
+fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
+    hs.iter()
+        .map(|h| {
+            h.as_slice()
+                .try_into()
+                .map_err(|_| cli_err!("the server sent a proof hash that is not 32 bytes"))
+        })
+        .collect()
+}
+
+/// A verifier key given inline (`name+id+key`) or as a file holding one.
+fn load_verifier(arg: &str) -> Result<audit::note::NoteVerifier, CliError> {
+    let text = if Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).map_err(|e| cli_err!("cannot read {arg}: {e}"))?
+    } else {
+        arg.to_owned()
+    };
+    audit::note::NoteVerifier::parse(&text).map_err(|e| {
+        cli_err!("--log-key: {e} (give the log's verifier key, e.g. the file certs/log.pub)")
+    })
+}
+
+/// Opens an export for reading; a directory is refused by name.
+fn open(path: &Path) -> Result<File, CliError> {
+    let file = File::open(path).map_err(|e| cli_err!("cannot open {}: {e}", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(cli_err!(
+            "cannot open {}: it is a directory, not a file",
+            path.display()
+        ));
+    }
+    Ok(file)
+}

@@ -1,0 +1,133 @@
+//! Checking the log: `daypass audit verify` checks an export offline (the
+//! chain, and with a checkpoint and the log's key, the signed tree root or
+//! every inclusion proof); `daypass audit check` asks the server to verify
+//! its stored chain. The verification rules live in `crate::audit`.
+
+use std::{io::BufReader, path::Path};
+
+use serde_json::json;
+
+use super::{load_verifier, open};
+use crate::{
+    audit::{self, export},
+    cli::{CliError, CliResult, Connection, connect::connect},
+    pb,
+};
+
+/// `audit verify FILE`: the chain of an export, offline.
+pub(super) fn file(file: &Path, json_out: bool) -> CliResult {
+    let reader = BufReader::new(open(file)?);
+    match export::verify(reader) {
+        // A log has entries from its start on: an empty export is a wrong
+        // or emptied file, not a verified log.
+        Ok(s) if s.entries == 0 => Err(cli_err!(
+            "{}: no log entries in it (an export has one JSON line per entry)",
+            file.display()
+        )),
+        Ok(s) => {
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "entries": s.entries, "first_seq": s.first_seq, "head_hash": hex::encode(s.head)})
+                );
+            } else {
+                println!(
+                    "OK: {} entries verified, head {}",
+                    s.entries,
+                    hex::encode(s.head)
+                );
+            }
+            Ok(())
+        }
+        Err((line, p)) => Err(failed(file, line, &p, json_out)),
+    }
+}
+
+/// `audit verify FILE --checkpoint CP --log-key K`: also the checkpoint's
+/// signature, and the tree root or every inclusion proof, offline.
+pub(super) fn file_against(file: &Path, cp_path: &Path, key: &str, json_out: bool) -> CliResult {
+    let verifier = load_verifier(key)?;
+    let note = std::fs::read_to_string(cp_path)
+        .map_err(|e| cli_err!("cannot read {}: {e}", cp_path.display()))?;
+    let cp = audit::note::Checkpoint::open(&note, &verifier)
+        .map_err(|e| cli_err!("{}: {e}", cp_path.display()))?;
+    match export::verify_against(BufReader::new(open(file)?), &cp) {
+        Ok(s) => {
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "entries": s.entries, "tenant_scoped": s.proven, "tree_size": s.tree_size, "beyond_checkpoint": s.beyond, "signed_by": verifier.name()})
+                );
+            } else if s.proven {
+                println!(
+                    "OK: {} entries, each proven included in the log's tree of {} entries signed by {}",
+                    s.entries,
+                    s.tree_size,
+                    verifier.name()
+                );
+            } else {
+                println!(
+                    "OK: {} entries, chain intact, and the first {} hash to the root signed by {}{}",
+                    s.entries,
+                    s.tree_size,
+                    verifier.name(),
+                    if s.beyond > 0 {
+                        format!(" ({} later entries are chain-checked only)", s.beyond)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(())
+        }
+        Err((line, p)) => Err(failed(file, line, &p, json_out)),
+    }
+}
+
+/// `audit check`: the server verifies its stored chain; a broken chain is
+/// an error (exit status 1).
+pub(super) async fn check(conn: &Connection, json_out: bool) -> CliResult {
+    let mut c = connect(conn).await?;
+    let r = c
+        .audit
+        .verify_chain(pb::VerifyChainRequest {})
+        .await?
+        .into_inner();
+    if json_out {
+        println!(
+            "{:#}",
+            json!({"ok": r.ok, "entries_checked": r.entries_checked, "head_hash": hex::encode(&r.head_hash), "first_bad_seq": r.first_bad_seq, "problem": r.problem})
+        );
+    } else if r.ok {
+        println!(
+            "chain OK: {} entries, head {}",
+            r.entries_checked,
+            hex::encode(&r.head_hash)
+        );
+    }
+    if !r.ok {
+        return Err(cli_err!(
+            "chain BROKEN at seq {}: {}",
+            r.first_bad_seq,
+            r.problem
+        ));
+    }
+    Ok(())
+}
+
+/// Reports the first problem an export verification found.
+fn failed(file: &Path, line: usize, p: &audit::Problem, json_out: bool) -> CliError {
+    if json_out {
+        println!(
+            "{:#}",
+            json!({"ok": false, "line": line, "first_bad_seq": p.seq, "problem": p.kind.as_str(), "detail": p.detail})
+        );
+    }
+    cli_err!(
+        "{}: line {line}: first bad entry is seq {}: {} ({})",
+        file.display(),
+        p.seq,
+        p.kind.as_str(),
+        p.detail
+    )
+}

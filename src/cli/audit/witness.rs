@@ -1,0 +1,107 @@
+//! Signed checkpoints from the command line: `daypass audit checkpoint`
+//! prints (and optionally verifies and saves) the newest one; `daypass
+//! audit witness` accepts it only if the log proves it extends the last
+//! one this witness accepted. The witness rules and state format live in
+//! `crate::audit::witness`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{hashes_from_pb, load_verifier};
+use crate::{
+    audit,
+    cli::{CliError, CliResult, Connection, connect::connect},
+    clock::{Clock, SystemClock},
+    pb,
+};
+
+/// `audit checkpoint [--log-key K] [--out F]`.
+pub(super) async fn checkpoint(
+    conn: &Connection,
+    log_key: Option<&str>,
+    out: Option<PathBuf>,
+    json_out: bool,
+) -> CliResult {
+    let mut c = connect(conn).await?;
+    let cp = c
+        .audit
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await?
+        .into_inner();
+    let verified = match log_key {
+        Some(k) => {
+            let v = load_verifier(k)?;
+            audit::note::Checkpoint::open(&cp.note, &v)
+                .map_err(|e| cli_err!("the server's checkpoint does not verify: {e}"))?;
+            true
+        }
+        None => false,
+    };
+    if let Some(p) = &out {
+        std::fs::write(p, &cp.note).map_err(|e| cli_err!("cannot write {}: {e}", p.display()))?;
+    }
+    if json_out {
+        println!(
+            "{:#}",
+            json!({"tree_size": cp.tree_size, "root_hash": hex::encode(&cp.root_hash), "note": cp.note, "verified": verified})
+        );
+    } else {
+        print!("{}", cp.note);
+        if !verified {
+            eprintln!("(signature not checked: pass --log-key certs/log.pub)");
+        }
+    }
+    Ok(())
+}
+
+/// `audit witness --state S --log-key K`: the key and the state are read
+/// before connecting, so a mistake in either is reported first. An alarm
+/// is an error (exit status 1).
+pub(super) async fn witness(
+    conn: &Connection,
+    state: &Path,
+    log_key: &str,
+    json_out: bool,
+) -> CliResult {
+    let verifier = load_verifier(log_key)?;
+    let history = audit::witness::History::load(state).map_err(|e| cli_err!("{e}"))?;
+    let mut c = connect(conn).await?;
+    let cp = c
+        .audit
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await?
+        .into_inner();
+    let now = Clock::now(&SystemClock).to_rfc3339();
+    let (outcome, accept) =
+        audit::witness::run(&history, &cp.note, &verifier, &now, async |old, new| {
+            let p = c
+                .audit
+                .get_consistency_proof(pb::GetConsistencyProofRequest {
+                    old_size: old,
+                    new_size: new,
+                })
+                .await
+                .map_err(|s| audit::witness::WitnessError::Fetch(CliError::from(s).0))?
+                .into_inner();
+            hashes_from_pb(&p.hashes).map_err(|e| audit::witness::WitnessError::Fetch(e.0))
+        })
+        .await
+        .map_err(|e| cli_err!("{e}"))?;
+    if let Some(rec) = &accept {
+        audit::witness::History::append(state, rec).map_err(|e| cli_err!("{e}"))?;
+    }
+    if json_out {
+        println!(
+            "{:#}",
+            json!({"ok": !outcome.is_alarm(), "outcome": outcome.label(), "message": outcome.to_string(), "tree_size": cp.tree_size})
+        );
+    }
+    if outcome.is_alarm() {
+        return Err(cli_err!("{outcome}"));
+    }
+    if !json_out {
+        println!("OK: {outcome}");
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The `daypass bench` command line: plain data, parsed with the rest of
+//! the CLI. The benchmarks are not in the library: the daypass binary runs
+//! them (src/bin/daypass/bench/), and `daypass::cli::run` refuses this
+//! command.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The log's Merkle tree in a real store: append rate, root and proof
+    /// cost at growing log sizes.
+    Tree {
+        /// Log sizes to measure at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 100_000, 1_000_000])]
+        sizes: Vec<u64>,
+        /// Proofs timed at each size.
+        #[arg(long, default_value_t = 1000)]
+        proofs: usize,
+        /// Where to put the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The real server over real mutual TLS under concurrent load, with its
+    /// baselines (empty RPC, raw sled, SHA-256, Ed25519).
+    Service {
+        /// Measured seconds per workload.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Calls in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Mutual-TLS connections the calls share.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Where to put the temporary server files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The server process at growing log sizes with many active grants:
+    /// start-up time, resident memory, disk per entry, append and verify rates.
+    Scale {
+        /// Log sizes to measure at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000, 1_000_000, 10_000_000])]
+        sizes: Vec<u64>,
+        /// Simultaneously active grants (created first, expiry task running).
+        #[arg(long, default_value_t = 100_000)]
+        grants: u64,
+        /// Where to put the temporary data (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// A tenant's offline decision: grant token and grant certificate
+    /// verification beside raw Ed25519 verification.
+    Verify {
+        /// Measured seconds per workload.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Grants on the tenant's revocation list.
+        #[arg(long, default_value_t = 1000)]
+        revoked: usize,
+    },
+}

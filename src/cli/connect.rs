@@ -1,0 +1,100 @@
+//! How client commands reach the server: the connection flags, the dev
+//! identity lookup under ./daypass-dev/certs, [`connect`], and `whoami`,
+//! which shows the identity a connection presents. The mutual-TLS client
+//! itself lives in `crate::client`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+
+use super::{CliError, CliResult, DEV_DIR, output};
+use crate::{
+    client::{self, ClientIdentity, Clients},
+    pb,
+};
+
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:50051";
+
+/// How client commands reach the server. Without --cert, the dev identity
+/// named by --as under ./daypass-dev/certs is used when present.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Server address.
+    #[arg(long, global = true, env = "DAYPASS_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// CA certificate that signed the server's certificate.
+    #[arg(long, global = true, env = "DAYPASS_CA")]
+    pub ca: Option<PathBuf>,
+    /// Your client certificate.
+    #[arg(long, global = true, env = "DAYPASS_CERT")]
+    pub cert: Option<PathBuf>,
+    /// Your client key.
+    #[arg(long, global = true, env = "DAYPASS_KEY")]
+    pub key: Option<PathBuf>,
+    /// Dev identity to use (alice, bob, rory, ada, eve, pat, acme, globex).
+    #[arg(
+        long = "as",
+        global = true,
+        env = "DAYPASS_AS",
+        default_value = "alice"
+    )]
+    pub as_name: String,
+}
+
+/// Connects with the identity the flags name.
+pub(super) async fn connect(conn: &Connection) -> Result<Clients, CliError> {
+    let (ca, cert, key) = identity_files(conn)?;
+    let id = ClientIdentity::from_files(&ca, &cert, &key).map_err(|e| cli_err!("{e}"))?;
+    client::connect(&conn.server, &id)
+        .await
+        .map_err(|e| match e {
+            client::ClientError::Identity(_) => cli_err!("{e}"),
+            _ => cli_err!("{e} (is the server running? is --server right?)"),
+        })
+}
+
+/// `daypass whoami`: who the server thinks you are.
+pub(super) async fn whoami(conn: &Connection, json_out: bool) -> CliResult {
+    let mut c = connect(conn).await?;
+    let w = c.staff.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
+    output::print_json_or_text(
+        json_out,
+        &json!({"principal": w.principal, "kind": w.kind, "name": w.name, "role": output::role(w.role)}),
+        &format!(
+            "{} ({}{})\n",
+            w.principal,
+            w.kind,
+            if w.role != 0 {
+                format!(", {}", output::role(w.role))
+            } else {
+                String::new()
+            }
+        ),
+    );
+    Ok(())
+}
+
+/// --ca/--cert/--key when given, else the dev identity named by --as.
+fn identity_files(conn: &Connection) -> Result<(PathBuf, PathBuf, PathBuf), CliError> {
+    let dev_certs = Path::new(DEV_DIR).join("certs");
+    match (&conn.ca, &conn.cert, &conn.key) {
+        (Some(ca), Some(cert), Some(key)) => Ok((ca.clone(), cert.clone(), key.clone())),
+        (ca, None, None) if dev_certs.is_dir() => {
+            let name = &conn.as_name;
+            let stem = ["staff", "auditor", "tenant"]
+                .iter()
+                .map(|k| format!("{k}-{name}"))
+                .find(|s| dev_certs.join(format!("{s}.pem")).exists())
+                .ok_or_else(|| cli_err!("no dev identity {name:?} in {}; try alice, bob, rory, ada, eve, pat, acme or globex", dev_certs.display()))?;
+            Ok((
+                ca.clone().unwrap_or_else(|| dev_certs.join("ca.pem")),
+                dev_certs.join(format!("{stem}.pem")),
+                dev_certs.join(format!("{stem}.key")),
+            ))
+        }
+        _ => Err(cli_err!(
+            "give --ca, --cert and --key (or DAYPASS_CA, DAYPASS_CERT, DAYPASS_KEY); run `daypass serve --dev` for dev identities"
+        )),
+    }
+}

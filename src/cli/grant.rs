@@ -1,0 +1,266 @@
+//! `daypass grant`: request, list, show, decide and end grants, print a
+//! grant's token, and fetch a grant certificate (its key is made here and
+//! never leaves this machine). The grant lifecycle is the server's; this
+//! file owns the flags and what is printed.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{CliResult, Connection, connect::connect, output, parse_duration};
+use crate::{client::Clients, pb, pki};
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Ask for access to a tenant.
+    Request {
+        tenant: String,
+        /// Why you need access (mandatory).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "")]
+        ticket: String,
+        /// How long, e.g. 2h, 90m, 3600s (default and maximum: 24h).
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// List the grants you may see.
+    List {
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[arg(long, default_value = "")]
+        holder: String,
+        /// Only pending and active grants.
+        #[arg(long)]
+        live: bool,
+    },
+    /// Show one grant.
+    Show { id: String },
+    /// Approve a pending request (tenant, or a colleague of the requester).
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Deny a pending request.
+    Deny {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// End a grant now (admin, or the tenant).
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Give up your own grant now.
+    Release { id: String },
+    /// Print your active grant's signed token (for a tenant to verify
+    /// offline), and nothing else, so it can be piped.
+    Token { id: String },
+    /// Get a client certificate for your active grant, valid until it
+    /// expires: a new key is made here and never leaves this machine.
+    Cert {
+        id: String,
+        /// Where to write grant-<id>.pem, grant-<id>.key (0600) and grant-ca.pem.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// Runs one `daypass grant` command against the server. A bad
+/// `--duration` is refused before connecting.
+pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool) -> CliResult {
+    if let GrantCommand::Request {
+        duration: Some(d), ..
+    } = &command
+    {
+        parse_duration(d)?;
+    }
+    let mut c = connect(conn).await?;
+    let show = |g: &pb::Grant, headline: &str| {
+        if json_out {
+            println!("{:#}", output::grant_json(g));
+        } else {
+            println!("{headline}");
+            print!("{}", output::grant_detail(g));
+        }
+    };
+    match command {
+        GrantCommand::Request {
+            tenant,
+            reason,
+            ticket,
+            duration,
+        } => {
+            let duration_seconds = match duration {
+                Some(d) => parse_duration(&d)?,
+                None => 0,
+            };
+            let g = c
+                .grants
+                .request_grant(pb::RequestGrantRequest {
+                    tenant,
+                    reason,
+                    ticket,
+                    duration_seconds,
+                })
+                .await?
+                .into_inner();
+            let headline = if output::state(g.state) == "active" {
+                format!(
+                    "grant {} is active until {}",
+                    g.id,
+                    output::time(g.expires_at_ms)
+                )
+            } else {
+                format!(
+                    "grant {} is pending approval until {}",
+                    g.id,
+                    output::time(g.pending_until_ms)
+                )
+            };
+            show(&g, &headline);
+        }
+        GrantCommand::List {
+            tenant,
+            holder,
+            live,
+        } => {
+            let r = c
+                .grants
+                .list_grants(pb::ListGrantsRequest {
+                    tenant,
+                    holder,
+                    live_only: live,
+                })
+                .await?
+                .into_inner();
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>())
+                );
+            } else {
+                print!("{}", output::grants_table(&r.grants));
+            }
+        }
+        GrantCommand::Show { id } => {
+            let g = c
+                .grants
+                .get_grant(pb::GetGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
+            show(&g, &format!("grant {}", g.id));
+        }
+        GrantCommand::Approve { id, note } => {
+            let g = c
+                .grants
+                .approve_grant(pb::DecideGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
+            show(
+                &g,
+                &format!(
+                    "approved: grant {} is active until {}",
+                    g.id,
+                    output::time(g.expires_at_ms)
+                ),
+            );
+        }
+        GrantCommand::Deny { id, note } => {
+            let g = c
+                .grants
+                .deny_grant(pb::DecideGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
+            show(&g, &format!("denied grant {}", g.id));
+        }
+        GrantCommand::Revoke { id, note } => {
+            let g = c
+                .grants
+                .revoke_grant(pb::RevokeGrantRequest { grant_id: id, note })
+                .await?
+                .into_inner();
+            show(&g, &format!("revoked grant {}", g.id));
+        }
+        GrantCommand::Release { id } => {
+            let g = c
+                .grants
+                .release_grant(pb::ReleaseGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
+            show(&g, &format!("released grant {}", g.id));
+        }
+        GrantCommand::Token { id } => {
+            let g = c
+                .grants
+                .get_grant(pb::GetGrantRequest { grant_id: id })
+                .await?
+                .into_inner();
+            if g.token.is_empty() {
+                return Err(cli_err!(
+                    "grant {} has no token: tokens are given to the holder of an active grant only (it is {})",
+                    g.id,
+                    output::state(g.state)
+                ));
+            }
+            println!("{}", g.token);
+        }
+        GrantCommand::Cert { id, out } => write_certificate(&mut c, id, out, json_out).await?,
+    }
+    Ok(())
+}
+
+/// `daypass grant cert`: makes a key here, sends only a certificate
+/// request, and writes the key (0600), the certificate and the grant CA.
+async fn write_certificate(c: &mut Clients, id: String, out: PathBuf, json_out: bool) -> CliResult {
+    let key = rcgen::KeyPair::generate().map_err(|e| cli_err!("cannot make a key: {e}"))?;
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.serialize_request(&key))
+        .and_then(|r| r.pem())
+        .map_err(|e| cli_err!("cannot make a certificate request: {e}"))?;
+    let issued = c
+        .grants
+        .issue_grant_certificate(pb::IssueGrantCertificateRequest {
+            grant_id: id.clone(),
+            csr_pem: csr,
+        })
+        .await?
+        .into_inner();
+    pki::create_dir(&out).map_err(|e| cli_err!("{e}"))?;
+    let written = [
+        pki::write_secret(&out.join(format!("grant-{id}.key")), &key.serialize_pem()),
+        pki::write_public(
+            &out.join(format!("grant-{id}.pem")),
+            &issued.certificate_pem,
+        ),
+        pki::write_public(&out.join("grant-ca.pem"), &issued.grant_ca_pem),
+    ];
+    for w in written {
+        let path = w.map_err(|e| cli_err!("{e}"))?;
+        if !json_out {
+            println!("wrote {}", path.display());
+        }
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "grant": id,
+                "serial": issued.serial,
+                "expires_at": output::time(issued.expires_at_ms),
+                "dir": out,
+            })
+        );
+    } else {
+        println!(
+            "grant certificate {} for {id}: valid until {}",
+            issued.serial,
+            output::time(issued.expires_at_ms)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `daypass serve`: loads the configuration (or prepares `--dev`), binds
+//! the listener, sets up logging and runs the server until Ctrl-C or
+//! SIGTERM. The server itself lives in `crate::server`; this file only
+//! turns flags into its arguments.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use clap::{Args, ValueEnum};
+
+use super::{CliResult, DEV_DIR};
+use crate::{clock::SystemClock, config::Config, dev, server};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "DAYPASS_CONFIG", required_unless_present = "dev")]
+    pub config: Option<PathBuf>,
+    /// Create ./daypass-dev/ (CA, certificates, enrolled identities) and serve on 127.0.0.1:50051.
+    #[arg(long, conflicts_with = "config")]
+    pub dev: bool,
+    /// Override the listen address.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Runs `daypass serve` until a shutdown signal.
+pub(super) async fn serve(args: ServeArgs) -> CliResult {
+    init_tracing(args.log_format);
+    let mut config = if args.dev {
+        dev::prepare(Path::new(DEV_DIR))
+            .await
+            .map_err(|e| cli_err!("dev setup failed: {e}"))?
+    } else {
+        let path = args
+            .config
+            .ok_or_else(|| cli_err!("give --config FILE or --dev"))?;
+        Config::load(&path).map_err(|e| cli_err!("{e}"))?
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?;
+    if args.dev {
+        let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
+        println!("{}", dev::walkthrough(Path::new(DEV_DIR), addr));
+    }
+    server::run(config, Arc::new(SystemClock), listener, shutdown_signal())
+        .await
+        .map_err(|e| cli_err!("{e}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files or journald.
+    let ansi = std::io::IsTerminal::is_terminal(&io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,110 @@
+//! `daypass tenant`: register, update and list tenants (admin). The
+//! approval rules themselves are the server's; this file owns the flags
+//! and what is printed.
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::{CliResult, Connection, connect::connect, output};
+use crate::pb;
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Register a tenant.
+    Add {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ApprovalArg::Auto)]
+        approval: ApprovalArg,
+        /// Grants for this tenant must name a ticket.
+        #[arg(long)]
+        require_ticket: bool,
+    },
+    /// Change a tenant's approval policy or ticket rule.
+    Update {
+        name: String,
+        #[arg(long, value_enum)]
+        approval: Option<ApprovalArg>,
+        #[arg(long)]
+        require_ticket: Option<bool>,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ApprovalArg {
+    Auto,
+    Approval,
+}
+
+/// Runs one `daypass tenant` command against the server.
+pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: bool) -> CliResult {
+    let mut c = connect(conn).await?;
+    match command {
+        TenantCommand::Add {
+            name,
+            approval,
+            require_ticket,
+        } => {
+            let t = c
+                .tenants
+                .add_tenant(pb::AddTenantRequest {
+                    name,
+                    approval: approval_pb(approval) as i32,
+                    require_ticket,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!("added tenant {}\n", output::tenant_summary(&t)),
+            );
+        }
+        TenantCommand::Update {
+            name,
+            approval,
+            require_ticket,
+        } => {
+            let t = c
+                .tenants
+                .update_tenant(pb::UpdateTenantRequest {
+                    name,
+                    approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0),
+                    require_ticket,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!("updated tenant {}\n", output::tenant_summary(&t)),
+            );
+        }
+        TenantCommand::List => {
+            let r = c
+                .tenants
+                .list_tenants(pb::ListTenantsRequest {})
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &json!(
+                    r.tenants
+                        .iter()
+                        .map(output::tenant_json)
+                        .collect::<Vec<_>>()
+                ),
+                &output::tenants_table(&r.tenants),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn approval_pb(a: ApprovalArg) -> pb::ApprovalPolicy {
+    match a {
+        ApprovalArg::Auto => pb::ApprovalPolicy::Auto,
+        ApprovalArg::Approval => pb::ApprovalPolicy::Approval,
+    }
+}
