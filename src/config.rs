@@ -48,7 +48,10 @@ use std::{fs, net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::{clock::Timestamp, domain::{MAX_GRANT_SECS, Name}};
+use crate::{
+    clock::Timestamp,
+    domain::{MAX_GRANT_SECS, Name},
+};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {

@@ -240,7 +240,8 @@ impl Gate {
         else {
             return;
         };
-        self.revoked.lock()
+        self.revoked
+            .lock()
             .entry(g.tenant.to_string())
             .or_default()
             .insert(g.id.to_string(), exp);

@@ -6,7 +6,6 @@
 //! `spiffe://<trust-domain>/<kind>/<name>` with kind `staff`, `tenant` or
 //! `auditor`.
 
-
 use thiserror::Error;
 use x509_parser::{extensions::GeneralName, prelude::FromDer};
 

@@ -430,7 +430,9 @@ async fn the_server_detects_an_entry_changed_in_its_files() {
         let mut tampered = stored.clone();
         tampered[last_char] = b'x';
         assert_eq!(Entry::decode(&tampered[32..]).unwrap().actor, "staff/alicx");
-        assert!(!daypass::ledger::driver::sled::stored_hash_matches(&tampered));
+        assert!(!daypass::ledger::driver::sled::stored_hash_matches(
+            &tampered
+        ));
         log.insert(seq.to_be_bytes(), tampered).unwrap();
         log.flush().unwrap();
     }

@@ -7,9 +7,7 @@
 mod common;
 
 use common::*;
-use daypass::{
-    pb::{self, ApprovalPolicy, Role},
-};
+use daypass::pb::{self, ApprovalPolicy, Role};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

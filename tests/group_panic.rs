@@ -6,9 +6,7 @@
 mod common;
 
 use common::*;
-use daypass::{
-    pb::{ApprovalPolicy, Role},
-};
+use daypass::pb::{ApprovalPolicy, Role};
 use tonic::Code;
 
 #[tokio::test]

@@ -351,15 +351,26 @@ mod tests {
         assert_eq!(requested.kind, EventKind::GrantRequested);
         assert_eq!(g.state, GrantState::Pending);
         let activated = g.activate(now, &alice);
-        assert_eq!(activated.details[detail::EXPIRES_AT], Timestamp(61_000).to_string());
+        assert_eq!(
+            activated.details[detail::EXPIRES_AT],
+            Timestamp(61_000).to_string()
+        );
         assert_eq!(g.is_valid_at(Timestamp(60_999)), Ok(()));
-        let revoked = g.end(Ending::Offboard, Timestamp(2_000), &alice, &Note::parse("").unwrap());
+        let revoked = g.end(
+            Ending::Offboard,
+            Timestamp(2_000),
+            &alice,
+            &Note::parse("").unwrap(),
+        );
         assert_eq!(revoked.kind, EventKind::GrantRevoked);
         assert_eq!(g.is_valid_at(Timestamp(2_000)), Err(DenyReason::Offboarded));
         let mut pending = active(0);
         pending.state = GrantState::Pending;
         pending.pending_until = Some(Timestamp(5));
-        assert_eq!(pending.expire(Timestamp(9)).kind, EventKind::GrantRequestExpired);
+        assert_eq!(
+            pending.expire(Timestamp(9)).kind,
+            EventKind::GrantRequestExpired
+        );
         assert_eq!(pending.ended_at, Some(Timestamp(5)));
     }
 }

@@ -54,10 +54,12 @@ text_type!(
 );
 text_type!(
     /// A ticket reference: optional (empty), at most 128 characters.
+    #[derive(Default)]
     Ticket, "ticket", MAX_TICKET_CHARS, required = false
 );
 text_type!(
     /// A note on a decision or a revocation: optional, at most 500 characters.
+    #[derive(Default)]
     Note, "note", MAX_NOTE_CHARS, required = false
 );
 text_type!(
@@ -66,27 +68,9 @@ text_type!(
 );
 text_type!(
     /// What it was done to: optional.
+    #[derive(Default)]
     Resource, "resource", MAX_RESOURCE_CHARS, required = false
 );
-
-// The optional fields are empty when absent.
-impl Default for Ticket {
-    fn default() -> Self {
-        Ticket(String::new())
-    }
-}
-
-impl Default for Note {
-    fn default() -> Self {
-        Note(String::new())
-    }
-}
-
-impl Default for Resource {
-    fn default() -> Self {
-        Resource(String::new())
-    }
-}
 
 /// A free-text field: trimmed, bounded, no control or invisible characters.
 fn free_text(field: &str, value: &str, max_chars: usize, required: bool) -> Result<String, String> {
@@ -174,7 +158,14 @@ mod tests {
                 .unwrap_err()
                 .contains("control characters")
         );
-        for c in ['\u{202E}', '\u{200B}', '\u{FEFF}', '\u{2028}', '\u{E0041}', '\u{00AD}'] {
+        for c in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{2028}',
+            '\u{E0041}',
+            '\u{00AD}',
+        ] {
             let err = Note::parse(&format!("ok{c}ok")).unwrap_err();
             assert!(err.contains(&format!("U+{:04X}", u32::from(c))), "{err}");
         }

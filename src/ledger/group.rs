@@ -12,7 +12,10 @@ use super::{
     view::Pending,
 };
 use crate::{
-    audit::{Entry, Hash, SealedEntry, merkle::{self, Frontier}},
+    audit::{
+        Entry, Hash, SealedEntry,
+        merkle::{self, Frontier},
+    },
     clock::{Clock, Timestamp},
     domain::Draft,
     policy::tenant_scopes,

@@ -4,7 +4,10 @@
 //! INVALID_ARGUMENT (and the refusal logged) before the service runs.
 
 use crate::{
-    domain::{AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket, truncate},
+    domain::{
+        AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
+        truncate,
+    },
     identity::IdentityError,
     pb,
     service::{
@@ -250,22 +253,32 @@ mod tests {
         assert_eq!(ok.tenant.as_str(), "acme");
         assert_eq!(ok.reason.as_str(), "INC-1");
         assert_eq!(ok.ticket.as_str(), "T-1");
-        assert!(message(RequestGrant::try_from(&request("Acme", "r", ""))).starts_with("tenant: invalid name"));
+        assert!(
+            message(RequestGrant::try_from(&request("Acme", "r", "")))
+                .starts_with("tenant: invalid name")
+        );
         assert_eq!(
             message(RequestGrant::try_from(&request("acme", "  ", ""))),
             "reason is required and must not be blank"
         );
         assert_eq!(
-            message(RequestGrant::try_from(&request("acme", &"r".repeat(501), ""))),
+            message(RequestGrant::try_from(&request(
+                "acme",
+                &"r".repeat(501),
+                ""
+            ))),
             "reason is longer than 500 characters"
         );
         assert_eq!(
-            message(RequestGrant::try_from(&request("acme", "r", &"t".repeat(129)))),
+            message(RequestGrant::try_from(&request(
+                "acme",
+                "r",
+                &"t".repeat(129)
+            ))),
             "ticket is longer than 128 characters"
         );
         assert!(
-            message(RequestGrant::try_from(&request("acme", "a\u{202e}b", "")))
-                .contains("U+202E")
+            message(RequestGrant::try_from(&request("acme", "a\u{202e}b", ""))).contains("U+202E")
         );
     }
 
@@ -289,12 +302,20 @@ mod tests {
             role,
         };
         assert_eq!(
-            AddStaff::try_from(&r("alice", pb::Role::Root as i32)).unwrap().role,
+            AddStaff::try_from(&r("alice", pb::Role::Root as i32))
+                .unwrap()
+                .role,
             Role::Root
         );
-        assert_eq!(message(AddStaff::try_from(&r("alice", 99))), "unknown role value 99");
+        assert_eq!(
+            message(AddStaff::try_from(&r("alice", 99))),
+            "unknown role value 99"
+        );
         assert!(message(AddStaff::try_from(&r("alice", 0))).starts_with("role is required"));
-        assert!(message(AddStaff::try_from(&r("", pb::Role::Support as i32))).starts_with("invalid name"));
+        assert!(
+            message(AddStaff::try_from(&r("", pb::Role::Support as i32)))
+                .starts_with("invalid name")
+        );
     }
 
     #[test]
@@ -328,7 +349,9 @@ mod tests {
         let ok = RecordAccess::try_from(&r("ssh", "web-1", "r-1")).unwrap();
         assert_eq!(ok.report_id.unwrap().as_str(), "r-1");
         assert!(message(RecordAccess::try_from(&r("", "", ""))).starts_with("action is required"));
-        assert!(message(RecordAccess::try_from(&r("ssh", "", "a b"))).starts_with("report_id must be"));
+        assert!(
+            message(RecordAccess::try_from(&r("ssh", "", "a b"))).starts_with("report_id must be")
+        );
         assert!(message(RecordAccess::try_from(&r("ssh", "a\u{0}", ""))).contains("control"));
     }
 
@@ -339,7 +362,12 @@ mod tests {
             csr_pem: csr.into(),
         };
         assert!(message(IssueCertificate::try_from(&r(" "))).starts_with("csr_pem is empty"));
-        assert!(message(IssueCertificate::try_from(&r(&"x".repeat(MAX_CSR_BYTES + 1)))).contains("at most"));
+        assert!(
+            message(IssueCertificate::try_from(&r(
+                &"x".repeat(MAX_CSR_BYTES + 1)
+            )))
+            .contains("at most")
+        );
     }
 
     #[test]
@@ -349,7 +377,10 @@ mod tests {
             holder: holder.into(),
             live_only: false,
         };
-        assert_eq!(ListGrants::try_from(&r("", "")).unwrap(), ListGrants::default());
+        assert_eq!(
+            ListGrants::try_from(&r("", "")).unwrap(),
+            ListGrants::default()
+        );
         assert!(message(ListGrants::try_from(&r("x y", ""))).starts_with("tenant filter:"));
         assert!(message(ListGrants::try_from(&r("", "A"))).starts_with("holder filter:"));
     }

@@ -126,10 +126,9 @@ impl GateService for GateApi {
 }
 
 fn tenant_of(caller: &Caller) -> Result<String, Status> {
-    caller
-        .tenant()
-        .map(|t| t.to_string())
-        .ok_or_else(|| BrokerError::PermissionDenied("revocation lists are for tenants".into()).into())
+    caller.tenant().map(|t| t.to_string()).ok_or_else(|| {
+        BrokerError::PermissionDenied("revocation lists are for tenants".into()).into()
+    })
 }
 
 /// The tenant's list now, signed; its sequence number is the log's size.

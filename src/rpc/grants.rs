@@ -54,7 +54,9 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::Grant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::DenyGrant).await?;
-        let cmd = api.command(&caller, Action::DenyGrant, req.get_ref()).await?;
+        let cmd = api
+            .command(&caller, Action::DenyGrant, req.get_ref())
+            .await?;
         let result = api.broker.decide(&caller, cmd, false).await;
         let g = api.finish(&caller, Action::DenyGrant, result).await?;
         Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
@@ -66,7 +68,9 @@ impl GrantService for GrantApi {
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::ListGrants).await?;
-        let filter = api.command(&caller, Action::ListGrants, req.get_ref()).await?;
+        let filter = api
+            .command(&caller, Action::ListGrants, req.get_ref())
+            .await?;
         let result = api.broker.list_grants(&caller, &filter);
         let grants = api.finish(&caller, Action::ListGrants, result).await?;
         Ok(Response::new(pb::ListGrantsResponse {

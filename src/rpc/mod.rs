@@ -66,7 +66,12 @@ impl Api {
     /// Converts a request into its typed command, admits nothing new: a
     /// request that does not convert is refused (and logged) like any
     /// other refusal after admission.
-    async fn command<'r, R, C>(&self, caller: &Caller, action: Action, req: &'r R) -> Result<C, Status>
+    async fn command<'r, R, C>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        req: &'r R,
+    ) -> Result<C, Status>
     where
         C: TryFrom<&'r R, Error = BrokerError>,
     {
@@ -89,9 +94,12 @@ impl Api {
             let _ = self
                 .broker
                 .ledger()
-                .commit(&*clock, |_, _, _| -> Result<(), crate::ledger::LedgerError> {
-                    panic!("injected panic under the writer lock (secret=hunter2)")
-                })
+                .commit(
+                    &*clock,
+                    |_, _, _| -> Result<(), crate::ledger::LedgerError> {
+                        panic!("injected panic under the writer lock (secret=hunter2)")
+                    },
+                )
                 .await;
         }
     }
@@ -108,7 +116,6 @@ pub fn peer_principal<T>(req: &Request<T>, trust_domain: &str) -> Result<Princip
 }
 
 pub use self::{
-    status::panic_status,
     audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, staff::StaffApi,
-    tenants::TenantApi,
+    status::panic_status, tenants::TenantApi,
 };

@@ -20,7 +20,9 @@ impl StaffService for StaffApi {
     ) -> Result<Response<pb::Staff>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddStaff).await?;
-        let cmd = api.command(&caller, Action::AddStaff, req.get_ref()).await?;
+        let cmd = api
+            .command(&caller, Action::AddStaff, req.get_ref())
+            .await?;
         let result = api.broker.add_staff(&caller, cmd).await;
         let (rec, receipt) = api.finish(&caller, Action::AddStaff, result).await?;
         Ok(Response::new(pb::Staff {

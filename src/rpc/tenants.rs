@@ -20,7 +20,9 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::Tenant>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::AddTenant).await?;
-        let cmd = api.command(&caller, Action::AddTenant, req.get_ref()).await?;
+        let cmd = api
+            .command(&caller, Action::AddTenant, req.get_ref())
+            .await?;
         let result = api.broker.add_tenant(&caller, cmd).await;
         let t = api.finish(&caller, Action::AddTenant, result).await?;
         Ok(Response::new(pb::Tenant {

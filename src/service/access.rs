@@ -7,7 +7,9 @@ use super::{Broker, BrokerError, Result, not_found};
 use crate::{
     audit::Hash,
     clock::Timestamp,
-    domain::{DenyReason, EventKind, Grant, GrantId, Name, Principal, PrincipalKind, detail, truncate},
+    domain::{
+        DenyReason, EventKind, Grant, GrantId, Name, Principal, PrincipalKind, detail, truncate,
+    },
     ledger::{LedgerError, Receipt},
     policy::Caller,
     service::commands::{RecordAccess, Subject, ValidateGrant},

@@ -12,7 +12,10 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::{Broker, BrokerError, Result};
-use crate::{clock::Timestamp, domain::{Grant, GrantId}};
+use crate::{
+    clock::Timestamp,
+    domain::{Grant, GrantId},
+};
 
 /// Pending deadlines, earliest first.
 #[derive(Debug, Default)]

@@ -4,9 +4,7 @@
 
 use super::{Broker, BrokerError, Receipted, Result, not_found, receipt};
 use crate::{
-    domain::{
-        Actor, Approval, Grant, GrantId, GrantState, Note, detail, grant::Ending,
-    },
+    domain::{Actor, Approval, Grant, GrantId, GrantState, Note, detail, grant::Ending},
     gate::IssuedCertificate,
     policy::{self, Caller, Verdict},
     service::commands::{Decide, IssueCertificate, ListGrants, RequestGrant},
@@ -172,14 +170,26 @@ impl Broker {
 
     /// An admin, or the grant's tenant, ends a grant now.
     pub async fn revoke(&self, caller: &Caller, cmd: Decide) -> Result<Receipted<Grant>> {
-        self.end(caller, &cmd.grant, Ending::Revoke, &cmd.note, policy::may_revoke)
-            .await
+        self.end(
+            caller,
+            &cmd.grant,
+            Ending::Revoke,
+            &cmd.note,
+            policy::may_revoke,
+        )
+        .await
     }
 
     /// The holder gives up their grant now.
     pub async fn release(&self, caller: &Caller, id: &GrantId) -> Result<Receipted<Grant>> {
-        self.end(caller, id, Ending::Release, &Note::default(), policy::may_release)
-            .await
+        self.end(
+            caller,
+            id,
+            Ending::Release,
+            &Note::default(),
+            policy::may_release,
+        )
+        .await
     }
 
     async fn end(

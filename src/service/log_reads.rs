@@ -172,7 +172,10 @@ impl Broker {
                 "old_size {old} is larger than new_size {new}"
             )));
         }
-        let hashes = self.ledger.consistency_proof(old, new)?.map_err(proof_err)?;
+        let hashes = self
+            .ledger
+            .consistency_proof(old, new)?
+            .map_err(proof_err)?;
         Ok(Consistency {
             old,
             new,

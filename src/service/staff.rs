@@ -5,8 +5,7 @@
 use super::{Broker, BrokerError, Receipted, Result, receipt};
 use crate::{
     domain::{
-        Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, detail,
-        grant::Ending,
+        Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, detail, grant::Ending,
     },
     policy::Caller,
     service::commands::{AddStaff, OffboardStaff},
@@ -39,7 +38,11 @@ impl Broker {
         Ok(created)
     }
 
-    pub async fn add_staff(&self, caller: &Caller, cmd: AddStaff) -> Result<Receipted<StaffRecord>> {
+    pub async fn add_staff(
+        &self,
+        caller: &Caller,
+        cmd: AddStaff,
+    ) -> Result<Receipted<StaffRecord>> {
         let AddStaff { name, role } = cmd;
         let max_root = self.limits.max_root_holders;
         let (rec, c) = self

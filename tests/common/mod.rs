@@ -19,11 +19,11 @@ use daypass::{
     client::{self, ClientIdentity, Clients},
     clock::{Clock, ManualClock, SystemClock},
     config::{Config, GrantLimits, StaffLimits, TlsFiles},
+    faults::Faults,
     identity::{Name, PrincipalKind},
+    ledger::{Ledger, driver::sled::SledDriver},
     pb,
     pki::{self, CertSpec, CertificateAuthority, Issued},
-    faults::Faults,
-    ledger::{Ledger, driver::sled::SledDriver},
     server,
 };
 use tempfile::TempDir;

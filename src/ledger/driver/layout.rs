@@ -16,11 +16,11 @@
 
 use crate::{
     audit::{Hash, merkle::NodeId},
+    domain::Name,
     ledger::{
         LedgerError,
         batch::{ReportKey, ReportRef},
     },
-    domain::Name,
 };
 
 pub const TREES: [&str; 10] = [

@@ -109,7 +109,11 @@ impl Driver for SledDriver {
         if g.is_empty() {
             return Ok(());
         }
-        let staff: Vec<_> = g.staff.iter().map(|r| (r.name.as_str(), encode(*r))).collect();
+        let staff: Vec<_> = g
+            .staff
+            .iter()
+            .map(|r| (r.name.as_str(), encode(*r)))
+            .collect();
         let tenants: Vec<_> = g
             .tenants
             .iter()
@@ -146,7 +150,8 @@ impl Driver for SledDriver {
                         }
                     }
                     for ((holder, tenant), id) in &g.latest {
-                        latest.insert(layout::latest_key(holder, tenant), id.as_str().as_bytes())?;
+                        latest
+                            .insert(layout::latest_key(holder, tenant), id.as_str().as_bytes())?;
                     }
                     for e in g.entries {
                         let mut v = Vec::with_capacity(32 + e.bytes.len());
@@ -167,7 +172,10 @@ impl Driver for SledDriver {
                         reports.insert(layout::report_key(k), &layout::report_value(r)[..])?;
                     }
                     if let Some(h) = &g.head {
-                        meta.insert(layout::HEAD_KEY, &layout::head_value(h.next_seq, &h.prev_hash)[..])?;
+                        meta.insert(
+                            layout::HEAD_KEY,
+                            &layout::head_value(h.next_seq, &h.prev_hash)[..],
+                        )?;
                         meta.insert(layout::TREE_KEY, &h.tree_size.to_be_bytes()[..])?;
                     }
                     Ok::<(), ConflictableTransactionError<()>>(())
@@ -280,7 +288,11 @@ impl Driver for SledDriver {
     }
 
     fn newest_checkpoint(&self) -> Result<Option<String>, LedgerError> {
-        match self.merkle.scan_prefix(layout::CHECKPOINT_PREFIX).next_back() {
+        match self
+            .merkle
+            .scan_prefix(layout::CHECKPOINT_PREFIX)
+            .next_back()
+        {
             None => Ok(None),
             Some(kv) => note_text(&kv?.1).map(Some),
         }
@@ -314,7 +326,8 @@ fn decode_stored(v: &[u8]) -> Result<SealedEntry, String> {
 
 /// Recomputes a stored log value's hash (for tests that tamper with it).
 pub fn stored_hash_matches(v: &[u8]) -> bool {
-    layout::split_log_value(v).is_ok_and(|(hash, bytes)| !bytes.is_empty() && hash_bytes(bytes) == hash)
+    layout::split_log_value(v)
+        .is_ok_and(|(hash, bytes)| !bytes.is_empty() && hash_bytes(bytes) == hash)
 }
 
 fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, LedgerError> {
