@@ -2,6 +2,9 @@
 //! walkthrough's commands, `certs init/issue`, SIGTERM, and one clear line
 //! (never a panic) for bad input.
 
+// Times and waits for real processes and sockets: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::{

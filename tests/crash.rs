@@ -14,6 +14,9 @@
 //! `DAYPASS_CRASH_KILLS` sets the number of kills (default 20). The figures
 //! of a run are printed (`--nocapture`) and recorded in docs/reliability.md.
 
+// Times and waits for real processes and sockets: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},

@@ -3,6 +3,9 @@
 //! flooding the log, while another tenant's validations are still served
 //! promptly; buckets refill on the (injected) clock.
 
+// Times and waits for real processes and sockets: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -12,6 +12,9 @@
 //! grpc_tools.protoc into a temporary directory. Without `python3` the test
 //! says SKIPPED loudly and passes, except under CI (`CI` set), where it fails.
 
+// Times and waits for real processes and sockets: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::{
