@@ -1,5 +1,5 @@
 //! The server: opens the store, brings the log and the expiry index up to
-//! date, and serves the four daypass services plus gRPC health and
+//! date, and serves the five daypass services plus gRPC health and
 //! reflection over mutual TLS until `shutdown` resolves. In-flight calls then
 //! drain (bounded by [`DRAIN_TIMEOUT`]) and the stop is logged. A handler
 //! that panics fails only its own call, with INTERNAL and [`PANIC_MESSAGE`];

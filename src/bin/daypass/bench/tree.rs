@@ -5,7 +5,7 @@
 //! log is grown to each requested size in turn (ascending) with realistic
 //! `access.recorded` entries (tenant `acme`, actor `tenant/acme`, details
 //! `grant`, `holder`, `action`, `resource` of the lengths the service
-//! writes), [`BATCH`] entries per [`Store::commit`]; every commit is one
+//! writes), [`BATCH`] entries per [`Ledger::commit`]; every commit is one
 //! sled transaction that also stores the closed tree nodes and a signed
 //! checkpoint, and is flushed to disk before it returns. The last commit
 //! of a segment is cut short so each size ends exactly on a commit (and so
@@ -13,7 +13,7 @@
 //!
 //! - **append**: entries per second and milliseconds per commit over the
 //!   segment that reached the size (from the previous size);
-//! - **open**: the store is dropped and [`Store::open`] timed, first
+//! - **open**: the store is dropped and [`Ledger::open`] timed, first
 //!   right after the appends (sled 0.34 writes its snapshot only when it
 //!   opens, so it first reads back everything written since the last
 //!   open), then once more with nothing written in between, then sled
@@ -22,14 +22,14 @@
 //!   newest entry, never the log. Appends continue on the reopened store;
 //! - **disk**: the sum of the file sizes in the directory (after the
 //!   flush), divided by the number of entries;
-//! - **root**: [`Store::root_at`]`(size)`, averaged over [`ROOT_CALLS`]
+//! - **root**: [`Ledger::root_at`]`(size)`, averaged over [`ROOT_CALLS`]
 //!   calls, and checked against the signed checkpoint at that size;
-//! - **inclusion**: [`Store::inclusion_proof`] for `--proofs` random
+//! - **inclusion**: [`Ledger::inclusion_proof`] for `--proofs` random
 //!   sequence numbers, timed on their own as "first after open" (sled
 //!   pages the tree in from the files), then for `--proofs` other random
 //!   sequence numbers, each verified with [`merkle::verify_inclusion`]
 //!   against `root_at(size)` and the leaf hash of the stored entry;
-//! - **consistency**: [`Store::consistency_proof`] from `--proofs` random
+//! - **consistency**: [`Ledger::consistency_proof`] from `--proofs` random
 //!   older sizes, each verified with [`merkle::verify_consistency`]
 //!   against `root_at(old)` and `root_at(size)`.
 //!
@@ -56,7 +56,7 @@ use daypass::{
     },
     clock::SystemClock,
     domain::{Actor, Draft, EventKind, Name, Principal, PrincipalKind, detail},
-    ledger::{Ledger as Store, LedgerError as StoreError},
+    ledger::{Ledger, LedgerError},
 };
 
 /// What `daypass bench tree` measures.
@@ -214,7 +214,7 @@ fn mean_max(values: impl Iterator<Item = u64>) -> String {
 /// Grows the log through `sizes` and measures at each (see the module docs).
 async fn measure(dir: &Path, sizes: &[u64], proofs: usize) -> Result<Vec<Row>, String> {
     let key = Arc::new(LogKey::generate(KEY_NAME).map_err(|e| e.to_string())?);
-    let mut store = Some(Store::open(dir, key.clone()).map_err(err)?);
+    let mut store = Some(Ledger::open(dir, key.clone()).map_err(err)?);
     let mut rng = Rng(0x5eed_da95_0000_0001);
     let mut rows = Vec::with_capacity(sizes.len());
     for &size in sizes {
@@ -231,7 +231,7 @@ async fn measure(dir: &Path, sizes: &[u64], proofs: usize) -> Result<Vec<Row>, S
                 for _ in 0..n {
                     b.log(access_entry(&mut rng));
                 }
-                Ok::<_, StoreError>(())
+                Ok::<_, LedgerError>(())
             })
             .await
             .map_err(err)?;
@@ -249,20 +249,20 @@ async fn measure(dir: &Path, sizes: &[u64], proofs: usize) -> Result<Vec<Row>, S
         // Reopen after the appends, again with nothing written in between,
         // then sled alone (each handle dropped before the next opens).
         drop(store.take());
-        let (open_ms, reopened) = time_open(|| Store::open(dir, key.clone())).await?;
+        let (open_ms, reopened) = time_open(|| Ledger::open(dir, key.clone())).await?;
         drop(reopened);
-        let (reopen_ms, reopened) = time_open(|| Store::open(dir, key.clone())).await?;
+        let (reopen_ms, reopened) = time_open(|| Ledger::open(dir, key.clone())).await?;
         drop(reopened);
         let (sled_open_ms, db) = time_open(|| {
             sled::Config::new()
                 .path(dir)
                 .flush_every_ms(None)
                 .open()
-                .map_err(StoreError::from)
+                .map_err(LedgerError::from)
         })
         .await?;
         drop(db);
-        let (_, reopened) = time_open(|| Store::open(dir, key.clone())).await?;
+        let (_, reopened) = time_open(|| Ledger::open(dir, key.clone())).await?;
         let s = &*store.insert(reopened);
 
         // The first proofs after an open read sled pages from the files;
@@ -362,7 +362,7 @@ async fn measure(dir: &Path, sizes: &[u64], proofs: usize) -> Result<Vec<Row>, S
 
 /// Opens the directory, retrying while the previous handle still holds its
 /// file lock; returns the milliseconds the successful open took.
-async fn time_open<T>(open: impl Fn() -> Result<T, StoreError>) -> Result<(f64, T), String> {
+async fn time_open<T>(open: impl Fn() -> Result<T, LedgerError>) -> Result<(f64, T), String> {
     let mut tries = 0;
     loop {
         let started = Instant::now();
@@ -414,12 +414,12 @@ pub(super) fn access_entry(rng: &mut Rng) -> Draft {
 
 /// Counts the stored nodes a proof reads.
 struct Counting<'s> {
-    store: &'s Store,
+    store: &'s Ledger,
     reads: Cell<u64>,
 }
 
 impl<'s> Counting<'s> {
-    fn new(store: &'s Store) -> Self {
+    fn new(store: &'s Ledger) -> Self {
         Counting {
             store,
             reads: Cell::new(0),
@@ -428,8 +428,8 @@ impl<'s> Counting<'s> {
 }
 
 impl Nodes for Counting<'_> {
-    type Error = StoreError;
-    fn node(&self, id: NodeId) -> Result<Hash, StoreError> {
+    type Error = LedgerError;
+    fn node(&self, id: NodeId) -> Result<Hash, LedgerError> {
         self.reads.set(self.reads.get() + 1);
         Nodes::node(self.store, id)
     }

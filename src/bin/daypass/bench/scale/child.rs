@@ -3,13 +3,12 @@
 
 use super::*;
 
-
 /// Opens the store, retrying while a previous handle still holds the
 /// database's file lock.
-pub(super) async fn open_store(dir: &Path, key: Arc<LogKey>) -> Result<Store, String> {
+pub(super) async fn open_store(dir: &Path, key: Arc<LogKey>) -> Result<Ledger, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match Store::open(dir, key.clone()) {
+        match Ledger::open(dir, key.clone()) {
             Ok(s) => return Ok(s),
             Err(e) if e.is_locked() && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -8,7 +8,7 @@
 //! through every size; all of it is removed at the end.
 //!
 //! - **Build.** The store is opened in this process and filled with
-//!   [`BATCH`] log entries per [`Store::commit`] (one sled transaction and
+//!   [`BATCH`] log entries per [`Ledger::commit`] (one sled transaction and
 //!   one flush each), in this order: the bootstrap admin, then
 //!   ⌈√grants⌉ support engineers (`staff.enrolled`) and enough
 //!   auto-approved tenants (`tenant.added`) that every grant is a distinct
@@ -61,12 +61,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-mod plan;
 mod child;
+mod plan;
 
 use self::{
-    plan::Plan,
     child::{mib, open_store, start_server, wait_unlocked},
+    plan::Plan,
 };
 use super::tree::{Rng, access_entry, dir_bytes, err, header, join, scratch_dir};
 use daypass::{
@@ -77,7 +77,7 @@ use daypass::{
         Actor, Approval, Draft, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name,
         Principal, PrincipalKind, Role, StaffRecord, TenantRecord, detail,
     },
-    ledger::{Batch, Ledger as Store, LedgerError as StoreError},
+    ledger::{Batch, Ledger, LedgerError},
     pb,
     pki::{self, CertSpec, CertificateAuthority},
 };
@@ -147,10 +147,10 @@ struct Row {
     disk_per_entry: f64,
     /// The two starts, if a binary was found.
     starts: Option<[Start; 2]>,
-    /// In-process `Store::open` before verifying (nothing written since the
+    /// In-process `Ledger::open` before verifying (nothing written since the
     /// server's second start but its `server.stopped`).
     open_ms: f64,
-    /// In-process `Store::live_grants` (what the server's expiry index
+    /// In-process `Ledger::live_grants` (what the server's expiry index
     /// loads at start-up), right after that open.
     live_ms: f64,
     verify_secs: f64,
@@ -228,7 +228,7 @@ async fn measure(
     let layout = Layout::new(dir);
     let admin = make_pki(&layout)?;
     let key = Arc::new(pki::load_log_key(&layout.pki.join(pki::LOG_KEY_FILE)).map_err(err)?);
-    let mut store = Some(Store::open(&layout.data, key.clone()).map_err(err)?);
+    let mut store = Some(Ledger::open(&layout.data, key.clone()).map_err(err)?);
     let mut plan = Plan::new(grants)?;
     let mut rows = Vec::with_capacity(sizes.len());
     for &size in sizes {
@@ -243,7 +243,7 @@ async fn measure(
                 for _ in 0..n {
                     plan.next(b, now);
                 }
-                Ok::<_, StoreError>(())
+                Ok::<_, LedgerError>(())
             })
             .await
             .map_err(err)?;
@@ -354,7 +354,7 @@ fn report(opts: &ScaleOptions, sizes: &[u64], rows: &[Row], bin: Option<&Path>) 
          grants). Start-up: spawn of `daypass serve` until a health check over mutual TLS \
          answers (polled every {} ms), first start right after the appends / second start; \
          memory read from /proc right after (VmRSS / VmHWM, MiB); stop: SIGTERM until exit. \
-         In-process: `Store::open` then `Store::live_grants` (what the server reads into its \
+         In-process: `Ledger::open` then `Ledger::live_grants` (what the server reads into its \
          expiry index) timed on their own, just before verifying. Verify: `broker::check_chain` \
          on the closed store, in-process. Disk: files in the data directory per entry.\n",
         POLL.as_millis()

@@ -143,7 +143,6 @@ impl Plan {
 mod tests {
     use super::*;
 
-
     #[test]
     fn the_plan_makes_distinct_pairs_and_counts_its_grants() {
         let mut plan = Plan::new(10).unwrap();
