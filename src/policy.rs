@@ -15,7 +15,7 @@ use thiserror::Error;
 pub use crate::domain::Role;
 use crate::{
     audit::Entry,
-    domain::{Actor, Grant, Name, Principal, PrincipalKind},
+    domain::{Actor, Grant, Name, Principal, PrincipalKind, detail},
 };
 
 /// An authenticated, enrolled caller. Built once per call by the RPC layer
@@ -327,7 +327,7 @@ pub fn tenant_scopes(e: &Entry) -> impl Iterator<Item = &str> {
 
 /// Which log entries a caller may read one by one (with a proof): admins
 /// and auditors all; a tenant those in its scope (about it, or by it);
-/// staff the entries they wrote. Any other entry must be reported exactly
+/// staff the entries they wrote and those about grants they hold. Any other entry must be reported exactly
 /// like one that does not exist.
 pub fn may_read_entry(caller: &Caller, entry: &Entry) -> bool {
     match caller {
@@ -336,7 +336,17 @@ pub fn may_read_entry(caller: &Caller, entry: &Entry) -> bool {
             ..
         } => true,
         Caller::Tenant { name } => tenant_scopes(entry).any(|t| t == name.as_str()),
-        Caller::Staff { .. } => caller.actor().wrote(&entry.actor),
+        // Their own entries, and those about their own grants (a receipt
+        // may name the `system` activation of a grant they asked for).
+        Caller::Staff { name, .. } => {
+            caller.actor().wrote(&entry.actor)
+                || (!entry.tenant.is_empty()
+                    && entry.details.get(detail::GRANT).is_some()
+                    && entry
+                        .details
+                        .get(detail::HOLDER)
+                        .is_some_and(|h| h == name.as_str()))
+        }
     }
 }
 

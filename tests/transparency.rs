@@ -636,3 +636,63 @@ async fn the_servers_own_check_catches_a_tampered_tree_node() {
     assert!(report.problem.contains("unproven"), "{}", report.problem);
     assert!(report.problem.contains("Merkle tree"), "{}", report.problem);
 }
+
+/// Every caller can prove, with its own certificate, every receipt it was
+/// given (docs/log-format.md §8): an engineer's RequestGrant on an auto
+/// tenant names the `grant.activated` entry, written by `system`, which is
+/// about the engineer's own grant.
+#[tokio::test]
+async fn every_caller_proves_its_own_receipts() {
+    let s = TestServer::start().await;
+    let v = s.log_verifier();
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut bob = s.enrol("bob", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-8 stuck export").await;
+    let val = validate(&mut acme, &g.id).await;
+    let acc = record_access(&mut acme, &g.id, "ssh", "db-1").await;
+    let rel = release(&mut alice, &g.id).await;
+    let entries = s.entries().await;
+    assert_eq!(
+        entries[g.receipt.as_ref().unwrap().seq as usize]
+            .entry
+            .actor,
+        "system"
+    );
+    for (who, receipt) in [
+        ("alice", g.receipt.clone()),
+        ("acme", val.receipt.clone()),
+        ("acme", acc.receipt.clone()),
+        ("alice", rel.receipt.clone()),
+    ] {
+        let client = if who == "alice" {
+            &mut alice
+        } else {
+            &mut acme
+        };
+        let r = receipt.unwrap_or_else(|| panic!("no receipt for {who}"));
+        let cp = open_cp(&r.checkpoint, &v);
+        let p = client
+            .audit
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                seq: r.seq,
+                tree_size: cp.size,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{who} cannot prove its receipt {}: {e}", r.seq))
+            .into_inner();
+        let leaf: Hash = r.leaf_hash.as_slice().try_into().expect("leaf hash");
+        verify_inclusion(&leaf, r.seq, cp.size, &hashes(&p.hashes), &cp.root)
+            .expect("the receipt's entry is in its tree");
+    }
+    // Another engineer still cannot read alice's entries one by one.
+    let st = bob
+        .audit
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: g.receipt.as_ref().unwrap().seq,
+            tree_size: 0,
+        })
+        .await
+        .expect_err("bob may not read alice's grant entries");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+}
