@@ -17,6 +17,7 @@
 //!
 //! [store]
 //! cache_mib = 64                   # sled's page cache
+//! allow_shared_data_dir = false    # refuse a data_dir others can read
 //!
 //! [limits]
 //! requests_per_minute = 60         # RequestGrant per engineer (burst: request_burst)
@@ -165,12 +166,16 @@ impl Default for RateSettings {
 pub struct StoreSettings {
     /// sled's page cache, in MiB.
     pub cache_mib: u64,
+    /// Start even when the data directory is readable by its group or by
+    /// others (it holds every tenant's reasons): off by default.
+    pub allow_shared_data_dir: bool,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             cache_mib: crate::ledger::DEFAULT_CACHE_MIB,
+            allow_shared_data_dir: false,
         }
     }
 }

@@ -62,6 +62,12 @@ pub enum ServerError {
     LogKey(String),
     #[error("cannot load the gate keys: {0}")]
     Gate(String),
+    #[error(
+        "the data directory {} has mode {mode:04o}: its group or others can read every tenant's \
+         reasons; run `chmod 700 {}` (or set store.allow_shared_data_dir = true)",
+        path.display(), path.display()
+    )]
+    SharedDataDir { path: std::path::PathBuf, mode: u32 },
     #[error("stopped, but the stop could not be logged: {0}")]
     Shutdown(BrokerError),
 }
@@ -132,6 +138,7 @@ async fn serve(
         ))
     })?);
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
+    private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let broker = Arc::new(Broker::new(
         Arc::new(prepare(ledger)),
@@ -228,6 +235,29 @@ async fn serve(
         .map_err(ServerError::Shutdown)?;
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
+}
+
+/// Refuses a data directory its group or others may read (it holds every
+/// tenant's reasons) unless `allow_shared` (`store.allow_shared_data_dir`).
+/// A missing one is created 0700 by the storage driver.
+fn private_data_dir(dir: &std::path::Path, allow_shared: bool) -> Result<(), ServerError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Missing, or not a directory: opening it says what is wrong.
+        let Some(meta) = std::fs::metadata(dir).ok().filter(|m| m.is_dir()) else {
+            return Ok(());
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && !allow_shared {
+            return Err(ServerError::SharedDataDir {
+                path: dir.to_owned(),
+                mode,
+            });
+        }
+    }
+    let _ = (dir, allow_shared);
+    Ok(())
 }
 
 /// Opens the ledger, waiting up to [`LOCK_WAIT`] for a previous handle in

@@ -49,9 +49,12 @@ pub struct SledDriver {
 }
 
 impl SledDriver {
-    /// Opens (or creates) the database in `dir` with a page cache of
-    /// `cache_bytes`.
+    /// Opens (or creates, mode 0700) the database in `dir` with a page
+    /// cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledDriver, LedgerError> {
+        create_private(dir).map_err(|e| {
+            LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
@@ -311,6 +314,19 @@ impl Driver for SledDriver {
                 }),
         )
     }
+}
+
+/// A missing directory is made readable by its owner only: it holds
+/// every tenant's reasons.
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 fn note_text(v: &[u8]) -> Result<String, LedgerError> {
