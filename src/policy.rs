@@ -341,7 +341,7 @@ pub fn may_read_entry(caller: &Caller, entry: &Entry) -> bool {
         Caller::Staff { name, .. } => {
             caller.actor().wrote(&entry.actor)
                 || (!entry.tenant.is_empty()
-                    && entry.details.get(detail::GRANT).is_some()
+                    && entry.details.contains_key(detail::GRANT)
                     && entry
                         .details
                         .get(detail::HOLDER)
