@@ -27,12 +27,6 @@ pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping
 pub mod server; // listener, TLS, services, shutdown
 pub mod service; // the use cases: admission, staff, tenants, grants, access, expiry, log reads
 
-/// Generated protobuf and gRPC code for `daypass.v1`.
-pub mod pb {
-    #![allow(clippy::all, missing_docs, unreachable_pub)]
-    tonic::include_proto!("daypass.v1");
-
-    /// Encoded descriptor set for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("daypass_descriptor");
-}
+/// Generated protobuf and gRPC code for `daypass.v1` (clients, servers and
+/// the reflection descriptor set), from the `daypass-proto` crate.
+pub use daypass_proto as pb;

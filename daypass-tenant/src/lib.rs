@@ -20,11 +20,9 @@ pub mod pem;
 pub mod report; // RecordAccess for every admitted access, buffered and retried
 pub mod verifier;
 
-/// Generated gRPC client stubs for the broker's `daypass.v1` API.
-pub mod pb {
-    #![allow(clippy::all, missing_docs, unreachable_pub, rustdoc::all)]
-    tonic::include_proto!("daypass.v1");
-}
+/// Generated gRPC client stubs for the broker's `daypass.v1` API, from the
+/// `daypass-proto` crate (feature `client`).
+pub use daypass_proto as pb;
 
 pub use feed::{Feed, FeedHandle, FeedStatus, keys_from_pb};
 pub use gateway::Gateway;
