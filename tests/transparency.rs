@@ -595,8 +595,11 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     ));
 }
 
+/// Copies a directory tree as a careful restore would: the copy keeps the
+/// source's permissions (a data directory is 0700).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         let target = to.join(e.file_name());
