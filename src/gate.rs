@@ -29,6 +29,7 @@ use crate::{
     config::Config,
     domain::{Grant, GrantState, MAX_GRANT_SECS},
     identity::{Principal, PrincipalKind},
+    limits::{Slot, Slots},
     pki::{self, CertificateAuthority, PkiError},
 };
 
@@ -66,7 +67,7 @@ pub struct Gate {
     /// for its own tenant).
     changed: broadcast::Sender<Arc<str>>,
     /// Open revocation streams per tenant.
-    watchers: Arc<Mutex<HashMap<String, usize>>>,
+    watchers: Slots,
 }
 
 impl std::fmt::Debug for Gate {
@@ -130,7 +131,7 @@ impl Gate {
             heartbeat: Duration::from_secs(config.gate.heartbeat_secs),
             revoked: Mutex::new(HashMap::new()),
             changed: broadcast::Sender::new(256),
-            watchers: Arc::default(),
+            watchers: Slots::new(MAX_WATCHERS_PER_TENANT),
         })
     }
 
@@ -302,41 +303,13 @@ impl Gate {
 
     /// A slot for one more revocation stream of `tenant`, or None when it
     /// has [`MAX_WATCHERS_PER_TENANT`] open (one per gateway is enough).
-    pub fn watch_slot(&self, tenant: &str) -> Option<WatchSlot> {
-        let mut watchers = self.watchers.lock();
-        let n = watchers.entry(tenant.to_owned()).or_insert(0);
-        if *n >= MAX_WATCHERS_PER_TENANT {
-            return None;
-        }
-        *n += 1;
-        Some(WatchSlot {
-            watchers: self.watchers.clone(),
-            tenant: tenant.to_owned(),
-        })
+    pub fn watch_slot(&self, tenant: &str) -> Option<Slot> {
+        self.watchers.take(tenant)
     }
 }
 
 /// Revocation streams a tenant may hold open at once.
 pub const MAX_WATCHERS_PER_TENANT: usize = 32;
-
-/// One open revocation stream; frees its slot when dropped.
-#[derive(Debug)]
-pub struct WatchSlot {
-    watchers: Arc<Mutex<HashMap<String, usize>>>,
-    tenant: String,
-}
-
-impl Drop for WatchSlot {
-    fn drop(&mut self) {
-        let mut watchers = self.watchers.lock();
-        if let Some(n) = watchers.get_mut(&self.tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                watchers.remove(&self.tenant);
-            }
-        }
-    }
-}
 
 fn public_key(key: &Ed25519KeyPair) -> [u8; 32] {
     let mut out = [0u8; 32];

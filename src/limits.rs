@@ -129,6 +129,61 @@ impl RateLimits {
     }
 }
 
+/// At most `max` things open at once per key (streams per caller): a
+/// [`Slot`] is taken for each and given back when it is dropped.
+#[derive(Debug)]
+pub struct Slots {
+    max: usize,
+    held: std::sync::Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Slots {
+        Slots {
+            max,
+            held: std::sync::Arc::default(),
+        }
+    }
+
+    /// The most each key may hold.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A slot for one more under `key`, or `None` when it holds `max`.
+    pub fn take(&self, key: &str) -> Option<Slot> {
+        let mut held = self.held.lock();
+        let n = held.entry(key.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            held: self.held.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// One open thing; frees its slot when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    held: std::sync::Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock();
+        if let Some(n) = held.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +270,16 @@ mod tests {
             l.check("staff/a", Class::Requests, Timestamp(11_000))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn slots_are_bounded_per_key_and_given_back() {
+        let slots = Slots::new(2);
+        let a = slots.take("auditor/eve").unwrap();
+        let _b = slots.take("auditor/eve").unwrap();
+        assert!(slots.take("auditor/eve").is_none());
+        assert!(slots.take("staff/ada").is_some());
+        drop(a);
+        assert!(slots.take("auditor/eve").is_some());
     }
 }

@@ -820,3 +820,120 @@ async fn shutdown_ends_follow_streams_instead_of_waiting_for_them() {
         .expect("the stream ends");
     assert!(!matches!(end, Ok(Some(_))), "no more entries: {end:?}");
 }
+
+fn follow_request() -> pb::StreamEntriesRequest {
+    pb::StreamEntriesRequest {
+        follow: true,
+        purpose: pb::ReadPurpose::Tail as i32,
+        ..Default::default()
+    }
+}
+
+/// A stream opened before its caller was offboarded ends, with
+/// PERMISSION_DENIED, before it delivers the offboarding or anything after
+/// it; the refusal is logged.
+#[tokio::test]
+async fn a_follow_stream_ends_when_its_caller_is_offboarded() {
+    let s = TestServer::start().await;
+    let mut admin = s.admin().await;
+    let mut eve = s.enrol("eve", Role::Auditor).await;
+    let mut stream = eve
+        .audit
+        .stream_entries(follow_request())
+        .await
+        .unwrap()
+        .into_inner();
+    // Catch up with the log (it ends with eve's own audit.read).
+    loop {
+        if next_entry(&mut stream).await.kind == "audit.read" {
+            break;
+        }
+    }
+    let off = admin
+        .staff
+        .offboard_staff(pb::OffboardStaffRequest { name: "eve".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let offboarded_at = off.receipt.expect("receipt").seq;
+    let ended = loop {
+        match tokio::time::timeout(PATIENCE, stream.message())
+            .await
+            .expect("the stream answers in time")
+        {
+            Ok(Some(e)) => assert!(
+                e.seq < offboarded_at,
+                "entry {} ({}) delivered to an offboarded auditor",
+                e.seq,
+                e.kind
+            ),
+            Ok(None) => panic!("the stream ended without saying why"),
+            Err(st) => break st,
+        }
+    };
+    assert_eq!(ended.code(), tonic::Code::PermissionDenied, "{ended:?}");
+    assert!(
+        ended.message().contains("offboarded"),
+        "{}",
+        ended.message()
+    );
+    let refused = s
+        .wait_for("the stream's refusal", |e| {
+            e.entry.kind == "call.refused" && e.entry.actor == "auditor/eve"
+        })
+        .await;
+    assert_eq!(refused.entry.details["call"], "StreamEntries");
+}
+
+/// One principal holds a bounded number of log streams; a closed one frees
+/// its slot.
+#[tokio::test]
+async fn log_streams_per_principal_are_bounded() {
+    let s = TestServer::start().await;
+    let mut eve = s.enrol("eve", Role::Auditor).await;
+    let max = daypass::service::MAX_STREAMS_PER_PRINCIPAL;
+    let mut open = Vec::new();
+    for _ in 0..max {
+        let mut st = eve
+            .audit
+            .stream_entries(follow_request())
+            .await
+            .unwrap()
+            .into_inner();
+        next_entry(&mut st).await;
+        open.push(st);
+    }
+    let refused = eve
+        .audit
+        .stream_entries(follow_request())
+        .await
+        .expect_err("one stream too many");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        refused.message().contains(&format!("{max} log streams")),
+        "{}",
+        refused.message()
+    );
+    // Another principal is not affected.
+    let mut ada = s.admin().await;
+    ada.audit
+        .stream_entries(follow_request())
+        .await
+        .expect("another principal's stream");
+    // Closing one frees a slot (the server notices the closed stream when
+    // it next has something to send: make an entry).
+    drop(open.pop());
+    let mut freed = false;
+    for i in 0..50 {
+        s.add_tenant(&format!("t{i}"), ApprovalPolicy::Auto, false)
+            .await;
+        match eve.audit.stream_entries(follow_request()).await {
+            Ok(_) => {
+                freed = true;
+                break;
+            }
+            Err(st) => assert_eq!(st.code(), tonic::Code::ResourceExhausted),
+        }
+    }
+    assert!(freed, "a closed stream's slot was never freed");
+}

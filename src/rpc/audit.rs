@@ -23,6 +23,10 @@ pub struct AuditApi(pub Api);
 
 /// Entries read from the store per step.
 const CHUNK: usize = 256;
+/// Entries a stream buffers for its reader.
+const STREAM_BUFFER: usize = 32;
+/// How long a stream waits for a reader that stopped reading.
+const SLOW_READER: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
@@ -59,22 +63,34 @@ impl AuditService for AuditApi {
             Some(_) if from > end => Err(BrokerError::OutOfRange(format!(
                 "from_seq {from} is beyond the log's end: it has {end} entries, so start at {end} or below"
             ))),
-            Some(purpose) => {
-                api.broker
+            // A slot first: a stream refused for want of one is not a read.
+            Some(purpose) => match api.broker.stream_slot(&caller) {
+                Ok(slot) => api
+                    .broker
                     .log_audit_read(&caller, from, r.follow, purpose)
                     .await
-            }
+                    .map(|()| slot),
+                Err(e) => Err(e),
+            },
         };
-        api.finish(&caller, Action::StreamEntries, result).await?;
+        let slot = api.finish(&caller, Action::StreamEntries, result).await?;
 
         let mut head = store.subscribe();
         let mut stopping = api.stopping.clone();
-        let (tx, rx) = mpsc::channel(CHUNK);
+        let broker = api.broker.clone();
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
+            let _slot = slot;
             let mut next = from;
             loop {
                 let end = *head.borrow_and_update();
                 while next < end {
+                    // Offboarded or no longer allowed: the stream ends here,
+                    // before anything more is sent.
+                    if let Err(e) = broker.readmit(&caller, Action::StreamEntries).await {
+                        let _ = tokio::time::timeout(SLOW_READER, tx.send(Err(e.into()))).await;
+                        return;
+                    }
                     let chunk: Vec<_> = store
                         .entries_from(next)
                         .take(CHUNK.min((end - next) as usize))
@@ -90,8 +106,11 @@ impl AuditService for AuditApi {
                             })
                             .map_err(Status::from);
                         let failed = msg.is_err();
-                        if tx.send(msg).await.is_err() || failed {
-                            return;
+                        // A reader that stops reading is dropped, not
+                        // buffered for.
+                        match tokio::time::timeout(SLOW_READER, tx.send(msg)).await {
+                            Ok(Ok(())) if !failed => {}
+                            _ => return,
                         }
                     }
                 }

@@ -92,6 +92,15 @@ impl GateService for GateApi {
             let heartbeat = i64::try_from(broker.gate().heartbeat().as_millis()).unwrap_or(10_000);
             let clock = broker.clock().clone();
             loop {
+                // A caller that may no longer follow the feed is told so.
+                if let Err(e) = broker.readmit(&caller, Action::WatchRevocations).await {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(30),
+                        tx.send(Err(e.into())),
+                    )
+                    .await;
+                    return;
+                }
                 let list = revocation_list(&broker, &tenant);
                 let next = crate::clock::Timestamp(list.issued_at_ms.saturating_add(heartbeat));
                 // A follower that stops reading must not hold a shutdown.

@@ -43,6 +43,29 @@ impl Broker {
         }
     }
 
+    /// Checks again, for a long-lived call (a followed stream), that its
+    /// caller is still enrolled with a role that may make it: offboarding
+    /// or a role change ends the stream. The refusal is logged.
+    pub async fn readmit(&self, caller: &Caller, action: Action) -> Result<()> {
+        let checked = self
+            .resolve(&caller.principal())
+            .and_then(|now| {
+                if now == *caller {
+                    Ok(now)
+                } else {
+                    Err(BrokerError::PermissionDenied(format!(
+                        "{} changed role since this stream was opened; open it again",
+                        caller.actor()
+                    )))
+                }
+            })
+            .and_then(|c| Ok(policy::authorize(&c, action)?));
+        match checked {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.refuse(&caller.actor(), action, e).await),
+        }
+    }
+
     fn resolve(&self, p: &Principal) -> Result<Caller> {
         match p.kind {
             PrincipalKind::Tenant => match self.ledger.tenant(&p.name)? {

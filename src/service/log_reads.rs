@@ -70,7 +70,12 @@ impl Broker {
 
     /// Recomputes every stored entry's hash and link, then logs the result.
     pub async fn verify_chain(&self, caller: &Caller) -> Result<ChainReport> {
-        // A full scan: keep it off the async workers.
+        // A full scan: one at a time, and off the async workers.
+        let Ok(_running) = self.chain_check.try_acquire() else {
+            return Err(BrokerError::Exhausted(
+                "a chain check is already running; retry when it has finished".into(),
+            ));
+        };
         let ledger = self.ledger.clone();
         let report = tokio::task::spawn_blocking(move || check_chain(&ledger))
             .await

@@ -34,8 +34,8 @@ use crate::{
     gate::Gate,
     identity::IdentityError,
     ledger::{Committed, Ledger, LedgerError, Receipt},
-    limits::{Limited, Rate, RateLimits},
-    policy::Refusal,
+    limits::{Limited, Rate, RateLimits, Slot, Slots},
+    policy::{Caller, Refusal},
 };
 
 /// Everything a broker call can fail with. Mapped to a gRPC status in
@@ -182,7 +182,14 @@ pub struct Broker {
     expiry: Arc<ExpiryIndex>,
     rates: RateLimits,
     gate: Arc<Gate>,
+    /// Log streams open per principal ([`MAX_STREAMS_PER_PRINCIPAL`]).
+    streams: Slots,
+    /// One full chain check at a time (a scan of the whole log).
+    chain_check: tokio::sync::Semaphore,
 }
+
+/// Log streams (`StreamEntries`) one principal may hold open at once.
+pub const MAX_STREAMS_PER_PRINCIPAL: usize = 8;
 
 impl Broker {
     pub fn new(
@@ -201,7 +208,21 @@ impl Broker {
             expiry: Arc::new(ExpiryIndex::default()),
             rates,
             gate,
+            streams: Slots::new(MAX_STREAMS_PER_PRINCIPAL),
+            chain_check: tokio::sync::Semaphore::new(1),
         }
+    }
+
+    /// A slot for one more log stream of `caller`, or RESOURCE_EXHAUSTED
+    /// when it holds [`MAX_STREAMS_PER_PRINCIPAL`] open.
+    pub fn stream_slot(&self, caller: &Caller) -> Result<Slot> {
+        let actor = caller.actor();
+        self.streams.take(&actor.to_string()).ok_or_else(|| {
+            BrokerError::Exhausted(format!(
+                "{actor} already has {MAX_STREAMS_PER_PRINCIPAL} log streams open; close one \
+                 (a follower that stops reading is dropped after 30 s)"
+            ))
+        })
     }
 
     pub fn gate(&self) -> &Arc<Gate> {
