@@ -129,6 +129,61 @@ impl RateLimits {
     }
 }
 
+/// Refusals logged per principal: a burst of this many, then ...
+pub const LOGGED_REFUSAL_BURST: f64 = 64.0;
+/// ... this many a minute. A principal refused more often has the rest
+/// counted: the next logged refusal says how many went unlogged before it
+/// (`unlogged_refusals_before`). So a hostile certificate adds at most
+/// 64 + 60 per minute entries to the log, however fast it calls.
+pub const LOGGED_REFUSALS_PER_MINUTE: f64 = 60.0;
+
+/// Which refusals are logged (see [`LOGGED_REFUSAL_BURST`]): a token bucket
+/// per principal on the injected clock, with the count of those not logged.
+#[derive(Default)]
+pub struct RefusalLog {
+    buckets: Mutex<HashMap<String, RefusalBucket>>,
+}
+
+struct RefusalBucket {
+    tokens: f64,
+    at: Timestamp,
+    unlogged: u64,
+}
+
+/// Most principals tracked; beyond it, full (idle) buckets are dropped.
+const REFUSAL_BUCKETS_KEPT: usize = 10_000;
+
+impl RefusalLog {
+    /// Should this refusal by `actor` be logged? `Some(n)`: yes, and `n`
+    /// refusals before it were not; `None`: no (it is counted).
+    pub fn log(&self, actor: &str, now: Timestamp) -> Option<u64> {
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= REFUSAL_BUCKETS_KEPT && !buckets.contains_key(actor) {
+            let per_ms = LOGGED_REFUSALS_PER_MINUTE / 60_000.0;
+            buckets.retain(|_, b| {
+                let elapsed = (now.millis() - b.at.millis()).max(0) as f64;
+                b.unlogged > 0 || b.tokens + elapsed * per_ms < LOGGED_REFUSAL_BURST
+            });
+        }
+        let b = buckets.entry(actor.to_owned()).or_insert(RefusalBucket {
+            tokens: LOGGED_REFUSAL_BURST,
+            at: now,
+            unlogged: 0,
+        });
+        let elapsed_ms = (now.millis() - b.at.millis()).max(0) as f64;
+        b.tokens = (b.tokens + elapsed_ms * LOGGED_REFUSALS_PER_MINUTE / 60_000.0)
+            .min(LOGGED_REFUSAL_BURST);
+        b.at = Timestamp(now.millis().max(b.at.millis()));
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Some(std::mem::take(&mut b.unlogged))
+        } else {
+            b.unlogged += 1;
+            None
+        }
+    }
+}
+
 /// At most `max` things open at once per key (streams per caller): a
 /// [`Slot`] is taken for each and given back when it is dropped.
 #[derive(Debug)]
@@ -281,5 +336,23 @@ mod tests {
         assert!(slots.take("staff/ada").is_some());
         drop(a);
         assert!(slots.take("auditor/eve").is_some());
+    }
+
+    #[test]
+    fn refusals_are_logged_in_a_burst_then_counted() {
+        let t = Timestamp;
+        let log = RefusalLog::default();
+        let logged = (0..1000)
+            .filter(|_| log.log("staff/mallory", t(0)).is_some())
+            .count();
+        assert_eq!(logged, LOGGED_REFUSAL_BURST as usize);
+        // Another principal has its own bucket.
+        assert_eq!(log.log("staff/ada", t(0)), Some(0));
+        // A second later one more is logged, counting the others exactly.
+        assert_eq!(
+            log.log("staff/mallory", t(1000)),
+            Some(1000 - LOGGED_REFUSAL_BURST as u64)
+        );
+        assert_eq!(log.log("staff/mallory", t(1000)), None);
     }
 }

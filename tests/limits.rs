@@ -183,3 +183,71 @@ async fn grant_requests_are_limited_per_engineer() {
     s.clock.advance_secs(30);
     request(&mut alice, "t3", "three, later").await;
 }
+
+/// A certificate whose holder was offboarded floods the server: every call
+/// is refused, yet the log grows by at most the per-principal budget
+/// (limits::LOGGED_REFUSAL_BURST while the clock stands still), and the next
+/// logged refusal counts exactly the ones that were not logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_of_a_flooding_certificate_are_counted_not_logged_one_by_one() {
+    let s = TestServer::start().await;
+    let mut admin = s.admin().await;
+    let mallory = s.enrol("mallory", Role::Support).await;
+    admin
+        .staff
+        .offboard_staff(daypass::pb::OffboardStaffRequest {
+            name: "mallory".into(),
+        })
+        .await
+        .expect("offboard");
+    let before = s.entries().await.len();
+    const TASKS: usize = 8;
+    const CALLS: usize = 250;
+    let mut flood = Vec::new();
+    for _ in 0..TASKS {
+        let mut c = mallory.clone();
+        flood.push(tokio::spawn(async move {
+            for _ in 0..CALLS {
+                let st = c
+                    .staff
+                    .who_am_i(daypass::pb::WhoAmIRequest {})
+                    .await
+                    .expect_err("an offboarded certificate is refused");
+                assert_eq!(st.code(), Code::PermissionDenied);
+            }
+        }));
+    }
+    for t in flood {
+        t.await.expect("flood task");
+    }
+    let total = (TASKS * CALLS) as u64;
+    let entries = s.entries().await;
+    let logged: Vec<_> = entries[before..]
+        .iter()
+        .filter(|e| e.entry.kind == "call.refused" && e.entry.actor == "staff/mallory")
+        .collect();
+    let burst = daypass::limits::LOGGED_REFUSAL_BURST as usize;
+    assert_eq!(logged.len(), burst, "{} refusals logged", logged.len());
+    // Everything else the log gained is the test's own reads.
+    let grown = entries.len() - before;
+    assert!(grown <= burst + 4, "the log grew by {grown} entries");
+
+    // A minute later one more refusal is logged, with the exact count.
+    s.clock.advance_secs(60);
+    let mut c = mallory.clone();
+    c.staff
+        .who_am_i(daypass::pb::WhoAmIRequest {})
+        .await
+        .expect_err("still refused");
+    let next = s
+        .wait_for("the next logged refusal", |e| {
+            e.entry.kind == "call.refused"
+                && e.entry.actor == "staff/mallory"
+                && e.entry.details.contains_key("unlogged_refusals_before")
+        })
+        .await;
+    assert_eq!(
+        next.entry.details["unlogged_refusals_before"],
+        (total - burst as u64).to_string()
+    );
+}

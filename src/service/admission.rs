@@ -117,6 +117,16 @@ impl Broker {
         if !err.is_refusal() {
             return err;
         }
+        // Rate-limited calls have their own window; every other refusal is
+        // logged within the per-principal budget, the rest counted.
+        let unlogged = match &err {
+            BrokerError::RateLimited { .. } => None,
+            _ => match self.refusals.log(&actor.to_string(), self.clock.now()) {
+                None => return err,
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+        };
         let mut draft = Draft::new(actor.clone(), "", EventKind::CallRefused)
             .with(detail::CALL, action.as_str())
             .with(detail::CODE, err.code().as_str())
@@ -131,6 +141,9 @@ impl Broker {
         } = &err
         {
             draft = draft.with(detail::UNLOGGED_REFUSALS_BEFORE, suppressed);
+        }
+        if let Some(n) = unlogged {
+            draft = draft.with(detail::UNLOGGED_REFUSALS_BEFORE, n);
         }
         match self.ledger.append(&*self.clock, vec![draft]).await {
             Ok(_) => err,

@@ -34,7 +34,7 @@ use crate::{
     gate::Gate,
     identity::IdentityError,
     ledger::{Committed, Ledger, LedgerError, Receipt},
-    limits::{Limited, Rate, RateLimits, Slot, Slots},
+    limits::{Limited, Rate, RateLimits, RefusalLog, Slot, Slots},
     policy::{Caller, Refusal},
 };
 
@@ -181,6 +181,8 @@ pub struct Broker {
     trust_domain: String,
     expiry: Arc<ExpiryIndex>,
     rates: RateLimits,
+    /// Which refusals are logged (a budget per principal).
+    refusals: RefusalLog,
     gate: Arc<Gate>,
     /// Log streams open per principal ([`MAX_STREAMS_PER_PRINCIPAL`]).
     streams: Slots,
@@ -207,6 +209,7 @@ impl Broker {
             trust_domain,
             expiry: Arc::new(ExpiryIndex::default()),
             rates,
+            refusals: RefusalLog::default(),
             gate,
             streams: Slots::new(MAX_STREAMS_PER_PRINCIPAL),
             chain_check: tokio::sync::Semaphore::new(1),
