@@ -166,6 +166,24 @@ pub struct Refusal {
     pub why: &'static str,
 }
 
+/// Calls served while the server is fail-closed (its records disagree
+/// with its log): reading and checking the log itself, nothing decided
+/// from the records.
+pub fn serves_while_fail_closed(action: Action) -> bool {
+    use Action::*;
+    matches!(
+        action,
+        WhoAmI
+            | StreamEntries
+            | VerifyChain
+            | GetCheckpoint
+            | GetEntries
+            | GetInclusionProof
+            | GetConsistencyProof
+            | GetTenantEntries
+    )
+}
+
 /// May `caller` make an `action` call at all?
 pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
     use Action::*;

@@ -140,13 +140,22 @@ async fn serve(
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
+    let ledger = Arc::new(prepare(ledger));
+    let disagreement = vouched_for(&ledger, &config.data_dir).await?;
     let broker = Arc::new(Broker::new(
-        Arc::new(prepare(ledger)),
+        ledger,
         clock,
         Limits::from(&config),
         config.trust_domain.clone(),
         gate,
     ));
+    if let Some((why, seq)) = disagreement {
+        tracing::error!(
+            %why,
+            "FAIL-CLOSED: the stored records disagree with the log; serving reads of the log only"
+        );
+        broker.fail_closed(why, seq);
+    }
     if let Some(admin) = &config.bootstrap_admin {
         let name = Name::parse(admin).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
         if broker.bootstrap_admin(&name).await? {
@@ -235,6 +244,49 @@ async fn serve(
         .map_err(ServerError::Shutdown)?;
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
+}
+
+/// Checks that the stored records are what the log vouches for: every
+/// staff, tenant and grant record must be what the log's entries make it,
+/// and the log must be intact (`audit::check::verify_state`). Returns why
+/// not, for the server to fail closed: a data-directory writer who edits a
+/// record (or the log) is stopped before any decision, and auditors can
+/// still read and check the log.
+async fn vouched_for(
+    ledger: &Arc<Ledger>,
+    dir: &std::path::Path,
+) -> Result<Option<(String, u64)>, ServerError> {
+    let store_err = |source| ServerError::Store {
+        path: dir.to_owned(),
+        source,
+    };
+    let started = tokio::time::Instant::now();
+    let reading = ledger.clone();
+    let mismatches = tokio::task::spawn_blocking(move || {
+        crate::audit::check::verify_state(&reading, crate::audit::state::Rules::default())
+    })
+    .await
+    .map_err(|e| store_err(LedgerError::Unavailable(format!("the check failed: {e}"))))?
+    .map_err(store_err)?;
+    tracing::info!(
+        entries = ledger.head().next_seq,
+        ms = started.elapsed().as_millis() as u64,
+        differences = mismatches.len(),
+        "checked the stored records against the log"
+    );
+    for m in &mismatches {
+        tracing::error!(record = %m.record, seq = m.seq, why = %m.why, "a stored record disagrees with the log");
+    }
+    Ok(mismatches.first().map(|first| {
+        (
+            format!(
+                "the stored records disagree with the log in {} place(s); first: {}",
+                mismatches.len(),
+                first
+            ),
+            first.seq,
+        )
+    }))
 }
 
 /// Refuses a data directory its group or others may read (it holds every

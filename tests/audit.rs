@@ -153,6 +153,8 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     let expires2 = t0.plus_secs(10).plus_secs(day);
     assert_eq!(g1.expires_at_ms, expires1.millis());
     let (expires1, expires2) = (expires1.to_rfc3339(), expires2.to_rfc3339());
+    // globex's request (step 9) waits for approval for the pending TTL.
+    let pending_until2 = t0.plus_secs(9).plus_secs(3600).to_rfc3339();
     let listening = format!("listening on {}", s.addr);
     let version = env!("CARGO_PKG_VERSION");
     let (g1, g2) = (g1.id.as_str(), g2.id.as_str());
@@ -179,7 +181,8 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
             &[("action", "ssh"), ("grant", g1), ("holder", "alice"), ("resource", "web-1")]),
         want("grant.requested", "staff/alice", "globex", 9,
             &[("approval", "approval"), ("duration_secs", "86400"), ("grant", g2),
-              ("holder", "alice"), ("reason", "INC-2 export stuck"), ("ticket", "")]),
+              ("holder", "alice"), ("pending_until", &pending_until2), ("reason", "INC-2 export stuck"),
+              ("ticket", "")]),
         want("grant.approved", "staff/bob", "globex", 10,
             &[("grant", g2), ("holder", "alice"), ("note", "checked")]),
         want("grant.activated", "staff/bob", "globex", 10,

@@ -16,6 +16,7 @@ use super::{
     entry::{Entry, Hash, SealedEntry},
     merkle::{self, Frontier},
     note::Checkpoint,
+    state::{LogState, Rules},
     verify::{ChainVerifier, Problem, ProblemKind},
 };
 use crate::clock::Timestamp;
@@ -143,6 +144,33 @@ pub fn verify(r: impl BufRead) -> Result<Summary, (usize, Problem)> {
         first_seq,
         head: verifier.head(),
     })
+}
+
+/// Replays the log's semantics ([`super::state`]) over an export whose
+/// chain has been verified: every entry must agree with the entries before
+/// it. Only an export from seq 0 has the history to judge it by; for one
+/// from a later seq (or a tenant's slice) this returns `Ok(None)`.
+pub fn check_semantics(r: impl BufRead) -> Result<Option<u64>, (usize, Problem)> {
+    let mut lines = Lines::new(r);
+    let mut state = LogState::new(Rules::default());
+    let mut replayed = 0;
+    while let Some(item) = lines.next_item()? {
+        if replayed == 0 && (item.entry.entry.seq != 0 || item.inclusion.is_some()) {
+            return Ok(None);
+        }
+        state.apply(&item.entry.entry).map_err(|c| {
+            (
+                item.lineno,
+                Problem {
+                    seq: c.seq,
+                    kind: ProblemKind::Contradicted,
+                    detail: c.why,
+                },
+            )
+        })?;
+        replayed += 1;
+    }
+    Ok(Some(replayed))
 }
 
 /// One export line, read.

@@ -3,7 +3,8 @@
 //! the JSON Lines export ([`export`]), the human timeline ([`replay`]), the
 //! RFC 6962 Merkle tree over the entries ([`merkle`]) and signed
 //! checkpoints of it ([`note`]), witnessing ([`witness`]) and the server's
-//! own re-check of its stored rows ([`check`]).
+//! own re-check of its stored rows ([`check`]); the log's semantics, replayed
+//! ([`state`]).
 //! The byte format is specified in `docs/log-format.md`.
 
 pub mod check;
@@ -12,6 +13,7 @@ pub mod export;
 pub mod merkle;
 pub mod note;
 pub mod replay;
+pub mod state;
 pub mod verify;
 pub mod witness;
 

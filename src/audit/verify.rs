@@ -27,6 +27,9 @@ pub enum ProblemKind {
     /// The entries do not match the signed checkpoint they are checked
     /// against (not in its tree, or not hashing to its root).
     Unproven,
+    /// The entry contradicts what the entries before it say (e.g. an
+    /// access allowed on a grant the log shows revoked).
+    Contradicted,
 }
 
 impl ProblemKind {
@@ -39,6 +42,7 @@ impl ProblemKind {
             ProblemKind::Broken => "broken",
             ProblemKind::Malformed => "malformed",
             ProblemKind::Unproven => "unproven",
+            ProblemKind::Contradicted => "contradicted",
         }
     }
 }

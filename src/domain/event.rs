@@ -131,6 +131,7 @@ pub mod detail {
     pub const REQUIRE_TICKET: &str = "require_ticket";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const EXPIRED_AT: &str = "expired_at";
+    pub const PENDING_UNTIL: &str = "pending_until";
     pub const NAME: &str = "name";
     pub const ROLE: &str = "role";
     pub const SOURCE: &str = "source";

@@ -338,6 +338,11 @@ impl Ledger {
         self.driver.live_grants()
     }
 
+    /// The newest grant `holder` asked for on `tenant`, as indexed.
+    pub fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
+        self.driver.latest_grant(holder, tenant)
+    }
+
     /// Stored entries from `from` on, each with its stored hash. A value that
     /// cannot be decoded is returned as `Corrupt` naming its sequence number.
     pub fn entries_from(&self, from: u64) -> driver::Rows<SealedEntry> {

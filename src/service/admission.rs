@@ -24,6 +24,13 @@ impl Broker {
                 Actor::Principal(p.clone()),
                 self.resolve(&p).and_then(|c| {
                     policy::authorize(&c, action)?;
+                    if let Some(why) = self.fail_closed_reason() {
+                        if !policy::serves_while_fail_closed(action) {
+                            return Err(BrokerError::FailedPrecondition(format!(
+                                "this server decides nothing until an operator has looked: {why}"
+                            )));
+                        }
+                    }
                     if let Some(class) = policy::rate_class(action) {
                         let actor = c.actor();
                         self.rates

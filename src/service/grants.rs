@@ -88,10 +88,17 @@ impl Broker {
                     duration_secs,
                     now,
                 );
-                b.log(requested.with(detail::APPROVAL, t.approval.as_str()));
+                let requested = requested.with(detail::APPROVAL, t.approval.as_str());
                 match t.approval {
-                    Approval::Auto => b.log(g.activate(now, &Actor::System)),
-                    Approval::Approval => g.await_approval(now.plus_secs(pending_ttl)),
+                    Approval::Auto => {
+                        b.log(requested);
+                        b.log(g.activate(now, &Actor::System));
+                    }
+                    Approval::Approval => {
+                        let until = now.plus_secs(pending_ttl);
+                        g.await_approval(until);
+                        b.log(requested.with(detail::PENDING_UNTIL, until));
+                    }
                 }
                 b.put_grant(g.clone());
                 Ok(g)

@@ -6,7 +6,7 @@ use super::{Broker, BrokerError, Result};
 use crate::{
     audit::{
         Hash, SealedEntry,
-        check::{ChainReport, check_chain},
+        check::{ChainReport, check_chain, check_semantics},
         merkle::{self, ProofError},
     },
     domain::{Actor, Draft, EventKind, Name, detail},
@@ -77,9 +77,29 @@ impl Broker {
             ));
         };
         let ledger = self.ledger.clone();
-        let report = tokio::task::spawn_blocking(move || check_chain(&ledger))
-            .await
-            .map_err(|e| LedgerError::Unavailable(format!("verification task failed: {e}")))??;
+        let rules = self.rules();
+        let report = tokio::task::spawn_blocking(move || {
+            let mut report = check_chain(&ledger)?;
+            if report.problem.is_none() {
+                report.problem = check_semantics(&ledger, rules)?;
+            }
+
+            Ok::<_, LedgerError>(report)
+        })
+        .await
+        .map_err(|e| LedgerError::Unavailable(format!("verification task failed: {e}")))??;
+        // Records the log did not vouch for at start-up (checked then, when
+        // nothing else runs: a check now would race the writers).
+        let mut report = report;
+        if report.problem.is_none() {
+            if let Some((why, seq)) = self.fail_closed.get() {
+                report.problem = Some(crate::audit::Problem {
+                    seq: *seq,
+                    kind: crate::audit::verify::ProblemKind::Contradicted,
+                    detail: why.clone(),
+                });
+            }
+        }
         let mut draft = Draft::new(caller.actor(), "", EventKind::AuditVerified)
             .with(detail::ENTRIES, report.checked)
             .with(detail::OK, report.problem.is_none());

@@ -28,6 +28,7 @@ pub use self::{
     log_reads::{Consistency, Inclusion, MAX_PAGE, MAX_TENANT_PAGE, TenantPage},
 };
 use crate::{
+    audit::state::Rules,
     clock::{SharedClock, Timestamp},
     config::Config,
     domain::{Actor, GrantId},
@@ -188,6 +189,9 @@ pub struct Broker {
     streams: Slots,
     /// One full chain check at a time (a scan of the whole log).
     chain_check: tokio::sync::Semaphore,
+    /// Why the server decides nothing (its records disagree with its log);
+    /// set once at start-up.
+    fail_closed: std::sync::OnceLock<(String, u64)>,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -213,7 +217,20 @@ impl Broker {
             gate,
             streams: Slots::new(MAX_STREAMS_PER_PRINCIPAL),
             chain_check: tokio::sync::Semaphore::new(1),
+            fail_closed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on only reads of the log are served (see
+    /// [`crate::policy::serves_while_fail_closed`]); every other call is
+    /// refused with `why`, and `audit check` reports it at entry `seq`.
+    pub fn fail_closed(&self, why: String, seq: u64) {
+        let _ = self.fail_closed.set((why, seq));
+    }
+
+    /// Why the server is fail-closed, if it is.
+    pub fn fail_closed_reason(&self) -> Option<&str> {
+        self.fail_closed.get().map(|(why, _)| why.as_str())
     }
 
     /// A slot for one more log stream of `caller`, or RESOURCE_EXHAUSTED
@@ -250,6 +267,13 @@ impl Broker {
 
     pub fn trust_domain(&self) -> &str {
         &self.trust_domain
+    }
+
+    /// The limits the log is held to: the agreement's (two root holders,
+    /// 24 h), not the configured ones, which may have been lowered since an
+    /// entry was written.
+    pub fn rules(&self) -> Rules {
+        Rules::default()
     }
 }
 

@@ -17,7 +17,7 @@ use crate::{
 /// `audit verify FILE`: the chain of an export, offline.
 pub(super) fn file(file: &Path, json_out: bool) -> CliResult {
     let reader = BufReader::new(open(file)?);
-    match export::verify(reader) {
+    match export::verify(reader).and_then(|s| semantics(file).map(|()| s)) {
         // A log has entries from its start on: an empty export is a wrong
         // or emptied file, not a verified log.
         Ok(s) if s.entries == 0 => Err(cli_err!(
@@ -51,7 +51,9 @@ pub(super) fn file_against(file: &Path, cp_path: &Path, key: &str, json_out: boo
         .map_err(|e| cli_err!("cannot read {}: {e}", cp_path.display()))?;
     let cp = audit::note::Checkpoint::open(&note, &verifier)
         .map_err(|e| cli_err!("{}: {e}", cp_path.display()))?;
-    match export::verify_against(BufReader::new(open(file)?), &cp) {
+    match export::verify_against(BufReader::new(open(file)?), &cp)
+        .and_then(|s| semantics(file).map(|()| s))
+    {
         Ok(s) => {
             if json_out {
                 println!(
@@ -113,6 +115,25 @@ pub(super) async fn check(conn: &Connection, json_out: bool) -> CliResult {
         ));
     }
     Ok(())
+}
+
+/// The second pass over a verified export: its entries must agree with
+/// each other (`crate::audit::state`).
+fn semantics(file: &Path) -> Result<(), (usize, audit::Problem)> {
+    let reader = match open(file) {
+        Ok(f) => BufReader::new(f),
+        Err(e) => {
+            return Err((
+                0,
+                audit::Problem {
+                    seq: 0,
+                    kind: audit::verify::ProblemKind::Malformed,
+                    detail: e.to_string(),
+                },
+            ));
+        }
+    };
+    export::check_semantics(reader).map(drop)
 }
 
 /// Reports the first problem an export verification found.

@@ -74,8 +74,8 @@ use daypass::{
     client::{self, ClientIdentity, Clients},
     clock::{SystemClock, Timestamp},
     domain::{
-        Actor, Approval, Draft, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name,
-        Principal, PrincipalKind, Role, StaffRecord, TenantRecord, detail,
+        Actor, Approval, Draft, EventKind, Grant, GrantId, MAX_GRANT_SECS, Name, Principal,
+        PrincipalKind, Reason, Role, StaffRecord, TenantRecord, Ticket, detail,
     },
     ledger::{Batch, Ledger, LedgerError},
     pb,

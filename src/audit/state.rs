@@ -1,0 +1,684 @@
+//! The log's semantics: the registries and grants as the log says they are
+//! ([`LogState`], rebuilt entry by entry), and the rules every entry must
+//! keep given the entries before it. Used three ways:
+//!
+//! * `audit check` on the server and `audit verify` offline replay the log
+//!   and report the first entry that contradicts it (a `validation.allowed`
+//!   for a grant the log shows pending, ended or expired, or held by an
+//!   offboarded person or a role without access; a third root holder; a
+//!   grant longer than 24 h; ...), with its seq;
+//! * at start-up the server compares its stored records with the state the
+//!   log derives ([`LogState::compare`]) and refuses to start on any
+//!   difference: decisions come only from records the log vouches for.
+//!
+//! Entries of kinds this build does not know are skipped. Logs written
+//! before `grant.requested` carried `pending_until` are checked without it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Entry;
+use crate::{
+    clock::Timestamp,
+    domain::{
+        Approval, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, Role, StaffRecord,
+        TenantRecord, detail,
+    },
+};
+
+/// The limits the log is held to: the agreement's by default.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub max_root_holders: u32,
+    pub max_grant_secs: i64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            max_root_holders: 2,
+            max_grant_secs: MAX_GRANT_SECS,
+        }
+    }
+}
+
+/// An entry that contradicts the log before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contradiction {
+    pub seq: u64,
+    pub why: String,
+}
+
+/// A stored record that differs from what the log says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// `staff/alice`, `tenant/acme`, `grant/g-…`.
+    pub record: String,
+    /// The last entry that set it (0 when the log never mentions it).
+    pub seq: u64,
+    pub why: String,
+}
+
+/// A grant as the log tells it, with the entry that last changed it.
+#[derive(Clone, Debug)]
+struct LoggedGrant {
+    grant: Grant,
+    seq: u64,
+}
+
+/// The registries and grants as the log says they are.
+#[derive(Debug, Default)]
+pub struct LogState {
+    rules: Rules,
+    staff: BTreeMap<Name, (StaffRecord, u64)>,
+    tenants: BTreeMap<Name, (TenantRecord, u64)>,
+    grants: HashMap<GrantId, LoggedGrant>,
+    /// (holder, tenant) → the newest grant.
+    latest: HashMap<(Name, Name), GrantId>,
+}
+
+impl LogState {
+    pub fn new(rules: Rules) -> LogState {
+        LogState {
+            rules,
+            ..LogState::default()
+        }
+    }
+
+    /// Applies one entry, or says how it contradicts the log before it.
+    /// A contradicting entry changes nothing.
+    pub fn apply(&mut self, e: &Entry) -> Result<(), Contradiction> {
+        let Some(kind) = EventKind::parse(&e.kind) else {
+            return Ok(());
+        };
+        self.step(kind, e)
+            .map_err(|why| Contradiction { seq: e.seq, why })
+    }
+
+    fn step(&mut self, kind: EventKind, e: &Entry) -> Result<(), String> {
+        let now = e.timestamp;
+        match kind {
+            EventKind::StaffBootstrapped | EventKind::StaffEnrolled => {
+                let name = self.name(e, detail::NAME)?;
+                let role = e
+                    .details
+                    .get(detail::ROLE)
+                    .and_then(|r| Role::parse(r))
+                    .ok_or("the role is missing or unknown")?;
+                if kind == EventKind::StaffBootstrapped && !self.staff.is_empty() {
+                    return Err("an admin was bootstrapped although staff were enrolled".into());
+                }
+                if self.staff.contains_key(&name) {
+                    return Err(format!("{name} was already enrolled"));
+                }
+                if role == Role::Root && self.active_roots() >= self.rules.max_root_holders {
+                    return Err(format!(
+                        "{name} is enrolled as a root holder beside {} others (at most {})",
+                        self.active_roots(),
+                        self.rules.max_root_holders
+                    ));
+                }
+                let rec = StaffRecord {
+                    name: name.clone(),
+                    role,
+                    enrolled_at: now,
+                    offboarded_at: None,
+                };
+                self.staff.insert(name, (rec, e.seq));
+            }
+            EventKind::StaffOffboarded => {
+                let name = self.name(e, detail::NAME)?;
+                let seq = e.seq;
+                let (rec, at) = self
+                    .staff
+                    .get_mut(&name)
+                    .ok_or_else(|| format!("{name} is offboarded but was never enrolled"))?;
+                if !rec.is_active() {
+                    return Err(format!("{name} was already offboarded"));
+                }
+                rec.offboarded_at = Some(now);
+                *at = seq;
+            }
+            EventKind::TenantAdded | EventKind::TenantUpdated => {
+                let name = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
+                let approval = match e.details.get(detail::APPROVAL).map(String::as_str) {
+                    Some("auto") => Approval::Auto,
+                    Some("approval") => Approval::Approval,
+                    _ => return Err("the approval policy is missing or unknown".into()),
+                };
+                let require_ticket =
+                    e.details.get(detail::REQUIRE_TICKET).map(String::as_str) == Some("true");
+                let exists = self.tenants.contains_key(&name);
+                if kind == EventKind::TenantAdded && exists {
+                    return Err(format!("tenant {name} was already added"));
+                }
+                let created_at = match self.tenants.get(&name) {
+                    Some((t, _)) => t.created_at,
+                    None if kind == EventKind::TenantAdded => now,
+                    None => return Err(format!("tenant {name} is updated but was never added")),
+                };
+                let rec = TenantRecord {
+                    name: name.clone(),
+                    approval,
+                    require_ticket,
+                    created_at,
+                };
+                self.tenants.insert(name, (rec, e.seq));
+            }
+            EventKind::GrantRequested => self.requested(e)?,
+            EventKind::GrantActivated => {
+                let max = self.rules.max_grant_secs;
+                let g = self.live_grant(e)?;
+                if g.grant.state != GrantState::Pending {
+                    return Err(format!(
+                        "grant {} is activated but it is {}",
+                        g.grant.id,
+                        g.grant.state.as_str()
+                    ));
+                }
+                let expires = timestamp(e, detail::EXPIRES_AT)?;
+                if expires != now.plus_secs(g.grant.duration_secs) || g.grant.duration_secs > max {
+                    return Err(format!(
+                        "grant {} is activated until {expires}, not for its {} s (at most {max} s)",
+                        g.grant.id, g.grant.duration_secs
+                    ));
+                }
+                let g = &mut g.grant;
+                g.state = GrantState::Active;
+                g.pending_until = None;
+                g.activated_at = Some(now);
+                g.expires_at = Some(expires);
+                self.touch(e);
+            }
+            EventKind::GrantApproved | EventKind::GrantDenied => {
+                let g = self.live_grant(e)?;
+                let what = if kind == EventKind::GrantApproved {
+                    "approved"
+                } else {
+                    "denied"
+                };
+                if g.grant.state != GrantState::Pending {
+                    return Err(format!(
+                        "grant {} is {what} but it is {}",
+                        g.grant.id,
+                        g.grant.state.as_str()
+                    ));
+                }
+                if g.grant.pending_until.is_some_and(|u| now >= u) {
+                    return Err(format!(
+                        "grant {} is {what} after its request expired",
+                        g.grant.id
+                    ));
+                }
+                if e.actor == format!("staff/{}", g.grant.holder) {
+                    return Err(format!(
+                        "grant {} is {what} by its own requester",
+                        g.grant.id
+                    ));
+                }
+                let g = &mut g.grant;
+                g.decided_by = e.actor.clone();
+                g.decision_note = e.details.get(detail::NOTE).cloned().unwrap_or_default();
+                if kind == EventKind::GrantDenied {
+                    g.state = GrantState::Denied;
+                    g.ended_at = Some(now);
+                }
+                self.touch(e);
+            }
+            EventKind::GrantRevoked | EventKind::GrantReleased => {
+                let g = self.live_grant(e)?;
+                if !g.grant.state.is_live() || g.grant.deadline().is_none_or(|d| now >= d) {
+                    return Err(format!(
+                        "grant {} is ended early but it had already ended",
+                        g.grant.id
+                    ));
+                }
+                let offboarded = kind == EventKind::GrantRevoked
+                    && e.details.get(detail::CAUSE).map(String::as_str)
+                        == Some("holder offboarded");
+                let g = &mut g.grant;
+                g.state = if kind == EventKind::GrantRevoked {
+                    GrantState::Revoked
+                } else {
+                    GrantState::Released
+                };
+                g.ended_at = Some(now);
+                g.decided_by = e.actor.clone();
+                g.offboarded = offboarded;
+                g.decision_note = if offboarded {
+                    "holder offboarded".into()
+                } else {
+                    e.details.get(detail::NOTE).cloned().unwrap_or_default()
+                };
+                self.touch(e);
+            }
+            EventKind::GrantExpired | EventKind::GrantRequestExpired => {
+                let at = timestamp(e, detail::EXPIRED_AT)?;
+                let g = self.live_grant(e)?;
+                let pending = kind == EventKind::GrantRequestExpired;
+                let right_state = if pending {
+                    g.grant.state == GrantState::Pending
+                } else {
+                    g.grant.state == GrantState::Active
+                };
+                let deadline_ok = match g.grant.deadline() {
+                    Some(d) => d == at && now >= d,
+                    // A request from before `pending_until` was logged.
+                    None => pending && now >= at,
+                };
+                if !right_state || !deadline_ok {
+                    return Err(format!(
+                        "grant {} is expired at {at}, which is not its deadline (it is {})",
+                        g.grant.id,
+                        g.grant.state.as_str()
+                    ));
+                }
+                let g = &mut g.grant;
+                g.state = if pending {
+                    GrantState::RequestExpired
+                } else {
+                    GrantState::Expired
+                };
+                g.ended_at = Some(at);
+                self.touch(e);
+            }
+            EventKind::ValidationAllowed | EventKind::GrantCertificateIssued => {
+                let what = if kind == EventKind::ValidationAllowed {
+                    "allowed"
+                } else {
+                    "given a certificate"
+                };
+                let why = self.admits(e, now)?;
+                if let Some(why) = why {
+                    return Err(format!("{what} although {why}"));
+                }
+            }
+            EventKind::AccessRecorded => {
+                let reported = match e.details.get(detail::ACCESSED_AT) {
+                    None => None,
+                    Some(_) => Some(timestamp(e, detail::ACCESSED_AT)?),
+                };
+                match reported {
+                    // About to happen: only while the grant admits.
+                    None => {
+                        if let Some(why) = self.admits(e, now)? {
+                            return Err(format!("an access is recorded although {why}"));
+                        }
+                    }
+                    Some(at) => {
+                        let g = self.grant_of(e)?;
+                        let active = g.grant.was_active_at(at);
+                        let said =
+                            e.details.get(detail::WITHIN_GRANT).map(String::as_str) == Some("true");
+                        if active != said {
+                            return Err(format!(
+                                "within_grant says {said}, but the log shows grant {} {} at {at}",
+                                g.grant.id,
+                                if active { "active" } else { "not active" }
+                            ));
+                        }
+                    }
+                }
+            }
+            EventKind::CallRefused
+            | EventKind::AuditRead
+            | EventKind::AuditVerified
+            | EventKind::ServerStarted
+            | EventKind::ServerStopped
+            | EventKind::ValidationDenied => {}
+        }
+        Ok(())
+    }
+
+    fn requested(&mut self, e: &Entry) -> Result<(), String> {
+        let id = grant_id(e)?;
+        let holder = self.name(e, detail::HOLDER)?;
+        let tenant = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
+        if self.grants.contains_key(&id) {
+            return Err(format!("grant {id} was already requested"));
+        }
+        if e.actor != format!("staff/{holder}") {
+            return Err(format!(
+                "grant {id} is requested by {} for {holder}",
+                e.actor
+            ));
+        }
+        match self.staff.get(&holder) {
+            Some((r, _)) if r.is_active() && r.role.may_hold_grants() => {}
+            Some((r, _)) if !r.is_active() => {
+                return Err(format!(
+                    "grant {id} is requested by {holder}, who was offboarded"
+                ));
+            }
+            Some((r, _)) => {
+                return Err(format!(
+                    "grant {id} is requested by {holder}, whose role ({}) has no access",
+                    r.role
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "grant {id} is requested by {holder}, who is not enrolled"
+                ));
+            }
+        }
+        if !self.tenants.contains_key(&tenant) {
+            return Err(format!(
+                "grant {id} is for tenant {tenant}, which was never added"
+            ));
+        }
+        let duration_secs: i64 = e
+            .details
+            .get(detail::DURATION_SECS)
+            .and_then(|d| d.parse().ok())
+            .ok_or("duration_secs is missing")?;
+        if duration_secs <= 0 || duration_secs > self.rules.max_grant_secs {
+            return Err(format!(
+                "grant {id} is requested for {duration_secs} s (at most {} s)",
+                self.rules.max_grant_secs
+            ));
+        }
+        let pending_until = match e.details.get(detail::PENDING_UNTIL) {
+            None => None,
+            Some(_) => Some(timestamp(e, detail::PENDING_UNTIL)?),
+        };
+        let key = (holder.clone(), tenant.clone());
+        if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
+            if prev.grant.state.is_live() {
+                return Err(format!(
+                    "grant {id} is requested while {} is still {}",
+                    prev.grant.id,
+                    prev.grant.state.as_str()
+                ));
+            }
+        }
+        let g = Grant {
+            id: id.clone(),
+            tenant,
+            holder,
+            reason: e.details.get(detail::REASON).cloned().unwrap_or_default(),
+            ticket: e.details.get(detail::TICKET).cloned().unwrap_or_default(),
+            state: GrantState::Pending,
+            duration_secs,
+            requested_at: e.timestamp,
+            pending_until,
+            activated_at: None,
+            expires_at: None,
+            ended_at: None,
+            decided_by: String::new(),
+            decision_note: String::new(),
+            offboarded: false,
+        };
+        self.latest.insert(key, id.clone());
+        self.grants.insert(
+            id,
+            LoggedGrant {
+                grant: g,
+                seq: e.seq,
+            },
+        );
+        Ok(())
+    }
+
+    /// `None` when the entry's grant admits its holder at `now`, or why not.
+    fn admits(&self, e: &Entry, now: Timestamp) -> Result<Option<String>, String> {
+        let g = &self.grant_of(e)?.grant;
+        if let Err(why) = g.is_valid_at(now) {
+            return Ok(Some(format!(
+                "the log shows grant {} {}",
+                g.id,
+                why.as_str()
+            )));
+        }
+        if let (Some(a), Some(x)) = (g.activated_at, g.expires_at) {
+            if x.millis() - a.millis() > self.rules.max_grant_secs * 1000 {
+                return Ok(Some(format!("grant {} lasts more than 24 h", g.id)));
+            }
+        }
+        Ok(match self.staff.get(&g.holder) {
+            Some((r, _)) if !r.is_active() => Some(format!("{} was offboarded", g.holder)),
+            Some((r, _)) if !r.role.may_hold_grants() => {
+                Some(format!("{}'s role ({}) has no access", g.holder, r.role))
+            }
+            Some(_) => None,
+            None => Some(format!("{} is not enrolled", g.holder)),
+        })
+    }
+
+    fn grant_of(&self, e: &Entry) -> Result<&LoggedGrant, String> {
+        let id = grant_id(e)?;
+        let g = self
+            .grants
+            .get(&id)
+            .ok_or_else(|| format!("grant {id} was never requested"))?;
+        if g.grant.tenant.as_str() != e.tenant {
+            return Err(format!(
+                "grant {id} is of tenant {}, not {}",
+                g.grant.tenant, e.tenant
+            ));
+        }
+        Ok(g)
+    }
+
+    fn live_grant(&mut self, e: &Entry) -> Result<&mut LoggedGrant, String> {
+        self.grant_of(e)?;
+        let id = grant_id(e)?;
+        self.grants
+            .get_mut(&id)
+            .ok_or_else(|| format!("grant {id} was never requested"))
+    }
+
+    fn touch(&mut self, e: &Entry) {
+        if let Ok(id) = grant_id(e) {
+            if let Some(g) = self.grants.get_mut(&id) {
+                g.seq = e.seq;
+            }
+        }
+    }
+
+    fn name(&self, e: &Entry, key: &str) -> Result<Name, String> {
+        e.details
+            .get(key)
+            .ok_or_else(|| format!("{key} is missing"))
+            .and_then(|n| Name::parse(n).map_err(|err| format!("{key}: {err}")))
+    }
+
+    fn active_roots(&self) -> u32 {
+        self.staff
+            .values()
+            .filter(|(r, _)| r.is_active() && r.role == Role::Root)
+            .count() as u32
+    }
+
+    /// Differences between stored records and the log's state: every
+    /// record must be the log's, and the log's must all be stored. Grants
+    /// still pending are compared without `pending_until` when the log
+    /// predates it.
+    pub fn compare(
+        &self,
+        staff: &[StaffRecord],
+        tenants: &[TenantRecord],
+        grants: &[Grant],
+    ) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for r in staff {
+            seen.insert(format!("staff/{}", r.name));
+            match self.staff.get(&r.name) {
+                Some((logged, _)) if logged == r => {}
+                Some((logged, seq)) => out.push(Mismatch {
+                    record: format!("staff/{}", r.name),
+                    seq: *seq,
+                    why: format!(
+                        "stored as {} ({}), the log says {} ({})",
+                        r.role,
+                        active_word(r),
+                        logged.role,
+                        active_word(logged)
+                    ),
+                }),
+                None => out.push(Mismatch {
+                    record: format!("staff/{}", r.name),
+                    seq: 0,
+                    why: "stored, but the log never enrolled them".into(),
+                }),
+            }
+        }
+        for r in tenants {
+            seen.insert(format!("tenant/{}", r.name));
+            match self.tenants.get(&r.name) {
+                Some((logged, _)) if logged == r => {}
+                Some((_, seq)) => out.push(Mismatch {
+                    record: format!("tenant/{}", r.name),
+                    seq: *seq,
+                    why: "its policy differs from the log's".into(),
+                }),
+                None => out.push(Mismatch {
+                    record: format!("tenant/{}", r.name),
+                    seq: 0,
+                    why: "stored, but the log never added it".into(),
+                }),
+            }
+        }
+        for g in grants {
+            seen.insert(format!("grant/{}", g.id));
+            match self.grants.get(&g.id) {
+                Some(logged) => {
+                    let mut expected = logged.grant.clone();
+                    if expected.pending_until.is_none() {
+                        expected.pending_until = g.pending_until;
+                    }
+                    if expected != *g {
+                        out.push(Mismatch {
+                            record: format!("grant/{}", g.id),
+                            seq: logged.seq,
+                            why: grant_difference(g, &expected),
+                        });
+                    }
+                }
+                None => out.push(Mismatch {
+                    record: format!("grant/{}", g.id),
+                    seq: 0,
+                    why: "stored, but the log never requested it".into(),
+                }),
+            }
+        }
+        let missing = self
+            .staff
+            .iter()
+            .map(|(n, (_, s))| (format!("staff/{n}"), *s))
+            .chain(
+                self.tenants
+                    .iter()
+                    .map(|(n, (_, s))| (format!("tenant/{n}"), *s)),
+            )
+            .chain(
+                self.grants
+                    .values()
+                    .map(|g| (format!("grant/{}", g.grant.id), g.seq)),
+            );
+        for (record, seq) in missing {
+            if !seen.contains(&record) {
+                out.push(Mismatch {
+                    record,
+                    seq,
+                    why: "in the log, but not stored".into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Live grants per the log, and the newest grant of each holder and
+    /// tenant: what the stored indexes must say.
+    pub fn live_ids(&self) -> Vec<&GrantId> {
+        self.grants
+            .values()
+            .filter(|g| g.grant.state.is_live())
+            .map(|g| &g.grant.id)
+            .collect()
+    }
+
+    pub fn latest(&self, holder: &Name, tenant: &Name) -> Option<&GrantId> {
+        self.latest.get(&(holder.clone(), tenant.clone()))
+    }
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.record)?;
+        if self.seq > 0 {
+            write!(f, " (last set by entry {})", self.seq)?;
+        }
+        write!(f, ": {}", self.why)
+    }
+}
+
+fn active_word(r: &StaffRecord) -> &'static str {
+    if r.is_active() {
+        "active"
+    } else {
+        "offboarded"
+    }
+}
+
+/// The first field that differs, in words.
+fn grant_difference(stored: &Grant, logged: &Grant) -> String {
+    let fields: [(&str, String, String); 8] = [
+        (
+            "state",
+            stored.state.as_str().into(),
+            logged.state.as_str().into(),
+        ),
+        (
+            "holder",
+            stored.holder.to_string(),
+            logged.holder.to_string(),
+        ),
+        (
+            "tenant",
+            stored.tenant.to_string(),
+            logged.tenant.to_string(),
+        ),
+        ("expires_at", opt(stored.expires_at), opt(logged.expires_at)),
+        (
+            "activated_at",
+            opt(stored.activated_at),
+            opt(logged.activated_at),
+        ),
+        ("ended_at", opt(stored.ended_at), opt(logged.ended_at)),
+        (
+            "duration_secs",
+            stored.duration_secs.to_string(),
+            logged.duration_secs.to_string(),
+        ),
+        (
+            "pending_until",
+            opt(stored.pending_until),
+            opt(logged.pending_until),
+        ),
+    ];
+    for (field, s, l) in fields {
+        if s != l {
+            return format!("{field} is stored as {s}, the log says {l}");
+        }
+    }
+    "its details differ from the log's".into()
+}
+
+fn opt(t: Option<Timestamp>) -> String {
+    t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn grant_id(e: &Entry) -> Result<GrantId, String> {
+    e.details
+        .get(detail::GRANT)
+        .and_then(|g| GrantId::parse(g))
+        .ok_or_else(|| "the grant id is missing or malformed".into())
+}
+
+fn timestamp(e: &Entry, key: &str) -> Result<Timestamp, String> {
+    e.details
+        .get(key)
+        .and_then(|t| Timestamp::parse_rfc3339(t))
+        .ok_or_else(|| format!("{key} is missing or not a time"))
+}
