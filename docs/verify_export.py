@@ -4,21 +4,43 @@
 Written from docs/log-format.md alone, with the Python standard library:
     python3 docs/verify_export.py log.jsonl
     python3 docs/verify_export.py log.jsonl --checkpoint cp.txt --log-key log.pub
-The first form checks the hash chain (sections 2-4). The second also checks
-the checkpoint's Ed25519 signature (section 7) and either the Merkle root of a
-full export or every inclusion proof of a tenant-scoped one (sections 6-9).
-Exit status 0 when everything verifies, 1 with the first problem otherwise.
+The first form checks the hash chain of a full export (sections 2-4). The
+second also checks the checkpoint's Ed25519 signature (section 7) and then,
+as section 9 says: for a full export (no line has `inclusion`), the chain from
+seq 0 and that its first `size` entries hash to the checkpoint's root; for a
+tenant-scoped export (every line has `inclusion`), every line's inclusion
+proof against that root. An export that mixes the two is refused, and so is
+any line with a member section 4 does not list.
+Exit status 0 when everything verifies, 1 with the first problem (naming its
+line) otherwise.
 """
+import argparse
 import base64
 import hashlib
+import itertools
 import json
 import os
+import re
 import struct
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 # ---------------------------------------------------------------- entries ---
+
+# Section 4: exactly these members, plus `inclusion` in a tenant-scoped export.
+MEMBERS = {"seq", "time", "timestamp_ms", "actor", "tenant", "kind", "details", "prev_hash", "hash"}
+HEX_HASH = re.compile(r"[0-9a-f]{64}")
+U64_MAX, I64_MIN, I64_MAX = 2**64 - 1, -(2**63), 2**63 - 1
+
+
+class Problem(Exception):
+    """The first thing wrong with an export: its line, seq and kind (section 3)."""
+
+    def __init__(self, lineno, seq, kind, detail):
+        where = ([f"line {lineno}"] if lineno else []) + ([f"seq {seq}"] if seq is not None else [])
+        super().__init__(": ".join(where + [kind, detail]))
+
 
 def s(text):
     b = text.encode("utf-8")
@@ -36,8 +58,91 @@ def entry_bytes(e):
 
 
 def rfc3339_ms(ms):
-    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def unique_members(pairs):
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise ValueError(f"member {k!r} appears twice")
+        obj[k] = v
+    return obj
+
+
+def no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_int(v, lo, hi):
+    return type(v) is int and lo <= v <= hi
+
+
+def is_text(v):
+    """A JSON string that is valid Unicode (no lone surrogate escapes)."""
+    if type(v) is not str:
+        return False
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_line(lineno, raw):
+    """One export line as a dict, every member checked against section 4;
+    raises Problem (malformed) naming the line otherwise."""
+
+    def malformed(detail, seq=None):
+        return Problem(lineno, seq, "malformed", detail)
+
+    try:
+        e = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_members,
+                       parse_constant=no_constant)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise malformed(f"not a JSON object: {err}")
+    if type(e) is not dict:
+        raise malformed("not a JSON object")
+    seq = e.get("seq") if is_int(e.get("seq"), 0, U64_MAX) else None
+    unknown = sorted(set(e) - MEMBERS - {"inclusion"})
+    if unknown:
+        raise malformed(f"unknown member {unknown[0]!r} (section 4 lists every member)", seq)
+    missing = sorted(MEMBERS - set(e))
+    if missing:
+        raise malformed(f"missing member {missing[0]!r}", seq)
+    if seq is None:
+        raise malformed("seq is not an unsigned 64-bit integer")
+    if not is_int(e["timestamp_ms"], I64_MIN, I64_MAX):
+        raise malformed("timestamp_ms is not a signed 64-bit integer", seq)
+    for m in ("time", "actor", "tenant", "kind"):
+        if not is_text(e[m]):
+            raise malformed(f"{m} is not a string of Unicode text", seq)
+    d = e["details"]
+    if type(d) is not dict or not all(is_text(k) and is_text(v) for k, v in d.items()):
+        raise malformed("details is not an object of Unicode strings", seq)
+    for m in ("prev_hash", "hash"):
+        if not is_text(e[m]) or not HEX_HASH.fullmatch(e[m]):
+            raise malformed(f"{m} is not 64 lowercase hex digits", seq)
+    if "inclusion" in e:
+        p = e["inclusion"]
+        if type(p) is not list or not all(is_text(h) and HEX_HASH.fullmatch(h) for h in p):
+            raise malformed("inclusion is not an array of 64-lowercase-hex-digit hashes", seq)
+    try:
+        time = rfc3339_ms(e["timestamp_ms"])
+    except OverflowError:
+        time = None
+    if e["time"] != time:
+        raise Problem(lineno, seq, "modified", "time does not match timestamp_ms")
+    return e
+
+
+def read_lines(path):
+    """(line number, parsed line) for every non-blank line, streaming."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if raw.strip():
+                yield lineno, parse_line(lineno, raw.strip())
 
 
 # ------------------------------------------------------------------- tree ---
@@ -171,9 +276,20 @@ def ed25519_verify(public, msg, sig):
 
 # ------------------------------------------------------------ checkpoints ---
 
+def b64(text):
+    """Standard base64 with padding, in its one canonical form."""
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode() != text:
+        raise ValueError("not canonical base64")
+    return raw
+
+
 def parse_vkey(vkey):
-    name, key_id, key = vkey.strip().split("+", 2)
-    key = base64.b64decode(key, validate=True)
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ValueError("a verifier key is name+keyid+key")
+    name, key_id, key = parts
+    key = b64(key)
     if len(key) != 33 or key[0] != 1:
         raise ValueError("not an Ed25519 verifier key")
     if sha256(name.encode() + b"\n" + key)[:4].hex() != key_id:
@@ -186,85 +302,161 @@ def open_checkpoint(note, vkey):
     name, key_id, public = parse_vkey(vkey)
     split = note.rfind("\n\n")
     if split < 0:
-        raise ValueError("no signature lines")
+        raise ValueError("no blank line before the signatures")
     text, sigs = note[: split + 1], note[split + 2:]
+    if "\n\n" in text or not sigs.endswith("\n"):
+        raise ValueError("malformed note")
     good = False
     for line in sigs.split("\n")[:-1]:
-        if not line.startswith("\u2014 "):
+        if not line.startswith("\u2014 ") or " " not in line[2:]:
             raise ValueError("malformed signature line")
         signer, blob = line[2:].split(" ", 1)
-        blob = base64.b64decode(blob, validate=True)
+        blob = b64(blob)
         if signer == name and blob[:4] == key_id:
             good = good or ed25519_verify(public, text.encode(), blob[4:])
     if not good:
         raise ValueError(f"no valid signature by {name}")
-    origin, size, root = text.split("\n")[:3]
+    lines = text.split("\n")
+    if len(lines) < 4:
+        raise ValueError("a checkpoint is origin, size and root")
+    origin, size, root = lines[:3]
     if origin != name:
         raise ValueError("origin is not the key's name")
-    return int(size), base64.b64decode(root, validate=True)
+    if not re.fullmatch(r"0|[1-9][0-9]*", size) or int(size) > U64_MAX:
+        raise ValueError("tree size is not a decimal number")
+    root = b64(root)
+    if len(root) != 32:
+        raise ValueError("root is not a SHA-256 hash")
+    return int(size), root
 
 
 # ------------------------------------------------------------------- main ---
 
-def main(path, checkpoint=None):
-    expected_seq, prev = 0, "00" * 32
-    tree, proven, last_seq = Frontier(), 0, -1
+def check_hash(lineno, e):
+    b = entry_bytes(e)
+    if sha256(b).hex() != e["hash"]:
+        raise Problem(lineno, e["seq"], "modified", "the entry's content does not match its hash")
+    return b
+
+
+def verify(path, checkpoint=None):
+    """Verifies the export at path; returns the OK line, raises Problem."""
+    lines = read_lines(path)
+    first = next(lines, None)
+    if first is None:
+        raise Problem(None, None, "malformed", "no log entries in it (one JSON line per entry)")
+    if "inclusion" in first[1]:
+        return verify_tenant(first, lines, checkpoint)
+    return verify_full(first, lines, checkpoint)
+
+
+def mixed(lineno, e, first_lineno, first_has):
+    """Section 9: an export is full or tenant-scoped, never both."""
+    this, that = ("has no", "does") if first_has else ("has an", "does not")
+    return Problem(lineno, e["seq"], "malformed",
+                   f"this line {this} inclusion proof but line {first_lineno} {that}: an export "
+                   "is either full (no line has one) or tenant-scoped (every line has one)")
+
+
+def verify_full(first, lines, checkpoint):
+    """Section 3 from seq 0; with a checkpoint of size n (section 9), the MTH
+    of entries 0..n-1 must be its root, later entries are chain-checked only."""
     size, root = checkpoint if checkpoint else (None, None)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            e = json.loads(line)
-            b = entry_bytes(e)
-            if sha256(b).hex() != e["hash"] or e["time"] != rfc3339_ms(e["timestamp_ms"]):
-                return f"line {lineno}: seq {e['seq']}: modified"
-            if "inclusion" in e:
-                if checkpoint is None:
-                    return f"line {lineno}: a tenant export needs --checkpoint and --log-key"
-                proof = [bytes.fromhex(h) for h in e["inclusion"]]
-                if e["seq"] <= last_seq:
-                    return f"line {lineno}: seq {e['seq']}: out of order"
-                if not verify_inclusion(leaf_hash(b), e["seq"], size, proof, root):
-                    return f"line {lineno}: seq {e['seq']}: unproven"
-                last_seq, proven = e["seq"], proven + 1
-                continue
-            if e["seq"] != expected_seq:
-                return f"line {lineno}: seq {e['seq']} where {expected_seq} was expected"
-            if e["prev_hash"] != prev:
-                return f"line {lineno}: seq {e['seq']}: prev_hash does not link to the previous entry"
-            if size is not None and e["seq"] < size:
-                tree.push(leaf_hash(b))
-            expected_seq, prev = expected_seq + 1, e["hash"]
-    if proven:
-        print(f"OK: {proven} entries proven included in the tree of {size} entries")
-        return None
-    summary = f"OK: {expected_seq} entries verified, head {prev}"
-    if checkpoint is not None:
-        if tree.size < size:
-            return f"the export ends at seq {tree.size} but the checkpoint covers {size} entries"
-        if tree.root() != root:
-            return f"unproven: the first {size} entries do not hash to the checkpoint's root"
-        summary += f"; the first {size} hash to the checkpoint's root"
-    print(summary)
-    return None
+    expected, prev, tree, lineno, last_in_tree = 0, "00" * 32, Frontier(), 0, 0
+    for lineno, e in itertools.chain([first], lines):
+        seq = e["seq"]
+        if "inclusion" in e:
+            raise mixed(lineno, e, first[0], False)
+        b = check_hash(lineno, e)
+        if seq != expected:
+            kind = ("inserted" if seq + 1 == expected else
+                    "reordered" if seq < expected else "deleted")
+            raise Problem(lineno, seq, kind, f"seq {seq} where {expected} was expected"
+                          + (" (an export must start at seq 0)" if expected == 0 else ""))
+        if e["prev_hash"] != prev:
+            raise Problem(lineno, seq, "broken",
+                          "the first entry's prev_hash is not 32 zero bytes" if seq == 0 else
+                          f"prev_hash does not match the hash of entry {seq - 1}")
+        if size is not None and seq < size:
+            tree.push(leaf_hash(b))
+            last_in_tree = lineno
+        expected, prev = expected + 1, e["hash"]
+    summary = f"OK: {expected} entries verified, head {prev}"
+    if checkpoint is None:
+        return summary
+    if tree.size < size:
+        raise Problem(None, tree.size, "deleted",
+                      f"the export ends at seq {tree.size} (line {lineno}) but the checkpoint "
+                      f"covers {size} entries")
+    if tree.root() != root:
+        raise Problem(None, None, "unproven",
+                      f"the first {size} entries (up to line {last_in_tree}) do not hash to the "
+                      "checkpoint's root: this is not the log the checkpoint signed")
+    summary += f"; the first {size} hash to the checkpoint's root"
+    if expected > size:
+        summary += f" ({expected - size} later entries are chain-checked only)"
+    return summary
+
+
+def verify_tenant(first, lines, checkpoint):
+    """Section 9: every line proven included in the checkpoint's tree."""
+    if checkpoint is None:
+        raise Problem(first[0], first[1]["seq"], "malformed",
+                      "a tenant-scoped export needs --checkpoint and --log-key")
+    size, root = checkpoint
+    proven, last = 0, None
+    for lineno, e in itertools.chain([first], lines):
+        seq = e["seq"]
+        if "inclusion" not in e:
+            raise mixed(lineno, e, first[0], True)
+        if last is not None and seq <= last:
+            raise Problem(lineno, seq, "reordered",
+                          f"seq {seq} follows seq {last}: entries must ascend")
+        b = check_hash(lineno, e)
+        if seq >= size:
+            raise Problem(lineno, seq, "unproven",
+                          f"seq {seq} is beyond the checkpoint's {size} entries")
+        proof = [bytes.fromhex(h) for h in e["inclusion"]]
+        if not verify_inclusion(leaf_hash(b), seq, size, proof, root):
+            raise Problem(lineno, seq, "unproven",
+                          "its inclusion proof fails: the log did not sign this entry")
+        last, proven = seq, proven + 1
+    return f"OK: {proven} entries proven included in the tree of {size} entries"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Verify a daypass JSON Lines export.")
+    ap.add_argument("export")
+    ap.add_argument("--checkpoint", help="the signed checkpoint (a file, or the note itself)")
+    ap.add_argument("--log-key", help="the log's verifier key, log.pub (a file, or the key itself)")
+    args = ap.parse_args(argv)
+    if (args.checkpoint is None) != (args.log_key is None):
+        ap.error("--checkpoint and --log-key go together")
+    cp = None
+    if args.checkpoint is not None:
+        try:
+            cp = open_checkpoint(read_arg(args.checkpoint), read_arg(args.log_key))
+        except (OSError, ValueError) as err:
+            print(f"checkpoint: {err}", file=sys.stderr)
+            return 1
+    try:
+        print(verify(args.export, cp))
+    except Problem as p:
+        print(f"{args.export}: {p}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"{args.export}: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def read_arg(value):
-    return open(value, encoding="utf-8").read() if os.path.isfile(value) else value
+    """The file's text if value names a file, else value itself."""
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as f:
+            return f.read()
+    return value
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    cp = None
-    if "--checkpoint" in args:
-        note = read_arg(args[args.index("--checkpoint") + 1])
-        vkey = read_arg(args[args.index("--log-key") + 1])
-        try:
-            cp = open_checkpoint(note, vkey)
-        except ValueError as err:
-            print(f"checkpoint: {err}", file=sys.stderr)
-            sys.exit(1)
-    problem = main(args[0], cp)
-    if problem:
-        print(problem, file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main(sys.argv[1:]))

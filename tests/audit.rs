@@ -639,106 +639,158 @@ async fn an_auditor_can_follow_the_log_live() {
     }
 }
 
+/// A real server's exports, as the CLI writes them, for the Python verifier:
+/// a full one without and one with its checkpoint, and acme's tenant-scoped
+/// one with its checkpoint.
+struct Exports {
+    /// Holds the server's directory, where `key` is.
+    _server: TestServer,
+    /// eve, an auditor.
+    auditor: daypass::client::Clients,
+    work: tempfile::TempDir,
+    /// `audit export` without a checkpoint.
+    plain: std::path::PathBuf,
+    full: std::path::PathBuf,
+    cp: std::path::PathBuf,
+    tenant: std::path::PathBuf,
+    tenant_cp: std::path::PathBuf,
+    /// The log's verifier key, log.pub.
+    key: std::path::PathBuf,
+}
+
+const VERIFY_EXPORT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_export.py");
+
+impl Exports {
+    /// `None` (after a loud SKIP) without python3, except under CI.
+    async fn make() -> Option<Exports> {
+        python::python3_version(
+            "tests/audit.rs",
+            "The independent Python verifier (docs/verify_export.py)",
+            "Python 3",
+        )?;
+        let s = TestServer::start().await;
+        let auditor = s.enrol("eve", Role::Auditor).await;
+        let mut alice = s.enrol("alice", Role::Support).await;
+        let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+        let g = request(&mut alice, "acme", "INC-1 ünïcödé reason").await;
+        validate(&mut acme, &g.id).await;
+        let work = tempfile::tempdir().expect("tempdir");
+        let path = |name: &str| work.path().join(name);
+        let (plain, full, cp) = (path("log.jsonl"), path("full.jsonl"), path("cp.txt"));
+        let (tenant, tenant_cp) = (path("acme.jsonl"), path("acme-cp.txt"));
+        for (out, checkpoint, t) in [
+            (&plain, None, None),
+            (&full, Some(&cp), None),
+            (&tenant, Some(&tenant_cp), Some("acme")),
+        ] {
+            let mut args = auditor_flags(&s, work.path());
+            args.extend(["audit", "export", "-o"].map(String::from));
+            args.push(out.display().to_string());
+            if let Some(cp) = checkpoint {
+                args.extend(["--checkpoint".into(), cp.display().to_string()]);
+            }
+            if let Some(t) = t {
+                args.extend(["--tenant".into(), t.into()]);
+            }
+            let o = cli::run_async(work.path().to_owned(), args).await;
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let key = s.config.log_key_path().with_file_name("log.pub");
+        Some(Exports {
+            _server: s,
+            auditor,
+            work,
+            plain,
+            full,
+            cp,
+            tenant,
+            tenant_cp,
+            key,
+        })
+    }
+
+    /// Writes `lines` (one JSON object each) as the export `name`.
+    fn write(&self, name: &str, lines: &[String]) -> std::path::PathBuf {
+        let p = self.work.path().join(name);
+        std::fs::write(
+            &p,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .expect("write");
+        p
+    }
+
+    /// `python3 docs/verify_export.py FILE [--checkpoint CP --log-key KEY]`.
+    fn python(&self, file: &Path, cp: Option<&Path>, key: &Path) -> Output {
+        let mut cmd = Command::new("python3");
+        cmd.arg(VERIFY_EXPORT_PY).arg(file);
+        if let Some(cp) = cp {
+            cmd.arg("--checkpoint").arg(cp).arg("--log-key").arg(key);
+        }
+        cmd.output().expect("python3")
+    }
+
+    /// `daypass audit verify FILE [--checkpoint CP --log-key KEY]`.
+    fn rust(&self, file: &Path, cp: Option<&Path>) -> Output {
+        let mut args = vec!["audit".into(), "verify".into(), file.display().to_string()];
+        if let Some(cp) = cp {
+            args.extend(["--checkpoint".into(), cp.display().to_string()]);
+            args.extend(["--log-key".into(), self.key.display().to_string()]);
+        }
+        cli::run(self.work.path(), args)
+    }
+}
+
+fn lines_of(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .expect("read")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Refused with exit status 1 and one line on stderr that names line
+/// `line` of `file` (no traceback, no panic); returns stderr.
+fn assert_refused(out: &Output, file: &Path, line: usize, what: &str) -> String {
+    let err = one_line_error(out, what);
+    let wanted = format!("{}: line {line}: ", file.display());
+    assert!(
+        err.contains(&wanted),
+        "{what}: {err:?} should name {wanted:?}"
+    );
+    err
+}
+
 /// docs/verify_export.py, written from docs/log-format.md alone, must agree
 /// with the Rust verifier on a real export and on a tampered one. Without
 /// python3 it says SKIPPED loudly and passes, except under CI (`CI` set),
 /// where it fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_python_verifier_agrees() {
-    let python3 = python::python3_version(
-        "tests/audit.rs",
-        "The independent Python verifier (docs/verify_export.py)",
-        "Python 3",
-    );
-    if python3.is_none() {
+    let Some(x) = Exports::make().await else {
         return;
-    }
-    let s = TestServer::start().await;
-    s.enrol("eve", Role::Auditor).await;
-    let mut alice = s.enrol("alice", Role::Support).await;
-    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
-    let g = request(&mut alice, "acme", "INC-1 ünïcödé reason").await;
-    validate(&mut acme, &g.id).await;
-    let work = tempfile::tempdir().expect("tempdir");
-    let file = work.path().join("log.jsonl");
-    let mut args = auditor_flags(&s, work.path());
-    args.extend([
-        "audit".into(),
-        "export".into(),
-        "-o".into(),
-        file.display().to_string(),
-    ]);
-    assert!(
-        cli::run_async(work.path().to_owned(), args)
-            .await
-            .status
-            .success()
-    );
-
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_export.py");
-    let run = |f: &Path| {
-        Command::new("python3")
-            .arg(script)
-            .arg(f)
-            .output()
-            .expect("python3")
     };
-    let ok = run(&file);
+    let file = &x.plain;
+    let ok = x.python(file, None, &x.key);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let rust = cli::run(
-        work.path(),
-        [Path::new("audit"), Path::new("verify"), file.as_path()],
-    );
+    let rust = x.rust(file, None);
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout),
         String::from_utf8_lossy(&rust.stdout),
         "same entry count and head"
     );
-    let bad = work.path().join("bad.jsonl");
-    let text = std::fs::read_to_string(&file).expect("read");
-    std::fs::write(&bad, text.replacen("INC-1", "INC-2", 1)).expect("write");
-    assert!(!run(&bad).status.success());
+    let text = std::fs::read_to_string(file).expect("read");
+    let bad = x.write("bad.jsonl", &[text.replacen("INC-1", "INC-2", 1)]);
+    assert!(!x.python(&bad, None, &x.key).status.success());
 
     // With the signed checkpoint and the log key: the Ed25519 signature and
     // the Merkle root (full export), or every inclusion proof (tenant export).
-    let key = s.config.log_key_path().with_file_name("log.pub");
-    let with_cp = |f: &Path, cp: &Path, key: &Path| {
-        Command::new("python3")
-            .arg(script)
-            .arg(f)
-            .arg("--checkpoint")
-            .arg(cp)
-            .arg("--log-key")
-            .arg(key)
-            .output()
-            .expect("python3")
-    };
-    let (full, cp) = (work.path().join("full.jsonl"), work.path().join("cp.txt"));
-    let (mine, mine_cp) = (
-        work.path().join("acme.jsonl"),
-        work.path().join("acme-cp.txt"),
-    );
-    for (out, checkpoint, tenant) in [(&full, &cp, None), (&mine, &mine_cp, Some("acme"))] {
-        let mut args = auditor_flags(&s, work.path());
-        args.extend(["audit", "export", "-o"].map(String::from));
-        args.push(out.display().to_string());
-        args.push("--checkpoint".into());
-        args.push(checkpoint.display().to_string());
-        if let Some(t) = tenant {
-            args.extend(["--tenant".into(), t.into()]);
-        }
-        let o = cli::run_async(work.path().to_owned(), args).await;
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    let ok = with_cp(&full, &cp, &key);
-    let n = std::fs::read_to_string(&full)
-        .expect("read")
-        .lines()
-        .count();
+    let ok = x.python(&x.full, Some(&x.cp), &x.key);
+    let n = lines_of(&x.full).len();
     assert!(
         String::from_utf8_lossy(&ok.stdout)
             .ends_with(&format!("; the first {n} hash to the checkpoint's root\n")),
@@ -746,11 +798,8 @@ async fn an_independent_python_verifier_agrees() {
         String::from_utf8_lossy(&ok.stdout),
         String::from_utf8_lossy(&ok.stderr)
     );
-    let ok = with_cp(&mine, &mine_cp, &key);
-    let proven = std::fs::read_to_string(&mine)
-        .expect("read")
-        .lines()
-        .count();
+    let ok = x.python(&x.tenant, Some(&x.tenant_cp), &x.key);
+    let proven = lines_of(&x.tenant).len();
     assert!(proven >= 3);
     assert!(
         String::from_utf8_lossy(&ok.stdout)
@@ -760,38 +809,186 @@ async fn an_independent_python_verifier_agrees() {
         String::from_utf8_lossy(&ok.stderr)
     );
     // An edited tenant entry, a wrong key and a re-hashed forgery all fail.
-    let edited = work.path().join("acme-edited.jsonl");
-    let text = std::fs::read_to_string(&mine).expect("read");
-    std::fs::write(&edited, text.replacen("acme", "acmf", 1)).expect("write");
-    assert!(!with_cp(&edited, &mine_cp, &key).status.success());
-    let other = work.path().join("other");
+    let text = std::fs::read_to_string(&x.tenant).expect("read");
+    let edited = x.write("acme-edited.jsonl", &[text.replacen("acme", "acmf", 1)]);
+    assert!(
+        !x.python(&edited, Some(&x.tenant_cp), &x.key)
+            .status
+            .success()
+    );
+    let other = x.work.path().join("other");
     daypass::pki::create_log_key(&other, "test.daypass/log", false).expect("key");
-    let wrong = with_cp(&full, &cp, &other.join("log.pub"));
+    let wrong = x.python(&x.full, Some(&x.cp), &other.join("log.pub"));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("no valid signature"));
-    let forged = work.path().join("forged.jsonl");
-    let mut prev = [0u8; 32];
-    let lines: Vec<String> = std::fs::read_to_string(&full)
-        .expect("read")
-        .lines()
+    let forged = x.write("forged.jsonl", &rehashed_forgery(&x.full));
+    assert!(
+        x.python(&forged, None, &x.key).status.success(),
+        "the chain alone is fooled"
+    );
+    let caught = x.python(&forged, Some(&x.cp), &x.key);
+    let err = String::from_utf8_lossy(&caught.stderr);
+    assert!(
+        err.starts_with(&format!("{}: unproven: ", forged.display())),
+        "{err}"
+    );
+}
+
+/// `full` with entry 2's kind changed and every hash recomputed: a chain
+/// that verifies on its own but is not the log the checkpoint signed.
+fn rehashed_forgery(full: &Path) -> Vec<String> {
+    let mut prev = GENESIS_PREV_HASH;
+    lines_of(full)
+        .iter()
         .map(|l| {
-            let mut e = daypass::audit::export::parse_line(l).expect("line");
+            let mut e = export::parse_line(l).expect("line");
             if e.entry.seq == 2 {
                 e.entry.kind = "staff.offboarded".into();
             }
             e.entry.prev_hash = prev;
             e.hash = e.entry.hash();
             prev = e.hash;
-            daypass::audit::export::to_json(&e).to_string() + "\n"
+            export::to_json(&e).to_string()
         })
-        .collect();
-    std::fs::write(&forged, lines.concat()).expect("write");
-    assert!(run(&forged).status.success(), "the chain alone is fooled");
-    let caught = with_cp(&forged, &cp, &key);
-    assert!(
-        String::from_utf8_lossy(&caught.stderr).starts_with("unproven"),
-        "{}",
-        String::from_utf8_lossy(&caught.stderr)
+        .collect()
+}
+
+/// The forgeries an independent review made docs/verify_export.py accept
+/// (issue 12, finding 12) are refused, each with a message naming the bad
+/// line, and so does `daypass audit verify`; the honest exports still
+/// verify with both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_verifier_refuses_forged_exports() {
+    let Some(mut x) = Exports::make().await else {
+        return;
+    };
+    let (full, tenant) = (lines_of(&x.full), lines_of(&x.tenant));
+    for (file, cp) in [
+        (&x.plain, None),
+        (&x.full, Some(&x.cp)),
+        (&x.tenant, Some(&x.tenant_cp)),
+    ] {
+        let cp = cp.map(|p: &std::path::PathBuf| p.as_path());
+        let py = x.python(file, cp, &x.key);
+        assert!(
+            py.status.success(),
+            "{}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+        cli::assert_ok(&x.rust(file, cp), "the CLI on an honest export");
+    }
+
+    // (a) A re-hashed forgery of the whole log, with one genuine line and
+    // its real inclusion proof in the checkpoint's tree appended: one proven
+    // line must not vouch for the rest. The appended line mixes the two
+    // kinds of export.
+    let size: u64 = std::fs::read_to_string(&x.cp)
+        .expect("read")
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("the checkpoint's size");
+    let proof = x
+        .auditor
+        .audit
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: 0,
+            tree_size: size,
+        })
+        .await
+        .expect("a proof of entry 0")
+        .into_inner();
+    let mut genuine: serde_json::Value = serde_json::from_str(&full[0]).expect("json");
+    genuine["inclusion"] = proof.hashes.iter().map(hex::encode).collect();
+    let mut a = rehashed_forgery(&x.full);
+    a.push(genuine.to_string());
+    let a = x.write("forged-a.jsonl", &a);
+    let err = assert_refused(
+        &x.python(&a, Some(&x.cp), &x.key),
+        &a,
+        full.len() + 1,
+        "(a) python",
     );
+    assert!(
+        err.contains("has an inclusion proof but line 1 does not"),
+        "{err}"
+    );
+    assert_refused(&x.rust(&a, Some(&x.cp)), &a, full.len() + 1, "(a) CLI");
+    // The same forgery with the genuine line first: a tenant export whose
+    // second line has no proof.
+    let mut a2 = vec![tenant[0].clone()];
+    a2.extend(rehashed_forgery(&x.full));
+    let a2 = x.write("forged-a2.jsonl", &a2);
+    let err = assert_refused(
+        &x.python(&a2, Some(&x.tenant_cp), &x.key),
+        &a2,
+        2,
+        "(a') python",
+    );
+    assert!(
+        err.contains("has no inclusion proof but line 1 does"),
+        "{err}"
+    );
+    assert_refused(&x.rust(&a2, Some(&x.tenant_cp)), &a2, 2, "(a') CLI");
+
+    // (b) acme's export with a made-up access.recorded entry in front: seq
+    // 0, the genesis prev_hash, a correct hash, and no inclusion proof.
+    let first = export::parse_line(&tenant[0]).expect("line");
+    let made_up = Entry {
+        seq: 0,
+        timestamp: first.entry.timestamp,
+        actor: "tenant/acme".into(),
+        tenant: "acme".into(),
+        kind: "access.recorded".into(),
+        details: [
+            ("action", "ssh"),
+            ("grant", "g-000000000000000000000000"),
+            ("holder", "alice"),
+            ("resource", "db-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect(),
+        prev_hash: GENESIS_PREV_HASH,
+    }
+    .seal();
+    let mut b = vec![export::to_json(&made_up).to_string()];
+    b.extend(tenant.iter().cloned());
+    let b = x.write("forged-b.jsonl", &b);
+    let err = assert_refused(
+        &x.python(&b, Some(&x.tenant_cp), &x.key),
+        &b,
+        2,
+        "(b) python",
+    );
+    assert!(
+        err.contains("has an inclusion proof but line 1 does not"),
+        "{err}"
+    );
+    assert_refused(&x.rust(&b, Some(&x.tenant_cp)), &b, 2, "(b) CLI");
+
+    // (c) A member docs/log-format.md §4 does not list, in a full export
+    // (with and without its checkpoint) and in a tenant export.
+    let with_extra = |line: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("json");
+        v["approved_by"] = "the auditor".into();
+        v.to_string()
+    };
+    let mut c = full.clone();
+    c[2] = with_extra(&c[2]);
+    let c = x.write("forged-c.jsonl", &c);
+    let mut c_tenant = tenant.clone();
+    c_tenant[1] = with_extra(&c_tenant[1]);
+    let c_tenant = x.write("forged-c-tenant.jsonl", &c_tenant);
+    for (file, cp, line) in [
+        (&c, None, 3),
+        (&c, Some(&x.cp), 3),
+        (&c_tenant, Some(&x.tenant_cp), 2),
+    ] {
+        let cp = cp.map(|p: &std::path::PathBuf| p.as_path());
+        let err = assert_refused(&x.python(file, cp, &x.key), file, line, "(c) python");
+        assert!(err.contains("unknown member 'approved_by'"), "{err}");
+        assert_refused(&x.rust(file, cp), file, line, "(c) CLI");
+    }
 }
 
 #[tokio::test]

@@ -233,9 +233,17 @@ pub(crate) mod tests {
         ]
         .concat();
         assert_eq!(hex::encode(example().encode()), expected);
-        assert_eq!(
-            hex::encode(example().hash()),
-            "4d3903d7333032e4971bde9ec800614f7afcc9167ba0132a8f342590f4827de5"
+        let hash = "4d3903d7333032e4971bde9ec800614f7afcc9167ba0132a8f342590f4827de5";
+        assert_eq!(hex::encode(example().hash()), hash);
+        // The doc's one-string form, its length and its hash are these.
+        let doc = include_str!("../../docs/log-format.md");
+        let one_string = format!(
+            "As one string ({} bytes):\n\n```text\n{expected}\n```\n\nIts hash:\n\n```text\n{hash}\n```",
+            expected.len() / 2
+        );
+        assert!(
+            doc.contains(&one_string),
+            "docs/log-format.md §2 should hold:\n{one_string}"
         );
     }
 

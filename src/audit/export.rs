@@ -10,7 +10,10 @@ use std::{
     io::{self, BufRead, Write},
 };
 
-use serde::{Deserialize, Serialize};
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{Error as _, MapAccess, Visitor},
+};
 
 use super::{
     entry::{Entry, Hash, SealedEntry},
@@ -34,11 +37,40 @@ struct Line {
     actor: String,
     tenant: String,
     kind: String,
+    #[serde(deserialize_with = "unique_details")]
     details: BTreeMap<String, String>,
     prev_hash: String,
     hash: String,
     #[serde(default)]
     inclusion: Option<Vec<String>>,
+}
+
+/// `details` with each key once: a repeated key is refused, not resolved
+/// (serde keeps the last, another reader may keep the first), so every
+/// reader of a line sees the entry that was hashed.
+fn unique_details<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut details = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                if details.contains_key(&k) {
+                    return Err(A::Error::custom(format_args!(
+                        "details key {k:?} appears twice"
+                    )));
+                }
+                details.insert(k, v);
+            }
+            Ok(details)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 /// The JSON object for one entry, as written to an export.
@@ -197,11 +229,14 @@ pub struct TreeSummary {
 /// Verifies an export against a checkpoint whose signature the caller has
 /// already checked, streaming:
 ///
-/// * a full export (from seq 0): the chain as in [`verify`], and the RFC 6962
-///   root of its first `cp.size` entries must be the checkpoint's root;
-/// * a tenant-scoped export (lines with `inclusion`): each entry's own hash,
-///   strictly increasing sequence numbers, and each inclusion proof against
-///   the checkpoint's root.
+/// * a full export (from seq 0, no line with `inclusion`): the chain as in
+///   [`verify`], and the RFC 6962 root of its first `cp.size` entries must
+///   be the checkpoint's root;
+/// * a tenant-scoped export (`inclusion` on every line): each entry's own
+///   hash, strictly increasing sequence numbers, and each inclusion proof
+///   against the checkpoint's root.
+///
+/// The first line decides which; a later line that differs is malformed.
 pub fn verify_against(r: impl BufRead, cp: &Checkpoint) -> Result<TreeSummary, (usize, Problem)> {
     let mut lines = Lines::new(r);
     let first = lines.next_item()?;
@@ -220,11 +255,32 @@ fn verify_full<R: BufRead>(
     let mut frontier = Frontier::new();
     let mut beyond = 0;
     let mut lineno = 0;
-    let mut current = first.map(|i| (i.lineno, i.entry));
-    while let Some((n, entry)) = current {
+    let mut current = first;
+    while let Some(Item {
+        lineno: n,
+        entry,
+        inclusion,
+    }) = current
+    {
         lineno = n;
-        let next = lines.next_entry();
-        let lookahead = next.as_ref().ok().and_then(|n| n.as_ref().map(|(_, e)| e));
+        if inclusion.is_some() {
+            // A proven line must not lend its proof to the lines around it.
+            return Err((
+                n,
+                Problem {
+                    seq: entry.entry.seq,
+                    kind: ProblemKind::Malformed,
+                    detail: "this line has an inclusion proof but the export's first line does \
+                             not: an export is either full or tenant-scoped"
+                        .into(),
+                },
+            ));
+        }
+        let next = lines.next_item();
+        let lookahead = next
+            .as_ref()
+            .ok()
+            .and_then(|n| n.as_ref().map(|i| &i.entry));
         verifier.push(&entry, lookahead).map_err(|p| (n, p))?;
         if entry.entry.seq < cp.size {
             frontier.push(merkle::leaf_hash(&entry.entry.encode()));
@@ -427,6 +483,44 @@ mod tests {
         );
         let (line, p) = verify(modified.as_bytes()).unwrap_err();
         assert_eq!((line, p.seq, p.kind), (2, 1, ProblemKind::Modified));
+    }
+
+    #[test]
+    fn a_full_export_with_a_proven_line_is_refused() {
+        let mut prev = crate::audit::entry::GENESIS_PREV_HASH;
+        let mut frontier = Frontier::new();
+        let mut lines = Vec::new();
+        for seq in 0..2u64 {
+            let mut e = example();
+            e.seq = seq;
+            e.prev_hash = prev;
+            let s = e.seal();
+            prev = s.hash;
+            frontier.push(merkle::leaf_hash(&s.entry.encode()));
+            lines.push(to_json(&s));
+        }
+        let cp = Checkpoint {
+            origin: "example.daypass/log".into(),
+            size: 2,
+            root: frontier.root(),
+        };
+        let text = |lines: &[serde_json::Value]| {
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+        };
+        assert!(verify_against(text(&lines).as_bytes(), &cp).is_ok());
+        lines[1]["inclusion"] = serde_json::json!([]);
+        let (line, p) = verify_against(text(&lines).as_bytes(), &cp).unwrap_err();
+        assert_eq!((line, p.seq, p.kind), (2, 1, ProblemKind::Malformed));
+    }
+
+    #[test]
+    fn a_member_or_detail_given_twice_is_refused() {
+        let line = to_json(&example().seal()).to_string();
+        assert!(parse_line(&line).is_ok());
+        let twice = line.replacen("\"kind\":", "\"kind\":\"x\",\"kind\":", 1);
+        assert!(parse_line(&twice).unwrap_err().contains("duplicate field"));
+        let twice = line.replacen("\"grant\":", "\"grant\":\"g-x\",\"grant\":", 1);
+        assert!(parse_line(&twice).unwrap_err().contains("appears twice"));
     }
 
     #[test]
