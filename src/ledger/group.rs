@@ -156,6 +156,18 @@ impl Ledger {
     async fn write_next_group(&self) {
         let mut w = self.writer.lock().await;
         let (after, through) = (w.flushed, w.committed);
+        if let Some(why) = self.diverged.get() {
+            self.fail(&mut w, after, &LedgerError::Corrupt(why.clone()));
+            return;
+        }
+        if self.needs_recovery.load(Ordering::Relaxed) {
+            // The driver failed: it may keep that error for good (sled
+            // does), so it is brought back to what is on disk first.
+            if let Err(e) = self.recover_driver(&mut w).await {
+                self.fail(&mut w, after, &e);
+                return;
+            }
+        }
         if self.poisoned.load(Ordering::Relaxed) {
             // Nothing may build on the unflushed group until it is on disk:
             // retry its flush first (under the writer lock; this is rare).
@@ -226,7 +238,71 @@ impl Ledger {
         if self.faults.flushes_fail() {
             return Err(LedgerError::Unavailable("injected flush fault".into()));
         }
-        self.driver.flush().await
+        let flushed = self.driver.flush().await;
+        if flushed.is_err() {
+            self.needs_recovery.store(true, Ordering::Relaxed);
+        }
+        flushed
+    }
+
+    /// Reopens the driver after it failed ([`Driver::recover`], off the
+    /// async threads) and checks what it then holds against what this
+    /// ledger knows: the durable head (the unflushed group, if any, did not
+    /// reach the disk: it is dropped, as its callers were told), or the
+    /// unflushed group's head (it is there: the retried flush makes it
+    /// durable). Anything else means the store lost or gained what it
+    /// should not have: the ledger refuses every write from then on and
+    /// says so, rather than guess which is right.
+    ///
+    /// [`Driver::recover`]: super::driver::Driver::recover
+    async fn recover_driver(&self, w: &mut Writer) -> Result<(), LedgerError> {
+        let driver = self.driver.clone();
+        tokio::task::spawn_blocking(move || driver.recover())
+            .await
+            .map_err(|e| LedgerError::Unavailable(format!("the store's reopen failed: {e}")))??;
+        let stored = self.driver.stored_head()?;
+        let is = |head: &Head, frontier: &Frontier| match stored {
+            None => head.next_seq == 0,
+            Some(s) => {
+                s.next_seq == head.next_seq
+                    && s.prev_hash == head.prev_hash
+                    && s.tree_size == frontier.size()
+            }
+        };
+        let (durable, durable_frontier) = &w.durable;
+        if is(durable, durable_frontier) {
+            self.poisoned.store(false, Ordering::Relaxed);
+            if w.unflushed.take().is_some() {
+                // The commits applied since built on it: they fail too
+                // (`fail` takes the head back to the durable one).
+                self.needs_recovery.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    next_seq = durable.next_seq,
+                    "the store was reopened after a storage error; the group whose flush \
+                     failed did not reach the disk and is dropped"
+                );
+                return Err(LedgerError::Unavailable(
+                    "the store was reopened after a storage error; retry".into(),
+                ));
+            }
+        } else if !matches!(&w.unflushed, Some((head, frontier, _)) if is(head, frontier)) {
+            let why = format!(
+                "after reopening, the store's head ({}) is neither the durable head (next_seq {}) \
+                 nor the group being flushed; writes are refused until an operator checks the \
+                 data directory (daypass audit check) and restarts",
+                stored.map_or_else(|| "empty".into(), |s| format!("next_seq {}", s.next_seq)),
+                durable.next_seq
+            );
+            tracing::error!("{why}");
+            let _ = self.diverged.set(why.clone());
+            return Err(LedgerError::Corrupt(why));
+        }
+        self.needs_recovery.store(false, Ordering::Relaxed);
+        tracing::warn!(
+            next_seq = stored.map_or(0, |s| s.next_seq),
+            "the store was reopened after a storage error and holds what is durable"
+        );
+        Ok(())
     }
 
     /// A flush of the unflushed group succeeded: it is durable now, and
@@ -304,7 +380,7 @@ impl Ledger {
         } else {
             None
         };
-        self.driver.write(&Group {
+        let written = self.driver.write(&Group {
             staff: pending.staff.values().collect(),
             tenants: pending.tenants.values().collect(),
             grants: pending.grants.values().collect(),
@@ -319,7 +395,11 @@ impl Ledger {
                 prev_hash: w.head.prev_hash,
                 tree_size: w.frontier.size(),
             }),
-        })?;
+        });
+        if written.is_err() {
+            self.needs_recovery.store(true, Ordering::Relaxed);
+        }
+        written?;
         *self.pending_checkpoint.lock() = checkpoint;
         Ok(())
     }
