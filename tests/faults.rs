@@ -2,7 +2,9 @@
 //! must be logged fails with UNAVAILABLE (a tenant gets no "allowed"), no
 //! state changes without its entry, reads still work, and the server
 //! recovers by itself when writes work again. (Process-wide fault
-//! injection: this file holds one test on purpose.)
+//! injection: this file holds one test on purpose.) The switches fail
+//! writes above sled; a real full disk, which sled itself remembers, is
+//! `tests/disk_full.rs`.
 
 mod common;
 

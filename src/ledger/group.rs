@@ -156,6 +156,18 @@ impl Ledger {
     async fn write_next_group(&self) {
         let mut w = self.writer.lock().await;
         let (after, through) = (w.flushed, w.committed);
+        if let Some(why) = self.diverged.get() {
+            self.fail(&mut w, after, &LedgerError::Corrupt(why.clone()));
+            return;
+        }
+        if self.needs_recovery.load(Ordering::Relaxed) {
+            // The driver failed: it may keep that error for good (sled
+            // does), so it is brought back to what is on disk first.
+            if let Err(e) = self.recover_driver(&mut w).await {
+                self.fail(&mut w, after, &e);
+                return;
+            }
+        }
         if self.poisoned.load(Ordering::Relaxed) {
             // Nothing may build on the unflushed group until it is on disk:
             // retry its flush first (under the writer lock; this is rare).
@@ -226,7 +238,71 @@ impl Ledger {
         if self.faults.flushes_fail() {
             return Err(LedgerError::Unavailable("injected flush fault".into()));
         }
-        self.driver.flush().await
+        let flushed = self.driver.flush().await;
+        if flushed.is_err() {
+            self.needs_recovery.store(true, Ordering::Relaxed);
+        }
+        flushed
+    }
+
+    /// Reopens the driver after it failed ([`Driver::recover`], off the
+    /// async threads) and checks what it then holds against what this
+    /// ledger knows: the durable head (the unflushed group, if any, did not
+    /// reach the disk: it is dropped, as its callers were told), or the
+    /// unflushed group's head (it is there: the retried flush makes it
+    /// durable). Anything else means the store lost or gained what it
+    /// should not have: the ledger refuses every write from then on and
+    /// says so, rather than guess which is right.
+    ///
+    /// [`Driver::recover`]: super::driver::Driver::recover
+    async fn recover_driver(&self, w: &mut Writer) -> Result<(), LedgerError> {
+        let driver = self.driver.clone();
+        tokio::task::spawn_blocking(move || driver.recover())
+            .await
+            .map_err(|e| LedgerError::Unavailable(format!("the store's reopen failed: {e}")))??;
+        let stored = self.driver.stored_head()?;
+        let is = |head: &Head, frontier: &Frontier| match stored {
+            None => head.next_seq == 0,
+            Some(s) => {
+                s.next_seq == head.next_seq
+                    && s.prev_hash == head.prev_hash
+                    && s.tree_size == frontier.size()
+            }
+        };
+        let (durable, durable_frontier) = &w.durable;
+        if is(durable, durable_frontier) {
+            self.poisoned.store(false, Ordering::Relaxed);
+            if w.unflushed.take().is_some() {
+                // The commits applied since built on it: they fail too
+                // (`fail` takes the head back to the durable one).
+                self.needs_recovery.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    next_seq = durable.next_seq,
+                    "the store was reopened after a storage error; the group whose flush \
+                     failed did not reach the disk and is dropped"
+                );
+                return Err(LedgerError::Unavailable(
+                    "the store was reopened after a storage error; retry".into(),
+                ));
+            }
+        } else if !matches!(&w.unflushed, Some((head, frontier, _)) if is(head, frontier)) {
+            let why = format!(
+                "after reopening, the store's head ({}) is neither the durable head (next_seq {}) \
+                 nor the group being flushed; writes are refused until an operator checks the \
+                 data directory (daypass audit check) and restarts",
+                stored.map_or_else(|| "empty".into(), |s| format!("next_seq {}", s.next_seq)),
+                durable.next_seq
+            );
+            tracing::error!("{why}");
+            let _ = self.diverged.set(why.clone());
+            return Err(LedgerError::Corrupt(why));
+        }
+        self.needs_recovery.store(false, Ordering::Relaxed);
+        tracing::warn!(
+            next_seq = stored.map_or(0, |s| s.next_seq),
+            "the store was reopened after a storage error and holds what is durable"
+        );
+        Ok(())
     }
 
     /// A flush of the unflushed group succeeded: it is durable now, and
@@ -304,7 +380,7 @@ impl Ledger {
         } else {
             None
         };
-        self.driver.write(&Group {
+        let written = self.driver.write(&Group {
             staff: pending.staff.values().collect(),
             tenants: pending.tenants.values().collect(),
             grants: pending.grants.values().collect(),
@@ -319,7 +395,11 @@ impl Ledger {
                 prev_hash: w.head.prev_hash,
                 tree_size: w.frontier.size(),
             }),
-        })?;
+        });
+        if written.is_err() {
+            self.needs_recovery.store(true, Ordering::Relaxed);
+        }
+        written?;
         *self.pending_checkpoint.lock() = checkpoint;
         Ok(())
     }
@@ -526,6 +606,179 @@ mod tests {
         assert_eq!(s.durable_size(), 3);
         let cp = Checkpoint::parse(c.receipt.checkpoint.split("\n\n").next().unwrap()).unwrap();
         assert_eq!(cp.size, 3);
+    }
+
+    /// A driver that, like sled, keeps a failure until it is recovered, and
+    /// can be told to report a head it does not hold.
+    struct Sticky {
+        inner: crate::ledger::driver::sled::SledDriver,
+        fail_next_flush: std::sync::atomic::AtomicBool,
+        broken: std::sync::atomic::AtomicBool,
+        recovered: std::sync::atomic::AtomicU32,
+        false_head: parking_lot::Mutex<Option<StoredHead>>,
+    }
+
+    impl Sticky {
+        fn broken(&self) -> Result<(), LedgerError> {
+            if self.broken.load(Ordering::Relaxed) {
+                return Err(LedgerError::Unavailable("sticky".into()));
+            }
+            Ok(())
+        }
+    }
+
+    use crate::{
+        audit::merkle::NodeId,
+        domain::{Grant, GrantId, TenantRecord},
+        ledger::{
+            batch::{ReportKey, ReportRef},
+            driver::{Driver, FlushFuture, Rows},
+        },
+    };
+
+    impl Driver for Sticky {
+        fn stored_head(&self) -> Result<Option<StoredHead>, LedgerError> {
+            match *self.false_head.lock() {
+                Some(h) => Ok(Some(h)),
+                None => self.inner.stored_head(),
+            }
+        }
+        fn write(&self, g: &Group<'_>) -> Result<(), LedgerError> {
+            self.broken()?;
+            self.inner.write(g)
+        }
+        fn flush(&self) -> FlushFuture<'_> {
+            Box::pin(async move {
+                if self.fail_next_flush.swap(false, Ordering::Relaxed) {
+                    self.broken.store(true, Ordering::Relaxed);
+                }
+                self.broken()?;
+                self.inner.flush().await
+            })
+        }
+        fn flush_blocking(&self) -> Result<(), LedgerError> {
+            self.broken()?;
+            self.inner.flush_blocking()
+        }
+        fn recover(&self) -> Result<(), LedgerError> {
+            self.inner.recover()?;
+            self.broken.store(false, Ordering::Relaxed);
+            self.recovered.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        fn staff(&self, n: &Name) -> Result<Option<StaffRecord>, LedgerError> {
+            self.inner.staff(n)
+        }
+        fn all_staff(&self) -> Result<Vec<StaffRecord>, LedgerError> {
+            self.inner.all_staff()
+        }
+        fn tenant(&self, n: &Name) -> Result<Option<TenantRecord>, LedgerError> {
+            self.inner.tenant(n)
+        }
+        fn all_tenants(&self) -> Result<Vec<TenantRecord>, LedgerError> {
+            self.inner.all_tenants()
+        }
+        fn grant(&self, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
+            self.inner.grant(id)
+        }
+        fn all_grants(&self) -> Result<Vec<Grant>, LedgerError> {
+            self.inner.all_grants()
+        }
+        fn live_grants(&self) -> Result<Vec<Grant>, LedgerError> {
+            self.inner.live_grants()
+        }
+        fn latest_grant(&self, h: &Name, t: &Name) -> Result<Option<Grant>, LedgerError> {
+            self.inner.latest_grant(h, t)
+        }
+        fn report(&self, k: &ReportKey) -> Result<Option<ReportRef>, LedgerError> {
+            self.inner.report(k)
+        }
+        fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
+            self.inner.entry(seq)
+        }
+        fn entries_from(&self, from: u64) -> Rows<SealedEntry> {
+            self.inner.entries_from(from)
+        }
+        fn node(&self, id: NodeId) -> Result<Option<Hash>, LedgerError> {
+            self.inner.node(id)
+        }
+        fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+            self.inner.checkpoint(size)
+        }
+        fn newest_checkpoint(&self) -> Result<Option<String>, LedgerError> {
+            self.inner.newest_checkpoint()
+        }
+        fn tenant_seqs(&self, t: &str, from: u64) -> Rows<u64> {
+            self.inner.tenant_seqs(t, from)
+        }
+    }
+
+    fn sticky_ledger(dir: &Path) -> (Ledger, Arc<Sticky>) {
+        let d = Arc::new(Sticky {
+            inner: crate::ledger::driver::sled::SledDriver::open(dir, 8 << 20).unwrap(),
+            fail_next_flush: Default::default(),
+            broken: Default::default(),
+            recovered: Default::default(),
+            false_head: Default::default(),
+        });
+        let key = Arc::new(LogKey::generate("t.test/log").unwrap());
+        (Ledger::with_driver(d.clone(), key).unwrap(), d)
+    }
+
+    /// A driver error that sticks (as sled's does) is cleared by a reopen
+    /// before the next group; the group whose flush failed is found on
+    /// disk and kept, and the log goes on from it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sticky_driver_error_is_recovered_by_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, d) = sticky_ledger(dir.path());
+        s.append(&SystemClock, vec![probe()]).await.unwrap();
+        d.fail_next_flush.store(true, Ordering::Relaxed);
+        assert!(s.append(&SystemClock, vec![probe()]).await.is_err());
+        let c = s.append(&SystemClock, vec![probe()]).await.unwrap();
+        assert_eq!(d.recovered.load(Ordering::Relaxed), 1);
+        assert_eq!(c.receipt.seq, 2, "the unflushed group reached the disk");
+        assert_eq!(s.durable_size(), 3);
+        let report = crate::audit::check::check_chain(&s).unwrap();
+        assert_eq!(report.problem, None);
+        // Injected faults (above the driver) do not reopen it.
+        s.faults().fail_writes(true);
+        assert!(s.append(&SystemClock, vec![probe()]).await.is_err());
+        s.faults().fail_writes(false);
+        s.append(&SystemClock, vec![probe()]).await.unwrap();
+        assert_eq!(d.recovered.load(Ordering::Relaxed), 1);
+    }
+
+    /// After a reopen that finds a head the ledger never wrote, every write
+    /// is refused for good: no guessing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reopen_that_finds_another_head_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, d) = sticky_ledger(dir.path());
+        s.append(&SystemClock, vec![probe()]).await.unwrap();
+        s.append(&SystemClock, vec![probe()]).await.unwrap();
+        *d.false_head.lock() = Some(StoredHead {
+            next_seq: 1,
+            prev_hash: [7; 32],
+            tree_size: 1,
+        });
+        d.fail_next_flush.store(true, Ordering::Relaxed);
+        assert!(s.append(&SystemClock, vec![probe()]).await.is_err());
+        // Callers are told it failed (UNAVAILABLE), with the reason.
+        let err = s.append(&SystemClock, vec![probe()]).await.unwrap_err();
+        assert!(err.to_string().contains("neither"), "{err}");
+        *d.false_head.lock() = None;
+        let err = s.append(&SystemClock, vec![probe()]).await.unwrap_err();
+        assert!(
+            err.to_string().contains("neither"),
+            "refused for good: {err}"
+        );
+        assert_eq!(
+            d.recovered.load(Ordering::Relaxed),
+            1,
+            "and not reopened again"
+        );
+        assert_eq!(s.durable_size(), 2);
     }
 
     /// Concurrent commits share group writes.

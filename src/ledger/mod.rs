@@ -27,6 +27,19 @@
 //! and the ledger refuses every further write (fail closed) until a flush
 //! of that group succeeds. Each later group first retries that flush.
 //!
+//! A failed write or flush of the driver itself (not an injected one) also
+//! marks the driver for recovery: the next group first calls
+//! [`driver::Driver::recover`], which for sled reopens the database in
+//! place (sled 0.34 keeps its first IO error, a full disk say, for good,
+//! so without a reopen writes would never come back), and refuses while
+//! the disk has no room. After a reopen the stored head must be the
+//! durable head (the unflushed group, if any, did not reach the disk and
+//! is dropped; the commits built on it fail) or the unflushed group's head
+//! (it did; the retried flush makes it durable). Anything else, and the
+//! ledger refuses every write for good and logs why: it never guesses
+//! which state is right. So writes come back by themselves once the disk
+//! has room, with nothing acknowledged lost (`tests/disk_full.rs`).
+//!
 //! One group is written at a time, under a flush lock: its write runs under
 //! the writer lock, its flush without it, so the next group is applied in
 //! memory while the previous one is flushed (pipelining).
@@ -141,6 +154,12 @@ pub struct Ledger {
     /// A flush failed after its group was written: no more writes until a
     /// flush succeeds.
     poisoned: std::sync::atomic::AtomicBool,
+    /// A write or flush of the driver failed: reopen it (in place) before
+    /// the next group ([`driver::Driver::recover`]).
+    needs_recovery: std::sync::atomic::AtomicBool,
+    /// After a reopen the store held neither what the ledger knows is
+    /// durable nor the unflushed group: every write is refused, for good.
+    diverged: std::sync::OnceLock<String>,
     #[cfg(any(test, feature = "fault-injection"))]
     faults: Arc<crate::faults::Faults>,
 }
@@ -181,6 +200,8 @@ impl Ledger {
             failed: Mutex::new(FailedRanges::default()),
             pending_checkpoint: Mutex::new(None),
             poisoned: std::sync::atomic::AtomicBool::new(false),
+            needs_recovery: std::sync::atomic::AtomicBool::new(false),
+            diverged: std::sync::OnceLock::new(),
             #[cfg(any(test, feature = "fault-injection"))]
             faults: Arc::default(),
         };

@@ -2,12 +2,14 @@
 //! mutual TLS, a fresh rcgen PKI and a temporary sled directory per test, and
 //! a [`ManualClock`] the test moves instead of sleeping; the request helpers
 //! the tests share; the `daypass` binary runner ([`cli`]); and the python3
-//! check of the Python-side tests ([`python`]).
+//! check of the Python-side tests ([`python`]); a tmpfs of a test's own
+//! ([`tmpfs`]).
 
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod python;
+pub mod tmpfs;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

@@ -15,6 +15,15 @@
 //!   them. Reads may run at any time, concurrently with both.
 //! * Reads return what was written, or [`LedgerError::Corrupt`] naming what
 //!   cannot be decoded; never a guess.
+//! * [`Driver::recover`] is called by the ledger, with no `write` or
+//!   `flush` running, before the next group after a `write` or `flush` of
+//!   this driver failed. It brings the driver back to what is on disk (an
+//!   engine that keeps an IO error for good, as sled 0.34 does, is
+//!   reopened) or fails, in which case the ledger calls it again before
+//!   the group after. After an `Ok`, reads return what is durable, and
+//!   that is durable: a group written but never flushed is either all
+//!   there and on disk, or not there at all. The ledger then checks the
+//!   stored head against what it knows is durable.
 
 pub mod layout;
 pub mod sled;
@@ -46,6 +55,10 @@ pub trait Driver: Send + Sync + 'static {
     fn flush(&self) -> FlushFuture<'_>;
     /// The same, blocking the thread (at open, before any runtime work).
     fn flush_blocking(&self) -> Result<(), LedgerError>;
+    /// After a failed `write` or `flush`: back to what is on disk, so that
+    /// writes can succeed again once the cause is gone (see the module
+    /// docs). Blocking; the ledger runs it off the async threads.
+    fn recover(&self) -> Result<(), LedgerError>;
 
     fn staff(&self, name: &Name) -> Result<Option<StaffRecord>, LedgerError>;
     fn all_staff(&self) -> Result<Vec<StaffRecord>, LedgerError>;

@@ -8,12 +8,27 @@
 //! waiting for the write guard then blocks the readers that IO needs: the
 //! ledger never runs a `write` while a `flush` runs (see the driver
 //! contract), which keeps it from deadlocking.
+//!
+//! sled 0.34 keeps the first IO error of its background writes (a full
+//! disk, a failing device) for good: every later write and flush of that
+//! database fails with it, even once the disk works again; only a new
+//! open clears it. So [`Driver::recover`] reopens the database in place:
+//! the handles live behind a read-write lock (a read lock per call,
+//! uncontended but for a reopen), row iterators take it per page rather
+//! than holding a handle (an old handle would keep sled's file lock), and a
+//! reopen first checks that the directory has room, so that a disk still
+//! full keeps the old, readable handles instead of losing them.
 
-use std::path::Path;
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
+use parking_lot::RwLock;
 use serde::{Serialize, de::DeserializeOwned};
 use sled::{
-    Transactional,
+    IVec, Transactional,
     transaction::{ConflictableTransactionError, TransactionError},
 };
 
@@ -35,6 +50,16 @@ impl From<sled::Error> for LedgerError {
 
 /// A sled database holding one daypass store.
 pub struct SledDriver {
+    dir: PathBuf,
+    cache_bytes: u64,
+    /// The open database. `None` only after a reopen dropped the old
+    /// handles and could not open new ones: calls then fail until the next
+    /// [`Driver::recover`] succeeds.
+    handles: Arc<RwLock<Option<Handles>>>,
+}
+
+/// One open sled database and its trees.
+struct Handles {
     db: sled::Db,
     meta: sled::Tree,
     log: sled::Tree,
@@ -48,6 +73,14 @@ pub struct SledDriver {
     reports: sled::Tree,
 }
 
+/// What a reopen writes (and deletes) first, to see that the directory has
+/// room again: one sled segment (its default size), the unit sled's log
+/// grows by.
+const SPACE_PROBE_BYTES: usize = 512 << 10;
+const SPACE_PROBE_NAME: &str = "space-probe.tmp";
+/// Tries of a reopen while the old handles' file lock lingers (10 ms apart).
+const LOCK_TRIES: u32 = 200;
+
 impl SledDriver {
     /// Opens (or creates, mode 0700) the database in `dir` with a page
     /// cache of `cache_bytes`.
@@ -55,13 +88,72 @@ impl SledDriver {
         create_private(dir).map_err(|e| {
             LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
+        Ok(SledDriver {
+            dir: dir.to_owned(),
+            cache_bytes,
+            handles: Arc::new(RwLock::new(Some(Handles::open(dir, cache_bytes)?))),
+        })
+    }
+
+    /// Raw access for tests that tamper with the files on purpose.
+    #[doc(hidden)]
+    pub fn raw_log(&self) -> sled::Tree {
+        self.with(|h| Ok(h.log.clone()))
+            .expect("the database is open")
+    }
+
+    /// Runs `f` on the open database, under the read lock.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Handles) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        match &*self.handles.read() {
+            Some(h) => f(h),
+            None => Err(not_open()),
+        }
+    }
+
+    /// Rows of one tree from `from` (up to `end`, exclusive), read a page at
+    /// a time under the read lock, each decoded by `decode`.
+    fn rows<T: 'static>(
+        &self,
+        tree: fn(&Handles) -> &sled::Tree,
+        from: Vec<u8>,
+        end: Option<Vec<u8>>,
+        decode: impl Fn(IVec, IVec) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Rows<T> {
+        Box::new(Paged {
+            handles: self.handles.clone(),
+            tree,
+            next: Some(from),
+            end,
+            page_len: FIRST_PAGE,
+            page: Vec::new().into_iter(),
+            decode,
+        })
+    }
+
+    /// Writes and deletes a probe file of one sled segment, synced.
+    fn probe_space(&self) -> std::io::Result<()> {
+        let path = self.dir.join(SPACE_PROBE_NAME);
+        let result = std::fs::File::create(&path).and_then(|mut f| {
+            f.write_all(&[0u8; SPACE_PROBE_BYTES])?;
+            f.sync_all()
+        });
+        let removed = std::fs::remove_file(&path);
+        result.and(removed)
+    }
+}
+
+impl Handles {
+    fn open(dir: &Path, cache_bytes: u64) -> Result<Handles, LedgerError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .flush_every_ms(None)
             .open()?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(SledDriver {
+        Ok(Handles {
             meta: tree("meta")?,
             log: tree("log")?,
             staff: tree("staff")?,
@@ -75,245 +167,353 @@ impl SledDriver {
             db,
         })
     }
+}
 
-    /// Raw access for tests that tamper with the files on purpose.
-    #[doc(hidden)]
-    pub fn raw_log(&self) -> &sled::Tree {
-        &self.log
+fn not_open() -> LedgerError {
+    LedgerError::Unavailable(
+        "the database is closed after a storage error and could not be reopened yet".into(),
+    )
+}
+
+/// Rows per page: small first (most reads want a few), doubling to the
+/// largest.
+const FIRST_PAGE: usize = 16;
+const LARGEST_PAGE: usize = 512;
+
+/// A row iterator that holds no sled handle between pages (see the module
+/// docs).
+struct Paged<F> {
+    handles: Arc<RwLock<Option<Handles>>>,
+    tree: fn(&Handles) -> &sled::Tree,
+    /// The first key of the next page; `None` once done.
+    next: Option<Vec<u8>>,
+    end: Option<Vec<u8>>,
+    page_len: usize,
+    page: std::vec::IntoIter<(IVec, IVec)>,
+    decode: F,
+}
+
+impl<T, F: Fn(IVec, IVec) -> Result<T, LedgerError>> Iterator for Paged<F> {
+    type Item = Result<T, LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some((k, v)) = self.page.next() {
+            return Some((self.decode)(k, v));
+        }
+        let from = self.next.take()?;
+        let page: Result<Vec<(IVec, IVec)>, LedgerError> = match &*self.handles.read() {
+            None => Err(not_open()),
+            Some(h) => {
+                let tree = (self.tree)(h);
+                let range = match &self.end {
+                    Some(end) => tree.range(from.as_slice()..end.as_slice()),
+                    None => tree.range(from.as_slice()..),
+                };
+                range
+                    .take(self.page_len)
+                    .map(|kv| kv.map_err(LedgerError::from))
+                    .collect()
+            }
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => return Some(Err(e)),
+        };
+        if page.len() == self.page_len {
+            // The smallest key after the last one read.
+            let mut next = page[page.len() - 1].0.to_vec();
+            next.push(0);
+            self.next = Some(next);
+            self.page_len = (self.page_len * 2).min(LARGEST_PAGE);
+        }
+        self.page = page.into_iter();
+        let (k, v) = self.page.next()?;
+        Some((self.decode)(k, v))
     }
 }
 
 impl Driver for SledDriver {
     fn stored_head(&self) -> Result<Option<StoredHead>, LedgerError> {
-        let Some(v) = self.meta.get(layout::HEAD_KEY)? else {
-            return Ok(None);
-        };
-        if v.len() != 40 {
-            return Err(LedgerError::Corrupt(
-                "the log head record is malformed".into(),
-            ));
-        }
-        let next_seq = layout::be_u64(&v[..8]).unwrap_or_default();
-        let mut prev_hash = [0u8; 32];
-        prev_hash.copy_from_slice(&v[8..]);
-        let tree_size = match self.meta.get(layout::TREE_KEY)? {
-            None => 0,
-            Some(v) => layout::be_u64(&v)
-                .ok_or_else(|| LedgerError::Corrupt("the tree size record is malformed".into()))?,
-        };
-        Ok(Some(StoredHead {
-            next_seq,
-            prev_hash,
-            tree_size,
-        }))
+        self.with(|h| {
+            let Some(v) = h.meta.get(layout::HEAD_KEY)? else {
+                return Ok(None);
+            };
+            if v.len() != 40 {
+                return Err(LedgerError::Corrupt(
+                    "the log head record is malformed".into(),
+                ));
+            }
+            let next_seq = layout::be_u64(&v[..8]).unwrap_or_default();
+            let mut prev_hash = [0u8; 32];
+            prev_hash.copy_from_slice(&v[8..]);
+            let tree_size = match h.meta.get(layout::TREE_KEY)? {
+                None => 0,
+                Some(v) => layout::be_u64(&v).ok_or_else(|| {
+                    LedgerError::Corrupt("the tree size record is malformed".into())
+                })?,
+            };
+            Ok(Some(StoredHead {
+                next_seq,
+                prev_hash,
+                tree_size,
+            }))
+        })
     }
 
     fn write(&self, g: &Group<'_>) -> Result<(), LedgerError> {
         if g.is_empty() {
             return Ok(());
         }
-        let staff: Vec<_> = g
-            .staff
-            .iter()
-            .map(|r| (r.name.as_str(), encode(*r)))
-            .collect();
-        let tenants: Vec<_> = g
-            .tenants
-            .iter()
-            .map(|r| (r.name.as_str(), encode(*r)))
-            .collect();
-        let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
-        let result: Result<(), TransactionError<()>> = (
-            &self.meta,
-            &self.log,
-            &self.staff,
-            &self.tenants,
-            &self.grants,
-            &self.live,
-            &self.latest,
-            &self.merkle,
-            &self.scope,
-            &self.reports,
-        )
-            .transaction(
-                |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope, reports)| {
-                    for (k, v) in &staff {
-                        staff_t.insert(k.as_bytes(), v.as_slice())?;
-                    }
-                    for (k, v) in &tenants {
-                        tenants_t.insert(k.as_bytes(), v.as_slice())?;
-                    }
-                    for (r, v) in &grants {
-                        let id = r.id.as_str().as_bytes();
-                        grants_t.insert(id, v.as_slice())?;
-                        if r.state.is_live() {
-                            live.insert(id, &[])?;
-                        } else {
-                            live.remove(id)?;
-                        }
-                    }
-                    for ((holder, tenant), id) in &g.latest {
-                        latest
-                            .insert(layout::latest_key(holder, tenant), id.as_str().as_bytes())?;
-                    }
-                    for e in g.entries {
-                        let mut v = Vec::with_capacity(32 + e.bytes.len());
-                        v.extend_from_slice(&e.hash);
-                        v.extend_from_slice(&e.bytes);
-                        log.insert(&e.seq.to_be_bytes()[..], v)?;
-                    }
-                    for (id, h) in g.nodes {
-                        tree.insert(&layout::node_key(*id)[..], &h[..])?;
-                    }
-                    if let Some(cp) = g.checkpoint {
-                        tree.insert(&layout::checkpoint_key(cp.size)[..], cp.note.as_bytes())?;
-                    }
-                    for (tenant, seq) in g.scopes {
-                        scope.insert(layout::scope_key(tenant, *seq), &[])?;
-                    }
-                    for (k, r) in &g.reports {
-                        reports.insert(layout::report_key(k), &layout::report_value(r)[..])?;
-                    }
-                    if let Some(h) = &g.head {
-                        meta.insert(
-                            layout::HEAD_KEY,
-                            &layout::head_value(h.next_seq, &h.prev_hash)[..],
-                        )?;
-                        meta.insert(layout::TREE_KEY, &h.tree_size.to_be_bytes()[..])?;
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => {
-                Err(LedgerError::Unavailable("transaction aborted".into()))
-            }
-        }
+        self.with(|h| write_group(h, g))
     }
 
     fn flush(&self) -> FlushFuture<'_> {
-        Box::pin(async move {
-            self.db
-                .flush_async()
-                .await
-                .map(drop)
-                .map_err(LedgerError::from)
-        })
+        // The flush awaits without the lock (its guard cannot be held across
+        // an await); the ledger never reopens while it flushes.
+        let db = self.with(|h| Ok(h.db.clone()));
+        Box::pin(async move { db?.flush_async().await.map(drop).map_err(LedgerError::from) })
     }
 
     fn flush_blocking(&self) -> Result<(), LedgerError> {
-        self.db.flush().map(drop).map_err(LedgerError::from)
+        self.with(|h| h.db.flush().map(drop).map_err(LedgerError::from))
+    }
+
+    /// Reopens the database in place (see the module docs): refuses while
+    /// the directory has no room, then drops every handle (sled's file
+    /// lock goes with the last), opens the database again and syncs its
+    /// files, so that what the new handles read is on disk.
+    fn recover(&self) -> Result<(), LedgerError> {
+        self.probe_space().map_err(|e| {
+            LedgerError::Unavailable(format!(
+                "the data directory still has no room for a {} KiB write: {e}",
+                SPACE_PROBE_BYTES >> 10
+            ))
+        })?;
+        let mut handles = self.handles.write();
+        drop(handles.take());
+        // sled's background writers of the old handles may hold its file
+        // lock a moment longer.
+        let mut tries = 0;
+        let reopened = loop {
+            match Handles::open(&self.dir, self.cache_bytes) {
+                Err(e) if e.is_locked() && tries < LOCK_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => break result?,
+            }
+        };
+        sync_files(&self.dir).map_err(|e| {
+            LedgerError::Unavailable(format!("cannot sync the reopened database: {e}"))
+        })?;
+        *handles = Some(reopened);
+        Ok(())
     }
 
     fn staff(&self, name: &Name) -> Result<Option<StaffRecord>, LedgerError> {
-        get_json(&self.staff, name.as_str().as_bytes())
+        self.with(|h| get_json(&h.staff, name.as_str().as_bytes()))
     }
 
     fn all_staff(&self) -> Result<Vec<StaffRecord>, LedgerError> {
-        scan_json(&self.staff)
+        self.with(|h| scan_json(&h.staff))
     }
 
     fn tenant(&self, name: &Name) -> Result<Option<TenantRecord>, LedgerError> {
-        get_json(&self.tenants, name.as_str().as_bytes())
+        self.with(|h| get_json(&h.tenants, name.as_str().as_bytes()))
     }
 
     fn all_tenants(&self) -> Result<Vec<TenantRecord>, LedgerError> {
-        scan_json(&self.tenants)
+        self.with(|h| scan_json(&h.tenants))
     }
 
     fn grant(&self, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
-        get_json(&self.grants, id.as_str().as_bytes())
+        self.with(|h| get_json(&h.grants, id.as_str().as_bytes()))
     }
 
     fn all_grants(&self) -> Result<Vec<Grant>, LedgerError> {
-        scan_json(&self.grants)
+        self.with(|h| scan_json(&h.grants))
     }
 
     fn live_grants(&self) -> Result<Vec<Grant>, LedgerError> {
-        let mut out = Vec::new();
-        for kv in self.live.iter() {
-            let (k, _) = kv?;
-            if let Some(g) = get_json::<Grant>(&self.grants, &k)? {
-                out.push(g);
+        self.with(|h| {
+            let mut out = Vec::new();
+            for kv in h.live.iter() {
+                let (k, _) = kv?;
+                if let Some(g) = get_json::<Grant>(&h.grants, &k)? {
+                    out.push(g);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
-        match self.latest.get(layout::latest_key(holder, tenant))? {
-            Some(id) => get_json(&self.grants, &id),
-            None => Ok(None),
-        }
+        self.with(
+            |h| match h.latest.get(layout::latest_key(holder, tenant))? {
+                Some(id) => get_json(&h.grants, &id),
+                None => Ok(None),
+            },
+        )
     }
 
     fn report(&self, key: &ReportKey) -> Result<Option<ReportRef>, LedgerError> {
-        self.reports
-            .get(layout::report_key(key))?
-            .map(|v| layout::parse_report_value(&v))
-            .transpose()
+        self.with(|h| {
+            h.reports
+                .get(layout::report_key(key))?
+                .map(|v| layout::parse_report_value(&v))
+                .transpose()
+        })
     }
 
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
-        match self.log.get(seq.to_be_bytes())? {
+        self.with(|h| match h.log.get(seq.to_be_bytes())? {
             None => Ok(None),
             Some(v) => decode_stored(&v)
                 .map(Some)
                 .map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}"))),
-        }
+        })
     }
 
     fn entries_from(&self, from: u64) -> Rows<SealedEntry> {
-        Box::new(self.log.range(from.to_be_bytes()..).map(|kv| {
-            let (k, v) = kv?;
-            let seq = layout::be_u64(&k)
-                .ok_or_else(|| LedgerError::Corrupt("a log key is not 8 bytes".into()))?;
-            decode_stored(&v).map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}")))
-        }))
+        self.rows(
+            |h| &h.log,
+            from.to_be_bytes().to_vec(),
+            None,
+            |k, v| {
+                let seq = layout::be_u64(&k)
+                    .ok_or_else(|| LedgerError::Corrupt("a log key is not 8 bytes".into()))?;
+                decode_stored(&v).map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}")))
+            },
+        )
     }
 
     fn node(&self, id: NodeId) -> Result<Option<Hash>, LedgerError> {
-        match self.merkle.get(layout::node_key(id))? {
+        self.with(|h| match h.merkle.get(layout::node_key(id))? {
             None => Ok(None),
             Some(v) => v.as_ref().try_into().map(Some).map_err(|_| {
                 LedgerError::Corrupt(format!("tree node {}/{} is malformed", id.level, id.index))
             }),
-        }
+        })
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
-        self.merkle
-            .get(layout::checkpoint_key(size))?
-            .map(|v| note_text(&v))
-            .transpose()
+        self.with(|h| {
+            h.merkle
+                .get(layout::checkpoint_key(size))?
+                .map(|v| note_text(&v))
+                .transpose()
+        })
     }
 
     fn newest_checkpoint(&self) -> Result<Option<String>, LedgerError> {
-        match self
-            .merkle
-            .scan_prefix(layout::CHECKPOINT_PREFIX)
-            .next_back()
-        {
-            None => Ok(None),
-            Some(kv) => note_text(&kv?.1).map(Some),
-        }
+        self.with(
+            |h| match h.merkle.scan_prefix(layout::CHECKPOINT_PREFIX).next_back() {
+                None => Ok(None),
+                Some(kv) => note_text(&kv?.1).map(Some),
+            },
+        )
     }
 
     fn tenant_seqs(&self, tenant: &str, from: u64) -> Rows<u64> {
         let prefix_len = tenant.len() + 1;
-        Box::new(
-            self.scope
-                .range(layout::scope_key(tenant, from)..layout::scope_key_end(tenant))
-                .map(move |kv| {
-                    let (k, _) = kv?;
-                    k.get(prefix_len..)
-                        .and_then(layout::be_u64)
-                        .ok_or_else(|| LedgerError::Corrupt("a scope key is malformed".into()))
-                }),
+        self.rows(
+            |h| &h.scope,
+            layout::scope_key(tenant, from),
+            Some(layout::scope_key_end(tenant)),
+            move |k, _| {
+                k.get(prefix_len..)
+                    .and_then(layout::be_u64)
+                    .ok_or_else(|| LedgerError::Corrupt("a scope key is malformed".into()))
+            },
         )
     }
+}
+
+/// One group as one sled transaction over every tree.
+fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
+    let staff: Vec<_> = g
+        .staff
+        .iter()
+        .map(|r| (r.name.as_str(), encode(*r)))
+        .collect();
+    let tenants: Vec<_> = g
+        .tenants
+        .iter()
+        .map(|r| (r.name.as_str(), encode(*r)))
+        .collect();
+    let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
+    let result: Result<(), TransactionError<()>> = (
+        &h.meta, &h.log, &h.staff, &h.tenants, &h.grants, &h.live, &h.latest, &h.merkle, &h.scope,
+        &h.reports,
+    )
+        .transaction(
+            |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope, reports)| {
+                for (k, v) in &staff {
+                    staff_t.insert(k.as_bytes(), v.as_slice())?;
+                }
+                for (k, v) in &tenants {
+                    tenants_t.insert(k.as_bytes(), v.as_slice())?;
+                }
+                for (r, v) in &grants {
+                    let id = r.id.as_str().as_bytes();
+                    grants_t.insert(id, v.as_slice())?;
+                    if r.state.is_live() {
+                        live.insert(id, &[])?;
+                    } else {
+                        live.remove(id)?;
+                    }
+                }
+                for ((holder, tenant), id) in &g.latest {
+                    latest.insert(layout::latest_key(holder, tenant), id.as_str().as_bytes())?;
+                }
+                for e in g.entries {
+                    let mut v = Vec::with_capacity(32 + e.bytes.len());
+                    v.extend_from_slice(&e.hash);
+                    v.extend_from_slice(&e.bytes);
+                    log.insert(&e.seq.to_be_bytes()[..], v)?;
+                }
+                for (id, h) in g.nodes {
+                    tree.insert(&layout::node_key(*id)[..], &h[..])?;
+                }
+                if let Some(cp) = g.checkpoint {
+                    tree.insert(&layout::checkpoint_key(cp.size)[..], cp.note.as_bytes())?;
+                }
+                for (tenant, seq) in g.scopes {
+                    scope.insert(layout::scope_key(tenant, *seq), &[])?;
+                }
+                for (k, r) in &g.reports {
+                    reports.insert(layout::report_key(k), &layout::report_value(r)[..])?;
+                }
+                if let Some(h) = &g.head {
+                    meta.insert(
+                        layout::HEAD_KEY,
+                        &layout::head_value(h.next_seq, &h.prev_hash)[..],
+                    )?;
+                    meta.insert(layout::TREE_KEY, &h.tree_size.to_be_bytes()[..])?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            },
+        );
+    match result {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+        Err(TransactionError::Abort(())) => {
+            Err(LedgerError::Unavailable("transaction aborted".into()))
+        }
+    }
+}
+
+/// fsyncs sled's files in `dir` and the directory itself. What a reopened
+/// database reads may be only in the kernel's cache (written by the old
+/// handles, whose sync failed); sled syncs only what it writes itself.
+fn sync_files(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name() != SPACE_PROBE_NAME {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A missing directory is made readable by its owner only: it holds
