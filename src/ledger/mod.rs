@@ -56,6 +56,8 @@ mod batch;
 pub mod checkpoint;
 pub mod driver;
 mod group;
+#[cfg(test)]
+mod tests;
 mod view;
 
 use std::{path::Path, sync::Arc};
