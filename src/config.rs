@@ -185,6 +185,11 @@ impl Default for StoreSettings {
 pub struct LogSettings {
     /// The log's checkpoint-signing key (`daypass certs init` writes it).
     pub signing_key: Option<PathBuf>,
+    /// Where the newest checkpoint this server published is kept, outside
+    /// the data directory, so that a data directory restored from an older
+    /// backup is noticed (default: `published.checkpoint` beside the log
+    /// key).
+    pub published_checkpoint: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -237,6 +242,16 @@ fn default_trust_domain() -> String {
 impl Config {
     /// Where the log signing key is: `log.signing_key`, or `log.key` in the
     /// directory of the server's TLS key.
+    /// See [`LogSettings::published_checkpoint`].
+    pub fn published_checkpoint_path(&self) -> PathBuf {
+        self.log.published_checkpoint.clone().unwrap_or_else(|| {
+            self.log_key_path()
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("published.checkpoint")
+        })
+    }
+
     pub fn log_key_path(&self) -> PathBuf {
         self.log.signing_key.clone().unwrap_or_else(|| {
             self.tls

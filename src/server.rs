@@ -60,6 +60,8 @@ pub enum ServerError {
     Reflection(String),
     #[error("cannot load the log signing key: {0}")]
     LogKey(String),
+    #[error("the published checkpoint (log.published_checkpoint) is unusable: {0}")]
+    Published(String),
     #[error("cannot load the gate keys: {0}")]
     Gate(String),
     #[error(
@@ -149,6 +151,11 @@ async fn serve(
         config.trust_domain.clone(),
         gate,
     ));
+    let published_path = config.published_checkpoint_path();
+    let disagreement = match disagreement {
+        Some(d) => Some(d),
+        None => restored(&broker, &published_path)?,
+    };
     if let Some((why, seq)) = disagreement {
         tracing::error!(
             %why,
@@ -185,6 +192,14 @@ async fn serve(
     let sweeper = tokio::spawn(expiry::run(broker.clone(), async {
         let _ = sweeper_stopped.await;
     }));
+    let (stop_publishing, publishing_stopped) = oneshot::channel::<()>();
+    let publisher = tokio::spawn(keep_published(
+        broker.clone(),
+        published_path.clone(),
+        async {
+            let _ = publishing_stopped.await;
+        },
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
@@ -242,8 +257,66 @@ async fn serve(
         .log_server(EventKind::ServerStopped, "shutdown")
         .await
         .map_err(ServerError::Shutdown)?;
+    let _ = stop_publishing.send(());
+    let _ = publisher.await;
     tracing::info!("daypass stopped");
     result.map_err(ServerError::Transport)
+}
+
+/// How often the newest checkpoint is saved outside the data directory
+/// (and once more at a stop).
+const PUBLISH_EVERY_SECS: i64 = 30;
+
+/// Why the data directory is older than what this server published, and
+/// the entry to report it at.
+fn restored(broker: &Broker, path: &std::path::Path) -> Result<Option<(String, u64)>, ServerError> {
+    let ledger = broker.ledger();
+    let published = crate::ledger::published::load(path, ledger).map_err(ServerError::Published)?;
+    let Some(cp) = published else {
+        return Ok(None);
+    };
+    let why =
+        crate::ledger::published::older_than(ledger, &cp).map_err(|source| ServerError::Store {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(why.map(|w| (w, ledger.durable_size())))
+}
+
+/// Saves the newest durable checkpoint outside the data directory every
+/// [`PUBLISH_EVERY_SECS`] (on the injected clock) and once more when
+/// `stop` resolves; never while fail-closed (the saved one may be newer
+/// than this data directory) and never a smaller one.
+async fn keep_published(
+    broker: Arc<Broker>,
+    path: std::path::PathBuf,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut saved = 0u64;
+    loop {
+        let stopping = tokio::select! {
+            () = broker.clock().sleep_until(broker.now().plus_secs(PUBLISH_EVERY_SECS)) => false,
+            () = &mut stop => true,
+        };
+        if broker.fail_closed_reason().is_none() {
+            if let Some(cp) = broker.ledger().latest_checkpoint() {
+                if cp.size > saved {
+                    match crate::ledger::published::save(&path, &cp) {
+                        Ok(()) => saved = cp.size,
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            path = %path.display(),
+                            "cannot save the newest checkpoint outside the data directory"
+                        ),
+                    }
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// Checks that the stored records are what the log vouches for: every

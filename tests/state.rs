@@ -246,3 +246,43 @@ async fn an_allowed_validation_the_log_contradicts_is_named_by_seq() {
         report.problem
     );
 }
+
+/// A data directory restored from a backup older than what the server had
+/// published (finding 4): the revocation it undid is not re-admitted; the
+/// server fails closed and says why, and the log can still be read.
+#[tokio::test]
+async fn a_restore_older_than_the_published_log_fails_closed() {
+    let mut s = TestServer::start().await;
+    s.enrol("eve", Role::Auditor).await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request(&mut alice, "acme", "INC-1").await;
+    drop((alice, acme));
+    s.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(&s.data_dir(), backup.path());
+
+    s.start_again().await;
+    let mut acme = s.tenant("acme").await;
+    revoke(&mut acme, &g.id, "").await;
+    drop(acme);
+    s.stop().await;
+
+    replace_dir(&s.data_dir(), backup.path());
+    s.start_again().await;
+    let mut acme = s.tenant("acme").await;
+    let st = acme
+        .grants
+        .validate_grant(validate_request(&g.id))
+        .await
+        .expect_err("the revoked grant is not re-admitted");
+    assert_eq!(st.code(), Code::FailedPrecondition);
+    assert!(
+        st.message().contains("restored from a backup"),
+        "{}",
+        st.message()
+    );
+    let report = verify_chain(&mut s.auditor("eve").await).await;
+    assert!(!report.ok);
+    assert!(report.problem.contains("older"), "{}", report.problem);
+}

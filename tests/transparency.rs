@@ -482,6 +482,13 @@ fn rewrite_store(data_dir: &Path, entries: &[SealedEntry]) {
     db.flush().unwrap();
 }
 
+/// The attacker controls the host, so it also deletes the checkpoint the
+/// server keeps outside its data directory (which would make the server
+/// itself refuse the older log): the witness is what must catch them.
+fn forget_published(s: &TestServer) {
+    let _ = std::fs::remove_file(s.config.published_checkpoint_path());
+}
+
 fn stored_entries(s: &TestServer) -> Vec<SealedEntry> {
     s.open_ledger()
         .entries_from(0)
@@ -524,6 +531,7 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     let pristine = tempfile::tempdir().unwrap();
     copy_dir(&s.data_dir(), pristine.path());
     rewrite_store(&s.data_dir(), &entries[..keep as usize]);
+    forget_published(&s);
     s.start_again().await;
     match witness(&s, &mut history.clone()).await {
         Outcome::Truncated {
@@ -542,6 +550,7 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     // (b) The store restored from the older backup, then growing again.
     s.stop().await;
     replace_dir(&s.data_dir(), backup.path());
+    forget_published(&s);
     s.start_again().await;
     activity(&s, 12).await;
     match witness(&s, &mut history.clone()).await {
@@ -572,6 +581,7 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
         prev = e.hash;
     }
     rewrite_store(&s.data_dir(), &entries);
+    forget_published(&s);
     s.start_again().await;
     // The forged log is internally consistent: its own chain verifies.
     let report = s.verify_chain().await;
@@ -588,6 +598,7 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     // Control: the pristine store satisfies the witness.
     s.stop().await;
     replace_dir(&s.data_dir(), pristine.path());
+    forget_published(&s);
     s.start_again().await;
     assert!(matches!(
         witness(&s, &mut history).await,

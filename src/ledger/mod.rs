@@ -56,6 +56,7 @@ mod batch;
 pub mod checkpoint;
 pub mod driver;
 mod group;
+pub mod published;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -399,6 +400,11 @@ impl Ledger {
             None => Ok(None),
             Some(note) => SignedCheckpoint::open(&note, &self.verifier).map(Some),
         }
+    }
+
+    /// A checkpoint note this ledger's key signed (read from elsewhere).
+    pub fn open_checkpoint(&self, note: &str) -> Result<SignedCheckpoint, LedgerError> {
+        SignedCheckpoint::open(note, &self.verifier)
     }
 
     /// Entries below this are on disk; proofs are served only up to it.
