@@ -17,6 +17,7 @@ pub mod keys;
 pub mod layer; // tower layer for tonic servers: admit grant holders only
 pub mod paseto;
 pub mod pem;
+pub mod remembered; // the newest list and every revocation seen, across restarts
 pub mod report; // RecordAccess for every admitted access, buffered and retried
 pub mod verifier;
 

@@ -10,6 +10,7 @@
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -26,6 +27,7 @@ use crate::{
     clock::{SharedClock, Timestamp},
     keys::{KeySet, TokenKey},
     paseto,
+    remembered::{Remembered, StateError},
 };
 
 /// The default staleness limit of the revocation list.
@@ -88,6 +90,11 @@ pub enum FeedError {
     Older { got: u64, held: u64 },
     #[error("revocation list issued at {0}, in the future of this clock: check the clocks")]
     Future(Timestamp),
+    /// The list could not be remembered (see [`Verifier::remembering`]):
+    /// it was not taken, so the verifier fails closed once the held one is
+    /// stale.
+    #[error("{0}")]
+    NotRemembered(StateError),
 }
 
 /// The newest revocation list taken.
@@ -111,6 +118,8 @@ pub struct Verifier {
     max_staleness_ms: i64,
     keys: RwLock<Arc<KeySet>>,
     revocations: RwLock<Option<Arc<Revocations>>>,
+    /// Where the newest list and the revocations seen are remembered.
+    state_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -132,7 +141,33 @@ impl Verifier {
             max_staleness_ms: DEFAULT_MAX_STALENESS.as_millis() as i64,
             keys: RwLock::new(Arc::new(keys)),
             revocations: RwLock::new(None),
+            state_file: None,
         }
+    }
+
+    /// Remembers the newest revocation list and every grant seen revoked
+    /// in `path`, across restarts ([`crate::remembered`]): loaded now (the
+    /// verifier still admits nobody until a fresh list arrives, and never
+    /// takes one older than remembered), written with every list taken.
+    /// Recommended for every tenant: without it, a broker restored from an
+    /// older backup could re-admit a grant this tenant saw revoked.
+    pub fn remembering(mut self, path: impl Into<PathBuf>) -> Result<Verifier, StateError> {
+        let path = path.into();
+        if let Some(r) = Remembered::load(&path)? {
+            *write(&self.revocations) = Some(Arc::new(Revocations {
+                seq: r.seq,
+                signed_at: Timestamp(r.signed_at_ms),
+                // Stale at once: remembered, not fresh.
+                issued_at: Timestamp(i64::MIN / 2),
+                grants: r
+                    .revoked
+                    .into_iter()
+                    .map(|(id, exp)| (id, Timestamp(exp)))
+                    .collect(),
+            }));
+        }
+        self.state_file = Some(path);
+        Ok(self)
     }
 
     /// Sets the staleness limit of the revocation list.
@@ -340,12 +375,37 @@ impl Verifier {
             }
         }
         let seq = list.seq;
-        *held = Some(Arc::new(Revocations {
+        let mut grants: HashMap<String, Timestamp> =
+            list.revoked.into_iter().map(|r| (r.jti, r.exp)).collect();
+        // A grant once seen revoked stays revoked until it expires, whatever
+        // a later list says (a broker restored from a backup forgets).
+        if let Some(h) = held.as_ref() {
+            for (id, exp) in &h.grants {
+                if *exp > now {
+                    grants.entry(id.clone()).or_insert(*exp);
+                }
+            }
+        }
+        let taken = Revocations {
             seq,
             signed_at: list.iat,
             issued_at: list.iat.min(now),
-            grants: list.revoked.into_iter().map(|r| (r.jti, r.exp)).collect(),
-        }));
+            grants,
+        };
+        if let Some(path) = &self.state_file {
+            Remembered {
+                seq,
+                signed_at_ms: taken.signed_at.millis(),
+                revoked: taken
+                    .grants
+                    .iter()
+                    .map(|(id, exp)| (id.clone(), exp.millis()))
+                    .collect(),
+            }
+            .save(path)
+            .map_err(FeedError::NotRemembered)?;
+        }
+        *held = Some(Arc::new(taken));
         Ok(seq)
     }
 
@@ -459,5 +519,100 @@ mod tests {
         v.apply_revocations(&list(&key, 7, T0.plus_secs(25)))
             .expect("taken");
         assert_eq!(v.revocation_list(), Some((7, T0.plus_secs(1))));
+    }
+
+    fn list_revoking(key: &Ed25519KeyPair, seq: u64, iat: Timestamp, revoked: &[&str]) -> String {
+        RevocationClaims {
+            iss: "spiffe://test.daypass".into(),
+            aud: "acme".into(),
+            seq,
+            iat,
+            revoked: revoked
+                .iter()
+                .map(|jti| crate::claims::Revoked {
+                    jti: (*jti).into(),
+                    exp: T0.plus_secs(3600),
+                })
+                .collect(),
+        }
+        .sign(key)
+    }
+
+    /// A verifier that remembers (finding 4 of the review): after its own
+    /// restart, a broker restored from an older backup cannot re-admit a
+    /// grant it saw revoked: older lists are refused, and a grant seen
+    /// revoked stays revoked until it expires whatever later lists say.
+    #[test]
+    fn a_remembering_verifier_never_forgets_a_revocation() {
+        let key = Ed25519KeyPair::from_seed_unchecked(&[3u8; 32]).expect("key");
+        let public = key.public_key().as_ref();
+        let keys = || KeySet {
+            trust_domain: "test.daypass".into(),
+            token_keys: vec![TokenKey::new(&key_id(public), public, None, None).expect("key")],
+            grant_cas: vec![],
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("revocations.json");
+        let clock = ManualClock::new(T0);
+        let v = Verifier::new("acme", keys(), Arc::new(clock.clone()))
+            .remembering(&state)
+            .expect("no state yet");
+        v.apply_revocations(&list_revoking(&key, 10, T0, &["g-revoked"]))
+            .expect("taken");
+        drop(v);
+
+        // The tenant restarts; the broker was restored to an older state.
+        let v = Verifier::new("acme", keys(), Arc::new(clock.clone()))
+            .remembering(&state)
+            .expect("state loaded");
+        let (seq, issued) = v.revocation_list().expect("remembered");
+        assert_eq!(seq, 10);
+        assert!(
+            issued < T0,
+            "a remembered list is stale until a fresh one comes"
+        );
+        assert!(matches!(
+            v.apply_revocations(&list_revoking(&key, 7, T0.plus_secs(1), &[])),
+            Err(FeedError::Older { got: 7, held: 10 })
+        ));
+        // Once the restored log has grown past it, its lists are taken, but
+        // the grant seen revoked stays revoked until it expires.
+        clock.advance_secs(2);
+        v.apply_revocations(&list_revoking(&key, 11, T0.plus_secs(2), &[]))
+            .expect("newer");
+        assert!(
+            read(&v.revocations)
+                .as_ref()
+                .expect("held")
+                .grants
+                .contains_key("g-revoked")
+        );
+        // Nor does a second restart forget it.
+        let v = Verifier::new("acme", keys(), Arc::new(clock.clone()))
+            .remembering(&state)
+            .expect("state loaded");
+        assert!(
+            read(&v.revocations)
+                .as_ref()
+                .expect("held")
+                .grants
+                .contains_key("g-revoked")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&state)
+                .expect("state")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A state file that is not one is refused, not ignored.
+        std::fs::write(&state, b"{}garbage").expect("write");
+        assert!(
+            Verifier::new("acme", keys(), Arc::new(clock))
+                .remembering(&state)
+                .is_err()
+        );
     }
 }
