@@ -20,6 +20,7 @@ use crate::{
     config::Config,
     domain::{EventKind, Name},
     gate::Gate,
+    identity::ClientCa,
     ledger::{Ledger, LedgerError},
     pb::{
         audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
@@ -118,6 +119,12 @@ async fn serve(
     let key = read("server key", &config.tls.key)?;
     // Checked before anything is opened or logged: a server that cannot
     // speak TLS must not record that it started.
+    let client_ca = Arc::new(ClientCa::from_pem(&ca).ok_or_else(|| {
+        ServerError::Tls(format!(
+            "tls.ca {} holds no PEM CA certificate that parses",
+            config.tls.ca.display()
+        ))
+    })?);
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(cert, key))
         .client_ca_root(Certificate::from_pem(ca));
@@ -186,7 +193,7 @@ async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(broker.clone(), stopping);
+    let api = Api::new(broker.clone(), client_ca, stopping);
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

@@ -126,6 +126,16 @@ async fn certificates_without_exactly_one_principal_of_ours_are_unauthenticated(
         ("uppercase name", &["spiffe://test.daypass/staff/Ada"]),
         ("no name", &["spiffe://test.daypass/staff"]),
         ("extra path segment", &["spiffe://test.daypass/staff/ada/x"]),
+        // Look like principals but are not canonical: refused, not skipped.
+        (
+            "uppercase scheme beside a good principal",
+            &["SPIFFE://test.daypass/staff/alice", ADA],
+        ),
+        ("mixed-case scheme", &["Spiffe://test.daypass/staff/ada"]),
+        (
+            "spiffe: without // beside a good principal",
+            &["spiffe:test.daypass/staff/alice", ADA],
+        ),
     ];
 
     // Control: URIs of other schemes are ignored, so this one is served.
@@ -162,6 +172,68 @@ async fn certificates_without_exactly_one_principal_of_ours_are_unauthenticated(
         assert_eq!(detail("call"), Some("WhoAmI"), "{e:?}");
         assert_eq!(detail("code"), Some("unauthenticated"), "{e:?}");
         assert!(!detail("message").unwrap_or_default().is_empty(), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn only_clientauth_leaves_issued_directly_by_our_ca_are_admitted() {
+    let s = TestServer::start().await;
+    // Control: a leaf issued directly by the CA, sent with the CA itself
+    // (a harmless extra in the chain), is served.
+    let direct = s.ca.issue(&spec(&[ADA])).expect("cert");
+    let with_root = Issued {
+        cert_pem: format!("{}{}", direct.cert_pem, s.ca.cert_pem()),
+        key_pem: direct.key_pem.clone(),
+    };
+    assert_served(&s, &with_root).await;
+
+    let cases = [
+        (
+            "a leaf under an intermediate CA",
+            via_intermediate(&s.ca, "test intermediate CA"),
+            "issued directly",
+        ),
+        (
+            // Same subject as our CA, so only its signature tells.
+            "a leaf under an intermediate CA named like ours",
+            via_intermediate(&s.ca, "test CA"),
+            "issued directly",
+        ),
+        (
+            "no extended key usage",
+            s.ca.issue(&CertSpec {
+                client_auth: false,
+                ..spec(&[ADA])
+            })
+            .expect("cert"),
+            "clientAuth",
+        ),
+    ];
+    for (what, cert, says) in &cases {
+        match whoami(&s, cert).await {
+            Outcome::Refused(Code::Unauthenticated, m) if m.contains(says) => {}
+            other => panic!("{what}: expected UNAUTHENTICATED saying {says:?}, got {other:?}"),
+        }
+        admin_still_served(&s).await;
+    }
+    // A CA certificate (CA:TRUE) as the leaf: rustls refuses it at the
+    // handshake already; the server would refuse it too (identity.rs).
+    let ca_leaf = ca_as_leaf(&s.ca);
+    assert!(
+        !matches!(whoami(&s, &ca_leaf).await, Outcome::Served(_)),
+        "a CA:TRUE leaf"
+    );
+    admin_still_served(&s).await;
+
+    let entries = s.entries().await;
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.kind == "call.refused" && e.entry.actor == "unauthenticated")
+        .collect();
+    assert_eq!(refused.len(), cases.len(), "each is logged: {refused:?}");
+    for (e, (_, _, says)) in refused.iter().zip(&cases) {
+        assert_eq!(e.entry.details["code"], "unauthenticated", "{e:?}");
+        assert!(e.entry.details["message"].contains(says), "{e:?}");
     }
 }
 
@@ -249,6 +321,56 @@ fn spec(uris: &[&str]) -> CertSpec {
     let mut spec = CertSpec::client(ADA, 1);
     spec.uris = uris.iter().map(|u| u.to_string()).collect();
     spec
+}
+
+/// A client certificate for ADA signed by a new intermediate CA (CA:TRUE,
+/// named `name`) that `ca` signed; the chain sent is leaf + intermediate.
+fn via_intermediate(ca: &CertificateAuthority, name: &str) -> Issued {
+    let root = rcgen::Issuer::from_ca_cert_pem(
+        ca.cert_pem(),
+        rcgen::KeyPair::from_pem(ca.key_pem()).expect("CA key"),
+    )
+    .expect("CA issuer");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let intermediate = params.signed_by(&key, &root).expect("intermediate");
+    let under = CertificateAuthority::load(&intermediate.pem(), &key.serialize_pem())
+        .expect("intermediate CA");
+    let leaf = under.issue(&spec(&[ADA])).expect("leaf");
+    Issued {
+        cert_pem: format!("{}{}", leaf.cert_pem, intermediate.pem()),
+        key_pem: leaf.key_pem,
+    }
+}
+
+/// A CA:TRUE certificate for ADA with clientAuth, signed by `ca`.
+fn ca_as_leaf(ca: &CertificateAuthority) -> Issued {
+    let root = rcgen::Issuer::from_ca_cert_pem(
+        ca.cert_pem(),
+        rcgen::KeyPair::from_pem(ca.key_pem()).expect("CA key"),
+    )
+    .expect("CA issuer");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ada");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.subject_alt_names = vec![rcgen::SanType::URI(ADA.try_into().expect("URI"))];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &root).expect("cert");
+    Issued {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 fn identity(ca_pem: &str, issued: &Issued) -> ClientIdentity {
