@@ -238,6 +238,67 @@ async fn only_clientauth_leaves_issued_directly_by_our_ca_are_admitted() {
 }
 
 #[tokio::test]
+async fn handshakes_that_never_finish_are_closed_in_time_while_others_are_served() {
+    let s = TestServer::start_with(|c| c.limits.handshake_timeout_ms = 1_000).await;
+    let started = tokio::time::Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..40 {
+        stalled.push(stalled_connection(&s, i % 2 == 1).await);
+    }
+    // Meanwhile the server serves as usual.
+    admin_still_served(&s).await;
+    for (i, conn) in stalled.iter_mut().enumerate() {
+        assert!(
+            closed_within(conn, std::time::Duration::from_secs(5)).await,
+            "stalled connection {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "closed by the timeout, not at once: {:?}",
+        started.elapsed()
+    );
+    admin_still_served(&s).await;
+}
+
+#[tokio::test]
+async fn beyond_the_cap_on_pending_handshakes_new_connections_are_closed_at_once() {
+    let s = TestServer::start_with(|c| c.limits.max_pending_handshakes = 4).await;
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        stalled.push(stalled_connection(&s, i % 2 == 1).await);
+    }
+    // The server has taken the four into their handshakes (the cap is
+    // counted as connections are accepted, so give it a moment).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut fifth = stalled_connection(&s, true).await;
+    assert!(
+        closed_within(&mut fifth, std::time::Duration::from_secs(2)).await,
+        "a connection beyond the cap is closed at once, not after the 10 s timeout"
+    );
+    for conn in &mut stalled {
+        assert!(
+            !closed_within(conn, std::time::Duration::from_millis(10)).await,
+            "the four within the cap are still waiting"
+        );
+    }
+    // Once they go away, clients are served again.
+    drop(stalled);
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(mut admin) = s.connect_with(&s.issue(PrincipalKind::Staff, ADMIN)).await {
+            if admin.staff.who_am_i(pb::WhoAmIRequest {}).await.is_ok() {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "served once the stalled connections closed");
+}
+
+#[tokio::test]
 async fn the_client_refuses_a_server_it_does_not_trust() {
     let s = TestServer::start().await;
     let other = CertificateAuthority::generate("other CA").expect("CA");
@@ -370,6 +431,37 @@ fn ca_as_leaf(ca: &CertificateAuthority) -> Issued {
     Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+    }
+}
+
+/// A TCP connection to the server that sends nothing, or half a
+/// ClientHello (a record header announcing 512 bytes, and 6 of them).
+async fn stalled_connection(s: &TestServer, half_hello: bool) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut conn = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("TCP connect");
+    if half_hello {
+        conn.write_all(&[
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ])
+        .await
+        .expect("write");
+    }
+    conn
+}
+
+/// Does the server close `conn` (end of stream or reset) within `limit`?
+async fn closed_within(conn: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(limit, conn.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An alert, say: keep reading until the close.
+            Ok(Ok(_)) => {}
+        }
     }
 }
 
