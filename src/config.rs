@@ -26,6 +26,8 @@
 //! validation_burst = 1000
 //! reports_per_second = 2000        # RecordAccess per tenant
 //! report_burst = 4000
+//! handshake_timeout_ms = 10000     # a TLS handshake not done by then is closed
+//! max_pending_handshakes = 256     # beyond this many, new connections are closed at once
 //!
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
@@ -146,6 +148,11 @@ pub struct RateSettings {
     /// offline reports every admitted call).
     pub reports_per_second: f64,
     pub report_burst: f64,
+    /// A TLS handshake not finished in this time is closed.
+    pub handshake_timeout_ms: u64,
+    /// Connections still in their TLS handshake; beyond this, new ones are
+    /// closed at once.
+    pub max_pending_handshakes: usize,
 }
 
 impl Default for RateSettings {
@@ -157,6 +164,8 @@ impl Default for RateSettings {
             validation_burst: 1000.0,
             reports_per_second: 2000.0,
             report_burst: 4000.0,
+            handshake_timeout_ms: 10_000,
+            max_pending_handshakes: 256,
         }
     }
 }
@@ -337,6 +346,18 @@ impl Config {
                     "{name} must be a number of at least 1, not {v}"
                 )));
             }
+        }
+        if !(100..=60_000).contains(&l.handshake_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "limits.handshake_timeout_ms must be between 100 and 60000, not {}",
+                l.handshake_timeout_ms
+            )));
+        }
+        if !(1..=65_536).contains(&l.max_pending_handshakes) {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_pending_handshakes must be between 1 and 65536, not {}",
+                l.max_pending_handshakes
+            )));
         }
         if !(8..=65_536).contains(&self.store.cache_mib) {
             return Err(ConfigError::Invalid(format!(

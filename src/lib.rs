@@ -26,6 +26,7 @@ pub mod policy; // role x action decisions, in one place
 pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping
 pub mod server; // listener, TLS, services, shutdown
 pub mod service; // the use cases: admission, staff, tenants, grants, access, expiry, log reads
+pub mod tls; // rustls config; accept loop with a handshake timeout and a cap on pending handshakes
 
 /// Generated protobuf and gRPC code for `daypass.v1` (clients, servers and
 /// the reflection descriptor set), from the `daypass-proto` crate.

@@ -25,6 +25,15 @@ use rcgen::{
 };
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
+use x509_parser::{
+    certification_request::X509CertificationRequest,
+    oid_registry::{
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+        OID_PKCS1_RSASSAPSS, OID_SIG_ED25519,
+    },
+    prelude::FromDer,
+    x509::SubjectPublicKeyInfo,
+};
 
 use crate::{
     audit::note::LogKey,
@@ -207,6 +216,12 @@ impl CertificateAuthority {
     /// signature proves the requester holds the key). Only the key is taken
     /// from the request: names, lifetime and usage are ours. Client
     /// authentication only. Returns the PEM and the hex serial number.
+    ///
+    /// The key must be one of [`ACCEPTED_CSR_KEYS`], decided from the
+    /// request's SubjectPublicKeyInfo itself (algorithm, curve, length),
+    /// never from the hash it was signed with: rcgen labels a request's key
+    /// by its signature algorithm, so a P-384 key in a SHA-256 request
+    /// would be certified as a "P-256" key holding a 97-byte point.
     pub fn issue_for_csr(
         &self,
         csr_pem: &str,
@@ -215,8 +230,27 @@ impl CertificateAuthority {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<(String, String), PkiError> {
-        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| PkiError::Invalid(format!("not a valid PEM certificate request: {e}")))?;
+        let not_a_request = |e: &dyn std::fmt::Display| {
+            PkiError::Invalid(format!("not a valid PEM certificate request: {e}"))
+        };
+        let der = pem::decode(csr_pem, "CERTIFICATE REQUEST")
+            .ok_or_else(|| not_a_request(&"no CERTIFICATE REQUEST block"))?;
+        let (rest, request) =
+            X509CertificationRequest::from_der(&der).map_err(|e| not_a_request(&e))?;
+        if !rest.is_empty() {
+            return Err(not_a_request(&"bytes after the request"));
+        }
+        let key = RequestedKey::from_spki(&request.certification_request_info.subject_pki)?;
+        request.verify_signature().map_err(|_| {
+            PkiError::Invalid(
+                "the certificate request's signature does not verify with its own key".into(),
+            )
+        })?;
+        // Parsed again by rcgen only for its checks of the requested
+        // extensions (it verifies the signature too); its idea of the key
+        // is not used.
+        rcgen::CertificateSigningRequestParams::from_der(&der.as_slice().into())
+            .map_err(|e| not_a_request(&e))?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
@@ -235,8 +269,7 @@ impl CertificateAuthority {
             .map_err(|_| PkiError::Invalid("no randomness for a serial number".into()))?;
         serial[0] &= 0x7f; // a positive INTEGER
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-        csr.params = params;
-        let cert = csr.signed_by(&self.issuer)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.pem(), hex::encode(serial)))
     }
 
@@ -250,6 +283,85 @@ impl CertificateAuthority {
     ) -> Result<Issued, PkiError> {
         let uri = Principal::new(kind, name.clone()).uri(trust_domain);
         self.issue(&CertSpec::client(&uri, days))
+    }
+}
+
+/// The keys grant certificates are issued for, as said in refusals and in
+/// docs/integration.md §5.
+pub const ACCEPTED_CSR_KEYS: &str = "P-256 (prime256v1, uncompressed point) and Ed25519 keys";
+
+/// A requested key that we certify: the public key bits and the rcgen
+/// algorithm that writes its SubjectPublicKeyInfo back unchanged.
+struct RequestedKey {
+    alg: &'static rcgen::SignatureAlgorithm,
+    key: Vec<u8>,
+}
+
+impl RequestedKey {
+    /// Accepts P-256 (id-ecPublicKey, named curve prime256v1, a 65-byte
+    /// uncompressed point) and Ed25519 (id-Ed25519, no parameters, 32
+    /// bytes); refuses everything else, saying what it was.
+    fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<RequestedKey, PkiError> {
+        let alg = &spki.algorithm.algorithm;
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        let key = spki.subject_public_key.data.to_vec();
+        let found = if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+            match curve {
+                Some(c) if c == OID_EC_P256 => {
+                    if key.len() == 65 && key[0] == 0x04 {
+                        return Ok(RequestedKey {
+                            alg: &rcgen::PKCS_ECDSA_P256_SHA256,
+                            key,
+                        });
+                    }
+                    format!(
+                        "a P-256 key of {} bytes (an uncompressed point has 65, starting 04)",
+                        key.len()
+                    )
+                }
+                Some(c) if c == OID_NIST_EC_P384 => "a P-384 key".to_owned(),
+                Some(c) => format!("an EC key on curve {c}"),
+                None => "an EC key without a named curve".to_owned(),
+            }
+        } else if *alg == OID_SIG_ED25519 {
+            if spki.algorithm.parameters.is_none() && key.len() == 32 {
+                return Ok(RequestedKey {
+                    alg: &rcgen::PKCS_ED25519,
+                    key,
+                });
+            }
+            format!(
+                "a malformed Ed25519 key ({} bytes{})",
+                key.len(),
+                if spki.algorithm.parameters.is_some() {
+                    ", with parameters"
+                } else {
+                    ""
+                }
+            )
+        } else if *alg == OID_PKCS1_RSAENCRYPTION || *alg == OID_PKCS1_RSASSAPSS {
+            "an RSA key".to_owned()
+        } else {
+            format!("a key of algorithm {alg}")
+        };
+        Err(PkiError::Invalid(format!(
+            "the certificate request holds {found}; grant certificates are issued for \
+             {ACCEPTED_CSR_KEYS} only"
+        )))
+    }
+}
+
+impl rcgen::PublicKeyData for RequestedKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.key
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.alg
     }
 }
 
@@ -489,4 +601,50 @@ fn wall_now() -> OffsetDateTime {
     use crate::clock::{Clock, SystemClock};
     OffsetDateTime::from_unix_timestamp(SystemClock.now().millis().div_euclid(1000))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csr_der(key: &KeyPair) -> Vec<u8> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, "csr-0");
+        params
+            .serialize_request(key)
+            .expect("CSR")
+            .der()
+            .as_ref()
+            .to_vec()
+    }
+
+    fn issue(ca: &CertificateAuthority, der: &[u8]) -> Result<(String, String), PkiError> {
+        let now = wall_now();
+        ca.issue_for_csr(
+            &pem::encode("CERTIFICATE REQUEST", der),
+            "holder",
+            &["spiffe://test.daypass/staff/holder".into()],
+            now,
+            now + Duration::hours(1),
+        )
+    }
+
+    #[test]
+    fn a_csr_whose_signature_does_not_verify_is_refused() {
+        let ca = CertificateAuthority::generate("grant CA").expect("CA");
+        let key = KeyPair::generate().expect("key");
+        let good = csr_der(&key);
+        assert!(issue(&ca, &good).is_ok(), "control");
+        // The same request with its subject changed after signing.
+        let at = good
+            .windows(5)
+            .position(|w| w == b"csr-0")
+            .expect("CN in the DER");
+        let mut tampered = good.clone();
+        tampered[at + 4] = b'1';
+        match issue(&ca, &tampered) {
+            Err(PkiError::Invalid(m)) => assert!(m.contains("signature"), "{m}"),
+            other => panic!("tampered request: {other:?}"),
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The server: opens the store, brings the log and the expiry index up to
 //! date, and serves the five daypass services plus gRPC health and
-//! reflection over mutual TLS until `shutdown` resolves. In-flight calls then
-//! drain (bounded by [`DRAIN_TIMEOUT`]) and the stop is logged. A handler
+//! reflection over mutual TLS (terminated by [`crate::tls`]) until `shutdown`
+//! resolves. In-flight calls then drain (bounded by [`DRAIN_TIMEOUT`]) and
+//! the stop is logged. A handler
 //! that panics fails only its own call, with INTERNAL and [`PANIC_MESSAGE`];
 //! the process, the connection and other calls go on.
 
@@ -11,7 +12,7 @@ use thiserror::Error;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{
     codegen::http,
-    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+    transport::{Server, server::TcpIncoming},
 };
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -20,6 +21,7 @@ use crate::{
     config::Config,
     domain::{EventKind, Name},
     gate::Gate,
+    identity::ClientCa,
     ledger::{Ledger, LedgerError},
     pb::{
         audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
@@ -29,6 +31,7 @@ use crate::{
     pki,
     rpc::{Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
+    tls,
 };
 
 /// How long in-flight calls get to finish after a shutdown signal.
@@ -120,19 +123,24 @@ async fn serve(
     let key = read("server key", &config.tls.key)?;
     // Checked before anything is opened or logged: a server that cannot
     // speak TLS must not record that it started.
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .client_ca_root(Certificate::from_pem(ca));
-    let server = Server::builder().tls_config(tls).map_err(|e| {
+    let client_ca = Arc::new(ClientCa::from_pem(&ca).ok_or_else(|| {
+        ServerError::Tls(format!(
+            "tls.ca {} holds no PEM CA certificate that parses",
+            config.tls.ca.display()
+        ))
+    })?);
+    let tls_config = tls::server_config(&ca, &cert, &key).map_err(|e| {
         ServerError::Tls(format!(
             "tls.cert {}, tls.key {} and tls.ca {} must be a PEM certificate, its private key \
-             and a PEM CA certificate ({})",
+             and a PEM CA certificate ({e})",
             config.tls.cert.display(),
             config.tls.key.display(),
             config.tls.ca.display(),
-            crate::client::error_chain(&e)
         ))
     })?;
+    // TLS is terminated by `tls::incoming` (handshake timeout and cap), so
+    // tonic serves the finished streams.
+    let server = Server::builder();
 
     let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
         ServerError::LogKey(format!(
@@ -210,7 +218,7 @@ async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(broker.clone(), stopping);
+    let api = Api::new(broker.clone(), client_ca, stopping);
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -229,7 +237,11 @@ async fn serve(
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = tls::incoming(
+        TcpIncoming::from(listener).with_nodelay(Some(true)),
+        tls_config,
+        tls::HandshakeLimits::from(&config),
+    );
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let serve = router.serve_with_incoming_shutdown(incoming, async {
         let _ = serving_stopped.await;

@@ -184,6 +184,91 @@ async fn a_revoked_grant_certificate_is_refused_once_the_feed_delivers_the_revoc
     );
 }
 
+#[tokio::test]
+async fn a_csr_for_a_key_type_we_do_not_issue_for_is_refused_and_not_logged_as_issued() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request_for(&mut alice, "acme", 3600).await;
+    // Made with openssl (tests/data/csr/README.md): each verifies as a
+    // CSR, and none holds a P-256 or Ed25519 key. The first is the
+    // review's case: a P-384 key in a request signed with SHA-256 was
+    // certified as a "P-256" key holding a 97-byte point.
+    for (what, file) in [
+        ("P-384 key, SHA-256 signature", "p384-sha256.csr"),
+        ("RSA 2048 key", "rsa2048-sha256.csr"),
+        ("secp256k1 key", "secp256k1-sha256.csr"),
+    ] {
+        let refused = alice
+            .grants
+            .issue_grant_certificate(pb::IssueGrantCertificateRequest {
+                grant_id: g.id.clone(),
+                csr_pem: csr_fixture(file),
+            })
+            .await
+            .expect_err(what);
+        assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
+        assert!(
+            refused.message().contains("P-256") && refused.message().contains("Ed25519"),
+            "{what}: the refusal says which keys are accepted: {refused:?}"
+        );
+    }
+    let entries = s.entries().await;
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.entry.kind == "grant.certificate_issued"),
+        "nothing was logged as issued"
+    );
+    let refused = entries
+        .iter()
+        .filter(|e| {
+            e.entry.kind == "call.refused"
+                && e.entry.details["call"] == "IssueGrantCertificate"
+                && e.entry.details["code"] == "invalid-argument"
+        })
+        .count();
+    assert_eq!(refused, 3, "each refusal is logged as a refusal");
+}
+
+#[tokio::test]
+async fn p256_and_ed25519_keys_are_certified_as_themselves_whatever_the_csr_hash() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request_for(&mut alice, "acme", 3600).await;
+    let ed25519 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key");
+    let p256 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    for (what, csr_pem) in [
+        ("Ed25519", csr_for(&ed25519)),
+        ("P-256, SHA-256", csr_for(&p256)),
+        // Was certified as a P-384 key holding a 65-byte point.
+        ("P-256, SHA-384", csr_fixture("p256-sha384.csr")),
+    ] {
+        let issued = alice
+            .grants
+            .issue_grant_certificate(pb::IssueGrantCertificateRequest {
+                grant_id: g.id.clone(),
+                csr_pem: csr_pem.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+            .into_inner();
+        let (_, csr) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes()).expect("CSR PEM");
+        let (_, csr) =
+            <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<_>>::from_der(&csr.contents)
+                .expect("CSR");
+        let (_, cert) = x509_parser::pem::parse_x509_pem(issued.certificate_pem.as_bytes())
+            .expect("certificate PEM");
+        let cert = cert.parse_x509().expect("certificate");
+        assert_eq!(
+            cert.public_key().raw,
+            csr.certification_request_info.subject_pki.raw,
+            "{what}: the certificate holds the request's key, labelled as it was"
+        );
+    }
+}
+
 // ------------------------------------------------------------- helpers ---
 
 /// The example tenant service, serving on 127.0.0.1 with a server
@@ -288,12 +373,7 @@ struct GrantCert {
 /// A key made here, a CSR for it, and the broker's certificate for it.
 async fn grant_certificate(holder: &mut Clients, grant_id: &str) -> GrantCert {
     let key = rcgen::KeyPair::generate().expect("key");
-    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
-        .expect("params")
-        .serialize_request(&key)
-        .expect("CSR")
-        .pem()
-        .expect("CSR PEM");
+    let csr = csr_for(&key);
     let issued = holder
         .grants
         .issue_grant_certificate(pb::IssueGrantCertificateRequest {
@@ -310,6 +390,24 @@ async fn grant_certificate(holder: &mut Clients, grant_id: &str) -> GrantCert {
         key_pem: key.serialize_pem(),
         der: pem.contents,
     }
+}
+
+/// A PEM CSR for `key`, signed with the key's own algorithm.
+fn csr_for(key: &rcgen::KeyPair) -> String {
+    rcgen::CertificateParams::new(Vec::<String>::new())
+        .expect("params")
+        .serialize_request(key)
+        .expect("CSR")
+        .pem()
+        .expect("CSR PEM")
+}
+
+/// A CSR from `tests/data/csr`.
+fn csr_fixture(file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/csr")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 async fn request_for(holder: &mut Clients, tenant: &str, seconds: i64) -> pb::Grant {

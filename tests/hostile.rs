@@ -993,7 +993,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             active.id.as_str(),
             tampered.clone(),
             Code::InvalidArgument,
-            "not a valid PEM certificate request",
+            "signature does not verify",
         ),
         (
             "unknown id",

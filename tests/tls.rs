@@ -126,6 +126,16 @@ async fn certificates_without_exactly_one_principal_of_ours_are_unauthenticated(
         ("uppercase name", &["spiffe://test.daypass/staff/Ada"]),
         ("no name", &["spiffe://test.daypass/staff"]),
         ("extra path segment", &["spiffe://test.daypass/staff/ada/x"]),
+        // Look like principals but are not canonical: refused, not skipped.
+        (
+            "uppercase scheme beside a good principal",
+            &["SPIFFE://test.daypass/staff/alice", ADA],
+        ),
+        ("mixed-case scheme", &["Spiffe://test.daypass/staff/ada"]),
+        (
+            "spiffe: without // beside a good principal",
+            &["spiffe:test.daypass/staff/alice", ADA],
+        ),
     ];
 
     // Control: URIs of other schemes are ignored, so this one is served.
@@ -163,6 +173,129 @@ async fn certificates_without_exactly_one_principal_of_ours_are_unauthenticated(
         assert_eq!(detail("code"), Some("unauthenticated"), "{e:?}");
         assert!(!detail("message").unwrap_or_default().is_empty(), "{e:?}");
     }
+}
+
+#[tokio::test]
+async fn only_clientauth_leaves_issued_directly_by_our_ca_are_admitted() {
+    let s = TestServer::start().await;
+    // Control: a leaf issued directly by the CA, sent with the CA itself
+    // (a harmless extra in the chain), is served.
+    let direct = s.ca.issue(&spec(&[ADA])).expect("cert");
+    let with_root = Issued {
+        cert_pem: format!("{}{}", direct.cert_pem, s.ca.cert_pem()),
+        key_pem: direct.key_pem.clone(),
+    };
+    assert_served(&s, &with_root).await;
+
+    let cases = [
+        (
+            "a leaf under an intermediate CA",
+            via_intermediate(&s.ca, "test intermediate CA"),
+            "issued directly",
+        ),
+        (
+            // Same subject as our CA, so only its signature tells.
+            "a leaf under an intermediate CA named like ours",
+            via_intermediate(&s.ca, "test CA"),
+            "issued directly",
+        ),
+        (
+            "no extended key usage",
+            s.ca.issue(&CertSpec {
+                client_auth: false,
+                ..spec(&[ADA])
+            })
+            .expect("cert"),
+            "clientAuth",
+        ),
+    ];
+    for (what, cert, says) in &cases {
+        match whoami(&s, cert).await {
+            Outcome::Refused(Code::Unauthenticated, m) if m.contains(says) => {}
+            other => panic!("{what}: expected UNAUTHENTICATED saying {says:?}, got {other:?}"),
+        }
+        admin_still_served(&s).await;
+    }
+    // A CA certificate (CA:TRUE) as the leaf: rustls refuses it at the
+    // handshake already; the server would refuse it too (identity.rs).
+    let ca_leaf = ca_as_leaf(&s.ca);
+    assert!(
+        !matches!(whoami(&s, &ca_leaf).await, Outcome::Served(_)),
+        "a CA:TRUE leaf"
+    );
+    admin_still_served(&s).await;
+
+    let entries = s.entries().await;
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.kind == "call.refused" && e.entry.actor == "unauthenticated")
+        .collect();
+    assert_eq!(refused.len(), cases.len(), "each is logged: {refused:?}");
+    for (e, (_, _, says)) in refused.iter().zip(&cases) {
+        assert_eq!(e.entry.details["code"], "unauthenticated", "{e:?}");
+        assert!(e.entry.details["message"].contains(says), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn handshakes_that_never_finish_are_closed_in_time_while_others_are_served() {
+    let s = TestServer::start_with(|c| c.limits.handshake_timeout_ms = 1_000).await;
+    let started = tokio::time::Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..40 {
+        stalled.push(stalled_connection(&s, i % 2 == 1).await);
+    }
+    // Meanwhile the server serves as usual.
+    admin_still_served(&s).await;
+    for (i, conn) in stalled.iter_mut().enumerate() {
+        assert!(
+            closed_within(conn, std::time::Duration::from_secs(5)).await,
+            "stalled connection {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "closed by the timeout, not at once: {:?}",
+        started.elapsed()
+    );
+    admin_still_served(&s).await;
+}
+
+#[tokio::test]
+async fn beyond_the_cap_on_pending_handshakes_new_connections_are_closed_at_once() {
+    let s = TestServer::start_with(|c| c.limits.max_pending_handshakes = 4).await;
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        stalled.push(stalled_connection(&s, i % 2 == 1).await);
+    }
+    // The server has taken the four into their handshakes (the cap is
+    // counted as connections are accepted, so give it a moment).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut fifth = stalled_connection(&s, true).await;
+    assert!(
+        closed_within(&mut fifth, std::time::Duration::from_secs(2)).await,
+        "a connection beyond the cap is closed at once, not after the 10 s timeout"
+    );
+    for conn in &mut stalled {
+        assert!(
+            !closed_within(conn, std::time::Duration::from_millis(10)).await,
+            "the four within the cap are still waiting"
+        );
+    }
+    // Once they go away, clients are served again.
+    drop(stalled);
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(mut admin) = s.connect_with(&s.issue(PrincipalKind::Staff, ADMIN)).await {
+            if admin.staff.who_am_i(pb::WhoAmIRequest {}).await.is_ok() {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "served once the stalled connections closed");
 }
 
 #[tokio::test]
@@ -249,6 +382,87 @@ fn spec(uris: &[&str]) -> CertSpec {
     let mut spec = CertSpec::client(ADA, 1);
     spec.uris = uris.iter().map(|u| u.to_string()).collect();
     spec
+}
+
+/// A client certificate for ADA signed by a new intermediate CA (CA:TRUE,
+/// named `name`) that `ca` signed; the chain sent is leaf + intermediate.
+fn via_intermediate(ca: &CertificateAuthority, name: &str) -> Issued {
+    let root = rcgen::Issuer::from_ca_cert_pem(
+        ca.cert_pem(),
+        rcgen::KeyPair::from_pem(ca.key_pem()).expect("CA key"),
+    )
+    .expect("CA issuer");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let intermediate = params.signed_by(&key, &root).expect("intermediate");
+    let under = CertificateAuthority::load(&intermediate.pem(), &key.serialize_pem())
+        .expect("intermediate CA");
+    let leaf = under.issue(&spec(&[ADA])).expect("leaf");
+    Issued {
+        cert_pem: format!("{}{}", leaf.cert_pem, intermediate.pem()),
+        key_pem: leaf.key_pem,
+    }
+}
+
+/// A CA:TRUE certificate for ADA with clientAuth, signed by `ca`.
+fn ca_as_leaf(ca: &CertificateAuthority) -> Issued {
+    let root = rcgen::Issuer::from_ca_cert_pem(
+        ca.cert_pem(),
+        rcgen::KeyPair::from_pem(ca.key_pem()).expect("CA key"),
+    )
+    .expect("CA issuer");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ada");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.subject_alt_names = vec![rcgen::SanType::URI(ADA.try_into().expect("URI"))];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &root).expect("cert");
+    Issued {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A TCP connection to the server that sends nothing, or half a
+/// ClientHello (a record header announcing 512 bytes, and 6 of them).
+async fn stalled_connection(s: &TestServer, half_hello: bool) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut conn = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("TCP connect");
+    if half_hello {
+        conn.write_all(&[
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ])
+        .await
+        .expect("write");
+    }
+    conn
+}
+
+/// Does the server close `conn` (end of stream or reset) within `limit`?
+async fn closed_within(conn: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(limit, conn.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An alert, say: keep reading until the close.
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 fn identity(ca_pem: &str, issued: &Issued) -> ClientIdentity {

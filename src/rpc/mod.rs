@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tonic::{Request, Status};
 
 use crate::{
-    identity::{IdentityError, Principal},
+    identity::{ClientCa, IdentityError, Principal},
     policy::{Action, Caller},
     service::{Broker, BrokerError},
 };
@@ -28,6 +28,8 @@ use crate::{
 #[derive(Clone)]
 pub struct Api {
     broker: Arc<Broker>,
+    /// The CA client certificates must be issued by directly (`tls.ca`).
+    client_ca: Arc<ClientCa>,
     /// Becomes true when the server starts shutting down; ends follow streams.
     stopping: tokio::sync::watch::Receiver<bool>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -35,8 +37,13 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(broker: Arc<Broker>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn new(
+        broker: Arc<Broker>,
+        client_ca: Arc<ClientCa>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         Api {
+            client_ca,
             #[cfg(any(test, feature = "fault-injection"))]
             faults: broker.ledger().faults().clone(),
             broker,
@@ -46,7 +53,7 @@ impl Api {
 
     /// Who is calling, and may they make this call? Refusals are logged.
     async fn admit<T>(&self, req: &Request<T>, action: Action) -> Result<Caller, Status> {
-        let principal = peer_principal(req, self.broker.trust_domain());
+        let principal = peer_principal(req, &self.client_ca, self.broker.trust_domain());
         Ok(self.broker.admit(principal, action).await?)
     }
 
@@ -108,10 +115,16 @@ impl Api {
     async fn injected_panic(&self) {}
 }
 
-/// The principal named by the leaf certificate the peer presented.
-pub fn peer_principal<T>(req: &Request<T>, trust_domain: &str) -> Result<Principal, IdentityError> {
+/// The principal named by the leaf certificate the peer presented, which
+/// `ca` must have issued directly.
+pub fn peer_principal<T>(
+    req: &Request<T>,
+    ca: &ClientCa,
+    trust_domain: &str,
+) -> Result<Principal, IdentityError> {
     let certs = req.peer_certs().ok_or(IdentityError::NoCertificate)?;
     let leaf = certs.first().ok_or(IdentityError::NoCertificate)?;
+    ca.issued_directly(&certs)?;
     Principal::from_certificate(leaf.as_ref(), trust_domain)
 }
 

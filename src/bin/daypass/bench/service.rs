@@ -169,6 +169,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
             validation_burst: 1e9,
             reports_per_second: 1e9,
             report_burst: 1e9,
+            ..Default::default()
         },
         gate: Default::default(),
     };

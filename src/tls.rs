@@ -1,0 +1,144 @@
+//! TLS termination for the server: the rustls configuration (mutual TLS
+//! against `tls.ca`, HTTP/2 only) and the accept loop that hands tonic
+//! finished TLS streams. A handshake not done within
+//! [`HandshakeLimits::timeout`] is closed, and at most
+//! [`HandshakeLimits::max_pending`] connections are in their handshake at
+//! once: beyond that a new connection is closed at once, so idle or
+//! half-sent ClientHellos cannot pile up. tonic's own TLS has a timeout but
+//! no such cap, which is why the handshake is done here.
+//!
+//! tonic reads the peer certificates of a
+//! `tokio_rustls::server::TlsStream<TcpStream>` itself (its `Connected`
+//! impl), so `Request::peer_certs` works as with tonic's TLS. What a client
+//! certificate must say beyond what rustls checks is [`crate::identity`]'s.
+
+use std::{io, sync::Arc, time::Duration};
+
+use tokio::{
+    net::TcpStream,
+    sync::{Semaphore, mpsc},
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        self, RootCertStore, ServerConfig,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _},
+        server::WebPkiClientVerifier,
+    },
+    server::TlsStream,
+};
+use tokio_stream::{Stream, StreamExt as _, wrappers::ReceiverStream};
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::Config;
+
+/// How long a handshake may take, and how many may be under way.
+#[derive(Clone, Copy, Debug)]
+pub struct HandshakeLimits {
+    pub timeout: Duration,
+    pub max_pending: usize,
+}
+
+impl From<&Config> for HandshakeLimits {
+    fn from(c: &Config) -> Self {
+        HandshakeLimits {
+            timeout: Duration::from_millis(c.limits.handshake_timeout_ms),
+            max_pending: c.limits.max_pending_handshakes,
+        }
+    }
+}
+
+/// The server's rustls configuration: the certificate chain and key in
+/// `cert_pem` and `key_pem`, client certificates required and verified
+/// against the CAs in `ca_pem`, ALPN `h2`. The error says what is wrong.
+pub fn server_config(
+    ca_pem: &[u8],
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        let ca = ca.map_err(|e| format!("CA certificate: {e}"))?;
+        roots.add(ca).map_err(|e| format!("CA certificate: {e}"))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("CA certificate: {e}"))?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("server certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err("server certificate: no PEM certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("server key: {e}"))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("server certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The connections of `tcp` once their TLS handshake has finished, within
+/// `limits`. Accept errors are passed on as they come (tonic decides which
+/// end the server). The accept loop, and with it the listener, ends when
+/// the returned stream is dropped.
+pub fn incoming(
+    tcp: TcpIncoming,
+    config: Arc<ServerConfig>,
+    limits: HandshakeLimits,
+) -> impl Stream<Item = io::Result<TlsStream<TcpStream>>> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(accept_loop(tcp, TlsAcceptor::from(config), limits, tx));
+    ReceiverStream::new(rx)
+}
+
+async fn accept_loop(
+    mut tcp: TcpIncoming,
+    acceptor: TlsAcceptor,
+    limits: HandshakeLimits,
+    tx: mpsc::Sender<io::Result<TlsStream<TcpStream>>>,
+) {
+    let pending = Arc::new(Semaphore::new(limits.max_pending));
+    loop {
+        let accepted = tokio::select! {
+            () = tx.closed() => return,
+            next = tcp.next() => next,
+        };
+        let stream = match accepted {
+            None => return,
+            Some(Err(e)) => {
+                if tx.send(Err(e)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Some(Ok(stream)) => stream,
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::debug!(
+                max = limits.max_pending,
+                "too many TLS handshakes under way; a new connection was closed"
+            );
+            continue; // `stream` is dropped: closed at once
+        };
+        let (acceptor, tx) = (acceptor.clone(), tx.clone());
+        tokio::spawn(async move {
+            let done = tokio::time::timeout(limits.timeout, acceptor.accept(stream)).await;
+            drop(permit);
+            match done {
+                Ok(Ok(tls)) => {
+                    let _ = tx.send(Ok(tls)).await;
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(
+                    timeout = ?limits.timeout,
+                    "TLS handshake not done in time; connection closed"
+                ),
+            }
+        });
+    }
+}
