@@ -29,7 +29,9 @@ use clap::Parser;
 use daypass_tenant::{
     Gateway, RequireGrant,
     clock::SystemClock,
-    gateway::{BrokerIdentity, connect_broker},
+    gateway::{BrokerIdentity, GatewayOptions, connect_broker},
+    keys::KeySet,
+    verifier::Verifier,
 };
 use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
@@ -60,6 +62,15 @@ struct Args {
     tls_cert: PathBuf,
     #[arg(long, env = "TENANT_TLS_KEY")]
     tls_key: PathBuf,
+    /// Where the newest revocation list and every revocation seen are kept
+    /// across restarts, so that a broker restored from an older backup
+    /// cannot re-admit anyone (docs/integration.md §3).
+    #[arg(
+        long,
+        env = "TENANT_REVOCATION_STATE",
+        default_value = "daypass-revocations.json"
+    )]
+    revocation_state: PathBuf,
 }
 
 #[tokio::main]
@@ -70,8 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let broker = BrokerIdentity::from_files(&args.broker_ca, &args.cert, &args.key)?;
     let channel = connect_broker(&args.broker, &broker)?;
-    // Waits for the broker's keys and a first revocation list.
-    let gateway = Gateway::start(&args.tenant, channel, Arc::new(SystemClock)).await?;
+    // Waits for the broker's keys and a first revocation list; remembers
+    // the lists across restarts.
+    let verifier = Verifier::new(&args.tenant, KeySet::default(), Arc::new(SystemClock))
+        .remembering(&args.revocation_state)?;
+    let gateway =
+        Gateway::start_with(Arc::new(verifier), channel, GatewayOptions::default()).await?;
     let identity = Identity::from_pem(
         std::fs::read(&args.tls_cert)?,
         std::fs::read(&args.tls_key)?,
