@@ -61,4 +61,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         revoked: usize,
     },
+    /// ValidateGrant's answer time for another tenant's real grant id
+    /// against an unknown id, one call at a time, interleaved: the two must
+    /// not be told apart (tenant isolation).
+    Timing {
+        /// Interleaved pairs of calls.
+        #[arg(long, default_value_t = 2000)]
+        pairs: usize,
+        /// Where to put the temporary server files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }

@@ -76,6 +76,16 @@ impl View<'_> {
         }
     }
 
+    /// The grant `id` if it is `tenant`'s; another tenant's grant is
+    /// answered like an unknown id, with the same work
+    /// ([`Driver::tenant_grant`]).
+    pub fn tenant_grant(&self, tenant: &Name, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
+        match self.pending.grants.get(id) {
+            Some(g) if g.tenant == *tenant => Ok(Some(g.clone())),
+            _ => self.driver.tenant_grant(tenant, id),
+        }
+    }
+
     /// The newest grant `holder` asked for on `tenant`, whatever its state.
     pub fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
         match self.pending.latest.get(&(holder.clone(), tenant.clone())) {

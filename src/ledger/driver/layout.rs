@@ -13,10 +13,11 @@
 //! | `merkle` | `c` ‖ tree size (8 BE) | signed checkpoint note |
 //! | `scope` | tenant `\0` seq (8 BE) | empty: the entry is in the tenant's scope |
 //! | `reports` | tenant `\0` report id | seq (8 BE) ‖ entry hash (32) ‖ report fingerprint (32) |
+//! | `tenant_grants` | tenant `\0` grant id | empty: the grant is this tenant's (so that another tenant's grant id costs a lookup what an unknown one does) |
 
 use crate::{
     audit::{Hash, merkle::NodeId},
-    domain::Name,
+    domain::{GrantId, Name},
     ledger::{
         LedgerError,
         batch::{ReportKey, ReportRef},
@@ -82,6 +83,10 @@ pub fn scope_key_end(tenant: &str) -> Vec<u8> {
     k.extend_from_slice(tenant.as_bytes());
     k.push(1);
     k
+}
+
+pub fn tenant_grant_key(tenant: &Name, id: &GrantId) -> Vec<u8> {
+    joined(tenant.as_str(), id.as_str().as_bytes())
 }
 
 pub fn latest_key(holder: &Name, tenant: &Name) -> Vec<u8> {

@@ -69,6 +69,10 @@ pub trait Driver: Send + Sync + 'static {
     fn all_grants(&self) -> Result<Vec<Grant>, LedgerError>;
     /// Pending and active grants.
     fn live_grants(&self) -> Result<Vec<Grant>, LedgerError>;
+    /// The grant `id` if it is `tenant`'s. Another tenant's grant must cost
+    /// what an unknown id does (one index lookup decides), so that its
+    /// answer's timing tells a tenant nothing.
+    fn tenant_grant(&self, tenant: &Name, id: &GrantId) -> Result<Option<Grant>, LedgerError>;
     /// The newest grant `holder` asked for on `tenant`, whatever its state.
     fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError>;
     fn report(&self, key: &ReportKey) -> Result<Option<ReportRef>, LedgerError>;

@@ -71,6 +71,7 @@ struct Handles {
     merkle: sled::Tree,
     scope: sled::Tree,
     reports: sled::Tree,
+    tenant_grants: sled::Tree,
 }
 
 /// What a reopen writes (and deletes) first, to see that the directory has
@@ -153,7 +154,7 @@ impl Handles {
             .flush_every_ms(None)
             .open()?;
         let tree = |name: &str| db.open_tree(name);
-        Ok(Handles {
+        let h = Handles {
             meta: tree("meta")?,
             log: tree("log")?,
             staff: tree("staff")?,
@@ -164,8 +165,29 @@ impl Handles {
             merkle: tree("merkle")?,
             scope: tree("scope")?,
             reports: tree("reports")?,
+            tenant_grants: tree("tenant_grants")?,
             db,
-        })
+        };
+        h.index_tenant_grants()?;
+        Ok(h)
+    }
+
+    /// A store written before the `tenant_grants` index gets it once, from
+    /// the grants (at open).
+    fn index_tenant_grants(&self) -> Result<(), LedgerError> {
+        if !self.tenant_grants.is_empty() || self.grants.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut n = 0usize;
+        for g in scan_json::<Grant>(&self.grants)? {
+            batch.insert(layout::tenant_grant_key(&g.tenant, &g.id), &[]);
+            n += 1;
+        }
+        self.tenant_grants.apply_batch(batch)?;
+        self.db.flush()?;
+        tracing::info!(grants = n, "indexed the grants by tenant");
+        Ok(())
     }
 }
 
@@ -347,6 +369,20 @@ impl Driver for SledDriver {
         })
     }
 
+    fn tenant_grant(&self, tenant: &Name, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
+        self.with(|h| {
+            // One index read decides, whatever the id: another tenant's
+            // grant costs what an unknown id does.
+            if h.tenant_grants
+                .get(layout::tenant_grant_key(tenant, id))?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            get_json(&h.grants, id.as_str().as_bytes())
+        })
+    }
+
     fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
         self.with(
             |h| match h.latest.get(layout::latest_key(holder, tenant))? {
@@ -443,11 +479,32 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
         .collect();
     let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
     let result: Result<(), TransactionError<()>> = (
-        &h.meta, &h.log, &h.staff, &h.tenants, &h.grants, &h.live, &h.latest, &h.merkle, &h.scope,
+        &h.meta,
+        &h.log,
+        &h.staff,
+        &h.tenants,
+        &h.grants,
+        &h.live,
+        &h.latest,
+        &h.merkle,
+        &h.scope,
         &h.reports,
+        &h.tenant_grants,
     )
         .transaction(
-            |(meta, log, staff_t, tenants_t, grants_t, live, latest, tree, scope, reports)| {
+            |(
+                meta,
+                log,
+                staff_t,
+                tenants_t,
+                grants_t,
+                live,
+                latest,
+                tree,
+                scope,
+                reports,
+                by_tenant,
+            )| {
                 for (k, v) in &staff {
                     staff_t.insert(k.as_bytes(), v.as_slice())?;
                 }
@@ -457,6 +514,7 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
                 for (r, v) in &grants {
                     let id = r.id.as_str().as_bytes();
                     grants_t.insert(id, v.as_slice())?;
+                    by_tenant.insert(layout::tenant_grant_key(&r.tenant, &r.id), &[])?;
                     if r.state.is_live() {
                         live.insert(id, &[])?;
                     } else {

@@ -6,6 +6,8 @@
 //!   load, with its baselines (an empty RPC, raw sled, SHA-256, Ed25519);
 //! * [`scale`]: the server process at 10^4 … 10^7 log entries and 10^5
 //!   active grants: start-up, memory, disk, append and verify rates;
+//! * [`timing`]: ValidateGrant for another tenant's grant against an
+//!   unknown id, interleaved (they must look the same);
 //! * [`verify`]: a tenant's offline decision (grant token, grant
 //!   certificate) beside raw Ed25519 verification.
 //!
@@ -18,6 +20,7 @@
 
 mod scale;
 mod service;
+mod timing;
 mod tree;
 mod verify;
 
@@ -26,6 +29,7 @@ use daypass::cli::{BenchCommand, CliError};
 use self::{
     scale::{ScaleOptions, scale},
     service::{ServiceOptions, service},
+    timing::{TimingOptions, timing},
     tree::{TreeOptions, tree},
     verify::{VerifyOptions, verify},
 };
@@ -56,6 +60,7 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         BenchCommand::Verify { seconds, revoked } => {
             verify(&VerifyOptions { seconds, revoked }).await
         }
+        BenchCommand::Timing { pairs, dir } => timing(&TimingOptions { pairs, dir }).await,
     };
     print!(
         "{}",

@@ -111,15 +111,15 @@ pub async fn service(opts: &ServiceOptions) -> Result<String, String> {
     result
 }
 
-struct Setup {
+pub(super) struct Setup {
     ca: CertificateAuthority,
     url: String,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Result<(), daypass::server::ServerError>>,
+    pub(super) stop: oneshot::Sender<()>,
+    pub(super) server: tokio::task::JoinHandle<Result<(), daypass::server::ServerError>>,
 }
 
 impl Setup {
-    async fn connect(&self, kind: PrincipalKind, name: &str) -> Result<Clients, String> {
+    pub(super) async fn connect(&self, kind: PrincipalKind, name: &str) -> Result<Clients, String> {
         let issued = self
             .ca
             .issue_client(kind, &Name::parse(name).map_err(err)?, TRUST, 2)
@@ -133,7 +133,7 @@ impl Setup {
     }
 }
 
-async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
+pub(super) async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
     let ca = CertificateAuthority::generate("daypass bench CA").map_err(err)?;
     let server_cert = ca
         .issue(&CertSpec::server(
@@ -194,7 +194,7 @@ async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
 
 /// Waits until the server answers an admitted call (it bootstraps its
 /// admin before serving).
-async fn ready(setup: &Setup) -> Result<Clients, String> {
+pub(super) async fn ready(setup: &Setup) -> Result<Clients, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut admin) = setup.connect(PrincipalKind::Staff, "bench-admin").await {
