@@ -354,14 +354,23 @@ async fn grants_are_looked_up_by_tenant_and_indexed_at_open() {
         Timestamp(1),
     );
     let id = g.id.clone();
-    s.commit(&SystemClock, |v, b, _| {
-        // Seen in the pending group before it is written.
+    s.commit(&SystemClock, |_, b, _| {
         b.put_grant(g);
         b.log(requested);
-        Ok::<_, LedgerError>(v.tenant_grant(&globex, &id)?)
+        Ok::<_, LedgerError>(())
     })
     .await
     .unwrap();
+    // A later commit sees it through the view as well.
+    let (seen, hidden) = s
+        .commit(&SystemClock, |v, _, _| {
+            Ok::<_, LedgerError>((v.tenant_grant(&acme, &id)?, v.tenant_grant(&globex, &id)?))
+        })
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(seen.map(|g| g.id), Some(id.clone()));
+    assert!(hidden.is_none());
     let found = |s: &Ledger, t: &Name| s.driver.tenant_grant(t, &id).unwrap().map(|g| g.id);
     assert_eq!(found(&s, &acme), Some(id.clone()));
     assert_eq!(found(&s, &globex), None);
