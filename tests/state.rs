@@ -32,31 +32,6 @@ fn edit_record(data_dir: &Path, tree: &str, key: &str, edit: impl FnOnce(&mut Va
     db.flush().expect("flush");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("copy the data directory");
-    std::fs::set_permissions(
-        to,
-        std::fs::metadata(from)
-            .expect("copy the data directory")
-            .permissions(),
-    )
-    .expect("copy the data directory");
-    for e in std::fs::read_dir(from).expect("copy the data directory") {
-        let e = e.expect("copy the data directory");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("copy the data directory").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy the data directory");
-        }
-    }
-}
-
-fn replace_dir(dir: &Path, from: &Path) {
-    std::fs::remove_dir_all(dir).expect("copy the data directory");
-    copy_dir(from, dir);
-}
-
 fn seq_of(entries: &[SealedEntry], kind: &str, pred: impl Fn(&SealedEntry) -> bool) -> u64 {
     entries
         .iter()

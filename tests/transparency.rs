@@ -606,27 +606,6 @@ async fn the_witness_accepts_honest_growth_and_names_each_attack() {
     ));
 }
 
-/// Copies a directory tree as a careful restore would: the copy keeps the
-/// source's permissions (a data directory is 0700).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-fn replace_dir(dir: &Path, from: &Path) {
-    std::fs::remove_dir_all(dir).unwrap();
-    copy_dir(from, dir);
-}
-
 #[tokio::test]
 async fn the_servers_own_check_catches_a_tampered_tree_node() {
     let mut s = TestServer::start().await;

@@ -529,3 +529,26 @@ impl TestServer {
         }
     }
 }
+
+/// Copies a directory tree as a careful backup or restore would: the copy
+/// keeps the source's permissions (a data directory is 0700).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let fail = "copy the directory";
+    std::fs::create_dir_all(to).expect(fail);
+    std::fs::set_permissions(to, std::fs::metadata(from).expect(fail).permissions()).expect(fail);
+    for e in std::fs::read_dir(from).expect(fail) {
+        let e = e.expect(fail);
+        let target = to.join(e.file_name());
+        if e.file_type().expect(fail).is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect(fail);
+        }
+    }
+}
+
+/// Replaces `dir` with a copy of `from` (a restore).
+pub fn replace_dir(dir: &std::path::Path, from: &std::path::Path) {
+    std::fs::remove_dir_all(dir).expect("remove the directory");
+    copy_dir(from, dir);
+}
