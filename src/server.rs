@@ -177,8 +177,15 @@ async fn serve(
             tracing::info!(admin = %name, "bootstrapped the first admin");
         }
     }
-    let live = broker.load_deadlines()?;
-    let closed = expiry::catch_up(&broker).await?;
+    // A fail-closed server changes no state from records the log does not
+    // vouch for: no expiry is written (it would follow the edited deadlines).
+    let serving = broker.fail_closed_reason().is_none();
+    let live = if serving { broker.load_deadlines()? } else { 0 };
+    let closed = if serving {
+        expiry::catch_up(&broker).await?
+    } else {
+        0
+    };
     let addr = listener.local_addr().ok();
     broker
         .log_server(
