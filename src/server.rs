@@ -1,10 +1,13 @@
-//! The server: opens the store, brings the log and the expiry index up to
-//! date, and serves the five daypass services plus gRPC health and
-//! reflection over mutual TLS (terminated by [`crate::tls`]) until `shutdown`
-//! resolves. In-flight calls then drain (bounded by [`DRAIN_TIMEOUT`]) and
-//! the stop is logged. A handler
-//! that panics fails only its own call, with INTERNAL and [`PANIC_MESSAGE`];
-//! the process, the connection and other calls go on.
+//! The server: opens the store, checks that its records answer to its log
+//! and that the log is not older than the checkpoint it last published
+//! (otherwise it fails closed: reads of the log only), brings the log and
+//! the expiry index up to date, and serves the five daypass services plus
+//! gRPC health and reflection over mutual TLS (terminated by
+//! [`crate::tls`]) until `shutdown` resolves. In-flight calls then drain
+//! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
+//! checkpoint saved. A handler that panics fails only its own call, with
+//! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
+//! calls go on.
 
 use std::{any::Any, future::Future, sync::Arc, time::Duration};
 

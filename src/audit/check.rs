@@ -1,5 +1,7 @@
-//! `audit check` on the server: the stored chain and Merkle tree,
-//! re-verified from the ledger's own rows.
+//! The server's own checks of its stored rows: the chain and Merkle tree
+//! ([`check_chain`]) and the log's semantics ([`check_semantics`]) for
+//! `audit check`, and the records against the log ([`verify_state`]) at
+//! start-up.
 
 use super::{
     ChainVerifier, Hash, Problem,

@@ -487,7 +487,8 @@ mod tests {
         assert_eq!(rows.len(), 2, "{report}");
         assert_eq!(rows[0][0], "200");
         assert_eq!(rows[1][0], "500");
-        // 1 admin + 8 engineers + 7 tenants + 50 grants fit in 200 entries.
+        // 1 admin + 8 engineers + 7 tenants + 50 grants (two entries each)
+        // fit in 200 entries.
         assert!(rows[0][1].starts_with("50 "), "{report}");
         for r in &rows {
             assert!(r[11].starts_with("verified"), "{report}");
