@@ -68,6 +68,7 @@ pub struct Clients {
     pub grants: GrantServiceClient<Channel>,
     pub audit: AuditServiceClient<Channel>,
     pub gate: GateServiceClient<Channel>,
+    pub alerts: crate::pb::alert_service_client::AlertServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
     /// over the same mutual TLS).
     pub health: tonic_health::pb::health_client::HealthClient<Channel>,
@@ -80,6 +81,7 @@ impl Clients {
             tenants: TenantServiceClient::new(channel.clone()),
             grants: GrantServiceClient::new(channel.clone()),
             gate: GateServiceClient::new(channel.clone()),
+            alerts: crate::pb::alert_service_client::AlertServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone())
                 .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
             health: tonic_health::pb::health_client::HealthClient::new(channel),

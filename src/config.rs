@@ -44,6 +44,16 @@
 //! # keys rotated out stay published until retired_at + 24 h:
 //! # retired_token_keys = [{ public = "/etc/daypass/token-2026-10.pub", retired_at = "2026-11-20T12:00:00Z" }]
 //! # retired_grant_cas = [{ public = "/etc/daypass/grant-ca-2026-10.pem", retired_at = "2026-11-20T12:00:00Z" }]
+//!
+//! [alerts]                         # detection rules (docs/monitoring.md)
+//! enabled = true
+//! cooldown_secs = 3600             # one alert per rule and subject per hour
+//! office_hours = { start = "07:00", end = "19:00", days = ["mon", "tue", "wed", "thu", "fri"], utc_offset = "+01:00" }
+//! many_tenants = { count = 8, window_secs = 7200 }
+//! denied_burst = { count = 10, window_secs = 600 }
+//! rate_flood = { count = 20, window_secs = 60 }
+//! renewal_chain = { gap_secs = 14400, max_chain_secs = 86400 }
+//! # root_activity = { enabled = false }   # likewise offboarded_use, no_access_role, outside_grant, chain_check_failed
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -91,6 +101,9 @@ pub struct Config {
     pub limits: RateSettings,
     #[serde(default)]
     pub gate: GateSettings,
+    /// The monitor's detection rules (docs/monitoring.md).
+    #[serde(default)]
+    pub alerts: crate::monitor::settings::AlertSettings,
 }
 
 /// What tenants verify offline (`crate::gate`, docs/integration.md): the
@@ -332,6 +345,7 @@ impl Config {
                 g.pending_ttl_secs
             )));
         }
+        self.alerts.check().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         for (name, v) in [
             ("limits.requests_per_minute", l.requests_per_minute),

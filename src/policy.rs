@@ -90,10 +90,13 @@ pub enum Action {
     GetVerificationKeys,
     GetRevocations,
     WatchRevocations,
+    ListAlerts,
+    AcknowledgeAlert,
+    ResolveAlert,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 30] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -121,6 +124,9 @@ impl Action {
         Action::GetVerificationKeys,
         Action::GetRevocations,
         Action::WatchRevocations,
+        Action::ListAlerts,
+        Action::AcknowledgeAlert,
+        Action::ResolveAlert,
     ];
 
     /// The RPC's name, as logged.
@@ -153,6 +159,9 @@ impl Action {
             Action::GetVerificationKeys => "GetVerificationKeys",
             Action::GetRevocations => "GetRevocations",
             Action::WatchRevocations => "WatchRevocations",
+            Action::ListAlerts => "ListAlerts",
+            Action::AcknowledgeAlert => "AcknowledgeAlert",
+            Action::ResolveAlert => "ResolveAlert",
         }
     }
 }
@@ -205,8 +214,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetVerificationKeys
                 | GetRevocations
                 | WatchRevocations
+                | ListAlerts
         ),
         Caller::Staff { role, .. } => match role {
+            Role::Root if matches!(action, ListAlerts | AcknowledgeAlert | ResolveAlert) => true,
             Role::Support | Role::Root => matches!(
                 action,
                 WhoAmI
@@ -245,6 +256,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetConsistencyProof
                     | GetTenantEntries
                     | GetVerificationKeys
+                    | ListAlerts
+                    | AcknowledgeAlert
+                    | ResolveAlert
             ),
             Role::Auditor => matches!(
                 action,
@@ -261,6 +275,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetConsistencyProof
                     | GetTenantEntries
                     | GetVerificationKeys
+                    | ListAlerts
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },

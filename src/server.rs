@@ -27,12 +27,12 @@ use crate::{
     identity::ClientCa,
     ledger::{Ledger, LedgerError},
     pb::{
-        audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
-        grant_service_server::GrantServiceServer, staff_service_server::StaffServiceServer,
-        tenant_service_server::TenantServiceServer,
+        alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
+        gate_service_server::GateServiceServer, grant_service_server::GrantServiceServer,
+        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
     },
     pki,
-    rpc::{Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
+    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
     tls,
 };
@@ -210,6 +210,18 @@ async fn serve(
     let sweeper = tokio::spawn(expiry::run(broker.clone(), async {
         let _ = sweeper_stopped.await;
     }));
+    // The monitor judges the log only while the server may write (a
+    // fail-closed server could not commit its alerts).
+    let (stop_monitor, monitor_stopped) = oneshot::channel::<()>();
+    let monitor = (serving && config.alerts.enabled).then(|| {
+        tokio::spawn(crate::monitor::run(
+            broker.clone(),
+            config.alerts.clone(),
+            async {
+                let _ = monitor_stopped.await;
+            },
+        ))
+    });
     let (stop_publishing, publishing_stopped) = oneshot::channel::<()>();
     let publisher = tokio::spawn(keep_published(
         broker.clone(),
@@ -245,6 +257,7 @@ async fn serve(
         .add_service(limit(TenantServiceServer::new(TenantApi(api.clone()))))
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
+        .add_service(limit(AlertServiceServer::new(AlertApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
     let incoming = tls::incoming(
@@ -275,6 +288,10 @@ async fn serve(
     };
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
+    let _ = stop_monitor.send(());
+    if let Some(m) = monitor {
+        let _ = m.await;
+    }
     broker
         .log_server(EventKind::ServerStopped, "shutdown")
         .await
@@ -484,5 +501,6 @@ impl_limited!(
     TenantServiceServer<TenantApi>,
     GrantServiceServer<GrantApi>,
     AuditServiceServer<AuditApi>,
-    GateServiceServer<GateApi>
+    GateServiceServer<GateApi>,
+    AlertServiceServer<AlertApi>
 );

@@ -27,7 +27,7 @@ use tonic::{Code, Status};
 
 // ------------------------------------------------------ the specification ---
 
-const SUPPORT_AND_ROOT: &[Action] = &[
+const SUPPORT_ROLE: &[Action] = &[
     WhoAmI,
     ListTenants,
     RequestGrant,
@@ -41,6 +41,26 @@ const SUPPORT_AND_ROOT: &[Action] = &[
     GetConsistencyProof,
     IssueGrantCertificate,
     GetVerificationKeys,
+];
+
+/// Support's calls, and the alerts: root holders acknowledge and resolve.
+const ROOT_ROLE: &[Action] = &[
+    WhoAmI,
+    ListTenants,
+    RequestGrant,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    ReleaseGrant,
+    GetCheckpoint,
+    GetInclusionProof,
+    GetConsistencyProof,
+    IssueGrantCertificate,
+    GetVerificationKeys,
+    ListAlerts,
+    AcknowledgeAlert,
+    ResolveAlert,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -64,6 +84,9 @@ const ADMIN_ROLE: &[Action] = &[
     GetConsistencyProof,
     GetTenantEntries,
     GetVerificationKeys,
+    ListAlerts,
+    AcknowledgeAlert,
+    ResolveAlert,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -80,6 +103,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetConsistencyProof,
     GetTenantEntries,
     GetVerificationKeys,
+    ListAlerts,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -102,6 +126,7 @@ const TENANT: &[Action] = &[
     GetVerificationKeys,
     GetRevocations,
     WatchRevocations,
+    ListAlerts,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.
@@ -111,7 +136,8 @@ const NOTHING: &[Action] = &[];
 /// certificate. Exhaustive on purpose: a new role must get a row.
 fn staff_allows(role: Role) -> &'static [Action] {
     match role {
-        Role::Support | Role::Root => SUPPORT_AND_ROOT,
+        Role::Support => SUPPORT_ROLE,
+        Role::Root => ROOT_ROLE,
         Role::Admin => ADMIN_ROLE,
         Role::Auditor => AUDITOR_ROLE,
         Role::Partnerships | Role::DataEntry | Role::Administration => NO_CUSTOMER_ACCESS,
@@ -121,6 +147,8 @@ fn staff_allows(role: Role) -> &'static [Action] {
 /// A grant id that is well-formed but exists nowhere: object-level checks
 /// answer NOT_FOUND for it, so only admission can say PERMISSION_DENIED.
 const UNKNOWN_GRANT: &str = "g-000000000000000000000000";
+/// Likewise for alerts.
+const UNKNOWN_ALERT: &str = "a-000000000000000000000000";
 
 /// Codes an admitted call may end with, given dummy arguments.
 const ADMITTED: &[Code] = &[
@@ -182,13 +210,13 @@ async fn every_caller_times_every_rpc() {
         Row::new(
             "support",
             "staff/sam",
-            SUPPORT_AND_ROOT,
+            SUPPORT_ROLE,
             s.enrol("sam", pb::Role::Support).await,
         ),
         Row::new(
             "root",
             "staff/rory",
-            SUPPORT_AND_ROOT,
+            ROOT_ROLE,
             s.enrol("rory", pb::Role::Root).await,
         ),
         Row::new(
@@ -599,5 +627,26 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             let first = stream.message().await?;
             Ok(format!("first list: {}", first.is_some()))
         }
+        ListAlerts => c
+            .alerts
+            .list_alerts(pb::ListAlertsRequest::default())
+            .await
+            .map(done),
+        AcknowledgeAlert => c
+            .alerts
+            .acknowledge_alert(pb::DecideAlertRequest {
+                id: UNKNOWN_ALERT.into(),
+                note: "looking".into(),
+            })
+            .await
+            .map(done),
+        ResolveAlert => c
+            .alerts
+            .resolve_alert(pb::DecideAlertRequest {
+                id: UNKNOWN_ALERT.into(),
+                note: "done".into(),
+            })
+            .await
+            .map(done),
     }
 }

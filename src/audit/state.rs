@@ -324,6 +324,9 @@ impl LogState {
             | EventKind::AuditVerified
             | EventKind::ServerStarted
             | EventKind::ServerStopped
+            | EventKind::AlertRaised
+            | EventKind::AlertAcknowledged
+            | EventKind::AlertResolved
             | EventKind::ValidationDenied => {}
         }
         Ok(())

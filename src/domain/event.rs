@@ -37,10 +37,13 @@ pub enum EventKind {
     AuditVerified,
     ServerStarted,
     ServerStopped,
+    AlertRaised,
+    AlertAcknowledged,
+    AlertResolved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -63,6 +66,9 @@ impl EventKind {
         EventKind::AuditVerified,
         EventKind::ServerStarted,
         EventKind::ServerStopped,
+        EventKind::AlertRaised,
+        EventKind::AlertAcknowledged,
+        EventKind::AlertResolved,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -90,6 +96,9 @@ impl EventKind {
             EventKind::AuditVerified => "audit.verified",
             EventKind::ServerStarted => "server.started",
             EventKind::ServerStopped => "server.stopped",
+            EventKind::AlertRaised => "alert.raised",
+            EventKind::AlertAcknowledged => "alert.acknowledged",
+            EventKind::AlertResolved => "alert.resolved",
         }
     }
 
@@ -159,6 +168,12 @@ pub mod detail {
     pub const PROBLEM: &str = "problem";
     pub const VERSION: &str = "version";
     pub const DETAIL: &str = "detail";
+    pub const ALERT: &str = "alert";
+    pub const RULE: &str = "rule";
+    pub const SEVERITY: &str = "severity";
+    pub const SUBJECT: &str = "subject";
+    pub const SUMMARY: &str = "summary";
+    pub const TRIGGER_SEQS: &str = "trigger_seqs";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

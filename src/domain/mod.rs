@@ -6,6 +6,7 @@
 //! Not here: storage ([`crate::ledger`]), use cases ([`crate::service`]),
 //! who may do what ([`crate::policy`]).
 
+pub mod alert;
 pub mod event;
 pub mod grant;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod tenant;
 pub mod text;
 
 pub use self::{
+    alert::{Alert, AlertId, AlertState, Finding, Rule, Severity},
     event::{Draft, EventKind, detail},
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},

@@ -3,7 +3,7 @@
 
 use crate::{
     audit::Hash,
-    domain::{Draft, Grant, Name, ReportId, StaffRecord, TenantRecord},
+    domain::{Alert, Draft, Grant, Name, ReportId, StaffRecord, TenantRecord},
 };
 
 /// Changes to apply atomically, with the entries that record them.
@@ -14,6 +14,8 @@ pub struct Batch {
     pub(super) grants: Vec<Grant>,
     pub(super) entries: Vec<Draft>,
     pub(super) reports: Vec<(ReportKey, Hash)>,
+    pub(super) alerts: Vec<Alert>,
+    pub(super) cursors: Vec<(&'static str, u64)>,
 }
 
 impl Batch {
@@ -28,6 +30,26 @@ impl Batch {
     /// Stores a grant; the ledger keeps the live and latest indexes in step.
     pub fn put_grant(&mut self, g: Grant) {
         self.grants.push(g);
+    }
+
+    pub fn put_alert(&mut self, a: Alert) {
+        self.alerts.push(a);
+    }
+
+    /// Moves a follower's cursor (the next seq it will judge), atomically
+    /// with the rest of the batch ([`super::View::cursor`]).
+    pub fn put_cursor(&mut self, name: &'static str, next_seq: u64) {
+        self.cursors.push((name, next_seq));
+    }
+
+    /// Whether the batch changes nothing and logs nothing.
+    pub fn is_empty(&self) -> bool {
+        self.staff.is_empty()
+            && self.tenants.is_empty()
+            && self.grants.is_empty()
+            && self.entries.is_empty()
+            && self.alerts.is_empty()
+            && self.cursors.is_empty()
     }
 
     pub fn log(&mut self, d: Draft) {

@@ -389,6 +389,8 @@ impl Ledger {
             nodes: &pending.nodes,
             scopes: &pending.scopes,
             reports: pending.reports.iter().collect(),
+            alerts: pending.alerts.values().collect(),
+            cursors: pending.cursors.iter().map(|(k, v)| (*k, *v)).collect(),
             checkpoint: checkpoint.as_ref(),
             head: has_entries.then_some(StoredHead {
                 next_seq: w.head.next_seq,
@@ -477,6 +479,12 @@ impl Ledger {
         }
         for r in batch.tenants {
             w.pending.tenants.insert(r.name.clone(), r);
+        }
+        for a in batch.alerts {
+            w.pending.alerts.insert(a.id.clone(), a);
+        }
+        for (name, seq) in batch.cursors {
+            w.pending.cursors.insert(name, seq);
         }
         for g in batch.grants {
             w.pending

@@ -84,7 +84,7 @@ use crate::{
         note::NoteVerifier,
     },
     clock::Timestamp,
-    domain::{Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
     policy::tenant_scopes,
 };
 
@@ -365,6 +365,20 @@ impl Ledger {
     /// The newest grant `holder` asked for on `tenant`, as indexed.
     pub fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
         self.driver.latest_grant(holder, tenant)
+    }
+
+    pub fn alert(&self, id: &AlertId) -> Result<Option<Alert>, LedgerError> {
+        self.driver.alert(id)
+    }
+
+    /// Every alert (a full scan of the alerts, which are few).
+    pub fn all_alerts(&self) -> Result<Vec<Alert>, LedgerError> {
+        self.driver.all_alerts()
+    }
+
+    /// A log follower's cursor as stored (the next seq it will judge).
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.driver.cursor(name)
     }
 
     /// Stored entries from `from` on, each with its stored hash. A value that

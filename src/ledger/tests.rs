@@ -205,6 +205,18 @@ impl Driver for Sticky {
     fn report(&self, k: &ReportKey) -> Result<Option<ReportRef>, LedgerError> {
         self.inner.report(k)
     }
+    fn alert(
+        &self,
+        id: &crate::domain::AlertId,
+    ) -> Result<Option<crate::domain::Alert>, LedgerError> {
+        self.inner.alert(id)
+    }
+    fn all_alerts(&self) -> Result<Vec<crate::domain::Alert>, LedgerError> {
+        self.inner.all_alerts()
+    }
+    fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.inner.cursor(name)
+    }
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
         self.inner.entry(seq)
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     audit::{Hash, merkle::NodeId},
-    domain::{Grant, GrantId, Name, ReportId, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, ReportId, StaffRecord, TenantRecord},
 };
 
 /// Commits applied in memory, not yet written: the rows of the next group
@@ -27,6 +27,8 @@ pub(super) struct Pending {
     pub nodes: Vec<(NodeId, Hash)>,
     pub scopes: Vec<(String, u64)>,
     pub reports: HashMap<ReportKey, ReportRef>,
+    pub alerts: HashMap<AlertId, Alert>,
+    pub cursors: HashMap<&'static str, u64>,
 }
 
 /// The store as a commit sees it under the writer lock: what the driver
@@ -104,6 +106,21 @@ impl View<'_> {
         match self.pending.reports.get(&key) {
             Some(r) => Ok(Some(*r)),
             None => self.driver.report(&key),
+        }
+    }
+
+    pub fn alert(&self, id: &AlertId) -> Result<Option<Alert>, LedgerError> {
+        match self.pending.alerts.get(id) {
+            Some(a) => Ok(Some(a.clone())),
+            None => self.driver.alert(id),
+        }
+    }
+
+    /// A follower's cursor: the next seq it will judge (`None`: never set).
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        match self.pending.cursors.get(name) {
+            Some(c) => Ok(Some(*c)),
+            None => self.driver.cursor(name),
         }
     }
 

@@ -13,8 +13,8 @@ use crate::{
     service::{
         BrokerError,
         commands::{
-            AddStaff, AddTenant, Decide, IssueCertificate, ListGrants, MAX_CSR_BYTES,
-            OffboardStaff, RecordAccess, RequestGrant, TenantEntries, UpdateTenant,
+            AddStaff, AddTenant, Decide, DecideAlert, IssueCertificate, ListAlerts, ListGrants,
+            MAX_CSR_BYTES, OffboardStaff, RecordAccess, RequestGrant, TenantEntries, UpdateTenant,
         },
     },
 };
@@ -224,6 +224,53 @@ impl TryFrom<&pb::GetTenantEntriesRequest> for TenantEntries {
             limit: r.limit,
             tree_size: r.tree_size,
         })
+    }
+}
+
+impl TryFrom<&pb::ListAlertsRequest> for ListAlerts {
+    type Error = BrokerError;
+    fn try_from(r: &pb::ListAlertsRequest) -> Result<Self> {
+        let min_severity = match r.min_severity.trim() {
+            "" => None,
+            s => Some(crate::domain::Severity::parse(s).ok_or_else(|| {
+                invalid(format!(
+                    "severity {s:?} is not one of info, warning, critical"
+                ))
+            })?),
+        };
+        let rule = match r.rule.trim() {
+            "" => None,
+            s => Some(crate::domain::Rule::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = crate::domain::Rule::ALL
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect();
+                invalid(format!("rule {s:?} is not one of {}", all.join(", ")))
+            })?),
+        };
+        Ok(ListAlerts {
+            include_resolved: r.include_resolved,
+            min_severity,
+            rule,
+            tenant: filter("tenant", &r.tenant)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::DecideAlertRequest> for DecideAlert {
+    type Error = BrokerError;
+    fn try_from(r: &pb::DecideAlertRequest) -> Result<Self> {
+        let id = crate::domain::AlertId::parse(r.id.trim()).ok_or_else(|| {
+            invalid(format!(
+                "alert id {:?} is malformed: it looks like a- followed by 24 hex digits",
+                truncate(&r.id, 40)
+            ))
+        })?;
+        let note = Note::parse(&r.note).map_err(invalid)?;
+        if note.to_string().trim().is_empty() {
+            return Err(invalid("say what was done about the alert (--note)"));
+        }
+        Ok(DecideAlert { id, note })
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`status`] is the only place a gRPC status is made from an error. Refusals after admission are logged through
 //! [`Api::finish`].
 
+mod alerts;
 mod audit;
 pub mod commands;
 mod convert;
@@ -129,6 +130,6 @@ pub fn peer_principal<T>(
 }
 
 pub use self::{
-    audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, staff::StaffApi,
-    status::panic_status, tenants::TenantApi,
+    alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
+    staff::StaffApi, status::panic_status, tenants::TenantApi,
 };

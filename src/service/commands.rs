@@ -111,3 +111,21 @@ pub struct TenantEntries {
 
 /// Largest accepted certificate signing request (PEM).
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
+
+/// Which alerts to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListAlerts {
+    /// Resolved ones too.
+    pub include_resolved: bool,
+    /// At least this severe.
+    pub min_severity: Option<crate::domain::Severity>,
+    pub rule: Option<crate::domain::Rule>,
+    pub tenant: Option<Name>,
+}
+
+/// Acknowledge or resolve an alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecideAlert {
+    pub id: crate::domain::AlertId,
+    pub note: Note,
+}

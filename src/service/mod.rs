@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod alerts;
 pub mod commands;
 pub mod expiry;
 pub mod grants;

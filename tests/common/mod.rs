@@ -88,6 +88,13 @@ impl TestServer {
             store: Default::default(),
             limits: Default::default(),
             gate: Default::default(),
+            // Off unless a test is about monitoring (tests/monitor.rs):
+            // other tests count entries exactly, and the monitor's would
+            // interleave.
+            alerts: daypass::monitor::settings::AlertSettings {
+                enabled: false,
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         config.check().expect("valid test config");

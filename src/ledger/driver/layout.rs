@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `meta` | `head` | next seq (8 bytes BE) ‖ last entry hash (32) |
 //! | `meta` | `tree` | entries the Merkle tree covers (8 bytes BE) |
+//! | `meta` | `cursor/` name | a log follower's next seq (8 bytes BE), e.g. the monitor's |
 //! | `log` | seq (8 bytes BE) | entry hash (32) ‖ entry bytes |
 //! | `staff`, `tenants` | name | JSON record |
 //! | `grants` | grant id | JSON record |
@@ -13,6 +14,7 @@
 //! | `merkle` | `c` ‖ tree size (8 BE) | signed checkpoint note |
 //! | `scope` | tenant `\0` seq (8 BE) | empty: the entry is in the tenant's scope |
 //! | `reports` | tenant `\0` report id | seq (8 BE) ‖ entry hash (32) ‖ report fingerprint (32) |
+//! | `alerts` | alert id | JSON record |
 //! | `tenant_grants` | tenant `\0` grant id | empty: the grant is this tenant's (so that another tenant's grant id costs a lookup what an unknown one does) |
 
 use crate::{
@@ -24,11 +26,34 @@ use crate::{
     },
 };
 
-pub const TREES: [&str; 10] = [
-    "meta", "log", "staff", "tenants", "grants", "live", "latest", "merkle", "scope", "reports",
+pub const TREES: [&str; 12] = [
+    "meta",
+    "log",
+    "staff",
+    "tenants",
+    "grants",
+    "live",
+    "latest",
+    "merkle",
+    "scope",
+    "reports",
+    "tenant_grants",
+    "alerts",
 ];
 
 pub const HEAD_KEY: &[u8] = b"head";
+
+/// The `meta` key of a log follower's cursor.
+pub fn cursor_key(name: &str) -> Vec<u8> {
+    let mut k = b"cursor/".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// An 8-byte big-endian number.
+pub fn parse_u64(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}
 pub const TREE_KEY: &[u8] = b"tree";
 
 pub fn node_key(id: NodeId) -> [u8; 10] {

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::{
     audit::{Hash, SealedEntry, merkle::NodeId},
-    domain::{Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
 };
 
 /// A driver's answer to a flush.
@@ -76,6 +76,11 @@ pub trait Driver: Send + Sync + 'static {
     /// The newest grant `holder` asked for on `tenant`, whatever its state.
     fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError>;
     fn report(&self, key: &ReportKey) -> Result<Option<ReportRef>, LedgerError>;
+    fn alert(&self, id: &AlertId) -> Result<Option<Alert>, LedgerError>;
+    /// Every alert, in id order.
+    fn all_alerts(&self) -> Result<Vec<Alert>, LedgerError>;
+    /// A log follower's cursor (the next seq it will judge), as last written.
+    fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError>;
 
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError>;
     /// Stored entries from `from` on, in order, each with its stored hash.
@@ -124,6 +129,9 @@ pub struct Group<'a> {
     /// (tenant, seq): entries in a tenant's scope.
     pub scopes: &'a [(String, u64)],
     pub reports: Vec<(&'a ReportKey, &'a ReportRef)>,
+    pub alerts: Vec<&'a Alert>,
+    /// Log followers' cursors (name, next seq), written with the group.
+    pub cursors: Vec<(&'a str, u64)>,
     pub checkpoint: Option<&'a SignedCheckpoint>,
     /// The head after the group; `None` when it appends nothing.
     pub head: Option<StoredHead>,
@@ -137,6 +145,8 @@ impl Group<'_> {
             && self.entries.is_empty()
             && self.nodes.is_empty()
             && self.reports.is_empty()
+            && self.alerts.is_empty()
+            && self.cursors.is_empty()
             && self.head.is_none()
     }
 }

@@ -35,7 +35,7 @@ use sled::{
 use super::{Driver, FlushFuture, Group, Rows, StoredHead, layout};
 use crate::{
     audit::{Entry, Hash, SealedEntry, entry::hash_bytes, merkle::NodeId},
-    domain::{Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
     ledger::{
         LedgerError,
         batch::{ReportKey, ReportRef},
@@ -72,6 +72,7 @@ struct Handles {
     scope: sled::Tree,
     reports: sled::Tree,
     tenant_grants: sled::Tree,
+    alerts: sled::Tree,
 }
 
 /// What a reopen writes (and deletes) first, to see that the directory has
@@ -165,6 +166,7 @@ impl Handles {
             merkle: tree("merkle")?,
             scope: tree("scope")?,
             reports: tree("reports")?,
+            alerts: tree("alerts")?,
             tenant_grants: tree("tenant_grants")?,
             db,
         };
@@ -401,6 +403,23 @@ impl Driver for SledDriver {
         })
     }
 
+    fn alert(&self, id: &AlertId) -> Result<Option<Alert>, LedgerError> {
+        self.with(|h| get_json(&h.alerts, id.as_str().as_bytes()))
+    }
+
+    fn all_alerts(&self) -> Result<Vec<Alert>, LedgerError> {
+        self.with(|h| scan_json(&h.alerts))
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.with(|h| match h.meta.get(layout::cursor_key(name))? {
+            None => Ok(None),
+            Some(v) => layout::parse_u64(&v)
+                .map(Some)
+                .ok_or_else(|| LedgerError::Corrupt(format!("cursor {name} is not 8 bytes"))),
+        })
+    }
+
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
         self.with(|h| match h.log.get(seq.to_be_bytes())? {
             None => Ok(None),
@@ -478,6 +497,11 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
         .map(|r| (r.name.as_str(), encode(*r)))
         .collect();
     let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
+    let alerts: Vec<_> = g
+        .alerts
+        .iter()
+        .map(|r| (r.id.as_str(), encode(*r)))
+        .collect();
     let result: Result<(), TransactionError<()>> = (
         &h.meta,
         &h.log,
@@ -490,6 +514,7 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
         &h.scope,
         &h.reports,
         &h.tenant_grants,
+        &h.alerts,
     )
         .transaction(
             |(
@@ -504,6 +529,7 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
                 scope,
                 reports,
                 by_tenant,
+                alerts_t,
             )| {
                 for (k, v) in &staff {
                     staff_t.insert(k.as_bytes(), v.as_slice())?;
@@ -538,6 +564,12 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
                 }
                 for (tenant, seq) in g.scopes {
                     scope.insert(layout::scope_key(tenant, *seq), &[])?;
+                }
+                for (k, v) in &alerts {
+                    alerts_t.insert(k.as_bytes(), v.as_slice())?;
+                }
+                for (name, seq) in &g.cursors {
+                    meta.insert(layout::cursor_key(name), &seq.to_be_bytes()[..])?;
                 }
                 for (k, r) in &g.reports {
                     reports.insert(layout::report_key(k), &layout::report_value(r)[..])?;
