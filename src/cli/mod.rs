@@ -18,6 +18,7 @@ macro_rules! cli_err {
 }
 
 mod access;
+mod alerts;
 mod audit;
 mod bench;
 mod certs;
@@ -85,6 +86,9 @@ pub enum Command {
     /// As a tenant: record what an engineer did.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// List, acknowledge and resolve the monitor's alerts.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Read, export, verify and replay the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -135,6 +139,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Grant(g) => grant::run(&conn, g, json).await,
         Command::Validate(v) => access::validate(&conn, v, json).await,
         Command::Access(a) => access::run(&conn, a, json).await,
+        Command::Alerts(a) => alerts::run(&conn, a, json).await,
         Command::Audit(a) => audit::run(&conn, a, json).await,
         Command::Whoami => connect::whoami(&conn, json).await,
     }

@@ -416,14 +416,14 @@ fn prune<T>(q: &mut VecDeque<T>, now: Timestamp, window_secs: i64, at: impl Fn(&
     }
 }
 
-/// `3600` → `1 h`, `600` → `10 min`.
+/// `3600` → `1 h`, `600` → `10 min`, `108001` → `30 h 0 min`.
 fn span(secs: i64) -> String {
-    if secs % 3600 == 0 {
-        format!("{} h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
+    match (h, m, secs % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, _) => format!("{m} min"),
+        (h, 0, 0) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
     }
 }
 
