@@ -457,6 +457,24 @@ async fn the_cli_lists_acknowledges_and_resolves() {
     );
     let out = run(&["alerts", "list", "--all"]).await;
     assert!(cli::assert_ok(&out, "all").contains("resolved"));
+
+    // `audit replay` tells the alert's story too.
+    let out = run(&["audit", "replay", "--tenant", "acme"]).await;
+    let replay = cli::assert_ok(&out, "replay");
+    assert!(replay.contains("alerts:"), "{replay}");
+    assert!(
+        replay.contains("warning denied-burst [resolved]"),
+        "{replay}"
+    );
+    assert!(
+        replay.contains(&format!("acknowledged by staff/{ADMIN}")),
+        "{replay}"
+    );
+    assert!(replay.contains(": fixed"), "{replay}");
+    let out = run(&["--json", "audit", "replay", "--tenant", "globex"]).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&cli::assert_ok(&out, "replay json")).expect("json");
+    assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0));
 }
 
 #[tokio::test]

@@ -118,6 +118,104 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
     out
 }
 
+/// One alert's story: raised by the monitor, then acknowledged and
+/// resolved by people (docs/monitoring.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertStory {
+    pub alert: String,
+    pub rule: String,
+    pub severity: String,
+    pub tenant: String,
+    pub subject: String,
+    pub summary: String,
+    pub raised_at: Timestamp,
+    pub trigger_seqs: String,
+    /// (what, who, when, note): acknowledged, resolved.
+    pub decisions: Vec<(String, String, Timestamp, String)>,
+}
+
+/// The alerts among `entries` (in log order) that match `filter`: its
+/// tenant, its person (the alert's subject `staff/<person>`), and a raise
+/// within `[since, until)`.
+pub fn alerts(entries: &[SealedEntry], filter: &Filter) -> Vec<AlertStory> {
+    let mut stories: BTreeMap<String, AlertStory> = BTreeMap::new();
+    for sealed in entries {
+        let e = &sealed.entry;
+        let Some(id) = e.details.get("alert") else {
+            continue;
+        };
+        let detail = |k: &str| e.details.get(k).cloned().unwrap_or_default();
+        match e.kind.as_str() {
+            "alert.raised" => {
+                stories.insert(
+                    id.clone(),
+                    AlertStory {
+                        alert: id.clone(),
+                        rule: detail("rule"),
+                        severity: detail("severity"),
+                        tenant: e.tenant.clone(),
+                        subject: detail("subject"),
+                        summary: detail("summary"),
+                        raised_at: e.timestamp,
+                        trigger_seqs: detail("trigger_seqs"),
+                        decisions: Vec::new(),
+                    },
+                );
+            }
+            "alert.acknowledged" | "alert.resolved" => {
+                if let Some(s) = stories.get_mut(id) {
+                    s.decisions.push((
+                        e.kind.trim_start_matches("alert.").to_owned(),
+                        e.actor.clone(),
+                        e.timestamp,
+                        detail("note"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<AlertStory> = stories
+        .into_values()
+        .filter(|s| {
+            filter.tenant.as_ref().is_none_or(|t| *t == s.tenant)
+                && filter
+                    .person
+                    .as_ref()
+                    .is_none_or(|p| s.subject == format!("staff/{p}"))
+                && filter.until.is_none_or(|u| s.raised_at < u)
+                && filter.since.is_none_or(|since| s.raised_at >= since)
+        })
+        .collect();
+    out.sort_by_key(|s| s.raised_at);
+    out
+}
+
+/// The alerts as readable text (nothing when there are none).
+pub fn render_alerts(alerts: &[AlertStory]) -> String {
+    let mut out = String::new();
+    if alerts.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "alerts:");
+    for a in alerts {
+        let state = match a.decisions.last() {
+            Some((what, ..)) => what.as_str(),
+            None => "open",
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} {} [{}] {}",
+            a.raised_at, a.severity, a.rule, state, a.summary
+        );
+        let _ = writeln!(out, "    alert   {} (entries {})", a.alert, a.trigger_seqs);
+        for (what, who, at, note) in &a.decisions {
+            let _ = writeln!(out, "    {what} by {who} at {at}: {note}");
+        }
+    }
+    out
+}
+
 /// The readable timeline.
 pub fn render(stories: &[GrantStory]) -> String {
     let mut out = String::new();

@@ -34,7 +34,7 @@ pub(super) fn from_file(file: &Path, flags: Flags, json_out: bool) -> CliResult 
     {
         entries.push(e);
     }
-    print_stories(replay::replay(entries, &filter), json_out)
+    print_stories(&entries, &filter, json_out)
 }
 
 /// `audit replay`: the whole log, streamed from the server.
@@ -55,7 +55,7 @@ pub(super) async fn from_server(conn: &Connection, flags: Flags, json_out: bool)
     while let Some(e) = stream.message().await? {
         entries.push(sealed_from_pb(&e)?);
     }
-    print_stories(replay::replay(entries, &filter), json_out)
+    print_stories(&entries, &filter, json_out)
 }
 
 /// `audit tail [--from N]`: follows the log until the server ends the stream.
@@ -81,7 +81,13 @@ pub(super) async fn tail(conn: &Connection, from: Option<u64>, json_out: bool) -
     Ok(())
 }
 
-fn print_stories(stories: Vec<replay::GrantStory>, json_out: bool) -> CliResult {
+fn print_stories(
+    entries: &[crate::audit::SealedEntry],
+    filter: &replay::Filter,
+    json_out: bool,
+) -> CliResult {
+    let alerts = replay::alerts(entries, filter);
+    let stories = replay::replay(entries.iter().cloned(), filter);
     if json_out {
         let v: Vec<_> = stories
             .iter()
@@ -94,9 +100,19 @@ fn print_stories(stories: Vec<replay::GrantStory>, json_out: bool) -> CliResult 
                 "accesses": s.accesses.iter().map(|(t, a, r)| json!({"time": t.to_rfc3339(), "action": a, "resource": r})).collect::<Vec<_>>(),
             }))
             .collect();
-        println!("{:#}", json!(v));
+        let a: Vec<_> = alerts
+            .iter()
+            .map(|a| json!({
+                "alert": a.alert, "rule": a.rule, "severity": a.severity, "tenant": a.tenant,
+                "subject": a.subject, "summary": a.summary, "raised_at": a.raised_at.to_rfc3339(),
+                "trigger_seqs": a.trigger_seqs,
+                "decisions": a.decisions.iter().map(|(w, by, at, note)| json!({"what": w, "by": by, "at": at.to_rfc3339(), "note": note})).collect::<Vec<_>>(),
+            }))
+            .collect();
+        println!("{:#}", json!({"grants": v, "alerts": a}));
     } else {
         print!("{}", replay::render(&stories));
+        print!("{}", replay::render_alerts(&alerts));
     }
     Ok(())
 }
