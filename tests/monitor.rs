@@ -534,3 +534,43 @@ async fn renewal_chains_access_outside_grants_floods_and_failed_checks() {
     assert_eq!(chain.subject, "staff/alice");
     assert_eq!(chain.trigger_seqs.len(), 2);
 }
+
+#[tokio::test]
+async fn an_alert_record_edited_on_disk_makes_the_server_fail_closed() {
+    let mut s = monitored().await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut acme = s.tenant("acme").await;
+    for _ in 0..10 {
+        validate(&mut acme, "g-000000000000000000000000").await;
+    }
+    let mut admin = s.admin().await;
+    let id = alerts_until(&mut admin, |a| a.len() == 1).await[0]
+        .id
+        .clone();
+    drop((acme, admin));
+    s.stop().await;
+    // An operator hides the alert by marking it resolved in the store.
+    {
+        let db = sled::open(s.data_dir()).expect("open sled");
+        let t = db.open_tree("alerts").expect("tree");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&t.get(&id).expect("read").expect("stored")).expect("json");
+        v["state"] = "resolved".into();
+        t.insert(id.as_bytes(), serde_json::to_vec(&v).expect("json"))
+            .expect("write");
+        db.flush().expect("flush");
+    }
+    s.start_again().await;
+    let mut acme = s.tenant("acme").await;
+    let st = acme
+        .grants
+        .validate_grant(validate_request("g-000000000000000000000000"))
+        .await
+        .expect_err("fail-closed");
+    assert_eq!(st.code(), Code::FailedPrecondition, "{st:?}");
+    assert!(
+        st.message().contains(&format!("alert/{id}")),
+        "{}",
+        st.message()
+    );
+}

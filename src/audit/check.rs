@@ -133,6 +133,7 @@ pub fn verify_state(ledger: &Ledger, rules: Rules) -> Result<Vec<Mismatch>, Ledg
     }
     let grants = ledger.all_grants()?;
     let mut out = state.compare(&ledger.all_staff()?, &ledger.all_tenants()?, &grants);
+    out.extend(state.compare_alerts(&ledger.all_alerts()?));
     let mut live: Vec<String> = ledger
         .live_grants()?
         .iter()
