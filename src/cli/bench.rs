@@ -37,6 +37,9 @@ pub enum BenchCommand {
         /// Where to put the temporary server files (default: the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Run the server without the monitor (to measure what it costs).
+        #[arg(long)]
+        no_monitor: bool,
     },
     /// The server process at growing log sizes with many active grants:
     /// start-up time, resident memory, disk per entry, append and verify rates.

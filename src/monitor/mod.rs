@@ -25,7 +25,7 @@
 pub mod rules;
 pub mod settings;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use self::{
     rules::{Directory, Rules},
@@ -92,11 +92,37 @@ pub struct Follower {
     unsaved: u64,
 }
 
-struct Registry<'a>(&'a Ledger);
+/// The staff registry, read through a cache that a `staff.*` entry clears
+/// (roles never change; offboarding is such an entry).
+struct Registry<'a> {
+    ledger: &'a Ledger,
+    cache: std::cell::RefCell<HashMap<Name, Option<StaffRecord>>>,
+}
+
+impl<'a> Registry<'a> {
+    fn new(ledger: &'a Ledger) -> Self {
+        Registry {
+            ledger,
+            cache: Default::default(),
+        }
+    }
+
+    /// Call before judging `e`.
+    fn before(&self, e: &Entry) {
+        if e.kind.starts_with("staff.") {
+            self.cache.borrow_mut().clear();
+        }
+    }
+}
 
 impl Directory for Registry<'_> {
     fn staff(&self, name: &Name) -> Option<StaffRecord> {
-        self.0.staff(name).ok().flatten()
+        if let Some(hit) = self.cache.borrow().get(name) {
+            return hit.clone();
+        }
+        let rec = self.ledger.staff(name).ok().flatten();
+        self.cache.borrow_mut().insert(name.clone(), rec.clone());
+        rec
     }
 }
 
@@ -126,9 +152,11 @@ impl Follower {
             if let Some(before) = next.checked_sub(1) {
                 let t = entry_at(&ledger, before)?.timestamp;
                 let from = seq_at(&ledger, next, Timestamp(t.0 - lookback * 1000))?;
-                let dir = Registry(&ledger);
+                let dir = Registry::new(&ledger);
                 for s in ledger.entries_from(from).take((next - from) as usize) {
-                    let _ = rules.observe(&s?.entry, &dir);
+                    let e = s?.entry;
+                    dir.before(&e);
+                    let _ = rules.observe(&e, &dir);
                 }
                 tracing::info!(cursor = next, rejudged = next - from, "monitor resumed");
             }
@@ -159,8 +187,9 @@ impl Follower {
             .entries_from(self.next)
             .take(PAGE.min((head - self.next) as usize))
             .collect::<Result<_, _>>()?;
-        let dir = Registry(ledger);
+        let dir = Registry::new(ledger);
         for s in &page {
+            dir.before(&s.entry);
             let found = self.rules.observe(&s.entry, &dir);
             self.pending.extend(found);
             self.next = s.entry.seq + 1;

@@ -11,7 +11,7 @@
 //! roles never change and offboarding is timestamped, so the answer does
 //! not depend on when it is asked.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{Datelike as _, Timelike as _};
 
@@ -38,11 +38,19 @@ impl<F: Fn(&Name) -> Option<StaffRecord>> Directory for F {
 pub struct Rules {
     s: AlertSettings,
     last_raised: HashMap<(Rule, String), Timestamp>,
-    requests: HashMap<String, VecDeque<(Timestamp, String, u64)>>,
+    requests: HashMap<String, Requests>,
     denials: HashMap<String, VecDeque<(Timestamp, u64)>>,
     floods: HashMap<String, VecDeque<(Timestamp, u64, u64)>>,
     chains: HashMap<(String, String), Chain>,
     observed: u64,
+}
+
+/// One person's recent requests, and how many of them each tenant has (so
+/// that counting tenants costs O(1) per entry, not the window's length).
+#[derive(Default)]
+struct Requests {
+    window: VecDeque<(Timestamp, String, u64)>,
+    per_tenant: HashMap<String, u32>,
 }
 
 /// Back-to-back grants of one person on one tenant.
@@ -110,13 +118,26 @@ impl Rules {
                 let Threshold {
                     count, window_secs, ..
                 } = self.s.many_tenants;
-                let q = self.requests.entry(holder.clone()).or_default();
-                q.push_back((t, e.tenant.clone(), e.seq));
-                prune(q, t, window_secs, |x| x.0);
-                let tenants: HashSet<&str> = q.iter().map(|x| x.1.as_str()).collect();
-                if tenants.len() >= count as usize {
-                    let seqs = q.iter().map(|x| x.2).collect();
-                    let n = tenants.len();
+                let r = self.requests.entry(holder.clone()).or_default();
+                r.window.push_back((t, e.tenant.clone(), e.seq));
+                *r.per_tenant.entry(e.tenant.clone()).or_default() += 1;
+                while r
+                    .window
+                    .front()
+                    .is_some_and(|x| x.0.0 <= t.0 - window_secs * 1000)
+                {
+                    if let Some((_, old, _)) = r.window.pop_front() {
+                        if let Some(n) = r.per_tenant.get_mut(&old) {
+                            *n -= 1;
+                            if *n == 0 {
+                                r.per_tenant.remove(&old);
+                            }
+                        }
+                    }
+                }
+                if r.per_tenant.len() >= count as usize {
+                    let seqs = r.window.iter().map(|x| x.2).collect();
+                    let n = r.per_tenant.len();
                     out.extend(self.fire(
                         t,
                         Rule::ManyTenants,
@@ -398,7 +419,7 @@ impl Rules {
         let horizon = Timestamp(t.0 - self.s.lookback_secs() * 1000 - HOUR_MS);
         self.last_raised.retain(|_, at| *at >= horizon);
         self.requests
-            .retain(|_, q| q.back().is_some_and(|x| x.0 >= horizon));
+            .retain(|_, r| r.window.back().is_some_and(|x| x.0 >= horizon));
         self.denials
             .retain(|_, q| q.back().is_some_and(|x| x.0 >= horizon));
         self.floods

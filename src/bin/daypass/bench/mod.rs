@@ -45,12 +45,14 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
             concurrency,
             connections,
             dir,
+            no_monitor,
         } => {
             service(&ServiceOptions {
                 seconds,
                 concurrency,
                 connections,
                 dir,
+                monitor: !no_monitor,
             })
             .await
         }

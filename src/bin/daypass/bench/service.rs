@@ -62,6 +62,9 @@ pub struct ServiceOptions {
     /// engineer instead).
     pub connections: usize,
     pub dir: Option<PathBuf>,
+    /// The monitor follows the log (the default, as in production); off to
+    /// measure what it costs.
+    pub monitor: bool,
 }
 
 const TRUST: &str = "bench.daypass";
@@ -133,7 +136,7 @@ impl Setup {
     }
 }
 
-pub(super) async fn start_server(dir: &std::path::Path) -> Result<Setup, String> {
+pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result<Setup, String> {
     let ca = CertificateAuthority::generate("daypass bench CA").map_err(err)?;
     let server_cert = ca
         .issue(&CertSpec::server(
@@ -172,7 +175,10 @@ pub(super) async fn start_server(dir: &std::path::Path) -> Result<Setup, String>
             ..Default::default()
         },
         gate: Default::default(),
-        alerts: Default::default(),
+        alerts: daypass::monitor::settings::AlertSettings {
+            enabled: monitor,
+            ..Default::default()
+        },
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
@@ -245,7 +251,7 @@ where
 }
 
 async fn run(opts: &ServiceOptions, dir: &std::path::Path) -> Result<String, String> {
-    let setup = start_server(dir).await?;
+    let setup = start_server(dir, opts.monitor).await?;
     let report = measure(opts, &setup, dir).await;
     let _ = setup.stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(20), setup.server).await;
@@ -659,6 +665,7 @@ mod tests {
         let report = tokio::time::timeout(
             Duration::from_secs(120),
             service(&ServiceOptions {
+                monitor: true,
                 seconds: 0.2,
                 concurrency: 4,
                 connections: 2,

@@ -35,7 +35,7 @@ pub async fn timing(opts: &TimingOptions) -> Result<String, String> {
 }
 
 async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, String> {
-    let setup = start_server(dir).await?;
+    let setup = start_server(dir, true).await?;
     let mut admin = ready(&setup).await?;
     admin
         .staff
