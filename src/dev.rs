@@ -200,6 +200,7 @@ In another terminal, in this directory (build once: cargo build --release):
 
   $D --as ada staff offboard bob                     # bob's grants end at once
   $D --as eve audit replay                           # who had access, when, why, what
+  $D --as ada alerts list                            # what the monitor found (docs/monitoring.md)
   $D --as eve audit export -o log.jsonl --checkpoint cp.txt
   $D audit verify log.jsonl --checkpoint cp.txt --log-key {d}/certs/log.pub
   $D --as eve audit witness --state witness.jsonl --log-key {d}/certs/log.pub
