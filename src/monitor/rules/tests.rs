@@ -255,6 +255,17 @@ fn bursts_of_denied_validations_per_person_and_per_tenant() {
     assert_eq!(rules_of(&f), [Rule::DeniedBurst]);
     assert_eq!(f[0].subject, "tenant/acme");
     assert_eq!(f[0].seqs.len(), 10);
+    // A person's burst across tenants is no single tenant's to read.
+    let mut s = Script::new(AlertSettings::default());
+    let mut found = Vec::new();
+    for i in 0..10 {
+        found.extend(s.after(MIN / 2).denied("alice", &format!("t{i}")));
+    }
+    assert_eq!(rules_of(&found), [Rule::DeniedBurst]);
+    assert_eq!(
+        (found[0].subject.as_str(), found[0].tenant.as_str()),
+        ("staff/alice", "")
+    );
     // Slow denials never add up.
     let mut s = Script::new(AlertSettings::default());
     for _ in 0..30 {
