@@ -44,6 +44,10 @@
 //! # keys rotated out stay published until retired_at + 24 h:
 //! # retired_token_keys = [{ public = "/etc/daypass/token-2026-10.pub", retired_at = "2026-11-20T12:00:00Z" }]
 //! # retired_grant_cas = [{ public = "/etc/daypass/grant-ca-2026-10.pem", retired_at = "2026-11-20T12:00:00Z" }]
+//!
+//! [metrics]                        # /metrics, /healthz, /readyz (docs/monitoring.md)
+//! enabled = true
+//! listen = "127.0.0.1:9464"        # plain HTTP: keep it on localhost or the scrape network
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -91,6 +95,30 @@ pub struct Config {
     pub limits: RateSettings,
     #[serde(default)]
     pub gate: GateSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// The plain-HTTP metrics and health listener (`crate::metrics`,
+/// docs/monitoring.md). It serves counts only, no tenant data, but it has
+/// no TLS and no authentication: keep it on localhost or behind the
+/// scrape network.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `/metrics`, `/healthz` and `/readyz` at all.
+    pub enabled: bool,
+    /// Where to serve them.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 /// What tenants verify offline (`crate::gate`, docs/integration.md): the

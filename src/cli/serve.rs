@@ -59,7 +59,25 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
         let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
         println!("{}", dev::walkthrough(Path::new(DEV_DIR), addr));
     }
-    server::run(config, Arc::new(SystemClock), listener, shutdown_signal())
+    let metrics = if config.metrics.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.metrics.listen)
+                .await
+                .map_err(|e| {
+                    cli_err!(
+                        "cannot listen on {} (metrics.listen): {e}",
+                        config.metrics.listen
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    let listeners = server::Listeners {
+        grpc: listener,
+        metrics,
+    };
+    server::run(config, Arc::new(SystemClock), listeners, shutdown_signal())
         .await
         .map_err(|e| cli_err!("{e}"))
 }

@@ -179,6 +179,7 @@ impl Ledger {
         }
         // A panic while writing (a bug) must not leave the group half
         // taken: it fails like any failed write, and the ledger goes on.
+        let started = tokio::time::Instant::now();
         let written =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_group(&mut w)))
                 .unwrap_or_else(|_| {
@@ -213,6 +214,9 @@ impl Ledger {
         w.durable = (head, frontier);
         w.flushed = through;
         drop(w);
+        if let Some(observe) = self.observer.get() {
+            observe(through - after, started.elapsed());
+        }
         {
             let mut written = self.written.lock();
             written.0 += through - after;

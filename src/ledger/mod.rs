@@ -163,9 +163,16 @@ pub struct Ledger {
     /// After a reopen the store held neither what the ledger knows is
     /// durable nor the unflushed group: every write is refused, for good.
     diverged: std::sync::OnceLock<String>,
+    /// Told about every group flushed ([`Ledger::observe_groups`]).
+    observer: std::sync::OnceLock<GroupObserver>,
     #[cfg(any(test, feature = "fault-injection"))]
     faults: Arc<crate::faults::Faults>,
 }
+
+/// Called after each group is written and flushed, with the commits in it
+/// and how long the write and flush took. Keeps the ledger free of any
+/// metrics library (the server hands it `crate::metrics`).
+pub type GroupObserver = Box<dyn Fn(u64, std::time::Duration) + Send + Sync>;
 
 impl Ledger {
     /// Opens the sled store in `dir` with the default page cache.
@@ -205,6 +212,7 @@ impl Ledger {
             poisoned: std::sync::atomic::AtomicBool::new(false),
             needs_recovery: std::sync::atomic::AtomicBool::new(false),
             diverged: std::sync::OnceLock::new(),
+            observer: std::sync::OnceLock::new(),
             #[cfg(any(test, feature = "fault-injection"))]
             faults: Arc::default(),
         };
@@ -321,6 +329,27 @@ impl Ledger {
     /// entries below it are on disk.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.head_tx.subscribe()
+    }
+
+    /// Sets the observer told about every group flushed (once; a second
+    /// one is ignored).
+    pub fn observe_groups(&self, observer: GroupObserver) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Why writes are refused now (a flush failed and has not been retried
+    /// with success, or the store diverged), if they are.
+    pub fn refuses_writes(&self) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        if self.diverged.get().is_some() {
+            Some("the store diverged from the log after a storage error")
+        } else if self.poisoned.load(Ordering::Relaxed) {
+            Some("a flush failed and no flush has succeeded since")
+        } else if self.needs_recovery.load(Ordering::Relaxed) {
+            Some("a write to the store failed; it is reopened before the next write")
+        } else {
+            None
+        }
     }
 
     /// Commits written and group writes so far: their ratio is the average
