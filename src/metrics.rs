@@ -99,6 +99,10 @@ impl Metrics {
             rate_limited.clone(),
         );
         let grants = Family::<Labels1, Gauge>::default();
+        // Both states are exposed from the start, at 0.
+        for state in ["pending", "active"] {
+            let _ = grants.get_or_create(&[("state", state.to_owned())]);
+        }
         registry.register(
             "grants",
             "live grants by state (pending, active), computed at scrape time",
@@ -198,11 +202,16 @@ impl Metrics {
             .inc();
     }
 
-    /// One call refused for its rate limit (`class`: the limited call).
-    pub fn rate_limited(&self, class: &str) {
+    /// One call refused for its rate limit, labelled with the limited call.
+    pub fn rate_limited(&self, class: crate::limits::Class) {
+        let call = match class {
+            crate::limits::Class::Requests => "RequestGrant",
+            crate::limits::Class::Validations => "ValidateGrant",
+            crate::limits::Class::Reports => "RecordAccess",
+        };
         self.0
             .rate_limited
-            .get_or_create(&[("call", class.to_owned())])
+            .get_or_create(&[("call", call.to_owned())])
             .inc();
     }
 
@@ -274,8 +283,14 @@ impl Metrics {
             .grants
             .get_or_create(&[("state", "active".to_owned())])
             .set(active);
+        self.encode()
+    }
+
+    /// The text exposition (OpenMetrics) of every metric as it stands.
+    pub fn encode(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.0.registry).is_err() {
+            out.clear();
             let _ = writeln!(out, "# encoding failed");
         }
         out

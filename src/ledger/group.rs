@@ -214,6 +214,7 @@ impl Ledger {
         w.durable = (head, frontier);
         w.flushed = through;
         drop(w);
+        self.last_group_failed.store(false, Ordering::Relaxed);
         if let Some(observe) = self.observer.get() {
             observe(through - after, started.elapsed());
         }
@@ -347,6 +348,7 @@ impl Ledger {
     /// on disk, or an unflushed group), and every commit after `after`
     /// fails.
     fn fail(&self, w: &mut Writer, after: u64, e: &LedgerError) {
+        self.last_group_failed.store(true, Ordering::Relaxed);
         let (head, frontier) = match &w.unflushed {
             Some((head, frontier, _)) => (*head, frontier.clone()),
             None => w.durable.clone(),

@@ -163,6 +163,8 @@ pub struct Ledger {
     /// After a reopen the store held neither what the ledger knows is
     /// durable nor the unflushed group: every write is refused, for good.
     diverged: std::sync::OnceLock<String>,
+    /// The newest group write or flush failed ([`Ledger::refuses_writes`]).
+    last_group_failed: std::sync::atomic::AtomicBool,
     /// Told about every group flushed ([`Ledger::observe_groups`]).
     observer: std::sync::OnceLock<GroupObserver>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -212,6 +214,7 @@ impl Ledger {
             poisoned: std::sync::atomic::AtomicBool::new(false),
             needs_recovery: std::sync::atomic::AtomicBool::new(false),
             diverged: std::sync::OnceLock::new(),
+            last_group_failed: std::sync::atomic::AtomicBool::new(false),
             observer: std::sync::OnceLock::new(),
             #[cfg(any(test, feature = "fault-injection"))]
             faults: Arc::default(),
@@ -337,16 +340,17 @@ impl Ledger {
         let _ = self.observer.set(observer);
     }
 
-    /// Why writes are refused now (a flush failed and has not been retried
-    /// with success, or the store diverged), if they are.
+    /// Why writes are failing now, if they are: the store diverged (for
+    /// good), or the newest group write or flush failed and none has
+    /// succeeded since (the next commit retries).
     pub fn refuses_writes(&self) -> Option<&'static str> {
         use std::sync::atomic::Ordering;
         if self.diverged.get().is_some() {
             Some("the store diverged from the log after a storage error")
         } else if self.poisoned.load(Ordering::Relaxed) {
             Some("a flush failed and no flush has succeeded since")
-        } else if self.needs_recovery.load(Ordering::Relaxed) {
-            Some("a write to the store failed; it is reopened before the next write")
+        } else if self.last_group_failed.load(Ordering::Relaxed) {
+            Some("the last write to the store failed and none has succeeded since")
         } else {
             None
         }

@@ -36,7 +36,7 @@ impl Broker {
                         self.rates
                             .check(&actor.to_string(), class, self.clock.now())
                             .map_err(|limited| {
-                                self.metrics.rate_limited(limited.class.as_str());
+                                self.metrics.rate_limited(limited.class);
                                 BrokerError::RateLimited {
                                     caller: actor,
                                     limited,
