@@ -255,11 +255,12 @@ async fn serve(
         // (log-following streams end at shutdown instead).
         .timeout(REQUEST_TIMEOUT)
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // Counts, times and logs every call, whatever answered it (the
+        // outermost layer: a handler's panic reaches it as INTERNAL).
+        .layer(crate::metrics::RpcLayer(metrics))
         // A bug in one handler fails that call, not the process or the
         // connection.
         .layer(CatchPanicLayer::custom(panic_to_status))
-        // Counts, times and logs every call, whatever answered it.
-        .layer(crate::metrics::RpcLayer(metrics))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
