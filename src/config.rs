@@ -459,6 +459,23 @@ mod tests {
         assert_eq!(c.grants.pending_ttl_secs, 3_600);
         assert_eq!(c.staff.max_root_holders, 2);
         assert_eq!(c.log_key_path(), PathBuf::from("log.key"));
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464".parse().unwrap());
+    }
+
+    #[test]
+    fn the_metrics_section_is_read_and_checked() {
+        let set = format!("{MINIMAL}\n[metrics]\nenabled = false\nlisten = \"127.0.0.1:9100\"\n");
+        let c: Config = toml::from_str(&set).unwrap();
+        assert!(!c.metrics.enabled);
+        assert_eq!(c.metrics.listen.port(), 9100);
+        let typo = format!("{MINIMAL}\n[metrics]\nlisten_addr = \"127.0.0.1:9100\"\n");
+        assert!(
+            toml::from_str::<Config>(&typo).is_err(),
+            "unknown keys are refused"
+        );
+        let bad = format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n");
+        assert!(toml::from_str::<Config>(&bad).is_err(), "a socket address");
     }
 
     #[test]
@@ -466,6 +483,7 @@ mod tests {
         let c: Config = toml::from_str(include_str!("../deploy/daypass.example.toml")).unwrap();
         c.check().unwrap();
         assert_eq!(c.bootstrap_admin.as_deref(), Some("ada"));
+        assert_eq!(c.metrics, MetricsSettings::default());
     }
 
     #[test]
