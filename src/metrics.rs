@@ -396,7 +396,15 @@ where
         req.extensions_mut().insert(principal.clone());
         let call = Call {
             metrics: self.metrics.clone(),
-            method: req.uri().path().trim_start_matches('/').to_owned(),
+            // Bounded: the path is the peer's (logged, never a label
+            // unless the server has the method).
+            method: req
+                .uri()
+                .path()
+                .trim_start_matches('/')
+                .chars()
+                .take(128)
+                .collect(),
             principal,
             started: tokio::time::Instant::now(),
             done: false,
@@ -419,6 +427,9 @@ where
     }
 }
 
+/// The `method` label of calls to a method the server does not have.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
 struct Call {
     metrics: Metrics,
     method: String,
@@ -434,12 +445,19 @@ impl Call {
         }
         self.done = true;
         let latency = self.started.elapsed();
-        self.metrics.rpc(&self.method, code, latency);
+        // The path is the peer's: one it made up (answered UNIMPLEMENTED)
+        // must not add a series, or a client could grow the registry.
+        let method = if code == "UNIMPLEMENTED" {
+            UNKNOWN_METHOD
+        } else {
+            self.method.as_str()
+        };
+        self.metrics.rpc(method, code, latency);
         let principal = self.principal.0.get().map(String::as_str).unwrap_or("-");
         tracing::info!(
             method = %self.method,
-            principal,
-            code,
+            principal = %principal,
+            code = %code,
             latency_ms = latency.as_secs_f64() * 1000.0,
             "rpc"
         );

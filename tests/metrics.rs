@@ -10,6 +10,7 @@ mod common;
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use common::*;
@@ -147,8 +148,37 @@ fn fed() -> daypass::metrics::Metrics {
     m
 }
 
+/// The server's log lines, captured (one subscriber for this test binary).
+fn captured_log() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init()
+            .expect("the only subscriber");
+        log
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_move_the_counters_and_readiness_follows_the_store() {
+    let server_log = captured_log();
     let s = TestServer::start_with(|c| {
         // A second RequestGrant within the minute is refused for its rate.
         c.limits.requests_per_minute = 1.0;
@@ -271,6 +301,31 @@ async fn calls_move_the_counters_and_readiness_follows_the_store() {
     validate(&mut acme, &g.id).await;
     assert_eq!(get(metrics, "/readyz").await.0, 200);
     let (_, samples) = scrape(&s).await;
+    let lines = String::from_utf8(server_log.lock().expect("log lock").clone()).expect("utf-8");
+    let rpc_lines: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains(": rpc method="))
+        .collect();
+    assert!(
+        rpc_lines
+            .iter()
+            .any(|l| l.contains("ValidateGrant principal=")
+                && l.contains("acme")
+                && l.contains("code=OK latency_ms=")),
+        "an admitted call's line names its caller: {rpc_lines:#?}"
+    );
+    assert!(
+        rpc_lines
+            .iter()
+            .any(|l| l.contains("/ListStaff principal=- code=PERMISSION_DENIED")),
+        "a call refused at admission logs principal -: {rpc_lines:#?}"
+    );
+    assert!(
+        !rpc_lines
+            .iter()
+            .any(|l| l.contains("INC-1") || l.contains(&g.id)),
+        "no request data in the request log"
+    );
     assert!(
         total(
             &samples,
