@@ -19,7 +19,7 @@ use std::{
 };
 
 use prometheus_client::{
-    encoding::text::encode,
+    encoding::{EncodeLabelSet, text::encode},
     metrics::{
         counter::Counter,
         family::Family,
@@ -35,16 +35,36 @@ use crate::service::Broker;
 type Labels2 = [(&'static str, String); 2];
 type Labels1 = [(&'static str, String); 1];
 
+/// The labels of a call: `code` is one of a fixed set, so only the method
+/// is an owned string (moved in from the call, not copied).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: String,
+    code: &'static str,
+}
+
+/// Validation labels: both from fixed sets, so recording allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ValidationLabels {
+    result: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabel {
+    call: &'static str,
+}
+
 /// Every daypass metric, registered once. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
 struct Inner {
     registry: Registry,
-    rpc_requests: Family<Labels2, Counter>,
-    rpc_seconds: Family<Labels2, Histogram, fn() -> Histogram>,
-    validations: Family<Labels2, Counter>,
-    rate_limited: Family<Labels1, Counter>,
+    rpc_requests: Family<RpcLabels, Counter>,
+    rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    validations: Family<ValidationLabels, Counter>,
+    rate_limited: Family<CallLabel, Counter>,
     grants: Family<Labels1, Gauge>,
     log_entries: Gauge,
     checkpoint_size: Gauge,
@@ -73,26 +93,26 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("daypass");
-        let rpc_requests = Family::<Labels2, Counter>::default();
+        let rpc_requests = Family::<RpcLabels, Counter>::default();
         registry.register(
             "rpc_requests",
             "gRPC calls by method and status code",
             rpc_requests.clone(),
         );
         let rpc_seconds =
-            Family::<Labels2, Histogram, fn() -> Histogram>::new_with_constructor(rpc_histogram);
+            Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(rpc_histogram);
         registry.register(
             "rpc_duration_seconds",
             "gRPC call latency by method and status code, until the response body ends",
             rpc_seconds.clone(),
         );
-        let validations = Family::<Labels2, Counter>::default();
+        let validations = Family::<ValidationLabels, Counter>::default();
         registry.register(
             "validations",
             "ValidateGrant decisions by result (allowed, denied) and deny reason",
             validations.clone(),
         );
-        let rate_limited = Family::<Labels1, Counter>::default();
+        let rate_limited = Family::<CallLabel, Counter>::default();
         registry.register(
             "rate_limited",
             "calls refused for a rate limit, by limited call class",
@@ -183,8 +203,8 @@ impl Metrics {
     }
 
     /// One finished gRPC call.
-    pub fn rpc(&self, method: &str, code: &'static str, latency: Duration) {
-        let labels = [("method", method.to_owned()), ("code", code.to_owned())];
+    pub fn rpc(&self, method: String, code: &'static str, latency: Duration) {
+        let labels = RpcLabels { method, code };
         self.0.rpc_requests.get_or_create(&labels).inc();
         self.0
             .rpc_seconds
@@ -194,11 +214,11 @@ impl Metrics {
 
     /// One ValidateGrant decision; `reason` is the deny reason (`""` when
     /// allowed).
-    pub fn validation(&self, allowed: bool, reason: &str) {
+    pub fn validation(&self, allowed: bool, reason: &'static str) {
         let result = if allowed { "allowed" } else { "denied" };
         self.0
             .validations
-            .get_or_create(&[("result", result.to_owned()), ("reason", reason.to_owned())])
+            .get_or_create(&ValidationLabels { result, reason })
             .inc();
     }
 
@@ -209,10 +229,7 @@ impl Metrics {
             crate::limits::Class::Validations => "ValidateGrant",
             crate::limits::Class::Reports => "RecordAccess",
         };
-        self.0
-            .rate_limited
-            .get_or_create(&[("call", call.to_owned())])
-            .inc();
+        self.0.rate_limited.get_or_create(&CallLabel { call }).inc();
     }
 
     /// One group written and flushed: `commits` in it, taking `took`.
@@ -445,14 +462,6 @@ impl Call {
         }
         self.done = true;
         let latency = self.started.elapsed();
-        // The path is the peer's: one it made up (answered UNIMPLEMENTED)
-        // must not add a series, or a client could grow the registry.
-        let method = if code == "UNIMPLEMENTED" {
-            UNKNOWN_METHOD
-        } else {
-            self.method.as_str()
-        };
-        self.metrics.rpc(method, code, latency);
         let principal = self.principal.0.get().map(String::as_str).unwrap_or("-");
         tracing::info!(
             method = %self.method,
@@ -461,6 +470,14 @@ impl Call {
             latency_ms = latency.as_secs_f64() * 1000.0,
             "rpc"
         );
+        // The path is the peer's: one it made up (answered UNIMPLEMENTED)
+        // must not add a series, or a client could grow the registry.
+        let method = if code == "UNIMPLEMENTED" {
+            UNKNOWN_METHOD.to_owned()
+        } else {
+            std::mem::take(&mut self.method)
+        };
+        self.metrics.rpc(method, code, latency);
     }
 }
 

@@ -134,7 +134,7 @@ const FED_BY_OTHERS: &[&str] = &[
 fn fed() -> daypass::metrics::Metrics {
     let m = daypass::metrics::Metrics::new();
     m.rpc(
-        "daypass.v1.GrantService/ValidateGrant",
+        "daypass.v1.GrantService/ValidateGrant".into(),
         "OK",
         std::time::Duration::from_millis(1),
     );
