@@ -3,7 +3,8 @@
 //! (otherwise it fails closed: reads of the log only), brings the log and
 //! the expiry index up to date, and serves the five daypass services plus
 //! gRPC health and reflection over mutual TLS (terminated by
-//! [`crate::tls`]) until `shutdown` resolves. In-flight calls then drain
+//! [`crate::tls`]), and, on its own plain-HTTP listener, metrics and
+//! health ([`crate::metrics`]), until `shutdown` resolves. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
 //! checkpoint saved. A handler that panics fails only its own call, with
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
@@ -312,7 +313,10 @@ async fn serve(
     let _ = sweeper.await;
     let _ = stop_http.send(());
     if let Some(http) = http {
-        let _ = http.await;
+        // A scraper that holds its request open does not hold up the stop.
+        if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
+            tracing::warn!("the metrics listener did not stop within {DRAIN_TIMEOUT:?}");
+        }
     }
     broker
         .log_server(EventKind::ServerStopped, "shutdown")

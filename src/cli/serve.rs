@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Override the listen address.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Override the metrics and health listener's address (`metrics.listen`).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -51,6 +54,9 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(listen) = args.metrics_listen {
+        config.metrics.listen = listen;
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
