@@ -54,6 +54,9 @@
 //! rate_flood = { count = 20, window_secs = 60 }
 //! renewal_chain = { gap_secs = 14400, max_chain_secs = 86400 }
 //! # root_activity = { enabled = false }   # likewise offboarded_use, no_access_role, outside_grant, chain_check_failed
+//! [metrics]                        # /metrics, /healthz, /readyz (docs/monitoring.md)
+//! enabled = true
+//! listen = "127.0.0.1:9464"        # plain HTTP: keep it on localhost or the scrape network
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -104,6 +107,30 @@ pub struct Config {
     /// The monitor's detection rules (docs/monitoring.md).
     #[serde(default)]
     pub alerts: crate::monitor::settings::AlertSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// The plain-HTTP metrics and health listener (`crate::metrics`,
+/// docs/monitoring.md). It serves counts only, no tenant data, but it has
+/// no TLS and no authentication: keep it on localhost or behind the
+/// scrape network.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `/metrics`, `/healthz` and `/readyz` at all.
+    pub enabled: bool,
+    /// Where to serve them.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 /// What tenants verify offline (`crate::gate`, docs/integration.md): the
@@ -445,6 +472,23 @@ mod tests {
         assert_eq!(c.grants.pending_ttl_secs, 3_600);
         assert_eq!(c.staff.max_root_holders, 2);
         assert_eq!(c.log_key_path(), PathBuf::from("log.key"));
+        assert!(c.metrics.enabled);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464".parse().unwrap());
+    }
+
+    #[test]
+    fn the_metrics_section_is_read_and_checked() {
+        let set = format!("{MINIMAL}\n[metrics]\nenabled = false\nlisten = \"127.0.0.1:9100\"\n");
+        let c: Config = toml::from_str(&set).unwrap();
+        assert!(!c.metrics.enabled);
+        assert_eq!(c.metrics.listen.port(), 9100);
+        let typo = format!("{MINIMAL}\n[metrics]\nlisten_addr = \"127.0.0.1:9100\"\n");
+        assert!(
+            toml::from_str::<Config>(&typo).is_err(),
+            "unknown keys are refused"
+        );
+        let bad = format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n");
+        assert!(toml::from_str::<Config>(&bad).is_err(), "a socket address");
     }
 
     #[test]
@@ -452,6 +496,7 @@ mod tests {
         let c: Config = toml::from_str(include_str!("../deploy/daypass.example.toml")).unwrap();
         c.check().unwrap();
         assert_eq!(c.bootstrap_admin.as_deref(), Some("ada"));
+        assert_eq!(c.metrics, MetricsSettings::default());
     }
 
     #[test]

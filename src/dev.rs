@@ -54,6 +54,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         limits: Default::default(),
         gate: Default::default(),
         alerts: Default::default(),
+        metrics: Default::default(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;

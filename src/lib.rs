@@ -21,6 +21,7 @@ pub mod gate; // grant tokens, grant certificates, published keys, revocation li
 pub mod identity; // peer certificate -> Principal
 pub mod ledger; // the commit contract, group commit, checkpoints; storage drivers (sled)
 pub mod limits; // per-caller rate limits (token buckets)
+pub mod metrics; // Prometheus metrics, the per-call layer and request log, /healthz and /readyz
 pub mod monitor; // detection rules over the committed log; alerts with a cursor kept in the store
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place

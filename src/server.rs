@@ -3,7 +3,8 @@
 //! (otherwise it fails closed: reads of the log only), brings the log and
 //! the expiry index up to date, and serves the five daypass services plus
 //! gRPC health and reflection over mutual TLS (terminated by
-//! [`crate::tls`]) until `shutdown` resolves. In-flight calls then drain
+//! [`crate::tls`]), and, on its own plain-HTTP listener, metrics and
+//! health ([`crate::metrics`]), until `shutdown` resolves. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
 //! checkpoint saved. A handler that panics fails only its own call, with
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
@@ -80,12 +81,22 @@ pub enum ServerError {
     Shutdown(BrokerError),
 }
 
-/// Serves until `shutdown` resolves. `listener` is already bound, so tests
-/// can pass `127.0.0.1:0` and learn the port first.
+/// The sockets the server serves on, already bound (so tests can pass
+/// `127.0.0.1:0` and learn the ports first). More may be added.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC over mutual TLS.
+    pub grpc: TcpListener,
+    /// Plain-HTTP `/metrics`, `/healthz`, `/readyz` ([`crate::metrics`]);
+    /// `None`: not served.
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves until `shutdown` resolves.
 pub async fn run(
     config: Config,
     clock: SharedClock,
-    listener: TcpListener,
+    listener: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     serve(config, clock, listener, shutdown, |ledger| ledger).await
@@ -98,7 +109,7 @@ pub async fn run_with_faults(
     config: Config,
     clock: SharedClock,
     faults: Arc<crate::faults::Faults>,
-    listener: TcpListener,
+    listener: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     serve(config, clock, listener, shutdown, |ledger| {
@@ -110,7 +121,7 @@ pub async fn run_with_faults(
 async fn serve(
     config: Config,
     clock: SharedClock,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     prepare: impl FnOnce(Ledger) -> Ledger,
 ) -> Result<(), ServerError> {
@@ -156,12 +167,21 @@ async fn serve(
     let ledger = Arc::new(prepare(ledger));
     let disagreement = vouched_for(&ledger, &config.data_dir).await?;
     let broker = Arc::new(Broker::new(
-        ledger,
+        ledger.clone(),
         clock,
         Limits::from(&config),
         config.trust_domain.clone(),
         gate,
     ));
+    let metrics = broker.metrics().clone();
+    let observed = metrics.clone();
+    ledger.observe_groups(Box::new(move |commits, took| {
+        observed.group_flushed(commits, took)
+    }));
+    let Listeners {
+        grpc: listener,
+        metrics: metrics_listener,
+    } = listeners;
     let published_path = config.published_checkpoint_path();
     let disagreement = match disagreement {
         Some(d) => Some(d),
@@ -248,6 +268,9 @@ async fn serve(
         // (log-following streams end at shutdown instead).
         .timeout(REQUEST_TIMEOUT)
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // Counts, times and logs every call, whatever answered it (the
+        // outermost layer: a handler's panic reaches it as INTERNAL).
+        .layer(crate::metrics::RpcLayer(metrics))
         // A bug in one handler fails that call, not the process or the
         // connection.
         .layer(CatchPanicLayer::custom(panic_to_status))
@@ -265,6 +288,19 @@ async fn serve(
         tls_config,
         tls::HandshakeLimits::from(&config),
     );
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http = metrics_listener.map(|l| {
+        let app = crate::metrics::router(broker.clone());
+        tracing::info!(addr = ?l.local_addr().ok(), "serving /metrics, /healthz, /readyz (plain HTTP)");
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = http_stopped.await;
+            };
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stopped).await {
+                tracing::warn!(error = %e, "the metrics listener failed");
+            }
+        })
+    });
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let serve = router.serve_with_incoming_shutdown(incoming, async {
         let _ = serving_stopped.await;
@@ -291,6 +327,13 @@ async fn serve(
     let _ = stop_monitor.send(());
     if let Some(m) = monitor {
         let _ = m.await;
+    }
+    let _ = stop_http.send(());
+    if let Some(http) = http {
+        // A scraper that holds its request open does not hold up the stop.
+        if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
+            tracing::warn!("the metrics listener did not stop within {DRAIN_TIMEOUT:?}");
+        }
     }
     broker
         .log_server(EventKind::ServerStopped, "shutdown")

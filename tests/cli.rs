@@ -30,7 +30,14 @@ impl DevServer {
     fn start(dir: &Path, n: u32) -> DevServer {
         let log = dir.join(format!("server-{n}.log"));
         let child = cli::command(dir)
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(File::create(&log).expect("server log"))
             .spawn()

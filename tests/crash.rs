@@ -90,7 +90,8 @@ async fn start(dir: &Path, pki: &Pki, admin: &ClientIdentity, n: u32) -> (Server
         format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = {}\ntrust_domain = \"{TRUST}\"\n\
              bootstrap_admin = \"admin\"\n\n[tls]\nca = {}\ncert = {}\nkey = {}\n\n\
-             [limits]\nrequests_per_minute = 1e9\nrequest_burst = 1e9\n",
+             [limits]\nrequests_per_minute = 1e9\nrequest_burst = 1e9\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n",
             toml_path(&dir.join("data")),
             toml_path(&pki.dir.join("ca.pem")),
             toml_path(&pki.dir.join("server.pem")),

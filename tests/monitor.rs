@@ -426,6 +426,7 @@ async fn the_cli_lists_acknowledges_and_resolves() {
         args.extend(extra.iter().map(|s| s.to_string()));
         cli::run_async(work.path().to_owned(), args)
     };
+    assert_eq!(open_alerts_metric(&s, "warning").await, "1");
     let out = run(&["alerts", "list"]).await;
     let listed = cli::assert_ok(&out, "alerts list");
     assert!(
@@ -573,4 +574,21 @@ async fn an_alert_record_edited_on_disk_makes_the_server_fail_closed() {
         "{}",
         st.message()
     );
+}
+
+/// `daypass_alerts_open{severity}` as the metrics endpoint shows it.
+async fn open_alerts_metric(s: &TestServer, severity: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = s.metrics_addr.expect("a metrics listener");
+    let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).await.expect("read");
+    let prefix = format!("daypass_alerts_open{{severity=\"{severity}\"}} ");
+    raw.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in {raw}"))
+        .to_owned()
 }

@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Override the listen address.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Override the metrics and health listener's address (`metrics.listen`).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -52,6 +55,9 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(listen) = args.metrics_listen {
+        config.metrics.listen = listen;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?;
@@ -59,7 +65,25 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
         let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
         println!("{}", dev::walkthrough(Path::new(DEV_DIR), addr));
     }
-    server::run(config, Arc::new(SystemClock), listener, shutdown_signal())
+    let metrics = if config.metrics.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.metrics.listen)
+                .await
+                .map_err(|e| {
+                    cli_err!(
+                        "cannot listen on {} (metrics.listen): {e}",
+                        config.metrics.listen
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    let listeners = server::Listeners {
+        grpc: listener,
+        metrics,
+    };
+    server::run(config, Arc::new(SystemClock), listeners, shutdown_signal())
         .await
         .map_err(|e| cli_err!("{e}"))
 }

@@ -179,6 +179,7 @@ impl Ledger {
         }
         // A panic while writing (a bug) must not leave the group half
         // taken: it fails like any failed write, and the ledger goes on.
+        let started = tokio::time::Instant::now();
         let written =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_group(&mut w)))
                 .unwrap_or_else(|_| {
@@ -213,6 +214,10 @@ impl Ledger {
         w.durable = (head, frontier);
         w.flushed = through;
         drop(w);
+        self.last_group_failed.store(false, Ordering::Relaxed);
+        if let Some(observe) = self.observer.get() {
+            observe(through - after, started.elapsed());
+        }
         {
             let mut written = self.written.lock();
             written.0 += through - after;
@@ -343,6 +348,7 @@ impl Ledger {
     /// on disk, or an unflushed group), and every commit after `after`
     /// fails.
     fn fail(&self, w: &mut Writer, after: u64, e: &LedgerError) {
+        self.last_group_failed.store(true, Ordering::Relaxed);
         let (head, frontier) = match &w.unflushed {
             Some((head, frontier, _)) => (*head, frontier.clone()),
             None => w.durable.clone(),

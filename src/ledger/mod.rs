@@ -163,9 +163,18 @@ pub struct Ledger {
     /// After a reopen the store held neither what the ledger knows is
     /// durable nor the unflushed group: every write is refused, for good.
     diverged: std::sync::OnceLock<String>,
+    /// The newest group write or flush failed ([`Ledger::refuses_writes`]).
+    last_group_failed: std::sync::atomic::AtomicBool,
+    /// Told about every group flushed ([`Ledger::observe_groups`]).
+    observer: std::sync::OnceLock<GroupObserver>,
     #[cfg(any(test, feature = "fault-injection"))]
     faults: Arc<crate::faults::Faults>,
 }
+
+/// Called after each group is written and flushed, with the commits in it
+/// and how long the write and flush took. Keeps the ledger free of any
+/// metrics library (the server hands it `crate::metrics`).
+pub type GroupObserver = Box<dyn Fn(u64, std::time::Duration) + Send + Sync>;
 
 impl Ledger {
     /// Opens the sled store in `dir` with the default page cache.
@@ -205,6 +214,8 @@ impl Ledger {
             poisoned: std::sync::atomic::AtomicBool::new(false),
             needs_recovery: std::sync::atomic::AtomicBool::new(false),
             diverged: std::sync::OnceLock::new(),
+            last_group_failed: std::sync::atomic::AtomicBool::new(false),
+            observer: std::sync::OnceLock::new(),
             #[cfg(any(test, feature = "fault-injection"))]
             faults: Arc::default(),
         };
@@ -321,6 +332,28 @@ impl Ledger {
     /// entries below it are on disk.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.head_tx.subscribe()
+    }
+
+    /// Sets the observer told about every group flushed (once; a second
+    /// one is ignored).
+    pub fn observe_groups(&self, observer: GroupObserver) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Why writes are failing now, if they are: the store diverged (for
+    /// good), or the newest group write or flush failed and none has
+    /// succeeded since (the next commit retries).
+    pub fn refuses_writes(&self) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        if self.diverged.get().is_some() {
+            Some("the store diverged from the log after a storage error")
+        } else if self.poisoned.load(Ordering::Relaxed) {
+            Some("a flush failed and no flush has succeeded since")
+        } else if self.last_group_failed.load(Ordering::Relaxed) {
+            Some("the last write to the store failed and none has succeeded since")
+        } else {
+            None
+        }
     }
 
     /// Commits written and group writes so far: their ratio is the average

@@ -55,7 +55,12 @@ impl Api {
     /// Who is calling, and may they make this call? Refusals are logged.
     async fn admit<T>(&self, req: &Request<T>, action: Action) -> Result<Caller, Status> {
         let principal = peer_principal(req, &self.client_ca, self.broker.trust_domain());
-        Ok(self.broker.admit(principal, action).await?)
+        let caller = self.broker.admit(principal, action).await?;
+        // For the request log line written by `metrics::RpcLayer`.
+        if let Some(slot) = req.extensions().get::<crate::metrics::CallPrincipal>() {
+            let _ = slot.0.set(caller.actor().to_string());
+        }
+        Ok(caller)
     }
 
     /// Maps a broker result, logging a refusal on the way out.

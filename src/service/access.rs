@@ -123,6 +123,10 @@ impl Broker {
             })
             .await?;
         let c = c.ok_or_else(|| LedgerError::Unavailable("no entry was written".into()))?;
+        match allowed {
+            Ok(()) => self.metrics.validation(true, ""),
+            Err(r) => self.metrics.validation(false, r.as_str()),
+        }
         Ok(Validation {
             allowed,
             grant,

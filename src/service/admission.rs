@@ -35,9 +35,12 @@ impl Broker {
                         let actor = c.actor();
                         self.rates
                             .check(&actor.to_string(), class, self.clock.now())
-                            .map_err(|limited| BrokerError::RateLimited {
-                                caller: actor,
-                                limited,
+                            .map_err(|limited| {
+                                self.metrics.rate_limited(limited.class);
+                                BrokerError::RateLimited {
+                                    caller: actor,
+                                    limited,
+                                }
                             })?;
                     }
                     Ok(c)

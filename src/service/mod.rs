@@ -193,6 +193,7 @@ pub struct Broker {
     /// Why the server decides nothing (its records disagree with its log);
     /// set once at start-up.
     fail_closed: std::sync::OnceLock<(String, u64)>,
+    metrics: crate::metrics::Metrics,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -219,7 +220,13 @@ impl Broker {
             streams: Slots::new(MAX_STREAMS_PER_PRINCIPAL),
             chain_check: tokio::sync::Semaphore::new(1),
             fail_closed: std::sync::OnceLock::new(),
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// The server's metrics (a cheap clone of one shared handle).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// From now on only reads of the log are served (see

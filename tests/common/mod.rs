@@ -38,6 +38,8 @@ pub const ADMIN: &str = "ada";
 /// A running server and everything needed to talk to it.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The plain-HTTP `/metrics`, `/healthz`, `/readyz` listener.
+    pub metrics_addr: Option<SocketAddr>,
     pub ca: CertificateAuthority,
     pub clock: ManualClock,
     pub dir: TempDir,
@@ -95,12 +97,14 @@ impl TestServer {
                 enabled: false,
                 ..Default::default()
             },
+            metrics: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");
         let clock = ManualClock::new(SystemClock.now());
         let mut s = TestServer {
             addr: "127.0.0.1:0".parse().expect("addr"),
+            metrics_addr: None,
             ca,
             clock,
             dir,
@@ -116,12 +120,17 @@ impl TestServer {
     async fn launch(&mut self) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         self.addr = listener.local_addr().expect("addr");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.metrics_addr = Some(metrics.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run_with_faults(
             self.config.clone(),
             Arc::new(self.clock.clone()),
             self.faults.clone(),
-            listener,
+            server::Listeners {
+                grpc: listener,
+                metrics: Some(metrics),
+            },
             async {
                 let _ = rx.await;
             },

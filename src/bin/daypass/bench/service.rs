@@ -179,6 +179,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
             enabled: monitor,
             ..Default::default()
         },
+        metrics: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
@@ -186,7 +187,10 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
     let server = tokio::spawn(daypass::server::run(
         config,
         Arc::new(SystemClock),
-        listener,
+        daypass::server::Listeners {
+            grpc: listener,
+            metrics: None,
+        },
         async {
             let _ = stopped.await;
         },
