@@ -44,6 +44,18 @@
 //! # keys rotated out stay published until retired_at + 24 h:
 //! # retired_token_keys = [{ public = "/etc/daypass/token-2026-10.pub", retired_at = "2026-11-20T12:00:00Z" }]
 //! # retired_grant_cas = [{ public = "/etc/daypass/grant-ca-2026-10.pem", retired_at = "2026-11-20T12:00:00Z" }]
+//!
+//! [[webhooks]]                     # zero or more; docs/webhooks.md
+//! name = "oncall"
+//! url = "https://hooks.example/daypass"
+//! secret_file = "/etc/daypass/oncall.hook-key"   # HMAC key, mode 0600
+//! events = ["grant.requested", "grant.approved"] # default: every notifiable kind
+//! tenants = ["acme"]               # default: every tenant
+//! format = "json"                  # or "slack"
+//! max_attempts = 12
+//! backoff_initial_ms = 1000        # doubled per attempt, capped at backoff_max_ms
+//! backoff_max_ms = 300000
+//! # ca_file = "/etc/daypass/hooks-ca.pem"        # default: the webpki roots
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -91,6 +103,62 @@ pub struct Config {
     pub limits: RateSettings,
     #[serde(default)]
     pub gate: GateSettings,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One webhook (`crate::notify`, docs/webhooks.md): where matching log
+/// entries are delivered, signed with the key in `secret_file`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names the hook in its idempotency keys and its stored cursor.
+    pub name: String,
+    /// `http://` or `https://` receiver.
+    pub url: String,
+    /// The HMAC-SHA256 key; refused if its group or others can read it.
+    pub secret_file: PathBuf,
+    /// Kinds delivered (default: every notifiable kind).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Tenants delivered (default: all, and entries about no tenant).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// CA certificates (PEM) for an https receiver instead of the webpki
+    /// roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The body a webhook receives.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The entry as JSON (docs/webhooks.md).
+    #[default]
+    Json,
+    /// `{"text": …}`: one readable line, for Slack-compatible receivers.
+    Slack,
+}
+
+fn default_max_attempts() -> u32 {
+    12
+}
+
+fn default_backoff_initial_ms() -> u64 {
+    1000
+}
+
+fn default_backoff_max_ms() -> u64 {
+    300_000
 }
 
 /// What tenants verify offline (`crate::gate`, docs/integration.md): the
@@ -317,6 +385,50 @@ impl Config {
         Ok(config)
     }
 
+    /// Each webhook's name (unique), URL, kinds and retry settings.
+    fn check_webhooks(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::BTreeSet::new();
+        for h in &self.webhooks {
+            let bad = |m: String| ConfigError::Invalid(format!("webhook {:?}: {m}", h.name));
+            if h.name.is_empty()
+                || h.name.len() > 64
+                || !h
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad(
+                    "name must be 1 to 64 letters, digits, '-' or '_'".into(),
+                ));
+            }
+            if !names.insert(h.name.as_str()) {
+                return Err(bad("two webhooks have this name".into()));
+            }
+            crate::notify::Endpoint::parse(&h.url).map_err(|e| bad(format!("url: {e}")))?;
+            for k in h.events.iter().flatten() {
+                if !crate::notify::NOTIFIABLE.contains(&k.as_str()) {
+                    return Err(bad(format!(
+                        "events: {k:?} is not a notifiable kind (one of {})",
+                        crate::notify::NOTIFIABLE.join(", ")
+                    )));
+                }
+            }
+            if !(1..=1000).contains(&h.max_attempts) {
+                return Err(bad(format!(
+                    "max_attempts must be between 1 and 1000, not {}",
+                    h.max_attempts
+                )));
+            }
+            if h.backoff_initial_ms == 0 || h.backoff_initial_ms > h.backoff_max_ms {
+                return Err(bad(format!(
+                    "backoff_initial_ms ({}) must be at least 1 and at most backoff_max_ms ({})",
+                    h.backoff_initial_ms, h.backoff_max_ms
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Enforces the limits the service promises, whatever the file says.
     pub fn check(&self) -> Result<(), ConfigError> {
         let g = &self.grants;
@@ -385,6 +497,7 @@ impl Config {
                 )));
             }
         }
+        self.check_webhooks()?;
         if self.staff.max_root_holders > 2 {
             return Err(ConfigError::Invalid(format!(
                 "staff.max_root_holders may be 0, 1 or 2, not {}",

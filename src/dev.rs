@@ -53,6 +53,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         store: Default::default(),
         limits: Default::default(),
         gate: Default::default(),
+        webhooks: Vec::new(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;

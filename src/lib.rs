@@ -21,6 +21,7 @@ pub mod gate; // grant tokens, grant certificates, published keys, revocation li
 pub mod identity; // peer certificate -> Principal
 pub mod ledger; // the commit contract, group commit, checkpoints; storage drivers (sled)
 pub mod limits; // per-caller rate limits (token buckets)
+pub mod notify; // webhooks: follows the durable log (the outbox) and delivers, signed
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place
 pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping

@@ -5,7 +5,9 @@
 //! gRPC health and reflection over mutual TLS (terminated by
 //! [`crate::tls`]) until `shutdown` resolves. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
-//! checkpoint saved. A handler that panics fails only its own call, with
+//! checkpoint saved. The webhook tasks ([`crate::notify`]) run from
+//! before the first call is served until the calls have drained; they
+//! deliver from the durable log even while fail-closed. A handler that panics fails only its own call, with
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
 //! calls go on.
 
@@ -21,6 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
     clock::SharedClock,
+    notify::Notifier,
     config::Config,
     domain::{EventKind, Name},
     gate::Gate,
@@ -76,6 +79,8 @@ pub enum ServerError {
         path.display(), path.display()
     )]
     SharedDataDir { path: std::path::PathBuf, mode: u32 },
+    #[error("cannot start the webhooks: {0}")]
+    Webhooks(String),
     #[error("stopped, but the stop could not be logged: {0}")]
     Shutdown(BrokerError),
 }
@@ -152,6 +157,7 @@ async fn serve(
     })?);
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
+    let origin = crate::ledger::checkpoint::CheckpointSigner::origin(&*log_key).to_owned();
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let ledger = Arc::new(prepare(ledger));
     let disagreement = vouched_for(&ledger, &config.data_dir).await?;
@@ -219,6 +225,24 @@ async fn serve(
         },
     ));
 
+    // Webhooks follow the durable log from their stored cursors, fail-closed
+    // or not: what they report is committed (crate::notify). Started
+    // before any call is served, so a new hook's cursor is stored first.
+    let notifier = Arc::new(
+        Notifier::new(
+            &config.webhooks,
+            broker.ledger().clone(),
+            broker.clock().clone(),
+            origin,
+        )
+        .map_err(|e| ServerError::Webhooks(e.to_string()))?,
+    );
+    let (stop_notifying, notifying_stopped) = tokio::sync::watch::channel(false);
+    let notifiers = notifier
+        .start(notifying_stopped)
+        .await
+        .map_err(|e| ServerError::Webhooks(e.to_string()))?;
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -275,6 +299,10 @@ async fn serve(
     };
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
+    stop_notifying.send_replace(true);
+    for task in notifiers {
+        let _ = task.await;
+    }
     broker
         .log_server(EventKind::ServerStopped, "shutdown")
         .await

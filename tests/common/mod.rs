@@ -88,6 +88,7 @@ impl TestServer {
             store: Default::default(),
             limits: Default::default(),
             gate: Default::default(),
+            webhooks: Vec::new(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");

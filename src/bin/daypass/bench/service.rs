@@ -172,6 +172,7 @@ pub(super) async fn start_server(dir: &std::path::Path) -> Result<Setup, String>
             ..Default::default()
         },
         gate: Default::default(),
+        webhooks: Vec::new(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
