@@ -398,7 +398,7 @@ impl Config {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
                 return Err(bad(
-                    "name must be 1 to 64 letters, digits, '-' or '_'".into(),
+                    "name must be 1 to 64 letters, digits, '-' or '_'".into()
                 ));
             }
             if !names.insert(h.name.as_str()) {

@@ -23,12 +23,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
     clock::SharedClock,
-    notify::Notifier,
     config::Config,
     domain::{EventKind, Name},
     gate::Gate,
     identity::ClientCa,
     ledger::{Ledger, LedgerError},
+    notify::Notifier,
     pb::{
         audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
         grant_service_server::GrantServiceServer, staff_service_server::StaffServiceServer,

@@ -121,7 +121,10 @@ impl Endpoint {
         let request = Request::post(self.path.as_str())
             .header(header::HOST, self.authority.as_str())
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("daypass/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("daypass/", env!("CARGO_PKG_VERSION")),
+            )
             .header(DELIVERY_HEADER, id)
             .header(SIGNATURE_HEADER, signature)
             .body(Full::new(body))
@@ -153,11 +156,10 @@ impl Endpoint {
         match &self.tls {
             None => send(TokioIo::new(tcp), request).await,
             Some(tls) => {
-                let name = ServerName::try_from(self.host.clone())
-                    .map_err(|e| Failure {
-                        message: format!("{} is not a TLS server name: {e}", self.host),
-                        retryable: false,
-                    })?;
+                let name = ServerName::try_from(self.host.clone()).map_err(|e| Failure {
+                    message: format!("{} is not a TLS server name: {e}", self.host),
+                    retryable: false,
+                })?;
                 let stream = tls
                     .connect(name, tcp)
                     .await

@@ -81,9 +81,7 @@ const PAGE: usize = 256;
 pub enum NotifyError {
     #[error("the url must be http://host[:port]/path or https://…: {0}")]
     Url(String),
-    #[error(
-        "webhook {hook:?}: secret_file {path}: {message}"
-    )]
+    #[error("webhook {hook:?}: secret_file {path}: {message}")]
     Secret {
         hook: String,
         path: std::path::PathBuf,
@@ -217,7 +215,9 @@ impl Notifier {
             hook.cursor.store(state.cursor, Ordering::Relaxed);
             hook.dead.store(state.dead.len() as u64, Ordering::Relaxed);
             let (me, hook, stop) = (self.clone(), hook.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move { me.run(&hook, state, stop).await }));
+            tasks.push(tokio::spawn(
+                async move { me.run(&hook, state, stop).await },
+            ));
         }
         Ok(tasks)
     }
@@ -268,9 +268,8 @@ impl Notifier {
                         () = self.clock.sleep_until(later) => {}
                         _ = stop.changed() => {}
                     }
-                    match load(&self.ledger, &hook.config.name).await {
-                        Ok(Some(s)) => state = s,
-                        Ok(None) | Err(_) => {}
+                    if let Ok(Some(s)) = load(&self.ledger, &hook.config.name).await {
+                        state = s;
                     }
                 }
             }
@@ -380,7 +379,7 @@ impl Notifier {
         let id = format!("{}:{}", hook.config.name, e.entry.seq);
         let body = Bytes::from(match hook.config.format {
             WebhookFormat::Json => json_body(&id, e, &self.origin),
-            WebhookFormat::Slack => slack_body(e),
+            WebhookFormat::Slack => slack_body(e, self.grant_reason(&e.entry).as_deref()),
         });
         let mut backoff = hook.config.backoff_initial_ms;
         let mut attempt = 0;
@@ -418,6 +417,19 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// The reason of the grant an entry is about, when the entry itself
+    /// does not carry it (an activation, a decision): from the grant's
+    /// record, whose reason never changes.
+    fn grant_reason(&self, e: &crate::audit::Entry) -> Option<String> {
+        if e.details.contains_key(detail::REASON) {
+            return None;
+        }
+        let id = crate::domain::GrantId::parse(e.details.get(detail::GRANT)?)?;
+        self.ledger.grant(&id).ok().flatten().map(|g| g.reason)
+    }
+}
+
 enum Step {
     Progress,
     Idle,
@@ -434,12 +446,12 @@ enum Outcome {
 impl Hook {
     fn wants(&self, e: &crate::audit::Entry) -> bool {
         notifiable(e)
-            && self.events.iter().any(|k| *k == e.kind)
+            && self.events.contains(&e.kind)
             && self
                 .config
                 .tenants
                 .as_ref()
-                .is_none_or(|ts| ts.iter().any(|t| *t == e.tenant))
+                .is_none_or(|ts| ts.contains(&e.tenant))
     }
 }
 
@@ -476,14 +488,16 @@ pub fn json_body(id: &str, e: &SealedEntry, origin: &str) -> Vec<u8> {
 
 /// The Slack body: one line saying who did what, where, to which grant,
 /// and why.
-pub fn slack_body(e: &SealedEntry) -> Vec<u8> {
-    serde_json::json!({ "text": summary(&e.entry) })
+pub fn slack_body(e: &SealedEntry, grant_reason: Option<&str>) -> Vec<u8> {
+    serde_json::json!({ "text": summary(&e.entry, grant_reason) })
         .to_string()
         .into_bytes()
 }
 
-/// `grant.requested by staff/bob on acme (grant g-1, waiting for approval): reason "…"`.
-pub fn summary(e: &crate::audit::Entry) -> String {
+/// `daypass #12: grant.requested by staff/bob on acme (grant g-1, for bob,
+/// waiting for approval): "INC-7 disk full"`; `grant_reason` stands in
+/// for an entry without a reason of its own.
+pub fn summary(e: &crate::audit::Entry, grant_reason: Option<&str>) -> String {
     let d: &BTreeMap<String, String> = &e.details;
     let mut s = format!("daypass #{}: {} by {}", e.seq, e.kind, e.actor);
     if !e.tenant.is_empty() {
@@ -505,10 +519,14 @@ pub fn summary(e: &crate::audit::Entry) -> String {
     if !about.is_empty() {
         s.push_str(&format!(" ({})", about.join(", ")));
     }
-    if let Some(r) = d.get(detail::REASON).or_else(|| d.get(detail::NOTE)) {
+    if let Some(r) = d.get(detail::REASON).map(String::as_str).or(grant_reason) {
         s.push_str(&format!(": {r:?}"));
     }
-    s
+    if let Some(n) = d.get(detail::NOTE).filter(|n| !n.is_empty()) {
+        s.push_str(&format!(" (note: {n:?})"));
+    }
+    // One line whatever the texts hold.
+    s.replace(['\n', '\r'], " ")
 }
 
 /// The dead letters of `hook`, as stored.
@@ -547,9 +565,8 @@ async fn load(ledger: &Ledger, hook: &str) -> Result<Option<HookState>, NotifyEr
 }
 
 async fn store(ledger: &Ledger, hook: &str, state: &HookState) -> Result<(), NotifyError> {
-    let bytes = serde_json::to_vec(state).map_err(|e| {
-        NotifyError::Store(LedgerError::Unavailable(format!("cannot encode: {e}")))
-    })?;
+    let bytes = serde_json::to_vec(state)
+        .map_err(|e| NotifyError::Store(LedgerError::Unavailable(format!("cannot encode: {e}"))))?;
     Ok(ledger.put_notifier_state(hook, bytes).await?)
 }
 
