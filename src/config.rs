@@ -569,4 +569,46 @@ mod tests {
         let c: Config = toml::from_str(&roots).unwrap();
         assert!(c.check().is_err());
     }
+
+    #[test]
+    fn webhooks_are_checked() {
+        let hook = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[[webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example/x\"\n\
+                 secret_file = \"ops.key\"\n{extra}\n"
+            )
+        };
+        let c: Config = toml::from_str(&hook("")).unwrap();
+        c.check().unwrap();
+        let h = &c.webhooks[0];
+        assert_eq!((h.max_attempts, h.format), (12, WebhookFormat::Json));
+        assert_eq!((h.backoff_initial_ms, h.backoff_max_ms), (1000, 300_000));
+        let err = |extra: &str| {
+            toml::from_str::<Config>(&hook(extra))
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.check().map_err(|e| e.to_string()))
+                .unwrap_err()
+        };
+        let e = err("events = [\"grant.requested\", \"grant.teleported\"]");
+        assert!(
+            e.contains("\"grant.teleported\" is not a notifiable kind"),
+            "{e}"
+        );
+        assert!(err("events = [\"call.refused\"]").contains("call.refused"));
+        assert!(err("format = \"xml\"").contains("xml"));
+        assert!(err("retries = 3").contains("retries"));
+        assert!(err("max_attempts = 0").contains("max_attempts"));
+        let ftp = hook("").replace("https://hooks.example/x", "ftp://hooks.example/x");
+        let e = toml::from_str::<Config>(&ftp).unwrap().check().unwrap_err();
+        assert!(e.to_string().contains("not http or https"), "{e}");
+        let twice = format!(
+            "{}[[webhooks]]\nname = \"ops\"\nurl = \"http://b/\"\nsecret_file = \"k\"\n",
+            hook("")
+        );
+        let e = toml::from_str::<Config>(&twice)
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(e.to_string().contains("two webhooks"), "{e}");
+    }
 }

@@ -788,3 +788,23 @@ async fn nothing_is_lost_across_a_sigkill_while_the_receiver_is_down() {
         "none skipped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_key_others_can_read_is_refused_at_start() {
+    let mut s = TestServer::start_with(|c| {
+        let h = hook(&key_dir(c), "ops", "http://127.0.0.1:9/hook");
+        std::fs::set_permissions(&h.secret_file, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        c.webhooks.push(h);
+    })
+    .await;
+    let e = s.stop_reporting().await.expect_err("refused").to_string();
+    assert!(
+        e.contains("webhook \"ops\"") && e.contains("chmod 600"),
+        "{e}"
+    );
+    assert!(
+        !e.contains(std::str::from_utf8(SECRET).expect("ascii")),
+        "{e}"
+    );
+}
