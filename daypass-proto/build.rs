@@ -16,7 +16,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .btree_map(".daypass.v1.LogEntry.details")
         .compile_with_config(
             config,
-            &["../proto/daypass/v1/daypass.proto"],
+            &[
+                "../proto/daypass/v1/daypass.proto",
+                "../proto/daypass/v1/notify.proto",
+            ],
             &["../proto"],
         )?;
     Ok(())

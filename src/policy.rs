@@ -90,10 +90,12 @@ pub enum Action {
     GetVerificationKeys,
     GetRevocations,
     WatchRevocations,
+    ListDeadLetters,
+    RetryDeadLetter,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -121,6 +123,8 @@ impl Action {
         Action::GetVerificationKeys,
         Action::GetRevocations,
         Action::WatchRevocations,
+        Action::ListDeadLetters,
+        Action::RetryDeadLetter,
     ];
 
     /// The RPC's name, as logged.
@@ -153,6 +157,8 @@ impl Action {
             Action::GetVerificationKeys => "GetVerificationKeys",
             Action::GetRevocations => "GetRevocations",
             Action::WatchRevocations => "WatchRevocations",
+            Action::ListDeadLetters => "ListDeadLetters",
+            Action::RetryDeadLetter => "RetryDeadLetter",
         }
     }
 }
@@ -207,22 +213,24 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | WatchRevocations
         ),
         Caller::Staff { role, .. } => match role {
-            Role::Support | Role::Root => matches!(
-                action,
-                WhoAmI
-                    | ListTenants
-                    | RequestGrant
-                    | ApproveGrant
-                    | DenyGrant
-                    | ListGrants
-                    | GetGrant
-                    | ReleaseGrant
-                    | GetCheckpoint
-                    | GetInclusionProof
-                    | GetConsistencyProof
-                    | IssueGrantCertificate
-                    | GetVerificationKeys
-            ),
+            Role::Support | Role::Root => {
+                matches!(
+                    action,
+                    WhoAmI
+                        | ListTenants
+                        | RequestGrant
+                        | ApproveGrant
+                        | DenyGrant
+                        | ListGrants
+                        | GetGrant
+                        | ReleaseGrant
+                        | GetCheckpoint
+                        | GetInclusionProof
+                        | GetConsistencyProof
+                        | IssueGrantCertificate
+                        | GetVerificationKeys
+                ) || (*role == Role::Root && matches!(action, ListDeadLetters | RetryDeadLetter))
+            }
             Role::Admin => matches!(
                 action,
                 WhoAmI
@@ -245,6 +253,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetConsistencyProof
                     | GetTenantEntries
                     | GetVerificationKeys
+                    | ListDeadLetters
+                    | RetryDeadLetter
             ),
             Role::Auditor => matches!(
                 action,

@@ -1,7 +1,7 @@
 //! The server: opens the store, checks that its records answer to its log
 //! and that the log is not older than the checkpoint it last published
 //! (otherwise it fails closed: reads of the log only), brings the log and
-//! the expiry index up to date, and serves the five daypass services plus
+//! the expiry index up to date, and serves the six daypass services plus
 //! gRPC health and reflection over mutual TLS (terminated by
 //! [`crate::tls`]) until `shutdown` resolves. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
@@ -31,11 +31,11 @@ use crate::{
     notify::Notifier,
     pb::{
         audit_service_server::AuditServiceServer, gate_service_server::GateServiceServer,
-        grant_service_server::GrantServiceServer, staff_service_server::StaffServiceServer,
-        tenant_service_server::TenantServiceServer,
+        grant_service_server::GrantServiceServer, notify_service_server::NotifyServiceServer,
+        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
     },
     pki,
-    rpc::{Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
+    rpc::{Api, AuditApi, GateApi, GrantApi, NotifyApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
     tls,
 };
@@ -252,7 +252,7 @@ async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(broker.clone(), client_ca, stopping);
+    let api = Api::new(broker.clone(), client_ca, stopping, notifier.clone());
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -269,6 +269,7 @@ async fn serve(
         .add_service(limit(TenantServiceServer::new(TenantApi(api.clone()))))
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
+        .add_service(limit(NotifyServiceServer::new(NotifyApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
     let incoming = tls::incoming(
@@ -512,5 +513,6 @@ impl_limited!(
     TenantServiceServer<TenantApi>,
     GrantServiceServer<GrantApi>,
     AuditServiceServer<AuditApi>,
-    GateServiceServer<GateApi>
+    GateServiceServer<GateApi>,
+    NotifyServiceServer<NotifyApi>
 );

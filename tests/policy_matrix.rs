@@ -27,7 +27,7 @@ use tonic::{Code, Status};
 
 // ------------------------------------------------------ the specification ---
 
-const SUPPORT_AND_ROOT: &[Action] = &[
+const SUPPORT_ROLE: &[Action] = &[
     WhoAmI,
     ListTenants,
     RequestGrant,
@@ -41,6 +41,25 @@ const SUPPORT_AND_ROOT: &[Action] = &[
     GetConsistencyProof,
     IssueGrantCertificate,
     GetVerificationKeys,
+];
+
+/// Support's, plus the webhooks' dead letters.
+const ROOT_ROLE: &[Action] = &[
+    WhoAmI,
+    ListTenants,
+    RequestGrant,
+    ApproveGrant,
+    DenyGrant,
+    ListGrants,
+    GetGrant,
+    ReleaseGrant,
+    GetCheckpoint,
+    GetInclusionProof,
+    GetConsistencyProof,
+    IssueGrantCertificate,
+    GetVerificationKeys,
+    ListDeadLetters,
+    RetryDeadLetter,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -64,6 +83,8 @@ const ADMIN_ROLE: &[Action] = &[
     GetConsistencyProof,
     GetTenantEntries,
     GetVerificationKeys,
+    ListDeadLetters,
+    RetryDeadLetter,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -111,7 +132,8 @@ const NOTHING: &[Action] = &[];
 /// certificate. Exhaustive on purpose: a new role must get a row.
 fn staff_allows(role: Role) -> &'static [Action] {
     match role {
-        Role::Support | Role::Root => SUPPORT_AND_ROOT,
+        Role::Support => SUPPORT_ROLE,
+        Role::Root => ROOT_ROLE,
         Role::Admin => ADMIN_ROLE,
         Role::Auditor => AUDITOR_ROLE,
         Role::Partnerships | Role::DataEntry | Role::Administration => NO_CUSTOMER_ACCESS,
@@ -182,13 +204,13 @@ async fn every_caller_times_every_rpc() {
         Row::new(
             "support",
             "staff/sam",
-            SUPPORT_AND_ROOT,
+            SUPPORT_ROLE,
             s.enrol("sam", pb::Role::Support).await,
         ),
         Row::new(
             "root",
             "staff/rory",
-            SUPPORT_AND_ROOT,
+            ROOT_ROLE,
             s.enrol("rory", pb::Role::Root).await,
         ),
         Row::new(
@@ -599,5 +621,19 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             let first = stream.message().await?;
             Ok(format!("first list: {}", first.is_some()))
         }
+        ListDeadLetters => c
+            .notify
+            .list_dead_letters(pb::ListDeadLettersRequest::default())
+            .await
+            .map(done),
+        // No such hook: NOT_FOUND once admitted.
+        RetryDeadLetter => c
+            .notify
+            .retry_dead_letter(pb::RetryDeadLetterRequest {
+                hook: "none".into(),
+                seq: 0,
+            })
+            .await
+            .map(done),
     }
 }

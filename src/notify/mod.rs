@@ -154,6 +154,9 @@ struct Hook {
     delivered: AtomicU64,
     failed: AtomicU64,
     dead: AtomicU64,
+    /// Dead letters asked to be retried (the RPC), for the running task.
+    queued: parking_lot::Mutex<Vec<u64>>,
+    wake: tokio::sync::Notify,
 }
 
 impl Notifier {
@@ -181,6 +184,8 @@ impl Notifier {
                 delivered: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 dead: AtomicU64::new(0),
+                queued: parking_lot::Mutex::new(Vec::new()),
+                wake: tokio::sync::Notify::new(),
             }));
         }
         Ok(Notifier {
@@ -222,6 +227,52 @@ impl Notifier {
         Ok(tasks)
     }
 
+    /// The stored dead letters of every hook (or of `only`), by hook.
+    pub async fn dead_letters(
+        &self,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, DeadLetter)>, NotifyError> {
+        if let Some(name) = only {
+            self.hook(name)?;
+        }
+        let mut out = Vec::new();
+        for h in &self.hooks {
+            let name = &h.config.name;
+            if only.is_none_or(|o| o == name) {
+                for d in dead_letters(&self.ledger, name).await? {
+                    out.push((name.clone(), d));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues the dead letter (`hook`, `seq`) for the running task, which
+    /// stores the request and delivers it before new entries.
+    pub async fn retry(&self, hook: &str, seq: u64) -> Result<(), NotifyError> {
+        let h = self.hook(hook)?;
+        if !dead_letters(&self.ledger, hook)
+            .await?
+            .iter()
+            .any(|d| d.seq == seq)
+        {
+            return Err(NotifyError::NoDeadLetter {
+                hook: hook.to_owned(),
+                seq,
+            });
+        }
+        h.queued.lock().push(seq);
+        h.wake.notify_one();
+        Ok(())
+    }
+
+    fn hook(&self, name: &str) -> Result<&Arc<Hook>, NotifyError> {
+        self.hooks
+            .iter()
+            .find(|h| h.config.name == name)
+            .ok_or_else(|| NotifyError::UnknownHook(name.to_owned()))
+    }
+
     /// Per hook: cursor, outbox depth and failure counts (for metrics).
     pub fn stats(&self) -> Vec<HookStats> {
         let head = *self.ledger.subscribe().borrow();
@@ -256,6 +307,7 @@ impl Notifier {
                 Ok(Step::Idle) => {
                     tokio::select! {
                         r = head.changed() => if r.is_err() { return },
+                        () = hook.wake.notified() => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -283,6 +335,15 @@ impl Notifier {
         head: &mut watch::Receiver<u64>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Step, NotifyError> {
+        let queued = std::mem::take(&mut *hook.queued.lock());
+        if !queued.is_empty() {
+            for seq in queued {
+                if state.dead.iter().any(|d| d.seq == seq) && !state.retry.contains(&seq) {
+                    state.retry.push(seq);
+                }
+            }
+            store(&self.ledger, &hook.config.name, state).await?;
+        }
         if let Some(&seq) = state.retry.first() {
             let entry = self.ledger.entry(seq)?;
             let outcome = match &entry {

@@ -10,6 +10,7 @@ pub mod commands;
 mod convert;
 mod gate;
 mod grants;
+mod notify;
 mod staff;
 mod status;
 mod tenants;
@@ -32,6 +33,7 @@ pub struct Api {
     client_ca: Arc<ClientCa>,
     /// Becomes true when the server starts shutting down; ends follow streams.
     stopping: tokio::sync::watch::Receiver<bool>,
+    notifier: Arc<crate::notify::Notifier>,
     #[cfg(any(test, feature = "fault-injection"))]
     faults: Arc<crate::faults::Faults>,
 }
@@ -41,8 +43,10 @@ impl Api {
         broker: Arc<Broker>,
         client_ca: Arc<ClientCa>,
         stopping: tokio::sync::watch::Receiver<bool>,
+        notifier: Arc<crate::notify::Notifier>,
     ) -> Self {
         Api {
+            notifier,
             client_ca,
             #[cfg(any(test, feature = "fault-injection"))]
             faults: broker.ledger().faults().clone(),
@@ -129,6 +133,6 @@ pub fn peer_principal<T>(
 }
 
 pub use self::{
-    audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, staff::StaffApi,
-    status::panic_status, tenants::TenantApi,
+    audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi, notify::NotifyApi,
+    staff::StaffApi, status::panic_status, tenants::TenantApi,
 };
