@@ -556,6 +556,41 @@ async fn failures_are_retried_then_dead_lettered_and_dead_letters_can_be_retried
         1,
         "the retried one is gone, the new one is there: {dead:?}"
     );
+    // And through the CLI.
+    let work = tempfile::tempdir().expect("tmp");
+    let issued = s.issue(PrincipalKind::Staff, ADMIN);
+    std::fs::write(work.path().join("ada.pem"), &issued.cert_pem).expect("cert");
+    std::fs::write(work.path().join("ada.key"), &issued.key_pem).expect("key");
+    let flags = |rest: &[&str]| {
+        let mut a: Vec<String> = vec![
+            "--server".into(),
+            s.server_url(),
+            "--ca".into(),
+            s.config.tls.ca.display().to_string(),
+            "--cert".into(),
+            work.path().join("ada.pem").display().to_string(),
+            "--key".into(),
+            work.path().join("ada.key").display().to_string(),
+        ];
+        a.extend(rest.iter().map(|r| (*r).to_owned()));
+        a
+    };
+    let out = cli::run_async(
+        work.path().to_owned(),
+        flags(&["--json", "webhooks", "dead"]),
+    )
+    .await;
+    let listed: Value = serde_json::from_str(&cli::assert_ok(&out, "webhooks dead")).expect("json");
+    assert_eq!(listed[0]["hook"], "down");
+    assert_eq!(listed[0]["seq"], dead[0].seq);
+    let out = cli::run_async(
+        work.path().to_owned(),
+        flags(&["webhooks", "retry", "down", "999999"]),
+    )
+    .await;
+    let err = cli::one_line_error(&out, "webhooks retry of no dead letter");
+    assert!(err.contains("no dead letter at seq 999999"), "{err}");
+
     s.stop().await;
     let ledger = s.open_ledger();
     let dead = notify::dead_letters(&ledger, "down")
