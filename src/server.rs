@@ -156,6 +156,7 @@ async fn serve(
         ))
     })?);
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
+    crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
     let origin = crate::ledger::checkpoint::CheckpointSigner::origin(&*log_key).to_owned();
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;

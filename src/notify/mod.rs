@@ -159,6 +159,16 @@ struct Hook {
     wake: tokio::sync::Notify,
 }
 
+/// Reads every hook's secret and TLS roots, as [`Notifier::new`] will:
+/// for the server to refuse a bad hook before it opens or logs anything.
+pub fn check(configs: &[WebhookConfig]) -> Result<(), NotifyError> {
+    for c in configs {
+        read_secret(&c.name, &c.secret_file)?;
+        Endpoint::parse(&c.url)?.with_roots(&c.name, c.ca_file.as_deref())?;
+    }
+    Ok(())
+}
+
 impl Notifier {
     /// Loads every hook's secret (refused if its group or others can read
     /// it) and TLS roots. Nothing runs until [`Notifier::start`].
@@ -305,10 +315,12 @@ impl Notifier {
                 Ok(Step::Stopped) => return,
                 Ok(Step::Progress) => {}
                 Ok(Step::Idle) => {
+                    // A dropped stop sender (the server gave up during
+                    // start-up) stops the task too.
                     tokio::select! {
                         r = head.changed() => if r.is_err() { return },
                         () = hook.wake.notified() => {}
-                        _ = stop.changed() => {}
+                        r = stop.changed() => if r.is_err() { return },
                     }
                 }
                 Err(e) => {
@@ -318,7 +330,7 @@ impl Notifier {
                     let later = self.clock.now().plus_secs(5);
                     tokio::select! {
                         () = self.clock.sleep_until(later) => {}
-                        _ = stop.changed() => {}
+                        r = stop.changed() => if r.is_err() { return },
                     }
                     if let Ok(Some(s)) = load(&self.ledger, &hook.config.name).await {
                         state = s;
