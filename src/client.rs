@@ -7,8 +7,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::pb::{
     audit_service_client::AuditServiceClient, gate_service_client::GateServiceClient,
-    grant_service_client::GrantServiceClient, staff_service_client::StaffServiceClient,
-    tenant_service_client::TenantServiceClient,
+    grant_service_client::GrantServiceClient, notify_service_client::NotifyServiceClient,
+    staff_service_client::StaffServiceClient, tenant_service_client::TenantServiceClient,
 };
 
 #[derive(Debug, Error)]
@@ -69,6 +69,7 @@ pub struct Clients {
     pub audit: AuditServiceClient<Channel>,
     pub gate: GateServiceClient<Channel>,
     pub alerts: crate::pb::alert_service_client::AlertServiceClient<Channel>,
+    pub notify: NotifyServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
     /// over the same mutual TLS).
     pub health: tonic_health::pb::health_client::HealthClient<Channel>,
@@ -82,6 +83,7 @@ impl Clients {
             grants: GrantServiceClient::new(channel.clone()),
             gate: GateServiceClient::new(channel.clone()),
             alerts: crate::pb::alert_service_client::AlertServiceClient::new(channel.clone()),
+            notify: NotifyServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone())
                 .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
             health: tonic_health::pb::health_client::HealthClient::new(channel),

@@ -57,6 +57,17 @@
 //! [metrics]                        # /metrics, /healthz, /readyz (docs/monitoring.md)
 //! enabled = true
 //! listen = "127.0.0.1:9464"        # plain HTTP: keep it on localhost or the scrape network
+//! [[webhooks]]                     # zero or more; docs/webhooks.md
+//! name = "oncall"
+//! url = "https://hooks.example/daypass"
+//! secret_file = "/etc/daypass/oncall.hook-key"   # HMAC key, mode 0600
+//! events = ["grant.requested", "grant.approved"] # default: every notifiable kind
+//! tenants = ["acme"]               # default: every tenant
+//! format = "json"                  # or "slack"
+//! max_attempts = 12
+//! backoff_initial_ms = 1000        # doubled per attempt, capped at backoff_max_ms
+//! backoff_max_ms = 300000
+//! # ca_file = "/etc/daypass/hooks-ca.pem"        # default: the webpki roots
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -109,6 +120,8 @@ pub struct Config {
     pub alerts: crate::monitor::settings::AlertSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// The plain-HTTP metrics and health listener (`crate::metrics`,
@@ -131,6 +144,60 @@ impl Default for MetricsSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
     }
+}
+
+/// One webhook (`crate::notify`, docs/webhooks.md): where matching log
+/// entries are delivered, signed with the key in `secret_file`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names the hook in its idempotency keys and its stored cursor.
+    pub name: String,
+    /// `http://` or `https://` receiver.
+    pub url: String,
+    /// The HMAC-SHA256 key; refused if its group or others can read it.
+    pub secret_file: PathBuf,
+    /// Kinds delivered (default: every notifiable kind).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Tenants delivered (default: all, and entries about no tenant).
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// CA certificates (PEM) for an https receiver instead of the webpki
+    /// roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The body a webhook receives.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The entry as JSON (docs/webhooks.md).
+    #[default]
+    Json,
+    /// `{"text": …}`: one readable line, for Slack-compatible receivers.
+    Slack,
+}
+
+fn default_max_attempts() -> u32 {
+    12
+}
+
+fn default_backoff_initial_ms() -> u64 {
+    1000
+}
+
+fn default_backoff_max_ms() -> u64 {
+    300_000
 }
 
 /// What tenants verify offline (`crate::gate`, docs/integration.md): the
@@ -357,6 +424,50 @@ impl Config {
         Ok(config)
     }
 
+    /// Each webhook's name (unique), URL, kinds and retry settings.
+    fn check_webhooks(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::BTreeSet::new();
+        for h in &self.webhooks {
+            let bad = |m: String| ConfigError::Invalid(format!("webhook {:?}: {m}", h.name));
+            if h.name.is_empty()
+                || h.name.len() > 64
+                || !h
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad(
+                    "name must be 1 to 64 letters, digits, '-' or '_'".into()
+                ));
+            }
+            if !names.insert(h.name.as_str()) {
+                return Err(bad("two webhooks have this name".into()));
+            }
+            crate::notify::Endpoint::parse(&h.url).map_err(|e| bad(format!("url: {e}")))?;
+            for k in h.events.iter().flatten() {
+                if !crate::notify::NOTIFIABLE.contains(&k.as_str()) {
+                    return Err(bad(format!(
+                        "events: {k:?} is not a notifiable kind (one of {})",
+                        crate::notify::NOTIFIABLE.join(", ")
+                    )));
+                }
+            }
+            if !(1..=1000).contains(&h.max_attempts) {
+                return Err(bad(format!(
+                    "max_attempts must be between 1 and 1000, not {}",
+                    h.max_attempts
+                )));
+            }
+            if h.backoff_initial_ms == 0 || h.backoff_initial_ms > h.backoff_max_ms {
+                return Err(bad(format!(
+                    "backoff_initial_ms ({}) must be at least 1 and at most backoff_max_ms ({})",
+                    h.backoff_initial_ms, h.backoff_max_ms
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Enforces the limits the service promises, whatever the file says.
     pub fn check(&self) -> Result<(), ConfigError> {
         let g = &self.grants;
@@ -426,6 +537,7 @@ impl Config {
                 )));
             }
         }
+        self.check_webhooks()?;
         if self.staff.max_root_holders > 2 {
             return Err(ConfigError::Invalid(format!(
                 "staff.max_root_holders may be 0, 1 or 2, not {}",
@@ -514,5 +626,47 @@ mod tests {
         let roots = format!("{MINIMAL}\n[staff]\nmax_root_holders = 3\n");
         let c: Config = toml::from_str(&roots).unwrap();
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn webhooks_are_checked() {
+        let hook = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[[webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example/x\"\n\
+                 secret_file = \"ops.key\"\n{extra}\n"
+            )
+        };
+        let c: Config = toml::from_str(&hook("")).unwrap();
+        c.check().unwrap();
+        let h = &c.webhooks[0];
+        assert_eq!((h.max_attempts, h.format), (12, WebhookFormat::Json));
+        assert_eq!((h.backoff_initial_ms, h.backoff_max_ms), (1000, 300_000));
+        let err = |extra: &str| {
+            toml::from_str::<Config>(&hook(extra))
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.check().map_err(|e| e.to_string()))
+                .unwrap_err()
+        };
+        let e = err("events = [\"grant.requested\", \"grant.teleported\"]");
+        assert!(
+            e.contains("\"grant.teleported\" is not a notifiable kind"),
+            "{e}"
+        );
+        assert!(err("events = [\"call.refused\"]").contains("call.refused"));
+        assert!(err("format = \"xml\"").contains("xml"));
+        assert!(err("retries = 3").contains("retries"));
+        assert!(err("max_attempts = 0").contains("max_attempts"));
+        let ftp = hook("").replace("https://hooks.example/x", "ftp://hooks.example/x");
+        let e = toml::from_str::<Config>(&ftp).unwrap().check().unwrap_err();
+        assert!(e.to_string().contains("not http or https"), "{e}");
+        let twice = format!(
+            "{}[[webhooks]]\nname = \"ops\"\nurl = \"http://b/\"\nsecret_file = \"k\"\n",
+            hook("")
+        );
+        let e = toml::from_str::<Config>(&twice)
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(e.to_string().contains("two webhooks"), "{e}");
     }
 }

@@ -55,6 +55,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         gate: Default::default(),
         alerts: Default::default(),
         metrics: Default::default(),
+        webhooks: Vec::new(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;

@@ -23,6 +23,7 @@ pub mod ledger; // the commit contract, group commit, checkpoints; storage drive
 pub mod limits; // per-caller rate limits (token buckets)
 pub mod metrics; // Prometheus metrics, the per-call layer and request log, /healthz and /readyz
 pub mod monitor; // detection rules over the committed log; alerts with a cursor kept in the store
+pub mod notify; // webhooks: follows the durable log (the outbox) and delivers, signed
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place
 pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping

@@ -93,10 +93,12 @@ pub enum Action {
     ListAlerts,
     AcknowledgeAlert,
     ResolveAlert,
+    ListDeadLetters,
+    RetryDeadLetter,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 32] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -127,6 +129,8 @@ impl Action {
         Action::ListAlerts,
         Action::AcknowledgeAlert,
         Action::ResolveAlert,
+        Action::ListDeadLetters,
+        Action::RetryDeadLetter,
     ];
 
     /// The RPC's name, as logged.
@@ -162,6 +166,8 @@ impl Action {
             Action::ListAlerts => "ListAlerts",
             Action::AcknowledgeAlert => "AcknowledgeAlert",
             Action::ResolveAlert => "ResolveAlert",
+            Action::ListDeadLetters => "ListDeadLetters",
+            Action::RetryDeadLetter => "RetryDeadLetter",
         }
     }
 }
@@ -217,7 +223,18 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | ListAlerts
         ),
         Caller::Staff { role, .. } => match role {
-            Role::Root if matches!(action, ListAlerts | AcknowledgeAlert | ResolveAlert) => true,
+            Role::Root
+                if matches!(
+                    action,
+                    ListAlerts
+                        | AcknowledgeAlert
+                        | ResolveAlert
+                        | ListDeadLetters
+                        | RetryDeadLetter
+                ) =>
+            {
+                true
+            }
             Role::Support | Role::Root => matches!(
                 action,
                 WhoAmI
@@ -259,6 +276,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListAlerts
                     | AcknowledgeAlert
                     | ResolveAlert
+                    | ListDeadLetters
+                    | RetryDeadLetter
             ),
             Role::Auditor => matches!(
                 action,

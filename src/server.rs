@@ -1,12 +1,14 @@
 //! The server: opens the store, checks that its records answer to its log
 //! and that the log is not older than the checkpoint it last published
 //! (otherwise it fails closed: reads of the log only), brings the log and
-//! the expiry index up to date, and serves the five daypass services plus
+//! the expiry index up to date, and serves the six daypass services plus
 //! gRPC health and reflection over mutual TLS (terminated by
 //! [`crate::tls`]), and, on its own plain-HTTP listener, metrics and
 //! health ([`crate::metrics`]), until `shutdown` resolves. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
-//! checkpoint saved. A handler that panics fails only its own call, with
+//! checkpoint saved. The webhook tasks ([`crate::notify`]) run from
+//! before the first call is served until the calls have drained; they
+//! deliver from the durable log even while fail-closed. A handler that panics fails only its own call, with
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
 //! calls go on.
 
@@ -27,13 +29,15 @@ use crate::{
     gate::Gate,
     identity::ClientCa,
     ledger::{Ledger, LedgerError},
+    notify::Notifier,
     pb::{
         alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
         gate_service_server::GateServiceServer, grant_service_server::GrantServiceServer,
-        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
+        notify_service_server::NotifyServiceServer, staff_service_server::StaffServiceServer,
+        tenant_service_server::TenantServiceServer,
     },
     pki,
-    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, StaffApi, TenantApi},
+    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, NotifyApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
     tls,
 };
@@ -77,6 +81,8 @@ pub enum ServerError {
         path.display(), path.display()
     )]
     SharedDataDir { path: std::path::PathBuf, mode: u32 },
+    #[error("cannot start the webhooks: {0}")]
+    Webhooks(String),
     #[error("stopped, but the stop could not be logged: {0}")]
     Shutdown(BrokerError),
 }
@@ -162,7 +168,9 @@ async fn serve(
         ))
     })?);
     let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
+    crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
+    let origin = crate::ledger::checkpoint::CheckpointSigner::origin(&*log_key).to_owned();
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let ledger = Arc::new(prepare(ledger));
     let disagreement = vouched_for(&ledger, &config.data_dir).await?;
@@ -251,6 +259,24 @@ async fn serve(
         },
     ));
 
+    // Webhooks follow the durable log from their stored cursors, fail-closed
+    // or not: what they report is committed (crate::notify). Started
+    // before any call is served, so a new hook's cursor is stored first.
+    let notifier = Arc::new(
+        Notifier::new(
+            &config.webhooks,
+            broker.ledger().clone(),
+            broker.clock().clone(),
+            origin,
+        )
+        .map_err(|e| ServerError::Webhooks(e.to_string()))?,
+    );
+    let (stop_notifying, notifying_stopped) = tokio::sync::watch::channel(false);
+    let notifiers = notifier
+        .start(notifying_stopped)
+        .await
+        .map_err(|e| ServerError::Webhooks(e.to_string()))?;
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -260,7 +286,7 @@ async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let api = Api::new(broker.clone(), client_ca, stopping);
+    let api = Api::new(broker.clone(), client_ca, stopping, notifier.clone());
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -281,6 +307,7 @@ async fn serve(
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AlertServiceServer::new(AlertApi(api.clone()))))
+        .add_service(limit(NotifyServiceServer::new(NotifyApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
     let incoming = tls::incoming(
@@ -334,6 +361,10 @@ async fn serve(
         if tokio::time::timeout(DRAIN_TIMEOUT, http).await.is_err() {
             tracing::warn!("the metrics listener did not stop within {DRAIN_TIMEOUT:?}");
         }
+    }
+    stop_notifying.send_replace(true);
+    for task in notifiers {
+        let _ = task.await;
     }
     broker
         .log_server(EventKind::ServerStopped, "shutdown")
@@ -545,5 +576,6 @@ impl_limited!(
     GrantServiceServer<GrantApi>,
     AuditServiceServer<AuditApi>,
     GateServiceServer<GateApi>,
-    AlertServiceServer<AlertApi>
+    AlertServiceServer<AlertApi>,
+    NotifyServiceServer<NotifyApi>
 );

@@ -43,7 +43,8 @@ const SUPPORT_ROLE: &[Action] = &[
     GetVerificationKeys,
 ];
 
-/// Support's calls, and the alerts: root holders acknowledge and resolve.
+/// Support's calls, the alerts (root holders acknowledge and resolve)
+/// and the webhooks' dead letters.
 const ROOT_ROLE: &[Action] = &[
     WhoAmI,
     ListTenants,
@@ -61,6 +62,8 @@ const ROOT_ROLE: &[Action] = &[
     ListAlerts,
     AcknowledgeAlert,
     ResolveAlert,
+    ListDeadLetters,
+    RetryDeadLetter,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -87,6 +90,8 @@ const ADMIN_ROLE: &[Action] = &[
     ListAlerts,
     AcknowledgeAlert,
     ResolveAlert,
+    ListDeadLetters,
+    RetryDeadLetter,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -645,6 +650,20 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .resolve_alert(pb::DecideAlertRequest {
                 id: UNKNOWN_ALERT.into(),
                 note: "done".into(),
+            })
+            .await
+            .map(done),
+        ListDeadLetters => c
+            .notify
+            .list_dead_letters(pb::ListDeadLettersRequest::default())
+            .await
+            .map(done),
+        // No such hook: NOT_FOUND once admitted.
+        RetryDeadLetter => c
+            .notify
+            .retry_dead_letter(pb::RetryDeadLetterRequest {
+                hook: "none".into(),
+                seq: 0,
             })
             .await
             .map(done),

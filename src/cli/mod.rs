@@ -7,7 +7,8 @@
 //! several groups share ([`parse_duration`]). Each command group lives in
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
 //! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
-//! `access` (`validate` and `access record`), `audit/`, and `bench` (its
+//! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
+//! letters), and `bench` (its
 //! flags only: the binary runs it); how things are shown is `output`. What
 //! the server does is not here.
 
@@ -28,6 +29,7 @@ mod output;
 mod serve;
 mod staff;
 mod tenant;
+mod webhooks;
 
 use std::io;
 
@@ -43,6 +45,7 @@ pub use self::{
     serve::{LogFormat, ServeArgs, shutdown_signal},
     staff::{RoleArg, StaffCommand},
     tenant::{ApprovalArg, TenantCommand},
+    webhooks::WebhooksCommand,
 };
 
 /// Default directory of `serve --dev`.
@@ -92,6 +95,9 @@ pub enum Command {
     /// Read, export, verify and replay the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List and retry the webhooks' dead letters (admin, root).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Show who the server thinks you are.
     Whoami,
     /// Measure daypass on this machine (results for docs/performance.md).
@@ -141,6 +147,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Access(a) => access::run(&conn, a, json).await,
         Command::Alerts(a) => alerts::run(&conn, a, json).await,
         Command::Audit(a) => audit::run(&conn, a, json).await,
+        Command::Webhooks(w) => webhooks::run(&conn, w, json).await,
         Command::Whoami => connect::whoami(&conn, json).await,
     }
 }

@@ -356,6 +356,26 @@ impl Ledger {
         }
     }
 
+    /// The notifier's stored value under `key` ([`crate::notify`]).
+    pub async fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let (driver, key) = (self.driver.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || driver.notifier_state(&key))
+            .await
+            .map_err(|e| LedgerError::Unavailable(format!("the state read did not finish: {e}")))?
+    }
+
+    /// Replaces the notifier's value under `key`, durably, outside the
+    /// log's groups ([`driver::Driver::put_notifier_state`]). Holds the
+    /// flush lock, so that it never runs while a group is written or
+    /// flushed (the driver contract).
+    pub async fn put_notifier_state(&self, key: &str, value: Vec<u8>) -> Result<(), LedgerError> {
+        let _one_writer = self.flush_lock.lock().await;
+        let (driver, key) = (self.driver.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || driver.put_notifier_state(&key, &value))
+            .await
+            .map_err(|e| LedgerError::Unavailable(format!("the state write did not finish: {e}")))?
+    }
+
     /// Commits written and group writes so far: their ratio is the average
     /// group size.
     pub fn group_stats(&self) -> (u64, u64) {

@@ -235,6 +235,12 @@ impl Driver for Sticky {
     fn tenant_seqs(&self, t: &str, from: u64) -> Rows<u64> {
         self.inner.tenant_seqs(t, from)
     }
+    fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.inner.notifier_state(key)
+    }
+    fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError> {
+        self.inner.put_notifier_state(key, value)
+    }
 }
 
 fn sticky_ledger(dir: &Path) -> (Ledger, Arc<Sticky>) {

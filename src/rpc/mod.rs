@@ -11,6 +11,7 @@ pub mod commands;
 mod convert;
 mod gate;
 mod grants;
+mod notify;
 mod staff;
 mod status;
 mod tenants;
@@ -33,6 +34,7 @@ pub struct Api {
     client_ca: Arc<ClientCa>,
     /// Becomes true when the server starts shutting down; ends follow streams.
     stopping: tokio::sync::watch::Receiver<bool>,
+    notifier: Arc<crate::notify::Notifier>,
     #[cfg(any(test, feature = "fault-injection"))]
     faults: Arc<crate::faults::Faults>,
 }
@@ -42,8 +44,10 @@ impl Api {
         broker: Arc<Broker>,
         client_ca: Arc<ClientCa>,
         stopping: tokio::sync::watch::Receiver<bool>,
+        notifier: Arc<crate::notify::Notifier>,
     ) -> Self {
         Api {
+            notifier,
             client_ca,
             #[cfg(any(test, feature = "fault-injection"))]
             faults: broker.ledger().faults().clone(),
@@ -136,5 +140,5 @@ pub fn peer_principal<T>(
 
 pub use self::{
     alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
-    staff::StaffApi, status::panic_status, tenants::TenantApi,
+    notify::NotifyApi, staff::StaffApi, status::panic_status, tenants::TenantApi,
 };

@@ -98,6 +98,7 @@ impl TestServer {
                 ..Default::default()
             },
             metrics: Default::default(),
+            webhooks: Vec::new(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");

@@ -16,6 +16,7 @@
 //! | `reports` | tenant `\0` report id | seq (8 BE) ‖ entry hash (32) ‖ report fingerprint (32) |
 //! | `alerts` | alert id | JSON record |
 //! | `tenant_grants` | tenant `\0` grant id | empty: the grant is this tenant's (so that another tenant's grant id costs a lookup what an unknown one does) |
+//! | `notify` | webhook name | JSON state of that hook's delivery (`crate::notify`): cursor, dead letters, retries; written outside the log's groups |
 
 use crate::{
     audit::{Hash, merkle::NodeId},

@@ -24,6 +24,14 @@
 //!   that is durable: a group written but never flushed is either all
 //!   there and on disk, or not there at all. The ledger then checks the
 //!   stored head against what it knows is durable.
+//! * [`Driver::put_notifier_state`] stores one small value of the
+//!   notifier ([`crate::notify`]) outside the log's groups: atomically
+//!   (the old value or the new, never a mix) and durably before it returns
+//!   `Ok`. It is blocking; the ledger runs it off the async threads and
+//!   under the same lock as group writes
+//!   ([`crate::ledger::Ledger::put_notifier_state`]), so never while a
+//!   `write`, `flush` or `recover` runs (sled would deadlock if a flush
+//!   met a transaction).
 
 pub mod layout;
 pub mod sled;
@@ -92,6 +100,13 @@ pub trait Driver: Send + Sync + 'static {
     fn newest_checkpoint(&self) -> Result<Option<String>, LedgerError>;
     /// Sequence numbers of the entries in `tenant`'s scope, from `from` on.
     fn tenant_seqs(&self, tenant: &str, from: u64) -> Rows<u64>;
+
+    /// The notifier's value under `key` (a webhook's cursor and dead
+    /// letters), or `None` if none was stored.
+    fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError>;
+    /// Replaces the notifier's value under `key`: atomic and durable
+    /// before it returns (see the module docs). Blocking.
+    fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError>;
 }
 
 /// The head of the stored log.

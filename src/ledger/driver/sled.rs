@@ -73,6 +73,7 @@ struct Handles {
     reports: sled::Tree,
     tenant_grants: sled::Tree,
     alerts: sled::Tree,
+    notify: sled::Tree,
 }
 
 /// What a reopen writes (and deletes) first, to see that the directory has
@@ -168,6 +169,7 @@ impl Handles {
             reports: tree("reports")?,
             alerts: tree("alerts")?,
             tenant_grants: tree("tenant_grants")?,
+            notify: tree("notify")?,
             db,
         };
         h.index_tenant_grants()?;
@@ -481,6 +483,22 @@ impl Driver for SledDriver {
                     .ok_or_else(|| LedgerError::Corrupt("a scope key is malformed".into()))
             },
         )
+    }
+
+    fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.with(|h| Ok(h.notify.get(key.as_bytes())?.map(|v| v.to_vec())))
+    }
+
+    /// One insert (atomic in sled) and a flush of the database: the value
+    /// is on disk before this returns. It may also make a group written
+    /// but not yet flushed durable early, which the contract allows (a
+    /// written group may reach the disk at any time).
+    fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError> {
+        self.with(|h| {
+            h.notify.insert(key.as_bytes(), value)?;
+            h.db.flush()?;
+            Ok(())
+        })
     }
 }
 

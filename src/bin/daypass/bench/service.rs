@@ -180,6 +180,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
             ..Default::default()
         },
         metrics: Default::default(),
+        webhooks: Vec::new(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
