@@ -712,6 +712,37 @@ async fn filters_pick_kinds_and_tenants_and_slack_gets_one_line() {
     );
 }
 
+/// The monitor's alerts are notifiable too: a burst of denied validations
+/// raises `denied-burst`, and its `alert.raised` entry reaches the hook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_the_monitor_raises_is_delivered() {
+    let pager = Receiver::start().await;
+    let url = pager.url();
+    let s = TestServer::start_with(|c| {
+        c.alerts.enabled = true;
+        let dir = key_dir(c);
+        let mut h = hook(&dir, "pager", &url);
+        h.events = Some(vec!["alert.raised".into()]);
+        c.webhooks.push(h);
+    })
+    .await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    for _ in 0..10 {
+        validate(&mut acme, "g-000000000000000000000000").await;
+    }
+    pager
+        .wait("the alert", 20, || {}, |got| !got.is_empty())
+        .await;
+    let got = pager.all();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(signature_ok(&got[0]));
+    let body = got[0].json();
+    assert_eq!(body["kind"], "alert.raised");
+    assert_eq!(body["tenant"], "acme");
+    assert_eq!(body["details"]["rule"], "denied-burst");
+    assert_eq!(body["details"]["subject"], "tenant/acme");
+}
+
 // ------------------------------------------------------------ SIGKILL ---
 
 const TRUST: &str = "hooks.daypass";
