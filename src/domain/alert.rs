@@ -200,8 +200,13 @@ pub struct Alert {
 impl Alert {
     /// A new open alert for `f`, and the entry that raises it.
     pub fn raise(f: Finding, now: Timestamp) -> (Alert, Draft) {
+        Alert::raise_as(AlertId::random(), f, now)
+    }
+
+    /// [`Alert::raise`] with a given id (replaying the log).
+    pub fn raise_as(id: AlertId, f: Finding, now: Timestamp) -> (Alert, Draft) {
         let a = Alert {
-            id: AlertId::random(),
+            id,
             rule: f.rule,
             severity: f.severity,
             subject: f.subject,

@@ -42,16 +42,6 @@ impl Batch {
         self.cursors.push((name, next_seq));
     }
 
-    /// Whether the batch changes nothing and logs nothing.
-    pub fn is_empty(&self) -> bool {
-        self.staff.is_empty()
-            && self.tenants.is_empty()
-            && self.grants.is_empty()
-            && self.entries.is_empty()
-            && self.alerts.is_empty()
-            && self.cursors.is_empty()
-    }
-
     pub fn log(&mut self, d: Draft) {
         self.entries.push(d);
     }

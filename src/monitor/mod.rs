@@ -220,11 +220,6 @@ impl Follower {
         }
         self.commit(broker).await
     }
-
-    /// The next seq to judge.
-    pub fn cursor(&self) -> u64 {
-        self.next
-    }
 }
 
 fn entry_at(ledger: &Ledger, seq: u64) -> Result<Entry, LedgerError> {

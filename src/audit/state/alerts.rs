@@ -37,7 +37,8 @@ impl LogState {
                 "alert {id} names entry {bad}, which is not before it"
             ));
         }
-        let (mut a, _) = Alert::raise(
+        let (a, _) = Alert::raise_as(
+            id.clone(),
             Finding {
                 rule,
                 severity,
@@ -48,7 +49,6 @@ impl LogState {
             },
             now,
         );
-        a.id = id.clone();
         if self.alerts.contains_key(&id) {
             return Err(format!("alert {id} was raised before"));
         }
