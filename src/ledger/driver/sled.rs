@@ -94,7 +94,7 @@ impl SledDriver {
         Ok(SledDriver {
             dir: dir.to_owned(),
             cache_bytes,
-            handles: Arc::new(RwLock::new(Some(Handles::open(dir, cache_bytes)?))),
+            handles: Arc::new(RwLock::new(Some(Handles::open_waiting(dir, cache_bytes)?))),
         })
     }
 
@@ -149,6 +149,24 @@ impl SledDriver {
 }
 
 impl Handles {
+    /// [`Handles::open`], waiting up to `LOCK_TRIES` × 10 ms for sled's
+    /// file lock: the background writers of handles just dropped (a
+    /// reopen after a storage error, a ledger closed and opened again in
+    /// the same process) hold it a moment longer. Another process holding
+    /// it is still refused, after that wait.
+    fn open_waiting(dir: &Path, cache_bytes: u64) -> Result<Handles, LedgerError> {
+        let mut tries = 0;
+        loop {
+            match Handles::open(dir, cache_bytes) {
+                Err(e) if e.is_locked() && tries < LOCK_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
     fn open(dir: &Path, cache_bytes: u64) -> Result<Handles, LedgerError> {
         let db = sled::Config::new()
             .path(dir)
@@ -317,18 +335,7 @@ impl Driver for SledDriver {
         })?;
         let mut handles = self.handles.write();
         drop(handles.take());
-        // sled's background writers of the old handles may hold its file
-        // lock a moment longer.
-        let mut tries = 0;
-        let reopened = loop {
-            match Handles::open(&self.dir, self.cache_bytes) {
-                Err(e) if e.is_locked() && tries < LOCK_TRIES => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                result => break result?,
-            }
-        };
+        let reopened = Handles::open_waiting(&self.dir, self.cache_bytes)?;
         sync_files(&self.dir).map_err(|e| {
             LedgerError::Unavailable(format!("cannot sync the reopened database: {e}"))
         })?;
