@@ -70,6 +70,7 @@ pub struct Clients {
     pub gate: GateServiceClient<Channel>,
     pub alerts: crate::pb::alert_service_client::AlertServiceClient<Channel>,
     pub notify: NotifyServiceClient<Channel>,
+    pub screens: crate::pb::screen_service_client::ScreenServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
     /// over the same mutual TLS).
     pub health: tonic_health::pb::health_client::HealthClient<Channel>,
@@ -84,6 +85,7 @@ impl Clients {
             gate: GateServiceClient::new(channel.clone()),
             alerts: crate::pb::alert_service_client::AlertServiceClient::new(channel.clone()),
             notify: NotifyServiceClient::new(channel.clone()),
+            screens: crate::pb::screen_service_client::ScreenServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone())
                 .max_decoding_message_size(8 * crate::server::MAX_MESSAGE_BYTES),
             health: tonic_health::pb::health_client::HealthClient::new(channel),

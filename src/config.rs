@@ -57,6 +57,9 @@
 //! [metrics]                        # /metrics, /healthz, /readyz (docs/monitoring.md)
 //! enabled = true
 //! listen = "127.0.0.1:9464"        # plain HTTP: keep it on localhost or the scrape network
+//! [screen]                         # the office warning screen (docs/monitoring.md)
+//! enabled = true                   # default: off
+//! listen = "0.0.0.0:9443"          # HTTPS with tls.cert, which must name this address
 //! [[webhooks]]                     # zero or more; docs/webhooks.md
 //! name = "oncall"
 //! url = "https://hooks.example/daypass"
@@ -122,6 +125,29 @@ pub struct Config {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// The office warning screen (docs/monitoring.md).
+    #[serde(default)]
+    pub screen: ScreenSettings,
+}
+
+/// The office warning screen's HTTPS listener (`crate::screen`,
+/// docs/monitoring.md): off unless configured. It uses the server's
+/// certificate (`tls.cert`), so that certificate must name the address the
+/// kiosk opens.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreenSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for ScreenSettings {
+    fn default() -> Self {
+        ScreenSettings {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
+        }
+    }
 }
 
 /// The plain-HTTP metrics and health listener (`crate::metrics`,

@@ -56,6 +56,10 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         alerts: Default::default(),
         metrics: Default::default(),
         webhooks: Vec::new(),
+        screen: crate::config::ScreenSettings {
+            enabled: true,
+            ..Default::default()
+        },
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;
@@ -176,8 +180,9 @@ async fn enrol(config: &Config) -> Result<(), String> {
 }
 
 /// The copy-paste walkthrough printed at start.
-pub fn walkthrough(dir: &Path, addr: SocketAddr) -> String {
+pub fn walkthrough(dir: &Path, addr: SocketAddr, screen: Option<SocketAddr>) -> String {
     let d = dir.display();
+    let screen = screen.map_or_else(|| "SCREEN".to_owned(), |a| a.to_string());
     format!(
         r#"
 daypass dev server on https://{addr}  (data and certificates in ./{d}/)
@@ -203,6 +208,8 @@ In another terminal, in this directory (build once: cargo build --release):
   $D --as ada staff offboard bob                     # bob's grants end at once
   $D --as eve audit replay                           # who had access, when, why, what
   $D --as ada alerts list                            # what the monitor found (docs/monitoring.md)
+  $D --as ada screen pair office                     # a code for the warning screen: open
+                                                     # https://{screen}/pair?code=CODE (trust {d}/certs/ca.pem)
   $D --as eve audit export -o log.jsonl --checkpoint cp.txt
   $D audit verify log.jsonl --checkpoint cp.txt --log-key {d}/certs/log.pub
   $D --as eve audit witness --state witness.jsonl --log-key {d}/certs/log.pub

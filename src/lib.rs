@@ -27,6 +27,7 @@ pub mod notify; // webhooks: follows the durable log (the outbox) and delivers, 
 pub mod pki; // rcgen CA, server and client certificates
 pub mod policy; // role x action decisions, in one place
 pub mod rpc; // gRPC face: typed commands from requests, the one Status mapping
+pub mod screen; // the office warning screen: HTTPS page and live view for a paired kiosk
 pub mod server; // listener, TLS, services, shutdown
 pub mod service; // the use cases: admission, staff, tenants, grants, access, expiry, log reads
 pub mod tls; // rustls config; accept loop with a handshake timeout and a cap on pending handshakes

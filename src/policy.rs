@@ -95,10 +95,13 @@ pub enum Action {
     ResolveAlert,
     ListDeadLetters,
     RetryDeadLetter,
+    PairScreen,
+    RevokeScreen,
+    ListScreens,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 35] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -131,6 +134,9 @@ impl Action {
         Action::ResolveAlert,
         Action::ListDeadLetters,
         Action::RetryDeadLetter,
+        Action::PairScreen,
+        Action::RevokeScreen,
+        Action::ListScreens,
     ];
 
     /// The RPC's name, as logged.
@@ -168,6 +174,9 @@ impl Action {
             Action::ResolveAlert => "ResolveAlert",
             Action::ListDeadLetters => "ListDeadLetters",
             Action::RetryDeadLetter => "RetryDeadLetter",
+            Action::PairScreen => "PairScreen",
+            Action::RevokeScreen => "RevokeScreen",
+            Action::ListScreens => "ListScreens",
         }
     }
 }
@@ -278,6 +287,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ResolveAlert
                     | ListDeadLetters
                     | RetryDeadLetter
+                    | PairScreen
+                    | RevokeScreen
+                    | ListScreens
             ),
             Role::Auditor => matches!(
                 action,
@@ -295,6 +307,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetTenantEntries
                     | GetVerificationKeys
                     | ListAlerts
+                    | ListScreens
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },

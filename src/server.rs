@@ -33,11 +33,11 @@ use crate::{
     pb::{
         alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
         gate_service_server::GateServiceServer, grant_service_server::GrantServiceServer,
-        notify_service_server::NotifyServiceServer, staff_service_server::StaffServiceServer,
-        tenant_service_server::TenantServiceServer,
+        notify_service_server::NotifyServiceServer, screen_service_server::ScreenServiceServer,
+        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
     },
     pki,
-    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, NotifyApi, StaffApi, TenantApi},
+    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, NotifyApi, ScreenApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
     tls,
 };
@@ -96,6 +96,8 @@ pub struct Listeners {
     /// Plain-HTTP `/metrics`, `/healthz`, `/readyz` ([`crate::metrics`]);
     /// `None`: not served.
     pub metrics: Option<TcpListener>,
+    /// HTTPS office warning screen ([`crate::screen`]); `None`: not served.
+    pub screen: Option<TcpListener>,
 }
 
 /// Serves until `shutdown` resolves.
@@ -158,6 +160,13 @@ async fn serve(
             config.tls.ca.display(),
         ))
     })?;
+    let screen_tls = match &listeners.screen {
+        Some(_) => Some(
+            tls::web_server_config(&cert, &key)
+                .map_err(|e| ServerError::Tls(format!("the warning screen's TLS: {e}")))?,
+        ),
+        None => None,
+    };
     // TLS is terminated by `tls::incoming` (handshake timeout and cap), so
     // tonic serves the finished streams.
     let server = Server::builder();
@@ -189,6 +198,7 @@ async fn serve(
     let Listeners {
         grpc: listener,
         metrics: metrics_listener,
+        screen: screen_listener,
     } = listeners;
     let published_path = config.published_checkpoint_path();
     let disagreement = match disagreement {
@@ -286,6 +296,7 @@ async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let stopping_rx_for_screen = stopping.clone();
     let api = Api::new(broker.clone(), client_ca, stopping, notifier.clone());
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -308,6 +319,7 @@ async fn serve(
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AlertServiceServer::new(AlertApi(api.clone()))))
         .add_service(limit(NotifyServiceServer::new(NotifyApi(api.clone()))))
+        .add_service(limit(ScreenServiceServer::new(ScreenApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
 
     let incoming = tls::incoming(
@@ -328,6 +340,25 @@ async fn serve(
             }
         })
     });
+    let (stop_screen, screen_stopped) = oneshot::channel::<()>();
+    let screen = match (screen_listener, screen_tls) {
+        (Some(l), Some(tls)) => {
+            tracing::info!(addr = ?l.local_addr().ok(), "serving the warning screen (HTTPS)");
+            let (broker, stopping) = (broker.clone(), stopping_rx_for_screen.clone());
+            let limits = tls::HandshakeLimits::from(&config);
+            Some(tokio::spawn(async move {
+                let stopped = async {
+                    let _ = screen_stopped.await;
+                };
+                if let Err(e) =
+                    crate::screen::serve(l, tls, limits, broker, stopping, stopped).await
+                {
+                    tracing::warn!(error = %e, "the warning screen's listener failed");
+                }
+            }))
+        }
+        _ => None,
+    };
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let serve = router.serve_with_incoming_shutdown(incoming, async {
         let _ = serving_stopped.await;
@@ -354,6 +385,12 @@ async fn serve(
     let _ = stop_monitor.send(());
     if let Some(m) = monitor {
         let _ = m.await;
+    }
+    let _ = stop_screen.send(());
+    if let Some(screen) = screen {
+        if tokio::time::timeout(DRAIN_TIMEOUT, screen).await.is_err() {
+            tracing::warn!("the warning screen did not stop within {DRAIN_TIMEOUT:?}");
+        }
     }
     let _ = stop_http.send(());
     if let Some(http) = http {
@@ -577,5 +614,6 @@ impl_limited!(
     AuditServiceServer<AuditApi>,
     GateServiceServer<GateApi>,
     AlertServiceServer<AlertApi>,
-    NotifyServiceServer<NotifyApi>
+    NotifyServiceServer<NotifyApi>,
+    ScreenServiceServer<ScreenApi>
 );

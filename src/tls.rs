@@ -82,6 +82,29 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The warning screen's rustls configuration ([`crate::screen`]): the
+/// same certificate and key as the gRPC listener, no client certificate
+/// (a wall display authenticates with its session cookie), ALPN
+/// `http/1.1`.
+pub fn web_server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("server certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err("server certificate: no PEM certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("server key: {e}"))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("server certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The connections of `tcp` once their TLS handshake has finished, within
 /// `limits`. Accept errors are passed on as they come (tonic decides which
 /// end the server). The accept loop, and with it the listener, ends when

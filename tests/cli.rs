@@ -37,6 +37,8 @@ impl DevServer {
                 "127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
+                "--screen-listen",
+                "127.0.0.1:0",
             ])
             .stdout(Stdio::piped())
             .stderr(File::create(&log).expect("server log"))

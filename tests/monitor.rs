@@ -552,7 +552,7 @@ async fn an_alert_record_edited_on_disk_makes_the_server_fail_closed() {
     s.stop().await;
     // An operator hides the alert by marking it resolved in the store.
     {
-        let db = sled::open(s.data_dir()).expect("open sled");
+        let db = sled_open(&s.data_dir());
         let t = db.open_tree("alerts").expect("tree");
         let mut v: serde_json::Value =
             serde_json::from_slice(&t.get(&id).expect("read").expect("stored")).expect("json");

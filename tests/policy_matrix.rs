@@ -92,6 +92,9 @@ const ADMIN_ROLE: &[Action] = &[
     ResolveAlert,
     ListDeadLetters,
     RetryDeadLetter,
+    PairScreen,
+    RevokeScreen,
+    ListScreens,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -109,6 +112,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetTenantEntries,
     GetVerificationKeys,
     ListAlerts,
+    ListScreens,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -665,6 +669,27 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
                 hook: "none".into(),
                 seq: 0,
             })
+            .await
+            .map(done),
+        PairScreen => c
+            .screens
+            .pair_screen(pb::PairScreenRequest {
+                name: format!("wall-{fresh}"),
+                ttl_secs: 0,
+            })
+            .await
+            .map(done),
+        // No such screen: NOT_FOUND once admitted.
+        RevokeScreen => c
+            .screens
+            .revoke_screen(pb::RevokeScreenRequest {
+                name: "no-such-screen".into(),
+            })
+            .await
+            .map(done),
+        ListScreens => c
+            .screens
+            .list_screens(pb::ListScreensRequest {})
             .await
             .map(done),
     }

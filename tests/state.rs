@@ -20,7 +20,7 @@ use tonic::Code;
 
 /// Rewrites one JSON record in a sled tree, as an attacker would.
 fn edit_record(data_dir: &Path, tree: &str, key: &str, edit: impl FnOnce(&mut Value)) {
-    let db = sled::open(data_dir).expect("open sled");
+    let db = sled_open(data_dir);
     let t = db.open_tree(tree).expect("tree");
     let mut v: Value = match t.get(key).expect("read") {
         Some(bytes) => serde_json::from_slice(&bytes).expect("json"),
@@ -198,7 +198,7 @@ async fn an_allowed_validation_the_log_contradicts_is_named_by_seq() {
     // On the server: the log rewritten with the forgery.
     s.stop().await;
     {
-        let db = sled::open(s.data_dir()).expect("open sled");
+        let db = sled_open(&s.data_dir());
         let log = db.open_tree("log").unwrap();
         let mut v = entries.last().unwrap().hash.to_vec();
         v.extend_from_slice(&entries.last().unwrap().entry.encode());

@@ -464,7 +464,7 @@ async fn activity(s: &TestServer, n: usize) {
 /// tree and tenant index dropped so that the server rebuilds and re-signs
 /// them from the forged log at start-up.
 fn rewrite_store(data_dir: &Path, entries: &[SealedEntry]) {
-    let db = sled::open(data_dir).expect("open sled");
+    let db = sled_open(data_dir);
     let log = db.open_tree("log").unwrap();
     log.clear().unwrap();
     for s in entries {
@@ -613,7 +613,7 @@ async fn the_servers_own_check_catches_a_tampered_tree_node() {
     assert!(ok.ok, "{}", ok.problem);
     s.stop().await;
     {
-        let db = sled::open(s.data_dir()).unwrap();
+        let db = sled_open(&s.data_dir());
         let merkle = db.open_tree("merkle").unwrap();
         // Leaf 0's node: 'n', level 0, index 0.
         let mut key = vec![b'n', 0];

@@ -327,7 +327,12 @@ impl LogState {
             | EventKind::AuditVerified
             | EventKind::ServerStarted
             | EventKind::ServerStopped
-            | EventKind::ValidationDenied => {}
+            | EventKind::ValidationDenied
+            // Screens change no grant and no alert; their records (hashes
+            // of their secrets) are not rebuilt from the log.
+            | EventKind::ScreenPairingIssued
+            | EventKind::ScreenSessionOpened
+            | EventKind::ScreenRevoked => {}
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?

@@ -26,6 +26,7 @@ mod certs;
 mod connect;
 mod grant;
 mod output;
+mod screen;
 mod serve;
 mod staff;
 mod tenant;
@@ -92,6 +93,9 @@ pub enum Command {
     /// List, acknowledge and resolve the monitor's alerts.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// Pair, revoke and list the office warning screens (admin).
+    #[command(subcommand)]
+    Screen(screen::ScreenCommand),
     /// Read, export, verify and replay the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -146,6 +150,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Validate(v) => access::validate(&conn, v, json).await,
         Command::Access(a) => access::run(&conn, a, json).await,
         Command::Alerts(a) => alerts::run(&conn, a, json).await,
+        Command::Screen(c) => screen::run(&conn, c, json).await,
         Command::Audit(a) => audit::run(&conn, a, json).await,
         Command::Webhooks(w) => webhooks::run(&conn, w, json).await,
         Command::Whoami => connect::whoami(&conn, json).await,

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Override the metrics and health listener's address (`metrics.listen`).
     #[arg(long)]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Override the warning screen's HTTPS address (`screen.listen`).
+    #[arg(long)]
+    pub screen_listen: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -58,12 +61,33 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     if let Some(listen) = args.metrics_listen {
         config.metrics.listen = listen;
     }
+    if let Some(listen) = args.screen_listen {
+        config.screen.listen = listen;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?;
+    let screen = if config.screen.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.screen.listen)
+                .await
+                .map_err(|e| {
+                    cli_err!(
+                        "cannot listen on {} (screen.listen): {e}",
+                        config.screen.listen
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
     if args.dev {
         let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
-        println!("{}", dev::walkthrough(Path::new(DEV_DIR), addr));
+        let screen_addr = screen.as_ref().and_then(|l| l.local_addr().ok());
+        println!(
+            "{}",
+            dev::walkthrough(Path::new(DEV_DIR), addr, screen_addr)
+        );
     }
     let metrics = if config.metrics.enabled {
         Some(
@@ -82,6 +106,7 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     let listeners = server::Listeners {
         grpc: listener,
         metrics,
+        screen,
     };
     server::run(config, Arc::new(SystemClock), listeners, shutdown_signal())
         .await

@@ -40,10 +40,13 @@ pub enum EventKind {
     AlertRaised,
     AlertAcknowledged,
     AlertResolved,
+    ScreenPairingIssued,
+    ScreenSessionOpened,
+    ScreenRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 28] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -69,6 +72,9 @@ impl EventKind {
         EventKind::AlertRaised,
         EventKind::AlertAcknowledged,
         EventKind::AlertResolved,
+        EventKind::ScreenPairingIssued,
+        EventKind::ScreenSessionOpened,
+        EventKind::ScreenRevoked,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -99,6 +105,9 @@ impl EventKind {
             EventKind::AlertRaised => "alert.raised",
             EventKind::AlertAcknowledged => "alert.acknowledged",
             EventKind::AlertResolved => "alert.resolved",
+            EventKind::ScreenPairingIssued => "screen.pairing_issued",
+            EventKind::ScreenSessionOpened => "screen.session_opened",
+            EventKind::ScreenRevoked => "screen.revoked",
         }
     }
 
@@ -174,6 +183,9 @@ pub mod detail {
     pub const SUBJECT: &str = "subject";
     pub const SUMMARY: &str = "summary";
     pub const TRIGGER_SEQS: &str = "trigger_seqs";
+    pub const SCREEN: &str = "screen";
+    pub const PEER: &str = "peer";
+    pub const REPLACED: &str = "replaced";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

@@ -65,6 +65,10 @@ pub enum PrincipalKind {
     Staff,
     Tenant,
     Auditor,
+    /// An office warning screen ([`crate::domain::screen`]): it
+    /// authenticates with a session cookie, never with a certificate, so
+    /// [`PrincipalKind::parse`] (certificates' URIs) does not know it.
+    Screen,
 }
 
 impl PrincipalKind {
@@ -73,9 +77,11 @@ impl PrincipalKind {
             PrincipalKind::Staff => "staff",
             PrincipalKind::Tenant => "tenant",
             PrincipalKind::Auditor => "auditor",
+            PrincipalKind::Screen => "screen",
         }
     }
 
+    /// A kind a certificate may name: not `screen`.
     pub fn parse(s: &str) -> Option<PrincipalKind> {
         match s {
             "staff" => Some(PrincipalKind::Staff),

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod event;
 pub mod grant;
 pub mod ids;
+pub mod screen;
 pub mod staff;
 pub mod tenant;
 pub mod text;
@@ -19,6 +20,7 @@ pub use self::{
     event::{Draft, EventKind, detail},
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
+    screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Role, StaffRecord},
     tenant::{Approval, TenantRecord},
     text::{AccessAction, Note, Reason, Resource, Ticket, truncate},

@@ -3,7 +3,7 @@
 
 use crate::{
     audit::Hash,
-    domain::{Alert, Draft, Grant, Name, ReportId, StaffRecord, TenantRecord},
+    domain::{Alert, Draft, Grant, Name, ReportId, ScreenRecord, StaffRecord, TenantRecord},
 };
 
 /// Changes to apply atomically, with the entries that record them.
@@ -16,6 +16,7 @@ pub struct Batch {
     pub(super) reports: Vec<(ReportKey, Hash)>,
     pub(super) alerts: Vec<Alert>,
     pub(super) cursors: Vec<(&'static str, u64)>,
+    pub(super) screens: Vec<ScreenRecord>,
 }
 
 impl Batch {
@@ -40,6 +41,10 @@ impl Batch {
     /// with the rest of the batch ([`super::View::cursor`]).
     pub fn put_cursor(&mut self, name: &'static str, next_seq: u64) {
         self.cursors.push((name, next_seq));
+    }
+
+    pub fn put_screen(&mut self, r: ScreenRecord) {
+        self.screens.push(r);
     }
 
     pub fn log(&mut self, d: Draft) {

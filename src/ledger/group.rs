@@ -397,6 +397,7 @@ impl Ledger {
             reports: pending.reports.iter().collect(),
             alerts: pending.alerts.values().collect(),
             cursors: pending.cursors.iter().map(|(k, v)| (*k, *v)).collect(),
+            screens: pending.screens.values().collect(),
             checkpoint: checkpoint.as_ref(),
             head: has_entries.then_some(StoredHead {
                 next_seq: w.head.next_seq,
@@ -491,6 +492,9 @@ impl Ledger {
         }
         for (name, seq) in batch.cursors {
             w.pending.cursors.insert(name, seq);
+        }
+        for r in batch.screens {
+            w.pending.screens.insert(r.name.clone(), r);
         }
         for g in batch.grants {
             w.pending

@@ -84,7 +84,7 @@ use crate::{
         note::NoteVerifier,
     },
     clock::Timestamp,
-    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord},
     policy::tenant_scopes,
 };
 
@@ -427,6 +427,15 @@ impl Ledger {
     /// Every alert (a full scan of the alerts, which are few).
     pub fn all_alerts(&self) -> Result<Vec<Alert>, LedgerError> {
         self.driver.all_alerts()
+    }
+
+    pub fn screen(&self, name: &Name) -> Result<Option<ScreenRecord>, LedgerError> {
+        self.driver.screen(name)
+    }
+
+    /// Every warning screen (they are few).
+    pub fn all_screens(&self) -> Result<Vec<ScreenRecord>, LedgerError> {
+        self.driver.all_screens()
     }
 
     /// A log follower's cursor as stored (the next seq it will judge).

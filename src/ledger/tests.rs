@@ -217,6 +217,12 @@ impl Driver for Sticky {
     fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
         self.inner.cursor(name)
     }
+    fn screen(&self, name: &Name) -> Result<Option<crate::domain::ScreenRecord>, LedgerError> {
+        self.inner.screen(name)
+    }
+    fn all_screens(&self) -> Result<Vec<crate::domain::ScreenRecord>, LedgerError> {
+        self.inner.all_screens()
+    }
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
         self.inner.entry(seq)
     }
@@ -395,11 +401,27 @@ async fn grants_are_looked_up_by_tenant_and_indexed_at_open() {
     drop(s);
     // An older store: the index is missing; it is built at open.
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = sled_open(dir.path());
         db.open_tree("tenant_grants").unwrap().clear().unwrap();
         db.flush().unwrap();
     }
     let s = Ledger::open(dir.path(), key).unwrap();
     assert_eq!(found(&s, &acme), Some(id.clone()));
     assert_eq!(found(&s, &globex), None);
+}
+
+/// `sled::open`, waiting up to 2 s for the file lock that a ledger or
+/// server just dropped may hold a moment longer (sled's background
+/// threads).
+fn sled_open(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("open sled at {}: {e}", path.display()),
+        }
+    }
+    panic!("sled at {} stayed locked for 2 s", path.display())
 }

@@ -11,7 +11,9 @@ use super::{
 };
 use crate::{
     audit::{Hash, merkle::NodeId},
-    domain::{Alert, AlertId, Grant, GrantId, Name, ReportId, StaffRecord, TenantRecord},
+    domain::{
+        Alert, AlertId, Grant, GrantId, Name, ReportId, ScreenRecord, StaffRecord, TenantRecord,
+    },
 };
 
 /// Commits applied in memory, not yet written: the rows of the next group
@@ -29,6 +31,7 @@ pub(super) struct Pending {
     pub reports: HashMap<ReportKey, ReportRef>,
     pub alerts: HashMap<AlertId, Alert>,
     pub cursors: HashMap<&'static str, u64>,
+    pub screens: HashMap<Name, ScreenRecord>,
 }
 
 /// The store as a commit sees it under the writer lock: what the driver
@@ -113,6 +116,13 @@ impl View<'_> {
         match self.pending.alerts.get(id) {
             Some(a) => Ok(Some(a.clone())),
             None => self.driver.alert(id),
+        }
+    }
+
+    pub fn screen(&self, name: &Name) -> Result<Option<ScreenRecord>, LedgerError> {
+        match self.pending.screens.get(name) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.driver.screen(name),
         }
     }
 

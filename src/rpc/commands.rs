@@ -14,7 +14,8 @@ use crate::{
         BrokerError,
         commands::{
             AddStaff, AddTenant, Decide, DecideAlert, IssueCertificate, ListAlerts, ListGrants,
-            MAX_CSR_BYTES, OffboardStaff, RecordAccess, RequestGrant, TenantEntries, UpdateTenant,
+            MAX_CSR_BYTES, OffboardStaff, PairScreen, RecordAccess, RequestGrant, RevokeScreen,
+            TenantEntries, UpdateTenant,
         },
     },
 };
@@ -271,6 +272,35 @@ impl TryFrom<&pb::DecideAlertRequest> for DecideAlert {
             return Err(invalid("say what was done about the alert (--note)"));
         }
         Ok(DecideAlert { id, note })
+    }
+}
+
+impl TryFrom<&pb::PairScreenRequest> for PairScreen {
+    type Error = BrokerError;
+    fn try_from(r: &pb::PairScreenRequest) -> Result<Self> {
+        use crate::domain::screen::{MAX_PAIRING_TTL_SECS, PAIRING_TTL_SECS};
+        let ttl_secs = match r.ttl_secs {
+            0 => PAIRING_TTL_SECS,
+            s if s > MAX_PAIRING_TTL_SECS as u64 => {
+                return Err(invalid(format!(
+                    "a pairing code lasts at most {MAX_PAIRING_TTL_SECS} s (asked: {s} s)"
+                )));
+            }
+            s => s as i64,
+        };
+        Ok(PairScreen {
+            name: named_field("name", r.name.trim())?,
+            ttl_secs,
+        })
+    }
+}
+
+impl TryFrom<&pb::RevokeScreenRequest> for RevokeScreen {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RevokeScreenRequest) -> Result<Self> {
+        Ok(RevokeScreen {
+            name: named_field("name", r.name.trim())?,
+        })
     }
 }
 

@@ -12,6 +12,7 @@ mod convert;
 mod gate;
 mod grants;
 mod notify;
+mod screens;
 mod staff;
 mod status;
 mod tenants;
@@ -140,5 +141,6 @@ pub fn peer_principal<T>(
 
 pub use self::{
     alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
-    notify::NotifyApi, staff::StaffApi, status::panic_status, tenants::TenantApi,
+    notify::NotifyApi, screens::ScreenApi, staff::StaffApi, status::panic_status,
+    tenants::TenantApi,
 };

@@ -78,6 +78,11 @@ impl Broker {
 
     fn resolve(&self, p: &Principal) -> Result<Caller> {
         match p.kind {
+            // Certificates cannot name a screen (PrincipalKind::parse); a
+            // screen has no gRPC identity.
+            PrincipalKind::Screen => Err(BrokerError::PermissionDenied(format!(
+                "{p} is a warning screen, which has no access to the gRPC API"
+            ))),
             PrincipalKind::Tenant => match self.ledger.tenant(&p.name)? {
                 Some(_) => Ok(Caller::Tenant {
                     name: p.name.clone(),

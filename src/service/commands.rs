@@ -129,3 +129,17 @@ pub struct DecideAlert {
     pub id: crate::domain::AlertId,
     pub note: Note,
 }
+
+/// Issue a pairing code for a warning screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairScreen {
+    pub name: Name,
+    /// How long the code may wait to be used.
+    pub ttl_secs: i64,
+}
+
+/// End a warning screen's session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeScreen {
+    pub name: Name,
+}

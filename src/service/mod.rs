@@ -16,6 +16,7 @@ pub mod commands;
 pub mod expiry;
 pub mod grants;
 pub mod log_reads;
+pub mod screens;
 pub mod staff;
 pub mod tenants;
 

@@ -7,7 +7,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
+pub mod https;
 pub mod python;
 pub mod tmpfs;
 
@@ -40,6 +42,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The plain-HTTP `/metrics`, `/healthz`, `/readyz` listener.
     pub metrics_addr: Option<SocketAddr>,
+    /// The warning screen's HTTPS listener, when `config.screen.enabled`
+    /// (the same port again after a restart).
+    pub screen_addr: Option<SocketAddr>,
     pub ca: CertificateAuthority,
     pub clock: ManualClock,
     pub dir: TempDir,
@@ -99,6 +104,7 @@ impl TestServer {
             },
             metrics: Default::default(),
             webhooks: Vec::new(),
+            screen: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");
@@ -106,6 +112,7 @@ impl TestServer {
         let mut s = TestServer {
             addr: "127.0.0.1:0".parse().expect("addr"),
             metrics_addr: None,
+            screen_addr: None,
             ca,
             clock,
             dir,
@@ -123,6 +130,16 @@ impl TestServer {
         self.addr = listener.local_addr().expect("addr");
         let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         self.metrics_addr = Some(metrics.local_addr().expect("addr"));
+        let screen = if self.config.screen.enabled {
+            let at = self
+                .screen_addr
+                .unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr"));
+            let l = TcpListener::bind(at).await.expect("bind the screen's port");
+            self.screen_addr = Some(l.local_addr().expect("addr"));
+            Some(l)
+        } else {
+            None
+        };
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run_with_faults(
             self.config.clone(),
@@ -131,6 +148,7 @@ impl TestServer {
             server::Listeners {
                 grpc: listener,
                 metrics: Some(metrics),
+                screen,
             },
             async {
                 let _ = rx.await;
@@ -568,4 +586,20 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 pub fn replace_dir(dir: &std::path::Path, from: &std::path::Path) {
     std::fs::remove_dir_all(dir).expect("remove the directory");
     copy_dir(from, dir);
+}
+
+/// `sled::open`, waiting up to 2 s for the file lock that a ledger or
+/// server just dropped may hold a moment longer (sled's background
+/// threads).
+pub fn sled_open(path: &std::path::Path) -> sled::Db {
+    for _ in 0..200 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("open sled at {}: {e}", path.display()),
+        }
+    }
+    panic!("sled at {} stayed locked for 2 s", path.display())
 }

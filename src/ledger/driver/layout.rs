@@ -5,6 +5,7 @@
 //! | `meta` | `head` | next seq (8 bytes BE) ‖ last entry hash (32) |
 //! | `meta` | `tree` | entries the Merkle tree covers (8 bytes BE) |
 //! | `meta` | `cursor/` name | a log follower's next seq (8 bytes BE), e.g. the monitor's |
+//! | `meta` | `screen/` name | JSON record of a warning screen (hashes of its pairing code and session secret, never the secrets) |
 //! | `log` | seq (8 bytes BE) | entry hash (32) ‖ entry bytes |
 //! | `staff`, `tenants` | name | JSON record |
 //! | `grants` | grant id | JSON record |
@@ -47,6 +48,16 @@ pub const HEAD_KEY: &[u8] = b"head";
 /// The `meta` key of a log follower's cursor.
 pub fn cursor_key(name: &str) -> Vec<u8> {
     let mut k = b"cursor/".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The `meta` key prefix of warning screens' records.
+pub const SCREEN_PREFIX: &[u8] = b"screen/";
+
+/// The `meta` key of a warning screen's record.
+pub fn screen_key(name: &str) -> Vec<u8> {
+    let mut k = SCREEN_PREFIX.to_vec();
     k.extend_from_slice(name.as_bytes());
     k
 }

@@ -44,7 +44,7 @@ use super::{
 };
 use crate::{
     audit::{Hash, SealedEntry, merkle::NodeId},
-    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord},
 };
 
 /// A driver's answer to a flush.
@@ -89,6 +89,9 @@ pub trait Driver: Send + Sync + 'static {
     fn all_alerts(&self) -> Result<Vec<Alert>, LedgerError>;
     /// A log follower's cursor (the next seq it will judge), as last written.
     fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError>;
+    fn screen(&self, name: &Name) -> Result<Option<ScreenRecord>, LedgerError>;
+    /// Every warning screen, in name order.
+    fn all_screens(&self) -> Result<Vec<ScreenRecord>, LedgerError>;
 
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError>;
     /// Stored entries from `from` on, in order, each with its stored hash.
@@ -147,6 +150,7 @@ pub struct Group<'a> {
     pub alerts: Vec<&'a Alert>,
     /// Log followers' cursors (name, next seq), written with the group.
     pub cursors: Vec<(&'a str, u64)>,
+    pub screens: Vec<&'a ScreenRecord>,
     pub checkpoint: Option<&'a SignedCheckpoint>,
     /// The head after the group; `None` when it appends nothing.
     pub head: Option<StoredHead>,
@@ -162,6 +166,7 @@ impl Group<'_> {
             && self.reports.is_empty()
             && self.alerts.is_empty()
             && self.cursors.is_empty()
+            && self.screens.is_empty()
             && self.head.is_none()
     }
 }

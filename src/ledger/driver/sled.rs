@@ -35,7 +35,7 @@ use sled::{
 use super::{Driver, FlushFuture, Group, Rows, StoredHead, layout};
 use crate::{
     audit::{Entry, Hash, SealedEntry, entry::hash_bytes, merkle::NodeId},
-    domain::{Alert, AlertId, Grant, GrantId, Name, StaffRecord, TenantRecord},
+    domain::{Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord},
     ledger::{
         LedgerError,
         batch::{ReportKey, ReportRef},
@@ -420,6 +420,23 @@ impl Driver for SledDriver {
         self.with(|h| scan_json(&h.alerts))
     }
 
+    fn screen(&self, name: &Name) -> Result<Option<ScreenRecord>, LedgerError> {
+        self.with(|h| get_json(&h.meta, &layout::screen_key(name.as_str())))
+    }
+
+    fn all_screens(&self) -> Result<Vec<ScreenRecord>, LedgerError> {
+        self.with(|h| {
+            h.meta
+                .scan_prefix(layout::SCREEN_PREFIX)
+                .map(|kv| {
+                    let (_, v) = kv?;
+                    serde_json::from_slice(&v)
+                        .map_err(|e| LedgerError::Corrupt(format!("a screen record: {e}")))
+                })
+                .collect()
+        })
+    }
+
     fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
         self.with(|h| match h.meta.get(layout::cursor_key(name))? {
             None => Ok(None),
@@ -522,6 +539,11 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
         .map(|r| (r.name.as_str(), encode(*r)))
         .collect();
     let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
+    let screens: Vec<_> = g
+        .screens
+        .iter()
+        .map(|r| (layout::screen_key(r.name.as_str()), encode(*r)))
+        .collect();
     let alerts: Vec<_> = g
         .alerts
         .iter()
@@ -592,6 +614,9 @@ fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
                 }
                 for (k, v) in &alerts {
                     alerts_t.insert(k.as_bytes(), v.as_slice())?;
+                }
+                for (k, v) in &screens {
+                    meta.insert(k.as_slice(), v.as_slice())?;
                 }
                 for (name, seq) in &g.cursors {
                     meta.insert(layout::cursor_key(name), &seq.to_be_bytes()[..])?;
