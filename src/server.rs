@@ -250,6 +250,16 @@ async fn serve(
             },
         ))
     });
+    let (stop_health, health_stopped) = oneshot::channel::<()>();
+    let health_monitor = (serving && config.alerts.enabled).then(|| {
+        tokio::spawn(crate::monitor::health::run(
+            broker.clone(),
+            config.alerts.clone(),
+            async {
+                let _ = health_stopped.await;
+            },
+        ))
+    });
     let (stop_publishing, publishing_stopped) = oneshot::channel::<()>();
     let publisher = tokio::spawn(keep_published(
         broker.clone(),
@@ -354,6 +364,10 @@ async fn serve(
     let _ = stop_monitor.send(());
     if let Some(m) = monitor {
         let _ = m.await;
+    }
+    let _ = stop_health.send(());
+    if let Some(h) = health_monitor {
+        let _ = h.await;
     }
     let _ = stop_http.send(());
     if let Some(http) = http {
