@@ -281,6 +281,13 @@ async fn serve(
         )
         .map_err(|e| ServerError::Webhooks(e.to_string()))?,
     );
+    // Weak: the ledger's group observer holds the metrics, and the
+    // notifier holds the ledger; a strong handle here would keep the store
+    // open after the server stopped.
+    let stats = Arc::downgrade(&notifier);
+    broker.metrics().observe_webhooks(Box::new(move || {
+        stats.upgrade().map(|n| n.stats()).unwrap_or_default()
+    }));
     let (stop_notifying, notifying_stopped) = tokio::sync::watch::channel(false);
     let notifiers = notifier
         .start(notifying_stopped)
