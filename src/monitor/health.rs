@@ -57,28 +57,25 @@ pub async fn run(broker: Arc<Broker>, settings: AlertSettings, stop: impl Future
             // The ledger retries its failed flush (or reopens the driver)
             // on the next group: an empty commit is that group. Its
             // failure is the refusal already being judged.
-            let retried = ledger.commit(&**broker.clock(), |_, _, _| Ok::<_, LedgerError>(()));
-            tokio::select! {
-                _ = retried => {}
-                () = &mut stop => break,
-            }
+            let _ = ledger
+                .commit(&**broker.clock(), |_, _, _| Ok::<_, LedgerError>(()))
+                .await;
         }
         pending.extend(health.observe(&Sample::of(ledger), broker.now()));
         if pending.is_empty() {
             continue;
         }
-        // A stalled log holds this commit too: the stop must not wait.
-        tokio::select! {
-            raised = broker.raise_system_alerts(&pending) => match raised {
-                Ok(a) => {
-                    tracing::warn!(alerts = a.len(), "the monitor raised system-health alerts");
-                    pending.clear();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the monitor could not write its system-health alerts; retrying");
-                }
-            },
-            () = &mut stop => break,
+        // Awaited, not raced against the stop: a commit is not cancelled
+        // half-way (a stalled log holds this one as it holds the server's
+        // own stop entry). A failed one is retried at the next tick.
+        match broker.raise_system_alerts(&pending).await {
+            Ok(a) => {
+                tracing::warn!(alerts = a.len(), "the monitor raised system-health alerts");
+                pending.clear();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the monitor could not write its system-health alerts; retrying");
+            }
         }
     }
     if !pending.is_empty() {
