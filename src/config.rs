@@ -53,7 +53,9 @@
 //! denied_burst = { count = 10, window_secs = 600 }
 //! rate_flood = { count = 20, window_secs = 60 }
 //! renewal_chain = { gap_secs = 14400, max_chain_secs = 86400 }
-//! # root_activity = { enabled = false }   # likewise offboarded_use, no_access_role, outside_grant, chain_check_failed
+//! # root_activity = { enabled = false }   # likewise offboarded_use, no_access_role, outside_grant, chain_check_failed, store_unwritable
+//! log_stalled = { stall_secs = 60 }     # commits waiting, the log not growing
+//! health_interval_ms = 5000        # how often the store and the log are sampled
 //! [metrics]                        # /metrics, /healthz, /readyz (docs/monitoring.md)
 //! enabled = true
 //! listen = "127.0.0.1:9464"        # plain HTTP: keep it on localhost or the scrape network

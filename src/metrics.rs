@@ -77,7 +77,17 @@ struct Inner {
     alerts_open: Family<Labels1, Gauge>,
     outbox_depth: Family<Labels1, Gauge>,
     webhook_deliveries: Family<Labels2, Counter>,
+    /// The webhook notifier's counters, read at each scrape
+    /// ([`Metrics::observe_webhooks`]).
+    webhooks: OnceLock<WebhookStats>,
+    /// One scrape at a time brings the webhook counters up to date (two at
+    /// once would add the same deliveries twice).
+    webhooks_synced: parking_lot::Mutex<()>,
 }
+
+/// Reads the webhook notifier's per-hook counters
+/// ([`crate::notify::Notifier::stats`]); the server hands it over.
+pub type WebhookStats = Box<dyn Fn() -> Vec<crate::notify::HookStats> + Send + Sync>;
 
 fn rpc_histogram() -> Histogram {
     // 100 µs .. ~3.3 s.
@@ -199,6 +209,8 @@ impl Metrics {
             alerts_open,
             outbox_depth,
             webhook_deliveries,
+            webhooks: OnceLock::new(),
+            webhooks_synced: parking_lot::Mutex::new(()),
         }))
     }
 
@@ -251,7 +263,8 @@ impl Metrics {
             .set(n);
     }
 
-    /// Undelivered events for `hook` (fed by the webhook notifier).
+    /// Undelivered events for `hook` (fed by the webhook notifier at each
+    /// scrape, [`Metrics::observe_webhooks`]).
     pub fn set_outbox_depth(&self, hook: &str, n: i64) {
         self.0
             .outbox_depth
@@ -259,7 +272,9 @@ impl Metrics {
             .set(n);
     }
 
-    /// One delivery attempt for `hook` (fed by the webhook notifier).
+    /// One delivery attempt for `hook`, counted as it happens. The
+    /// server's notifier is read at each scrape instead
+    /// ([`Metrics::observe_webhooks`]); a handle is fed one way, not both.
     pub fn webhook_delivery(&self, hook: &str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.0
@@ -268,9 +283,39 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets where the webhook families are read from at each scrape (once;
+    /// a second source is ignored).
+    pub fn observe_webhooks(&self, stats: WebhookStats) {
+        let _ = self.0.webhooks.set(stats);
+    }
+
+    /// Brings the webhook families to the notifier's counts: the depth as
+    /// it is now, the delivery counters up to the notifier's totals (which,
+    /// like the counters, start at zero with the process).
+    fn sync_webhooks(&self) {
+        let Some(stats) = self.0.webhooks.get() else {
+            return;
+        };
+        let _one = self.0.webhooks_synced.lock();
+        for h in stats() {
+            self.set_outbox_depth(&h.name, gauge(h.depth));
+            for (result, total) in [("ok", h.delivered), ("failed", h.failed_attempts)] {
+                let c = self
+                    .0
+                    .webhook_deliveries
+                    .get_or_create(&[("hook", h.name.clone()), ("result", result.to_owned())]);
+                let behind = total.saturating_sub(c.get());
+                if behind > 0 {
+                    c.inc_by(behind);
+                }
+            }
+        }
+    }
+
     /// The text exposition, after the scrape-time gauges are brought up to
-    /// date from `broker`.
+    /// date from `broker` and the webhook notifier.
     pub fn render(&self, broker: &Broker) -> String {
+        self.sync_webhooks();
         let ledger = broker.ledger();
         self.0.log_entries.set(gauge(ledger.durable_size()));
         let now = broker.now().millis() / 1000;

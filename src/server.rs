@@ -260,6 +260,16 @@ async fn serve(
             },
         ))
     });
+    let (stop_health, health_stopped) = oneshot::channel::<()>();
+    let health_monitor = (serving && config.alerts.enabled).then(|| {
+        tokio::spawn(crate::monitor::health::run(
+            broker.clone(),
+            config.alerts.clone(),
+            async {
+                let _ = health_stopped.await;
+            },
+        ))
+    });
     let (stop_publishing, publishing_stopped) = oneshot::channel::<()>();
     let publisher = tokio::spawn(keep_published(
         broker.clone(),
@@ -281,6 +291,13 @@ async fn serve(
         )
         .map_err(|e| ServerError::Webhooks(e.to_string()))?,
     );
+    // Weak: the ledger's group observer holds the metrics, and the
+    // notifier holds the ledger; a strong handle here would keep the store
+    // open after the server stopped.
+    let stats = Arc::downgrade(&notifier);
+    broker.metrics().observe_webhooks(Box::new(move || {
+        stats.upgrade().map(|n| n.stats()).unwrap_or_default()
+    }));
     let (stop_notifying, notifying_stopped) = tokio::sync::watch::channel(false);
     let notifiers = notifier
         .start(notifying_stopped)
@@ -385,6 +402,10 @@ async fn serve(
     let _ = stop_monitor.send(());
     if let Some(m) = monitor {
         let _ = m.await;
+    }
+    let _ = stop_health.send(());
+    if let Some(h) = health_monitor {
+        let _ = h.await;
     }
     let _ = stop_screen.send(());
     if let Some(screen) = screen {

@@ -3,18 +3,33 @@
 //! `/healthz` answers while the process serves; `/readyz` turns 503 while
 //! the store refuses writes and 200 again once a write succeeds; every
 //! metric name the deploy files (dashboard, alert rules) use is one the
-//! server exposes. (Process-wide fault switches: one test per server.)
+//! server exposes; the webhook families follow the notifier's deliveries
+//! to a real HTTP receiver. (Process-wide fault switches: one test per
+//! server.)
 
 mod common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, Mutex, OnceLock},
+    os::unix::fs::PermissionsExt as _,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::Duration,
 };
 
+use bytes::Bytes;
 use common::*;
-use daypass::pb::{self, ApprovalPolicy, Role};
+use daypass::{
+    config::{WebhookConfig, WebhookFormat},
+    pb::{self, ApprovalPolicy, Role},
+};
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, service::service_fn};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::Code;
 
@@ -416,4 +431,122 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         rest = &tail[len.max(1)..];
     }
     names
+}
+
+/// A webhook receiver on 127.0.0.1 answering every request with the
+/// status `answer` holds at the time.
+async fn receiver(answer: Arc<AtomicU16>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_: Request<hyper::body::Incoming>| {
+                    let code = StatusCode::from_u16(answer.load(Ordering::SeqCst))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    async move {
+                        let mut r = Response::new(Full::new(Bytes::new()));
+                        *r.status_mut() = code;
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Scrapes until `done` holds of the samples (wall time, at most 20 s),
+/// calling `nudge` (to move the test clock) between scrapes.
+async fn scrape_until(
+    s: &TestServer,
+    what: &str,
+    nudge: impl Fn(),
+    done: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (_, samples) = scrape(s).await;
+            if done(&samples) {
+                return samples;
+            }
+            nudge();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| panic!("{what} within 20 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_families_follow_the_notifiers_deliveries() {
+    let answer = Arc::new(AtomicU16::new(500));
+    let url = format!("http://{}/hook", receiver(answer.clone()).await);
+    let s = TestServer::start_with(|c| {
+        let key = c.tls.key.parent().expect("key dir").join("pager.hook-key");
+        std::fs::write(&key, b"0123456789abcdef-test-hook-key").expect("write key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        c.webhooks.push(WebhookConfig {
+            name: "pager".into(),
+            url,
+            secret_file: key,
+            events: None,
+            tenants: None,
+            format: WebhookFormat::Json,
+            max_attempts: 12,
+            backoff_initial_ms: 1000,
+            backoff_max_ms: 1000,
+            ca_file: None,
+        });
+    })
+    .await;
+    let (ok, failed) = (
+        [("hook", "pager"), ("result", "ok")],
+        [("hook", "pager"), ("result", "failed")],
+    );
+    let d = "daypass_webhook_deliveries_total";
+    let depth = "daypass_webhook_outbox_depth";
+    // Nothing to deliver yet: the series are there, at zero.
+    let samples = scrape_until(
+        &s,
+        "an empty outbox",
+        || {},
+        |x| x.iter().any(|x| x.name == depth) && total(x, depth, &[("hook", "pager")]) == 0.0,
+    )
+    .await;
+    assert_eq!(total(&samples, d, &ok), 0.0);
+    assert_eq!(total(&samples, d, &failed), 0.0);
+    assert_eq!(total(&samples, depth, &[("hook", "pager")]), 0.0);
+
+    // A notifiable entry (grant.activated); the receiver answers 500, so
+    // the notifier retries it on the test clock and it stays in the outbox.
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    request_lasting(&mut alice, "acme", "INC-9", 3600).await;
+    let samples = scrape_until(
+        &s,
+        "a failed attempt",
+        || {},
+        |x| total(x, d, &failed) >= 1.0,
+    )
+    .await;
+    assert_eq!(total(&samples, d, &ok), 0.0);
+    assert!(total(&samples, depth, &[("hook", "pager")]) >= 1.0);
+
+    // The receiver recovers: the retry is delivered and the outbox empties.
+    answer.store(200, Ordering::SeqCst);
+    let samples = scrape_until(
+        &s,
+        "the delivery, and an empty outbox",
+        || s.clock.advance_secs(1),
+        |x| total(x, d, &ok) >= 1.0 && total(x, depth, &[("hook", "pager")]) == 0.0,
+    )
+    .await;
+    assert!(total(&samples, d, &failed) >= 1.0);
 }

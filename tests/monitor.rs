@@ -2,7 +2,8 @@
 //! on the injected clock. Each rule fires on what it is for; an ordinary
 //! day of 200 grants raises nothing; alerts are listed by who may see
 //! them and acknowledged and resolved by a named person, all in the log;
-//! and after a SIGKILL of the real `daypass serve` in a burst, the monitor
+//! a store that refused writes raises one system-health alert once it
+//! writes again; and after a SIGKILL of the real `daypass serve` in a burst, the monitor
 //! resumes from its cursor with no alert lost and none raised twice.
 
 mod common;
@@ -574,6 +575,70 @@ async fn an_alert_record_edited_on_disk_makes_the_server_fail_closed() {
         "{}",
         st.message()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)]
+async fn a_store_that_refused_writes_raises_one_alert_once_it_writes_again() {
+    let mut s = TestServer::start_with(|c| {
+        c.alerts.enabled = true;
+        c.alerts.health_interval_ms = 20;
+    })
+    .await;
+    s.clock.set(next_weekday_10());
+    let mut admin = s.admin().await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    // A flush fails: the store refuses writes (fail closed) until one
+    // succeeds. No alert can be written meanwhile.
+    s.faults.fail_flushes(true);
+    let st = validate_err(&mut acme, "g-000000000000000000000000").await;
+    assert_eq!(st.code(), Code::Unavailable);
+    // The disk works again. No call arrives: the monitor's own retry
+    // brings writes back, and the episode is raised once, after it.
+    s.faults.fail_flushes(false);
+    let all = alerts_until(&mut admin, |a| rule_count(a, "store-unwritable") >= 1).await;
+    let a = all
+        .iter()
+        .find(|a| a.rule == "store-unwritable")
+        .expect("the alert");
+    assert_eq!(a.severity, "critical");
+    assert_eq!(a.subject, "store");
+    assert_eq!(a.tenant, "");
+    assert!(a.trigger_seqs.is_empty(), "{a:?}");
+    assert!(
+        a.summary.starts_with("the store refused writes from ")
+            && a.summary.contains("a flush failed"),
+        "{}",
+        a.summary
+    );
+    // The episode is over: many more samples raise nothing more (a bounded
+    // look, as absence cannot be waited for).
+    let until = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        let got = alerts_until(&mut admin, |_| true).await;
+        assert_eq!(rule_count(&got, "store-unwritable"), 1, "{got:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !validate(&mut acme, "g-000000000000000000000000")
+            .await
+            .allowed
+    );
+    // The log vouches for the alert: the chain and its semantics check out,
+    // and a restart's comparison of records and log finds nothing.
+    let report = s.verify_chain().await;
+    assert!(report.ok, "{}", report.problem);
+    drop((admin, acme));
+    s.restart().await;
+    let mut acme = s.tenant("acme").await;
+    assert!(
+        !validate(&mut acme, "g-000000000000000000000000")
+            .await
+            .allowed
+    );
+    let mut admin = s.admin().await;
+    let got = alerts_until(&mut admin, |_| true).await;
+    assert_eq!(rule_count(&got, "store-unwritable"), 1, "{got:#?}");
 }
 
 /// `daypass_alerts_open{severity}` as the metrics endpoint shows it.

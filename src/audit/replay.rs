@@ -208,7 +208,12 @@ pub fn render_alerts(alerts: &[AlertStory]) -> String {
             "  {} {} {} [{}] {}",
             a.raised_at, a.severity, a.rule, state, a.summary
         );
-        let _ = writeln!(out, "    alert   {} (entries {})", a.alert, a.trigger_seqs);
+        if a.trigger_seqs.is_empty() {
+            // A system-health alert judges the ledger's state, not entries.
+            let _ = writeln!(out, "    alert   {} (system health)", a.alert);
+        } else {
+            let _ = writeln!(out, "    alert   {} (entries {})", a.alert, a.trigger_seqs);
+        }
         for (what, who, at, note) in &a.decisions {
             let _ = writeln!(out, "    {what} by {who} at {at}: {note}");
         }

@@ -100,10 +100,17 @@ pub enum Rule {
     RateFlood,
     #[serde(rename = "chain-check-failed")]
     ChainCheckFailed,
+    /// The store refused writes (not from the log: the monitor samples
+    /// the ledger, [`crate::monitor::health`]).
+    #[serde(rename = "store-unwritable")]
+    StoreUnwritable,
+    /// Commits waited while the durable log did not grow (sampled too).
+    #[serde(rename = "log-stalled")]
+    LogStalled,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 12] = [
         Rule::OffHours,
         Rule::ManyTenants,
         Rule::RenewalChain,
@@ -114,6 +121,8 @@ impl Rule {
         Rule::RootActivity,
         Rule::RateFlood,
         Rule::ChainCheckFailed,
+        Rule::StoreUnwritable,
+        Rule::LogStalled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +137,8 @@ impl Rule {
             Rule::RootActivity => "root-activity",
             Rule::RateFlood => "rate-flood",
             Rule::ChainCheckFailed => "chain-check-failed",
+            Rule::StoreUnwritable => "store-unwritable",
+            Rule::LogStalled => "log-stalled",
         }
     }
 
@@ -166,13 +177,15 @@ impl AlertState {
 pub struct Finding {
     pub rule: Rule,
     pub severity: Severity,
-    /// Who or what the alert is about, e.g. `staff/alice` or `tenant/acme`.
+    /// Who or what the alert is about, e.g. `staff/alice`, `tenant/acme`,
+    /// or `store` and `log` for the system-health rules.
     pub subject: String,
     /// The tenant it concerns (empty: none), so that tenant may read it.
     pub tenant: String,
     /// One line for people: what happened.
     pub summary: String,
-    /// The entries that triggered it.
+    /// The entries that triggered it (none for the system-health rules,
+    /// which judge the ledger's state, not entries).
     pub seqs: Vec<u64>,
 }
 

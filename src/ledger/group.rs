@@ -504,6 +504,7 @@ impl Ledger {
         }
         w.head = next;
         w.committed += 1;
+        self.accepted.store(w.committed, Ordering::Relaxed);
         Ok((value, sealed, last_leaf))
     }
 }

@@ -150,6 +150,9 @@ pub struct Ledger {
     flush_lock: tokio::sync::Mutex<()>,
     /// The newest settled commit (on disk or failed), for waiting commits.
     settled_tx: watch::Sender<u64>,
+    /// Commits accepted (applied in memory) since open: the writer's
+    /// ticket count, for synchronous readers ([`Ledger::commits_waiting`]).
+    accepted: std::sync::atomic::AtomicU64,
     /// Failed group writes.
     failed: Mutex<FailedRanges>,
     /// The checkpoint of the group being flushed.
@@ -209,6 +212,7 @@ impl Ledger {
             written: Mutex::new((0, 0)),
             flush_lock: tokio::sync::Mutex::new(()),
             settled_tx: watch::Sender::new(0),
+            accepted: std::sync::atomic::AtomicU64::new(0),
             failed: Mutex::new(FailedRanges::default()),
             pending_checkpoint: Mutex::new(None),
             poisoned: std::sync::atomic::AtomicBool::new(false),
@@ -354,6 +358,17 @@ impl Ledger {
         } else {
             None
         }
+    }
+
+    /// Commits accepted (applied in memory) whose fate is not settled yet:
+    /// neither on disk nor failed. Non-zero while the durable size does
+    /// not move means the log is stalled ([`crate::monitor::health`]).
+    pub fn commits_waiting(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let settled = *self.settled_tx.borrow();
+        self.accepted
+            .load(Ordering::Relaxed)
+            .saturating_sub(settled)
     }
 
     /// The notifier's stored value under `key` ([`crate::notify`]).

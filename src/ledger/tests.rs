@@ -125,6 +125,8 @@ struct Sticky {
     broken: std::sync::atomic::AtomicBool,
     recovered: std::sync::atomic::AtomicU32,
     false_head: parking_lot::Mutex<Option<StoredHead>>,
+    /// Flushes wait while this is true (a hanging disk).
+    hold_flushes: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sticky {
@@ -158,6 +160,7 @@ impl Driver for Sticky {
     }
     fn flush(&self) -> FlushFuture<'_> {
         Box::pin(async move {
+            let _ = self.hold_flushes.subscribe().wait_for(|held| !held).await;
             if self.fail_next_flush.swap(false, Ordering::Relaxed) {
                 self.broken.store(true, Ordering::Relaxed);
             }
@@ -256,6 +259,7 @@ fn sticky_ledger(dir: &Path) -> (Ledger, Arc<Sticky>) {
         broken: Default::default(),
         recovered: Default::default(),
         false_head: Default::default(),
+        hold_flushes: tokio::sync::watch::Sender::new(false),
     });
     let key = Arc::new(LogKey::generate("t.test/log").unwrap());
     (Ledger::with_driver(d.clone(), key).unwrap(), d)
@@ -283,6 +287,36 @@ async fn a_sticky_driver_error_is_recovered_by_a_reopen() {
     s.faults().fail_writes(false);
     s.append(&SystemClock, vec![probe()]).await.unwrap();
     assert_eq!(d.recovered.load(Ordering::Relaxed), 1);
+}
+
+/// Commits accepted but not yet settled are counted while a flush hangs
+/// (what the monitor's log-stalled rule samples), and none once it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_behind_a_hanging_flush_are_counted_as_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, d) = sticky_ledger(dir.path());
+    let s = Arc::new(s);
+    s.append(&SystemClock, vec![probe()]).await.unwrap();
+    assert_eq!(s.commits_waiting(), 0);
+    d.hold_flushes.send_replace(true);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append(&SystemClock, vec![probe()]).await.map(drop) })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.commits_waiting() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "three commits wait");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(s.durable_size(), 1, "nothing more is durable meanwhile");
+    d.hold_flushes.send_replace(false);
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.commits_waiting(), 0);
+    assert_eq!(s.durable_size(), 4);
 }
 
 /// After a reopen that finds a head the ledger never wrote, every write

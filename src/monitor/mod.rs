@@ -21,7 +21,12 @@
 //! A first start (no cursor) judges the log from
 //! `first_start_lookback_secs` back, not from its beginning: switching the
 //! monitor on for an old log does not raise its whole history.
+//!
+//! Beside the follower, [`health`] samples the ledger itself (the store
+//! refusing writes, the log not moving while commits wait) and raises its
+//! alerts without the cursor.
 
+pub mod health;
 pub mod rules;
 pub mod settings;
 

@@ -1,6 +1,7 @@
 //! The `[alerts]` section: each rule on or off, with its thresholds
-//! (docs/monitoring.md lists every setting). Parsed once, so the rules
-//! never meet a malformed time or offset.
+//! (docs/monitoring.md lists every setting), including the system-health
+//! rules that sample the ledger ([`super::health`]). Parsed once, so the
+//! rules never meet a malformed time or offset.
 
 use serde::Deserialize;
 
@@ -24,6 +25,10 @@ pub struct AlertSettings {
     pub outside_grant: Toggle,
     pub root_activity: Toggle,
     pub chain_check_failed: Toggle,
+    pub store_unwritable: Toggle,
+    pub log_stalled: Stall,
+    /// How often the system-health rules sample the ledger.
+    pub health_interval_ms: u64,
 }
 
 impl Default for AlertSettings {
@@ -54,6 +59,9 @@ impl Default for AlertSettings {
             outside_grant: Toggle::on(),
             root_activity: Toggle::on(),
             chain_check_failed: Toggle::on(),
+            store_unwritable: Toggle::on(),
+            log_stalled: Stall::default(),
+            health_interval_ms: 5000,
         }
     }
 }
@@ -98,6 +106,18 @@ impl AlertSettings {
         if r.gap_secs < 0 || r.max_chain_secs < 1 {
             return Err("alerts.renewal_chain: gap_secs ≥ 0 and max_chain_secs ≥ 1".into());
         }
+        if self.log_stalled.stall_secs < 1 {
+            return Err(format!(
+                "alerts.log_stalled: stall_secs must be at least 1 (stall_secs = {})",
+                self.log_stalled.stall_secs
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.health_interval_ms) {
+            return Err(format!(
+                "alerts.health_interval_ms must be between 10 and 3600000 (health_interval_ms = {})",
+                self.health_interval_ms
+            ));
+        }
         let o = &self.office_hours;
         if o.start >= o.end {
             return Err(format!(
@@ -140,6 +160,23 @@ pub struct Threshold {
 
 fn yes() -> bool {
     true
+}
+
+/// Commits waiting while the durable log has not grown for `stall_secs`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stall {
+    pub enabled: bool,
+    pub stall_secs: i64,
+}
+
+impl Default for Stall {
+    fn default() -> Self {
+        Stall {
+            enabled: true,
+            stall_secs: 60,
+        }
+    }
 }
 
 /// Grants of one person on one tenant, each starting within `gap_secs` of
@@ -300,5 +337,13 @@ mod tests {
             assert!(UtcOffset::try_from(bad.to_owned()).is_err(), "{bad}");
         }
         assert!(AlertSettings::default().check().is_ok());
+        let mut s = AlertSettings::default();
+        s.log_stalled.stall_secs = 0;
+        assert!(s.check().is_err());
+        let s = AlertSettings {
+            health_interval_ms: 0,
+            ..AlertSettings::default()
+        };
+        assert!(s.check().is_err());
     }
 }

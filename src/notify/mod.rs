@@ -26,8 +26,9 @@
 //! check doubts) is what a notification reports.
 //!
 //! Not here: which entries exist (the use cases write them) and metrics
-//! (the counters are exposed through [`Notifier::stats`] for whoever wires
-//! them). Payload and signature: docs/webhooks.md.
+//! (the counters are exposed through [`Notifier::stats`], which the
+//! server hands to [`crate::metrics::Metrics::observe_webhooks`] to be
+//! read at each scrape). Payload and signature: docs/webhooks.md.
 
 mod http;
 

@@ -1,5 +1,5 @@
 //! Alerts: raising what the monitor found (with its cursor, in one
-//! commit), listing (a tenant sees only alerts about itself), and
+//! commit; the system-health findings without it), listing (a tenant sees only alerts about itself), and
 //! acknowledging and resolving by a named person.
 
 use super::{
@@ -22,6 +22,25 @@ impl Broker {
         findings: &[Finding],
         next_seq: u64,
     ) -> std::result::Result<Vec<Alert>, LedgerError> {
+        self.raise(findings, Some(next_seq)).await
+    }
+
+    /// Raises an alert for each finding of the system-health rules
+    /// ([`crate::monitor::health`]), in one commit that leaves the log
+    /// follower's cursor where it is: these findings judge the ledger's
+    /// state, not entries, so they are behind no cursor.
+    pub async fn raise_system_alerts(
+        &self,
+        findings: &[Finding],
+    ) -> std::result::Result<Vec<Alert>, LedgerError> {
+        self.raise(findings, None).await
+    }
+
+    async fn raise(
+        &self,
+        findings: &[Finding],
+        cursor: Option<u64>,
+    ) -> std::result::Result<Vec<Alert>, LedgerError> {
         let (alerts, _) = self
             .ledger
             .commit(&*self.clock, |_, b, now| {
@@ -32,7 +51,9 @@ impl Broker {
                     b.put_alert(a.clone());
                     raised.push(a);
                 }
-                b.put_cursor(CURSOR, next_seq);
+                if let Some(next_seq) = cursor {
+                    b.put_cursor(CURSOR, next_seq);
+                }
                 Ok::<_, LedgerError>(raised)
             })
             .await?;

@@ -129,3 +129,51 @@ fn alert_id(e: &Entry) -> Result<AlertId, String> {
         .unwrap_or("");
     AlertId::parse(raw).ok_or_else(|| format!("alert id {raw:?} is malformed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{audit::entry::GENESIS_PREV_HASH, clock::Timestamp, domain::Draft};
+
+    fn entry(seq: u64, d: &Draft) -> Entry {
+        Entry {
+            seq,
+            timestamp: Timestamp(1_000 + seq as i64),
+            actor: d.actor.to_string(),
+            tenant: d.tenant.clone(),
+            kind: d.kind.as_str().to_owned(),
+            details: d.details.clone(),
+            prev_hash: GENESIS_PREV_HASH,
+        }
+    }
+
+    fn health_finding(seqs: Vec<u64>) -> Finding {
+        Finding {
+            rule: Rule::StoreUnwritable,
+            severity: Severity::Critical,
+            subject: "store".into(),
+            tenant: String::new(),
+            summary: "the store refused writes from … to …: a flush failed".into(),
+            seqs,
+        }
+    }
+
+    #[test]
+    fn a_system_health_alert_naming_no_entries_is_accepted_and_compares_equal() {
+        let mut state = LogState::default();
+        let (stored, d) = Alert::raise(health_finding(Vec::new()), Timestamp(1_005));
+        state.apply(&entry(5, &d)).expect("accepted");
+        assert!(state.compare_alerts(&[stored]).is_empty());
+    }
+
+    #[test]
+    fn an_alert_naming_a_later_entry_or_raised_by_a_person_is_still_rejected() {
+        let mut state = LogState::default();
+        let (_, d) = Alert::raise(health_finding(vec![9]), Timestamp(1_005));
+        assert!(state.apply(&entry(5, &d)).is_err());
+        let (_, d) = Alert::raise(health_finding(Vec::new()), Timestamp(1_005));
+        let mut by_a_person = entry(6, &d);
+        by_a_person.actor = "staff/alice".into();
+        assert!(state.apply(&by_a_person).is_err());
+    }
+}
