@@ -205,6 +205,9 @@ impl Ledger {
             self.poisoned.store(true, Ordering::Relaxed);
             tracing::error!(error = %e, "a flush failed: writes are refused until a flush succeeds");
             let checkpoint = self.pending_checkpoint.lock().take();
+            // Followers read this group from the store if it is durable
+            // after all (`recovered`).
+            self.flushing_entries.lock().take();
             w.unflushed = Some((head, frontier, checkpoint));
             // Commits applied during the flush built on this group: they
             // fail with it (and go back to what the driver holds).
@@ -229,6 +232,11 @@ impl Ledger {
 
     /// Makes `head` and the pending checkpoint what readers see.
     fn publish(&self, head: Head) {
+        // Sent before the head moves, so a follower woken by the head
+        // finds the group waiting.
+        if let Some(group) = self.flushing_entries.lock().take() {
+            let _ = self.groups_tx.send(group);
+        }
         *self.published.lock() = head;
         if let Some(cp) = self.pending_checkpoint.lock().take() {
             *self.checkpoint.lock() = Some(cp);
@@ -410,6 +418,9 @@ impl Ledger {
         }
         written?;
         *self.pending_checkpoint.lock() = checkpoint;
+        if has_entries && self.groups_tx.receiver_count() > 0 {
+            *self.flushing_entries.lock() = Some(std::sync::Arc::new(pending.entries));
+        }
         Ok(())
     }
 

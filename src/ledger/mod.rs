@@ -132,6 +132,12 @@ pub struct Committed {
 /// default (1 GiB) would dominate the server's memory.
 pub const DEFAULT_CACHE_MIB: u64 = 64;
 
+/// One durable group's entries, in seq order (shared, not copied).
+pub type DurableGroup = std::sync::Arc<Vec<driver::StoredEntry>>;
+
+/// Groups [`Ledger::follow_groups`] keeps for a slow follower.
+const GROUPS_BACKLOG: usize = 1024;
+
 pub struct Ledger {
     driver: Arc<dyn Driver>,
     signer: Arc<dyn CheckpointSigner>,
@@ -144,6 +150,11 @@ pub struct Ledger {
     checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// The next sequence number that is durable, for followers of the log.
     head_tx: watch::Sender<u64>,
+    /// Each durable group's entries, for followers in the same process
+    /// ([`Ledger::follow_groups`]); sent only while someone listens.
+    groups_tx: tokio::sync::broadcast::Sender<DurableGroup>,
+    /// The entries of the group being flushed, kept for `groups_tx`.
+    flushing_entries: Mutex<Option<DurableGroup>>,
     /// Commits and group writes so far (for benchmarks and tests).
     written: Mutex<(u64, u64)>,
     /// Held while a group is written and flushed.
@@ -209,6 +220,8 @@ impl Ledger {
             published: Mutex::new(GENESIS_HEAD),
             checkpoint: Mutex::new(None),
             head_tx: watch::Sender::new(0),
+            groups_tx: tokio::sync::broadcast::Sender::new(GROUPS_BACKLOG),
+            flushing_entries: Mutex::new(None),
             written: Mutex::new((0, 0)),
             flush_lock: tokio::sync::Mutex::new(()),
             settled_tx: watch::Sender::new(0),
@@ -336,6 +349,17 @@ impl Ledger {
     /// entries below it are on disk.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.head_tx.subscribe()
+    }
+
+    /// The entries of each group from now on, once durable, in order, as
+    /// the ledger wrote them: a follower in this process (the monitor)
+    /// judges them without reading them back from the store. A follower
+    /// must still read the store for what it did not get this way: what
+    /// was durable before it subscribed, a group whose flush failed and
+    /// later succeeded (not sent), and anything it missed by lagging
+    /// more than the backlog ([`tokio::sync::broadcast`]'s `Lagged`).
+    pub fn follow_groups(&self) -> tokio::sync::broadcast::Receiver<DurableGroup> {
+        self.groups_tx.subscribe()
     }
 
     /// Sets the observer told about every group flushed (once; a second

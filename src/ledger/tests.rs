@@ -459,3 +459,38 @@ fn sled_open(path: &std::path::Path) -> sled::Db {
     }
     panic!("sled at {} stayed locked for 2 s", path.display())
 }
+
+/// Followers in the process get each durable group's entries, in order,
+/// as written; a group whose flush failed is not sent (it is read from
+/// the store if it turns out durable).
+#[tokio::test]
+async fn durable_groups_reach_followers_in_memory_and_failed_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ledger(dir.path());
+    s.append(&SystemClock, vec![probe()]).await.unwrap();
+    let mut groups = s.follow_groups();
+    s.append(&SystemClock, vec![probe(), probe()])
+        .await
+        .unwrap();
+    let g = groups.try_recv().expect("the group after subscribing");
+    assert_eq!(g.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    let stored: Vec<_> = s.entries_from(1).collect::<Result<_, _>>().unwrap();
+    for (sent, kept) in g.iter().zip(&stored) {
+        assert_eq!(sent.hash, kept.hash);
+        assert_eq!(
+            crate::audit::Entry::decode(&sent.bytes).unwrap(),
+            kept.entry
+        );
+    }
+    s.faults().fail_flushes(true);
+    assert!(s.append(&SystemClock, vec![probe()]).await.is_err());
+    s.faults().fail_flushes(false);
+    s.append(&SystemClock, vec![probe()]).await.unwrap();
+    let next = groups.try_recv().expect("the next durable group");
+    assert!(
+        next.iter().all(|e| e.seq >= 3),
+        "{:?}",
+        next.iter().map(|e| e.seq).collect::<Vec<_>>()
+    );
+    assert!(groups.try_recv().is_err(), "nothing else was sent");
+}

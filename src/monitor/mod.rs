@@ -18,6 +18,15 @@
 //! saved every [`SAVE_EVERY`] entries and at a stop (only to shorten the
 //! next start's re-judging).
 //!
+//! # Reading the log
+//! The entries of each durable group come to the monitor in memory
+//! ([`Ledger::follow_groups`]): it decodes them from the bytes the ledger
+//! wrote instead of reading them back from the store. Whatever it did not
+//! get that way (what was durable before it started, a group whose flush
+//! failed and later succeeded, a backlog it fell behind) it reads from
+//! the store, from its `next` seq: the seq numbers decide, so nothing is
+//! judged twice or skipped either way.
+//!
 //! A first start (no cursor) judges the log from
 //! `first_start_lookback_secs` back, not from its beginning: switching the
 //! monitor on for an old log does not raise its whole history.
@@ -89,6 +98,8 @@ pub async fn run(broker: Arc<Broker>, settings: AlertSettings, stop: impl Future
 /// The monitor's place in the log and the rules' state there.
 pub struct Follower {
     rules: Rules,
+    /// Durable groups as the ledger wrote them.
+    groups: tokio::sync::broadcast::Receiver<crate::ledger::DurableGroup>,
     /// The next seq to judge.
     next: u64,
     /// Findings judged but not yet committed (a failed commit keeps them).
@@ -139,6 +150,9 @@ impl Follower {
         settings: AlertSettings,
     ) -> Result<Follower, LedgerError> {
         let ledger = broker.ledger().clone();
+        // Before the cursor is read: every group durable after it comes
+        // this way (or is read from the store).
+        let groups = ledger.follow_groups();
         let lookback = settings.lookback_secs();
         let first_lookback = settings.first_start_lookback_secs;
         let mut rules = Rules::new(settings);
@@ -170,6 +184,7 @@ impl Follower {
         .await
         .map_err(|e| LedgerError::Unavailable(format!("the monitor's start failed: {e}")))??;
         Ok(Follower {
+            groups,
             rules: next.0,
             next: next.1,
             pending: Vec::new(),
@@ -188,10 +203,10 @@ impl Follower {
         if self.next >= head {
             return Ok(false);
         }
-        let page: Vec<SealedEntry> = ledger
-            .entries_from(self.next)
-            .take(PAGE.min((head - self.next) as usize))
-            .collect::<Result<_, _>>()?;
+        let page = match self.in_memory()? {
+            Some(page) => page,
+            None => self.in_store(ledger, head)?,
+        };
         let dir = Registry::new(ledger);
         for s in &page {
             dir.before(&s.entry);
@@ -204,6 +219,53 @@ impl Follower {
             self.commit(broker).await?;
         }
         Ok(true)
+    }
+
+    /// The entries from `next` on of the groups waiting in memory, as far
+    /// as they run on without a gap; `None` when the next entry is not
+    /// among them (read the store).
+    fn in_memory(&mut self) -> Result<Option<Vec<SealedEntry>>, LedgerError> {
+        use tokio::sync::broadcast::error::TryRecvError;
+        let mut page = Vec::new();
+        let mut next = self.next;
+        loop {
+            match self.groups.try_recv() {
+                Ok(group) => {
+                    let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                        continue;
+                    };
+                    if last.seq < next {
+                        continue; // judged already
+                    }
+                    if first.seq > next {
+                        break; // a gap: the store has it
+                    }
+                    for s in &group[(next - first.seq) as usize..] {
+                        let entry = Entry::decode(&s.bytes)
+                            .map_err(|e| LedgerError::Corrupt(format!("entry {}: {e}", s.seq)))?;
+                        page.push(SealedEntry {
+                            entry,
+                            hash: s.hash,
+                        });
+                    }
+                    next = last.seq + 1;
+                    if page.len() >= PAGE {
+                        break;
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => continue,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        Ok((!page.is_empty()).then_some(page))
+    }
+
+    fn in_store(&self, ledger: &Ledger, head: u64) -> Result<Vec<SealedEntry>, LedgerError> {
+        let page: Vec<SealedEntry> = ledger
+            .entries_from(self.next)
+            .take(PAGE.min((head - self.next) as usize))
+            .collect::<Result<_, _>>()?;
+        Ok(page)
     }
 
     /// Commits the pending findings as alerts, with the cursor.
