@@ -632,6 +632,18 @@ mod tests {
     }
 
     #[test]
+    fn the_screen_is_off_unless_configured() {
+        let c: Config = toml::from_str(MINIMAL).unwrap();
+        assert!(!c.screen.enabled);
+        let set = format!("{MINIMAL}\n[screen]\nenabled = true\nlisten = \"0.0.0.0:9443\"\n");
+        let c: Config = toml::from_str(&set).unwrap();
+        assert!(c.screen.enabled);
+        assert_eq!(c.screen.listen.port(), 9443);
+        let typo = format!("{MINIMAL}\n[screen]\nport = 9443\n");
+        assert!(toml::from_str::<Config>(&typo).is_err());
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let c: Config = toml::from_str(include_str!("../deploy/daypass.example.toml")).unwrap();
         c.check().unwrap();

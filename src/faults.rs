@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Faults {
     write: AtomicBool,
     flush: AtomicBool,
+    hang: AtomicBool,
     group_panic: AtomicBool,
     handler_panic: AtomicBool,
     panic_under_lock: AtomicBool,
@@ -26,6 +27,11 @@ impl Faults {
     /// Every flush fails after its group's transaction succeeded.
     pub fn fail_flushes(&self, on: bool) {
         self.flush.store(on, Ordering::Relaxed);
+    }
+
+    /// Every flush waits (a hanging disk) until this is switched off.
+    pub fn hang_flushes(&self, on: bool) {
+        self.hang.store(on, Ordering::Relaxed);
     }
 
     /// Every group write panics after taking the group's rows (a bug).
@@ -50,6 +56,10 @@ impl Faults {
 
     pub(crate) fn flushes_fail(&self) -> bool {
         self.flush.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn flushes_hang(&self) -> bool {
+        self.hang.load(Ordering::Relaxed)
     }
 
     pub(crate) fn group_writes_panic(&self) -> bool {

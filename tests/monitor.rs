@@ -641,6 +641,59 @@ async fn a_store_that_refused_writes_raises_one_alert_once_it_writes_again() {
     assert_eq!(rule_count(&got, "store-unwritable"), 1, "{got:#?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)]
+async fn a_log_that_stalls_while_calls_wait_raises_one_alert() {
+    let s = TestServer::start_with(|c| {
+        c.alerts.enabled = true;
+        c.alerts.health_interval_ms = 20;
+        c.alerts.log_stalled.stall_secs = 60;
+    })
+    .await;
+    s.clock.set(next_weekday_10());
+    let mut admin = s.admin().await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    // The disk hangs: a call's commit waits for its flush, which does not
+    // come; the log does not move.
+    s.faults.hang_flushes(true);
+    let waiting = tokio::spawn(async move {
+        acme.grants
+            .validate_grant(validate_request("g-000000000000000000000000"))
+            .await
+    });
+    // The sampler sees the waiting commit and the still log over more than
+    // stall_secs of the injected clock (each step is a few of its ticks).
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        s.clock.advance_secs(61);
+    }
+    assert!(
+        !waiting.is_finished(),
+        "the call waits for the hanging disk"
+    );
+    // The disk comes back: the call finishes and the alert, which could
+    // not be written while the log stood still, is written once.
+    s.faults.hang_flushes(false);
+    let answered = waiting
+        .await
+        .expect("task")
+        .expect("the call succeeds late");
+    assert!(!answered.into_inner().allowed);
+    let all = alerts_until(&mut admin, |a| rule_count(a, "log-stalled") >= 1).await;
+    let a = all.iter().find(|a| a.rule == "log-stalled").expect("alert");
+    assert_eq!(
+        (a.severity.as_str(), a.subject.as_str()),
+        ("critical", "log")
+    );
+    assert!(a.summary.contains("commits waited"), "{}", a.summary);
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        let got = alerts_until(&mut admin, |_| true).await;
+        assert_eq!(rule_count(&got, "log-stalled"), 1, "{got:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `daypass_alerts_open{severity}` as the metrics endpoint shows it.
 async fn open_alerts_metric(s: &TestServer, severity: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -251,6 +251,10 @@ impl Ledger {
         if self.faults.flushes_fail() {
             return Err(LedgerError::Unavailable("injected flush fault".into()));
         }
+        #[cfg(any(test, feature = "fault-injection"))]
+        while self.faults.flushes_hang() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let flushed = self.driver.flush().await;
         if flushed.is_err() {
             self.needs_recovery.store(true, Ordering::Relaxed);
