@@ -182,6 +182,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
 /// The copy-paste walkthrough printed at start.
 pub fn walkthrough(dir: &Path, addr: SocketAddr, screen: Option<SocketAddr>) -> String {
     let d = dir.display();
+    let exe = running_binary();
     let screen = screen.map_or_else(|| "SCREEN".to_owned(), |a| a.to_string());
     format!(
         r#"
@@ -191,9 +192,9 @@ Identities (choose one with --as NAME; the default is alice):
   ada (admin)   alice, bob (support)   rory (root)   eve (auditor)   pat (partnerships)
   tenants: acme (auto-approved), globex (needs approval and a ticket)
 
-In another terminal, in this directory (build once: cargo build --release):
+In another terminal, in this directory:
 
-  D=./target/release/daypass
+  D={exe}
   $D whoami
   $D grant request acme --reason "INC-42: customer cannot log in" --duration 2h
   $D grant list
@@ -219,4 +220,19 @@ In another terminal, in this directory (build once: cargo build --release):
 Stop with Ctrl-C (the stop is logged). Start afresh: rm -rf ./{d}
 "#
     )
+}
+
+/// The binary running now, as a path to type in this directory (relative
+/// when it is below it), so the walkthrough's commands use this build.
+fn running_binary() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "daypass".into();
+    };
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(&cwd).ok().map(|p| p.to_owned()))
+    {
+        Some(rel) => format!("./{}", rel.display()),
+        None => exe.display().to_string(),
+    }
 }

@@ -619,7 +619,14 @@ fn bad_input_gives_one_clear_line() {
         "--duration",
         "25x",
     ]);
-    assert_one_line_error(&out, "daypass: --duration \"25x\" is not a duration");
+    // A value that does not parse is a usage error: exit 2, one line.
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("daypass: invalid value '25x' for '--duration <DURATION>': not a duration"),
+        "{err}"
+    );
 }
 
 #[test]

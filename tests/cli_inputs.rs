@@ -284,6 +284,31 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
             ],
             "--log-key: malformed key",
         ),
+        case(
+            "verify: a --log-key file that does not exist is named as missing",
+            &[
+                "audit",
+                "verify",
+                "good.jsonl",
+                "--checkpoint",
+                "checkpoint.txt",
+                "--log-key",
+                "keys/no-such.pub",
+            ],
+            "--log-key keys/no-such.pub: no such file",
+        ),
+        case(
+            "witness: a --log-key that is a directory",
+            &[
+                "audit",
+                "witness",
+                "--state",
+                "w.jsonl",
+                "--log-key",
+                "keys",
+            ],
+            "--log-key keys is a directory",
+        ),
     ];
     let mut n = assert_each_fails_clearly(d, &cases);
 
@@ -687,30 +712,31 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
         (
             "a duration with a bad unit",
             "25x",
-            "--duration \"25x\" is not a duration",
+            "invalid value '25x' for '--duration <DURATION>': not a duration like 4h",
         ),
-        ("a zero duration", "0", "--duration \"0\" is not a duration"),
+        (
+            "a zero duration",
+            "0",
+            "'0' for '--duration <DURATION>': a duration must be at least 1s",
+        ),
         (
             "a negative duration",
             "-5m",
-            "--duration \"-5m\" is not a duration",
+            "'-5m' for '--duration <DURATION>': a duration cannot be negative",
         ),
-        ("an empty duration", "", "--duration \"\" is not a duration"),
+        ("-1h", "-1h", "a duration cannot be negative"),
+        ("an empty duration", "", "not a duration like"),
         (
             "a duration that overflows",
             "99999999999999999999h",
-            "is not a duration",
+            "not a duration like",
         ),
         (
             "a duration of only a unit",
             "h",
-            "--duration \"h\" is not a duration",
+            "'h' for '--duration <DURATION>': not a duration",
         ),
-        (
-            "a duration with spaces",
-            "1 h",
-            "--duration \"1 h\" is not a duration",
-        ),
+        ("a duration with spaces", "1 h", "not a duration like"),
     ] {
         cases.push(Case {
             what,
@@ -820,4 +846,49 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
         "no refused --days wrote a certificate"
     );
     eprintln!("CLI hostile input (flags, identities): {n} cases, all one clear line");
+}
+
+/// A value that does not parse is a usage error: exit 2, before anything
+/// connects; `1d` is a day and parses (the command then fails only to
+/// connect).
+#[test]
+fn durations_that_do_not_parse_exit_2_and_a_day_parses() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |d: &str| {
+        cli::run(
+            dir.path(),
+            [
+                "--server",
+                "https://127.0.0.1:1",
+                "grant",
+                "request",
+                "acme",
+                "--reason",
+                "x",
+                "--duration",
+                d,
+            ],
+        )
+    };
+    for bad in ["0", "-1h", "25x", ""] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    let out = run("1d");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("duration"), "1d parsed: {err}");
+    let out = cli::run(
+        dir.path(),
+        [
+            "--server",
+            "https://127.0.0.1:1",
+            "screen",
+            "pair",
+            "wall",
+            "--ttl",
+            "0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }

@@ -21,9 +21,9 @@ pub enum GrantCommand {
         reason: String,
         #[arg(long, default_value = "")]
         ticket: String,
-        /// How long, e.g. 2h, 90m, 3600s (default and maximum: 24h).
-        #[arg(long)]
-        duration: Option<String>,
+        /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<i64>,
     },
     /// List the grants you may see.
     List {
@@ -70,15 +70,9 @@ pub enum GrantCommand {
     },
 }
 
-/// Runs one `daypass grant` command against the server. A bad
-/// `--duration` is refused before connecting.
+/// Runs one `daypass grant` command against the server. (A bad
+/// `--duration` is refused by clap, before connecting.)
 pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool) -> CliResult {
-    if let GrantCommand::Request {
-        duration: Some(d), ..
-    } = &command
-    {
-        parse_duration(d)?;
-    }
     let mut c = connect(conn).await?;
     let show = |g: &pb::Grant, headline: &str| {
         if json_out {
@@ -95,10 +89,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             ticket,
             duration,
         } => {
-            let duration_seconds = match duration {
-                Some(d) => parse_duration(&d)?,
-                None => 0,
-            };
+            let duration_seconds = duration.unwrap_or_default();
             let g = c
                 .grants
                 .request_grant(pb::RequestGrantRequest {

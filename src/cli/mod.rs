@@ -157,33 +157,48 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-/// `4h`, `90m`, `30s`, `1h30m` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<i64, CliError> {
-    let bad = || cli_err!("--duration {s:?} is not a duration like 4h, 90m, 1h30m or 3600");
-    if let Ok(n) = s.parse::<i64>() {
-        // 0 would mean "the maximum" to the server: ask for that by omitting --duration.
-        return if n > 0 { Ok(n) } else { Err(bad()) };
+/// A duration as typed: `4h`, `90m`, `1h30m`, `1d` (24 h), `45s` or plain
+/// seconds (`3600`); at least 1 s. A clap value parser, so that a value
+/// that does not parse is a usage error (exit 2) naming the flag.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    const SHAPE: &str = "not a duration like 4h, 90m, 1h30m, 1d or 3600 (seconds)";
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        // 0 would mean "the maximum" to the server: ask for that by omitting the flag.
+        return if n > 0 {
+            Ok(n)
+        } else {
+            Err("a duration must be at least 1s".into())
+        };
     }
     let (mut total, mut num) = (0i64, String::new());
-    for ch in s.chars() {
+    for ch in t.chars() {
         if ch.is_ascii_digit() {
             num.push(ch);
             continue;
         }
         let unit = match ch {
+            'd' => 86_400,
             'h' => 3600,
             'm' => 60,
             's' => 1,
-            _ => return Err(bad()),
+            _ => return Err(SHAPE.into()),
         };
-        let n: i64 = num.parse().map_err(|_| bad())?;
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+        let n: i64 = num.parse().map_err(|_| SHAPE.to_owned())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| "that duration is too long".to_owned())?;
         num.clear();
     }
-    if !num.is_empty() || total == 0 {
-        return Err(bad());
+    if !num.is_empty() || t.is_empty() {
+        return Err(SHAPE.into());
+    }
+    if total == 0 {
+        return Err("a duration must be at least 1s".into());
     }
     Ok(total)
 }
@@ -252,7 +267,29 @@ mod tests {
         assert_eq!(parse_duration("4h").unwrap(), 14_400);
         assert_eq!(parse_duration("1h30m").unwrap(), 5_400);
         assert_eq!(parse_duration("90").unwrap(), 90);
-        for bad in ["", "h", "4x", "4h5", "0h", "0", "-5"] {
+        assert_eq!(parse_duration("1d").unwrap(), 86_400);
+        assert_eq!(
+            parse_duration("-1h").unwrap_err(),
+            "a duration cannot be negative"
+        );
+        assert_eq!(
+            parse_duration("0").unwrap_err(),
+            "a duration must be at least 1s"
+        );
+        assert_eq!(
+            parse_duration("0h").unwrap_err(),
+            "a duration must be at least 1s"
+        );
+        for bad in [
+            "",
+            "h",
+            "4x",
+            "4h5",
+            "0h",
+            "0",
+            "-5",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

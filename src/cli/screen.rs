@@ -14,8 +14,8 @@ pub enum ScreenCommand {
         /// The screen's name, e.g. office-wall.
         name: String,
         /// How long the code may wait to be used (e.g. 10m, 1h; at most 24h).
-        #[arg(long, default_value = "10m")]
-        ttl: String,
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        ttl: i64,
     },
     /// End a screen's session (it shows the pairing page at its next update).
     Revoke {
@@ -31,7 +31,7 @@ pub(super) async fn run(conn: &Connection, command: ScreenCommand, json_out: boo
     let mut c = connect(conn).await?;
     match command {
         ScreenCommand::Pair { name, ttl } => {
-            let ttl_secs = parse_duration(&ttl)?;
+            let ttl_secs = ttl;
             let r = c
                 .screens
                 .pair_screen(pb::PairScreenRequest {

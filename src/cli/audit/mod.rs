@@ -163,8 +163,19 @@ fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
 
 /// A verifier key given inline (`name+id+key`) or as a file holding one.
 fn load_verifier(arg: &str) -> Result<audit::note::NoteVerifier, CliError> {
-    let text = if Path::new(arg).is_file() {
+    let path = Path::new(arg);
+    let text = if path.is_file() {
         std::fs::read_to_string(arg).map_err(|e| cli_err!("cannot read {arg}: {e}"))?
+    } else if path.is_dir() {
+        return Err(cli_err!(
+            "--log-key {arg} is a directory; give the log's verifier key file (e.g. certs/log.pub)"
+        ));
+    } else if arg.matches('+').count() < 2 {
+        // An inline key is `name+id+key`: this was meant as a file.
+        return Err(cli_err!(
+            "--log-key {arg}: no such file (give the log's verifier key file, e.g. certs/log.pub, \
+             or the key itself, name+id+key)"
+        ));
     } else {
         arg.to_owned()
     };
