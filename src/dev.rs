@@ -34,6 +34,32 @@ pub const CAST: &[(&str, PrincipalKind, Option<Role>)] = &[
 
 pub const DEV_LISTEN: &str = "127.0.0.1:50051";
 
+/// The file in the dev directory where `serve --dev` records the address
+/// it listens on (`https://…`), for client commands run beside it.
+pub const ADDRESS_FILE: &str = "address";
+
+/// Records where the dev server listens: [`ADDRESS_FILE`], and the
+/// `listen` line of the dev directory's `daypass.toml`, so that copied
+/// commands and the config reach this server whatever its port.
+pub fn record_address(dir: &Path, addr: SocketAddr) -> std::io::Result<()> {
+    std::fs::write(dir.join(ADDRESS_FILE), format!("https://{addr}\n"))?;
+    let toml = dir.join("daypass.toml");
+    if let Ok(text) = std::fs::read_to_string(&toml) {
+        let rewritten: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("listen = ") {
+                    format!("listen = \"{addr}\"\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&toml, rewritten)?;
+    }
+    Ok(())
+}
+
 /// Creates what is missing under `dir` and returns the config to serve.
 pub async fn prepare(dir: &Path) -> Result<Config, String> {
     let certs = dir.join("certs");

@@ -136,6 +136,14 @@ fn the_dev_walkthrough_works_end_to_end() {
         out.trim(),
         "spiffe://daypass.local/staff/alice (staff, support)"
     );
+    // The dev server listens on a port of its own (not 50051): it recorded
+    // it, so the walkthrough's commands, copied without --server, and the
+    // dev config reach it.
+    let out = assert_ok(&cli::run(d, ["whoami"]), "whoami without --server");
+    assert!(out.contains("staff/alice"), "{out}");
+    let addr = server.url.trim_start_matches("https://");
+    let toml = std::fs::read_to_string(d.join("daypass-dev/daypass.toml")).expect("dev config");
+    assert!(toml.contains(&format!("listen = \"{addr}\"")), "{toml}");
 
     let reason = "INC-42: customer cannot log in";
     let out = run(

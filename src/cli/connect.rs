@@ -20,9 +20,10 @@ pub const DEFAULT_SERVER: &str = "https://127.0.0.1:50051";
 /// named by --as under ./daypass-dev/certs is used when present.
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// Server address.
-    #[arg(long, global = true, env = "DAYPASS_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// Server address [default: the address `serve --dev` recorded in
+    /// ./daypass-dev/address, else https://127.0.0.1:50051].
+    #[arg(long, global = true, env = "DAYPASS_SERVER")]
+    pub server: Option<String>,
     /// CA certificate that signed the server's certificate.
     #[arg(long, global = true, env = "DAYPASS_CA")]
     pub ca: Option<PathBuf>,
@@ -46,12 +47,11 @@ pub struct Connection {
 pub(super) async fn connect(conn: &Connection) -> Result<Clients, CliError> {
     let (ca, cert, key) = identity_files(conn)?;
     let id = ClientIdentity::from_files(&ca, &cert, &key).map_err(|e| cli_err!("{e}"))?;
-    client::connect(&conn.server, &id)
-        .await
-        .map_err(|e| match e {
-            client::ClientError::Identity(_) => cli_err!("{e}"),
-            _ => cli_err!("{e} (is the server running? is --server right?)"),
-        })
+    let server = server_url(conn);
+    client::connect(&server, &id).await.map_err(|e| match e {
+        client::ClientError::Identity(_) => cli_err!("{e}"),
+        _ => cli_err!("{e} (is the server running? is --server right?)"),
+    })
 }
 
 /// `daypass whoami`: who the server thinks you are.
@@ -75,11 +75,38 @@ pub(super) async fn whoami(conn: &Connection, json_out: bool) -> CliResult {
     Ok(())
 }
 
-/// --ca/--cert/--key when given, else the dev identity named by --as.
+/// `--server` when given; else the address the dev server in
+/// ./daypass-dev recorded when it started; else [`DEFAULT_SERVER`].
+pub fn server_url(conn: &Connection) -> String {
+    if let Some(s) = &conn.server {
+        return s.clone();
+    }
+    std::fs::read_to_string(Path::new(DEV_DIR).join(crate::dev::ADDRESS_FILE))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.starts_with("https://"))
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+}
+
+/// --ca/--cert/--key when given (the dev CA when only --ca is left out in
+/// a dev directory), else the dev identity named by --as.
 fn identity_files(conn: &Connection) -> Result<(PathBuf, PathBuf, PathBuf), CliError> {
     let dev_certs = Path::new(DEV_DIR).join("certs");
     match (&conn.ca, &conn.cert, &conn.key) {
         (Some(ca), Some(cert), Some(key)) => Ok((ca.clone(), cert.clone(), key.clone())),
+        (None, Some(cert), Some(key)) => {
+            let dev_ca = dev_certs.join("ca.pem");
+            if dev_ca.exists() {
+                Ok((dev_ca, cert.clone(), key.clone()))
+            } else {
+                Err(cli_err!(
+                    "give --ca too (the CA that signed the server's certificate): there is no ./{DEV_DIR}/certs/ca.pem here"
+                ))
+            }
+        }
+        (_, Some(_), None) | (_, None, Some(_)) => Err(cli_err!(
+            "give both --cert and --key (your client certificate and its key)"
+        )),
         (ca, None, None) if dev_certs.is_dir() => {
             let name = &conn.as_name;
             let stem = ["staff", "auditor", "tenant"]
@@ -94,7 +121,7 @@ fn identity_files(conn: &Connection) -> Result<(PathBuf, PathBuf, PathBuf), CliE
             ))
         }
         _ => Err(cli_err!(
-            "give --ca, --cert and --key (or DAYPASS_CA, DAYPASS_CERT, DAYPASS_KEY); run `daypass serve --dev` for dev identities"
+            "give --ca, --cert and --key (or DAYPASS_CA, DAYPASS_CERT, DAYPASS_KEY); no ./{DEV_DIR} here: for the dev identities, run client commands in the directory where `daypass serve --dev` runs"
         )),
     }
 }

@@ -83,6 +83,8 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     };
     if args.dev {
         let addr = listener.local_addr().map_err(|e| cli_err!("{e}"))?;
+        dev::record_address(Path::new(DEV_DIR), addr)
+            .map_err(|e| cli_err!("cannot record the dev server's address in {DEV_DIR}: {e}"))?;
         let screen_addr = screen.as_ref().and_then(|l| l.local_addr().ok());
         println!(
             "{}",
