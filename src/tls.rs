@@ -156,7 +156,7 @@ async fn accept_loop(
                 Ok(Ok(tls)) => {
                     let _ = tx.send(Ok(tls)).await;
                 }
-                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Ok(Err(e)) => handshake_failed(&e),
                 Err(_) => tracing::debug!(
                     timeout = ?limits.timeout,
                     "TLS handshake not done in time; connection closed"
@@ -164,4 +164,24 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// A failed handshake, logged at info (why: an unknown CA, an expired
+/// certificate, no certificate…, never more of what the peer sent) at
+/// most once a second; the ones in between are counted into the next.
+fn handshake_failed(e: &io::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static START: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(u64::MAX);
+    static SKIPPED: AtomicU64 = AtomicU64::new(0);
+    let now = START
+        .get_or_init(tokio::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    if LAST_SECOND.swap(now, Ordering::Relaxed) == now {
+        SKIPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let skipped = SKIPPED.swap(0, Ordering::Relaxed);
+    tracing::info!(error = %e, unlogged_before = skipped, "a TLS handshake failed (the client's certificate was refused, or it spoke no TLS)");
 }

@@ -681,3 +681,55 @@ fn engineers_get_their_grant_token_and_a_grant_certificate() {
     assert_one_line_error(&out, "daypass: ");
     assert!(!d.join(format!("bc/grant-{id}.key")).exists());
 }
+
+/// A client certificate from a CA the server does not trust: the client
+/// says its certificate was not accepted and how to fix it; the server's
+/// log says why, at info.
+#[test]
+fn a_certificate_the_server_does_not_trust_is_explained_on_both_sides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let server = DevServer::start(d, 1);
+    let other = d.join("other");
+    std::fs::create_dir(&other).expect("dir");
+    assert_ok(
+        &cli::run(&other, ["certs", "init", "--dir", "c"]),
+        "certs init",
+    );
+    assert_ok(
+        &cli::run(
+            &other,
+            [
+                "certs", "issue", "--kind", "staff", "--name", "alice", "--dir", "c",
+            ],
+        ),
+        "certs issue",
+    );
+    let out = run(
+        d,
+        &server,
+        &[
+            "--cert",
+            "other/c/staff-alice.pem",
+            "--key",
+            "other/c/staff-alice.key",
+            "whoami",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("client certificate") && err.contains("CA the server trusts"),
+        "{err}"
+    );
+    let log = d.join("server-1.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("a TLS handshake failed") && text.contains("UnknownIssuer") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "server log: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -226,6 +226,36 @@ impl From<tonic::Status> for CliError {
             _ => "server error",
         };
         let msg = s.message();
+        // A transport failure on a call: say why, from the error's causes
+        // (a TLS alert when the server refused our certificate).
+        if let Some(source) = std::error::Error::source(&s) {
+            let chain = crate::client::error_chain(source);
+            let refused_cert = [
+                "UnknownCA",
+                "BadCertificate",
+                "CertificateExpired",
+                "CertificateRevoked",
+                "CertificateUnknown",
+                "CertificateRequired",
+                "AccessDenied",
+            ]
+            .iter()
+            .any(|a| chain.contains(a));
+            return CliError(if refused_cert {
+                format!(
+                    "the server refused your client certificate ({chain}): it must be issued by the CA the server trusts (tls.ca) and not be expired; check --cert and --key"
+                )
+            } else if chain.contains("connection closed") {
+                // TLS 1.3: the server checks the client's certificate after
+                // the client thinks the handshake is done, so a refused
+                // certificate shows here only as a closed connection.
+                format!(
+                    "the server closed the connection ({chain}); if this repeats, it does not accept your client certificate: it must be issued by the CA the server trusts (tls.ca) and not be expired (the server's log says why)"
+                )
+            } else {
+                format!("{code}: {msg}: {chain}")
+            });
+        }
         CliError(if msg.is_empty() {
             format!("{code} ({:?})", s.code())
         } else {
