@@ -140,8 +140,17 @@ fn make_certs(certs: &Path) -> Result<(), pki::PkiError> {
 /// every enrolment is logged. Already-enrolled names are left alone.
 async fn enrol(config: &Config) -> Result<(), String> {
     let key = pki::load_log_key(&config.log_key_path()).map_err(|e| e.to_string())?;
-    let ledger =
-        Arc::new(Ledger::open(&config.data_dir, Arc::new(key)).map_err(|e| e.to_string())?);
+    let ledger = Arc::new(Ledger::open(&config.data_dir, Arc::new(key)).map_err(|e| {
+        if e.is_locked() {
+            crate::server::ServerError::Held {
+                path: config.data_dir.clone(),
+                pid: crate::server::holder_pid(&config.data_dir),
+            }
+            .to_string()
+        } else {
+            e.to_string()
+        }
+    })?);
     let gate = Arc::new(crate::gate::Gate::load(config).map_err(|e| e.to_string())?);
     let broker = Broker::new(
         ledger,

@@ -56,6 +56,14 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another daypass{} holds the data directory {path}: stop it first (one server per data directory)",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Held {
+        path: std::path::PathBuf,
+        pid: Option<u32>,
+    },
     #[error("cannot open the data directory {path}: {source}")]
     Store {
         path: std::path::PathBuf,
@@ -556,6 +564,16 @@ fn private_data_dir(dir: &std::path::Path, allow_shared: bool) -> Result<(), Ser
     Ok(())
 }
 
+/// The file in the data directory naming the process that holds it.
+const PID_FILE: &str = "daypass.pid";
+
+/// The pid the last server to open `data_dir` recorded, if any.
+pub fn holder_pid(data_dir: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(data_dir.join(PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// Opens the ledger, waiting up to [`LOCK_WAIT`] for a previous handle in
 /// this process (a restart) to let go of the database lock.
 async fn open_ledger(
@@ -569,11 +587,23 @@ async fn open_ledger(
             Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            Err(e) if e.is_locked() => {
+                return Err(ServerError::Held {
+                    path: dir.to_owned(),
+                    pid: holder_pid(dir),
+                });
+            }
             result => {
-                return result.map_err(|source| ServerError::Store {
+                let ledger = result.map_err(|source| ServerError::Store {
                     path: dir.to_owned(),
                     source,
-                });
+                })?;
+                // Who holds the directory, for the next one that tries.
+                let pid = format!("{}\n", std::process::id());
+                if let Err(e) = crate::pki::write_secret(&dir.join(PID_FILE), &pid) {
+                    tracing::warn!(error = %e, "cannot write {PID_FILE} in the data directory");
+                }
+                return Ok(ledger);
             }
         }
     }

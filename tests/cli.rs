@@ -733,3 +733,54 @@ fn a_certificate_the_server_does_not_trust_is_explained_on_both_sides() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A second `serve --dev` in the same directory says another daypass
+/// holds it, with its pid; a busy port is refused before anything is
+/// written.
+#[test]
+fn a_second_dev_server_is_refused_with_a_clear_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let _server = DevServer::start(d, 1);
+    let out = cli::run(
+        d,
+        [
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--screen-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let pid = _server.child.id();
+    assert!(
+        err.contains(&format!(
+            "another daypass (pid {pid}) holds the data directory"
+        )),
+        "{err}"
+    );
+
+    // A busy port: refused before a dev directory is made.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let out = cli::run(
+        fresh.path(),
+        ["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains("--listen"),
+        "{err}"
+    );
+    assert!(
+        !fresh.path().join("daypass-dev").exists(),
+        "nothing written for a server that cannot listen"
+    );
+}

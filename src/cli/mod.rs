@@ -245,7 +245,15 @@ impl From<tonic::Status> for CliError {
                 format!(
                     "the server refused your client certificate ({chain}): it must be issued by the CA the server trusts (tls.ca) and not be expired; check --cert and --key"
                 )
-            } else if chain.contains("connection closed") {
+            } else if [
+                "connection closed",
+                "broken pipe",
+                "connection reset",
+                "Connection reset",
+            ]
+            .iter()
+            .any(|c| chain.contains(c))
+            {
                 // TLS 1.3: the server checks the client's certificate after
                 // the client thinks the handshake is done, so a refused
                 // certificate shows here only as a closed connection.

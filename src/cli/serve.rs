@@ -45,6 +45,20 @@ pub enum LogFormat {
 /// Runs `daypass serve` until a shutdown signal.
 pub(super) async fn serve(args: ServeArgs) -> CliResult {
     init_tracing(args.log_format);
+    // A dev server checks its port before it writes a dev directory.
+    let early = if args.dev {
+        let at = match args.listen {
+            Some(a) => a,
+            None => dev::DEV_LISTEN.parse().map_err(|e| cli_err!("{e}"))?,
+        };
+        Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| cli_err!("cannot listen on {at}: {e} (another server there? pick a port with --listen 127.0.0.1:PORT)"))?,
+        )
+    } else {
+        None
+    };
     let mut config = if args.dev {
         dev::prepare(Path::new(DEV_DIR))
             .await
@@ -64,9 +78,12 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     if let Some(listen) = args.screen_listen {
         config.screen.listen = listen;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?;
+    let listener = match early {
+        Some(l) => l,
+        None => tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| cli_err!("cannot listen on {}: {e}", config.listen))?,
+    };
     let screen = if config.screen.enabled {
         Some(
             tokio::net::TcpListener::bind(config.screen.listen)
