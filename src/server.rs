@@ -313,11 +313,26 @@ async fn serve(
         .map_err(|e| ServerError::Webhooks(e.to_string()))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Every daypass service answers the standard health check by name.
+    health.set_serving::<StaffServiceServer<StaffApi>>().await;
+    health.set_serving::<TenantServiceServer<TenantApi>>().await;
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
+    health.set_serving::<GateServiceServer<GateApi>>().await;
+    health.set_serving::<AlertServiceServer<AlertApi>>().await;
+    health.set_serving::<NotifyServiceServer<NotifyApi>>().await;
+    health.set_serving::<ScreenServiceServer<ScreenApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    // Reflection in both versions: v1, and v1alpha, the only one many
+    // stock clients (Python's grpcio-reflection, GUI tools) speak.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
@@ -338,6 +353,7 @@ async fn serve(
         .layer(CatchPanicLayer::custom(panic_to_status))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(limit(StaffServiceServer::new(StaffApi(api.clone()))))
         .add_service(limit(TenantServiceServer::new(TenantApi(api.clone()))))
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))

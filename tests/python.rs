@@ -229,9 +229,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("blocking task did not panic")
 }
 
-/// The virtualenv's python, created or reused; `None` (after a loud SKIP)
-/// when python3 is not installed and this is not CI.
+/// The virtualenv's python, created or reused (once per test process: the
+/// tests here share it); `None` (after a loud SKIP) when python3 is not
+/// installed and this is not CI.
 fn python_env() -> Option<PathBuf> {
+    static ENV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    ENV.get_or_init(make_python_env).clone()
+}
+
+fn make_python_env() -> Option<PathBuf> {
     let version = python::python3_version(
         "tests/python.rs",
         "The Python tenant example",
@@ -304,4 +310,76 @@ fn check(what: &str, cmd: &mut Command) {
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     assert!(out.status.success(), "{what} failed: {}", describe(&out));
+}
+
+/// Stock Python clients, not tonic: server reflection v1alpha (all that
+/// grpcio-reflection speaks) and v1 list every service, and the standard
+/// health check answers SERVING for each daypass service by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_python_clients_see_reflection_and_health_for_every_service() {
+    let Some(python) = blocking(python_env).await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let work = tempfile::tempdir().expect("temp dir");
+    let id = s.issue(PrincipalKind::Tenant, "acme");
+    let file = |name: &str, text: &str| {
+        let p = work.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let (ca, cert, key) = (
+        file("ca.pem", s.ca.cert_pem()),
+        file("acme.pem", &id.cert_pem),
+        file("acme.key", &id.key_pem),
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/probe_services.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(script)
+        .arg(format!("127.0.0.1:{}", s.addr.port()))
+        .args([&ca, &cert, &key]);
+    let out = blocking(move || cmd.output().expect("run the probe")).await;
+    let v = summary_of(&out, 0);
+    let v1alpha = strings(&v["v1alpha"]);
+    // Each version lists the daypass services, health, and itself.
+    let others = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .filter(|n| !n.starts_with("grpc.reflection."))
+            .cloned()
+            .collect()
+    };
+    let v1 = strings(&v["v1"]);
+    assert_eq!(others(&v1alpha), others(&v1), "both versions list the same");
+    assert!(
+        v1.iter()
+            .any(|n| n == "grpc.reflection.v1.ServerReflection")
+    );
+    let daypass: Vec<&str> = v1alpha
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("daypass."))
+        .collect();
+    assert_eq!(
+        daypass,
+        [
+            "daypass.v1.AlertService",
+            "daypass.v1.AuditService",
+            "daypass.v1.GateService",
+            "daypass.v1.GrantService",
+            "daypass.v1.NotifyService",
+            "daypass.v1.ScreenService",
+            "daypass.v1.StaffService",
+            "daypass.v1.TenantService",
+        ]
+    );
+    for n in [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(v1alpha.iter().any(|s| s == n), "{n} in {v1alpha:?}");
+    }
+    for n in daypass {
+        assert_eq!(v["health"][n], "SERVING", "{n}: {}", v["health"]);
+    }
 }
