@@ -22,6 +22,8 @@ use common::cli::{self, assert_ok, assert_one_line_error, text};
 struct DevServer {
     child: Child,
     url: String,
+    /// Everything it printed on stdout so far (the walkthrough).
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl DevServer {
@@ -48,11 +50,14 @@ impl DevServer {
         let mut server = DevServer {
             child,
             url: String::new(),
+            printed: Default::default(),
         };
         let stdout = server.child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let printed = server.printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                printed.lock().expect("lock").push(line.clone());
                 if let Some(i) = line.find("https://127.0.0.1:") {
                     let url: String = line[i..]
                         .chars()
@@ -783,4 +788,98 @@ fn a_second_dev_server_is_refused_with_a_clear_reason() {
         !fresh.path().join("daypass-dev").exists(),
         "nothing written for a server that cannot listen"
     );
+}
+
+/// Splits a walkthrough command as a shell would for these simple lines:
+/// words, double-quoted strings, and a `#` comment to the end.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            '#' if !quoted => break,
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+/// The walkthrough that `serve --dev` prints, on a port of its own, runs
+/// as printed: every `$D` line, copied into a shell in that directory,
+/// does what its comment says (the refusals refused, everything else
+/// done), with the binary it names and without `--server`.
+#[test]
+fn the_printed_walkthrough_runs_as_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let server = DevServer::start(d, 1);
+    // The whole walkthrough is printed at once, before the server serves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let lines = loop {
+        let lines = server.printed.lock().expect("lock").clone();
+        if lines.iter().any(|l| l.starts_with("Stop with Ctrl-C")) {
+            break lines;
+        }
+        assert!(std::time::Instant::now() < deadline, "{lines:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let exe = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("D="))
+        .expect("the walkthrough names the binary");
+    assert_eq!(
+        std::fs::canonicalize(d.join(exe)).expect("the named binary exists"),
+        std::fs::canonicalize(cli::BIN).expect("bin"),
+        "the walkthrough names the binary that runs"
+    );
+    let (mut grant, mut globex, mut ran) = (String::new(), String::new(), 0);
+    for line in lines.iter().filter_map(|l| l.trim().strip_prefix("$D ")) {
+        let refused = line.contains("# refused");
+        let mut words = shell_words(line);
+        if words.iter().any(|w| w == "tail") {
+            continue; // follows the log until stopped
+        }
+        for w in &mut words {
+            if w == "<GRANT_ID>" {
+                *w = grant.clone();
+            } else if w == "<GLOBEX_GRANT_ID>" {
+                *w = globex.clone();
+            }
+        }
+        let out = cli::run(d, &words);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        if refused {
+            assert_eq!(out.status.code(), Some(1), "$D {line}: {all}");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "$D {line}: {all}");
+        }
+        let id = all
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+            .find(|w| w.starts_with("g-") && w.len() == 26)
+            .map(str::to_owned);
+        if words.get(2).map(String::as_str) == Some("acme") && words[1] == "request" {
+            grant = id.clone().unwrap_or_default();
+        }
+        if words.get(2).map(String::as_str) == Some("globex") && words[1] == "request" {
+            globex = id.unwrap_or_default();
+        }
+        ran += 1;
+    }
+    assert!(ran >= 15, "ran {ran} walkthrough commands");
+    assert!(grant.starts_with("g-") && globex.starts_with("g-"));
 }
