@@ -258,7 +258,7 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
                 "--since",
                 "yesterday",
             ],
-            "--since \"yesterday\" is not an RFC 3339 time",
+            "--since \"yesterday\" is not a time: give an RFC 3339 time",
         ),
         case(
             "replay: a bad --until",

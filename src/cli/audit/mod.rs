@@ -81,9 +81,11 @@ pub enum AuditCommand {
         tenant: Option<String>,
         #[arg(long)]
         person: Option<String>,
-        /// RFC 3339 time, e.g. 2026-11-25T00:00:00Z.
+        /// From this time: RFC 3339 (2026-11-25T09:00:00Z), a UTC time
+        /// without a zone (2026-11-25 09:00), a date, or how long ago (1h, 2d).
         #[arg(long)]
         since: Option<String>,
+        /// Until this time (the same forms as --since).
         #[arg(long)]
         until: Option<String>,
     },

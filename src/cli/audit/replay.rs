@@ -117,11 +117,45 @@ fn print_stories(
     Ok(())
 }
 
+/// A time as typed for `--since`/`--until`: RFC 3339
+/// (`2026-11-25T09:00:00Z`, any offset), a time without a zone, taken as
+/// UTC (`2026-11-25T09:00`, `2026-11-25 09:00:00`), a date (its midnight,
+/// UTC), or a duration back from `now` (`1h`, `90m`, `2d`).
+pub fn parse_when(s: &str, now: Timestamp) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Some(t) = Timestamp::parse_rfc3339(s) {
+        return Some(t);
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(Timestamp(t.and_utc().timestamp_millis()));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(Timestamp(
+            d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+        ));
+    }
+    let secs = crate::cli::parse_duration(s).ok()?;
+    Some(Timestamp(
+        now.millis().checked_sub(secs.checked_mul(1000)?)?,
+    ))
+}
+
 fn parse_filter(flags: Flags) -> Result<replay::Filter, CliError> {
+    use crate::clock::Clock as _;
+    let now = crate::clock::SystemClock.now();
     let time = |s: Option<String>, flag: &str| -> Result<Option<Timestamp>, CliError> {
         s.map(|s| {
-            Timestamp::parse_rfc3339(&s).ok_or_else(|| {
-                cli_err!("--{flag} {s:?} is not an RFC 3339 time like 2026-11-25T09:00:00Z")
+            parse_when(&s, now).ok_or_else(|| {
+                cli_err!(
+                    "--{flag} {s:?} is not a time: give an RFC 3339 time (2026-11-25T09:00:00Z), a UTC time without a zone (2026-11-25 09:00), a date, or how long ago (1h, 2d)"
+                )
             })
         })
         .transpose()
@@ -132,4 +166,37 @@ fn parse_filter(flags: Flags) -> Result<replay::Filter, CliError> {
         since: time(flags.since, "since")?,
         until: time(flags.until, "until")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_and_until_take_zones_zoneless_times_dates_and_durations_back() {
+        let now = Timestamp::parse_rfc3339("2026-12-02T12:00:00Z").unwrap();
+        let t = |s: &str| parse_when(s, now).map(Timestamp::to_rfc3339);
+        assert_eq!(
+            t("2026-11-25T09:00:00Z").as_deref(),
+            Some("2026-11-25T09:00:00.000Z")
+        );
+        assert_eq!(
+            t("2026-11-25T10:00:00+01:00").as_deref(),
+            Some("2026-11-25T09:00:00.000Z")
+        );
+        assert_eq!(
+            t("2026-11-25T09:00").as_deref(),
+            Some("2026-11-25T09:00:00.000Z")
+        );
+        assert_eq!(
+            t("2026-11-25 09:00:30").as_deref(),
+            Some("2026-11-25T09:00:30.000Z")
+        );
+        assert_eq!(t("2026-11-25").as_deref(), Some("2026-11-25T00:00:00.000Z"));
+        assert_eq!(t("1h").as_deref(), Some("2026-12-02T11:00:00.000Z"));
+        assert_eq!(t("2d").as_deref(), Some("2026-11-30T12:00:00.000Z"));
+        for bad in ["yesterday", "2026-13-45T99:00:00Z", "", "-1h"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
 }
