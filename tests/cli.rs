@@ -233,6 +233,23 @@ fn the_dev_walkthrough_works_end_to_end() {
         out.starts_with(&format!("OK: {n} entries verified, head ")),
         "{out}"
     );
+    // The same export on standard input (`-`).
+    let mut child = cli::command(d)
+        .args(["audit", "verify", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(&std::fs::read(d.join("log.jsonl")).expect("export"))
+            .expect("write stdin");
+    }
+    let piped = assert_ok(&child.wait_with_output().expect("wait"), "verify -");
+    assert_eq!(piped, out, "verify - reads standard input");
 
     let out = run(
         d,

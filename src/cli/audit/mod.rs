@@ -45,6 +45,7 @@ pub enum AuditCommand {
     /// Verify an export offline: no server needed. With --checkpoint and
     /// --log-key also the signature, the tree root or every inclusion proof.
     Verify {
+        /// The export (JSON lines), or - for standard input.
         file: PathBuf,
         /// A signed checkpoint file (from `audit export --checkpoint`).
         #[arg(long, requires = "log_key")]
@@ -116,10 +117,13 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
             file,
             checkpoint,
             log_key,
-        } => match (checkpoint, log_key) {
-            (Some(cp), Some(key)) => verify::file_against(&file, &cp, &key, json_out),
-            _ => verify::file(&file, json_out),
-        },
+        } => {
+            let export = verify::Export::from_arg(&file)?;
+            match (checkpoint, log_key) {
+                (Some(cp), Some(key)) => verify::file_against(&export, &cp, &key, json_out),
+                _ => verify::file(&export, json_out),
+            }
+        }
         AuditCommand::Checkpoint { log_key, out } => {
             witness::checkpoint(conn, log_key.as_deref(), out, json_out).await
         }

@@ -3,7 +3,10 @@
 //! every inclusion proof); `daypass audit check` asks the server to verify
 //! its stored chain. The verification rules live in `crate::audit`.
 
-use std::{io::BufReader, path::Path};
+use std::{
+    io::{BufRead, BufReader, Read as _},
+    path::{Path, PathBuf},
+};
 
 use serde_json::json;
 
@@ -14,9 +17,45 @@ use crate::{
     pb,
 };
 
+/// An export to check: a file, or standard input (`-`), which is read
+/// once into memory (the checks make two passes).
+pub(super) enum Export {
+    File(PathBuf),
+    Stdin(Vec<u8>),
+}
+
+impl Export {
+    pub(super) fn from_arg(p: &Path) -> Result<Export, CliError> {
+        if p == Path::new("-") {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .map_err(|e| cli_err!("cannot read standard input: {e}"))?;
+            Ok(Export::Stdin(bytes))
+        } else {
+            Ok(Export::File(p.to_owned()))
+        }
+    }
+
+    fn reader(&self) -> Result<Box<dyn BufRead + '_>, CliError> {
+        Ok(match self {
+            Export::File(p) => Box::new(BufReader::new(open(p)?)),
+            Export::Stdin(b) => Box::new(b.as_slice()),
+        })
+    }
+
+    fn display(&self) -> String {
+        match self {
+            Export::File(p) => p.display().to_string(),
+            Export::Stdin(_) => "standard input".into(),
+        }
+    }
+}
+
 /// `audit verify FILE`: the chain of an export, offline.
-pub(super) fn file(file: &Path, json_out: bool) -> CliResult {
-    let reader = BufReader::new(open(file)?);
+pub(super) fn file(file: &Export, json_out: bool) -> CliResult {
+    let reader = file.reader()?;
     match export::verify(reader).and_then(|s| semantics(file).map(|()| s)) {
         // A log has entries from its start on: an empty export is a wrong
         // or emptied file, not a verified log.
@@ -45,15 +84,13 @@ pub(super) fn file(file: &Path, json_out: bool) -> CliResult {
 
 /// `audit verify FILE --checkpoint CP --log-key K`: also the checkpoint's
 /// signature, and the tree root or every inclusion proof, offline.
-pub(super) fn file_against(file: &Path, cp_path: &Path, key: &str, json_out: bool) -> CliResult {
+pub(super) fn file_against(file: &Export, cp_path: &Path, key: &str, json_out: bool) -> CliResult {
     let verifier = load_verifier(key)?;
     let note = std::fs::read_to_string(cp_path)
         .map_err(|e| cli_err!("cannot read {}: {e}", cp_path.display()))?;
     let cp = audit::note::Checkpoint::open(&note, &verifier)
         .map_err(|e| cli_err!("{}: {e}", cp_path.display()))?;
-    match export::verify_against(BufReader::new(open(file)?), &cp)
-        .and_then(|s| semantics(file).map(|()| s))
-    {
+    match export::verify_against(file.reader()?, &cp).and_then(|s| semantics(file).map(|()| s)) {
         Ok(s) => {
             if json_out {
                 println!(
@@ -119,9 +156,9 @@ pub(super) async fn check(conn: &Connection, json_out: bool) -> CliResult {
 
 /// The second pass over a verified export: its entries must agree with
 /// each other (`crate::audit::state`).
-fn semantics(file: &Path) -> Result<(), (usize, audit::Problem)> {
-    let reader = match open(file) {
-        Ok(f) => BufReader::new(f),
+fn semantics(file: &Export) -> Result<(), (usize, audit::Problem)> {
+    let reader = match file.reader() {
+        Ok(r) => r,
         Err(e) => {
             return Err((
                 0,
@@ -137,7 +174,7 @@ fn semantics(file: &Path) -> Result<(), (usize, audit::Problem)> {
 }
 
 /// Reports the first problem an export verification found.
-fn failed(file: &Path, line: usize, p: &audit::Problem, json_out: bool) -> CliError {
+fn failed(file: &Export, line: usize, p: &audit::Problem, json_out: bool) -> CliError {
     if json_out {
         println!(
             "{:#}",
