@@ -233,6 +233,29 @@ fn the_dev_walkthrough_works_end_to_end() {
         out.starts_with(&format!("OK: {n} entries verified, head ")),
         "{out}"
     );
+    // An export into a pipe whose reader is gone (`| head` that already
+    // stopped) ends quietly.
+    let mut child = cli::command(d)
+        .args([
+            "--server",
+            server.url.as_str(),
+            "--as",
+            "eve",
+            "audit",
+            "export",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let gone = child.wait_with_output().expect("wait");
+    assert_eq!(gone.status.code(), Some(0), "{}", text(&gone.stderr));
+    assert!(
+        !text(&gone.stderr).contains("pipe"),
+        "{}",
+        text(&gone.stderr)
+    );
     // The same export on standard input (`-`).
     let mut child = cli::command(d)
         .args(["audit", "verify", "-"])

@@ -61,14 +61,22 @@ pub(super) async fn whole(conn: &Connection, from: u64, out: Option<PathBuf>) ->
         .into_inner();
     let mut w = BufWriter::new(sink(out.as_deref())?);
     let mut n = 0u64;
+    // A reader that stops early (`| head`) closes the pipe: stop quietly.
+    let closed = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
     while let Some(e) = stream.message().await? {
-        export::write_line(&mut w, &sealed_from_pb(&e)?)?;
+        match export::write_line(&mut w, &sealed_from_pb(&e)?) {
+            Err(e) if closed(&e) => return Ok(()),
+            r => r?,
+        }
         n += 1;
         if out.is_some() && n % 100_000 == 0 {
             eprintln!("exported {n} entries…");
         }
     }
-    w.flush()?;
+    match w.flush() {
+        Err(e) if closed(&e) => return Ok(()),
+        r => r?,
+    }
     eprintln!(
         "exported {n} entries{}",
         out.map(|p| format!(" to {}", p.display()))
