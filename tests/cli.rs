@@ -144,6 +144,8 @@ fn the_dev_walkthrough_works_end_to_end() {
     // The dev server listens on a port of its own (not 50051): it recorded
     // it, so the walkthrough's commands, copied without --server, and the
     // dev config reach it.
+    let out = assert_ok(&run(d, &server, &["--as", "eve", "whoami"]), "whoami");
+    assert_eq!(out.trim(), "spiffe://daypass.local/auditor/eve (auditor)");
     let out = assert_ok(&cli::run(d, ["whoami"]), "whoami without --server");
     assert!(out.contains("staff/alice"), "{out}");
     let addr = server.url.trim_start_matches("https://");

@@ -65,7 +65,8 @@ pub(super) async fn whoami(conn: &Connection, json_out: bool) -> CliResult {
             "{} ({}{})\n",
             w.principal,
             w.kind,
-            if w.role != 0 {
+            // An auditor's kind is its role: say it once.
+            if w.role != 0 && output::role(w.role) != w.kind {
                 format!(", {}", output::role(w.role))
             } else {
                 String::new()

@@ -244,13 +244,13 @@ fn reported_time(ms: i64, now: Timestamp) -> Result<Option<Timestamp>> {
         0 => Ok(None),
         ms if ms > now.millis().saturating_add(MAX_REPORT_SKEW_MS) => {
             Err(BrokerError::InvalidArgument(format!(
-                "accessed_at_ms {} is more than 5 minutes in the future (now {now}); check the tenant's clock",
+                "the reported access time {} is more than 5 minutes in the future (now {now}); check the tenant's clock",
                 Timestamp(ms)
             )))
         }
         ms if ms < now.millis().saturating_sub(MAX_REPORT_AGE_MS) => {
             Err(BrokerError::InvalidArgument(format!(
-                "accessed_at_ms {} is more than 7 days in the past; such a report cannot be taken",
+                "the reported access time {} is more than 7 days in the past; such a report cannot be taken",
                 Timestamp(ms)
             )))
         }
