@@ -702,6 +702,11 @@ fn engineers_get_their_grant_token_and_a_grant_certificate() {
     let token = assert_ok(&out, "grant token");
     assert!(token.starts_with("v4.public."), "{token}");
     assert_eq!(token.lines().count(), 1, "just the token: {token}");
+    let out = run(d, &server, &["--json", "grant", "token", &id]);
+    let j: serde_json::Value =
+        serde_json::from_str(&assert_ok(&out, "grant token --json")).expect("JSON");
+    assert_eq!(j["token"].as_str(), Some(token.trim()));
+    assert_eq!(j["grant"].as_str(), Some(id.as_str()));
     // Nobody else gets it: another engineer is told the grant is unknown.
     let out = run(d, &server, &["--as", "bob", "grant", "token", &id]);
     assert_one_line_error(&out, "daypass: ");

@@ -198,7 +198,15 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     output::state(g.state)
                 ));
             }
-            println!("{}", g.token);
+            output::print_json_or_text(
+                json_out,
+                &serde_json::json!({
+                    "grant": g.id,
+                    "token": g.token,
+                    "expires_at": output::time(g.expires_at_ms),
+                }),
+                &format!("{}\n", g.token),
+            );
         }
         GrantCommand::Cert { id, out } => write_certificate(&mut c, id, out, json_out).await?,
     }
