@@ -71,6 +71,8 @@ pub enum ServerError {
     },
     #[error("start-up failed: {0}")]
     Startup(#[from] BrokerError),
+    #[error("{0}")]
+    Config(String),
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error("server failed: {0}")]
@@ -134,13 +136,17 @@ pub async fn run_with_faults(
     .await
 }
 
-async fn serve(
-    config: Config,
-    clock: SharedClock,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()>,
-    prepare: impl FnOnce(Ledger) -> Ledger,
-) -> Result<(), ServerError> {
+/// What the server reads before it opens anything: TLS material, the log
+/// key, the gate's keys, the webhooks' secrets, the data directory's mode.
+struct Startup {
+    client_ca: Arc<ClientCa>,
+    tls_config: Arc<tokio_rustls::rustls::ServerConfig>,
+    screen_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    log_key: Arc<crate::audit::note::LogKey>,
+    gate: Arc<Gate>,
+}
+
+fn load_startup(config: &Config, want_screen: bool) -> Result<Startup, ServerError> {
     let read = |what, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| ServerError::Read {
             what,
@@ -168,25 +174,58 @@ async fn serve(
             config.tls.ca.display(),
         ))
     })?;
-    let screen_tls = match &listeners.screen {
-        Some(_) => Some(
+    let screen_tls = match want_screen {
+        true => Some(
             tls::web_server_config(&cert, &key)
                 .map_err(|e| ServerError::Tls(format!("the warning screen's TLS: {e}")))?,
         ),
-        None => None,
+        false => None,
     };
+    let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
+        ServerError::LogKey(format!(
+            "{e}; copy the log's existing signing key (log.key from `daypass certs init`) there, or point log.signing_key at it; only for a new log whose log.pub nobody has yet, create one with `daypass certs log-key --dir DIR`"
+        ))
+    })?);
+    let gate = Arc::new(Gate::load(config).map_err(|e| ServerError::Gate(e.to_string()))?);
+    crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
+    private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
+    Ok(Startup {
+        client_ca,
+        tls_config,
+        screen_tls,
+        log_key,
+        gate,
+    })
+}
+
+/// `serve --check-config`: loads and checks everything the server would
+/// read at start (the config's own rules, TLS files, keys, webhook
+/// secrets, the data directory's mode) without opening the store or any
+/// socket, or writing anything.
+pub fn check_config(config: &Config) -> Result<(), ServerError> {
+    config
+        .check()
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    load_startup(config, config.screen.enabled).map(drop)
+}
+
+async fn serve(
+    config: Config,
+    clock: SharedClock,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    prepare: impl FnOnce(Ledger) -> Ledger,
+) -> Result<(), ServerError> {
+    let Startup {
+        client_ca,
+        tls_config,
+        screen_tls,
+        log_key,
+        gate,
+    } = load_startup(&config, listeners.screen.is_some())?;
     // TLS is terminated by `tls::incoming` (handshake timeout and cap), so
     // tonic serves the finished streams.
     let server = Server::builder();
-
-    let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
-        ServerError::LogKey(format!(
-            "{e}; create one with `daypass certs log-key --dir DIR` and point log.signing_key at it"
-        ))
-    })?);
-    let gate = Arc::new(Gate::load(&config).map_err(|e| ServerError::Gate(e.to_string()))?);
-    crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
-    private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
     let origin = crate::ledger::checkpoint::CheckpointSigner::origin(&*log_key).to_owned();
     let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
     let ledger = Arc::new(prepare(ledger));

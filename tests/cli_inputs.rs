@@ -892,3 +892,36 @@ fn durations_that_do_not_parse_exit_2_and_a_day_parses() {
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// `serve --check-config`: 0 and a line for a config the server would
+/// start with; 1 and the problem for one it would not; either way nothing
+/// is opened or written (no data directory appears).
+#[test]
+fn check_config_loads_everything_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert_ok(
+        &cli::run(d, ["certs", "init", "--dir", "certs"]),
+        "certs init",
+    );
+    let base = "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+                [tls]\nca = \"certs/ca.pem\"\ncert = \"certs/server.pem\"\nkey = \"certs/server.key\"\n\
+                [log]\nsigning_key = \"certs/log.key\"\n";
+    std::fs::write(d.join("good.toml"), base).expect("write");
+    std::fs::write(
+        d.join("no-log-key.toml"),
+        base.replace("certs/log.key", "nowhere/log.key"),
+    )
+    .expect("write");
+    let out = cli::run(d, ["serve", "--config", "good.toml", "--check-config"]);
+    let said = assert_ok(&out, "check-config");
+    assert!(said.contains("config OK"), "{said}");
+    let out = cli::run(
+        d,
+        ["serve", "--config", "no-log-key.toml", "--check-config"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nowhere/log.key"), "{err}");
+    assert!(!d.join("data").exists(), "nothing was opened or written");
+}

@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Override the warning screen's HTTPS address (`screen.listen`).
     #[arg(long)]
     pub screen_listen: Option<std::net::SocketAddr>,
+    /// Load and check the config and everything it names (TLS files,
+    /// keys, webhook secrets, the data directory's mode), open nothing,
+    /// write nothing; exit 0 if the server would start, 1 with the problem.
+    #[arg(long, requires = "config")]
+    pub check_config: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -71,6 +76,11 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if args.check_config {
+        server::check_config(&config).map_err(|e| cli_err!("{e}"))?;
+        println!("config OK: the server would start with it");
+        return Ok(());
     }
     if let Some(listen) = args.metrics_listen {
         config.metrics.listen = listen;
