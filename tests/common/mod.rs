@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod cli;
+pub mod dev_server;
 pub mod https;
 pub mod python;
 pub mod tmpfs;

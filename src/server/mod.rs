@@ -1,10 +1,12 @@
 //! The server: opens the store, checks that its records answer to its log
 //! and that the log is not older than the checkpoint it last published
 //! (otherwise it fails closed: reads of the log only), brings the log and
-//! the expiry index up to date, and serves the six daypass services plus
+//! the expiry index up to date, and serves the daypass services plus
 //! gRPC health and reflection over mutual TLS (terminated by
 //! [`crate::tls`]), and, on its own plain-HTTP listener, metrics and
-//! health ([`crate::metrics`]), until `shutdown` resolves. In-flight calls then drain
+//! health ([`crate::metrics`]), and on another, HTTPS, the office warning
+//! screen ([`crate::screen`]), until `shutdown` resolves. What it reads
+//! before opening anything is [`startup`]'s. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
 //! checkpoint saved. The webhook tasks ([`crate::notify`]) run from
 //! before the first call is served until the calls have drained; they
@@ -12,6 +14,10 @@
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
 //! calls go on.
 
+mod startup;
+
+pub use self::startup::check_config;
+use self::startup::{Startup, load_startup};
 use std::{any::Any, future::Future, sync::Arc, time::Duration};
 
 use thiserror::Error;
@@ -26,8 +32,6 @@ use crate::{
     clock::SharedClock,
     config::Config,
     domain::{EventKind, Name},
-    gate::Gate,
-    identity::ClientCa,
     ledger::{Ledger, LedgerError},
     notify::Notifier,
     pb::{
@@ -36,7 +40,6 @@ use crate::{
         notify_service_server::NotifyServiceServer, screen_service_server::ScreenServiceServer,
         staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
     },
-    pki,
     rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, NotifyApi, ScreenApi, StaffApi, TenantApi},
     service::{Broker, BrokerError, Limits, expiry},
     tls,
@@ -134,79 +137,6 @@ pub async fn run_with_faults(
         ledger.with_faults(faults)
     })
     .await
-}
-
-/// What the server reads before it opens anything: TLS material, the log
-/// key, the gate's keys, the webhooks' secrets, the data directory's mode.
-struct Startup {
-    client_ca: Arc<ClientCa>,
-    tls_config: Arc<tokio_rustls::rustls::ServerConfig>,
-    screen_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    log_key: Arc<crate::audit::note::LogKey>,
-    gate: Arc<Gate>,
-}
-
-fn load_startup(config: &Config, want_screen: bool) -> Result<Startup, ServerError> {
-    let read = |what, path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| ServerError::Read {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let ca = read("CA certificate", &config.tls.ca)?;
-    let cert = read("server certificate", &config.tls.cert)?;
-    let key = read("server key", &config.tls.key)?;
-    // Checked before anything is opened or logged: a server that cannot
-    // speak TLS must not record that it started.
-    let client_ca = Arc::new(ClientCa::from_pem(&ca).ok_or_else(|| {
-        ServerError::Tls(format!(
-            "tls.ca {} holds no PEM CA certificate that parses",
-            config.tls.ca.display()
-        ))
-    })?);
-    let tls_config = tls::server_config(&ca, &cert, &key).map_err(|e| {
-        ServerError::Tls(format!(
-            "tls.cert {}, tls.key {} and tls.ca {} must be a PEM certificate, its private key \
-             and a PEM CA certificate ({e})",
-            config.tls.cert.display(),
-            config.tls.key.display(),
-            config.tls.ca.display(),
-        ))
-    })?;
-    let screen_tls = match want_screen {
-        true => Some(
-            tls::web_server_config(&cert, &key)
-                .map_err(|e| ServerError::Tls(format!("the warning screen's TLS: {e}")))?,
-        ),
-        false => None,
-    };
-    let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
-        ServerError::LogKey(format!(
-            "{e}; copy the log's existing signing key (log.key from `daypass certs init`) there, or point log.signing_key at it; only for a new log whose log.pub nobody has yet, create one with `daypass certs log-key --dir DIR`"
-        ))
-    })?);
-    let gate = Arc::new(Gate::load(config).map_err(|e| ServerError::Gate(e.to_string()))?);
-    crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
-    private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
-    Ok(Startup {
-        client_ca,
-        tls_config,
-        screen_tls,
-        log_key,
-        gate,
-    })
-}
-
-/// `serve --check-config`: loads and checks everything the server would
-/// read at start (the config's own rules, TLS files, keys, webhook
-/// secrets, the data directory's mode) without opening the store or any
-/// socket, or writing anything.
-pub fn check_config(config: &Config) -> Result<(), ServerError> {
-    config
-        .check()
-        .map_err(|e| ServerError::Config(e.to_string()))?;
-    load_startup(config, config.screen.enabled).map(drop)
 }
 
 async fn serve(
@@ -594,29 +524,6 @@ async fn vouched_for(
             first.seq,
         )
     }))
-}
-
-/// Refuses a data directory its group or others may read (it holds every
-/// tenant's reasons) unless `allow_shared` (`store.allow_shared_data_dir`).
-/// A missing one is created 0700 by the storage driver.
-fn private_data_dir(dir: &std::path::Path, allow_shared: bool) -> Result<(), ServerError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        // Missing, or not a directory: opening it says what is wrong.
-        let Some(meta) = std::fs::metadata(dir).ok().filter(|m| m.is_dir()) else {
-            return Ok(());
-        };
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 && !allow_shared {
-            return Err(ServerError::SharedDataDir {
-                path: dir.to_owned(),
-                mode,
-            });
-        }
-    }
-    let _ = (dir, allow_shared);
-    Ok(())
 }
 
 /// The file in the data directory naming the process that holds it.
