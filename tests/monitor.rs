@@ -473,10 +473,18 @@ async fn the_cli_lists_acknowledges_and_resolves() {
         "{replay}"
     );
     assert!(replay.contains(": fixed"), "{replay}");
+    // Another tenant has no alerts; a tenant the log never names is said
+    // to be unknown rather than shown as having none.
+    s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
     let out = run(&["--json", "audit", "replay", "--tenant", "globex"]).await;
     let v: serde_json::Value =
         serde_json::from_str(&cli::assert_ok(&out, "replay json")).expect("json");
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0));
+    let out = run(&["audit", "replay", "--tenant", "globexx"]).await;
+    cli::assert_one_line_error(
+        &out,
+        "daypass: no tenant named \"globexx\" appears in the log",
+    );
 }
 
 #[tokio::test]

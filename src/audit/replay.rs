@@ -35,17 +35,39 @@ pub struct GrantStory {
     pub outcome: Option<String>,
     /// Who decided (approved, denied, revoked), if anyone.
     pub decided_by: Vec<(String, String)>,
-    /// (time, action, resource) recorded by the tenant.
-    pub accesses: Vec<(Timestamp, String, String)>,
+    /// What the tenant recorded, in log order.
+    pub accesses: Vec<Access>,
+    /// The deadline `grant.activated` named.
+    pub expires_at: Option<Timestamp>,
+    /// Ended only by its deadline, which passed before the log's last
+    /// entry although no `grant.expired` was logged yet (the server ends
+    /// a grant at its deadline; the entry follows at its next sweep).
+    pub expiry_unlogged: bool,
     /// Times the tenant's validation admitted the holder.
     pub validations_allowed: u64,
+}
+
+/// One access the tenant recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// When it happened: `accessed_at` for a report sent afterwards, else
+    /// when it was logged.
+    pub at: Timestamp,
+    pub action: String,
+    pub resource: String,
+    /// When it was logged, for a report sent afterwards.
+    pub reported_at: Option<Timestamp>,
+    /// `false`: the grant was not active when the access happened.
+    pub within_grant: bool,
 }
 
 /// Builds the stories from entries in log order.
 pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -> Vec<GrantStory> {
     let mut stories: BTreeMap<String, GrantStory> = BTreeMap::new();
+    let mut last = None;
     for sealed in entries {
         let e = sealed.entry;
+        last = Some(e.timestamp);
         let Some(grant) = e.details.get("grant").cloned() else {
             continue;
         };
@@ -66,6 +88,8 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                     decided_by: Vec::new(),
                     accesses: Vec::new(),
                     validations_allowed: 0,
+                    expires_at: None,
+                    expiry_unlogged: false,
                 },
             );
             continue;
@@ -74,7 +98,13 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
             continue;
         };
         match e.kind.as_str() {
-            "grant.activated" => story.activated_at = Some(e.timestamp),
+            "grant.activated" => {
+                story.activated_at = Some(e.timestamp);
+                story.expires_at = e
+                    .details
+                    .get("expires_at")
+                    .and_then(|t| Timestamp::parse_rfc3339(t));
+            }
             "grant.approved" => story.decided_by.push(("approved".into(), e.actor.clone())),
             "grant.denied"
             | "grant.revoked"
@@ -95,12 +125,34 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                 story.outcome = Some(outcome);
             }
             "access.recorded" => {
-                story
-                    .accesses
-                    .push((e.timestamp, detail("action"), detail("resource")))
+                let accessed_at = e
+                    .details
+                    .get("accessed_at")
+                    .and_then(|t| Timestamp::parse_rfc3339(t));
+                story.accesses.push(Access {
+                    at: accessed_at.unwrap_or(e.timestamp),
+                    action: detail("action"),
+                    resource: detail("resource"),
+                    reported_at: accessed_at.map(|_| e.timestamp),
+                    within_grant: e.details.get("within_grant").map(String::as_str)
+                        != Some("false"),
+                })
             }
             "validation.allowed" => story.validations_allowed += 1,
             _ => {}
+        }
+    }
+    // A deadline that passed before the log ends ended the grant, logged
+    // or not (an export taken between the deadline and the sweep).
+    for s in stories.values_mut() {
+        if let (Some(_), None, Some(exp), Some(last)) =
+            (s.activated_at, s.ended_at, s.expires_at, last)
+        {
+            if exp <= last {
+                s.ended_at = Some(exp);
+                s.outcome = Some("expired".into());
+                s.expiry_unlogged = true;
+            }
         }
     }
     let mut out: Vec<GrantStory> = stories
@@ -221,6 +273,31 @@ pub fn render_alerts(alerts: &[AlertStory]) -> String {
     out
 }
 
+/// Why `filter` names a tenant or person the log never mentions (a
+/// misspelling, most likely), or `None`.
+pub fn unknown_names(entries: &[SealedEntry], filter: &Filter) -> Option<String> {
+    if let Some(t) = &filter.tenant {
+        if !entries.iter().any(|s| s.entry.tenant == *t) {
+            return Some(format!(
+                "no tenant named {t:?} appears in the log (check the spelling; `daypass tenant list` shows them)"
+            ));
+        }
+    }
+    if let Some(p) = &filter.person {
+        let named = |s: &SealedEntry| {
+            s.entry.details.get("holder").is_some_and(|h| h == p)
+                || s.entry.details.get("name").is_some_and(|n| n == p)
+                || s.entry.actor.rsplit_once('/').is_some_and(|(_, n)| n == p)
+        };
+        if !entries.iter().any(named) {
+            return Some(format!(
+                "no person named {p:?} appears in the log (check the spelling; `daypass staff list` shows them)"
+            ));
+        }
+    }
+    None
+}
+
 /// The readable timeline.
 pub fn render(stories: &[GrantStory]) -> String {
     let mut out = String::new();
@@ -229,8 +306,14 @@ pub fn render(stories: &[GrantStory]) -> String {
     }
     for s in stories {
         let window = match (s.activated_at, s.ended_at) {
+            (Some(a), Some(e)) if s.expiry_unlogged => {
+                format!("{a} → {e} (its deadline; the expiry entry came after the log's end)")
+            }
             (Some(a), Some(e)) => format!("{a} → {e}"),
-            (Some(a), None) => format!("{a} → (still active)"),
+            (Some(a), None) => match s.expires_at {
+                Some(exp) => format!("{a} → (active when the log ends; until {exp} at most)"),
+                None => format!("{a} → (active when the log ends)"),
+            },
             (None, _) => "never active".to_owned(),
         };
         let _ = writeln!(
@@ -254,10 +337,238 @@ pub fn render(stories: &[GrantStory]) -> String {
             "  admitted {} time(s) by the tenant",
             s.validations_allowed
         );
-        for (t, action, resource) in &s.accesses {
-            let _ = writeln!(out, "  {t}  {action}  {resource}");
+        for a in &s.accesses {
+            let late = a
+                .reported_at
+                .map(|r| format!("  (reported at {r})"))
+                .unwrap_or_default();
+            let outside = if a.within_grant {
+                ""
+            } else {
+                "  OUTSIDE THE GRANT"
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}{late}{outside}",
+                a.at, a.action, a.resource
+            );
         }
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::entry::Entry;
+
+    const T0: i64 = 1_800_000_000_000;
+
+    fn e(
+        seq: u64,
+        secs: i64,
+        actor: &str,
+        tenant: &str,
+        kind: &str,
+        d: &[(&str, &str)],
+    ) -> SealedEntry {
+        SealedEntry {
+            entry: Entry {
+                seq,
+                timestamp: Timestamp(T0 + secs * 1000),
+                actor: actor.into(),
+                tenant: tenant.into(),
+                kind: kind.into(),
+                details: d.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+                prev_hash: [0; 32],
+            },
+            hash: [0; 32],
+        }
+    }
+
+    fn at(secs: i64) -> String {
+        Timestamp(T0 + secs * 1000).to_rfc3339()
+    }
+
+    /// alice on acme (an hour, released at 30 min, a late report outside
+    /// the grant), bob on globex (active at the log's end), carol on acme
+    /// (its deadline passed before the log's end, no expiry entry yet).
+    fn log() -> Vec<SealedEntry> {
+        let g = |id: &str| ("grant", id.to_owned());
+        let (ga, gb, gc) = (g("g-a"), g("g-b"), g("g-c"));
+        let exp_a = at(3600);
+        let exp_b = at(100_000);
+        let exp_c = at(4000);
+        let late = at(7200);
+        vec![
+            e(
+                0,
+                0,
+                "staff/alice",
+                "acme",
+                "grant.requested",
+                &[(ga.0, &ga.1), ("holder", "alice"), ("reason", "INC-1")],
+            ),
+            e(
+                1,
+                0,
+                "system",
+                "acme",
+                "grant.activated",
+                &[(ga.0, &ga.1), ("holder", "alice"), ("expires_at", &exp_a)],
+            ),
+            e(
+                2,
+                60,
+                "tenant/acme",
+                "acme",
+                "access.recorded",
+                &[
+                    (ga.0, &ga.1),
+                    ("holder", "alice"),
+                    ("action", "ssh"),
+                    ("resource", "web-1"),
+                ],
+            ),
+            e(
+                3,
+                1800,
+                "staff/alice",
+                "acme",
+                "grant.released",
+                &[(ga.0, &ga.1), ("holder", "alice")],
+            ),
+            e(
+                4,
+                2000,
+                "staff/bob",
+                "globex",
+                "grant.requested",
+                &[(gb.0, &gb.1), ("holder", "bob"), ("reason", "INC-2")],
+            ),
+            e(
+                5,
+                2000,
+                "system",
+                "globex",
+                "grant.activated",
+                &[(gb.0, &gb.1), ("holder", "bob"), ("expires_at", &exp_b)],
+            ),
+            e(
+                6,
+                2100,
+                "staff/carol",
+                "acme",
+                "grant.requested",
+                &[(gc.0, &gc.1), ("holder", "carol"), ("reason", "INC-3")],
+            ),
+            e(
+                7,
+                400,
+                "system",
+                "acme",
+                "grant.activated",
+                &[(gc.0, &gc.1), ("holder", "carol"), ("expires_at", &exp_c)],
+            ),
+            e(
+                8,
+                7300,
+                "tenant/acme",
+                "acme",
+                "access.recorded",
+                &[
+                    (ga.0, &ga.1),
+                    ("holder", "alice"),
+                    ("action", "sql"),
+                    ("resource", "db"),
+                    ("accessed_at", &late),
+                    ("within_grant", "false"),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn filters_select_by_tenant_person_and_overlap_with_the_window() {
+        let ids =
+            |f: Filter| -> Vec<String> { replay(log(), &f).into_iter().map(|s| s.grant).collect() };
+        assert_eq!(ids(Filter::default()), ["g-a", "g-b", "g-c"]);
+        assert_eq!(
+            ids(Filter {
+                tenant: Some("acme".into()),
+                ..Default::default()
+            }),
+            ["g-a", "g-c"]
+        );
+        assert_eq!(
+            ids(Filter {
+                person: Some("bob".into()),
+                ..Default::default()
+            }),
+            ["g-b"]
+        );
+        // alice's grant ended at 1800 s: not in a window from 1900 s on.
+        let since = Some(Timestamp(T0 + 1_900_000));
+        assert_eq!(
+            ids(Filter {
+                since,
+                ..Default::default()
+            }),
+            ["g-b", "g-c"]
+        );
+        // Nothing was requested before 1 s but alice's.
+        let until = Some(Timestamp(T0 + 1000));
+        assert_eq!(
+            ids(Filter {
+                until,
+                ..Default::default()
+            }),
+            ["g-a"]
+        );
+    }
+
+    #[test]
+    fn late_reports_keep_when_they_happened_and_say_they_were_outside_the_grant() {
+        let s = &replay(log(), &Filter::default())[0];
+        assert_eq!(s.accesses.len(), 2);
+        let late = &s.accesses[1];
+        assert_eq!(late.at.to_rfc3339(), at(7200));
+        assert_eq!(late.reported_at.map(Timestamp::to_rfc3339), Some(at(7300)));
+        assert!(!late.within_grant && s.accesses[0].within_grant);
+        let text = render(std::slice::from_ref(s));
+        assert!(
+            text.contains("(reported at") && text.contains("OUTSIDE THE GRANT"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_passed_deadline_ends_a_grant_and_only_a_live_one_is_active_at_the_end() {
+        let stories = replay(log(), &Filter::default());
+        let (b, c) = (&stories[1], &stories[2]);
+        assert_eq!((b.ended_at, b.expiry_unlogged), (None, false));
+        assert!(render(std::slice::from_ref(b)).contains("active when the log ends; until"));
+        assert_eq!(c.ended_at.map(Timestamp::to_rfc3339), Some(at(4000)));
+        assert!(c.expiry_unlogged);
+        let text = render(std::slice::from_ref(c));
+        assert!(
+            text.contains("[expired]") && !text.contains("active when"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_name_the_log_never_mentions_is_reported_as_such() {
+        let f = |t: Option<&str>, p: Option<&str>| Filter {
+            tenant: t.map(Into::into),
+            person: p.map(Into::into),
+            ..Default::default()
+        };
+        assert!(unknown_names(&log(), &f(Some("acme"), Some("alice"))).is_none());
+        let why = unknown_names(&log(), &f(Some("acmee"), None)).unwrap();
+        assert!(why.contains("no tenant named \"acmee\""), "{why}");
+        let why = unknown_names(&log(), &f(None, Some("alcie"))).unwrap();
+        assert!(why.contains("no person named \"alcie\""), "{why}");
+    }
 }

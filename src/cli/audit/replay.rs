@@ -86,6 +86,9 @@ fn print_stories(
     filter: &replay::Filter,
     json_out: bool,
 ) -> CliResult {
+    if let Some(why) = replay::unknown_names(entries, filter) {
+        return Err(cli_err!("{why}"));
+    }
     let alerts = replay::alerts(entries, filter);
     let stories = replay::replay(entries.iter().cloned(), filter);
     if json_out {
@@ -97,7 +100,8 @@ fn print_stories(
                 "ended_at": s.ended_at.map(|t| t.to_rfc3339()), "outcome": s.outcome,
                 "decisions": s.decided_by.iter().map(|(w, by)| json!({"what": w, "by": by})).collect::<Vec<_>>(),
                 "validations_allowed": s.validations_allowed,
-                "accesses": s.accesses.iter().map(|(t, a, r)| json!({"time": t.to_rfc3339(), "action": a, "resource": r})).collect::<Vec<_>>(),
+                "accesses": s.accesses.iter().map(|a| json!({"time": a.at.to_rfc3339(), "action": a.action, "resource": a.resource, "reported_at": a.reported_at.map(|t| t.to_rfc3339()), "within_grant": a.within_grant})).collect::<Vec<_>>(),
+                "expires_at": s.expires_at.map(|t| t.to_rfc3339()), "expiry_unlogged": s.expiry_unlogged,
             }))
             .collect();
         let a: Vec<_> = alerts
