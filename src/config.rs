@@ -14,6 +14,8 @@
 //!
 //! [log]
 //! signing_key = "/etc/daypass/log.key"  # default: log.key beside tls.key
+//! # next_signing_key = "/etc/daypass/log-next.key"  # a key rotation under way
+//! # retired_keys = ["/etc/daypass/log-2026.pub"]     # keys this log signed with before
 //!
 //! [store]
 //! cache_mib = 64                   # sled's page cache
@@ -334,6 +336,13 @@ pub struct LogSettings {
     /// backup is noticed (default: `published.checkpoint` beside the log
     /// key).
     pub published_checkpoint: Option<PathBuf>,
+    /// A log key rotation under way: the new signing key, which countersigns
+    /// every checkpoint until it replaces `signing_key` (docs/operations.md,
+    /// "Rotating the log key").
+    pub next_signing_key: Option<PathBuf>,
+    /// Verifier keys (`log.pub` files) of keys this log signed with before:
+    /// checkpoints stored under them stay readable.
+    pub retired_keys: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

@@ -15,24 +15,18 @@ mod common;
 
 use std::path::Path;
 
-use common::*;
+use common::{witness::hashes, *};
 use daypass::{
     audit::{
         Hash, SealedEntry,
         merkle::{self, verify_consistency, verify_inclusion},
         note::{Checkpoint, NoteVerifier},
-        witness::{self, History, Outcome},
+        witness::{History, Outcome},
     },
     client::Clients,
     pb::{self, ApprovalPolicy, Role},
 };
 use tonic::Code;
-
-fn hashes(v: &[Vec<u8>]) -> Vec<Hash> {
-    v.iter()
-        .map(|h| h.as_slice().try_into().expect("32-byte hash"))
-        .collect()
-}
 
 fn open_cp(note: &str, v: &NoteVerifier) -> Checkpoint {
     Checkpoint::open(note, v).expect("checkpoint verifies with the log key")
@@ -415,40 +409,9 @@ async fn the_tree_continues_across_restarts() {
 
 // ------------------------------------------------------------- witness ---
 
-/// One witness run as auditor `audit-reader`.
+/// One witness run as auditor `audit-reader`, with the log's key.
 async fn witness(s: &TestServer, history: &mut History) -> Outcome {
-    let mut c = s.audit_reader().await;
-    let note = c
-        .audit
-        .get_checkpoint(pb::GetCheckpointRequest::default())
-        .await
-        .expect("checkpoint")
-        .into_inner()
-        .note;
-    let (outcome, accepted) = witness::run(
-        history,
-        &note,
-        &s.log_verifier(),
-        "now",
-        async |old, new| {
-            let p = c
-                .audit
-                .get_consistency_proof(pb::GetConsistencyProofRequest {
-                    old_size: old,
-                    new_size: new,
-                })
-                .await
-                .map_err(|e| witness::WitnessError::Fetch(e.to_string()))?
-                .into_inner();
-            Ok(hashes(&p.hashes))
-        },
-    )
-    .await
-    .expect("witness run");
-    if let Some(a) = accepted {
-        history.accepted.push(a);
-    }
-    outcome
+    common::witness::witness_run(s, history, &[s.log_verifier()]).await
 }
 
 /// Some logged activity.

@@ -174,16 +174,31 @@ impl LogKey {
     /// Signs `text` (which must end in a newline and hold no blank line)
     /// into a note with one signature line.
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
-        check_text(text)?;
+        sign_all(&[self], text)
+    }
+
+    /// `— name base64(id ‖ signature)\n` over `text`.
+    fn signature_line(&self, text: &str) -> String {
         let sig = self.pair.sign(text.as_bytes());
         let mut blob = self.id.to_vec();
         blob.extend_from_slice(sig.as_ref());
-        Ok(format!(
-            "{text}\n{SIG_PREFIX}{} {}\n",
-            self.name,
-            B64.encode(blob)
-        ))
+        format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(blob))
     }
+}
+
+/// Signs `text` into a note with one signature line per key, in the order
+/// given (a signed note may carry several: C2SP signed-note). A log whose
+/// key is being rotated signs with the old and the new key.
+pub fn sign_all(keys: &[&LogKey], text: &str) -> Result<String, NoteError> {
+    check_text(text)?;
+    if keys.is_empty() {
+        return Err(NoteError::Key("no key to sign with"));
+    }
+    let mut note = format!("{text}\n");
+    for k in keys {
+        note.push_str(&k.signature_line(text));
+    }
+    Ok(note)
 }
 
 fn check_text(text: &str) -> Result<(), NoteError> {
@@ -353,6 +368,29 @@ impl Checkpoint {
         }
         Ok(cp)
     }
+
+    /// Verifies a signed checkpoint note with whichever of `verifiers`
+    /// signed it (a log's current, next and retired keys during and after
+    /// a rotation) and parses its body.
+    pub fn open_any(note: &str, verifiers: &[NoteVerifier]) -> Result<Checkpoint, NoteError> {
+        let mut last = NoteError::Key("no verifier key given");
+        for v in verifiers {
+            match Checkpoint::open(note, v) {
+                Ok(cp) => return Ok(cp),
+                Err(e) => last = e,
+            }
+        }
+        if verifiers.len() > 1 {
+            if let NoteError::Unverified(_) = last {
+                let names: Vec<String> = verifiers
+                    .iter()
+                    .map(|v| format!("{}+{}", v.name(), hex::encode(v.key_id())))
+                    .collect();
+                return Err(NoteError::Unverified(names.join(" or ")));
+            }
+        }
+        Err(last)
+    }
 }
 
 #[cfg(test)]
@@ -444,6 +482,45 @@ mod tests {
         let wrong_id = vkey.replacen('+', "+0", 1);
         assert!(NoteVerifier::parse(&wrong_id).is_err());
         assert!(format!("{key:?}").find(&hex::encode(key.seed)).is_none());
+    }
+}
+
+#[cfg(test)]
+mod rotation {
+    use super::*;
+
+    /// During a key rotation a checkpoint carries the old and the new
+    /// key's signatures: a verifier holding either accepts it, one holding
+    /// neither does not, and a single-signature note is still refused by
+    /// the key that did not sign it.
+    #[test]
+    fn a_note_signed_by_two_keys_opens_with_either() {
+        let old = LogKey::generate("r.test/log").unwrap();
+        let new = LogKey::generate("r.test/log").unwrap();
+        let other = LogKey::generate("r.test/log").unwrap();
+        let text = Checkpoint {
+            origin: "r.test/log".into(),
+            size: 3,
+            root: [9; 32],
+        }
+        .to_text();
+        let both = sign_all(&[&old, &new], &text).unwrap();
+        assert_eq!(both.matches('\u{2014}').count(), 2);
+        assert!(both.starts_with(&old.sign(&text).unwrap()[..text.len() + 1]));
+        for v in [old.verifier(), new.verifier()] {
+            assert_eq!(Checkpoint::open(&both, &v).unwrap().size, 3);
+        }
+        assert!(matches!(
+            Checkpoint::open(&both, &other.verifier()),
+            Err(NoteError::Unverified(_))
+        ));
+        let only_old = old.sign(&text).unwrap();
+        assert!(Checkpoint::open(&only_old, &new.verifier()).is_err());
+        let any = [other.verifier(), new.verifier()];
+        assert!(Checkpoint::open_any(&both, &any).is_ok());
+        let e = Checkpoint::open_any(&only_old, &any).unwrap_err();
+        assert!(e.to_string().contains(" or "), "{e}");
+        assert!(sign_all(&[], &text).is_err());
     }
 }
 

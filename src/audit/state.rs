@@ -332,7 +332,11 @@ impl LogState {
             // of their secrets) are not rebuilt from the log.
             | EventKind::ScreenPairingIssued
             | EventKind::ScreenSessionOpened
-            | EventKind::ScreenRevoked => {}
+            | EventKind::ScreenRevoked
+            // Key rotation and a declared restore change no record.
+            | EventKind::LogKeyAnnounced
+            | EventKind::LogKeyRotated
+            | EventKind::StoreRestored => {}
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?

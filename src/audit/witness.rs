@@ -232,11 +232,11 @@ const MAX_EARLIER: usize = 64;
 pub async fn run(
     history: &History,
     note: &str,
-    verifier: &NoteVerifier,
+    verifiers: &[NoteVerifier],
     accepted_at: &str,
     mut prove: impl AsyncFnMut(u64, u64) -> Result<Vec<Hash>, WitnessError>,
 ) -> Result<(Outcome, Option<Accepted>), WitnessError> {
-    let new = Checkpoint::open(note, verifier)?;
+    let new = Checkpoint::open_any(note, verifiers)?;
     let record = Accepted {
         accepted_at: accepted_at.to_owned(),
         size: new.size,
@@ -245,7 +245,7 @@ pub async fn run(
     let Some(last) = history.last() else {
         return Ok((Outcome::First { size: new.size }, Some(record)));
     };
-    let old = parse_accepted(last, verifier)?;
+    let old = parse_accepted(last, verifiers)?;
     if old.size == new.size && old.root == new.root {
         return Ok((Outcome::Unchanged { size: new.size }, None));
     }
@@ -270,7 +270,7 @@ pub async fn run(
         .filter(|a| a.size <= new.size && a.size < old.size)
         .take(MAX_EARLIER);
     for a in earlier {
-        let cp = parse_accepted(a, verifier)?;
+        let cp = parse_accepted(a, verifiers)?;
         let proof = if cp.size == new.size || cp.size == 0 {
             Vec::new()
         } else {
@@ -306,8 +306,8 @@ pub async fn run(
     Ok((outcome, None))
 }
 
-fn parse_accepted(a: &Accepted, verifier: &NoteVerifier) -> Result<Checkpoint, WitnessError> {
-    Checkpoint::open(&a.note, verifier).map_err(|e| WitnessError::State {
+fn parse_accepted(a: &Accepted, verifiers: &[NoteVerifier]) -> Result<Checkpoint, WitnessError> {
+    Checkpoint::open_any(&a.note, verifiers).map_err(|e| WitnessError::State {
         path: "(history)".into(),
         why: format!(
             "the checkpoint accepted at {} no longer verifies with this key: {e}",
@@ -352,9 +352,13 @@ mod tests {
     }
 
     async fn step(h: &mut History, log: &Log, v: &NoteVerifier) -> Outcome {
-        let (outcome, rec) = run(h, &log.note(), v, "t", async |o, n| {
-            Ok(consistency_proof(o, n, &log.tree).unwrap().unwrap())
-        })
+        let (outcome, rec) = run(
+            h,
+            &log.note(),
+            std::slice::from_ref(v),
+            "t",
+            async |o, n| Ok(consistency_proof(o, n, &log.tree).unwrap().unwrap()),
+        )
         .await
         .unwrap();
         if let Some(r) = rec {
@@ -427,7 +431,10 @@ mod tests {
         let other = LogKey::generate("w.test/log").unwrap();
         let mut impostor = Log::new(&other);
         impostor.grow(30, "z");
-        let r = run(&h, &impostor.note(), &v, "t", async |_, _| Ok(Vec::new())).await;
+        let r = run(&h, &impostor.note(), &[v.clone()], "t", async |_, _| {
+            Ok(Vec::new())
+        })
+        .await;
         assert!(matches!(r, Err(WitnessError::Checkpoint(_))));
         // ...and the honest log still extends what was accepted.
         log.grow(1, "e");

@@ -43,10 +43,13 @@ pub enum EventKind {
     ScreenPairingIssued,
     ScreenSessionOpened,
     ScreenRevoked,
+    LogKeyAnnounced,
+    LogKeyRotated,
+    StoreRestored,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 28] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -75,6 +78,9 @@ impl EventKind {
         EventKind::ScreenPairingIssued,
         EventKind::ScreenSessionOpened,
         EventKind::ScreenRevoked,
+        EventKind::LogKeyAnnounced,
+        EventKind::LogKeyRotated,
+        EventKind::StoreRestored,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -108,6 +114,9 @@ impl EventKind {
             EventKind::ScreenPairingIssued => "screen.pairing_issued",
             EventKind::ScreenSessionOpened => "screen.session_opened",
             EventKind::ScreenRevoked => "screen.revoked",
+            EventKind::LogKeyAnnounced => "log.key_announced",
+            EventKind::LogKeyRotated => "log.key_rotated",
+            EventKind::StoreRestored => "store.restored",
         }
     }
 
@@ -186,6 +195,14 @@ pub mod detail {
     pub const SCREEN: &str = "screen";
     pub const PEER: &str = "peer";
     pub const REPLACED: &str = "replaced";
+    pub const KEY: &str = "key";
+    pub const NEXT_KEY: &str = "next_key";
+    pub const RETIRED_KEYS: &str = "retired_keys";
+    pub const RESTORED_SIZE: &str = "restored_size";
+    pub const LOST_SIZE: &str = "lost_size";
+    pub const LOST_ROOT: &str = "lost_root";
+    pub const SNAPSHOT_TAKEN_AT: &str = "snapshot_taken_at";
+    pub const EPOCH: &str = "epoch";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

@@ -24,6 +24,13 @@ pub trait CheckpointSigner: Send + Sync {
     fn sign(&self, text: &str) -> Result<String, NoteError>;
     /// The verifier key of the signatures it makes.
     fn verifier(&self) -> NoteVerifier;
+    /// Every key a stored checkpoint of this log may be signed by: the
+    /// signing key, and during and after a rotation the next and the
+    /// retired keys (checkpoints signed before the rotation stay
+    /// readable).
+    fn verifiers(&self) -> Vec<NoteVerifier> {
+        vec![self.verifier()]
+    }
 }
 
 impl CheckpointSigner for LogKey {
@@ -37,6 +44,87 @@ impl CheckpointSigner for LogKey {
 
     fn verifier(&self) -> NoteVerifier {
         LogKey::verifier(self)
+    }
+}
+
+/// The log key during a rotation ([`crate::config::LogSettings`]): the
+/// current key signs every checkpoint, the next key (announced, not yet
+/// current) countersigns it, so witnesses and tenants that already hold the
+/// next key's public half move over without a gap; retired keys only
+/// verify checkpoints stored before they were retired. All share one name,
+/// the log's origin.
+pub struct RotatingLogKey {
+    current: LogKey,
+    next: Option<LogKey>,
+    retired: Vec<NoteVerifier>,
+}
+
+impl RotatingLogKey {
+    /// Checks that every key names the same log and no key appears twice.
+    pub fn new(
+        current: LogKey,
+        next: Option<LogKey>,
+        retired: Vec<NoteVerifier>,
+    ) -> Result<RotatingLogKey, String> {
+        let origin = current.name().to_owned();
+        let mut seen = vec![current.verifier()];
+        let names = next
+            .iter()
+            .map(|k| ("the next signing key", k.verifier()))
+            .chain(retired.iter().map(|v| ("a retired key", v.clone())));
+        for (what, v) in names {
+            if v.name() != origin {
+                return Err(format!(
+                    "{what} is for log {:?}, not {origin:?}: every key of a log has its origin as its name (make the new key with `daypass certs log-key --origin {origin}`)",
+                    v.name()
+                ));
+            }
+            if seen.contains(&v) {
+                return Err(format!(
+                    "{what} ({}+{}) is already one of this log's keys",
+                    v.name(),
+                    hex::encode(v.key_id())
+                ));
+            }
+            seen.push(v);
+        }
+        Ok(RotatingLogKey {
+            current,
+            next,
+            retired,
+        })
+    }
+
+    /// The announced next key's verifier, if a rotation is under way.
+    pub fn next_verifier(&self) -> Option<NoteVerifier> {
+        self.next.as_ref().map(LogKey::verifier)
+    }
+
+    pub fn retired(&self) -> &[NoteVerifier] {
+        &self.retired
+    }
+}
+
+impl CheckpointSigner for RotatingLogKey {
+    fn origin(&self) -> &str {
+        self.current.name()
+    }
+
+    fn sign(&self, text: &str) -> Result<String, NoteError> {
+        let mut keys = vec![&self.current];
+        keys.extend(self.next.as_ref());
+        crate::audit::note::sign_all(&keys, text)
+    }
+
+    fn verifier(&self) -> NoteVerifier {
+        self.current.verifier()
+    }
+
+    fn verifiers(&self) -> Vec<NoteVerifier> {
+        let mut v = vec![self.current.verifier()];
+        v.extend(self.next_verifier());
+        v.extend(self.retired.iter().cloned());
+        v
     }
 }
 
@@ -69,10 +157,10 @@ impl SignedCheckpoint {
         })
     }
 
-    /// A stored checkpoint, read back: its signature must verify with the
-    /// ledger's key, or the stored data was changed.
-    pub fn open(note: &str, verifier: &NoteVerifier) -> Result<SignedCheckpoint, LedgerError> {
-        let cp = Checkpoint::open(note, verifier).map_err(|e| {
+    /// A stored checkpoint, read back: its signature must verify with one
+    /// of the ledger's keys, or the stored data was changed.
+    pub fn open(note: &str, verifiers: &[NoteVerifier]) -> Result<SignedCheckpoint, LedgerError> {
+        let cp = Checkpoint::open_any(note, verifiers).map_err(|e| {
             LedgerError::Corrupt(format!("a stored checkpoint does not verify: {e}"))
         })?;
         Ok(SignedCheckpoint {

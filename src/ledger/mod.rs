@@ -141,7 +141,8 @@ const GROUPS_BACKLOG: usize = 1024;
 pub struct Ledger {
     driver: Arc<dyn Driver>,
     signer: Arc<dyn CheckpointSigner>,
-    verifier: NoteVerifier,
+    /// The keys stored checkpoints may be signed by ([`CheckpointSigner::verifiers`]).
+    verifiers: Vec<NoteVerifier>,
     /// Serializes commits (applied in memory) and group writes.
     writer: tokio::sync::Mutex<Writer>,
     /// The head on disk, for synchronous readers.
@@ -211,11 +212,11 @@ impl Ledger {
         driver: Arc<dyn Driver>,
         signer: Arc<dyn CheckpointSigner>,
     ) -> Result<Ledger, LedgerError> {
-        let verifier = signer.verifier();
+        let verifiers = signer.verifiers();
         let ledger = Ledger {
             driver,
             signer,
-            verifier,
+            verifiers,
             writer: tokio::sync::Mutex::new(Writer::new(GENESIS_HEAD, Frontier::new())),
             published: Mutex::new(GENESIS_HEAD),
             checkpoint: Mutex::new(None),
@@ -244,7 +245,7 @@ impl Ledger {
         })? = Writer::new(head, frontier);
         *ledger.published.lock() = head;
         *ledger.checkpoint.lock() = match ledger.driver.newest_checkpoint()? {
-            Some(note) => Some(SignedCheckpoint::open(&note, &ledger.verifier)?),
+            Some(note) => Some(SignedCheckpoint::open(&note, &ledger.verifiers)?),
             None => None,
         };
         ledger.head_tx.send_replace(head.next_seq);
@@ -513,13 +514,13 @@ impl Ledger {
         }
         match self.driver.checkpoint(size)? {
             None => Ok(None),
-            Some(note) => SignedCheckpoint::open(&note, &self.verifier).map(Some),
+            Some(note) => SignedCheckpoint::open(&note, &self.verifiers).map(Some),
         }
     }
 
     /// A checkpoint note this ledger's key signed (read from elsewhere).
     pub fn open_checkpoint(&self, note: &str) -> Result<SignedCheckpoint, LedgerError> {
-        SignedCheckpoint::open(note, &self.verifier)
+        SignedCheckpoint::open(note, &self.verifiers)
     }
 
     /// Entries below this are on disk; proofs are served only up to it.

@@ -14,6 +14,7 @@
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
 //! calls go on.
 
+mod keys;
 mod startup;
 
 pub use self::startup::check_config;
@@ -157,7 +158,13 @@ async fn serve(
     // tonic serves the finished streams.
     let server = Server::builder();
     let origin = crate::ledger::checkpoint::CheckpointSigner::origin(&*log_key).to_owned();
-    let ledger = open_ledger(&config.data_dir, log_key, config.store.cache_mib << 20).await?;
+    let ledger = open_ledger(
+        &config.data_dir,
+        log_key.clone(),
+        config.store.cache_mib << 20,
+    )
+    .await?;
+    let key_entries = keys::rotation_entries(&ledger, &log_key)?;
     let ledger = Arc::new(prepare(ledger));
     let disagreement = vouched_for(&ledger, &config.data_dir).await?;
     let broker = Arc::new(Broker::new(
@@ -204,6 +211,10 @@ async fn serve(
     } else {
         0
     };
+    for (kind, details) in &key_entries {
+        broker.log_system(*kind, details).await?;
+        tracing::info!(entry = %kind, "log key rotation: {details:?}");
+    }
     let addr = listener.local_addr().ok();
     broker
         .log_server(
@@ -540,7 +551,7 @@ pub fn holder_pid(data_dir: &std::path::Path) -> Option<u32> {
 /// this process (a restart) to let go of the database lock.
 async fn open_ledger(
     dir: &std::path::Path,
-    key: Arc<crate::audit::note::LogKey>,
+    key: Arc<crate::ledger::checkpoint::RotatingLogKey>,
     cache_bytes: u64,
 ) -> Result<Ledger, ServerError> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;

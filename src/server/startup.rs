@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use super::ServerError;
-use crate::{config::Config, gate::Gate, identity::ClientCa, pki, tls};
+use crate::{
+    config::Config, gate::Gate, identity::ClientCa, ledger::checkpoint::RotatingLogKey, pki, tls,
+};
 
 /// What the server reads before it opens anything: TLS material, the log
 /// key, the gate's keys, the webhooks' secrets, the data directory's mode.
@@ -14,7 +16,7 @@ pub(super) struct Startup {
     pub client_ca: Arc<ClientCa>,
     pub tls_config: Arc<tokio_rustls::rustls::ServerConfig>,
     pub screen_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    pub log_key: Arc<crate::audit::note::LogKey>,
+    pub log_key: Arc<RotatingLogKey>,
     pub gate: Arc<Gate>,
 }
 
@@ -53,11 +55,7 @@ pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup
         ),
         false => None,
     };
-    let log_key = Arc::new(pki::load_log_key(&config.log_key_path()).map_err(|e| {
-        ServerError::LogKey(format!(
-            "{e}; copy the log's existing signing key (log.key from `daypass certs init`) there, or point log.signing_key at it; only for a new log whose log.pub nobody has yet, create one with `daypass certs log-key --dir DIR`"
-        ))
-    })?);
+    let log_key = Arc::new(load_log_keys(config)?);
     let gate = Arc::new(Gate::load(config).map_err(|e| ServerError::Gate(e.to_string()))?);
     crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
@@ -68,6 +66,41 @@ pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup
         log_key,
         gate,
     })
+}
+
+/// The log's signing key, and during a rotation the next and the retired
+/// keys (`log.next_signing_key`, `log.retired_keys`).
+fn load_log_keys(config: &Config) -> Result<RotatingLogKey, ServerError> {
+    let current = pki::load_log_key(&config.log_key_path()).map_err(|e| {
+        ServerError::LogKey(format!(
+            "{e}; copy the log's existing signing key (log.key from `daypass certs init`) there, or point log.signing_key at it; only for a new log whose log.pub nobody has yet, create one with `daypass certs log-key --dir DIR`"
+        ))
+    })?;
+    let next = match &config.log.next_signing_key {
+        Some(p) => Some(pki::load_log_key(p).map_err(|e| {
+            ServerError::LogKey(format!(
+                "log.next_signing_key: {e} (make one with `daypass certs log-key --dir DIR --origin {}`)",
+                current.name()
+            ))
+        })?),
+        None => None,
+    };
+    let mut retired = Vec::new();
+    for p in &config.log.retired_keys {
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            ServerError::LogKey(format!(
+                "log.retired_keys: cannot read {}: {e}",
+                p.display()
+            ))
+        })?;
+        retired.push(crate::audit::note::NoteVerifier::parse(&text).map_err(|e| {
+            ServerError::LogKey(format!(
+                "log.retired_keys: {}: {e} (give the retired key's log.pub, never its private key)",
+                p.display()
+            ))
+        })?);
+    }
+    RotatingLogKey::new(current, next, retired).map_err(ServerError::LogKey)
 }
 
 /// `serve --check-config`: loads and checks everything the server would

@@ -287,6 +287,17 @@ impl Broker {
     }
 
     /// Logs a server lifecycle event.
+    /// A system entry with the given details (key rotation, a declared
+    /// restore: start-up events the server itself writes).
+    pub async fn log_system(&self, kind: EventKind, details: &[(&str, String)]) -> Result<()> {
+        let mut draft = Draft::new(Actor::System, "", kind);
+        for (k, v) in details {
+            draft = draft.with(k, v);
+        }
+        self.ledger.append(&*self.clock, vec![draft]).await?;
+        Ok(())
+    }
+
     pub async fn log_server(&self, kind: EventKind, what: &str) -> Result<()> {
         let draft = Draft::new(Actor::System, "", kind)
             .with(detail::VERSION, env!("CARGO_PKG_VERSION"))

@@ -13,6 +13,7 @@ pub mod dev_server;
 pub mod https;
 pub mod python;
 pub mod tmpfs;
+pub mod witness;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

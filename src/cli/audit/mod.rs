@@ -51,13 +51,16 @@ pub enum AuditCommand {
         #[arg(long, requires = "log_key")]
         checkpoint: Option<PathBuf>,
         /// The log's verifier key, or a file holding it (certs/log.pub).
+        /// Repeat it during a key rotation: a checkpoint signed by any is accepted.
         #[arg(long, requires = "checkpoint")]
-        log_key: Option<String>,
+        log_key: Vec<String>,
     },
     /// Print the log's newest signed checkpoint (verified with --log-key).
     Checkpoint {
+        /// The log's verifier key, or a file holding it (certs/log.pub);
+        /// repeat it during a key rotation.
         #[arg(long)]
-        log_key: Option<String>,
+        log_key: Vec<String>,
         /// Write the note to this file too.
         #[arg(long, short)]
         out: Option<PathBuf>,
@@ -70,8 +73,10 @@ pub enum AuditCommand {
         #[arg(long)]
         state: PathBuf,
         /// The log's verifier key, or a file holding it (certs/log.pub).
-        #[arg(long)]
-        log_key: String,
+        /// Repeat it during a key rotation (old and new key): checkpoints
+        /// signed by any are accepted.
+        #[arg(long, required = true)]
+        log_key: Vec<String>,
     },
     /// Who had access to which tenant, when, why, and what they did.
     Replay {
@@ -119,13 +124,13 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
             log_key,
         } => {
             let export = verify::Export::from_arg(&file)?;
-            match (checkpoint, log_key) {
-                (Some(cp), Some(key)) => verify::file_against(&export, &cp, &key, json_out),
-                _ => verify::file(&export, json_out),
+            match checkpoint {
+                Some(cp) => verify::file_against(&export, &cp, &log_key, json_out),
+                None => verify::file(&export, json_out),
             }
         }
         AuditCommand::Checkpoint { log_key, out } => {
-            witness::checkpoint(conn, log_key.as_deref(), out, json_out).await
+            witness::checkpoint(conn, &log_key, out, json_out).await
         }
         AuditCommand::Witness { state, log_key } => {
             witness::witness(conn, &state, &log_key, json_out).await
@@ -165,6 +170,11 @@ fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
                 .map_err(|_| cli_err!("the server sent a proof hash that is not 32 bytes"))
         })
         .collect()
+}
+
+/// Every `--log-key` given (several during a key rotation).
+fn load_verifiers(args: &[String]) -> Result<Vec<audit::note::NoteVerifier>, CliError> {
+    args.iter().map(|a| load_verifier(a)).collect()
 }
 
 /// A verifier key given inline (`name+id+key`) or as a file holding one.

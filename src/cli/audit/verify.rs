@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::json;
 
-use super::{load_verifier, open};
+use super::{load_verifiers, open};
 use crate::{
     audit::{self, export},
     cli::{CliError, CliResult, Connection, connect::connect},
@@ -84,12 +84,22 @@ pub(super) fn file(file: &Export, json_out: bool) -> CliResult {
 
 /// `audit verify FILE --checkpoint CP --log-key K`: also the checkpoint's
 /// signature, and the tree root or every inclusion proof, offline.
-pub(super) fn file_against(file: &Export, cp_path: &Path, key: &str, json_out: bool) -> CliResult {
-    let verifier = load_verifier(key)?;
+pub(super) fn file_against(
+    file: &Export,
+    cp_path: &Path,
+    keys: &[String],
+    json_out: bool,
+) -> CliResult {
+    let verifiers = load_verifiers(keys)?;
     let note = std::fs::read_to_string(cp_path)
         .map_err(|e| cli_err!("cannot read {}: {e}", cp_path.display()))?;
-    let cp = audit::note::Checkpoint::open(&note, &verifier)
+    let cp = audit::note::Checkpoint::open_any(&note, &verifiers)
         .map_err(|e| cli_err!("{}: {e}", cp_path.display()))?;
+    // The key that signed it (the first of several, during a rotation).
+    let verifier = verifiers
+        .iter()
+        .find(|v| audit::note::Checkpoint::open(&note, v).is_ok())
+        .ok_or_else(|| cli_err!("{}: no --log-key verifies it", cp_path.display()))?;
     match export::verify_against(file.reader()?, &cp).and_then(|s| semantics(file).map(|()| s)) {
         Ok(s) => {
             if json_out {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{hashes_from_pb, load_verifier};
+use super::{hashes_from_pb, load_verifiers};
 use crate::{
     audit,
     cli::{CliError, CliResult, Connection, connect::connect},
@@ -19,7 +19,7 @@ use crate::{
 /// `audit checkpoint [--log-key K] [--out F]`.
 pub(super) async fn checkpoint(
     conn: &Connection,
-    log_key: Option<&str>,
+    log_keys: &[String],
     out: Option<PathBuf>,
     json_out: bool,
 ) -> CliResult {
@@ -29,15 +29,11 @@ pub(super) async fn checkpoint(
         .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
         .await?
         .into_inner();
-    let verified = match log_key {
-        Some(k) => {
-            let v = load_verifier(k)?;
-            audit::note::Checkpoint::open(&cp.note, &v)
-                .map_err(|e| cli_err!("the server's checkpoint does not verify: {e}"))?;
-            true
-        }
-        None => false,
-    };
+    let verified = !log_keys.is_empty();
+    if verified {
+        audit::note::Checkpoint::open_any(&cp.note, &load_verifiers(log_keys)?)
+            .map_err(|e| cli_err!("the server's checkpoint does not verify: {e}"))?;
+    }
     if let Some(p) = &out {
         std::fs::write(p, &cp.note).map_err(|e| cli_err!("cannot write {}: {e}", p.display()))?;
     }
@@ -61,10 +57,10 @@ pub(super) async fn checkpoint(
 pub(super) async fn witness(
     conn: &Connection,
     state: &Path,
-    log_key: &str,
+    log_keys: &[String],
     json_out: bool,
 ) -> CliResult {
-    let verifier = load_verifier(log_key)?;
+    let verifiers = load_verifiers(log_keys)?;
     let history = audit::witness::History::load(state).map_err(|e| cli_err!("{e}"))?;
     let mut c = connect(conn).await?;
     let cp = c
@@ -74,7 +70,7 @@ pub(super) async fn witness(
         .into_inner();
     let now = Clock::now(&SystemClock).to_rfc3339();
     let (outcome, accept) =
-        audit::witness::run(&history, &cp.note, &verifier, &now, async |old, new| {
+        audit::witness::run(&history, &cp.note, &verifiers, &now, async |old, new| {
             let p = c
                 .audit
                 .get_consistency_proof(pb::GetConsistencyProofRequest {
