@@ -15,6 +15,9 @@ use crate::{
 
 use super::ServerError;
 
+/// A system entry to write: its kind and details.
+pub(super) type SystemEntry = (EventKind, Vec<(&'static str, String)>);
+
 /// `name+keyid` of a verifier key, for messages.
 fn short(v: &NoteVerifier) -> String {
     format!("{}+{}", v.name(), hex::encode(v.key_id()))
@@ -25,7 +28,7 @@ fn short(v: &NoteVerifier) -> String {
 pub(super) fn rotation_entries(
     ledger: &Ledger,
     keys: &RotatingLogKey,
-) -> Result<Vec<(EventKind, Vec<(&'static str, String)>)>, ServerError> {
+) -> Result<Vec<SystemEntry>, ServerError> {
     use crate::ledger::CheckpointSigner as _;
     let current = keys.verifier();
     let Some(newest) = ledger.latest_checkpoint() else {
