@@ -431,9 +431,13 @@ mod tests {
         let other = LogKey::generate("w.test/log").unwrap();
         let mut impostor = Log::new(&other);
         impostor.grow(30, "z");
-        let r = run(&h, &impostor.note(), &[v.clone()], "t", async |_, _| {
-            Ok(Vec::new())
-        })
+        let r = run(
+            &h,
+            &impostor.note(),
+            std::slice::from_ref(&v),
+            "t",
+            async |_, _| Ok(Vec::new()),
+        )
         .await;
         assert!(matches!(r, Err(WitnessError::Checkpoint(_))));
         // ...and the honest log still extends what was accepted.
