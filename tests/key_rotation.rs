@@ -53,7 +53,7 @@ async fn the_log_key_rotates_with_an_overlap_and_witnesses_follow_without_a_gap(
     // A witness that only knows the old key, and one told of both.
     let mut w_old = History::default();
     assert!(matches!(
-        witness_run(&s, &mut w_old, &[old.clone()]).await,
+        witness_run(&s, &mut w_old, std::slice::from_ref(&old)).await,
         Outcome::First { .. }
     ));
     let before = newest_note(&s).await;
@@ -78,7 +78,7 @@ async fn the_log_key_rotates_with_an_overlap_and_witnesses_follow_without_a_gap(
         Some(&new.to_string())
     );
     assert!(matches!(
-        witness_run(&s, &mut w_old, &[old.clone()]).await,
+        witness_run(&s, &mut w_old, std::slice::from_ref(&old)).await,
         Outcome::Extended { .. }
     ));
     // A restart during the overlap announces nothing again.
