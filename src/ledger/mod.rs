@@ -52,6 +52,7 @@
 //!
 //! Storage is behind [`driver::Driver`]; [`driver::sled`] is the default.
 
+pub mod backup;
 mod batch;
 pub mod checkpoint;
 pub mod driver;

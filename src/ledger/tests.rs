@@ -250,6 +250,12 @@ impl Driver for Sticky {
     fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError> {
         self.inner.put_notifier_state(key, value)
     }
+    fn backup_state(&self) -> Result<Vec<crate::ledger::driver::BackupRecord>, LedgerError> {
+        self.inner.backup_state()
+    }
+    fn backup_log(&self, size: u64) -> Rows<crate::ledger::driver::BackupRecord> {
+        self.inner.backup_log(size)
+    }
 }
 
 fn sticky_ledger(dir: &Path) -> (Ledger, Arc<Sticky>) {

@@ -110,6 +110,25 @@ pub trait Driver: Send + Sync + 'static {
     /// Replaces the notifier's value under `key`: atomic and durable
     /// before it returns (see the module docs). Blocking.
     fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError>;
+
+    /// For an online backup ([`crate::ledger::backup`]): every row of the
+    /// trees that change in place, as they are now. The ledger calls it
+    /// holding its flush lock, so no group is written meanwhile.
+    fn backup_state(&self) -> Result<Vec<BackupRecord>, LedgerError>;
+    /// The rows of the append-only trees that belong to the first `size`
+    /// entries (the log, the tree's nodes and checkpoints up to `size`,
+    /// the indexes of those entries); may run while later groups are
+    /// written.
+    fn backup_log(&self, size: u64) -> Rows<BackupRecord>;
+}
+
+/// One stored row, as a backup carries it: the tree (`layout`) and the
+/// raw key and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupRecord {
+    pub tree: String,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
 }
 
 /// The head of the stored log.

@@ -29,10 +29,11 @@ use parking_lot::RwLock;
 use serde::{Serialize, de::DeserializeOwned};
 use sled::IVec;
 
+mod backup;
 mod write;
 
 use self::write::write_group;
-use super::{Driver, FlushFuture, Group, Rows, StoredHead, layout};
+use super::{BackupRecord, Driver, FlushFuture, Group, Rows, StoredHead, layout};
 use crate::{
     audit::{Entry, Hash, SealedEntry, entry::hash_bytes, merkle::NodeId},
     domain::{Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord},
@@ -517,6 +518,14 @@ impl Driver for SledDriver {
     /// is on disk before this returns. It may also make a group written
     /// but not yet flushed durable early, which the contract allows (a
     /// written group may reach the disk at any time).
+    fn backup_state(&self) -> Result<Vec<BackupRecord>, LedgerError> {
+        self.backup_state_rows()
+    }
+
+    fn backup_log(&self, size: u64) -> Rows<BackupRecord> {
+        self.backup_log_rows(size)
+    }
+
     fn put_notifier_state(&self, key: &str, value: &[u8]) -> Result<(), LedgerError> {
         self.with(|h| {
             h.notify.insert(key.as_bytes(), value)?;
