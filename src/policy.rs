@@ -98,10 +98,11 @@ pub enum Action {
     PairScreen,
     RevokeScreen,
     ListScreens,
+    Backup,
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -137,6 +138,7 @@ impl Action {
         Action::PairScreen,
         Action::RevokeScreen,
         Action::ListScreens,
+        Action::Backup,
     ];
 
     /// The RPC's name, as logged.
@@ -177,6 +179,7 @@ impl Action {
             Action::PairScreen => "PairScreen",
             Action::RevokeScreen => "RevokeScreen",
             Action::ListScreens => "ListScreens",
+            Action::Backup => "Backup",
         }
     }
 }
@@ -290,6 +293,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | PairScreen
                     | RevokeScreen
                     | ListScreens
+                    | Backup
             ),
             Role::Auditor => matches!(
                 action,

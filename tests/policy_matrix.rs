@@ -95,6 +95,7 @@ const ADMIN_ROLE: &[Action] = &[
     PairScreen,
     RevokeScreen,
     ListScreens,
+    Backup,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -692,5 +693,13 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
             .list_screens(pb::ListScreensRequest {})
             .await
             .map(done),
+        Backup => {
+            let mut stream = c.audit.backup(pb::BackupRequest {}).await?.into_inner();
+            let mut bytes = 0;
+            while let Some(chunk) = stream.message().await? {
+                bytes += chunk.data.len();
+            }
+            Ok(format!("{bytes} bytes"))
+        }
     }
 }

@@ -336,7 +336,8 @@ impl LogState {
             // Key rotation and a declared restore change no record.
             | EventKind::LogKeyAnnounced
             | EventKind::LogKeyRotated
-            | EventKind::StoreRestored => {}
+            | EventKind::StoreRestored
+            | EventKind::StoreBackedUp => {}
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?

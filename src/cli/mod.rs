@@ -21,6 +21,7 @@ macro_rules! cli_err {
 mod access;
 mod alerts;
 mod audit;
+mod backup;
 mod bench;
 mod certs;
 mod connect;
@@ -102,6 +103,10 @@ pub enum Command {
     /// List and retry the webhooks' dead letters (admin, root).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Take an online backup of the running server's whole store (admin).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory, verifying it (offline).
+    Restore(backup::RestoreArgs),
     /// Show who the server thinks you are.
     Whoami,
     /// Measure daypass on this machine (results for docs/performance.md).
@@ -153,6 +158,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Screen(c) => screen::run(&conn, c, json).await,
         Command::Audit(a) => audit::run(&conn, a, json).await,
         Command::Webhooks(w) => webhooks::run(&conn, w, json).await,
+        Command::Backup(b) => backup::backup(&conn, b, json).await,
+        Command::Restore(r) => backup::restore(r, json),
         Command::Whoami => connect::whoami(&conn, json).await,
     }
 }

@@ -46,10 +46,11 @@ pub enum EventKind {
     LogKeyAnnounced,
     LogKeyRotated,
     StoreRestored,
+    StoreBackedUp,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -81,6 +82,7 @@ impl EventKind {
         EventKind::LogKeyAnnounced,
         EventKind::LogKeyRotated,
         EventKind::StoreRestored,
+        EventKind::StoreBackedUp,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -117,6 +119,7 @@ impl EventKind {
             EventKind::LogKeyAnnounced => "log.key_announced",
             EventKind::LogKeyRotated => "log.key_rotated",
             EventKind::StoreRestored => "store.restored",
+            EventKind::StoreBackedUp => "store.backed_up",
         }
     }
 
@@ -203,6 +206,7 @@ pub mod detail {
     pub const LOST_ROOT: &str = "lost_root";
     pub const SNAPSHOT_TAKEN_AT: &str = "snapshot_taken_at";
     pub const EPOCH: &str = "epoch";
+    pub const PREVIOUS_RESTORE: &str = "previous_restore";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

@@ -127,6 +127,32 @@ impl AuditService for AuditApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
+    type BackupStream = Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
+
+    async fn backup(
+        &self,
+        req: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::Backup).await?;
+        let result = api.broker.backup(&caller).await;
+        let snapshot = api.finish(&caller, Action::Backup, result).await?;
+        let (tx, rx) = mpsc::channel(4);
+        // Reading the store blocks: one blocking task encodes and sends.
+        tokio::task::spawn_blocking(move || {
+            for chunk in snapshot.chunks() {
+                let msg = chunk
+                    .map(|data| pb::BackupChunk { data })
+                    .map_err(Status::from);
+                let failed = msg.is_err();
+                if tx.blocking_send(msg).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn verify_chain(
         &self,
         req: Request<pb::VerifyChainRequest>,
@@ -150,9 +176,17 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let api = &self.0;
         let caller = api.admit(&req, Action::GetCheckpoint).await?;
-        let result = api.broker.checkpoint(req.get_ref().tree_size);
-        let cp = api.finish(&caller, Action::GetCheckpoint, result).await?;
-        Ok(Response::new(checkpoint_to_pb(&cp)))
+        let result = api
+            .broker
+            .checkpoint(req.get_ref().tree_size)
+            .and_then(|cp| {
+                let restore = api.broker.restore_seq(cp.size)?;
+                Ok((cp, restore))
+            });
+        let (cp, restore_seq) = api.finish(&caller, Action::GetCheckpoint, result).await?;
+        let mut pb_cp = checkpoint_to_pb(&cp);
+        pb_cp.restore_seq = restore_seq;
+        Ok(Response::new(pb_cp))
     }
 
     async fn get_entries(
@@ -242,5 +276,6 @@ fn checkpoint_to_pb(cp: &SignedCheckpoint) -> pb::SignedCheckpoint {
         note: cp.note.to_string(),
         tree_size: cp.size,
         root_hash: cp.root.to_vec(),
+        restore_seq: None,
     }
 }

@@ -15,6 +15,7 @@
 //! calls go on.
 
 mod keys;
+mod restore;
 mod startup;
 
 pub use self::startup::check_config;
@@ -185,8 +186,11 @@ async fn serve(
         screen: screen_listener,
     } = listeners;
     let published_path = config.published_checkpoint_path();
+    let declared = restore::declaration(&config.data_dir)?;
     let disagreement = match disagreement {
         Some(d) => Some(d),
+        // A declared restore is older than what was published, by design.
+        None if declared.is_some() => None,
         None => restored(&broker, &published_path)?,
     };
     if let Some((why, seq)) = disagreement {
@@ -195,6 +199,8 @@ async fn serve(
             "FAIL-CLOSED: the stored records disagree with the log; serving reads of the log only"
         );
         broker.fail_closed(why, seq);
+    } else if let Some(d) = &declared {
+        restore::declare(&broker, d, &config.data_dir, &published_path).await?;
     }
     if let Some(admin) = &config.bootstrap_admin {
         let name = Name::parse(admin).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;

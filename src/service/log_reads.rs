@@ -15,6 +15,11 @@ use crate::{
     service::commands::TenantEntries,
 };
 
+/// The cursor holding the newest `store.restored` entry's seq + 1.
+pub const RESTORE_CURSOR: &str = "restore";
+/// The cursor counting declared restores (the revocation lists' epoch).
+pub const RESTORE_EPOCH_CURSOR: &str = "restore_epoch";
+
 /// Most entries one `GetEntries` call returns.
 pub const MAX_PAGE: u64 = 1000;
 /// Most entries one `GetTenantEntries` call returns.
@@ -287,6 +292,77 @@ impl Broker {
     }
 
     /// Logs a server lifecycle event.
+    /// Starts an online backup for `caller` (admins): logged first as
+    /// `store.backed_up` with the size the copy will hold, so the log says
+    /// who took a copy of everything.
+    pub async fn backup(&self, caller: &Caller) -> Result<crate::ledger::backup::Snapshot> {
+        let snapshot = self.ledger.backup(self.now()).await?;
+        let draft = Draft::new(caller.actor(), "", EventKind::StoreBackedUp)
+            .with(detail::ENTRIES, snapshot.header.size)
+            .with(detail::SNAPSHOT_TAKEN_AT, &snapshot.header.taken_at);
+        self.ledger.append(&*self.clock, vec![draft]).await?;
+        Ok(snapshot)
+    }
+
+    /// The newest declared restore's entry, if the store was restored
+    /// and that entry is in a tree of `size` entries.
+    pub fn restore_seq(&self, size: u64) -> Result<Option<u64>> {
+        Ok(self
+            .ledger
+            .cursor(RESTORE_CURSOR)?
+            .and_then(|next| next.checked_sub(1))
+            .filter(|seq| *seq < size))
+    }
+
+    /// Logs a declared restore (at start-up, before anything else is
+    /// written): `store.restored` as the first entry after the restored
+    /// log, naming what was lost (`lost`, the newest checkpoint this
+    /// server had published, if any), with the restore count (`epoch`)
+    /// and the previous restore's seq, so witnesses can walk them.
+    pub async fn declare_restore(
+        &self,
+        declaration: &crate::ledger::backup::Declaration,
+        lost: Option<&SignedCheckpoint>,
+    ) -> Result<u64> {
+        let seq = self.ledger.head().next_seq;
+        if seq != declaration.restored_size {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "the data directory holds {seq} entries but its restore declaration says {}:                  it was changed after `daypass restore`",
+                declaration.restored_size
+            )));
+        }
+        let (lost_size, lost_root) = match lost {
+            Some(cp) if cp.size >= seq => (cp.size, hex::encode(cp.root)),
+            _ => (seq, String::new()),
+        };
+        let ((), committed) = self
+            .ledger
+            .commit(&*self.clock, |view, batch, _| {
+                let epoch = view.cursor(RESTORE_EPOCH_CURSOR)?.unwrap_or(0) + 1;
+                let previous = view.cursor(RESTORE_CURSOR)?.and_then(|n| n.checked_sub(1));
+                batch.put_cursor(RESTORE_EPOCH_CURSOR, epoch);
+                batch.put_cursor(RESTORE_CURSOR, seq + 1);
+                let mut d = Draft::new(Actor::System, "", EventKind::StoreRestored)
+                    .with(detail::RESTORED_SIZE, seq)
+                    .with(detail::LOST_SIZE, lost_size)
+                    .with(detail::LOST_ROOT, &lost_root)
+                    .with(detail::SNAPSHOT_TAKEN_AT, &declaration.snapshot_taken_at)
+                    .with(detail::EPOCH, epoch);
+                if let Some(p) = previous {
+                    d = d.with(detail::PREVIOUS_RESTORE, p);
+                }
+                batch.log(d);
+                Ok::<_, BrokerError>(())
+            })
+            .await?;
+        match committed {
+            Some(c) if c.receipt.seq == seq => Ok(seq),
+            _ => Err(BrokerError::Store(LedgerError::Unavailable(
+                "the restore entry was not written where declared".into(),
+            ))),
+        }
+    }
+
     /// A system entry with the given details (key rotation, a declared
     /// restore: start-up events the server itself writes).
     pub async fn log_system(&self, kind: EventKind, details: &[(&str, String)]) -> Result<()> {

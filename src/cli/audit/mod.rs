@@ -173,7 +173,7 @@ fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
 }
 
 /// Every `--log-key` given (several during a key rotation).
-fn load_verifiers(args: &[String]) -> Result<Vec<audit::note::NoteVerifier>, CliError> {
+pub(super) fn load_verifiers(args: &[String]) -> Result<Vec<audit::note::NoteVerifier>, CliError> {
     args.iter().map(|a| load_verifier(a)).collect()
 }
 
