@@ -68,6 +68,9 @@ pub struct Gate {
     changed: broadcast::Sender<Arc<str>>,
     /// Open revocation streams per tenant.
     watchers: Slots,
+    /// Declared restores of the store so far: every list carries it, so
+    /// tenants take lists of a restored (shorter) log.
+    restore_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Gate {
@@ -132,6 +135,7 @@ impl Gate {
             revoked: Mutex::new(HashMap::new()),
             changed: broadcast::Sender::new(256),
             watchers: Slots::new(MAX_WATCHERS_PER_TENANT),
+            restore_epoch: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -257,6 +261,12 @@ impl Gate {
         }
     }
 
+    /// Sets the restore epoch the lists carry (at start-up, from the log).
+    pub fn set_restore_epoch(&self, epoch: u64) {
+        self.restore_epoch
+            .store(epoch, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Tenant `tenant`'s signed revocation list. `at` gives the log's size
     /// and the time, read under the index's lock so that a later list never
     /// holds an older snapshot. Returns the token and its claims.
@@ -290,6 +300,9 @@ impl Gate {
             iss: self.issuer(),
             aud: tenant.to_owned(),
             seq,
+            epoch: self
+                .restore_epoch
+                .load(std::sync::atomic::Ordering::Relaxed),
             iat: now,
             revoked,
         };

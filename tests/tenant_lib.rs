@@ -517,6 +517,7 @@ impl pb::gate_service_server::GateService for FakeGate {
             iss: format!("spiffe://{TRUST_DOMAIN}"),
             aud: "acme".into(),
             seq: self.seq.fetch_add(1, Ordering::SeqCst),
+            epoch: 0,
             iat: self.clock.now(),
             revoked: vec![],
         };

@@ -80,8 +80,14 @@ pub struct Revoked {
 pub struct RevocationClaims {
     pub iss: String,
     pub aud: String,
-    /// The log's size when the list was made: never decreases.
+    /// The log's size when the list was made: never decreases, except
+    /// across a declared restore of the broker, which raises `epoch`.
     pub seq: u64,
+    /// How many times the broker's store was restored from a backup (a
+    /// declared restore, `store.restored`); omitted when 0. Lists are
+    /// ordered by (`epoch`, `seq`, `iat`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
     /// When the list was made; a verifier refuses everything once this is
     /// older than its staleness limit.
     #[serde(with = "rfc3339")]
@@ -133,4 +139,8 @@ pub(crate) mod rfc3339 {
         Timestamp::parse_rfc3339(&s)
             .ok_or_else(|| D::Error::custom(format!("not an RFC 3339 time: {s:?}")))
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

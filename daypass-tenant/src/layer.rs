@@ -326,6 +326,7 @@ mod tests {
             iss: "spiffe://test.daypass".into(),
             aud: "acme".into(),
             seq: 1,
+            epoch: 0,
             iat: T0,
             revoked: vec![],
         };

@@ -32,6 +32,9 @@ pub struct StateError {
 pub struct Remembered {
     /// The newest list's sequence number and `iat` (ms).
     pub seq: u64,
+    /// The newest list's restore epoch (absent in files written before).
+    #[serde(default)]
+    pub epoch: u64,
     pub signed_at_ms: i64,
     /// Grant id → its expiry (ms): revoked until then, whatever later
     /// lists say.

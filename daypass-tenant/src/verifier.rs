@@ -88,6 +88,10 @@ pub enum FeedError {
         "revocation list {got} is older than the one held ({held}): refused (replay or rollback)"
     )]
     Older { got: u64, held: u64 },
+    #[error(
+        "revocation list of restore epoch {got} is older than the one held (epoch {held}): refused (a list from before the broker's declared restore)"
+    )]
+    OlderEpoch { got: u64, held: u64 },
     #[error("revocation list issued at {0}, in the future of this clock: check the clocks")]
     Future(Timestamp),
     /// The list could not be remembered (see [`Verifier::remembering`]):
@@ -101,6 +105,8 @@ pub enum FeedError {
 #[derive(Debug, Clone)]
 struct Revocations {
     seq: u64,
+    /// The broker's restore epoch the list was made in.
+    epoch: u64,
     /// The list's own `iat` (orders lists of equal `seq`).
     signed_at: Timestamp,
     /// Freshness is measured from here: `iat`, or the moment it was taken
@@ -156,6 +162,7 @@ impl Verifier {
         if let Some(r) = Remembered::load(&path)? {
             *write(&self.revocations) = Some(Arc::new(Revocations {
                 seq: r.seq,
+                epoch: r.epoch,
                 signed_at: Timestamp(r.signed_at_ms),
                 // Stale at once: remembered, not fresh.
                 issued_at: Timestamp(i64::MIN / 2),
@@ -364,10 +371,22 @@ impl Verifier {
         }
         let mut held = write(&self.revocations);
         if let Some(h) = held.as_ref() {
-            // The log only grows: a lower seq is an older list (a replay);
-            // at equal seq the later signature wins. A higher seq is newer
-            // whatever its iat says (a broker clock stepped back).
-            if list.seq < h.seq || (list.seq == h.seq && list.iat < h.signed_at) {
+            // A declared restore of the broker takes its log back and
+            // raises the epoch: a list of a later epoch is newer whatever
+            // its seq, one of an earlier epoch is older.
+            if list.epoch < h.epoch {
+                return Err(FeedError::OlderEpoch {
+                    got: list.epoch,
+                    held: h.epoch,
+                });
+            }
+            // Within an epoch the log only grows: a lower seq is an older
+            // list (a replay); at equal seq the later signature wins. A
+            // higher seq is newer whatever its iat says (a broker clock
+            // stepped back).
+            if list.epoch == h.epoch
+                && (list.seq < h.seq || (list.seq == h.seq && list.iat < h.signed_at))
+            {
                 return Err(FeedError::Older {
                     got: list.seq,
                     held: h.seq,
@@ -388,6 +407,7 @@ impl Verifier {
         }
         let taken = Revocations {
             seq,
+            epoch: list.epoch,
             signed_at: list.iat,
             issued_at: list.iat.min(now),
             grants,
@@ -395,6 +415,7 @@ impl Verifier {
         if let Some(path) = &self.state_file {
             Remembered {
                 seq,
+                epoch: taken.epoch,
                 signed_at_ms: taken.signed_at.millis(),
                 revoked: taken
                     .grants
@@ -472,14 +493,48 @@ mod tests {
     const T0: Timestamp = Timestamp(1_795_000_000_000);
 
     fn list(key: &Ed25519KeyPair, seq: u64, iat: Timestamp) -> String {
+        list_in(key, 0, seq, iat)
+    }
+
+    fn list_in(key: &Ed25519KeyPair, epoch: u64, seq: u64, iat: Timestamp) -> String {
         RevocationClaims {
             iss: "spiffe://test.daypass".into(),
             aud: "acme".into(),
             seq,
+            epoch,
             iat,
             revoked: vec![],
         }
         .sign(key)
+    }
+
+    /// After a declared restore the broker's log is shorter but its epoch
+    /// higher: its lists are taken at once, and a list from before the
+    /// restore (a replay) is refused, even with a higher seq.
+    #[test]
+    fn a_later_restore_epoch_wins_whatever_its_seq() {
+        let key = Ed25519KeyPair::from_seed_unchecked(&[4u8; 32]).expect("key");
+        let public = key.public_key().as_ref();
+        let keys = KeySet {
+            trust_domain: "test.daypass".into(),
+            token_keys: vec![TokenKey::new(&key_id(public), public, None, None).expect("key")],
+            grant_cas: vec![],
+        };
+        let v = Verifier::new("acme", keys, Arc::new(ManualClock::new(T0)));
+        v.apply_revocations(&list(&key, 100, T0)).expect("taken");
+        assert!(matches!(
+            v.apply_revocations(&list(&key, 40, T0)),
+            Err(FeedError::Older { .. })
+        ));
+        v.apply_revocations(&list_in(&key, 1, 40, T0))
+            .expect("the restored broker's list");
+        assert_eq!(v.revocation_list().map(|(s, _)| s), Some(40));
+        assert!(matches!(
+            v.apply_revocations(&list(&key, 101, T0)),
+            Err(FeedError::OlderEpoch { got: 0, held: 1 })
+        ));
+        v.apply_revocations(&list_in(&key, 1, 41, T0))
+            .expect("newer");
     }
 
     #[test]
@@ -526,6 +581,7 @@ mod tests {
             iss: "spiffe://test.daypass".into(),
             aud: "acme".into(),
             seq,
+            epoch: 0,
             iat,
             revoked: revoked
                 .iter()

@@ -14,6 +14,17 @@
 //!   recomputed, even with the log's own key), or this witness is shown a
 //!   different log than others.
 //!
+//! A **declared restore** is not an alarm: a store restored from a backup
+//! with `daypass restore` logs `store.restored` as the first entry after
+//! the restored log, naming the size and root of the newest checkpoint the
+//! server had published (what was lost). The log names that entry
+//! (`GetCheckpoint`'s `restore_seq`); the witness checks its inclusion in
+//! the new tree, that it declares the loss of everything this witness saw
+//! beyond the restored size, and that the restored log still extends the
+//! newest tree this witness accepted within it; then it accepts the new
+//! checkpoint and says loudly what was lost ([`Outcome::Restored`]). An
+//! undeclared restore, or one that does not hold up, stays an alarm.
+//!
 //! The first run trusts the checkpoint it sees (trust on first use); after
 //! that nothing but a valid consistency proof moves the witness forward.
 //! State is a JSON Lines file of accepted checkpoints, appended to; keep it
@@ -29,10 +40,26 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{
-    Hash,
-    merkle::verify_consistency,
+    Entry, Hash,
+    merkle::{leaf_hash, verify_consistency, verify_inclusion},
     note::{Checkpoint, NoteError, NoteVerifier},
 };
+
+/// What a witness asks the log for.
+#[allow(async_fn_in_trait)]
+pub trait LogSource {
+    /// A consistency proof from the tree of `old` entries to that of `new`.
+    async fn consistency(&mut self, old: u64, new: u64) -> Result<Vec<Hash>, WitnessError>;
+    /// The entry at `seq` and its inclusion proof in the tree of `size`.
+    async fn entry_with_proof(
+        &mut self,
+        seq: u64,
+        size: u64,
+    ) -> Result<(Entry, Vec<Hash>), WitnessError>;
+}
+
+/// How many declared restores a witness walks back through.
+const MAX_RESTORES: usize = 16;
 
 /// One checkpoint the witness accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +118,16 @@ pub enum Outcome {
         accepted_at: String,
         now: u64,
     },
+    /// A declared restore (see the module docs): accepted, not an alarm,
+    /// but entries `restored_size..lost_size` the log once held are gone.
+    Restored {
+        accepted: u64,
+        accepted_at: String,
+        now: u64,
+        restored_size: u64,
+        lost_size: u64,
+        snapshot_taken_at: String,
+    },
 }
 
 impl Outcome {
@@ -101,12 +138,13 @@ impl Outcome {
         )
     }
 
-    /// `truncated`, `rolled-back`, `forked`, or `ok`.
+    /// `truncated`, `rolled-back`, `forked`, `restored` or `ok`.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Truncated { .. } => "truncated",
             Outcome::RolledBack { .. } => "rolled-back",
             Outcome::Forked { .. } => "forked",
+            Outcome::Restored { .. } => "restored",
             _ => "ok",
         }
     }
@@ -152,6 +190,21 @@ impl std::fmt::Display for Outcome {
                  entries accepted at {accepted_at}, but does extend the {extends} accepted at \
                  {extends_accepted_at}: it went back to that state (e.g. restored from a backup) \
                  and grew again"
+            ),
+            Outcome::Restored {
+                accepted,
+                accepted_at,
+                now,
+                restored_size,
+                lost_size,
+                snapshot_taken_at,
+            } => write!(
+                f,
+                "DECLARED RESTORE: the log was restored from a backup taken at {snapshot_taken_at} \
+                 and declares it in its entry {restored_size}; entries {restored_size} to {} it held \
+                 are lost (this witness had accepted {accepted} at {accepted_at}); it now has {now} \
+                 entries and extends what this witness accepted up to the restored size",
+                lost_size.saturating_sub(1)
             ),
             Outcome::Forked {
                 accepted,
@@ -226,15 +279,17 @@ impl History {
 /// Most earlier checkpoints tried when the last one is not extended.
 const MAX_EARLIER: usize = 64;
 
-/// One witness run. `note` is the log's newest checkpoint; `prove(old,
-/// new)` fetches a consistency proof from the log. Returns the outcome and,
-/// when the checkpoint is to be accepted, the record to append.
+/// One witness run. `note` is the log's newest checkpoint and
+/// `restore_seq` the newest `store.restored` entry the log names (if any);
+/// `log` fetches proofs and entries. Returns the outcome and, when the
+/// checkpoint is to be accepted, the record to append.
 pub async fn run(
     history: &History,
     note: &str,
+    restore_seq: Option<u64>,
     verifiers: &[NoteVerifier],
     accepted_at: &str,
-    mut prove: impl AsyncFnMut(u64, u64) -> Result<Vec<Hash>, WitnessError>,
+    log: &mut impl LogSource,
 ) -> Result<(Outcome, Option<Accepted>), WitnessError> {
     let new = Checkpoint::open_any(note, verifiers)?;
     let record = Accepted {
@@ -250,7 +305,7 @@ pub async fn run(
         return Ok((Outcome::Unchanged { size: new.size }, None));
     }
     if new.size > old.size {
-        let proof = prove(old.size, new.size).await?;
+        let proof = log.consistency(old.size, new.size).await?;
         if verify_consistency(old.size, new.size, &old.root, &new.root, &proof).is_ok() {
             return Ok((
                 Outcome::Extended {
@@ -274,11 +329,27 @@ pub async fn run(
         let proof = if cp.size == new.size || cp.size == 0 {
             Vec::new()
         } else {
-            prove(cp.size, new.size).await?
+            log.consistency(cp.size, new.size).await?
         };
         if verify_consistency(cp.size, new.size, &cp.root, &new.root, &proof).is_ok() {
             extends = Some(a);
             break;
+        }
+    }
+    if let Some(seq) = restore_seq {
+        let declared = declared_restore(history, &old, seq, &new, verifiers, log).await?;
+        if let Some((restored_size, lost_size, snapshot_taken_at)) = declared {
+            return Ok((
+                Outcome::Restored {
+                    accepted: old.size,
+                    accepted_at: last.accepted_at.clone(),
+                    now: new.size,
+                    restored_size,
+                    lost_size,
+                    snapshot_taken_at,
+                },
+                Some(record),
+            ));
         }
     }
     let outcome = if new.size < old.size {
@@ -304,6 +375,88 @@ pub async fn run(
         }
     };
     Ok((outcome, None))
+}
+
+/// The declared restore that explains why the log no longer extends `old`
+/// (the last accepted tree), if one does: walking back from the entry at
+/// `seq`, a `store.restored` entry included in `new` whose restored size
+/// is below `old`'s, whose declared loss covers `old` (with its root when
+/// it names the same size), and below which the log still extends the
+/// newest tree this witness accepted. Returns (restored size, lost size,
+/// when the backup was taken).
+async fn declared_restore(
+    history: &History,
+    old: &Checkpoint,
+    seq: u64,
+    new: &Checkpoint,
+    verifiers: &[NoteVerifier],
+    log: &mut impl LogSource,
+) -> Result<Option<(u64, u64, String)>, WitnessError> {
+    let mut next = Some(seq);
+    for _ in 0..MAX_RESTORES {
+        let Some(seq) = next.take() else { break };
+        if seq >= new.size {
+            break;
+        }
+        let (entry, proof) = log.entry_with_proof(seq, new.size).await?;
+        if entry.seq != seq
+            || entry.kind != crate::domain::EventKind::StoreRestored.as_str()
+            || verify_inclusion(
+                &leaf_hash(&entry.encode()),
+                seq,
+                new.size,
+                &proof,
+                &new.root,
+            )
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let num = |k: &str| entry.details.get(k).and_then(|v| v.parse::<u64>().ok());
+        next = num(crate::domain::detail::PREVIOUS_RESTORE);
+        let (Some(restored), Some(lost)) = (
+            num(crate::domain::detail::RESTORED_SIZE),
+            num(crate::domain::detail::LOST_SIZE),
+        ) else {
+            return Ok(None);
+        };
+        if restored != seq || old.size <= restored || old.size > lost {
+            continue;
+        }
+        let lost_root = entry
+            .details
+            .get(crate::domain::detail::LOST_ROOT)
+            .map(String::as_str)
+            .unwrap_or_default();
+        if old.size == lost && !lost_root.is_empty() && lost_root != hex::encode(old.root) {
+            continue;
+        }
+        // The restored log must still hold what this witness accepted
+        // within it.
+        let within = history
+            .accepted
+            .iter()
+            .rev()
+            .filter(|a| a.size <= restored)
+            .find_map(|a| parse_accepted(a, verifiers).ok());
+        if let Some(cp) = within {
+            let proof = if cp.size == 0 || cp.size == new.size {
+                Vec::new()
+            } else {
+                log.consistency(cp.size, new.size).await?
+            };
+            if verify_consistency(cp.size, new.size, &cp.root, &new.root, &proof).is_err() {
+                return Ok(None);
+            }
+        }
+        let taken = entry
+            .details
+            .get(crate::domain::detail::SNAPSHOT_TAKEN_AT)
+            .cloned()
+            .unwrap_or_default();
+        return Ok(Some((restored, lost, taken)));
+    }
+    Ok(None)
 }
 
 fn parse_accepted(a: &Accepted, verifiers: &[NoteVerifier]) -> Result<Checkpoint, WitnessError> {
@@ -351,13 +504,27 @@ mod tests {
         }
     }
 
+    impl LogSource for &Log {
+        async fn consistency(&mut self, o: u64, n: u64) -> Result<Vec<Hash>, WitnessError> {
+            Ok(consistency_proof(o, n, &self.tree).unwrap().unwrap())
+        }
+        async fn entry_with_proof(
+            &mut self,
+            _: u64,
+            _: u64,
+        ) -> Result<(Entry, Vec<Hash>), WitnessError> {
+            Err(WitnessError::Fetch("these logs hold no entries".into()))
+        }
+    }
+
     async fn step(h: &mut History, log: &Log, v: &NoteVerifier) -> Outcome {
         let (outcome, rec) = run(
             h,
             &log.note(),
+            None,
             std::slice::from_ref(v),
             "t",
-            async |o, n| Ok(consistency_proof(o, n, &log.tree).unwrap().unwrap()),
+            &mut &*log,
         )
         .await
         .unwrap();
@@ -434,9 +601,10 @@ mod tests {
         let r = run(
             &h,
             &impostor.note(),
+            None,
             std::slice::from_ref(&v),
             "t",
-            async |_, _| Ok(Vec::new()),
+            &mut &impostor,
         )
         .await;
         assert!(matches!(r, Err(WitnessError::Checkpoint(_))));

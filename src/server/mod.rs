@@ -202,6 +202,13 @@ async fn serve(
     } else if let Some(d) = &declared {
         restore::declare(&broker, d, &config.data_dir, &published_path).await?;
     }
+    let epoch = ledger
+        .cursor(crate::service::log_reads::RESTORE_EPOCH_CURSOR)
+        .map_err(|source| ServerError::Store {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+    broker.gate().set_restore_epoch(epoch.unwrap_or(0));
     if let Some(admin) = &config.bootstrap_admin {
         let name = Name::parse(admin).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
         if broker.bootstrap_admin(&name).await? {

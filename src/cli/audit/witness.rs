@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{hashes_from_pb, load_verifiers};
+use super::{hashes_from_pb, load_verifiers, sealed_from_pb};
 use crate::{
     audit,
     cli::{CliError, CliResult, Connection, connect::connect},
@@ -69,21 +69,16 @@ pub(super) async fn witness(
         .await?
         .into_inner();
     let now = Clock::now(&SystemClock).to_rfc3339();
-    let (outcome, accept) =
-        audit::witness::run(&history, &cp.note, &verifiers, &now, async |old, new| {
-            let p = c
-                .audit
-                .get_consistency_proof(pb::GetConsistencyProofRequest {
-                    old_size: old,
-                    new_size: new,
-                })
-                .await
-                .map_err(|s| audit::witness::WitnessError::Fetch(CliError::from(s).0))?
-                .into_inner();
-            hashes_from_pb(&p.hashes).map_err(|e| audit::witness::WitnessError::Fetch(e.0))
-        })
-        .await
-        .map_err(|e| cli_err!("{e}"))?;
+    let (outcome, accept) = audit::witness::run(
+        &history,
+        &cp.note,
+        cp.restore_seq,
+        &verifiers,
+        &now,
+        &mut ServerLog(&mut c),
+    )
+    .await
+    .map_err(|e| cli_err!("{e}"))?;
     if let Some(rec) = &accept {
         audit::witness::History::append(state, rec).map_err(|e| cli_err!("{e}"))?;
     }
@@ -96,8 +91,71 @@ pub(super) async fn witness(
     if outcome.is_alarm() {
         return Err(cli_err!("{outcome}"));
     }
+    if matches!(outcome, audit::witness::Outcome::Restored { .. }) {
+        // Accepted, but the loss is for a person to read.
+        eprintln!("{outcome}");
+    }
     if !json_out {
         println!("OK: {outcome}");
     }
     Ok(())
+}
+
+/// The log as the witness asks it: consistency proofs, and an entry with
+/// its inclusion proof (for a declared restore).
+struct ServerLog<'c>(&'c mut crate::client::Clients);
+
+impl audit::witness::LogSource for ServerLog<'_> {
+    async fn consistency(
+        &mut self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<audit::Hash>, audit::witness::WitnessError> {
+        let fetch = |e: CliError| audit::witness::WitnessError::Fetch(e.0);
+        let p = self
+            .0
+            .audit
+            .get_consistency_proof(pb::GetConsistencyProofRequest {
+                old_size: old,
+                new_size: new,
+            })
+            .await
+            .map_err(|s| fetch(CliError::from(s)))?
+            .into_inner();
+        hashes_from_pb(&p.hashes).map_err(fetch)
+    }
+
+    async fn entry_with_proof(
+        &mut self,
+        seq: u64,
+        size: u64,
+    ) -> Result<(audit::Entry, Vec<audit::Hash>), audit::witness::WitnessError> {
+        let fetch = |e: CliError| audit::witness::WitnessError::Fetch(e.0);
+        let page = self
+            .0
+            .audit
+            .get_entries(pb::GetEntriesRequest {
+                start: seq,
+                end: seq + 1,
+            })
+            .await
+            .map_err(|s| fetch(CliError::from(s)))?
+            .into_inner();
+        let entry = page
+            .entries
+            .first()
+            .ok_or_else(|| fetch(cli_err!("the log sent no entry {seq}")))?;
+        let entry = sealed_from_pb(entry).map_err(fetch)?.entry;
+        let p = self
+            .0
+            .audit
+            .get_inclusion_proof(pb::GetInclusionProofRequest {
+                seq,
+                tree_size: size,
+            })
+            .await
+            .map_err(|s| fetch(CliError::from(s)))?
+            .into_inner();
+        Ok((entry, hashes_from_pb(&p.hashes).map_err(fetch)?))
+    }
 }

@@ -66,6 +66,7 @@ fn run(opts: &VerifyOptions) -> Result<String, String> {
         iss: "spiffe://bench.daypass".into(),
         aud: "acme".into(),
         seq: 1,
+        epoch: 0,
         iat: now,
         revoked,
     };
