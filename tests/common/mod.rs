@@ -105,6 +105,7 @@ impl TestServer {
             },
             metrics: Default::default(),
             webhooks: Vec::new(),
+            syslog: Vec::new(),
             screen: Default::default(),
         };
         tweak(&mut config);
