@@ -294,6 +294,20 @@ fn stored_cursor(s: &TestServer, name: &str) -> u64 {
         .expect("cursor")
 }
 
+/// The server's `/metrics` text (plain HTTP/1.1, one request).
+async fn metrics(s: &TestServer) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let mut tcp = tokio::net::TcpStream::connect(s.metrics_addr.expect("metrics listener"))
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.expect("read");
+    body
+}
+
 fn first_of(entries: &[SealedEntry], kind: &str) -> u64 {
     entries
         .iter()
@@ -447,6 +461,31 @@ async fn a_collector_down_at_first_is_caught_up_once_it_listens() {
     // backoff_max_ms = 4 s).
     c.wait_for_seq(head, 20, || s.clock.advance_millis(500))
         .await;
+    // The failures and the caught-up backlog are on /metrics.
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let m = metrics(&s).await;
+            let value = |name: &str| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}{{forwarder=\"siem\"}} ")))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            };
+            let (failures, backlog, sent) = (
+                value("daypass_syslog_failures_total"),
+                value("daypass_syslog_backlog"),
+                value("daypass_syslog_sent_total"),
+            );
+            if failures.is_some_and(|f| f >= 1.0)
+                && backlog == Some(0.0)
+                && sent.is_some_and(|n| n >= c.seqs().len() as f64)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "metrics: {}", metrics(&s).await);
     let seqs = c.seqs();
     no_gap(&seqs);
     let entries = s.entries().await;

@@ -294,6 +294,10 @@ async fn serve(
         )
         .map_err(|e| ServerError::Syslog(e.to_string()))?,
     );
+    let stats = Arc::downgrade(&forwarder);
+    broker.metrics().observe_syslog(Box::new(move || {
+        stats.upgrade().map(|f| f.stats()).unwrap_or_default()
+    }));
     notifiers.extend(
         forwarder
             .start(notifying_stopped)
