@@ -3,275 +3,25 @@
 //! certificate from its own fresh PKI, asking daypass for a client
 //! certificate, parsing octet-counted RFC 5424 frames. Checks PRI, MSGID,
 //! structured data and log order; the OCSF format; no gap across a
-//! restart (a resend only from the stored cursor on); and a collector that
+//! restart and a SIGKILL of a real `daypass serve` (a resend only from the
+//! stored cursor on); the metrics; and a collector that
 //! is down at first being caught up once it listens, the backoff run on the
 //! test clock.
 
 mod common;
 
-use std::{
-    collections::BTreeMap, net::SocketAddr, os::unix::fs::PermissionsExt as _, path::PathBuf,
-    sync::Arc, time::Duration,
-};
+use std::{net::SocketAddr, os::unix::fs::PermissionsExt as _, time::Duration};
 
-use common::*;
+use common::{syslog::*, *};
 use daypass::{
     audit::{SealedEntry, export},
     ledger::driver::Driver as _,
     pb::{ApprovalPolicy, Role},
     pki::{CertSpec, CertificateAuthority},
-    siem::{
-        Level,
-        settings::{Facility, SyslogConfig, SyslogFormat},
-    },
+    siem::settings::SyslogFormat,
 };
-use parking_lot::Mutex;
 use serde_json::Value;
-use tempfile::TempDir;
 use tokio::{io::AsyncReadExt as _, net::TcpListener};
-use tokio_rustls::TlsAcceptor;
-
-/// One RFC 5424 message as the collector parsed it.
-#[derive(Clone, Debug)]
-struct Frame {
-    pri: u16,
-    version: String,
-    timestamp: String,
-    hostname: String,
-    app_name: String,
-    procid: String,
-    msgid: String,
-    sd_id: String,
-    sd: BTreeMap<String, String>,
-    msg: String,
-}
-
-impl Frame {
-    fn seq(&self) -> u64 {
-        self.sd["seq"].parse().expect("seq is a number")
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.msg).expect("MSG is JSON")
-    }
-}
-
-/// The collector's PKI, in a directory of its own: its CA (which daypass
-/// is told to trust), its server certificate for 127.0.0.1, and the client
-/// certificate and key (0600) it hands daypass.
-struct Pki {
-    dir: TempDir,
-    ca: CertificateAuthority,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("tmp");
-        let ca = CertificateAuthority::generate("collector CA").expect("CA");
-        std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).expect("write");
-        let client = ca
-            .issue(&CertSpec::client("spiffe://test.daypass/forwarder", 2))
-            .expect("client cert");
-        std::fs::write(dir.path().join("client.pem"), &client.cert_pem).expect("write");
-        let key = dir.path().join("client.key");
-        std::fs::write(&key, &client.key_pem).expect("write");
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        Pki { dir, ca }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn acceptor(&self) -> TlsAcceptor {
-        let cert = self
-            .ca
-            .issue(&CertSpec::server(&["127.0.0.1".into()], 2))
-            .expect("server cert");
-        // Mutual TLS: the collector asks for a certificate of its own CA.
-        let config = daypass::tls::server_config(
-            self.ca.cert_pem().as_bytes(),
-            cert.cert_pem.as_bytes(),
-            cert.key_pem.as_bytes(),
-        )
-        .expect("collector TLS");
-        TlsAcceptor::from(config)
-    }
-
-    fn forwarder(&self, name: &str, addr: SocketAddr, format: SyslogFormat) -> SyslogConfig {
-        SyslogConfig {
-            name: name.into(),
-            address: addr.to_string(),
-            ca_file: self.path("ca.pem"),
-            client_cert: Some(self.path("client.pem")),
-            client_key: Some(self.path("client.key")),
-            app_name: "daypass".into(),
-            hostname: Some("broker-test".into()),
-            facility: Facility::parse("local3").expect("facility"),
-            format,
-            backoff_initial_ms: 1000,
-            backoff_max_ms: 4000,
-        }
-    }
-}
-
-/// A syslog-over-TLS receiver that records every frame of every
-/// connection.
-#[derive(Clone)]
-struct Collector {
-    addr: SocketAddr,
-    got: Arc<Mutex<Vec<Frame>>>,
-    connections: Arc<Mutex<usize>>,
-}
-
-impl Collector {
-    async fn start(pki: &Pki) -> Collector {
-        Collector::on(TcpListener::bind("127.0.0.1:0").await.expect("bind"), pki)
-    }
-
-    fn on(listener: TcpListener, pki: &Pki) -> Collector {
-        let c = Collector {
-            addr: listener.local_addr().expect("addr"),
-            got: Arc::default(),
-            connections: Arc::default(),
-        };
-        let (me, acceptor) = (c.clone(), pki.acceptor());
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (me, acceptor) = (me.clone(), acceptor.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    *me.connections.lock() += 1;
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while let Ok(n) = tls.read(&mut chunk).await {
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        for f in take_frames(&mut buf) {
-                            me.got.lock().push(f);
-                        }
-                    }
-                });
-            }
-        });
-        c
-    }
-
-    fn frames(&self) -> Vec<Frame> {
-        self.got.lock().clone()
-    }
-
-    fn seqs(&self) -> Vec<u64> {
-        self.frames().iter().map(Frame::seq).collect()
-    }
-
-    /// Waits (wall time, at most `secs`) until a frame of `seq` or later
-    /// arrived, calling `nudge` between looks.
-    async fn wait_for_seq(&self, seq: u64, secs: u64, nudge: impl Fn()) {
-        let waited = tokio::time::timeout(Duration::from_secs(secs), async {
-            while !self.seqs().iter().any(|s| *s >= seq) {
-                nudge();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        assert!(
-            waited.is_ok(),
-            "seq {seq} within {secs} s; got {:?}",
-            self.seqs()
-        );
-    }
-}
-
-/// Takes every complete octet-counted frame (`LEN SP MSG`) off the front
-/// of `buf`.
-fn take_frames(buf: &mut Vec<u8>) -> Vec<Frame> {
-    let mut out = Vec::new();
-    while let Some(sp) = buf.iter().position(|b| *b == b' ') {
-        let len: usize = std::str::from_utf8(&buf[..sp])
-            .expect("MSG-LEN is ASCII")
-            .parse()
-            .expect("MSG-LEN is a number");
-        if buf.len() < sp + 1 + len {
-            break;
-        }
-        let msg = String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).expect("UTF-8");
-        buf.drain(..sp + 1 + len);
-        out.push(parse_5424(&msg));
-    }
-    out
-}
-
-/// `<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
-/// SD SP MSG`, with one SD element whose values may hold `\"`, `\\`, `\]`.
-fn parse_5424(m: &str) -> Frame {
-    let rest = m.strip_prefix('<').expect("<PRI>");
-    let (pri, rest) = rest.split_once('>').expect(">");
-    let mut parts = rest.splitn(7, ' ');
-    let mut next = || parts.next().expect("header field").to_owned();
-    let (version, timestamp, hostname, app_name, procid, msgid) =
-        (next(), next(), next(), next(), next(), next());
-    let sd_and_msg = next();
-    let body = sd_and_msg.strip_prefix('[').expect("one SD element");
-    let (sd_id, mut params) = body.split_once(' ').expect("SD-ID and params");
-    let mut sd = BTreeMap::new();
-    loop {
-        let (name, after) = params.split_once("=\"").expect("name=\"");
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let end = loop {
-            match chars.next().expect("closing quote") {
-                (_, '\\') => value.push(chars.next().expect("escaped").1),
-                (i, '"') => break i,
-                (_, c) => value.push(c),
-            }
-        };
-        sd.insert(name.to_owned(), value);
-        let after = &after[end + 1..];
-        if let Some(more) = after.strip_prefix(' ') {
-            params = more;
-        } else {
-            let msg = after.strip_prefix("] ").expect("] MSG");
-            return Frame {
-                pri: pri.parse().expect("PRI"),
-                version,
-                timestamp,
-                hostname,
-                app_name,
-                procid,
-                msgid,
-                sd_id: sd_id.to_owned(),
-                sd,
-                msg: msg.to_owned(),
-            };
-        }
-    }
-}
-
-/// Checks a frame against the log entry it is about.
-fn check_frame(f: &Frame, e: &SealedEntry) {
-    let entry = &e.entry;
-    assert_eq!(
-        f.pri,
-        19 * 8 + u16::from(Level::of(entry).syslog_severity()),
-        "PRI of {f:?}"
-    );
-    assert_eq!(f.version, "1");
-    assert_eq!(f.timestamp, entry.timestamp.to_rfc3339());
-    assert_eq!(
-        (f.hostname.as_str(), f.app_name.as_str()),
-        ("broker-test", "daypass")
-    );
-    assert_eq!(f.procid, "-");
-    assert_eq!(f.msgid, entry.kind);
-    assert_eq!(f.sd_id, "daypass@32473");
-    assert_eq!(f.sd["tenant"], entry.tenant);
-    assert_eq!(f.sd["actor"], entry.actor);
-    assert_eq!(f.sd.get("grant"), entry.details.get("grant"));
-}
 
 /// A story with grants, a validation, a refusal and reads of the log.
 async fn story(s: &TestServer, tenant: &str) {
@@ -314,15 +64,6 @@ fn first_of(entries: &[SealedEntry], kind: &str) -> u64 {
         .find(|e| e.entry.kind == kind)
         .map(|e| e.entry.seq)
         .unwrap_or_else(|| panic!("no {kind}"))
-}
-
-fn no_gap(seqs: &[u64]) {
-    let first = *seqs.first().expect("frames");
-    let mut seen: Vec<u64> = seqs.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    let last = *seen.last().expect("frames");
-    assert_eq!(seen, (first..=last).collect::<Vec<_>>(), "no gap: {seqs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,4 +282,202 @@ async fn bad_forwarder_settings_are_refused_with_what_to_fix() {
         "{err}"
     );
     assert!(!err.contains("PRIVATE KEY"), "never the key: {err}");
+}
+
+// ------------------------------------------------------------ SIGKILL ---
+
+const TRUST: &str = "siem.daypass";
+
+/// A `daypass serve` child; killed (SIGKILL) when dropped.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a real `daypass serve --config` in `dir`, forwarding to
+/// `collector`, and waits until it admits a call.
+// Waiting for a real process: wall time.
+#[allow(clippy::disallowed_methods)]
+async fn serve(
+    dir: &std::path::Path,
+    pki: &Pki,
+    collector: SocketAddr,
+    admin: &daypass::client::ClientIdentity,
+    n: u32,
+) -> (Serving, daypass::client::Clients) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let p = |f: &std::path::Path| format!("{:?}", f.display().to_string());
+    let config = dir.join("daypass.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {}\ntrust_domain = \"{TRUST}\"\n\
+             bootstrap_admin = \"admin\"\n\n[tls]\nca = {}\ncert = {}\nkey = {}\n\n\
+             [metrics]\nenabled = false\n\n\
+             [[syslog]]\nname = \"siem\"\naddress = \"{collector}\"\nca_file = {}\n\
+             client_cert = {}\nclient_key = {}\nhostname = \"broker-test\"\n\
+             facility = \"local3\"\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n",
+            p(&dir.join("data")),
+            p(&dir.join("ca.pem")),
+            p(&dir.join("server.pem")),
+            p(&dir.join("server.key")),
+            p(&pki.path("ca.pem")),
+            p(&pki.path("client.pem")),
+            p(&pki.path("client.key")),
+        ),
+    )
+    .expect("config");
+    let log_path = dir.join(format!("server-{n}.log"));
+    let log = std::fs::File::create(&log_path).expect("log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_daypass"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn daypass serve");
+    let serving = Serving(child);
+    let url = format!("https://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut c) = daypass::client::connect(&url, admin).await {
+            if c.staff
+                .who_am_i(daypass::pb::WhoAmIRequest {})
+                .await
+                .is_ok()
+            {
+                return (serving, c);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "start {n}: the server did not come up:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn enrol_some(c: &mut daypass::client::Clients, names: &[&str]) {
+    for who in names {
+        c.staff
+            .add_staff(daypass::pb::AddStaffRequest {
+                name: (*who).into(),
+                role: Role::Support as i32,
+            })
+            .await
+            .expect("add staff");
+    }
+}
+
+fn stored_log(dir: &std::path::Path) -> (Vec<SealedEntry>, Option<u64>) {
+    let driver =
+        daypass::ledger::driver::sled::SledDriver::open(&dir.join("data"), 8 << 20).expect("open");
+    let log = driver
+        .entries_from(0)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read log");
+    let cursor = driver
+        .notifier_state("syslog:siem")
+        .expect("state")
+        .map(|b| {
+            serde_json::from_slice::<Value>(&b).expect("JSON")["cursor"]
+                .as_u64()
+                .expect("cursor")
+        });
+    (log, cursor)
+}
+
+/// A SIGKILL of a real server loses nothing: after the restart the
+/// forwarder resends from its stored cursor, so every entry reaches the
+/// collector, and only entries at or past that cursor arrive twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_across_a_sigkill() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let ca = CertificateAuthority::generate("daypass CA").expect("CA");
+    let server_cert = ca
+        .issue(&CertSpec::server(&["127.0.0.1".into()], 2))
+        .expect("server cert");
+    std::fs::write(d.join("ca.pem"), ca.cert_pem()).expect("write");
+    std::fs::write(d.join("server.pem"), &server_cert.cert_pem).expect("write");
+    daypass::pki::write_secret(&d.join("server.key"), &server_cert.key_pem).expect("write");
+    daypass::pki::create_log_key(d, &daypass::pki::default_log_origin(TRUST), false)
+        .expect("log key");
+    daypass::pki::create_gate_keys(d, false).expect("gate keys");
+    let issued = ca
+        .issue_client(
+            daypass::identity::PrincipalKind::Staff,
+            &daypass::identity::Name::parse("admin").expect("name"),
+            TRUST,
+            2,
+        )
+        .expect("admin cert");
+    let admin = daypass::client::ClientIdentity {
+        ca_pem: ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: issued.cert_pem.into_bytes(),
+        key_pem: issued.key_pem.into_bytes(),
+    };
+    let pki = Pki::new();
+    let c = Collector::start(&pki).await;
+
+    let (server, mut admin_c) = serve(d, &pki, c.addr, &admin, 1).await;
+    enrol_some(&mut admin_c, &["e1", "e2", "e3"]).await;
+    c.wait_for_seq(3, 20, || {}).await;
+    // More entries, and the kill right behind them: some may still be on
+    // their way.
+    enrol_some(&mut admin_c, &["e4", "e5", "e6", "e7", "e8"]).await;
+    drop(admin_c);
+    drop(server);
+    let (logged, cursor) = stored_log(d);
+    let cursor = cursor.expect("the forwarder stored its cursor");
+
+    let (_server, mut admin_c) = serve(d, &pki, c.addr, &admin, 2).await;
+    enrol_some(&mut admin_c, &["e9"]).await;
+    let arrived = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let e9 = c
+                .frames()
+                .iter()
+                .any(|f| f.msgid == "staff.enrolled" && f.json()["details"]["name"] == "e9");
+            if e9 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        arrived.is_ok(),
+        "the restarted server forwards: {:?}",
+        c.seqs()
+    );
+    let enrolled = c.seqs();
+    no_gap(&enrolled);
+    let last_logged = logged.last().expect("entries").entry.seq;
+    assert!(
+        enrolled.contains(&last_logged),
+        "every entry of the killed run arrived: {enrolled:?}"
+    );
+    let mut once = std::collections::BTreeSet::new();
+    for q in &enrolled {
+        assert!(
+            once.insert(*q) || *q >= cursor,
+            "only entries at or past the stored cursor {cursor} repeat: {enrolled:?}"
+        );
+    }
+    for f in c.frames() {
+        if let Some(e) = logged.get(f.seq() as usize) {
+            check_frame(&f, e);
+            assert_eq!(f.json(), export::to_json(e));
+        }
+    }
 }
