@@ -270,7 +270,13 @@ impl Forwarder {
                 return Ok(());
             }
             let durable = *head.borrow_and_update();
-            if state.cursor >= durable {
+            let page = match state.cursor < durable {
+                true => self.page(state.cursor, durable).await?,
+                false => Vec::new(),
+            };
+            // Nothing to send (or, oddly, nothing stored yet below the
+            // durable head): wait for the head to move.
+            if page.is_empty() {
                 // Idle: also watch the connection, so that a collector
                 // that went away is noticed before the next write.
                 let mut scratch = [0u8; 512];
@@ -285,10 +291,7 @@ impl Forwarder {
                 }
                 continue;
             }
-            let page = self.page(state.cursor, durable).await?;
-            let Some(last) = page.last().map(|e| e.entry.seq) else {
-                continue;
-            };
+            let last = page.last().map_or(state.cursor, |e| e.entry.seq);
             let mut batch = Vec::new();
             for e in &page {
                 batch.extend(syslog::frame(&sink.message(e)));
