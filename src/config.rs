@@ -75,6 +75,18 @@
 //! backoff_initial_ms = 1000        # doubled per attempt, capped at backoff_max_ms
 //! backoff_max_ms = 300000
 //! # ca_file = "/etc/daypass/hooks-ca.pem"        # default: the webpki roots
+//! [[syslog]]                       # zero or more: RFC 5424 over TLS to a collector; docs/siem.md
+//! name = "siem"
+//! address = "siem.example:6514"    # host:port; the collector's certificate must name the host
+//! ca_file = "/etc/daypass/siem-ca.pem"
+//! # client_cert = "/etc/daypass/siem-client.pem"  # if the collector asks for one,
+//! # client_key = "/etc/daypass/siem-client.key"   # with its key (mode 0600)
+//! app_name = "daypass"
+//! # hostname = "broker-1"          # default: this machine's host name
+//! facility = "authpriv"            # or auth, daemon, local0 … local7, …
+//! format = "json"                  # MSG: the export's JSON line, or "ocsf"
+//! backoff_initial_ms = 1000        # after a failure; doubled, capped at backoff_max_ms
+//! backoff_max_ms = 60000
 //! ```
 
 use std::{fs, net::SocketAddr, path::PathBuf};
@@ -129,6 +141,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Syslog forwarders (`crate::siem::forward`, docs/siem.md).
+    #[serde(default)]
+    pub syslog: Vec<crate::siem::settings::SyslogConfig>,
     /// The office warning screen (docs/monitoring.md).
     #[serde(default)]
     pub screen: ScreenSettings,
@@ -575,6 +590,7 @@ impl Config {
             }
         }
         self.check_webhooks()?;
+        crate::siem::settings::check(&self.syslog).map_err(ConfigError::Invalid)?;
         if self.staff.max_root_holders > 2 {
             return Err(ConfigError::Invalid(format!(
                 "staff.max_root_holders may be 0, 1 or 2, not {}",

@@ -82,6 +82,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         alerts: Default::default(),
         metrics: Default::default(),
         webhooks: Vec::new(),
+        syslog: Vec::new(),
         screen: crate::config::ScreenSettings {
             enabled: true,
             ..Default::default()

@@ -83,11 +83,21 @@ struct Inner {
     /// One scrape at a time brings the webhook counters up to date (two at
     /// once would add the same deliveries twice).
     webhooks_synced: parking_lot::Mutex<()>,
+    syslog_backlog: Family<Labels1, Gauge>,
+    syslog_sent: Family<Labels1, Counter>,
+    syslog_failures: Family<Labels1, Counter>,
+    /// The syslog forwarders' counters, read at each scrape
+    /// ([`Metrics::observe_syslog`]); synced under `webhooks_synced`.
+    syslog: OnceLock<SyslogStats>,
 }
 
 /// Reads the webhook notifier's per-hook counters
 /// ([`crate::notify::Notifier::stats`]); the server hands it over.
 pub type WebhookStats = Box<dyn Fn() -> Vec<crate::notify::HookStats> + Send + Sync>;
+
+/// Reads the syslog forwarders' counters
+/// ([`crate::siem::forward::Forwarder::stats`]); the server hands it over.
+pub type SyslogStats = Box<dyn Fn() -> Vec<crate::siem::forward::ForwarderStats> + Send + Sync>;
 
 fn rpc_histogram() -> Histogram {
     // 100 µs .. ~3.3 s.
@@ -192,6 +202,24 @@ impl Metrics {
             "webhook delivery attempts by hook and result (fed by the webhook notifier)",
             webhook_deliveries.clone(),
         );
+        let syslog_backlog = Family::<Labels1, Gauge>::default();
+        registry.register(
+            "syslog_backlog",
+            "durable entries a syslog forwarder has not yet flushed to its collector",
+            syslog_backlog.clone(),
+        );
+        let syslog_sent = Family::<Labels1, Counter>::default();
+        registry.register(
+            "syslog_sent",
+            "entries flushed to the collector by syslog forwarder (a resent one counts again)",
+            syslog_sent.clone(),
+        );
+        let syslog_failures = Family::<Labels1, Counter>::default();
+        registry.register(
+            "syslog_failures",
+            "failed connections, writes and flushes by syslog forwarder",
+            syslog_failures.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             rpc_requests,
@@ -211,6 +239,10 @@ impl Metrics {
             webhook_deliveries,
             webhooks: OnceLock::new(),
             webhooks_synced: parking_lot::Mutex::new(()),
+            syslog_backlog,
+            syslog_sent,
+            syslog_failures,
+            syslog: OnceLock::new(),
         }))
     }
 
@@ -289,6 +321,38 @@ impl Metrics {
         let _ = self.0.webhooks.set(stats);
     }
 
+    /// Sets where the syslog families are read from at each scrape (once;
+    /// a second source is ignored).
+    pub fn observe_syslog(&self, stats: SyslogStats) {
+        let _ = self.0.syslog.set(stats);
+    }
+
+    /// Brings the syslog families to the forwarders' counts, as
+    /// [`Metrics::sync_webhooks`] does for the webhooks.
+    fn sync_syslog(&self) {
+        let Some(stats) = self.0.syslog.get() else {
+            return;
+        };
+        let _one = self.0.webhooks_synced.lock();
+        for f in stats() {
+            let labels = [("forwarder", f.name.clone())];
+            self.0
+                .syslog_backlog
+                .get_or_create(&labels)
+                .set(gauge(f.depth));
+            for (family, total) in [
+                (&self.0.syslog_sent, f.sent),
+                (&self.0.syslog_failures, f.failures),
+            ] {
+                let c = family.get_or_create(&labels);
+                let behind = total.saturating_sub(c.get());
+                if behind > 0 {
+                    c.inc_by(behind);
+                }
+            }
+        }
+    }
+
     /// Brings the webhook families to the notifier's counts: the depth as
     /// it is now, the delivery counters up to the notifier's totals (which,
     /// like the counters, start at zero with the process).
@@ -316,6 +380,7 @@ impl Metrics {
     /// date from `broker` and the webhook notifier.
     pub fn render(&self, broker: &Broker) -> String {
         self.sync_webhooks();
+        self.sync_syslog();
         let ledger = broker.ledger();
         self.0.log_entries.set(gauge(ledger.durable_size()));
         let now = broker.now().millis() / 1000;

@@ -114,3 +114,83 @@ fn webhooks_are_checked() {
         .unwrap_err();
     assert!(e.to_string().contains("two webhooks"), "{e}");
 }
+
+#[test]
+fn syslog_forwarders_are_read_and_checked() {
+    let section = |extra: &str| {
+        format!(
+            "{MINIMAL}\n[[syslog]]\nname = \"siem\"\naddress = \"siem.example:6514\"\n\
+             ca_file = \"siem-ca.pem\"\n{extra}\n"
+        )
+    };
+    let c: Config = toml::from_str(&section("")).unwrap();
+    c.check().unwrap();
+    let s = &c.syslog[0];
+    assert_eq!((s.app_name.as_str(), s.facility.code()), ("daypass", 10));
+    assert_eq!(s.format, crate::siem::settings::SyslogFormat::Json);
+    assert_eq!((s.backoff_initial_ms, s.backoff_max_ms), (1000, 60_000));
+    let c: Config = toml::from_str(&section("facility = \"local4\"\nformat = \"ocsf\"")).unwrap();
+    assert_eq!(c.syslog[0].facility.code(), 20);
+    let err = |extra: &str| {
+        toml::from_str::<Config>(&section(extra))
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.check().map_err(|e| e.to_string()))
+            .unwrap_err()
+    };
+    let e = err("facility = \"local9\"");
+    assert!(
+        e.contains("\"local9\" is not a syslog facility") && e.contains("local7"),
+        "{e}"
+    );
+    assert!(err("format = \"cef\"").contains("cef"));
+    assert!(err("port = 514").contains("port"));
+    let e = err("client_cert = \"c.pem\"");
+    assert!(
+        e.contains("syslog \"siem\": client_cert and client_key go together"),
+        "{e}"
+    );
+    let e = err("hostname = \"broker one\"");
+    assert!(
+        e.contains("hostname") && e.contains("without spaces"),
+        "{e}"
+    );
+    let e = err("backoff_initial_ms = 0");
+    assert!(e.contains("backoff_initial_ms"), "{e}");
+    let no_port = section("").replace("siem.example:6514", "siem.example");
+    let e = toml::from_str::<Config>(&no_port)
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert!(e.to_string().contains("must be host:port"), "{e}");
+    let twice = format!(
+        "{}[[syslog]]\nname = \"siem\"\naddress = \"b:6514\"\nca_file = \"k\"\n",
+        section("")
+    );
+    let e = toml::from_str::<Config>(&twice)
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert!(e.to_string().contains("two [[syslog]] sections"), "{e}");
+}
+
+/// The example in the module docs parses and passes the checks.
+#[test]
+fn the_module_doc_example_is_a_valid_config() {
+    let doc = include_str!("../config.rs");
+    let example: String = doc
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .skip_while(|l| !l.contains("```toml"))
+        .skip(1)
+        .take_while(|l| !l.contains("```"))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .or_else(|| l.strip_prefix("//!"))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c: Config = toml::from_str(&example).unwrap();
+    c.check().unwrap();
+    assert_eq!(c.syslog[0].name, "siem");
+}

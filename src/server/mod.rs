@@ -8,7 +8,8 @@
 //! screen ([`crate::screen`]), until `shutdown` resolves. What it reads
 //! before opening anything is [`startup`]'s. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
-//! checkpoint saved. The webhook tasks ([`crate::notify`]) run from
+//! checkpoint saved. The webhook tasks ([`crate::notify`]) and the syslog
+//! forwarders ([`crate::siem::forward`]) run from
 //! before the first call is served until the calls have drained; they
 //! deliver from the durable log even while fail-closed. A handler that panics fails only its own call, with
 //! INTERNAL and [`PANIC_MESSAGE`]; the process, the connection and other
@@ -98,6 +99,8 @@ pub enum ServerError {
     SharedDataDir { path: std::path::PathBuf, mode: u32 },
     #[error("cannot start the webhooks: {0}")]
     Webhooks(String),
+    #[error("cannot start the syslog forwarders: {0}")]
+    Syslog(String),
     #[error("stopped, but the stop could not be logged: {0}")]
     Shutdown(BrokerError),
 }
@@ -300,10 +303,31 @@ async fn serve(
         stats.upgrade().map(|n| n.stats()).unwrap_or_default()
     }));
     let (stop_notifying, notifying_stopped) = tokio::sync::watch::channel(false);
-    let notifiers = notifier
-        .start(notifying_stopped)
+    let mut notifiers = notifier
+        .start(notifying_stopped.clone())
         .await
         .map_err(|e| ServerError::Webhooks(e.to_string()))?;
+    // The syslog forwarders (crate::siem::forward) follow the durable log
+    // the same way, from their own stored cursors, and stop with the
+    // webhooks.
+    let forwarder = Arc::new(
+        crate::siem::forward::Forwarder::new(
+            &config.syslog,
+            broker.ledger().clone(),
+            broker.clock().clone(),
+        )
+        .map_err(|e| ServerError::Syslog(e.to_string()))?,
+    );
+    let stats = Arc::downgrade(&forwarder);
+    broker.metrics().observe_syslog(Box::new(move || {
+        stats.upgrade().map(|f| f.stats()).unwrap_or_default()
+    }));
+    notifiers.extend(
+        forwarder
+            .start(notifying_stopped)
+            .await
+            .map_err(|e| ServerError::Syslog(e.to_string()))?,
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     // Every daypass service answers the standard health check by name.

@@ -1,6 +1,6 @@
 //! What the server reads and checks before it opens anything: the TLS
-//! material, the log key, the gate's keys, the webhooks' secrets and the
-//! data directory's mode ([`load_startup`]); and `serve --check-config`,
+//! material, the log key, the gate's keys, the webhooks' secrets, the syslog
+//! forwarders' TLS files and the data directory's mode ([`load_startup`]); and `serve --check-config`,
 //! which stops there ([`check_config`]).
 
 use std::sync::Arc;
@@ -58,6 +58,7 @@ pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup
     let log_key = Arc::new(load_log_keys(config)?);
     let gate = Arc::new(Gate::load(config).map_err(|e| ServerError::Gate(e.to_string()))?);
     crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
+    crate::siem::forward::check(&config.syslog).map_err(|e| ServerError::Syslog(e.to_string()))?;
     private_data_dir(&config.data_dir, config.store.allow_shared_data_dir)?;
     Ok(Startup {
         client_ca,
@@ -105,7 +106,8 @@ fn load_log_keys(config: &Config) -> Result<RotatingLogKey, ServerError> {
 
 /// `serve --check-config`: loads and checks everything the server would
 /// read at start (the config's own rules, TLS files, keys, webhook
-/// secrets, the data directory's mode) without opening the store or any
+/// secrets, the syslog forwarders' CA files and client keys, the data
+/// directory's mode) without opening the store or any
 /// socket, or writing anything.
 pub fn check_config(config: &Config) -> Result<(), ServerError> {
     config

@@ -3,7 +3,7 @@
 //! a [`ManualClock`] the test moves instead of sleeping; the request helpers
 //! the tests share; the `daypass` binary runner ([`cli`]); and the python3
 //! check of the Python-side tests ([`python`]); a tmpfs of a test's own
-//! ([`tmpfs`]).
+//! ([`tmpfs`]); a syslog-over-TLS collector ([`syslog`]).
 
 #![allow(dead_code)]
 
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod dev_server;
 pub mod https;
 pub mod python;
+pub mod syslog;
 pub mod tmpfs;
 pub mod witness;
 
@@ -106,6 +107,7 @@ impl TestServer {
             },
             metrics: Default::default(),
             webhooks: Vec::new(),
+            syslog: Vec::new(),
             screen: Default::default(),
         };
         tweak(&mut config);

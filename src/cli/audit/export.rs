@@ -1,8 +1,11 @@
 //! `daypass audit export`: the log as JSON Lines, streamed to a file or
 //! standard output; with `--checkpoint`, cut at the newest signed
 //! checkpoint (saved beside it), and with `--tenant`, one tenant's entries
-//! each with its inclusion proof. The line format lives in
-//! `crate::audit::export`.
+//! each with its inclusion proof. `--format csv|ocsf` writes the same
+//! entries for a SIEM instead (without `--checkpoint`: those shapes carry
+//! no hashes to verify). The line format lives in `crate::audit::export`,
+//! the SIEM shapes in `crate::siem`. The closing summary goes to standard
+//! error, as one JSON object with the global `--json`.
 
 use std::{
     fs::File,
@@ -10,12 +13,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{hashes_from_pb, sealed_from_pb};
+use super::{ExportFormat, hashes_from_pb, sealed_from_pb};
 use crate::{
-    audit::export,
+    audit::{SealedEntry, export},
     cli::{CliError, CliResult, Connection, connect::connect},
     client::Clients,
-    pb,
+    pb, siem,
 };
 
 /// `audit export --checkpoint F [--tenant T]`: exports up to the newest
@@ -27,6 +30,7 @@ pub(super) async fn to_checkpoint(
     out: Option<PathBuf>,
     cp_path: &Path,
     tenant: Option<String>,
+    json_out: bool,
 ) -> CliResult {
     let mut c = connect(conn).await?;
     let mut w = BufWriter::new(sink(out.as_deref())?);
@@ -37,17 +41,64 @@ pub(super) async fn to_checkpoint(
     w.flush()?;
     std::fs::write(cp_path, &note)
         .map_err(|e| cli_err!("cannot write {}: {e}", cp_path.display()))?;
-    eprintln!(
-        "exported {n} entries{}; checkpoint saved to {}",
-        out.map(|p| format!(" to {}", p.display()))
-            .unwrap_or_default(),
-        cp_path.display()
+    summary(
+        json_out,
+        n,
+        out.as_deref(),
+        Some(cp_path),
+        ExportFormat::Jsonl,
     );
     Ok(())
 }
 
-/// `audit export` without `--checkpoint`: every entry from `from` on.
-pub(super) async fn whole(conn: &Connection, from: u64, out: Option<PathBuf>) -> CliResult {
+/// The closing line on standard error: `exported N entries[ to F][;
+/// checkpoint saved to C]`, or with `--json` one object
+/// `{"exported", "to", "checkpoint", "format"}` (`null` for standard
+/// output and for no checkpoint).
+fn summary(json_out: bool, n: u64, out: Option<&Path>, cp: Option<&Path>, format: ExportFormat) {
+    if json_out {
+        let path = |p: Option<&Path>| p.map(|p| p.display().to_string());
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "exported": n,
+                "to": path(out),
+                "checkpoint": path(cp),
+                "format": format.as_str(),
+            })
+        );
+    } else {
+        eprintln!(
+            "exported {n} entries{}{}",
+            out.map(|p| format!(" to {}", p.display()))
+                .unwrap_or_default(),
+            cp.map(|p| format!("; checkpoint saved to {}", p.display()))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// Writes one entry in `format`.
+fn write_entry(w: &mut impl Write, format: ExportFormat, e: &SealedEntry) -> io::Result<()> {
+    match format {
+        ExportFormat::Jsonl => export::write_line(w, e),
+        ExportFormat::Csv => siem::csv::write_row(w, &e.entry),
+        ExportFormat::Ocsf => {
+            serde_json::to_writer(&mut *w, &siem::ocsf::to_ocsf(&e.entry))?;
+            w.write_all(b"\n")
+        }
+    }
+}
+
+/// `audit export` without `--checkpoint`: every entry from `from` on, in
+/// `format`.
+pub(super) async fn whole(
+    conn: &Connection,
+    from: u64,
+    out: Option<PathBuf>,
+    format: ExportFormat,
+    json_out: bool,
+) -> CliResult {
     let mut c = connect(conn).await?;
     let mut stream = c
         .audit
@@ -63,13 +114,19 @@ pub(super) async fn whole(conn: &Connection, from: u64, out: Option<PathBuf>) ->
     let mut n = 0u64;
     // A reader that stops early (`| head`) closes the pipe: stop quietly.
     let closed = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
+    if format == ExportFormat::Csv {
+        match siem::csv::write_header(&mut w) {
+            Err(e) if closed(&e) => return Ok(()),
+            r => r?,
+        }
+    }
     while let Some(e) = stream.message().await? {
-        match export::write_line(&mut w, &sealed_from_pb(&e)?) {
+        match write_entry(&mut w, format, &sealed_from_pb(&e)?) {
             Err(e) if closed(&e) => return Ok(()),
             r => r?,
         }
         n += 1;
-        if out.is_some() && n % 100_000 == 0 {
+        if out.is_some() && !json_out && n % 100_000 == 0 {
             eprintln!("exported {n} entries…");
         }
     }
@@ -77,11 +134,7 @@ pub(super) async fn whole(conn: &Connection, from: u64, out: Option<PathBuf>) ->
         Err(e) if closed(&e) => return Ok(()),
         r => r?,
     }
-    eprintln!(
-        "exported {n} entries{}",
-        out.map(|p| format!(" to {}", p.display()))
-            .unwrap_or_default()
-    );
+    summary(json_out, n, out.as_deref(), None, format);
     Ok(())
 }
 

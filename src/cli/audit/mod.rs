@@ -25,10 +25,17 @@ use crate::{audit, pb};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Export the log as JSON Lines (streaming).
+    /// Export the log (streaming): as JSON Lines (verifiable), CSV or OCSF
+    /// events for a SIEM (docs/siem.md).
     Export {
+        /// Start at this sequence number.
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// jsonl: the verifiable export (docs/log-format.md §4); csv: one
+        /// RFC 4180 row per entry; ocsf: one OCSF event (JSON) per line.
+        /// --checkpoint and --tenant need jsonl.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
         /// Output file (default: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
@@ -105,18 +112,53 @@ pub enum AuditCommand {
     Check,
 }
 
+/// What `audit export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines with hashes: what `audit verify` checks.
+    Jsonl,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// One OCSF 1.5.0 event per line.
+    Ocsf,
+}
+
+impl ExportFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Ocsf => "ocsf",
+        }
+    }
+}
+
 /// Runs one `daypass audit` command. `verify` and `replay --file` never
 /// connect; the others connect once what can be checked locally is.
 pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool) -> CliResult {
     match command {
         AuditCommand::Export {
             from,
+            format,
             out,
             checkpoint,
             tenant,
         } => match checkpoint {
-            Some(cp_path) => export::to_checkpoint(conn, from, out, &cp_path, tenant).await,
-            None => export::whole(conn, from, out).await,
+            Some(_) if format != ExportFormat::Jsonl => Err(cli_err!(
+                "--checkpoint{} makes a verifiable export, which is --format jsonl; {} carries no \
+                 hashes or proofs (export jsonl for the auditor, {} for the SIEM)",
+                if tenant.is_some() {
+                    " with --tenant"
+                } else {
+                    ""
+                },
+                format.as_str(),
+                format.as_str()
+            )),
+            Some(cp_path) => {
+                export::to_checkpoint(conn, from, out, &cp_path, tenant, json_out).await
+            }
+            None => export::whole(conn, from, out, format, json_out).await,
         },
         AuditCommand::Verify {
             file,

@@ -181,6 +181,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
         },
         metrics: Default::default(),
         webhooks: Vec::new(),
+        syslog: Vec::new(),
         screen: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
