@@ -55,6 +55,8 @@ impl Level {
                 _ => Level::Notice,
             },
             "access.recorded" if d(detail::WITHIN_GRANT) == Some("false") => Level::Warning,
+            // Entries the log once held are gone (declared, not hidden).
+            "store.restored" => Level::Warning,
             "audit.verified" if d(detail::OK) == Some("false") => Level::Warning,
             "grant.activated"
             | "grant.revoked"
@@ -62,7 +64,10 @@ impl Level {
             | "validation.denied"
             | "server.started"
             | "server.stopped"
-            | "screen.session_opened" => Level::Notice,
+            | "screen.session_opened"
+            | "log.key_announced"
+            | "log.key_rotated"
+            | "store.backed_up" => Level::Notice,
             _ => Level::Info,
         }
     }

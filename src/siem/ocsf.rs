@@ -86,6 +86,10 @@ pub fn class_of(e: &Entry) -> Class {
         }
         "server.started" => Class::new(6002, LIFECYCLE, 3, "Start"),
         "server.stopped" => Class::new(6002, LIFECYCLE, 4, "Stop"),
+        "log.key_announced" | "log.key_rotated" | "store.restored" => {
+            Class::new(6002, LIFECYCLE, 8, "Update")
+        }
+        "store.backed_up" => Class::new(6003, API, 2, "Read"),
         "audit.read" | "audit.verified" => Class::new(6003, API, 2, "Read"),
         "access.recorded" | "call.refused" => Class::new(6003, API, 99, "Other"),
         "alert.raised" => Class::new(2004, FINDING, 1, "Create"),
@@ -233,6 +237,7 @@ fn primary(e: &Entry, class: Class) -> Value {
                 ),
                 "call.refused" => (d(detail::CALL), json!([])),
                 "audit.verified" => ("VerifyChain".to_owned(), json!([])),
+                "store.backed_up" => ("Backup".to_owned(), json!([])),
                 _ => (format!("audit.read:{}", d(detail::PURPOSE)), json!([])),
             };
             let mut v = json!({
