@@ -46,6 +46,15 @@ pub(super) async fn declare(
     published_path: &Path,
 ) -> Result<(), ServerError> {
     let ledger = broker.ledger();
+    if already_declared(broker, declaration) {
+        // A crash after the entry and before the declaration was removed:
+        // finish the rest.
+        tracing::warn!(
+            seq = declaration.restored_size,
+            "the declared restore was logged before the last stop; finishing it"
+        );
+        return finish(broker, dir, published_path);
+    }
     let lost =
         crate::ledger::published::load(published_path, ledger).map_err(ServerError::Published)?;
     let seq = broker.declare_restore(declaration, lost.as_ref()).await?;
@@ -56,7 +65,27 @@ pub(super) async fn declare(
         snapshot_taken_at = %declaration.snapshot_taken_at,
         "DECLARED RESTORE: logged store.restored; witnesses and tenants follow it"
     );
-    if let Some(cp) = ledger.latest_checkpoint() {
+    finish(broker, dir, published_path)
+}
+
+/// Whether the entry at the restored size is this restore's entry.
+fn already_declared(broker: &Broker, declaration: &Declaration) -> bool {
+    use crate::domain::{EventKind, detail};
+    let Some(Ok(e)) = broker
+        .ledger()
+        .entries_from(declaration.restored_size)
+        .next()
+    else {
+        return false;
+    };
+    e.entry.seq == declaration.restored_size
+        && e.entry.kind == EventKind::StoreRestored.as_str()
+        && e.entry.details.get(detail::SNAPSHOT_TAKEN_AT) == Some(&declaration.snapshot_taken_at)
+}
+
+/// Publishes the restored log's checkpoint and removes the declaration.
+fn finish(broker: &Broker, dir: &Path, published_path: &Path) -> Result<(), ServerError> {
+    if let Some(cp) = broker.ledger().latest_checkpoint() {
         crate::ledger::published::save(published_path, &cp).map_err(|e| {
             ServerError::Published(format!("cannot save {}: {e}", published_path.display()))
         })?;
