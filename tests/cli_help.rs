@@ -1,8 +1,9 @@
 //! What the command line tells about itself, through the real binary:
 //! `--help` (connection flags only on commands that connect, examples,
-//! the hints a newcomer needs) and the connection environment variables.
-//! That every argument has a description is checked on the clap definition
-//! itself (`cli::tests::every_argument_is_described`).
+//! the hints a newcomer needs), the connection environment variables, and
+//! the generated shell completions and manual pages. That every argument
+//! has a description is checked on the clap definition itself
+//! (`cli::tests::every_argument_is_described`).
 
 mod common;
 
@@ -40,6 +41,8 @@ fn connection_flags_are_offered_only_where_they_are_used() {
         vec!["certs", "issue"],
         vec!["bench", "tree"],
         vec!["audit", "verify"],
+        vec!["completions"],
+        vec!["man"],
         vec![],
     ] {
         let h = help(&offline);
@@ -109,6 +112,7 @@ fn help_gives_examples_and_the_hints_a_newcomer_needs() {
     assert!(help(&["serve"]).contains("--dev"));
     let top = help(&[]);
     assert!(top.contains("daypass serve --dev"), "{top}");
+    assert!(top.contains("completions") && top.contains("man"), "{top}");
     // No empty defaults anywhere we look.
     for cmd in [
         vec!["grant", "request"],
@@ -165,4 +169,83 @@ fn connection_environment_variables_still_apply() {
         .expect("run");
     let err = cli::one_line_error(&out, "DAYPASS_CERT");
     assert!(err.contains("give both --cert and --key"), "{err}");
+}
+
+#[test]
+fn bash_completions_know_the_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = assert_ok(
+        &cli::run(dir.path(), ["completions", "bash"]),
+        "completions bash",
+    );
+    assert!(script.contains("complete -F"), "not a bash script");
+    for name in [
+        "serve",
+        "certs",
+        "grant",
+        "validate",
+        "audit",
+        "whoami",
+        "request",
+        "approve",
+        "replay",
+        "--require-ticket",
+        "--server",
+    ] {
+        assert!(script.contains(name), "no {name} in the bash completions");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let s = assert_ok(&cli::run(dir.path(), ["completions", shell]), shell);
+        assert!(s.contains("grant"), "{shell}: {s}");
+    }
+    let out = cli::run(dir.path(), ["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_writes_one_page_per_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = assert_ok(&cli::run(dir.path(), ["man", "pages"]), "man");
+    let pages = dir.path().join("pages");
+    for page in [
+        "daypass.1",
+        "daypass-grant.1",
+        "daypass-grant-request.1",
+        "daypass-audit-verify.1",
+        "daypass-serve.1",
+    ] {
+        let path = pages.join(page);
+        assert!(out.contains(&format!("wrote pages/{page}\n")), "{out}");
+        let roff = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            roff.starts_with(".TH ") || roff.contains("\n.TH "),
+            "{page}: no .TH header"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "{page}");
+        }
+    }
+    let request = std::fs::read_to_string(pages.join("daypass-grant-request.1")).expect("page");
+    assert!(
+        request.contains(&format!(
+            ".TH daypass-grant-request 1  \"daypass {}\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{request}"
+    );
+    assert!(request.contains("reason"), "{request}");
+    assert!(request.contains("server"), "the inherited connection flags");
+    let verify = std::fs::read_to_string(pages.join("daypass-audit-verify.1")).expect("page");
+    assert!(!verify.contains("DAYPASS_SERVER"), "{verify}");
+    // A path that cannot be a directory: one clear line, exit 1.
+    std::fs::write(dir.path().join("file"), "x").expect("write");
+    let out = cli::run(dir.path(), ["man", "file"]);
+    cli::assert_one_line_error(&out, "daypass: cannot create file");
 }

@@ -8,8 +8,9 @@
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
 //! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
 //! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
-//! letters) and `bench` (its flags only: the binary runs it); how things
-//! are shown is `output`. What the server does is not here.
+//! letters), `docs` (completions and man pages) and `bench` (its flags
+//! only: the binary runs it); how things are shown is `output`. What the
+//! server does is not here.
 
 /// `cli_err!("…", …)`: a [`CliError`] with a formatted message. Defined
 /// before the `mod` lines so every command file can use it.
@@ -23,6 +24,7 @@ mod audit;
 mod bench;
 mod certs;
 mod connect;
+mod docs;
 mod grant;
 mod output;
 mod screen;
@@ -41,6 +43,7 @@ pub use self::{
     bench::BenchCommand,
     certs::{CertsCommand, KindArg},
     connect::{Connection, DEFAULT_SERVER},
+    docs::{CompletionsArgs, ManArgs},
     grant::GrantCommand,
     serve::{LogFormat, ServeArgs, shutdown_signal},
     staff::{RoleArg, StaffCommand},
@@ -141,6 +144,10 @@ pub enum Command {
     /// Measure daypass on this machine (results for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (daypass.1 and one per command) to a directory.
+    Man(ManArgs),
 }
 
 /// Parses the command line. Help and version print as clap prints them;
@@ -165,8 +172,8 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
 
 /// Runs a parsed command line, except `bench`: the daypass binary runs
 /// that itself. Each group connects to the server itself, after checking
-/// what it can check locally; `serve`, `certs`, `audit verify` and
-/// `audit replay --file` never connect.
+/// what it can check locally; `serve`, `certs`, `completions`, `man`,
+/// `audit verify` and `audit replay --file` never connect.
 pub async fn run(cli: Cli) -> CliResult {
     let Cli { json, command } = cli;
     match command {
@@ -175,6 +182,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Bench(_) => Err(cli_err!(
             "`daypass bench` is run by the daypass binary, not by the library"
         )),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
         Command::Staff { conn, command } => staff::run(&conn, command, json).await,
         Command::Tenant { conn, command } => tenant::run(&conn, command, json).await,
         Command::Grant { conn, command } => grant::run(&conn, command, json).await,
