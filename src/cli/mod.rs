@@ -461,6 +461,41 @@ mod tests {
         assert!(request.get_arguments().any(|a| a.get_id() == "server"));
     }
 
+    /// `--require-ticket` takes the same forms on `tenant add` and `tenant
+    /// update`: bare (true), `=true`/`=false`, or absent (add: false;
+    /// update: unchanged). A following word is never taken as its value.
+    #[test]
+    fn require_ticket_forms() {
+        let ticket = |args: &[&str]| {
+            let mut all = vec!["daypass", "tenant"];
+            all.extend(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Tenant {
+                    command:
+                        TenantCommand::Add { require_ticket, .. }
+                        | TenantCommand::Update { require_ticket, .. },
+                    ..
+                }) => Ok(require_ticket),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        for verb in ["add", "update"] {
+            assert_eq!(ticket(&[verb, "acme", "--require-ticket"]), Ok(Some(true)));
+            assert_eq!(ticket(&[verb, "--require-ticket", "acme"]), Ok(Some(true)));
+            assert_eq!(
+                ticket(&[verb, "acme", "--require-ticket=false"]),
+                Ok(Some(false))
+            );
+            assert_eq!(
+                ticket(&[verb, "acme", "--require-ticket=true"]),
+                Ok(Some(true))
+            );
+            assert_eq!(ticket(&[verb, "acme"]), Ok(None));
+            assert!(ticket(&[verb, "acme", "--require-ticket=maybe"]).is_err());
+        }
+    }
+
     /// A connection flag before the command, as older versions took it,
     /// or on a command that works offline, gets a tip saying where it goes.
     #[test]
