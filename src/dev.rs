@@ -224,7 +224,7 @@ pub fn walkthrough(dir: &Path, addr: SocketAddr, screen: Option<SocketAddr>) -> 
         r#"
 daypass dev server on https://{addr}  (data and certificates in ./{d}/)
 
-Identities (choose one with --as NAME; the default is alice):
+Identities (choose one with --as NAME after the command; the default is alice):
   ada (admin)   alice, bob (support)   rory (root)   eve (auditor)   pat (partnerships)
   tenants: acme (auto-approved), globex (needs approval and a ticket)
 
@@ -234,24 +234,24 @@ In another terminal, in this directory:
   $D whoami
   $D grant request acme --reason "INC-42: customer cannot log in" --duration 2h
   $D grant list
-  $D --as acme validate --staff alice                # the tenant asks: may alice act now?
-  $D --as acme access record <GRANT_ID> --action ssh --resource web-1
-  $D --as pat grant request acme --reason "curious"  # refused: no access for partnerships
+  $D validate --staff alice --as acme                # the tenant asks: may alice act now?
+  $D access record <GRANT_ID> --action ssh --resource web-1 --as acme
+  $D grant request acme --reason "curious" --as pat  # refused: no access for partnerships
 
   $D grant request globex --reason "INC-43: export stuck" --ticket INC-43
-  $D --as alice grant approve <GLOBEX_GRANT_ID>      # refused: no self-approval
-  $D --as globex grant approve <GLOBEX_GRANT_ID>     # the tenant approves
+  $D grant approve <GLOBEX_GRANT_ID> --as alice      # refused: no self-approval
+  $D grant approve <GLOBEX_GRANT_ID> --as globex     # the tenant approves
 
-  $D --as ada staff offboard bob                     # bob's grants end at once
-  $D --as eve audit replay                           # who had access, when, why, what
-  $D --as ada alerts list                            # what the monitor found (docs/monitoring.md)
-  $D --as ada screen pair office                     # a code for the warning screen: open
+  $D staff offboard bob --as ada                     # bob's grants end at once
+  $D audit replay --as eve                           # who had access, when, why, what
+  $D alerts list --as ada                            # what the monitor found (docs/monitoring.md)
+  $D screen pair office --as ada                     # a code for the warning screen: open
                                                      # https://{screen}/pair?code=CODE (trust {d}/certs/ca.pem)
-  $D --as eve audit export -o log.jsonl --checkpoint cp.txt
+  $D audit export -o log.jsonl --checkpoint cp.txt --as eve
   $D audit verify log.jsonl --checkpoint cp.txt --log-key {d}/certs/log.pub
-  $D --as eve audit witness --state witness.jsonl --log-key {d}/certs/log.pub
-  $D --as acme audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt
-  $D --as eve audit tail                             # follow the log live
+  $D audit witness --state witness.jsonl --log-key {d}/certs/log.pub --as eve
+  $D audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt --as acme
+  $D audit tail --as eve                             # follow the log live
 
 Stop with Ctrl-C (the stop is logged). Start afresh: rm -rf ./{d}
 "#

@@ -234,7 +234,8 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     assert_one_chain(&entries);
 }
 
-/// Writes PEM files for an enrolled auditor and returns the CLI flags.
+/// Writes PEM files for an enrolled auditor and returns the CLI's
+/// connection flags (they go after the command).
 fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
     let issued = s.issue(PrincipalKind::Auditor, "eve");
     std::fs::write(dir.join("eve.pem"), &issued.cert_pem).expect("write cert");
@@ -275,9 +276,9 @@ async fn offline_verify_names_each_kind_of_tampering() {
     }
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("log.jsonl");
-    let mut args = auditor_flags(&s, work.path());
-    args.extend(["audit", "export", "-o"].map(String::from));
+    let mut args: Vec<String> = ["audit", "export", "-o"].map(String::from).into();
     args.push(file.display().to_string());
+    args.extend(auditor_flags(&s, work.path()));
     let out = cli::run_async(work.path().to_owned(), args).await;
     assert!(
         out.status.success(),
@@ -683,9 +684,9 @@ impl Exports {
             (&full, Some(&cp), None),
             (&tenant, Some(&tenant_cp), Some("acme")),
         ] {
-            let mut args = auditor_flags(&s, work.path());
-            args.extend(["audit", "export", "-o"].map(String::from));
+            let mut args: Vec<String> = ["audit", "export", "-o"].map(String::from).into();
             args.push(out.display().to_string());
+            args.extend(auditor_flags(&s, work.path()));
             if let Some(cp) = checkpoint {
                 args.extend(["--checkpoint".into(), cp.display().to_string()]);
             }

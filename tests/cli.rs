@@ -44,7 +44,7 @@ fn the_dev_walkthrough_works_end_to_end() {
     // The dev server listens on a port of its own (not 50051): it recorded
     // it, so the walkthrough's commands, copied without --server, and the
     // dev config reach it.
-    let out = assert_ok(&run(d, &server, &["--as", "eve", "whoami"]), "whoami");
+    let out = assert_ok(&run(d, &server, &["whoami", "--as", "eve"]), "whoami");
     assert_eq!(out.trim(), "spiffe://daypass.local/auditor/eve (auditor)");
     let out = assert_ok(&cli::run(d, ["whoami"]), "whoami without --server");
     assert!(out.contains("staff/alice"), "{out}");
@@ -85,7 +85,7 @@ fn the_dev_walkthrough_works_end_to_end() {
     let out = run(
         d,
         &server,
-        &["--as", "acme", "validate", "--staff", "alice"],
+        &["validate", "--staff", "alice", "--as", "acme"],
     );
     let out = assert_ok(&out, "validate");
     assert!(
@@ -97,8 +97,6 @@ fn the_dev_walkthrough_works_end_to_end() {
         d,
         &server,
         &[
-            "--as",
-            "acme",
             "access",
             "record",
             &id,
@@ -106,6 +104,8 @@ fn the_dev_walkthrough_works_end_to_end() {
             "ssh",
             "--resource",
             "web-1",
+            "--as",
+            "acme",
         ],
     );
     assert_ok(&out, "access record");
@@ -113,18 +113,18 @@ fn the_dev_walkthrough_works_end_to_end() {
     let out = run(
         d,
         &server,
-        &["--as", "pat", "grant", "request", "acme", "--reason", "x"],
+        &["grant", "request", "acme", "--reason", "x", "--as", "pat"],
     );
     assert_one_line_error(&out, "daypass: permission denied");
     assert!(out.stdout.is_empty());
 
-    let out = run(d, &server, &["--as", "globex", "validate", "--grant", &id]);
+    let out = run(d, &server, &["validate", "--grant", &id, "--as", "globex"]);
     assert_one_line_error(&out, "daypass: access denied: unknown");
 
     let out = run(
         d,
         &server,
-        &["--as", "eve", "audit", "export", "-o", "log.jsonl"],
+        &["audit", "export", "-o", "log.jsonl", "--as", "eve"],
     );
     assert_ok(&out, "export");
     let out = cli::run(d, ["audit", "verify", "log.jsonl"]);
@@ -139,12 +139,12 @@ fn the_dev_walkthrough_works_end_to_end() {
     // stopped) ends quietly.
     let mut child = cli::command(d)
         .args([
+            "audit",
+            "export",
             "--server",
             server.url.as_str(),
             "--as",
             "eve",
-            "audit",
-            "export",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -179,14 +179,14 @@ fn the_dev_walkthrough_works_end_to_end() {
     let out = run(
         d,
         &server,
-        &["--as", "eve", "audit", "replay", "--tenant", "acme"],
+        &["audit", "replay", "--tenant", "acme", "--as", "eve"],
     );
     let replay = assert_ok(&out, "replay");
     assert!(replay.contains("alice had access to acme"), "{replay}");
     assert!(replay.contains(reason), "{replay}");
     assert!(replay.contains("ssh  web-1"), "{replay}");
 
-    let out = run(d, &server, &["--as", "eve", "audit", "check"]);
+    let out = run(d, &server, &["audit", "check", "--as", "eve"]);
     let out = assert_ok(&out, "check");
     assert!(out.starts_with("chain OK"), "{out}");
 
@@ -197,7 +197,7 @@ fn the_dev_walkthrough_works_end_to_end() {
     let out = run(
         d,
         &server,
-        &["--as", "eve", "audit", "export", "-o", "log2.jsonl"],
+        &["audit", "export", "-o", "log2.jsonl", "--as", "eve"],
     );
     assert_ok(&out, "second export");
     let before = std::fs::read_to_string(d.join("log.jsonl")).expect("export");
@@ -214,7 +214,7 @@ fn the_dev_walkthrough_works_end_to_end() {
     let out = run(
         d,
         &server,
-        &["--as", "acme", "validate", "--staff", "alice"],
+        &["validate", "--staff", "alice", "--as", "acme"],
     );
     assert!(
         assert_ok(&out, "validate after restart").starts_with("ALLOW"),
@@ -237,15 +237,13 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     let out = run(
         d,
         &server,
-        &["--as", "acme", "validate", "--staff", "alice"],
+        &["validate", "--staff", "alice", "--as", "acme"],
     );
     assert_ok(&out, "validate");
     let out = run(
         d,
         &server,
         &[
-            "--as",
-            "bob",
             "grant",
             "request",
             "globex",
@@ -253,6 +251,8 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             "INC-10 globex only",
             "--ticket",
             "T-1",
+            "--as",
+            "bob",
         ],
     );
     assert_ok(&out, "globex request");
@@ -262,14 +262,14 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             d,
             &server,
             &[
-                "--as",
-                "eve",
                 "audit",
                 "witness",
                 "--state",
                 "w.jsonl",
                 "--log-key",
                 log_key,
+                "--as",
+                "eve",
             ],
         )
     };
@@ -287,14 +287,14 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
         d,
         &server,
         &[
-            "--as",
-            "eve",
             "audit",
             "export",
             "-o",
             "full.jsonl",
             "--checkpoint",
             "cp.txt",
+            "--as",
+            "eve",
         ],
     );
     assert_ok(&out, "export");
@@ -381,8 +381,6 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
         d,
         &server,
         &[
-            "--as",
-            "acme",
             "audit",
             "export",
             "--tenant",
@@ -391,6 +389,8 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             "acme.jsonl",
             "--checkpoint",
             "acme-cp.txt",
+            "--as",
+            "acme",
         ],
     );
     assert_ok(&out, "tenant export");
@@ -435,8 +435,6 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
         d,
         &server,
         &[
-            "--as",
-            "acme",
             "audit",
             "export",
             "--tenant",
@@ -445,6 +443,8 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
             "x.jsonl",
             "--checkpoint",
             "x.txt",
+            "--as",
+            "acme",
         ],
     );
     assert_one_line_error(&out, "daypass: permission denied");
@@ -465,7 +465,7 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     let out = run(
         d,
         &server,
-        &["--as", "acme", "audit", "checkpoint", "--log-key", key],
+        &["audit", "checkpoint", "--log-key", key, "--as", "acme"],
     );
     assert!(assert_ok(&out, "checkpoint").starts_with("daypass.local/log\n"));
 }
@@ -608,7 +608,7 @@ fn engineers_get_their_grant_token_and_a_grant_certificate() {
     assert_eq!(j["token"].as_str(), Some(token.trim()));
     assert_eq!(j["grant"].as_str(), Some(id.as_str()));
     // Nobody else gets it: another engineer is told the grant is unknown.
-    let out = run(d, &server, &["--as", "bob", "grant", "token", &id]);
+    let out = run(d, &server, &["grant", "token", &id, "--as", "bob"]);
     assert_one_line_error(&out, "daypass: ");
 
     let out = run(d, &server, &["grant", "cert", &id, "--out", "gc"]);
@@ -628,7 +628,7 @@ fn engineers_get_their_grant_token_and_a_grant_certificate() {
     let out = run(
         d,
         &server,
-        &["--as", "bob", "grant", "cert", &id, "--out", "bc"],
+        &["grant", "cert", &id, "--out", "bc", "--as", "bob"],
     );
     assert_one_line_error(&out, "daypass: ");
     assert!(!d.join(format!("bc/grant-{id}.key")).exists());

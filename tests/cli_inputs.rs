@@ -316,14 +316,14 @@ fn malformed_exports_and_witness_state_fail_with_one_clear_line() {
     // what is wrong with it.
     let witness = |state: &'static str| {
         [
-            "--server",
-            "https://127.0.0.1:1",
             "audit",
             "witness",
             "--state",
             state,
             "--log-key",
             "keys/log.pub",
+            "--server",
+            "https://127.0.0.1:1",
         ]
     };
     let cases = [
@@ -537,7 +537,11 @@ fn bad_config_and_key_files_stop_serve_with_one_clear_line() {
 
     // Flags of serve itself.
     let cases = [
-        case("no config and no --dev", &["serve"], "--config"),
+        case(
+            "no config and no --dev",
+            &["serve"],
+            "--config <CONFIG>|--dev",
+        ),
         case(
             "--config with --dev",
             &["serve", "--dev", "--config", "no-such.toml"],
@@ -588,6 +592,7 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
     assert_ok(&out, "certs issue");
     let id = |ca: &str, cert: &str, key: &str| -> Vec<String> {
         [
+            "whoami",
             "--server",
             "https://127.0.0.1:1",
             "--ca",
@@ -596,7 +601,6 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
             cert,
             "--key",
             key,
-            "whoami",
         ]
         .map(str::to_owned)
         .to_vec()
@@ -707,6 +711,22 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
             &["grant", "list"],
             "give --ca, --cert and --key",
         ),
+        case(
+            "a connection flag before the command",
+            &["--as", "eve", "audit", "replay"],
+            "connection flags go after the command",
+        ),
+        case(
+            "a connection flag on a command that works offline",
+            &[
+                "audit",
+                "verify",
+                "log.jsonl",
+                "--server",
+                "https://127.0.0.1:1",
+            ],
+            "does not connect to a server, so it takes no --server",
+        ),
     ];
     for (what, duration, says) in [
         (
@@ -774,7 +794,7 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
                     "certs/staff-alice.pem",
                     "certs/staff-alice.key",
                 );
-                a[1] = "not a url".into();
+                a[2] = "not a url".into();
                 a
             },
             "invalid server address \"not a url\"",
@@ -787,7 +807,7 @@ fn bad_flags_and_identities_fail_with_one_clear_line() {
                     "certs/staff-alice.pem",
                     "certs/staff-alice.key",
                 );
-                a[1] = "http://127.0.0.1:1".into();
+                a[2] = "http://127.0.0.1:1".into();
                 a
             },
             "use https://HOST:PORT",
@@ -858,8 +878,6 @@ fn durations_that_do_not_parse_exit_2_and_a_day_parses() {
         cli::run(
             dir.path(),
             [
-                "--server",
-                "https://127.0.0.1:1",
                 "grant",
                 "request",
                 "acme",
@@ -867,6 +885,8 @@ fn durations_that_do_not_parse_exit_2_and_a_day_parses() {
                 "x",
                 "--duration",
                 d,
+                "--server",
+                "https://127.0.0.1:1",
             ],
         )
     };
@@ -881,13 +901,13 @@ fn durations_that_do_not_parse_exit_2_and_a_day_parses() {
     let out = cli::run(
         dir.path(),
         [
-            "--server",
-            "https://127.0.0.1:1",
             "screen",
             "pair",
             "wall",
             "--ttl",
             "0",
+            "--server",
+            "https://127.0.0.1:1",
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");

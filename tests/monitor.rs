@@ -423,8 +423,9 @@ async fn the_cli_lists_acknowledges_and_resolves() {
     let work = tempfile::tempdir().expect("dir");
     let flags = cli_flags(&s, work.path(), PrincipalKind::Staff, ADMIN);
     let run = |extra: &[&str]| {
-        let mut args = flags.clone();
-        args.extend(extra.iter().map(|s| s.to_string()));
+        // The connection flags go after the command.
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.extend(flags.iter().cloned());
         cli::run_async(work.path().to_owned(), args)
     };
     assert_eq!(open_alerts_metric(&s, "warning").await, "1");

@@ -561,8 +561,10 @@ async fn failures_are_retried_then_dead_lettered_and_dead_letters_can_be_retried
     let issued = s.issue(PrincipalKind::Staff, ADMIN);
     std::fs::write(work.path().join("ada.pem"), &issued.cert_pem).expect("cert");
     std::fs::write(work.path().join("ada.key"), &issued.key_pem).expect("key");
+    // The command, then the connection flags.
     let flags = |rest: &[&str]| {
-        let mut a: Vec<String> = vec![
+        let mut a: Vec<String> = rest.iter().map(|r| (*r).to_owned()).collect();
+        a.extend([
             "--server".into(),
             s.server_url(),
             "--ca".into(),
@@ -571,8 +573,7 @@ async fn failures_are_retried_then_dead_lettered_and_dead_letters_can_be_retried
             work.path().join("ada.pem").display().to_string(),
             "--key".into(),
             work.path().join("ada.key").display().to_string(),
-        ];
-        a.extend(rest.iter().map(|r| (*r).to_owned()));
+        ]);
         a
     };
     let out = cli::run_async(

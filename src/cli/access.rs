@@ -10,23 +10,37 @@ use super::{CliResult, Connection, connect::connect, output};
 use crate::{clock::Timestamp, pb};
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Give --grant ID (the grant the engineer presents) or --staff NAME (their \
+    live grant for you, if any). Prints ALLOW or DENY; a denial exits with status 1.\n\n\
+    Examples:\n  \
+    daypass validate --staff alice --as acme\n  \
+    daypass validate --grant g-0123456789abcdef01234567 --as acme"
+)]
 pub struct ValidateArgs {
-    /// The grant id the engineer presents.
+    /// The grant id the engineer presents (or --staff).
     #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
     pub grant: Option<String>,
-    /// Or the engineer's staff name.
+    /// Or the engineer's staff name: is any grant of theirs for you live now?
     #[arg(long)]
     pub staff: Option<String>,
+    #[command(flatten)]
+    pub conn: Connection,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AccessCommand {
     /// Log an action taken under a grant.
+    #[command(after_help = "Example:\n  \
+        daypass access record g-0123456789abcdef01234567 --action ssh --resource web-1 --as acme")]
     Record {
+        /// The grant the engineer acted under (g-…).
         grant: String,
+        /// What they did (e.g. ssh, db-query).
         #[arg(long)]
         action: String,
-        #[arg(long, default_value = "")]
+        /// What they did it to (e.g. web-1).
+        #[arg(long, default_value_t, hide_default_value = true)]
         resource: String,
         /// When it happened (RFC 3339), for a report sent afterwards; logged
         /// even if the grant has ended since. Default: it happens now, and is
@@ -34,15 +48,15 @@ pub enum AccessCommand {
         #[arg(long)]
         at: Option<String>,
         /// An id unique to this access, so sending the report again logs it once.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value_t, hide_default_value = true)]
         report_id: String,
     },
 }
 
 /// `daypass validate`: prints ALLOW or DENY; a denial is also an error
 /// (exit status 1), so scripts can branch on it.
-pub(super) async fn validate(conn: &Connection, v: ValidateArgs, json_out: bool) -> CliResult {
-    let mut c = connect(conn).await?;
+pub(super) async fn validate(v: ValidateArgs, json_out: bool) -> CliResult {
+    let mut c = connect(&v.conn).await?;
     let subject = match (v.grant, v.staff) {
         (Some(g), _) => pb::validate_grant_request::Subject::GrantId(g),
         (None, Some(s)) => pb::validate_grant_request::Subject::Staff(s),

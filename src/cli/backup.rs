@@ -14,9 +14,14 @@ use super::{CliResult, Connection, connect::connect, output};
 use crate::pb;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  daypass backup /var/backups/daypass/2026-12-02.backup --server https://daypass.example.com:50051 \\\n    --ca ca.pem --cert staff-ada.pem --key staff-ada.key"
+)]
 pub struct BackupArgs {
     /// Where to write the backup file (not overwritten if it exists).
     pub out: PathBuf,
+    #[command(flatten)]
+    pub conn: Connection,
 }
 
 #[derive(Debug, Args)]
@@ -35,14 +40,14 @@ pub struct RestoreArgs {
     pub log_key: Vec<String>,
 }
 
-pub(super) async fn backup(conn: &Connection, args: BackupArgs, json_out: bool) -> CliResult {
+pub(super) async fn backup(args: BackupArgs, json_out: bool) -> CliResult {
     if args.out.exists() {
         return Err(cli_err!(
             "{} exists: give a new file name (a backup is never written over another)",
             args.out.display()
         ));
     }
-    let mut c = connect(conn).await?;
+    let mut c = connect(&args.conn).await?;
     let mut stream = c.audit.backup(pb::BackupRequest {}).await?.into_inner();
     let tmp = args.out.with_extension("partial");
     let mut opts = std::fs::OpenOptions::new();

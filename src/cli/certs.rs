@@ -19,11 +19,13 @@ pub enum CertsCommand {
     /// Create a CA, a server certificate, the log signing key and the gate
     /// keys (token key, grant CA).
     Init {
+        /// The directory to write to (created if missing).
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// Host name or IP address for the server certificate (repeatable).
         #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
         hosts: Vec<String>,
+        /// The SPIFFE trust domain the certificates name (spiffe://DOMAIN/…).
         #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
         /// Replace an existing CA and log key.
@@ -32,37 +34,48 @@ pub enum CertsCommand {
     },
     /// Create only the log signing key (log.key, log.pub) in --dir.
     LogKey {
+        /// The directory to write to (created if missing).
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
         /// The log's name (checkpoint origin); default <trust-domain>/log.
         #[arg(long)]
         origin: Option<String>,
+        /// The SPIFFE trust domain the certificates name (spiffe://DOMAIN/…).
         #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
+        /// Replace files that exist already.
         #[arg(long)]
         force: bool,
     },
     /// Create only the gate keys tenants verify against: the token key
     /// (token.key, token.pub) and the grant CA (grant-ca.pem, grant-ca.key).
     GateKeys {
+        /// The directory to write to (created if missing).
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        /// Replace files that exist already.
         #[arg(long)]
         force: bool,
     },
     /// Issue a client certificate naming a principal.
     Issue {
+        /// What the certificate is for: a staff member, a tenant or an auditor.
         #[arg(long, value_enum)]
         kind: KindArg,
+        /// The principal's name (e.g. alice, acme).
         #[arg(long)]
         name: String,
+        /// The certificate directory: its CA (ca.pem, ca.key) signs, and
+        /// the new certificate and key are written there.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        /// The SPIFFE trust domain the certificates name (spiffe://DOMAIN/…).
         #[arg(long, env = "DAYPASS_TRUST_DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
         /// Validity in days (at most 3650, the CA's own validity).
         #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
         days: i64,
+        /// Replace files that exist already.
         #[arg(long)]
         force: bool,
     },

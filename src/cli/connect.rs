@@ -16,29 +16,45 @@ use crate::{
 
 pub const DEFAULT_SERVER: &str = "https://127.0.0.1:50051";
 
-/// How client commands reach the server. Without --cert, the dev identity
-/// named by --as under ./daypass-dev/certs is used when present.
+/// The connection flags, as typed (for the tip on one given where it is
+/// not taken).
+pub(super) const FLAGS: [&str; 5] = ["--server", "--ca", "--cert", "--key", "--as"];
+
+// How client commands reach the server. Without --cert, the dev identity
+// named by --as under ./daypass-dev/certs is used when present.
+//
+// Flattened into each command that connects, never onto the top level:
+// the flags go after the command name (`daypass grant list --as eve`).
+// They are `global` so that a group's flags are also taken after its
+// subcommand (`daypass grant --as eve list` and `daypass grant list --as
+// eve` alike). (Plain comments: a doc comment here would become the
+// `about` of the commands it is flattened into.)
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct Connection {
     /// Server address [default: the address `serve --dev` recorded in
     /// ./daypass-dev/address, else https://127.0.0.1:50051].
-    #[arg(long, global = true, env = "DAYPASS_SERVER")]
+    #[arg(long, global = true, env = "DAYPASS_SERVER", value_name = "URL")]
     pub server: Option<String>,
-    /// CA certificate that signed the server's certificate.
-    #[arg(long, global = true, env = "DAYPASS_CA")]
+    /// CA certificate that signed the server's certificate [default: in a
+    /// dev directory, ./daypass-dev/certs/ca.pem].
+    #[arg(long, global = true, env = "DAYPASS_CA", value_name = "PEM")]
     pub ca: Option<PathBuf>,
-    /// Your client certificate.
-    #[arg(long, global = true, env = "DAYPASS_CERT")]
+    /// Your client certificate (with --key) [default: the dev identity of --as].
+    #[arg(long, global = true, env = "DAYPASS_CERT", value_name = "PEM")]
     pub cert: Option<PathBuf>,
-    /// Your client key.
-    #[arg(long, global = true, env = "DAYPASS_KEY")]
+    /// Your client key (with --cert).
+    #[arg(long, global = true, env = "DAYPASS_KEY", value_name = "PEM")]
     pub key: Option<PathBuf>,
-    /// Dev identity to use (alice, bob, rory, ada, eve, pat, acme, globex).
+    /// Dev identity to use, from ./daypass-dev/certs (without --cert): any
+    /// of them works, alice, bob (support), rory (root), ada (admin), eve
+    /// (auditor), pat (partnerships), acme, globex (tenants).
     #[arg(
         long = "as",
         global = true,
         env = "DAYPASS_AS",
-        default_value = "alice"
+        default_value = "alice",
+        value_name = "NAME"
     )]
     pub as_name: String,
 }

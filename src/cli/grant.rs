@@ -14,12 +14,17 @@ use crate::{client::Clients, pb, pki};
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
     /// Ask for access to a tenant.
+    #[command(after_help = "Examples:\n  \
+        daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
+        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --as bob")]
     Request {
+        /// The tenant whose environment you need (e.g. acme).
         tenant: String,
         /// Why you need access (mandatory).
         #[arg(long)]
         reason: String,
-        #[arg(long, default_value = "")]
+        /// A ticket reference (mandatory for tenants that require one).
+        #[arg(long, default_value_t, hide_default_value = true)]
         ticket: String,
         /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
         #[arg(long, value_parser = parse_duration)]
@@ -27,42 +32,63 @@ pub enum GrantCommand {
     },
     /// List the grants you may see.
     List {
-        #[arg(long, default_value = "")]
+        /// Only this tenant's grants.
+        #[arg(long, default_value_t, hide_default_value = true)]
         tenant: String,
-        #[arg(long, default_value = "")]
+        /// Only grants held by this person.
+        #[arg(long, default_value_t, hide_default_value = true)]
         holder: String,
         /// Only pending and active grants.
         #[arg(long)]
         live: bool,
     },
     /// Show one grant.
-    Show { id: String },
-    /// Approve a pending request (tenant, or a colleague of the requester).
-    Approve {
+    Show {
+        /// The grant's id (g-…).
         id: String,
-        #[arg(long, default_value = "")]
+    },
+    /// Approve a pending request (tenant, or a colleague of the requester).
+    #[command(after_help = "Examples:\n  \
+        daypass grant approve g-0123456789abcdef01234567 --as globex\n  \
+        daypass grant approve g-0123456789abcdef01234567 --note \"checked INC-43\" --as bob")]
+    Approve {
+        /// The pending grant's id (g-…).
+        id: String,
+        /// Why you approve (logged).
+        #[arg(long, default_value_t, hide_default_value = true)]
         note: String,
     },
     /// Deny a pending request.
     Deny {
+        /// The pending grant's id (g-…).
         id: String,
-        #[arg(long, default_value = "")]
+        /// Why you deny (logged, shown to the requester).
+        #[arg(long, default_value_t, hide_default_value = true)]
         note: String,
     },
     /// End a grant now (admin, or the tenant).
     Revoke {
+        /// The live grant's id (g-…).
         id: String,
-        #[arg(long, default_value = "")]
+        /// Why it ends (logged).
+        #[arg(long, default_value_t, hide_default_value = true)]
         note: String,
     },
     /// Give up your own grant now.
-    Release { id: String },
+    Release {
+        /// Your live grant's id (g-…).
+        id: String,
+    },
     /// Print your active grant's signed token (for a tenant to verify
     /// offline), and nothing else, so it can be piped.
-    Token { id: String },
+    Token {
+        /// Your active grant's id (g-…).
+        id: String,
+    },
     /// Get a client certificate for your active grant, valid until it
     /// expires: a new key is made here and never leaves this machine.
     Cert {
+        /// Your active grant's id (g-…).
         id: String,
         /// Where to write grant-<id>.pem, grant-<id>.key (0600) and grant-ca.pem.
         #[arg(long, default_value = ".")]

@@ -8,9 +8,9 @@
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
 //! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
 //! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
-//! letters), and `bench` (its
-//! flags only: the binary runs it); how things are shown is `output`. What
-//! the server does is not here.
+//! letters), `docs` (completions and man pages) and `bench` (its flags
+//! only: the binary runs it); how things are shown is `output`. What the
+//! server does is not here.
 
 /// `cli_err!("…", …)`: a [`CliError`] with a formatted message. Defined
 /// before the `mod` lines so every command file can use it.
@@ -25,6 +25,7 @@ mod backup;
 mod bench;
 mod certs;
 mod connect;
+mod docs;
 mod grant;
 mod output;
 mod screen;
@@ -43,6 +44,7 @@ pub use self::{
     bench::BenchCommand,
     certs::{CertsCommand, KindArg},
     connect::{Connection, DEFAULT_SERVER},
+    docs::{CompletionsArgs, ManArgs},
     grant::GrantCommand,
     serve::{LogFormat, ServeArgs, shutdown_signal},
     staff::{RoleArg, StaffCommand},
@@ -58,11 +60,11 @@ pub const DEV_DIR: &str = "daypass-dev";
     name = "daypass",
     version,
     about = "Time-limited (at most 24 h), fully logged support access to customer environments",
-    after_help = "Start with `daypass serve --dev`; it prints a walkthrough."
+    after_help = "Start with `daypass serve --dev`; it prints a walkthrough.\n\
+                  Commands that talk to the server take --server, --ca, --cert, --key and --as \
+                  after the command name, e.g. `daypass grant list --as eve`."
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub conn: Connection,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -70,55 +72,95 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The commands. Those that talk to the server carry a [`Connection`]
+/// (flattened into the group, or into each command of `audit`, since
+/// `audit verify` works offline), so `--help` shows the connection flags
+/// only where they mean something.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server.
+    /// Run the server (`daypass serve --dev` for a local one to try).
     Serve(ServeArgs),
     /// Create the CA and certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Enrol, offboard and list staff (admin).
-    #[command(subcommand)]
-    Staff(StaffCommand),
+    Staff {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Register and list tenants (admin).
-    #[command(subcommand)]
-    Tenant(TenantCommand),
+    Tenant {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
     /// Request, decide, show and end grants.
-    #[command(subcommand)]
-    Grant(GrantCommand),
+    Grant {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
     /// As a tenant: may this engineer act in my environment now?
     Validate(ValidateArgs),
     /// As a tenant: record what an engineer did.
-    #[command(subcommand)]
-    Access(AccessCommand),
+    Access {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
     /// List, acknowledge and resolve the monitor's alerts.
-    #[command(subcommand)]
-    Alerts(alerts::AlertsCommand),
+    Alerts {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: alerts::AlertsCommand,
+    },
     /// Pair, revoke and list the office warning screens (admin).
-    #[command(subcommand)]
-    Screen(screen::ScreenCommand),
+    Screen {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: screen::ScreenCommand,
+    },
     /// Read, export, verify and replay the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// List and retry the webhooks' dead letters (admin, root).
-    #[command(subcommand)]
-    Webhooks(WebhooksCommand),
+    Webhooks {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Take an online backup of the running server's whole store (admin).
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory, verifying it (offline).
     Restore(backup::RestoreArgs),
     /// Show who the server thinks you are.
-    Whoami,
+    Whoami {
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Measure daypass on this machine (results for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (daypass.1 and one per command) to a directory.
+    Man(ManArgs),
 }
 
 /// Parses the command line. Help and version print as clap prints them;
 /// any other mistake becomes one line naming it, with clap's exit status (2).
 pub fn parse() -> Result<Cli, std::process::ExitCode> {
     use clap::error::ErrorKind;
-    Cli::try_parse().map_err(|e| {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Cli::try_parse_from(&args).map_err(|e| {
         if matches!(
             e.kind(),
             ErrorKind::DisplayHelp
@@ -127,7 +169,7 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
         ) {
             let _ = e.print();
         } else {
-            eprintln!("daypass: {}", usage_error_line(&e));
+            eprintln!("daypass: {}", usage_error_line(&e, &args));
         }
         std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
     })
@@ -135,32 +177,30 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
 
 /// Runs a parsed command line, except `bench`: the daypass binary runs
 /// that itself. Each group connects to the server itself, after checking
-/// what it can check locally; `serve`, `certs`, `audit verify` and
-/// `audit replay --file` never connect.
+/// what it can check locally; `serve`, `certs`, `completions`, `man`,
+/// `restore`, `audit verify` and `audit replay --file` never connect.
 pub async fn run(cli: Cli) -> CliResult {
-    let Cli {
-        conn,
-        json,
-        command,
-    } = cli;
+    let Cli { json, command } = cli;
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Certs(c) => certs::run(c),
         Command::Bench(_) => Err(cli_err!(
             "`daypass bench` is run by the daypass binary, not by the library"
         )),
-        Command::Staff(s) => staff::run(&conn, s, json).await,
-        Command::Tenant(t) => tenant::run(&conn, t, json).await,
-        Command::Grant(g) => grant::run(&conn, g, json).await,
-        Command::Validate(v) => access::validate(&conn, v, json).await,
-        Command::Access(a) => access::run(&conn, a, json).await,
-        Command::Alerts(a) => alerts::run(&conn, a, json).await,
-        Command::Screen(c) => screen::run(&conn, c, json).await,
-        Command::Audit(a) => audit::run(&conn, a, json).await,
-        Command::Webhooks(w) => webhooks::run(&conn, w, json).await,
-        Command::Backup(b) => backup::backup(&conn, b, json).await,
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
+        Command::Staff { conn, command } => staff::run(&conn, command, json).await,
+        Command::Tenant { conn, command } => tenant::run(&conn, command, json).await,
+        Command::Grant { conn, command } => grant::run(&conn, command, json).await,
+        Command::Validate(v) => access::validate(v, json).await,
+        Command::Access { conn, command } => access::run(&conn, command, json).await,
+        Command::Alerts { conn, command } => alerts::run(&conn, command, json).await,
+        Command::Screen { conn, command } => screen::run(&conn, command, json).await,
+        Command::Audit(a) => audit::run(a, json).await,
+        Command::Webhooks { conn, command } => webhooks::run(&conn, command, json).await,
+        Command::Whoami { conn } => connect::whoami(&conn, json).await,
+        Command::Backup(b) => backup::backup(b, json).await,
         Command::Restore(r) => backup::restore(r, json),
-        Command::Whoami => connect::whoami(&conn, json).await,
     }
 }
 
@@ -288,8 +328,55 @@ impl From<io::Error> for CliError {
 type CliResult = Result<(), CliError>;
 
 /// A clap usage error on one line: its message and tips, without the usage
-/// block (`--help` shows that).
-fn usage_error_line(e: &clap::Error) -> String {
+/// block (`--help` shows that). A connection flag where none is taken
+/// (before the command, as older versions took it, or on a command that
+/// works offline) gets a tip saying where it goes.
+fn usage_error_line(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    let mut line = clap_error_line(e);
+    if let Some(tip) = connection_flag_tip(e, args) {
+        line.push_str("; ");
+        line.push_str(&tip);
+    }
+    format!("{line} (see --help)")
+}
+
+/// The tip for a connection flag clap did not accept, if that was the mistake.
+fn connection_flag_tip(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split('=').next().unwrap_or_default();
+    if !connect::FLAGS.contains(&flag) {
+        return None;
+    }
+    // Before the command name: nothing but flags (and their values) come first.
+    let before_command = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .take_while(|a| a.starts_with('-') || !is_command(a))
+        .any(|a| a.split('=').next() == Some(flag));
+    Some(if before_command {
+        format!("connection flags go after the command, e.g. `daypass grant list {flag} …`")
+    } else {
+        format!("this command does not connect to a server, so it takes no {flag}")
+    })
+}
+
+/// Is `name` a top-level command of daypass?
+fn is_command(name: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == name)
+}
+
+/// clap's message and tips on one line.
+fn clap_error_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let mut line = String::new();
     for part in text.lines().map(str::trim).filter(|l| {
@@ -300,7 +387,7 @@ fn usage_error_line(e: &clap::Error) -> String {
         }
         line.push_str(part.strip_prefix("error: ").unwrap_or(part));
     }
-    format!("{line} (see --help)")
+    line
 }
 
 #[cfg(test)]
@@ -343,5 +430,110 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every option and positional argument of every command says what it
+    /// is, and none shows an empty default (`[default: ]`).
+    #[test]
+    fn every_argument_is_described() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    problems.push(format!("{path} {id}: no help"));
+                }
+                let empty_default = arg.get_default_values().iter().any(|v| v.is_empty());
+                if empty_default && !arg.is_hide_default_value_set() {
+                    problems.push(format!("{path} {id}: shows [default: ]"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build(); // the inherited (global) connection flags too
+        let mut problems = Vec::new();
+        walk(&cmd, "daypass", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        // The walk sees what it should: a command deep down, with its flags.
+        let request = cmd
+            .find_subcommand("grant")
+            .and_then(|g| g.find_subcommand("request"))
+            .expect("grant request");
+        assert!(request.get_arguments().any(|a| a.get_id() == "server"));
+    }
+
+    /// `--require-ticket` takes the same forms on `tenant add` and `tenant
+    /// update`: bare (true), `=true`/`=false`, or absent (add: false;
+    /// update: unchanged). A following word is never taken as its value.
+    #[test]
+    fn require_ticket_forms() {
+        let ticket = |args: &[&str]| {
+            let mut all = vec!["daypass", "tenant"];
+            all.extend(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Tenant {
+                    command:
+                        TenantCommand::Add { require_ticket, .. }
+                        | TenantCommand::Update { require_ticket, .. },
+                    ..
+                }) => Ok(require_ticket),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        for verb in ["add", "update"] {
+            assert_eq!(ticket(&[verb, "acme", "--require-ticket"]), Ok(Some(true)));
+            assert_eq!(ticket(&[verb, "--require-ticket", "acme"]), Ok(Some(true)));
+            assert_eq!(
+                ticket(&[verb, "acme", "--require-ticket=false"]),
+                Ok(Some(false))
+            );
+            assert_eq!(
+                ticket(&[verb, "acme", "--require-ticket=true"]),
+                Ok(Some(true))
+            );
+            assert_eq!(ticket(&[verb, "acme"]), Ok(None));
+            assert!(ticket(&[verb, "acme", "--require-ticket=maybe"]).is_err());
+        }
+    }
+
+    /// A connection flag before the command, as older versions took it,
+    /// or on a command that works offline, gets a tip saying where it goes.
+    #[test]
+    fn misplaced_connection_flags_get_a_tip() {
+        let line = |args: &[&str]| {
+            let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            let e = Cli::try_parse_from(&args).expect_err("a usage error");
+            usage_error_line(&e, &args)
+        };
+        let before = line(&["daypass", "--as", "eve", "audit", "replay"]);
+        assert!(
+            before.contains("connection flags go after the command"),
+            "{before}"
+        );
+        let offline = line(&["daypass", "certs", "init", "--server", "https://x"]);
+        assert!(
+            offline.contains("does not connect to a server, so it takes no --server"),
+            "{offline}"
+        );
+        let other = line(&["daypass", "grant", "list", "--bogus"]);
+        assert!(!other.contains("connection flags"), "{other}");
+        // After the command they parse, before or after the subcommand.
+        for args in [
+            ["daypass", "grant", "list", "--as", "eve"],
+            ["daypass", "grant", "--as", "eve", "list"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Grant { conn, .. } = cli.command else {
+                panic!("grant")
+            };
+            assert_eq!(conn.as_name, "eve");
+        }
     }
 }

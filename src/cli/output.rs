@@ -140,6 +140,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
         "HOLDER",
         "STATE",
         "EXPIRES / UNTIL",
+        "ENDED",
         "REASON",
     ]);
     for g in grants {
@@ -154,6 +155,9 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
             g.holder.clone(),
             state(g.state).into(),
             time(until),
+            // When it left pending/active: revoked, released, denied,
+            // expired (at its deadline); "-" while live.
+            time(g.ended_at_ms),
             crate::identity::truncate(&g.reason, 50),
         ]);
     }
@@ -184,13 +188,34 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("activated at", time(g.activated_at_ms));
     add("expires at", time(g.expires_at_ms));
     add("ended at", time(g.ended_at_ms));
-    if !g.decided_by.is_empty() {
-        add("decided by", g.decided_by.clone());
+    if let Some(label) = decision_label(g) {
+        add(label, g.decided_by.clone());
     }
     if !g.decision_note.is_empty() {
         add("note", g.decision_note.clone());
     }
     t.render()
+}
+
+/// What `decided_by` means for a grant in its state: the proto carries the
+/// last decision only, so a grant revoked or released after an approval
+/// shows who ended it, not who approved it (the approval is in the log).
+/// An expired grant keeps its approver; an auto-approved one has none.
+fn decision_label(g: &pb::Grant) -> Option<&'static str> {
+    if g.decided_by.is_empty() {
+        return None;
+    }
+    Some(
+        match pb::GrantState::try_from(g.state).unwrap_or(pb::GrantState::Unspecified) {
+            pb::GrantState::Active | pb::GrantState::Expired => "approved by",
+            pb::GrantState::Denied => "denied by",
+            pb::GrantState::Revoked => "revoked by",
+            pb::GrantState::Released => "released by",
+            pb::GrantState::Pending
+            | pb::GrantState::RequestExpired
+            | pb::GrantState::Unspecified => "decided by",
+        },
+    )
 }
 
 pub fn staff_json(s: &pb::Staff) -> Value {
@@ -272,4 +297,81 @@ pub fn entry_line(e: &pb::LogEntry) -> String {
         if e.tenant.is_empty() { "-" } else { &e.tenant },
         details.join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(state: pb::GrantState, decided_by: &str) -> pb::Grant {
+        pb::Grant {
+            id: "g-1".into(),
+            tenant: "acme".into(),
+            holder: "alice".into(),
+            reason: "INC-1".into(),
+            state: state as i32,
+            requested_at_ms: 1_000,
+            activated_at_ms: 2_000,
+            expires_at_ms: 9_000_000,
+            decided_by: decided_by.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The row of `detail` whose first column is `label`, if any.
+    fn row<'a>(detail: &'a str, label: &str) -> Option<&'a str> {
+        detail
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}  ")))
+            .map(|l| l[label.len()..].trim())
+    }
+
+    #[test]
+    fn the_decision_is_labelled_by_what_happened() {
+        use pb::GrantState::*;
+        for (state, label) in [
+            (Active, "approved by"),
+            (Expired, "approved by"),
+            (Denied, "denied by"),
+            (Revoked, "revoked by"),
+            (Released, "released by"),
+        ] {
+            let detail = grant_detail(&grant(state, "staff/bob"));
+            assert_eq!(
+                row(&detail, label),
+                Some("staff/bob"),
+                "{state:?}:\n{detail}"
+            );
+            assert!(
+                !detail.contains("decided by"),
+                "{state:?} keeps no generic label:\n{detail}"
+            );
+        }
+        // Auto-approved: nobody decided, so no such row at all.
+        let detail = grant_detail(&grant(Active, ""));
+        assert!(!detail.contains(" by "), "{detail}");
+    }
+
+    #[test]
+    fn grant_list_shows_when_ended_grants_ended() {
+        let mut revoked = grant(pb::GrantState::Revoked, "tenant/acme");
+        revoked.ended_at_ms = 3_000_000;
+        let live = grant(pb::GrantState::Active, "");
+        let table = grants_table(&[revoked, live]);
+        let mut lines = table.lines();
+        let header = lines.next().unwrap_or_default();
+        let ended_col = header.find("ENDED").expect("an ENDED column");
+        let revoked_line = lines.next().unwrap_or_default();
+        assert_eq!(
+            revoked_line[ended_col..].split_whitespace().next(),
+            Some(time(3_000_000).as_str()),
+            "{table}"
+        );
+        let live_line = lines.next().unwrap_or_default();
+        assert_eq!(
+            live_line[ended_col..].split_whitespace().next(),
+            Some("-"),
+            "{table}"
+        );
+    }
 }

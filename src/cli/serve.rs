@@ -14,10 +14,21 @@ use clap::{Args, ValueEnum};
 use super::{CliResult, DEV_DIR};
 use crate::{clock::SystemClock, config::Config, dev, server};
 
+// One of --config and --dev is required: the group makes clap's error for
+// a bare `daypass serve` name both.
 #[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("mode").args(["config", "dev"]).required(true)),
+    after_help = "Examples:\n  \
+        daypass serve --dev                              # try it: a local server and a walkthrough\n  \
+        daypass serve --dev --listen 127.0.0.1:50999\n  \
+        daypass serve --config /etc/daypass/daypass.toml --check-config\n  \
+        daypass serve --config /etc/daypass/daypass.toml --log-format json\n\n\
+        The configuration is described in docs/operations.md."
+)]
 pub struct ServeArgs {
-    /// Configuration file (TOML).
-    #[arg(long, env = "DAYPASS_CONFIG", required_unless_present = "dev")]
+    /// Configuration file (TOML); or --dev to try daypass locally.
+    #[arg(long, env = "DAYPASS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Create ./daypass-dev/ (CA, certificates, enrolled identities) and serve on 127.0.0.1:50051.
     #[arg(long, conflicts_with = "config")]

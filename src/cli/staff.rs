@@ -11,13 +11,20 @@ use crate::pb;
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
     /// Enrol a person.
+    #[command(after_help = "Example:\n  daypass staff add carol --role support --as ada")]
     Add {
+        /// Their name, as in their client certificate (e.g. carol).
         name: String,
+        /// What they may do: support, root and admin reach customer
+        /// environments through grants; auditor reads the log.
         #[arg(long, value_enum)]
         role: RoleArg,
     },
     /// End a person's access now (revokes their live grants).
-    Offboard { name: String },
+    Offboard {
+        /// The enrolled person's name.
+        name: String,
+    },
     /// List enrolled staff.
     List,
 }

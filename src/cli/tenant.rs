@@ -11,20 +11,36 @@ use crate::pb;
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Register a tenant.
+    #[command(after_help = "Examples:\n  \
+        daypass tenant add acme --as ada\n  \
+        daypass tenant add globex --approval approval --require-ticket --as ada")]
     Add {
+        /// The tenant's name, as in its client certificate (e.g. acme).
         name: String,
+        /// auto: grants are active at once; approval: the tenant or a
+        /// colleague of the requester approves each one.
         #[arg(long, value_enum, default_value_t = ApprovalArg::Auto)]
         approval: ApprovalArg,
-        /// Grants for this tenant must name a ticket.
-        #[arg(long)]
-        require_ticket: bool,
+        /// Grants for this tenant must name a ticket (--require-ticket, or
+        /// --require-ticket=false) [default: false].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true")]
+        require_ticket: Option<bool>,
     },
     /// Change a tenant's approval policy or ticket rule.
+    #[command(
+        after_help = "Example:\n  daypass tenant update acme --require-ticket=false --as ada"
+    )]
     Update {
+        /// The registered tenant's name.
         name: String,
+        /// The new approval policy (unchanged if not given).
         #[arg(long, value_enum)]
         approval: Option<ApprovalArg>,
-        #[arg(long)]
+        /// Grants for this tenant must name a ticket (--require-ticket, or
+        /// --require-ticket=false) [default: unchanged].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true")]
         require_ticket: Option<bool>,
     },
     /// List tenants.
@@ -51,7 +67,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                 .add_tenant(pb::AddTenantRequest {
                     name,
                     approval: approval_pb(approval) as i32,
-                    require_ticket,
+                    require_ticket: require_ticket.unwrap_or(false),
                 })
                 .await?
                 .into_inner();

@@ -12,11 +12,17 @@ use crate::pb;
 pub enum WebhooksCommand {
     /// List the deliveries given up on (of every hook, or of --hook).
     Dead {
+        /// Only this hook's (its name in the config's [[webhooks]]).
         #[arg(long)]
         hook: Option<String>,
     },
     /// Deliver a dead letter again (before the hook's new entries).
-    Retry { hook: String, seq: u64 },
+    Retry {
+        /// The hook's name.
+        hook: String,
+        /// The dead letter's log sequence number (from `webhooks dead`).
+        seq: u64,
+    },
 }
 
 /// Runs one `daypass webhooks` command against the server.

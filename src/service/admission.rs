@@ -108,12 +108,12 @@ impl Broker {
                 let cert_says_auditor = p.kind == PrincipalKind::Auditor;
                 if cert_says_auditor != (rec.role == Role::Auditor) {
                     return Err(BrokerError::PermissionDenied(format!(
-                        "{p} is enrolled as {}, which needs a {} certificate",
+                        "{p} is enrolled as {}, which needs {} certificate",
                         rec.role,
                         if rec.role == Role::Auditor {
-                            "auditor"
+                            "an auditor"
                         } else {
-                            "staff"
+                            "a staff"
                         }
                     )));
                 }

@@ -107,7 +107,8 @@ impl Drop for DevServer {
     }
 }
 
-/// `daypass --server URL args` in `dir`, against `server`.
+/// `daypass args --server URL` in `dir`, against `server` (the connection
+/// flags go after the command).
 pub fn run(dir: &Path, server: &DevServer, args: &[&str]) -> Output {
-    cli::run(dir, ["--server", server.url.as_str()].iter().chain(args))
+    cli::run(dir, args.iter().chain(&["--server", server.url.as_str()]))
 }

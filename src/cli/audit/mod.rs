@@ -27,8 +27,13 @@ use crate::{audit, pb};
 pub enum AuditCommand {
     /// Export the log (streaming): as JSON Lines (verifiable), CSV or OCSF
     /// events for a SIEM (docs/siem.md).
+    #[command(after_help = "Examples:\n  \
+        daypass audit export -o log.jsonl --as eve\n  \
+        daypass audit export -o log.jsonl --checkpoint cp.txt --as eve\n  \
+        daypass audit export --format ocsf -o log.ocsf.jsonl --as eve\n  \
+        daypass audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt --as acme")]
     Export {
-        /// Start at this sequence number.
+        /// First sequence number to export.
         #[arg(long, default_value_t = 0)]
         from: u64,
         /// jsonl: the verifiable export (docs/log-format.md §4); csv: one
@@ -48,9 +53,15 @@ pub enum AuditCommand {
         /// with --tenant and its own name.
         #[arg(long, requires = "checkpoint")]
         tenant: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Verify an export offline: no server needed. With --checkpoint and
     /// --log-key also the signature, the tree root or every inclusion proof.
+    #[command(after_help = "Examples:\n  \
+        daypass audit verify log.jsonl\n  \
+        daypass audit verify log.jsonl --checkpoint cp.txt --log-key daypass-dev/certs/log.pub\n  \
+        daypass audit export --as eve | daypass audit verify -")]
     Verify {
         /// The export (JSON lines), or - for standard input.
         file: PathBuf,
@@ -71,6 +82,8 @@ pub enum AuditCommand {
         /// Write the note to this file too.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Accept the newest checkpoint only if the log proves it extends the
     /// last one this witness accepted; otherwise raise an alarm (exit 1).
@@ -84,14 +97,19 @@ pub enum AuditCommand {
         /// signed by any are accepted.
         #[arg(long, required = true)]
         log_key: Vec<String>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Who had access to which tenant, when, why, and what they did.
     Replay {
-        /// Read an export instead of asking the server.
+        /// Read an export instead of asking the server (the connection
+        /// flags are then not used).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Only access to this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Only this person's access.
         #[arg(long)]
         person: Option<String>,
         /// From this time: RFC 3339 (2026-11-25T09:00:00Z), a UTC time
@@ -101,15 +119,22 @@ pub enum AuditCommand {
         /// Until this time (the same forms as --since).
         #[arg(long)]
         until: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Follow the log as it is written.
     Tail {
         /// Start at this sequence number (default: the last 10 entries).
         #[arg(long)]
         from: Option<u64>,
+        #[command(flatten)]
+        conn: Connection,
     },
     /// Ask the server to verify its stored chain.
-    Check,
+    Check {
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 /// What `audit export` writes.
@@ -134,8 +159,9 @@ impl ExportFormat {
 }
 
 /// Runs one `daypass audit` command. `verify` and `replay --file` never
-/// connect; the others connect once what can be checked locally is.
-pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool) -> CliResult {
+/// connect (`verify` takes no connection flags); the others connect once
+/// what can be checked locally is.
+pub(super) async fn run(command: AuditCommand, json_out: bool) -> CliResult {
     match command {
         AuditCommand::Export {
             from,
@@ -143,6 +169,7 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
             out,
             checkpoint,
             tenant,
+            conn,
         } => match checkpoint {
             Some(_) if format != ExportFormat::Jsonl => Err(cli_err!(
                 "--checkpoint{} makes a verifiable export, which is --format jsonl; {} carries no \
@@ -156,9 +183,9 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
                 format.as_str()
             )),
             Some(cp_path) => {
-                export::to_checkpoint(conn, from, out, &cp_path, tenant, json_out).await
+                export::to_checkpoint(&conn, from, out, &cp_path, tenant, json_out).await
             }
-            None => export::whole(conn, from, out, format, json_out).await,
+            None => export::whole(&conn, from, out, format, json_out).await,
         },
         AuditCommand::Verify {
             file,
@@ -171,18 +198,21 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
                 None => verify::file(&export, json_out),
             }
         }
-        AuditCommand::Checkpoint { log_key, out } => {
-            witness::checkpoint(conn, &log_key, out, json_out).await
+        AuditCommand::Checkpoint { log_key, out, conn } => {
+            witness::checkpoint(&conn, &log_key, out, json_out).await
         }
-        AuditCommand::Witness { state, log_key } => {
-            witness::witness(conn, &state, &log_key, json_out).await
-        }
+        AuditCommand::Witness {
+            state,
+            log_key,
+            conn,
+        } => witness::witness(&conn, &state, &log_key, json_out).await,
         AuditCommand::Replay {
             file,
             tenant,
             person,
             since,
             until,
+            conn,
         } => {
             let filter = replay::Flags {
                 tenant,
@@ -192,11 +222,11 @@ pub(super) async fn run(conn: &Connection, command: AuditCommand, json_out: bool
             };
             match file {
                 Some(file) => replay::from_file(&file, filter, json_out),
-                None => replay::from_server(conn, filter, json_out).await,
+                None => replay::from_server(&conn, filter, json_out).await,
             }
         }
-        AuditCommand::Tail { from } => replay::tail(conn, from, json_out).await,
-        AuditCommand::Check => verify::check(conn, json_out).await,
+        AuditCommand::Tail { from, conn } => replay::tail(&conn, from, json_out).await,
+        AuditCommand::Check { conn } => verify::check(&conn, json_out).await,
     }
 }
 
