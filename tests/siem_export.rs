@@ -46,13 +46,14 @@ async fn story(s: &TestServer) {
 /// the file and stderr.
 async fn export(s: &TestServer, dir: &Path, args: &[&str], json: bool) -> (String, String) {
     let file = dir.join("out");
-    let mut a = auditor_flags(s, dir);
+    let mut a: Vec<String> = ["audit", "export", "-o"].map(String::from).into();
+    a.push(file.display().to_string());
+    a.extend(args.iter().map(|s| (*s).to_owned()));
+    // Connection flags go after the command.
+    a.extend(auditor_flags(s, dir));
     if json {
         a.push("--json".into());
     }
-    a.extend(["audit", "export", "-o"].map(String::from));
-    a.push(file.display().to_string());
-    a.extend(args.iter().map(|s| (*s).to_owned()));
     let out = cli::run_async(dir.to_owned(), a).await;
     let err = cli::text(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -190,9 +191,11 @@ async fn verifiable_flags_need_jsonl_and_jsonl_summaries_are_json_too() {
     story(&s).await;
     let work = tempfile::tempdir().expect("tmp");
     let cp = work.path().join("cp");
-    let mut args = auditor_flags(&s, work.path());
-    args.extend(["audit", "export", "--format", "csv", "--checkpoint"].map(String::from));
+    let mut args: Vec<String> = ["audit", "export", "--format", "csv", "--checkpoint"]
+        .map(String::from)
+        .into();
     args.push(cp.display().to_string());
+    args.extend(auditor_flags(&s, work.path()));
     let out = cli::run_async(work.path().to_owned(), args).await;
     let err = cli::one_line_error(&out, "csv with --checkpoint");
     assert!(
