@@ -37,6 +37,7 @@
 //!
 //! [staff]
 //! max_root_holders = 2             # at most 2
+//! # declaration_version = "2026-1" # grant holders must have signed this confidentiality declaration
 //!
 //! [gate]                           # what tenants verify offline
 //! token_key = "/etc/daypass/token.key"       # default: beside tls.key
@@ -391,12 +392,18 @@ impl Default for GrantLimits {
 pub struct StaffLimits {
     /// Root holders allowed at once: 0, 1 or 2.
     pub max_root_holders: u32,
+    /// The confidentiality declaration every grant holder must have signed
+    /// (its version, e.g. "2026-1"); unset: none is required. A new version
+    /// must be signed (and recorded with `daypass staff declare`) before
+    /// its signers may request or be approved for grants again.
+    pub declaration_version: Option<String>,
 }
 
 impl Default for StaffLimits {
     fn default() -> Self {
         StaffLimits {
             max_root_holders: 2,
+            declaration_version: None,
         }
     }
 }
@@ -596,6 +603,11 @@ impl Config {
                 "staff.max_root_holders may be 0, 1 or 2, not {}",
                 self.staff.max_root_holders
             )));
+        }
+        if let Some(v) = &self.staff.declaration_version {
+            // The same rule as a recorded declaration's version.
+            crate::domain::Declaration::parse(v, "2000-01-01", &"0".repeat(64))
+                .map_err(|e| ConfigError::Invalid(format!("staff.declaration_version: {e}")))?;
         }
         if let Some(admin) = &self.bootstrap_admin {
             Name::parse(admin)

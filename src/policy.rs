@@ -99,10 +99,11 @@ pub enum Action {
     RevokeScreen,
     ListScreens,
     Backup,
+    RecordDeclaration,
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -139,6 +140,7 @@ impl Action {
         Action::RevokeScreen,
         Action::ListScreens,
         Action::Backup,
+        Action::RecordDeclaration,
     ];
 
     /// The RPC's name, as logged.
@@ -180,6 +182,7 @@ impl Action {
             Action::RevokeScreen => "RevokeScreen",
             Action::ListScreens => "ListScreens",
             Action::Backup => "Backup",
+            Action::RecordDeclaration => "RecordDeclaration",
         }
     }
 }
@@ -294,6 +297,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | RevokeScreen
                     | ListScreens
                     | Backup
+                    | RecordDeclaration
             ),
             Role::Auditor => matches!(
                 action,

@@ -96,6 +96,7 @@ const ADMIN_ROLE: &[Action] = &[
     RevokeScreen,
     ListScreens,
     Backup,
+    RecordDeclaration,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -691,6 +692,17 @@ async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, St
         ListScreens => c
             .screens
             .list_screens(pb::ListScreensRequest {})
+            .await
+            .map(done),
+        // Nobody by that name: NOT_FOUND once admitted.
+        RecordDeclaration => c
+            .staff
+            .record_declaration(pb::RecordDeclarationRequest {
+                name: "nobody-here".into(),
+                version: "2026-1".into(),
+                signed_on: "2026-01-05".into(),
+                document_sha256: "ab".repeat(32),
+            })
             .await
             .map(done),
         Backup => {

@@ -125,6 +125,7 @@ impl LogState {
                     role,
                     enrolled_at: now,
                     offboarded_at: None,
+                    declaration: None,
                 };
                 self.staff.insert(name, (rec, e.seq));
             }
@@ -139,6 +140,25 @@ impl LogState {
                     return Err(format!("{name} was already offboarded"));
                 }
                 rec.offboarded_at = Some(now);
+                *at = seq;
+            }
+            EventKind::StaffDeclarationRecorded => {
+                let name = self.name(e, detail::NAME)?;
+                let d = |k: &str| e.details.get(k).map(String::as_str).unwrap_or_default();
+                let declaration = crate::domain::Declaration::parse(
+                    d(detail::DECLARATION_VERSION),
+                    d(detail::SIGNED_ON),
+                    d(detail::DOCUMENT_SHA256),
+                )?;
+                let seq = e.seq;
+                let (rec, at) = self
+                    .staff
+                    .get_mut(&name)
+                    .ok_or_else(|| format!("a declaration is recorded for {name}, never enrolled"))?;
+                if !rec.is_active() {
+                    return Err(format!("a declaration is recorded for {name} after offboarding"));
+                }
+                rec.declaration = Some(declaration);
                 *at = seq;
             }
             EventKind::TenantAdded | EventKind::TenantUpdated => {

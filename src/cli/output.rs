@@ -222,11 +222,21 @@ pub fn staff_json(s: &pb::Staff) -> Value {
     json!({
         "name": s.name, "role": role(s.role), "principal": s.principal, "active": s.active,
         "enrolled_at": time_json(s.enrolled_at_ms), "offboarded_at": time_json(s.offboarded_at_ms),
+        "declaration": s.declaration.as_ref().map(|d| json!({
+            "version": d.version, "signed_on": d.signed_on, "document_sha256": d.document_sha256,
+        })),
     })
 }
 
 pub fn staff_table(staff: &[pb::Staff]) -> String {
-    let mut t = Table::new(vec!["NAME", "ROLE", "STATUS", "ENROLLED", "PRINCIPAL"]);
+    let mut t = Table::new(vec![
+        "NAME",
+        "ROLE",
+        "STATUS",
+        "ENROLLED",
+        "DECLARATION",
+        "PRINCIPAL",
+    ]);
     for s in staff {
         t.row(vec![
             s.name.clone(),
@@ -237,6 +247,10 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
                 format!("offboarded {}", time(s.offboarded_at_ms))
             },
             time(s.enrolled_at_ms),
+            match &s.declaration {
+                Some(d) => format!("{} ({})", d.version, d.signed_on),
+                None => "-".into(),
+            },
             s.principal.clone(),
         ]);
     }

@@ -1,4 +1,5 @@
-//! `daypass staff`: enrol, offboard and list staff (admin). What an
+//! `daypass staff`: enrol, offboard, list staff and record their
+//! confidentiality declarations (admin). What an
 //! enrolment means and who may do it is the server's business; this file
 //! owns the flags and what is printed.
 
@@ -27,6 +28,30 @@ pub enum StaffCommand {
     },
     /// List enrolled staff.
     List,
+    /// Record the confidentiality declaration a person signed (admin).
+    #[command(
+        after_help = "Example:\n  daypass staff declare carol --version 2026-1 --signed-on 2026-11-30 \\\n    --document carol-confidentiality-2026-1.pdf --as ada\nOnly the document's SHA-256 is sent and kept; with staff.declaration_version set, only\nholders of that version may request or be approved for grants."
+    )]
+    Declare {
+        /// The enrolled person's name.
+        name: String,
+        /// The declaration text's version, e.g. 2026-1.
+        #[arg(long)]
+        version: String,
+        /// The day it was signed, YYYY-MM-DD.
+        #[arg(long)]
+        signed_on: String,
+        /// The signed document (read only to hash it; it is not sent).
+        #[arg(
+            long,
+            required_unless_present = "document_sha256",
+            conflicts_with = "document_sha256"
+        )]
+        document: Option<std::path::PathBuf>,
+        /// The signed document's SHA-256 (hex), instead of --document.
+        #[arg(long)]
+        document_sha256: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -81,6 +106,42 @@ pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool
                     } else {
                         format!(": {}", r.revoked_grant_ids.join(", "))
                     }
+                ),
+            );
+        }
+        StaffCommand::Declare {
+            name,
+            version,
+            signed_on,
+            document,
+            document_sha256,
+        } => {
+            let document_sha256 = match (document, document_sha256) {
+                (Some(path), _) => {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| cli_err!("--document {}: {e}", path.display()))?;
+                    hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+                }
+                (None, Some(h)) => h,
+                (None, None) => return Err(cli_err!("give --document or --document-sha256")),
+            };
+            let s = c
+                .staff
+                .record_declaration(pb::RecordDeclarationRequest {
+                    name,
+                    version,
+                    signed_on,
+                    document_sha256,
+                })
+                .await?
+                .into_inner();
+            let d = s.declaration.clone().unwrap_or_default();
+            output::print_json_or_text(
+                json_out,
+                &output::staff_json(&s),
+                &format!(
+                    "recorded {}'s confidentiality declaration {} signed {} (document SHA-256 {})\n",
+                    s.name, d.version, d.signed_on, d.document_sha256
                 ),
             );
         }

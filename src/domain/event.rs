@@ -47,10 +47,11 @@ pub enum EventKind {
     LogKeyRotated,
     StoreRestored,
     StoreBackedUp,
+    StaffDeclarationRecorded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 33] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -83,6 +84,7 @@ impl EventKind {
         EventKind::LogKeyRotated,
         EventKind::StoreRestored,
         EventKind::StoreBackedUp,
+        EventKind::StaffDeclarationRecorded,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -120,6 +122,7 @@ impl EventKind {
             EventKind::LogKeyRotated => "log.key_rotated",
             EventKind::StoreRestored => "store.restored",
             EventKind::StoreBackedUp => "store.backed_up",
+            EventKind::StaffDeclarationRecorded => "staff.declaration_recorded",
         }
     }
 
@@ -207,6 +210,9 @@ pub mod detail {
     pub const SNAPSHOT_TAKEN_AT: &str = "snapshot_taken_at";
     pub const EPOCH: &str = "epoch";
     pub const PREVIOUS_RESTORE: &str = "previous_restore";
+    pub const DECLARATION_VERSION: &str = "declaration_version";
+    pub const SIGNED_ON: &str = "signed_on";
+    pub const DOCUMENT_SHA256: &str = "document_sha256";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

@@ -21,7 +21,7 @@ pub use self::{
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
-    staff::{Role, StaffRecord},
+    staff::{Declaration, Role, StaffRecord},
     tenant::{Approval, TenantRecord},
     text::{AccessAction, Note, Reason, Resource, Ticket, truncate},
 };

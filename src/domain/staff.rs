@@ -67,6 +67,60 @@ pub struct StaffRecord {
     pub role: Role,
     pub enrolled_at: Timestamp,
     pub offboarded_at: Option<Timestamp>,
+    /// The newest confidentiality declaration recorded for this person
+    /// (absent in records written before declarations existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration: Option<Declaration>,
+}
+
+/// A confidentiality declaration a staff member signed: which version of
+/// the text, when, and the SHA-256 of the signed document (kept by HR;
+/// daypass keeps only its hash, so the record proves which document
+/// without holding it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// The text's version, e.g. `2026-1`: 1 to 40 of `A-Z a-z 0-9 . _ -`.
+    pub version: String,
+    /// The day it was signed, `YYYY-MM-DD`.
+    pub signed_on: String,
+    /// Lowercase hex SHA-256 of the signed document.
+    pub document_sha256: String,
+}
+
+impl Declaration {
+    /// Parses the three fields as typed; the message names the field.
+    pub fn parse(version: &str, signed_on: &str, sha256: &str) -> Result<Declaration, String> {
+        let version = version.trim();
+        if version.is_empty()
+            || version.chars().count() > 40
+            || !version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err("version: 1 to 40 letters, digits, '.', '_' or '-' (e.g. 2026-1)".into());
+        }
+        let day = chrono::NaiveDate::parse_from_str(signed_on.trim(), "%Y-%m-%d")
+            .map_err(|_| "signed_on: a date like 2026-11-30".to_owned())?;
+        let sha = sha256.trim().to_ascii_lowercase();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(
+                "document_sha256: 64 hex digits (the SHA-256 of the signed document)".into(),
+            );
+        }
+        Ok(Declaration {
+            version: version.to_owned(),
+            signed_on: day.format("%Y-%m-%d").to_string(),
+            document_sha256: sha,
+        })
+    }
+
+    /// The day it was signed, at 00:00 UTC.
+    pub fn signed_at(&self) -> Option<Timestamp> {
+        chrono::NaiveDate::parse_from_str(&self.signed_on, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| Timestamp(t.and_utc().timestamp_millis()))
+    }
 }
 
 impl StaffRecord {

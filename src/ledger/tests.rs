@@ -21,6 +21,7 @@ fn staff(name: &str) -> StaffRecord {
         role: Role::Support,
         enrolled_at: Timestamp(1),
         offboarded_at: None,
+        declaration: None,
     }
 }
 

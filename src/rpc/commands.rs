@@ -14,8 +14,8 @@ use crate::{
         BrokerError,
         commands::{
             AddStaff, AddTenant, Decide, DecideAlert, IssueCertificate, ListAlerts, ListGrants,
-            MAX_CSR_BYTES, OffboardStaff, PairScreen, RecordAccess, RequestGrant, RevokeScreen,
-            TenantEntries, UpdateTenant,
+            MAX_CSR_BYTES, OffboardStaff, PairScreen, RecordAccess, RecordDeclaration,
+            RequestGrant, RevokeScreen, TenantEntries, UpdateTenant,
         },
     },
 };
@@ -89,6 +89,21 @@ impl TryFrom<&pb::AddStaffRequest> for AddStaff {
             invalid("role is required: support, root, admin, auditor, partnerships, data-entry or administration")
         })?;
         Ok(AddStaff { name, role })
+    }
+}
+
+impl TryFrom<&pb::RecordDeclarationRequest> for RecordDeclaration {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RecordDeclarationRequest) -> Result<Self> {
+        Ok(RecordDeclaration {
+            name: named_field("name", &r.name)?,
+            declaration: crate::domain::Declaration::parse(
+                &r.version,
+                &r.signed_on,
+                &r.document_sha256,
+            )
+            .map_err(invalid)?,
+        })
     }
 }
 

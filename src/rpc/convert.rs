@@ -43,6 +43,14 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
         active: r.is_active(),
         enrolled_at_ms: r.enrolled_at.millis(),
         offboarded_at_ms: r.offboarded_at.map(|t| t.millis()).unwrap_or(0),
+        declaration: r
+            .declaration
+            .as_ref()
+            .map(|d| pb::ConfidentialityDeclaration {
+                version: d.version.clone(),
+                signed_on: d.signed_on.clone(),
+                document_sha256: d.document_sha256.clone(),
+            }),
         receipt: None,
     }
 }

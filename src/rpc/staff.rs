@@ -49,6 +49,25 @@ impl StaffService for StaffApi {
         }))
     }
 
+    async fn record_declaration(
+        &self,
+        req: Request<pb::RecordDeclarationRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RecordDeclaration).await?;
+        let cmd = api
+            .command(&caller, Action::RecordDeclaration, req.get_ref())
+            .await?;
+        let result = api.broker.record_declaration(&caller, cmd).await;
+        let (rec, receipt) = api
+            .finish(&caller, Action::RecordDeclaration, result)
+            .await?;
+        Ok(Response::new(pb::Staff {
+            receipt: convert::receipt_to_pb(Some(receipt)),
+            ..convert::staff_to_pb(&rec, api.broker.trust_domain())
+        }))
+    }
+
     async fn list_staff(
         &self,
         req: Request<pb::ListStaffRequest>,

@@ -21,6 +21,13 @@ pub struct OffboardStaff {
     pub name: Name,
 }
 
+/// Record a staff member's signed confidentiality declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordDeclaration {
+    pub name: Name,
+    pub declaration: crate::domain::Declaration,
+}
+
 /// Register a tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddTenant {

@@ -59,6 +59,9 @@ impl Broker {
                         "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
                     )));
                 };
+                if let Some(why) = self.lacks_declaration(holder, s.staff(holder)?.as_ref()) {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
                 if t.require_ticket && ticket.is_empty() {
                     return Err(BrokerError::InvalidArgument(format!(
                         "tenant {tenant} requires a ticket reference: pass --ticket"
@@ -138,6 +141,13 @@ impl Broker {
                     )));
                 }
                 if approve {
+                    if let Some(why) =
+                        self.lacks_declaration(&g.holder, s.staff(&g.holder)?.as_ref())
+                    {
+                        return Err(BrokerError::FailedPrecondition(format!(
+                            "cannot approve grant {id}: {why}"
+                        )));
+                    }
                     for d in g.approve(now, &actor, &note) {
                         b.log(d);
                     }

@@ -149,6 +149,9 @@ pub struct Limits {
     pub max_duration_secs: i64,
     pub pending_ttl_secs: i64,
     pub max_root_holders: u32,
+    /// The confidentiality declaration version grant holders must have
+    /// signed (`staff.declaration_version`), if any.
+    pub declaration_version: Option<String>,
     pub requests: Rate,
     pub validations: Rate,
     pub reports: Rate,
@@ -161,6 +164,7 @@ impl From<&Config> for Limits {
             max_duration_secs: c.grants.max_duration_secs,
             pending_ttl_secs: c.grants.pending_ttl_secs,
             max_root_holders: c.staff.max_root_holders,
+            declaration_version: c.staff.declaration_version.clone(),
             requests: Rate {
                 per_sec: l.requests_per_minute / 60.0,
                 burst: l.request_burst,

@@ -8,7 +8,7 @@ use crate::{
         Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, detail, grant::Ending,
     },
     policy::Caller,
-    service::commands::{AddStaff, OffboardStaff},
+    service::commands::{AddStaff, OffboardStaff, RecordDeclaration},
 };
 
 impl Broker {
@@ -25,6 +25,7 @@ impl Broker {
                     role: Role::Admin,
                     enrolled_at: now,
                     offboarded_at: None,
+                    declaration: None,
                 });
                 b.log(
                     Draft::new(Actor::System, "", EventKind::StaffBootstrapped)
@@ -72,6 +73,7 @@ impl Broker {
                     role,
                     enrolled_at: now,
                     offboarded_at: None,
+                    declaration: None,
                 };
                 b.put_staff(rec.clone());
                 b.log(
@@ -126,6 +128,70 @@ impl Broker {
             })
             .await?;
         Ok((out, receipt(c)?))
+    }
+
+    /// Records the confidentiality declaration `name` signed (replacing an
+    /// older one on their record; every one stays in the log).
+    pub async fn record_declaration(
+        &self,
+        caller: &Caller,
+        cmd: RecordDeclaration,
+    ) -> Result<Receipted<StaffRecord>> {
+        let RecordDeclaration { name, declaration } = cmd;
+        let actor = caller.actor();
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let Some(mut rec) = s.staff(&name)? else {
+                    return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
+                };
+                if !rec.is_active() {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "{name} is offboarded: their record is closed"
+                    )));
+                }
+                if declaration.signed_at().is_none_or(|t| t > now) {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "signed_on {} is in the future: give the day it was signed",
+                        declaration.signed_on
+                    )));
+                }
+                b.log(
+                    Draft::new(actor.clone(), "", EventKind::StaffDeclarationRecorded)
+                        .with(detail::NAME, &name)
+                        .with(detail::DECLARATION_VERSION, &declaration.version)
+                        .with(detail::SIGNED_ON, &declaration.signed_on)
+                        .with(detail::DOCUMENT_SHA256, &declaration.document_sha256),
+                );
+                rec.declaration = Some(declaration);
+                b.put_staff(rec.clone());
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// Why `holder` may not hold a grant for want of a current
+    /// confidentiality declaration (`staff.declaration_version`), if so.
+    pub(super) fn lacks_declaration(
+        &self,
+        holder: &Name,
+        rec: Option<&StaffRecord>,
+    ) -> Option<String> {
+        let required = self.limits.declaration_version.as_ref()?;
+        let on_record = rec.and_then(|r| r.declaration.as_ref());
+        if on_record.is_some_and(|d| d.version == *required) {
+            return None;
+        }
+        Some(format!(
+            "{holder} has not signed the confidentiality declaration {required} (on record: {}); \
+             an admin records it with `daypass staff declare {holder} --version {required} \
+             --signed-on DATE --document FILE`",
+            match on_record {
+                Some(d) => format!("version {} signed {}", d.version, d.signed_on),
+                None => "none".into(),
+            }
+        ))
     }
 
     pub fn list_staff(&self) -> Result<Vec<StaffRecord>> {

@@ -35,6 +35,7 @@ impl Script {
                     role,
                     enrolled_at: Timestamp(0),
                     offboarded_at: off,
+                    declaration: None,
                 },
             );
         }

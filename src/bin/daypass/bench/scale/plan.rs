@@ -71,6 +71,7 @@ impl Plan {
                     role: Role::Admin,
                     enrolled_at: now,
                     offboarded_at: None,
+                    declaration: None,
                 });
             })
         } else if k <= e {
@@ -85,6 +86,7 @@ impl Plan {
                     role: Role::Support,
                     enrolled_at: now,
                     offboarded_at: None,
+                    declaration: None,
                 });
             })
         } else if k <= e + t {
