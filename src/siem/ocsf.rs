@@ -63,6 +63,7 @@ pub fn class_of(e: &Entry) -> Class {
     match e.kind.as_str() {
         "staff.bootstrapped" | "staff.enrolled" => Class::new(3001, ACCOUNT, 1, "Create"),
         "staff.offboarded" => Class::new(3001, ACCOUNT, 5, "Disable"),
+        "staff.declaration_recorded" => Class::new(3001, ACCOUNT, 99, "Other"),
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {
