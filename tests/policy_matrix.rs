@@ -10,8 +10,11 @@
 //! The same table is checked against `policy::authorize` directly, so a
 //! disagreement between the spec and the code shows up in both tests.
 
+#[path = "policy_matrix/calls.rs"]
+mod calls;
 mod common;
 
+use calls::call;
 use common::*;
 use daypass::{
     client::Clients,
@@ -154,12 +157,6 @@ fn staff_allows(role: Role) -> &'static [Action] {
         Role::Partnerships | Role::DataEntry | Role::Administration => NO_CUSTOMER_ACCESS,
     }
 }
-
-/// A grant id that is well-formed but exists nowhere: object-level checks
-/// answer NOT_FOUND for it, so only admission can say PERMISSION_DENIED.
-const UNKNOWN_GRANT: &str = "g-000000000000000000000000";
-/// Likewise for alerts.
-const UNKNOWN_ALERT: &str = "a-000000000000000000000000";
 
 /// Codes an admitted call may end with, given dummy arguments.
 const ADMITTED: &[Code] = &[
@@ -420,11 +417,6 @@ impl Row {
     }
 }
 
-/// For calls whose answer does not matter, only whether there was one.
-fn done<T>(_: T) -> String {
-    String::new()
-}
-
 fn verdict(admitted: bool) -> &'static str {
     if admitted { "admits" } else { "refuses" }
 }
@@ -450,268 +442,4 @@ fn render(rows: &[Row]) -> String {
         out.push_str(&format!("{:width$}  {}\n", row.label, row.cells));
     }
     out
-}
-
-/// Makes one real `action` call. On success returns a short description of
-/// the answer (for `WhoAmI`, the actor the server saw). `fresh` is unique
-/// per cell, for names that must not exist yet.
-async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String, Status> {
-    match action {
-        AddStaff => c
-            .staff
-            .add_staff(pb::AddStaffRequest {
-                name: format!("new-{fresh}"),
-                role: pb::Role::Support as i32,
-            })
-            .await
-            .map(done),
-        OffboardStaff => c
-            .staff
-            .offboard_staff(pb::OffboardStaffRequest {
-                name: "no-such-person".into(),
-            })
-            .await
-            .map(done),
-        ListStaff => c.staff.list_staff(pb::ListStaffRequest {}).await.map(done),
-        WhoAmI => c.staff.who_am_i(pb::WhoAmIRequest {}).await.map(|r| {
-            let r = r.into_inner();
-            format!("{}/{}", r.kind, r.name)
-        }),
-        AddTenant => c
-            .tenants
-            .add_tenant(pb::AddTenantRequest {
-                name: format!("t-{fresh}"),
-                approval: ApprovalPolicy::Auto as i32,
-                require_ticket: false,
-            })
-            .await
-            .map(done),
-        UpdateTenant => c
-            .tenants
-            .update_tenant(pb::UpdateTenantRequest {
-                name: "acme".into(),
-                approval: ApprovalPolicy::Unspecified as i32,
-                require_ticket: None,
-            })
-            .await
-            .map(done),
-        ListTenants => c
-            .tenants
-            .list_tenants(pb::ListTenantsRequest {})
-            .await
-            .map(done),
-        RequestGrant => c
-            .grants
-            .request_grant(grant_request("acme", "policy matrix", 60))
-            .await
-            .map(done),
-        ApproveGrant => c
-            .grants
-            .approve_grant(pb::DecideGrantRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                note: String::new(),
-            })
-            .await
-            .map(done),
-        DenyGrant => c
-            .grants
-            .deny_grant(pb::DecideGrantRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                note: String::new(),
-            })
-            .await
-            .map(done),
-        ListGrants => c
-            .grants
-            .list_grants(pb::ListGrantsRequest::default())
-            .await
-            .map(done),
-        GetGrant => c
-            .grants
-            .get_grant(pb::GetGrantRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-            })
-            .await
-            .map(done),
-        RevokeGrant => c
-            .grants
-            .revoke_grant(pb::RevokeGrantRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                note: String::new(),
-            })
-            .await
-            .map(done),
-        ReleaseGrant => c
-            .grants
-            .release_grant(pb::ReleaseGrantRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-            })
-            .await
-            .map(done),
-        ValidateGrant => c
-            .grants
-            .validate_grant(validate_request(UNKNOWN_GRANT))
-            .await
-            .map(done),
-        RecordAccess => c
-            .grants
-            .record_access(access_request(UNKNOWN_GRANT, "ssh", ""))
-            .await
-            .map(done),
-        GetCheckpoint => c
-            .audit
-            .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
-            .await
-            .map(done),
-        GetEntries => c
-            .audit
-            .get_entries(pb::GetEntriesRequest { start: 0, end: 1 })
-            .await
-            .map(done),
-        GetInclusionProof => c
-            .audit
-            .get_inclusion_proof(pb::GetInclusionProofRequest {
-                seq: 0,
-                tree_size: 0,
-            })
-            .await
-            .map(done),
-        GetConsistencyProof => c
-            .audit
-            .get_consistency_proof(pb::GetConsistencyProofRequest {
-                old_size: 1,
-                new_size: 0,
-            })
-            .await
-            .map(done),
-        // Empty tenant: a tenant's own; staff must name one (INVALID_ARGUMENT).
-        GetTenantEntries => c
-            .audit
-            .get_tenant_entries(pb::GetTenantEntriesRequest::default())
-            .await
-            .map(done),
-        StreamEntries => {
-            let mut stream = c
-                .audit
-                .stream_entries(pb::StreamEntriesRequest {
-                    follow: false,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            let mut n = 0;
-            while stream.message().await?.is_some() {
-                n += 1;
-            }
-            Ok(format!("{n} entries"))
-        }
-        VerifyChain => c
-            .audit
-            .verify_chain(pb::VerifyChainRequest {})
-            .await
-            .map(done),
-        IssueGrantCertificate => c
-            .grants
-            .issue_grant_certificate(pb::IssueGrantCertificateRequest {
-                grant_id: UNKNOWN_GRANT.into(),
-                csr_pem: "-----BEGIN CERTIFICATE REQUEST-----".into(),
-            })
-            .await
-            .map(done),
-        GetVerificationKeys => c
-            .gate
-            .get_verification_keys(pb::GetVerificationKeysRequest {})
-            .await
-            .map(done),
-        GetRevocations => c
-            .gate
-            .get_revocations(pb::GetRevocationsRequest {})
-            .await
-            .map(done),
-        WatchRevocations => {
-            let mut stream = c
-                .gate
-                .watch_revocations(pb::WatchRevocationsRequest {})
-                .await?
-                .into_inner();
-            // The first list comes at once; the stream then stays open.
-            let first = stream.message().await?;
-            Ok(format!("first list: {}", first.is_some()))
-        }
-        ListAlerts => c
-            .alerts
-            .list_alerts(pb::ListAlertsRequest::default())
-            .await
-            .map(done),
-        AcknowledgeAlert => c
-            .alerts
-            .acknowledge_alert(pb::DecideAlertRequest {
-                id: UNKNOWN_ALERT.into(),
-                note: "looking".into(),
-            })
-            .await
-            .map(done),
-        ResolveAlert => c
-            .alerts
-            .resolve_alert(pb::DecideAlertRequest {
-                id: UNKNOWN_ALERT.into(),
-                note: "done".into(),
-            })
-            .await
-            .map(done),
-        ListDeadLetters => c
-            .notify
-            .list_dead_letters(pb::ListDeadLettersRequest::default())
-            .await
-            .map(done),
-        // No such hook: NOT_FOUND once admitted.
-        RetryDeadLetter => c
-            .notify
-            .retry_dead_letter(pb::RetryDeadLetterRequest {
-                hook: "none".into(),
-                seq: 0,
-            })
-            .await
-            .map(done),
-        PairScreen => c
-            .screens
-            .pair_screen(pb::PairScreenRequest {
-                name: format!("wall-{fresh}"),
-                ttl_secs: 0,
-            })
-            .await
-            .map(done),
-        // No such screen: NOT_FOUND once admitted.
-        RevokeScreen => c
-            .screens
-            .revoke_screen(pb::RevokeScreenRequest {
-                name: "no-such-screen".into(),
-            })
-            .await
-            .map(done),
-        ListScreens => c
-            .screens
-            .list_screens(pb::ListScreensRequest {})
-            .await
-            .map(done),
-        // Nobody by that name: NOT_FOUND once admitted.
-        RecordDeclaration => c
-            .staff
-            .record_declaration(pb::RecordDeclarationRequest {
-                name: "nobody-here".into(),
-                version: "2026-1".into(),
-                signed_on: "2026-01-05".into(),
-                document_sha256: "ab".repeat(32),
-            })
-            .await
-            .map(done),
-        Backup => {
-            let mut stream = c.audit.backup(pb::BackupRequest {}).await?.into_inner();
-            let mut bytes = 0;
-            while let Some(chunk) = stream.message().await? {
-                bytes += chunk.data.len();
-            }
-            Ok(format!("{bytes} bytes"))
-        }
-    }
 }
