@@ -60,9 +60,14 @@ pub(super) async fn backup(args: BackupArgs, json_out: bool) -> CliResult {
     let mut w = std::io::BufWriter::new(file);
     let mut bytes = 0u64;
     let written: CliResult = async {
+        const PROGRESS_EVERY: u64 = 64 << 20;
         while let Some(chunk) = stream.message().await? {
             w.write_all(&chunk.data)?;
+            let before = bytes;
             bytes += chunk.data.len() as u64;
+            if bytes / PROGRESS_EVERY > before / PROGRESS_EVERY {
+                eprintln!("backup: {} MiB written…", bytes >> 20);
+            }
         }
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
