@@ -189,6 +189,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
                             name: n,
                             approval,
                             require_ticket: ticket,
+                            require_declaration: false,
                         },
                     )
                     .await

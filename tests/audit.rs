@@ -518,6 +518,7 @@ async fn two_hundred_concurrent_requests_make_one_gap_free_chain() {
                 name: format!("t{t}"),
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .unwrap();

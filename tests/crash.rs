@@ -273,6 +273,7 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
                 name: format!("t{t}"),
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .expect("tenant");

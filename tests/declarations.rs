@@ -269,3 +269,71 @@ async fn the_cli_hashes_the_document_and_lists_the_declaration() {
     assert!(table.contains("DECLARATION"), "{table}");
     assert!(table.contains("2026-1 (2026-01-05)"), "{table}");
 }
+
+#[tokio::test]
+async fn a_tenant_may_require_a_declaration_when_the_company_does_not() {
+    let mut s = TestServer::start().await;
+    let mut admin = s.admin().await;
+    admin
+        .tenants
+        .add_tenant(pb::AddTenantRequest {
+            name: "acme".into(),
+            approval: ApprovalPolicy::Auto as i32,
+            require_ticket: false,
+            require_declaration: true,
+        })
+        .await
+        .unwrap();
+    s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let e = try_request(&mut alice, "acme").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("which tenant acme requires"),
+        "{}",
+        e.message()
+    );
+    // Another tenant does not ask for it.
+    let g = try_request(&mut alice, "globex")
+        .await
+        .expect("globex does not require it");
+    release(&mut alice, &g.id).await;
+    // Any declaration on record satisfies the tenant's rule.
+    admin
+        .staff
+        .record_declaration(declaration("alice", "2025-1", "2025-02-01"))
+        .await
+        .unwrap();
+    let g = try_request(&mut alice, "acme").await.expect("declared");
+    release(&mut alice, &g.id).await;
+    // The tenant's rule is logged and rebuilt from the log at start-up.
+    let added = s
+        .entries()
+        .await
+        .into_iter()
+        .find(|e| e.entry.kind == "tenant.added" && e.entry.tenant == "acme")
+        .unwrap();
+    assert_eq!(added.entry.details["require_declaration"], "true");
+    s.restart().await;
+    let mut admin = s.admin().await;
+    let t = admin
+        .tenants
+        .update_tenant(pb::UpdateTenantRequest {
+            name: "globex".into(),
+            approval: 0,
+            require_ticket: None,
+            require_declaration: Some(true),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(t.require_declaration);
+    let mut bob = s.enrol("bob", Role::Support).await;
+    let e = try_request(&mut bob, "globex").await.unwrap_err();
+    assert!(
+        e.message().contains("which tenant globex requires"),
+        "{}",
+        e.message()
+    );
+    s.stop().await;
+}

@@ -288,6 +288,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
                 name: name.into(),
                 approval,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await;
         cases.push(case(format!("AddTenant: {what}"), r, code, says));
@@ -468,6 +469,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 name: name.into(),
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await;
         cases.push(case(
@@ -482,6 +484,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 name: name.into(),
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: None,
+                require_declaration: None,
             })
             .await;
         cases.push(case(
@@ -497,6 +500,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             name: "t-new".into(),
             approval: -1,
             require_ticket: false,
+            require_declaration: false,
         })
         .await;
     cases.push(case(
@@ -511,6 +515,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             name: big.clone(),
             approval: ApprovalPolicy::Auto as i32,
             require_ticket: false,
+            require_declaration: false,
         })
         .await;
     cases.push(case(
@@ -567,6 +572,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 name: name.into(),
                 approval,
                 require_ticket,
+                require_declaration: None,
             })
             .await;
         cases.push(case(format!("UpdateTenant: {what}"), r, code, says));

@@ -137,6 +137,7 @@ async fn no_alert_is_lost_or_raised_twice_across_a_sigkill() {
                 name: format!("t{t}"),
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .expect("add tenant");

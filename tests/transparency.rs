@@ -85,6 +85,7 @@ async fn every_write_returns_a_receipt_the_log_proves() {
             name: "globex".into(),
             approval: ApprovalPolicy::Approval as i32,
             require_ticket: false,
+            require_declaration: false,
         })
         .await
         .unwrap()

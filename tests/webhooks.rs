@@ -861,6 +861,7 @@ async fn nothing_is_lost_across_a_sigkill_while_the_receiver_is_down() {
                 name: tenant.into(),
                 approval: approval as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .expect("add tenant");

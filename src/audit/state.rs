@@ -115,6 +115,8 @@ impl LogState {
                 };
                 let require_ticket =
                     e.details.get(detail::REQUIRE_TICKET).map(String::as_str) == Some("true");
+                let require_declaration =
+                    e.details.get(detail::REQUIRE_DECLARATION).map(String::as_str) == Some("true");
                 let exists = self.tenants.contains_key(&name);
                 if kind == EventKind::TenantAdded && exists {
                     return Err(format!("tenant {name} was already added"));
@@ -129,6 +131,7 @@ impl LogState {
                     approval,
                     require_ticket,
                     created_at,
+                    require_declaration,
                 };
                 self.tenants.insert(name, (rec, e.seq));
             }

@@ -260,20 +260,25 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
 pub fn tenant_json(t: &pb::Tenant) -> Value {
     json!({
         "name": t.name, "approval": approval(t.approval), "require_ticket": t.require_ticket,
-        "created_at": time_json(t.created_at_ms),
+        "require_declaration": t.require_declaration, "created_at": time_json(t.created_at_ms),
     })
 }
 
 /// `acme (approval: auto, ticket optional)`.
 pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
-        "{} (approval: {}, ticket {})",
+        "{} (approval: {}, ticket {}{})",
         t.name,
         approval(t.approval),
         if t.require_ticket {
             "required"
         } else {
             "optional"
+        },
+        if t.require_declaration {
+            ", confidentiality declaration required"
+        } else {
+            ""
         }
     )
 }

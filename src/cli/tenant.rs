@@ -26,8 +26,13 @@ pub enum TenantCommand {
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
               default_missing_value = "true")]
         require_ticket: Option<bool>,
+        /// Grants for this tenant need the holder's confidentiality
+        /// declaration on record (`staff declare`) [default: false].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true")]
+        require_declaration: Option<bool>,
     },
-    /// Change a tenant's approval policy or ticket rule.
+    /// Change a tenant's approval policy, ticket or declaration rule.
     #[command(
         after_help = "Example:\n  daypass tenant update acme --require-ticket=false --as ada"
     )]
@@ -42,6 +47,11 @@ pub enum TenantCommand {
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
               default_missing_value = "true")]
         require_ticket: Option<bool>,
+        /// Grants for this tenant need the holder's confidentiality
+        /// declaration on record [default: unchanged].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true")]
+        require_declaration: Option<bool>,
     },
     /// List tenants.
     List,
@@ -61,6 +71,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
             name,
             approval,
             require_ticket,
+            require_declaration,
         } => {
             let t = c
                 .tenants
@@ -68,6 +79,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                     name,
                     approval: approval_pb(approval) as i32,
                     require_ticket: require_ticket.unwrap_or(false),
+                    require_declaration: require_declaration.unwrap_or(false),
                 })
                 .await?
                 .into_inner();
@@ -81,6 +93,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
             name,
             approval,
             require_ticket,
+            require_declaration,
         } => {
             let t = c
                 .tenants
@@ -88,6 +101,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                     name,
                     approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0),
                     require_ticket,
+                    require_declaration,
                 })
                 .await?
                 .into_inner();

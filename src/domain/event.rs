@@ -162,6 +162,7 @@ pub mod detail {
     pub const DURATION_SECS: &str = "duration_secs";
     pub const APPROVAL: &str = "approval";
     pub const REQUIRE_TICKET: &str = "require_ticket";
+    pub const REQUIRE_DECLARATION: &str = "require_declaration";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const EXPIRED_AT: &str = "expired_at";
     pub const PENDING_UNTIL: &str = "pending_until";

@@ -32,4 +32,8 @@ pub struct TenantRecord {
     pub approval: Approval,
     pub require_ticket: bool,
     pub created_at: Timestamp,
+    /// Grants for this tenant need a confidentiality declaration on the
+    /// holder's record (absent in records written before it existed).
+    #[serde(default)]
+    pub require_declaration: bool,
 }

@@ -127,6 +127,7 @@ impl TryFrom<&pb::AddTenantRequest> for AddTenant {
             name,
             approval,
             require_ticket: r.require_ticket,
+            require_declaration: r.require_declaration,
         })
     }
 }
@@ -136,15 +137,16 @@ impl TryFrom<&pb::UpdateTenantRequest> for UpdateTenant {
     fn try_from(r: &pb::UpdateTenantRequest) -> Result<Self> {
         let approval = approval(r.approval)?;
         // An update that changes nothing would only add a log entry.
-        if approval.is_none() && r.require_ticket.is_none() {
+        if approval.is_none() && r.require_ticket.is_none() && r.require_declaration.is_none() {
             return Err(invalid(
-                "nothing to update: give an approval policy or require_ticket",
+                "nothing to update: give an approval policy, require_ticket or require_declaration",
             ));
         }
         Ok(UpdateTenant {
             name: name(&r.name)?,
             approval,
             require_ticket: r.require_ticket,
+            require_declaration: r.require_declaration,
         })
     }
 }
@@ -416,12 +418,14 @@ mod tests {
             name: "acme".into(),
             approval: 0,
             require_ticket: None,
+            require_declaration: None,
         };
         assert!(message(UpdateTenant::try_from(&r)).starts_with("nothing to update"));
         let add = pb::AddTenantRequest {
             name: "acme".into(),
             approval: 7,
             require_ticket: false,
+            require_declaration: false,
         };
         assert_eq!(
             message(AddTenant::try_from(&add)),

@@ -60,6 +60,7 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         name: t.name.to_string(),
         approval: approval_to_pb(t.approval) as i32,
         require_ticket: t.require_ticket,
+        require_declaration: t.require_declaration,
         created_at_ms: t.created_at.millis(),
         receipt: None,
     }

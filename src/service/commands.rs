@@ -34,6 +34,7 @@ pub struct AddTenant {
     pub name: Name,
     pub approval: Approval,
     pub require_ticket: bool,
+    pub require_declaration: bool,
 }
 
 /// Change a tenant's policy; at least one field is set.
@@ -42,6 +43,7 @@ pub struct UpdateTenant {
     pub name: Name,
     pub approval: Option<Approval>,
     pub require_ticket: Option<bool>,
+    pub require_declaration: Option<bool>,
 }
 
 /// Ask for access to a tenant.

@@ -59,7 +59,9 @@ impl Broker {
                         "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
                     )));
                 };
-                if let Some(why) = self.lacks_declaration(holder, s.staff(holder)?.as_ref()) {
+                if let Some(why) =
+                    self.lacks_declaration(holder, &t, s.staff(holder)?.as_ref())
+                {
                     return Err(BrokerError::FailedPrecondition(why));
                 }
                 if t.require_ticket && ticket.is_empty() {
@@ -141,9 +143,13 @@ impl Broker {
                     )));
                 }
                 if approve {
-                    if let Some(why) =
-                        self.lacks_declaration(&g.holder, s.staff(&g.holder)?.as_ref())
-                    {
+                    let why = match s.tenant(&g.tenant)? {
+                        Some(t) => {
+                            self.lacks_declaration(&g.holder, &t, s.staff(&g.holder)?.as_ref())
+                        }
+                        None => None,
+                    };
+                    if let Some(why) = why {
                         return Err(BrokerError::FailedPrecondition(format!(
                             "cannot approve grant {id}: {why}"
                         )));

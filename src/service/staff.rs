@@ -5,7 +5,8 @@
 use super::{Broker, BrokerError, Receipted, Result, receipt};
 use crate::{
     domain::{
-        Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, detail, grant::Ending,
+        Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, TenantRecord, detail,
+        grant::Ending,
     },
     policy::Caller,
     service::commands::{AddStaff, OffboardStaff, RecordDeclaration},
@@ -171,22 +172,33 @@ impl Broker {
         Ok((rec, receipt(c)?))
     }
 
-    /// Why `holder` may not hold a grant for want of a current
-    /// confidentiality declaration (`staff.declaration_version`), if so.
+    /// Why `holder` may not hold a grant for `tenant` for want of a
+    /// current confidentiality declaration, if so: the company's version
+    /// (`staff.declaration_version`) when set, and for a tenant that
+    /// requires one (`require_declaration`) at least some declaration.
     pub(super) fn lacks_declaration(
         &self,
         holder: &Name,
+        tenant: &TenantRecord,
         rec: Option<&StaffRecord>,
     ) -> Option<String> {
-        let required = self.limits.declaration_version.as_ref()?;
+        let required = self.limits.declaration_version.as_ref();
         let on_record = rec.and_then(|r| r.declaration.as_ref());
-        if on_record.is_some_and(|d| d.version == *required) {
+        let current = |d: &crate::domain::Declaration| required.is_none_or(|v| d.version == *v);
+        if on_record.is_some_and(current) || (required.is_none() && !tenant.require_declaration) {
             return None;
         }
+        let what = match required {
+            Some(v) => format!("the confidentiality declaration {v}"),
+            None => format!(
+                "a confidentiality declaration, which tenant {} requires",
+                tenant.name
+            ),
+        };
+        let version = required.map(String::as_str).unwrap_or("V");
         Some(format!(
-            "{holder} has not signed the confidentiality declaration {required} (on record: {}); \
-             an admin records it with `daypass staff declare {holder} --version {required} \
-             --signed-on DATE --document FILE`",
+            "{holder} has not signed {what} (on record: {}); an admin records it with \
+             `daypass staff declare {holder} --version {version} --signed-on DATE --document FILE`",
             match on_record {
                 Some(d) => format!("version {} signed {}", d.version, d.signed_on),
                 None => "none".into(),

@@ -17,6 +17,7 @@ impl Broker {
             name,
             approval,
             require_ticket,
+            require_declaration,
         } = cmd;
         let (rec, c) = self
             .ledger
@@ -31,12 +32,14 @@ impl Broker {
                     approval,
                     require_ticket,
                     created_at: now,
+                    require_declaration,
                 };
                 b.put_tenant(rec.clone());
                 b.log(
                     Draft::new(caller.actor(), name.as_str(), EventKind::TenantAdded)
                         .with(detail::APPROVAL, approval.as_str())
-                        .with(detail::REQUIRE_TICKET, require_ticket),
+                        .with(detail::REQUIRE_TICKET, require_ticket)
+                        .with(detail::REQUIRE_DECLARATION, require_declaration),
                 );
                 Ok(rec)
             })
@@ -64,11 +67,15 @@ impl Broker {
                 if let Some(t) = cmd.require_ticket {
                     rec.require_ticket = t;
                 }
+                if let Some(d) = cmd.require_declaration {
+                    rec.require_declaration = d;
+                }
                 b.put_tenant(rec.clone());
                 b.log(
                     Draft::new(caller.actor(), name.as_str(), EventKind::TenantUpdated)
                         .with(detail::APPROVAL, rec.approval.as_str())
-                        .with(detail::REQUIRE_TICKET, rec.require_ticket),
+                        .with(detail::REQUIRE_TICKET, rec.require_ticket)
+                        .with(detail::REQUIRE_DECLARATION, rec.require_declaration),
                 );
                 Ok(rec)
             })

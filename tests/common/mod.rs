@@ -278,6 +278,7 @@ impl TestServer {
                 name: name.into(),
                 approval: approval as i32,
                 require_ticket,
+                require_declaration: false,
             })
             .await
             .expect("add tenant");

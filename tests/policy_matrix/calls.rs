@@ -53,6 +53,7 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 name: format!("t-{fresh}"),
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .map(done),
@@ -62,6 +63,7 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 name: "acme".into(),
                 approval: ApprovalPolicy::Unspecified as i32,
                 require_ticket: None,
+                require_declaration: None,
             })
             .await
             .map(done),

@@ -303,6 +303,7 @@ async fn measure(
                     name: format!("t{j}"),
                     approval: pb::ApprovalPolicy::Auto as i32,
                     require_ticket: false,
+                    require_declaration: false,
                 })
                 .await
                 .map(drop)

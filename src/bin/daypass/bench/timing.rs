@@ -52,6 +52,7 @@ async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, Stri
                 name: t.into(),
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
+                require_declaration: false,
             })
             .await
             .map_err(err)?;

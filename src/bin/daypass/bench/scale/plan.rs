@@ -101,6 +101,7 @@ impl Plan {
                     approval: Approval::Auto,
                     require_ticket: false,
                     created_at: now,
+                    require_declaration: false,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
