@@ -30,6 +30,8 @@
 //!   may have had one more in flight), restore must report that size and
 //!   the head hash of the snapshot, and the restored store, opened, must
 //!   hold exactly that many durable entries.
+//!
+//! Tested as a user runs it, at a tiny size, in tests/bench.rs.
 
 use std::{
     fmt::Write as _,
@@ -398,43 +400,4 @@ async fn take(ledger: &Ledger, file: &Path) -> Result<Taken, String> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_backup_bench_restores_what_it_backed_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let report = backup(&BackupOptions {
-            sizes: vec![250],
-            writers: 2,
-            dir: Some(dir.path().to_owned()),
-        })
-        .await
-        .unwrap();
-        assert!(report.contains("| entries | file MB | file B/entry | backup s"));
-        assert!(report.contains("| p50 before / during (×) | p99 before / during (×)"));
-        let rows: Vec<Vec<&str>> = report
-            .lines()
-            .filter(|l| l.starts_with("| 250 "))
-            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-            .collect();
-        assert_eq!(rows.len(), 2, "{report}");
-        // restored = copy = 250 + appended, and the sum adds up.
-        let parts: Vec<u64> = rows[0][7]
-            .split(['=', '+'])
-            .map(|v| v.trim().parse().unwrap())
-            .collect();
-        assert_eq!(parts.len(), 3, "{report}");
-        assert_eq!(parts[1], 250);
-        assert_eq!(parts[0], parts[1] + parts[2], "{report}");
-        assert!(parts[2] > 0, "the writers appended nothing: {report}");
-        // Each entry costs its row, its leaf and its checkpoint share of the file.
-        assert!(rows[0][2].parse::<f64>().unwrap() > 100.0, "{report}");
-        assert!(rows[1][1].parse::<usize>().unwrap() >= 1, "{report}");
-        assert!(report.contains("Restored and verified: 1 of 1"), "{report}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
 }
