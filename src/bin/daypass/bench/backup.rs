@@ -106,25 +106,25 @@ pub async fn backup(opts: &BackupOptions) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "| entries | file MB | file B/entry | backup s | backup MB/s | backup entries/s \
-         | snapshot ms | restored | restore s | restore entries/s |"
+        "| entries | file MB | file B/entry | backup ms | backup MB/s | backup entries/s \
+         | snapshot ms | restored | restore ms | restore entries/s |"
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {} = {} + {} | {:.2} | {:.0} |",
+            "| {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.2} | {} = {} + {} | {:.0} | {:.0} |",
             r.size,
             r.file_bytes as f64 / 1e6,
             r.file_bytes as f64 / r.size as f64,
-            r.backup_s,
+            r.backup_s * 1000.0,
             r.file_bytes as f64 / 1e6 / r.backup_s,
             r.size as f64 / r.backup_s,
             r.snapshot_ms,
             r.restored,
             r.size,
             r.restored - r.size,
-            r.restore_s,
+            r.restore_s * 1000.0,
             r.restored as f64 / r.restore_s,
         );
     }
@@ -138,7 +138,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "| entries | backups | backup s under load | snapshot ms under load (max) \
+        "| entries | backups | backup ms under load (mean) | snapshot ms under load (max) \
          | commits/s before / during | p50 before / during (×) | p99 before / during (×) \
          | max before / during (×) |"
     );
@@ -147,10 +147,10 @@ pub async fn backup(opts: &BackupOptions) -> Result<String, String> {
         let (b, d) = (&r.before, &r.during);
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {:.2} | {:.0} / {:.0} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.0} / {:.0} | {} | {} | {} |",
             r.size,
             r.loaded_backups,
-            r.loaded_backup_s,
+            r.loaded_backup_s * 1000.0,
             r.loaded_snapshot_ms,
             b.rate,
             d.rate,
