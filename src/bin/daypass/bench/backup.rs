@@ -103,7 +103,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<String, String> {
          running; MB = 10^6 bytes. Snapshot ms: until `Ledger::backup` returns (the flush lock \
          is held for most of it). Restore: the last backup taken under load, into a new \
          directory, verified (digest, chain, tree, checkpoint signature, records); restored = \
-         entries + those appended before that backup started.\n"
+         entries + the writers' entries durable when its head was read.\n"
     );
     let _ = writeln!(
         out,
