@@ -40,6 +40,7 @@ fn connection_flags_are_offered_only_where_they_are_used() {
         vec!["certs", "init"],
         vec!["certs", "issue"],
         vec!["bench", "tree"],
+        vec!["bench", "backup"],
         vec!["audit", "verify"],
         vec!["completions"],
         vec!["man"],

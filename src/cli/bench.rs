@@ -22,6 +22,19 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// An online backup of a real store at growing log sizes: its rate, the
+    /// commit pause it causes under steady writes, and a verified restore.
+    Backup {
+        /// Log sizes to measure at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
+        sizes: Vec<u64>,
+        /// Tasks appending one entry at a time while the pause is measured.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Where to put the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The real server over real mutual TLS under concurrent load, with its
     /// baselines (empty RPC, raw sled, SHA-256, Ed25519).
     Service {

@@ -2,6 +2,8 @@
 //! figure beside the limit that bounds it, measured in the same run.
 //!
 //! * [`tree`]: the log's Merkle tree in a real store, at growing sizes;
+//! * [`backup`]: an online backup of a real store (rate, the write pause it
+//!   causes) and a verified restore of it, at growing sizes;
 //! * [`service`]: the real server over real mutual TLS under concurrent
 //!   load, with its baselines (an empty RPC, raw sled, SHA-256, Ed25519);
 //! * [`scale`]: the server process at 10^4 … 10^7 log entries and 10^5
@@ -18,6 +20,7 @@
 // Benchmarks time real work: they read the wall clock on purpose (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+mod backup;
 mod scale;
 mod service;
 mod timing;
@@ -27,6 +30,7 @@ mod verify;
 use daypass::cli::{BenchCommand, CliError};
 
 use self::{
+    backup::{BackupOptions, backup},
     scale::{ScaleOptions, scale},
     service::{ServiceOptions, service},
     timing::{TimingOptions, timing},
@@ -39,6 +43,18 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     let report = match command {
         BenchCommand::Tree { sizes, proofs, dir } => {
             tree(&TreeOptions { sizes, proofs, dir }).await
+        }
+        BenchCommand::Backup {
+            sizes,
+            writers,
+            dir,
+        } => {
+            backup(&BackupOptions {
+                sizes,
+                writers,
+                dir,
+            })
+            .await
         }
         BenchCommand::Service {
             seconds,

@@ -223,20 +223,7 @@ async fn measure(dir: &Path, sizes: &[u64], proofs: usize) -> Result<Vec<Row>, S
         // Append up to `size`, BATCH entries per commit.
         let from = s.head().next_seq;
         let started = Instant::now();
-        let mut commits = 0u64;
-        while s.head().next_seq < size {
-            let next = s.head().next_seq;
-            let n = BATCH.min(size - next);
-            s.commit(&SystemClock, |_, b, _| {
-                for _ in 0..n {
-                    b.log(access_entry(&mut rng));
-                }
-                Ok::<_, LedgerError>(())
-            })
-            .await
-            .map_err(err)?;
-            commits += 1;
-        }
+        let commits = grow_to(s, size, &mut rng).await?;
         let grow = started.elapsed().as_secs_f64();
         if s.durable_size() != size {
             return Err(format!(
@@ -375,6 +362,25 @@ async fn time_open<T>(open: impl Fn() -> Result<T, LedgerError>) -> Result<(f64,
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// Appends [`access_entry`]s until the log holds `size` entries, [`BATCH`]
+/// per commit (the last one cut short); returns the number of commits.
+pub(super) async fn grow_to(s: &Ledger, size: u64, rng: &mut Rng) -> Result<u64, String> {
+    let mut commits = 0u64;
+    while s.head().next_seq < size {
+        let n = BATCH.min(size - s.head().next_seq);
+        s.commit(&SystemClock, |_, b, _| {
+            for _ in 0..n {
+                b.log(access_entry(rng));
+            }
+            Ok::<_, LedgerError>(())
+        })
+        .await
+        .map_err(err)?;
+        commits += 1;
+    }
+    Ok(commits)
 }
 
 /// An `access.recorded` entry like the service writes (see
