@@ -234,22 +234,9 @@ async fn a_scripted_scenario_yields_exactly_the_expected_log() {
     assert_one_chain(&entries);
 }
 
-/// Writes PEM files for an enrolled auditor and returns the CLI's
-/// connection flags (they go after the command).
+/// The CLI's connection flags as auditor eve.
 fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
-    let issued = s.issue(PrincipalKind::Auditor, "eve");
-    std::fs::write(dir.join("eve.pem"), &issued.cert_pem).expect("write cert");
-    std::fs::write(dir.join("eve.key"), &issued.key_pem).expect("write key");
-    vec![
-        "--server".into(),
-        s.server_url(),
-        "--ca".into(),
-        s.config.tls.ca.display().to_string(),
-        "--cert".into(),
-        dir.join("eve.pem").display().to_string(),
-        "--key".into(),
-        dir.join("eve.key").display().to_string(),
-    ]
+    s.cli_flags(dir, PrincipalKind::Auditor, "eve")
 }
 
 /// `daypass audit verify` failed with exit status 1 and exactly one line

@@ -28,28 +28,9 @@ use daypass::{
 use daypass_tenant::{KeySet, Verifier};
 use tokio::sync::Mutex;
 
-/// The admin's certificate files and the connection flags for the CLI.
-fn admin_flags(s: &TestServer) -> Vec<String> {
-    let issued = s.issue(PrincipalKind::Staff, ADMIN);
-    let dir = s.dir.path();
-    std::fs::write(dir.join("cli-admin.pem"), &issued.cert_pem).unwrap();
-    std::fs::write(dir.join("cli-admin.key"), &issued.key_pem).unwrap();
-    [
-        "--server".to_owned(),
-        s.server_url(),
-        "--ca".into(),
-        dir.join("ca.pem").display().to_string(),
-        "--cert".into(),
-        dir.join("cli-admin.pem").display().to_string(),
-        "--key".into(),
-        dir.join("cli-admin.key").display().to_string(),
-    ]
-    .into()
-}
-
 async fn backup(s: &TestServer, out: &Path) -> std::process::Output {
     let mut args = vec!["backup".to_owned(), out.display().to_string()];
-    args.extend(admin_flags(s));
+    args.extend(s.cli_flags(s.dir.path(), PrincipalKind::Staff, ADMIN));
     cli::run_async(s.dir.path().to_owned(), args).await
 }
 

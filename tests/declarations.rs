@@ -224,21 +224,9 @@ async fn the_cli_hashes_the_document_and_lists_the_declaration() {
     let s = TestServer::start().await;
     s.enrol("carol", Role::Support).await;
     let dir = s.dir.path();
-    let issued = s.issue(daypass::identity::PrincipalKind::Staff, ADMIN);
-    std::fs::write(dir.join("a.pem"), &issued.cert_pem).unwrap();
-    std::fs::write(dir.join("a.key"), &issued.key_pem).unwrap();
     std::fs::write(dir.join("signed.pdf"), b"%PDF-1.7 carol signed").unwrap();
     let conn = |mut v: Vec<String>| {
-        v.extend([
-            "--server".into(),
-            s.server_url(),
-            "--ca".into(),
-            dir.join("ca.pem").display().to_string(),
-            "--cert".into(),
-            dir.join("a.pem").display().to_string(),
-            "--key".into(),
-            dir.join("a.key").display().to_string(),
-        ]);
+        v.extend(s.cli_flags(dir, daypass::identity::PrincipalKind::Staff, ADMIN));
         v
     };
     let args = conn(

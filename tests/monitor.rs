@@ -386,28 +386,6 @@ async fn the_monitor_is_off_when_configured_off() {
     assert_eq!(ledger.cursor(monitor::CURSOR).expect("read"), None);
 }
 
-/// `--server`, `--ca`, `--cert`, `--key` for `kind`/`name`, files in `dir`.
-fn cli_flags(
-    s: &TestServer,
-    dir: &std::path::Path,
-    kind: PrincipalKind,
-    name: &str,
-) -> Vec<String> {
-    let issued = s.issue(kind, name);
-    std::fs::write(dir.join("me.pem"), &issued.cert_pem).expect("write cert");
-    std::fs::write(dir.join("me.key"), &issued.key_pem).expect("write key");
-    vec![
-        "--server".into(),
-        s.server_url(),
-        "--ca".into(),
-        s.config.tls.ca.display().to_string(),
-        "--cert".into(),
-        dir.join("me.pem").display().to_string(),
-        "--key".into(),
-        dir.join("me.key").display().to_string(),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_acknowledges_and_resolves() {
     let s = monitored().await;
@@ -421,7 +399,7 @@ async fn the_cli_lists_acknowledges_and_resolves() {
         .id
         .clone();
     let work = tempfile::tempdir().expect("dir");
-    let flags = cli_flags(&s, work.path(), PrincipalKind::Staff, ADMIN);
+    let flags = s.cli_flags(work.path(), PrincipalKind::Staff, ADMIN);
     let run = |extra: &[&str]| {
         // The connection flags go after the command.
         let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();

@@ -15,20 +15,9 @@ use daypass::{
 };
 use serde_json::Value;
 
+/// The CLI's connection flags as auditor eve.
 fn auditor_flags(s: &TestServer, dir: &Path) -> Vec<String> {
-    let issued = s.issue(PrincipalKind::Auditor, "eve");
-    std::fs::write(dir.join("eve.pem"), &issued.cert_pem).expect("write cert");
-    std::fs::write(dir.join("eve.key"), &issued.key_pem).expect("write key");
-    vec![
-        "--server".into(),
-        s.server_url(),
-        "--ca".into(),
-        s.config.tls.ca.display().to_string(),
-        "--cert".into(),
-        dir.join("eve.pem").display().to_string(),
-        "--key".into(),
-        dir.join("eve.key").display().to_string(),
-    ]
+    s.cli_flags(dir, PrincipalKind::Auditor, "eve")
 }
 
 async fn story(s: &TestServer) {

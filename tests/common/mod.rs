@@ -213,6 +213,30 @@ impl TestServer {
             .expect("client cert")
     }
 
+    /// The `daypass` CLI's connection flags (they go after the command)
+    /// for a fresh certificate of `kind`/`name`, its PEM files written to
+    /// `dir` as `<kind>-<name>.pem` and `.key`.
+    pub fn cli_flags(&self, dir: &std::path::Path, kind: PrincipalKind, name: &str) -> Vec<String> {
+        let issued = self.issue(kind, name);
+        let stem = format!("{}-{name}", kind.as_str());
+        let (cert, key) = (
+            dir.join(format!("{stem}.pem")),
+            dir.join(format!("{stem}.key")),
+        );
+        std::fs::write(&cert, &issued.cert_pem).expect("write cert");
+        std::fs::write(&key, &issued.key_pem).expect("write key");
+        vec![
+            "--server".into(),
+            self.server_url(),
+            "--ca".into(),
+            self.config.tls.ca.display().to_string(),
+            "--cert".into(),
+            cert.display().to_string(),
+            "--key".into(),
+            key.display().to_string(),
+        ]
+    }
+
     /// Connects presenting `issued`, trusting the test CA.
     pub async fn connect_with(&self, issued: &Issued) -> Result<Clients, client::ClientError> {
         let id = ClientIdentity {
