@@ -86,7 +86,8 @@ pub enum AuditCommand {
         conn: Connection,
     },
     /// Accept the newest checkpoint only if the log proves it extends the
-    /// last one this witness accepted; otherwise raise an alarm (exit 1).
+    /// last one this witness accepted, or declares a restore from a backup
+    /// that holds up (reported on stderr); otherwise raise an alarm (exit 1).
     Witness {
         /// Witness state: the accepted checkpoints (JSON Lines). Keep it
         /// where the server's operators cannot write.
