@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent verifier for a daypass JSON Lines export (log format version 1).
+"""Independent verifier for a daypass JSON Lines export (log format versions 1 and 2).
 
 Written from docs/log-format.md alone, with the Python standard library:
     python3 docs/verify_export.py log.jsonl
@@ -48,12 +48,19 @@ def s(text):
 
 
 def entry_bytes(e):
-    out = bytes([1]) + struct.pack(">Q", e["seq"]) + struct.pack(">q", e["timestamp_ms"])
+    sealed = e.get("sealed")
+    version = 1 if sealed is None else 2
+    out = bytes([version]) + struct.pack(">Q", e["seq"]) + struct.pack(">q", e["timestamp_ms"])
     out += s(e["actor"]) + s(e["tenant"]) + s(e["kind"])
     keys = sorted(e["details"], key=lambda k: k.encode("utf-8"))
     out += struct.pack(">I", len(keys))
     for k in keys:
         out += s(k) + s(e["details"][k])
+    if sealed is not None:
+        # Section 2.1: the nonce, then the ciphertext as a length-prefixed
+        # byte string; `opened` is not hashed.
+        ct = bytes.fromhex(sealed["ciphertext"])
+        out += bytes.fromhex(sealed["nonce"]) + struct.pack(">I", len(ct)) + ct
     return out + bytes.fromhex(e["prev_hash"])
 
 
@@ -105,7 +112,7 @@ def parse_line(lineno, raw):
     if type(e) is not dict:
         raise malformed("not a JSON object")
     seq = e.get("seq") if is_int(e.get("seq"), 0, U64_MAX) else None
-    unknown = sorted(set(e) - MEMBERS - {"inclusion"})
+    unknown = sorted(set(e) - MEMBERS - {"inclusion", "sealed", "opened"})
     if unknown:
         raise malformed(f"unknown member {unknown[0]!r} (section 4 lists every member)", seq)
     missing = sorted(MEMBERS - set(e))
@@ -124,6 +131,20 @@ def parse_line(lineno, raw):
     for m in ("prev_hash", "hash"):
         if not is_text(e[m]) or not HEX_HASH.fullmatch(e[m]):
             raise malformed(f"{m} is not 64 lowercase hex digits", seq)
+    if "sealed" in e:
+        sl = e["sealed"]
+        if (type(sl) is not dict or set(sl) != {"nonce", "ciphertext"}
+                or not all(is_text(v) and re.fullmatch(r"(?:[0-9a-f]{2})*", v) for v in sl.values())
+                or len(sl["nonce"]) != 24 or len(sl["ciphertext"]) < 32):
+            raise malformed("sealed is not {nonce: 24 hex digits, ciphertext: hex of 16 bytes or more}", seq)
+    if "opened" in e:
+        o = e["opened"]
+        if "sealed" not in e:
+            raise malformed("opened without sealed", seq)
+        if type(o) is not dict or not all(is_text(k) and is_text(v) for k, v in o.items()):
+            raise malformed("opened is not an object of Unicode strings", seq)
+        if set(o) & set(d):
+            raise malformed("a detail is both in details and in opened", seq)
     if "inclusion" in e:
         p = e["inclusion"]
         if type(p) is not list or not all(is_text(h) and HEX_HASH.fullmatch(h) for h in p):

@@ -100,10 +100,12 @@ pub enum Action {
     ListScreens,
     Backup,
     RecordDeclaration,
+    TerminateTenant,
+    ShredTenant,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 39] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -141,6 +143,8 @@ impl Action {
         Action::ListScreens,
         Action::Backup,
         Action::RecordDeclaration,
+        Action::TerminateTenant,
+        Action::ShredTenant,
     ];
 
     /// The RPC's name, as logged.
@@ -183,6 +187,8 @@ impl Action {
             Action::ListScreens => "ListScreens",
             Action::Backup => "Backup",
             Action::RecordDeclaration => "RecordDeclaration",
+            Action::TerminateTenant => "TerminateTenant",
+            Action::ShredTenant => "ShredTenant",
         }
     }
 }
@@ -298,6 +304,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListScreens
                     | Backup
                     | RecordDeclaration
+                    | TerminateTenant
+                    | ShredTenant
             ),
             Role::Auditor => matches!(
                 action,

@@ -327,11 +327,15 @@ async fn offline_verify_names_each_kind_of_tampering() {
     let validated = at("validation.allowed");
     let added = at("tenant.added");
 
-    // One field changed: the reason of the request.
+    // One hashed field changed: the requested duration. (The reason is
+    // sealed: the hash covers its ciphertext; `opened` shows it, checked by
+    // `audit verify --tenant-key`, tests/termination.rs.)
     let mut modified = lines.clone();
     let mut v: serde_json::Value = serde_json::from_str(&lines[requested]).unwrap();
-    assert_eq!(v["details"]["reason"], "INC-1 login fails");
-    v["details"]["reason"] = "routine check".into();
+    assert_eq!(v["opened"]["reason"], "INC-1 login fails");
+    assert!(v["details"]["reason"].is_null(), "{v}");
+    assert!(v["sealed"]["ciphertext"].is_string(), "{v}");
+    v["details"]["duration_secs"] = "86399".into();
     modified[requested] = v.to_string();
     assert_verify_fails(
         &verify("modified.jsonl", &modified),
@@ -773,7 +777,15 @@ async fn an_independent_python_verifier_agrees() {
         "same entry count and head"
     );
     let text = std::fs::read_to_string(file).expect("read");
-    let bad = x.write("bad.jsonl", &[text.replacen("INC-1", "INC-2", 1)]);
+    let bad = x.write(
+        "bad.jsonl",
+        &[text.replacen(
+            "\"kind\":\"grant.requested\"",
+            "\"kind\":\"grant.requestex\"",
+            1,
+        )],
+    );
+    assert_ne!(text, std::fs::read_to_string(&bad).expect("read"));
     assert!(!x.python(&bad, None, &x.key).status.success());
 
     // With the signed checkpoint and the log key: the Ed25519 signature and
@@ -937,6 +949,7 @@ async fn the_python_verifier_refuses_forged_exports() {
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect(),
+        sealed: None,
         prev_hash: GENESIS_PREV_HASH,
     }
     .seal();

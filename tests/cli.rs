@@ -413,7 +413,13 @@ fn auditors_and_tenants_verify_the_log_offline_and_witness_it() {
     );
     std::fs::write(
         d.join("acme-edited.jsonl"),
-        mine.replacen("INC-9", "INC-8", 1),
+        // A hashed field (the reason is sealed: `opened` is checked with
+        // the tenant's key, tests/termination.rs).
+        mine.replacen(
+            "\"kind\":\"grant.requested\"",
+            "\"kind\":\"grant.requestex\"",
+            1,
+        ),
     )
     .expect("write");
     let out = offline(&[

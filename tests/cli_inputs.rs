@@ -80,6 +80,7 @@ fn export_lines(n: u64) -> Vec<String> {
                 tenant: String::new(),
                 kind: "server.started".into(),
                 details: BTreeMap::from([("detail".to_owned(), "test".to_owned())]),
+                sealed: None,
                 prev_hash: prev,
             }
             .seal();

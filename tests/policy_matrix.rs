@@ -100,6 +100,8 @@ const ADMIN_ROLE: &[Action] = &[
     ListScreens,
     Backup,
     RecordDeclaration,
+    TerminateTenant,
+    ShredTenant,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[

@@ -39,6 +39,7 @@ fn entry() -> impl Strategy<Value = Entry> {
             tenant,
             kind,
             details,
+            sealed: None,
             prev_hash,
         })
 }
@@ -65,6 +66,7 @@ fn chain(n: usize) -> impl Strategy<Value = Vec<SealedEntry>> {
                     tenant: "acme".into(),
                     kind,
                     details,
+                    sealed: None,
                     prev_hash: prev,
                 }
                 .seal();
@@ -167,6 +169,7 @@ fn detail_maps_are_canonical() {
         tenant: String::new(),
         kind: String::new(),
         details,
+        sealed: None,
         prev_hash: [0; 32],
     };
     assert_eq!(e(a).encode(), e(b).encode());

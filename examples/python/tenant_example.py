@@ -418,17 +418,23 @@ def tenant_entries(pb2, audit, page_size, vkey):
 
 
 def entry_bytes(e):
-    """The canonical bytes of an entry (docs/log-format.md, version 1)."""
+    """The canonical bytes of an entry (docs/log-format.md §2, and §2.1 for
+    version 2: the opened details are shown but not encoded)."""
     def s(text):
         b = text.encode("utf-8")
         return struct.pack(">I", len(b)) + b
 
-    out = bytes([1]) + struct.pack(">Q", e.seq) + struct.pack(">q", e.timestamp_ms)
+    sealed = len(e.sealed_nonce) > 0
+    out = bytes([2 if sealed else 1]) + struct.pack(">Q", e.seq) + struct.pack(">q", e.timestamp_ms)
     out += s(e.actor) + s(e.tenant) + s(e.kind)
-    keys = sorted(e.details, key=lambda k: k.encode("utf-8"))
+    opened = set(e.opened)
+    keys = sorted((k for k in e.details if k not in opened), key=lambda k: k.encode("utf-8"))
     out += struct.pack(">I", len(keys))
     for k in keys:
         out += s(k) + s(e.details[k])
+    if sealed:
+        ct = bytes(e.sealed_ciphertext)
+        out += bytes(e.sealed_nonce) + struct.pack(">I", len(ct)) + ct
     return out + bytes(e.prev_hash)
 
 

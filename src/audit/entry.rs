@@ -1,19 +1,31 @@
-//! One log entry, its canonical bytes and its hash (format version 1).
+//! One log entry, its canonical bytes and its hash (format versions 1 and 2).
 //!
 //! ```text
-//! entry_bytes = version:u8 (=1)
+//! entry_bytes = version:u8 (=1, or 2 for an entry with a sealed part)
 //!               seq:u64be
 //!               timestamp_ms:i64be
 //!               actor:str  tenant:str  kind:str
 //!               n_details:u32be  (key:str value:str) * n   keys strictly ascending
+//!               [version 2 only: nonce:[u8;12] ciphertext:bytes]
 //!               prev_hash:[u8;32]
 //! str         = len:u32be utf8-bytes
+//! bytes       = len:u32be bytes
 //! hash        = SHA-256(entry_bytes)
 //! ```
 //!
 //! The first entry has seq 0 and a prev_hash of 32 zero bytes. Decoding is
 //! strict: exactly one encoding is accepted for any entry, so the hash of an
 //! entry is a function of its fields.
+//!
+//! Version 2 ([`Sealed`]) carries a tenant's personal details (reasons,
+//! tickets, resources, notes: [`crate::domain::detail::PERSONAL`]) as
+//! AES-256-GCM ciphertext under that tenant's key, so destroying the key
+//! erases them while the hash, covering the ciphertext, stays valid
+//! (crypto-shredding; [`crate::ledger::keys`] seals and opens). The
+//! plaintext of the sealed part is itself encoded as `n:u32be (key:str
+//! value:str) * n`, keys strictly ascending. An entry opened with its key
+//! shows every detail in [`Entry::details`]; [`Sealed::opened`] names the
+//! ones that came from the ciphertext, which [`Entry::encode`] leaves out.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +35,15 @@ use thiserror::Error;
 use crate::clock::Timestamp;
 
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The format of an entry with a sealed part.
+pub const SEALED_FORMAT_VERSION: u8 = 2;
+
+/// Length of an AES-GCM nonce.
+pub const NONCE_LEN: usize = 12;
+
+/// Length of an AES-GCM tag, the shortest ciphertext.
+pub const TAG_LEN: usize = 16;
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -44,8 +65,24 @@ pub struct Entry {
     pub tenant: String,
     /// What happened, e.g. `grant.activated` (see docs/log-format.md).
     pub kind: String,
+    /// Every detail readable here: the plain ones and, if the entry was
+    /// opened with its tenant's key, the sealed ones ([`Sealed::opened`]).
     pub details: BTreeMap<String, String>,
+    /// The sealed part (format version 2), or None (version 1).
+    pub sealed: Option<Sealed>,
     pub prev_hash: Hash,
+}
+
+/// A tenant's personal details, encrypted with the tenant's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: [u8; NONCE_LEN],
+    /// AES-256-GCM of the encoded details, tag included.
+    pub ciphertext: Vec<u8>,
+    /// The keys of [`Entry::details`] that were opened from the ciphertext
+    /// (empty until opened, and for good once the key is destroyed). Not
+    /// encoded: the bytes carry only the ciphertext.
+    pub opened: std::collections::BTreeSet<String>,
 }
 
 /// An entry together with its hash.
@@ -69,27 +106,46 @@ pub enum DecodeError {
     Trailing(usize),
     #[error("entry is larger than {MAX_ENTRY_BYTES} bytes")]
     TooLarge,
+    #[error("a sealed part is shorter than its 16-byte tag")]
+    SealedTooShort,
 }
 
 impl Entry {
-    /// The canonical bytes (format version 1).
+    /// The canonical bytes: version 1, or 2 with a sealed part.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             1 + 8 + 8 + 4 * 4 + self.actor.len() + self.tenant.len() + self.kind.len() + 64 + 32,
         );
-        out.push(FORMAT_VERSION);
+        out.push(match self.sealed {
+            None => FORMAT_VERSION,
+            Some(_) => SEALED_FORMAT_VERSION,
+        });
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.timestamp.millis().to_be_bytes());
         put_str(&mut out, &self.actor);
         put_str(&mut out, &self.tenant);
         put_str(&mut out, &self.kind);
-        out.extend_from_slice(&(self.details.len() as u32).to_be_bytes());
-        for (k, v) in &self.details {
+        let plain = self.plain_details();
+        out.extend_from_slice(&(plain.clone().count() as u32).to_be_bytes());
+        for (k, v) in plain {
             put_str(&mut out, k);
             put_str(&mut out, v);
         }
+        if let Some(s) = &self.sealed {
+            out.extend_from_slice(&s.nonce);
+            out.extend_from_slice(&(s.ciphertext.len() as u32).to_be_bytes());
+            out.extend_from_slice(&s.ciphertext);
+        }
         out.extend_from_slice(&self.prev_hash);
         out
+    }
+
+    /// The details the bytes carry in the clear.
+    pub fn plain_details(&self) -> impl Iterator<Item = (&String, &String)> + Clone {
+        let opened = self.sealed.as_ref().map(|s| &s.opened);
+        self.details
+            .iter()
+            .filter(move |(k, _)| !opened.is_some_and(|o| o.contains(*k)))
     }
 
     pub fn hash(&self) -> Hash {
@@ -108,7 +164,7 @@ impl Entry {
         }
         let mut r = Reader { buf: bytes };
         let version = r.u8()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != SEALED_FORMAT_VERSION {
             return Err(DecodeError::Version(version));
         }
         let seq = u64::from_be_bytes(r.array()?);
@@ -128,6 +184,20 @@ impl Entry {
             last = Some(k.clone());
             details.insert(k, v);
         }
+        let sealed = if version == SEALED_FORMAT_VERSION {
+            let nonce = r.array()?;
+            let len = u32::from_be_bytes(r.array()?) as usize;
+            if len < TAG_LEN {
+                return Err(DecodeError::SealedTooShort);
+            }
+            Some(Sealed {
+                nonce,
+                ciphertext: r.take(len)?.to_vec(),
+                opened: Default::default(),
+            })
+        } else {
+            None
+        };
         let prev_hash = r.array()?;
         if !r.buf.is_empty() {
             return Err(DecodeError::Trailing(r.buf.len()));
@@ -139,9 +209,44 @@ impl Entry {
             tenant,
             kind,
             details,
+            sealed,
             prev_hash,
         })
     }
+}
+
+/// The plaintext of a sealed part: `n:u32be (key:str value:str) * n`.
+pub fn encode_details<'a>(
+    details: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(details.len() as u32).to_be_bytes());
+    for (k, v) in details {
+        put_str(&mut out, k);
+        put_str(&mut out, v);
+    }
+    out
+}
+
+/// Strict inverse of [`encode_details`].
+pub fn decode_details(bytes: &[u8]) -> Result<BTreeMap<String, String>, DecodeError> {
+    let mut r = Reader { buf: bytes };
+    let n = u32::from_be_bytes(r.array()?);
+    let mut details = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for _ in 0..n {
+        let k = r.string()?;
+        let v = r.string()?;
+        if last.as_ref().is_some_and(|l| *l >= k) {
+            return Err(DecodeError::KeyOrder);
+        }
+        last = Some(k.clone());
+        details.insert(k, v);
+    }
+    if !r.buf.is_empty() {
+        return Err(DecodeError::Trailing(r.buf.len()));
+    }
+    Ok(details)
 }
 
 pub fn hash_bytes(bytes: &[u8]) -> Hash {
@@ -203,6 +308,7 @@ pub(crate) mod tests {
                 ("grant".into(), "g-0123456789abcdef01234567".into()),
                 ("reason".into(), "INC-42 login fails".into()),
             ]),
+            sealed: None,
             prev_hash: [0x11; 32],
         }
     }
@@ -257,8 +363,62 @@ pub(crate) mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(Entry::decode(&longer), Err(DecodeError::Trailing(1)));
+        let mut v3 = bytes.clone();
+        v3[0] = 3;
+        assert_eq!(Entry::decode(&v3), Err(DecodeError::Version(3)));
+        // A version-1 body read as version 2 lacks its sealed part.
         let mut v2 = bytes.clone();
         v2[0] = 2;
-        assert_eq!(Entry::decode(&v2), Err(DecodeError::Version(2)));
+        assert!(Entry::decode(&v2).is_err());
+    }
+
+    #[test]
+    fn sealed_round_trip_hashes_the_ciphertext_not_the_opened_details() {
+        let mut e = example();
+        e.details.remove("reason");
+        e.sealed = Some(Sealed {
+            nonce: [7; NONCE_LEN],
+            ciphertext: vec![1; TAG_LEN],
+            opened: Default::default(),
+        });
+        let bytes = e.encode();
+        assert_eq!(bytes[0], 2);
+        assert_eq!(Entry::decode(&bytes), Ok(e.clone()));
+        // Opened: the detail is shown, the bytes (and so the hash) unchanged.
+        let mut opened = e.clone();
+        opened.details.insert("reason".into(), "INC-42".into());
+        opened
+            .sealed
+            .as_mut()
+            .unwrap()
+            .opened
+            .insert("reason".into());
+        assert_eq!(opened.encode(), bytes);
+        // A ciphertext shorter than a tag, or cut short, is refused.
+        let mut short = e.clone();
+        short
+            .sealed
+            .as_mut()
+            .unwrap()
+            .ciphertext
+            .truncate(TAG_LEN - 1);
+        assert_eq!(
+            Entry::decode(&short.encode()),
+            Err(DecodeError::SealedTooShort)
+        );
+        assert_eq!(
+            Entry::decode(&bytes[..bytes.len() - 33]),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn sealed_details_round_trip_strictly() {
+        let d = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "2".into())]);
+        let bytes = encode_details(d.iter());
+        assert_eq!(decode_details(&bytes), Ok(d));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_details(&longer), Err(DecodeError::Trailing(1)));
     }
 }

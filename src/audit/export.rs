@@ -16,7 +16,7 @@ use serde::{
 };
 
 use super::{
-    entry::{Entry, Hash, SealedEntry},
+    entry::{Entry, Hash, NONCE_LEN, Sealed, SealedEntry},
     merkle::{self, Frontier},
     note::Checkpoint,
     state::{LogState, Rules},
@@ -43,6 +43,23 @@ struct Line {
     hash: String,
     #[serde(default)]
     inclusion: Option<Vec<String>>,
+    #[serde(default)]
+    sealed: Option<SealedLine>,
+    #[serde(default, deserialize_with = "unique_opened")]
+    opened: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedLine {
+    nonce: String,
+    ciphertext: String,
+}
+
+fn unique_opened<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    unique_details(d).map(Some)
 }
 
 /// `details` with each key once: a repeated key is refused, not resolved
@@ -74,19 +91,40 @@ fn unique_details<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, St
 }
 
 /// The JSON object for one entry, as written to an export.
+///
+/// A sealed entry (format version 2) adds `sealed` (`nonce` and
+/// `ciphertext`, hex; hashed) and, when it was read with its tenant's key,
+/// `opened`: the sealed details in the clear. `opened` is NOT covered by
+/// the hash; `audit verify --tenant-key` checks it against the ciphertext.
 pub fn to_json(e: &SealedEntry) -> serde_json::Value {
     let entry = &e.entry;
-    serde_json::json!({
+    let plain: BTreeMap<&String, &String> = entry.plain_details().collect();
+    let mut v = serde_json::json!({
         "seq": entry.seq,
         "time": entry.timestamp.to_rfc3339(),
         "timestamp_ms": entry.timestamp.millis(),
         "actor": entry.actor,
         "tenant": entry.tenant,
         "kind": entry.kind,
-        "details": entry.details,
+        "details": plain,
         "prev_hash": hex::encode(entry.prev_hash),
         "hash": hex::encode(e.hash),
-    })
+    });
+    if let Some(s) = &entry.sealed {
+        v["sealed"] = serde_json::json!({
+            "nonce": hex::encode(s.nonce),
+            "ciphertext": hex::encode(&s.ciphertext),
+        });
+        if !s.opened.is_empty() {
+            let opened: BTreeMap<&String, &String> = entry
+                .details
+                .iter()
+                .filter(|(k, _)| s.opened.contains(*k))
+                .collect();
+            v["opened"] = serde_json::json!(opened);
+        }
+    }
+    v
 }
 
 pub fn write_line(w: &mut impl Write, e: &SealedEntry) -> io::Result<()> {
@@ -119,13 +157,39 @@ pub fn parse_proven_line(line: &str) -> Result<(SealedEntry, Option<Vec<Hash>>),
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let mut details = l.details;
+    let sealed = match l.sealed {
+        None if l.opened.is_some() => return Err("opened without sealed".into()),
+        None => None,
+        Some(s) => {
+            let mut nonce = [0u8; NONCE_LEN];
+            hex::decode_to_slice(&s.nonce, &mut nonce)
+                .map_err(|_| "sealed.nonce: 24 hex digits".to_owned())?;
+            let ciphertext =
+                hex::decode(&s.ciphertext).map_err(|_| "sealed.ciphertext: hex".to_owned())?;
+            let mut opened = std::collections::BTreeSet::new();
+            for (k, v) in l.opened.unwrap_or_default() {
+                if details.contains_key(&k) {
+                    return Err(format!("detail {k} is both plain and opened"));
+                }
+                opened.insert(k.clone());
+                details.insert(k, v);
+            }
+            Some(Sealed {
+                nonce,
+                ciphertext,
+                opened,
+            })
+        }
+    };
     let entry = Entry {
         seq: l.seq,
         timestamp: Timestamp(l.timestamp_ms),
         actor: l.actor,
         tenant: l.tenant,
         kind: l.kind,
-        details: l.details,
+        details,
+        sealed,
         prev_hash: parse_hash(&l.prev_hash, "prev_hash")?,
     };
     let hash = parse_hash(&l.hash, "hash")?;
@@ -176,6 +240,64 @@ pub fn verify(r: impl BufRead) -> Result<Summary, (usize, Problem)> {
         first_seq,
         head: verifier.head(),
     })
+}
+
+/// What [`open_sealed`] found: sealed entries, and how many of them showed
+/// their details in `opened` (each checked against the ciphertext).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub sealed: u64,
+    pub shown: u64,
+}
+
+/// Opens every sealed entry of an export with a tenant's key (the one its
+/// termination export carries): each must open, and details an `opened`
+/// member shows must be exactly what the ciphertext holds. Returns the
+/// 1-based line and what is wrong otherwise.
+pub fn open_sealed(
+    r: impl BufRead,
+    key: &super::seal::KeyBytes,
+) -> Result<Opened, (usize, String)> {
+    let mut out = Opened {
+        sealed: 0,
+        shown: 0,
+    };
+    for (i, line) in r.lines().enumerate() {
+        let lineno = i + 1;
+        let line = line.map_err(|e| (lineno, format!("unreadable: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut e = parse_line(&line).map_err(|why| (lineno, why))?.entry;
+        let Some(s) = e.sealed.as_mut() else {
+            continue;
+        };
+        out.sealed += 1;
+        let claimed: BTreeMap<String, String> = std::mem::take(&mut s.opened)
+            .into_iter()
+            .filter_map(|k| e.details.remove_entry(&k))
+            .collect();
+        super::seal::open_entry_with(key, &mut e).map_err(|why| (lineno, why))?;
+        if !claimed.is_empty() {
+            out.shown += 1;
+            let opened: BTreeMap<String, String> = e
+                .details
+                .iter()
+                .filter(|(k, _)| e.sealed.as_ref().is_some_and(|s| s.opened.contains(*k)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if opened != claimed {
+                return Err((
+                    lineno,
+                    format!(
+                        "entry {}: its opened details are not what its ciphertext holds",
+                        e.seq
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Replays the log's semantics ([`super::state`]) over an export whose

@@ -381,6 +381,7 @@ mod tests {
                 tenant: tenant.into(),
                 kind: kind.into(),
                 details: d.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+                sealed: None,
                 prev_hash: [0; 32],
             },
             hash: [0; 32],

@@ -25,6 +25,7 @@ use crate::{
     domain::{
         Alert, AlertId, Approval, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name,
         Role, StaffRecord, TenantRecord, detail,
+        grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
 
@@ -121,6 +122,9 @@ impl LogState {
                 if kind == EventKind::TenantAdded && exists {
                     return Err(format!("tenant {name} was already added"));
                 }
+                if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
+                    return Err(format!("{why}, so it is not updated"));
+                }
                 let created_at = match self.tenants.get(&name) {
                     Some((t, _)) => t.created_at,
                     None if kind == EventKind::TenantAdded => now,
@@ -132,8 +136,41 @@ impl LogState {
                     require_ticket,
                     created_at,
                     require_declaration,
+                    terminated_at: None,
+                    shredded_at: None,
                 };
                 self.tenants.insert(name, (rec, e.seq));
+            }
+            EventKind::TenantTerminated => {
+                if let Some(g) = self
+                    .grants
+                    .values()
+                    .find(|g| g.grant.tenant.as_str() == e.tenant && g.grant.state.is_live())
+                {
+                    return Err(format!(
+                        "tenant {} is terminated while grant {} is still {}",
+                        e.tenant,
+                        g.grant.id,
+                        g.grant.state.as_str()
+                    ));
+                }
+                let (t, seq) = self.tenant_entry(e)?;
+                if t.terminated_at.is_some() {
+                    return Err(format!("tenant {} was already terminated", t.name));
+                }
+                t.terminated_at = Some(now);
+                *seq = e.seq;
+            }
+            EventKind::TenantShredded => {
+                let (t, seq) = self.tenant_entry(e)?;
+                if t.terminated_at.is_none() {
+                    return Err(format!("tenant {} is shredded but was not terminated", t.name));
+                }
+                if t.shredded_at.is_some() {
+                    return Err(format!("tenant {} was already shredded", t.name));
+                }
+                t.shredded_at = Some(timestamp(e, detail::SHREDDED_AT)?);
+                *seq = e.seq;
             }
             EventKind::GrantRequested => self.requested(e)?,
             EventKind::GrantActivated => {
@@ -203,9 +240,13 @@ impl LogState {
                         g.grant.id
                     ));
                 }
-                let offboarded = kind == EventKind::GrantRevoked
-                    && e.details.get(detail::CAUSE).map(String::as_str)
-                        == Some("holder offboarded");
+                let cause = e
+                    .details
+                    .get(detail::CAUSE)
+                    .map(String::as_str)
+                    .filter(|_| kind == EventKind::GrantRevoked)
+                    .filter(|c| [CAUSE_OFFBOARDED, CAUSE_TERMINATED].contains(c));
+                let offboarded = cause == Some(CAUSE_OFFBOARDED);
                 let g = &mut g.grant;
                 g.state = if kind == EventKind::GrantRevoked {
                     GrantState::Revoked
@@ -215,8 +256,8 @@ impl LogState {
                 g.ended_at = Some(now);
                 g.decided_by = e.actor.clone();
                 g.offboarded = offboarded;
-                g.decision_note = if offboarded {
-                    "holder offboarded".into()
+                g.decision_note = if let Some(cause) = cause {
+                    cause.into()
                 } else {
                     e.details.get(detail::NOTE).cloned().unwrap_or_default()
                 };
@@ -320,6 +361,9 @@ impl LogState {
         let tenant = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
         if self.grants.contains_key(&id) {
             return Err(format!("grant {id} was already requested"));
+        }
+        if let Some(why) = self.tenants.get(&tenant).and_then(|(t, _)| t.closed()) {
+            return Err(format!("grant {id} is requested, but {why}"));
         }
         if e.actor != format!("staff/{holder}") {
             return Err(format!(
@@ -450,6 +494,15 @@ impl LogState {
         self.grants
             .get_mut(&id)
             .ok_or_else(|| format!("grant {id} was never requested"))
+    }
+
+    /// The record of the tenant an entry is about.
+    fn tenant_entry(&mut self, e: &Entry) -> Result<(&mut TenantRecord, &mut u64), String> {
+        let name = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
+        match self.tenants.get_mut(&name) {
+            Some((t, seq)) => Ok((t, seq)),
+            None => Err(format!("tenant {name} was never added")),
+        }
     }
 
     fn touch(&mut self, e: &Entry) {

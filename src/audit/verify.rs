@@ -206,6 +206,7 @@ mod tests {
                     tenant: String::new(),
                     kind: "test".into(),
                     details: BTreeMap::from([("n".into(), seq.to_string())]),
+                    sealed: None,
                     prev_hash: prev,
                 }
                 .seal();

@@ -32,6 +32,7 @@ mod screen;
 mod serve;
 mod staff;
 mod tenant;
+mod terminate;
 mod webhooks;
 
 use std::io;

@@ -261,6 +261,8 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
     json!({
         "name": t.name, "approval": approval(t.approval), "require_ticket": t.require_ticket,
         "require_declaration": t.require_declaration, "created_at": time_json(t.created_at_ms),
+        "terminated_at": (t.terminated_at_ms != 0).then(|| time_json(t.terminated_at_ms)),
+        "shredded_at": (t.shredded_at_ms != 0).then(|| time_json(t.shredded_at_ms)),
     })
 }
 
@@ -284,7 +286,7 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
 }
 
 pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
-    let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED"]);
+    let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED", "ENDED"]);
     for x in tenants {
         t.row(vec![
             x.name.clone(),
@@ -295,6 +297,11 @@ pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
                 "optional".into()
             },
             time(x.created_at_ms),
+            match (x.terminated_at_ms, x.shredded_at_ms) {
+                (0, _) => "-".into(),
+                (t, 0) => format!("terminated {}", time(t)),
+                (_, s) => format!("shredded {}", time(s)),
+            },
         ]);
     }
     t.render()

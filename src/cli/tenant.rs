@@ -55,6 +55,25 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// End a tenant's agreement: revoke its grants, take no new ones,
+    /// export its log slice with proofs and its key to DIR (checked), and
+    /// with --confirm destroy its key: its personal details are gone, the
+    /// log still verifies.
+    #[command(after_help = "Examples:\n  \
+        daypass tenant terminate acme --export acme-return --as ada\n  \
+        daypass tenant terminate acme --export acme-return --confirm acme --as ada")]
+    Terminate {
+        /// The tenant's name.
+        name: String,
+        /// Directory for the tenant's export (log.jsonl, checkpoint,
+        /// tenant.key), made 0700.
+        #[arg(long, value_name = "DIR")]
+        export: std::path::PathBuf,
+        /// Repeat the tenant's name to destroy its key after the export
+        /// (cannot be undone). Without it, stops after the export.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -65,6 +84,14 @@ pub enum ApprovalArg {
 
 /// Runs one `daypass tenant` command against the server.
 pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: bool) -> CliResult {
+    if let TenantCommand::Terminate {
+        name,
+        export,
+        confirm,
+    } = command
+    {
+        return super::terminate::run(conn, name, export, confirm, json_out).await;
+    }
     let mut c = connect(conn).await?;
     match command {
         TenantCommand::Add {
@@ -128,6 +155,7 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                 &output::tenants_table(&r.tenants),
             );
         }
+        TenantCommand::Terminate { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

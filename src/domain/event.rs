@@ -48,10 +48,12 @@ pub enum EventKind {
     StoreRestored,
     StoreBackedUp,
     StaffDeclarationRecorded,
+    TenantTerminated,
+    TenantShredded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 35] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -85,6 +87,8 @@ impl EventKind {
         EventKind::StoreRestored,
         EventKind::StoreBackedUp,
         EventKind::StaffDeclarationRecorded,
+        EventKind::TenantTerminated,
+        EventKind::TenantShredded,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -95,6 +99,8 @@ impl EventKind {
             EventKind::StaffOffboarded => "staff.offboarded",
             EventKind::TenantAdded => "tenant.added",
             EventKind::TenantUpdated => "tenant.updated",
+            EventKind::TenantTerminated => "tenant.terminated",
+            EventKind::TenantShredded => "tenant.shredded",
             EventKind::GrantRequested => "grant.requested",
             EventKind::GrantApproved => "grant.approved",
             EventKind::GrantDenied => "grant.denied",
@@ -214,6 +220,19 @@ pub mod detail {
     pub const DECLARATION_VERSION: &str = "declaration_version";
     pub const SIGNED_ON: &str = "signed_on";
     pub const DOCUMENT_SHA256: &str = "document_sha256";
+    pub const SHREDDED_AT: &str = "shredded_at";
+
+    /// The details of a tenant's entries that are its personal data: the
+    /// free text people type (reasons, tickets, notes) and what they did
+    /// in the tenant's environment (actions, resources). They are sealed
+    /// with the tenant's key ([`crate::ledger::keys`]) and gone once it is
+    /// destroyed; every other detail is structure the log's rules are
+    /// checked with, offline and without the key, and stays plain.
+    pub const PERSONAL: [&str; 5] = [REASON, TICKET, NOTE, ACTION, RESOURCE];
+
+    pub fn is_personal(key: &str) -> bool {
+        PERSONAL.contains(&key)
+    }
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

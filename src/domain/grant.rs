@@ -165,7 +165,14 @@ pub enum Ending {
     Release,
     /// The holder was offboarded.
     Offboard,
+    /// The tenant's agreement ended (`tenant terminate`).
+    Terminate,
 }
+
+/// The cause (and decision note) of a grant ended by offboarding.
+pub const CAUSE_OFFBOARDED: &str = "holder offboarded";
+/// The cause (and decision note) of a grant ended by termination.
+pub const CAUSE_TERMINATED: &str = "tenant terminated";
 
 impl Grant {
     /// A new request, pending until [`Grant::activate`] or
@@ -265,9 +272,15 @@ impl Grant {
             Ending::Offboard => {
                 self.state = GrantState::Revoked;
                 self.offboarded = true;
-                self.decision_note = "holder offboarded".into();
+                self.decision_note = CAUSE_OFFBOARDED.into();
                 self.draft(actor, EventKind::GrantRevoked)
-                    .with(detail::CAUSE, "holder offboarded")
+                    .with(detail::CAUSE, CAUSE_OFFBOARDED)
+            }
+            Ending::Terminate => {
+                self.state = GrantState::Revoked;
+                self.decision_note = CAUSE_TERMINATED.into();
+                self.draft(actor, EventKind::GrantRevoked)
+                    .with(detail::CAUSE, CAUSE_TERMINATED)
             }
         }
     }

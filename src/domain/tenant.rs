@@ -36,4 +36,23 @@ pub struct TenantRecord {
     /// holder's record (absent in records written before it existed).
     #[serde(default)]
     pub require_declaration: bool,
+    /// When the agreement ended (`tenant terminate`): no grants from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_at: Option<Timestamp>,
+    /// When its key was destroyed, and with it its personal details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shredded_at: Option<Timestamp>,
+}
+
+impl TenantRecord {
+    /// Why no grant may be requested or approved for this tenant, if so.
+    pub fn closed(&self) -> Option<String> {
+        self.terminated_at.map(|t| {
+            format!(
+                "tenant {} was terminated on {}: it takes no grants any more",
+                self.name,
+                t.to_rfc3339()
+            )
+        })
+    }
 }

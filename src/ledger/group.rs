@@ -452,19 +452,38 @@ impl Ledger {
         )?;
 
         let mut next = w.head;
+        // Seal every entry first: a failure (no key could be made) leaves
+        // the writer as it was.
         let mut sealed = Vec::with_capacity(batch.entries.len());
-        let mut last_leaf = None;
         for d in batch.entries.drain(..) {
-            let s = Entry {
+            let mut e = Entry {
                 seq: next.next_seq,
                 timestamp: now,
                 actor: d.actor.to_string(),
                 tenant: d.tenant,
                 kind: d.kind.as_str().to_owned(),
                 details: d.details,
+                sealed: None,
                 prev_hash: next.prev_hash,
+            };
+            if let Some(keys) = self.driver.tenant_keys() {
+                keys.seal_entry(&mut e).map_err(|why| {
+                    LedgerError::Unavailable(format!(
+                        "cannot seal the personal details of an entry for tenant {}: {why}",
+                        e.tenant
+                    ))
+                })?;
             }
-            .seal();
+            let s = e.seal();
+            next = Head {
+                next_seq: next.next_seq + 1,
+                prev_hash: s.hash,
+                last_timestamp: now,
+            };
+            sealed.push(s);
+        }
+        let mut last_leaf = None;
+        for s in &sealed {
             let bytes = s.entry.encode();
             let leaf = merkle::leaf_hash(&bytes);
             w.pending.nodes.extend(w.frontier.push(leaf));
@@ -477,12 +496,6 @@ impl Ledger {
                 bytes,
             });
             last_leaf = Some(leaf);
-            next = Head {
-                next_seq: next.next_seq + 1,
-                prev_hash: s.hash,
-                last_timestamp: now,
-            };
-            sealed.push(s);
         }
         if let Some(last) = sealed.last() {
             for (key, fingerprint) in batch.reports {

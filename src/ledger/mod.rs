@@ -57,6 +57,7 @@ mod batch;
 pub mod checkpoint;
 pub mod driver;
 mod group;
+pub mod keys;
 pub mod published;
 #[cfg(test)]
 mod tests;
@@ -435,6 +436,12 @@ impl Ledger {
 
     pub fn tenant(&self, name: &Name) -> Result<Option<TenantRecord>, LedgerError> {
         self.driver.tenant(name)
+    }
+
+    /// The keys tenants' personal details are sealed with, if the store
+    /// seals them ([`keys`]).
+    pub fn tenant_keys(&self) -> Option<Arc<keys::TenantKeys>> {
+        self.driver.tenant_keys().cloned()
     }
 
     pub fn all_tenants(&self) -> Result<Vec<TenantRecord>, LedgerError> {

@@ -15,7 +15,7 @@ use crate::{
         commands::{
             AddStaff, AddTenant, Decide, DecideAlert, IssueCertificate, ListAlerts, ListGrants,
             MAX_CSR_BYTES, OffboardStaff, PairScreen, RecordAccess, RecordDeclaration,
-            RequestGrant, RevokeScreen, TenantEntries, UpdateTenant,
+            RequestGrant, RevokeScreen, ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
         },
     },
 };
@@ -148,6 +148,28 @@ impl TryFrom<&pb::UpdateTenantRequest> for UpdateTenant {
             require_ticket: r.require_ticket,
             require_declaration: r.require_declaration,
         })
+    }
+}
+
+impl TryFrom<&pb::TerminateTenantRequest> for TerminateTenant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::TerminateTenantRequest) -> Result<Self> {
+        Ok(TerminateTenant {
+            name: name(&r.name)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::ShredTenantRequest> for ShredTenant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::ShredTenantRequest) -> Result<Self> {
+        let name = name(&r.name)?;
+        if r.confirm != r.name {
+            return Err(invalid(format!(
+                "confirm must repeat the tenant's name ({name}): shredding cannot be undone"
+            )));
+        }
+        Ok(ShredTenant { name })
     }
 }
 

@@ -62,6 +62,8 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         require_ticket: t.require_ticket,
         require_declaration: t.require_declaration,
         created_at_ms: t.created_at.millis(),
+        terminated_at_ms: t.terminated_at.map(|t| t.millis()).unwrap_or(0),
+        shredded_at_ms: t.shredded_at.map(|t| t.millis()).unwrap_or(0),
         receipt: None,
     }
 }
@@ -139,7 +141,48 @@ pub fn entry_to_pb(s: &SealedEntry) -> pb::LogEntry {
         details: e.details.clone(),
         prev_hash: e.prev_hash.to_vec(),
         hash: s.hash.to_vec(),
+        sealed_nonce: e
+            .sealed
+            .as_ref()
+            .map(|s| s.nonce.to_vec())
+            .unwrap_or_default(),
+        sealed_ciphertext: e
+            .sealed
+            .as_ref()
+            .map(|s| s.ciphertext.clone())
+            .unwrap_or_default(),
+        opened: e
+            .sealed
+            .as_ref()
+            .map(|s| s.opened.iter().cloned().collect())
+            .unwrap_or_default(),
     }
+}
+
+fn sealed_from_pb(e: &pb::LogEntry) -> Result<Option<crate::audit::entry::Sealed>, String> {
+    if e.sealed_nonce.is_empty() {
+        if !e.sealed_ciphertext.is_empty() || !e.opened.is_empty() {
+            return Err(format!("entry {} has a ciphertext but no nonce", e.seq));
+        }
+        return Ok(None);
+    }
+    let nonce = e
+        .sealed_nonce
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("entry {} has a malformed nonce", e.seq))?;
+    let opened: std::collections::BTreeSet<String> = e.opened.iter().cloned().collect();
+    if let Some(k) = opened.iter().find(|k| !e.details.contains_key(*k)) {
+        return Err(format!(
+            "entry {} names an opened detail {k} it lacks",
+            e.seq
+        ));
+    }
+    Ok(Some(crate::audit::entry::Sealed {
+        nonce,
+        ciphertext: e.sealed_ciphertext.clone(),
+        opened,
+    }))
 }
 
 /// A log entry received over gRPC, back into the domain type. Fails when a
@@ -157,6 +200,7 @@ pub fn entry_from_pb(e: &pb::LogEntry) -> Result<SealedEntry, String> {
             tenant: e.tenant.clone(),
             kind: e.kind.clone(),
             details: e.details.clone(),
+            sealed: sealed_from_pb(e)?,
             prev_hash: hash(&e.prev_hash, "prev_hash")?,
         },
         hash: hash(&e.hash, "hash")?,

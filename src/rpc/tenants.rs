@@ -48,6 +48,41 @@ impl TenantService for TenantApi {
         }))
     }
 
+    async fn terminate_tenant(
+        &self,
+        req: Request<pb::TerminateTenantRequest>,
+    ) -> Result<Response<pb::TerminateTenantResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::TerminateTenant).await?;
+        let cmd = api
+            .command(&caller, Action::TerminateTenant, req.get_ref())
+            .await?;
+        let result = api.broker.terminate_tenant(&caller, cmd).await;
+        let t = api.finish(&caller, Action::TerminateTenant, result).await?;
+        Ok(Response::new(pb::TerminateTenantResponse {
+            tenant: Some(convert::tenant_to_pb(&t.tenant)),
+            revoked_grants: t.revoked.iter().map(|g| g.to_string()).collect(),
+            tenant_key: t.key_hex.unwrap_or_default(),
+        }))
+    }
+
+    async fn shred_tenant(
+        &self,
+        req: Request<pb::ShredTenantRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ShredTenant).await?;
+        let cmd = api
+            .command(&caller, Action::ShredTenant, req.get_ref())
+            .await?;
+        let result = api.broker.shred_tenant(&caller, cmd).await;
+        let t = api.finish(&caller, Action::ShredTenant, result).await?;
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(Some(t.1)),
+            ..convert::tenant_to_pb(&t.0)
+        }))
+    }
+
     async fn list_tenants(
         &self,
         req: Request<pb::ListTenantsRequest>,

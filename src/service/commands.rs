@@ -37,6 +37,18 @@ pub struct AddTenant {
     pub require_declaration: bool,
 }
 
+/// End a tenant's agreement: revoke its grants, take no new ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminateTenant {
+    pub name: Name,
+}
+
+/// Destroy a terminated tenant's key (the name given twice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShredTenant {
+    pub name: Name,
+}
+
 /// Change a tenant's policy; at least one field is set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateTenant {

@@ -59,6 +59,9 @@ impl Broker {
                         "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
                     )));
                 };
+                if let Some(why) = t.closed() {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
                 if let Some(why) =
                     self.lacks_declaration(holder, &t, s.staff(holder)?.as_ref())
                 {

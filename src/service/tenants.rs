@@ -1,11 +1,23 @@
-//! Tenant use cases: register a tenant, change its policy, list them.
+//! Tenant use cases: register a tenant, change its policy, list them, and
+//! end its agreement: terminate (revoke every grant, take no new ones,
+//! hand over its key with its export) and shred (destroy the key, and with
+//! it the tenant's personal details; docs/compliance/termination.md).
 
 use super::{Broker, BrokerError, Receipted, Result, receipt};
 use crate::{
-    domain::{Draft, EventKind, TenantRecord, detail},
+    domain::{Draft, EventKind, GrantId, Note, TenantRecord, detail, grant::Ending},
+    ledger::{LedgerError, keys::KeyState},
     policy::Caller,
-    service::commands::{AddTenant, UpdateTenant},
+    service::commands::{AddTenant, ShredTenant, TerminateTenant, UpdateTenant},
 };
+
+/// What `TerminateTenant` answers: the record, the grants it revoked and
+/// the tenant's key (hex), if it has one.
+pub struct Terminated {
+    pub tenant: TenantRecord,
+    pub revoked: Vec<GrantId>,
+    pub key_hex: Option<String>,
+}
 
 impl Broker {
     pub async fn add_tenant(
@@ -33,6 +45,8 @@ impl Broker {
                     require_ticket,
                     created_at: now,
                     require_declaration,
+                    terminated_at: None,
+                    shredded_at: None,
                 };
                 b.put_tenant(rec.clone());
                 b.log(
@@ -61,6 +75,9 @@ impl Broker {
                         "tenant {name} does not exist"
                     )));
                 };
+                if let Some(why) = rec.closed() {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
                 if let Some(a) = cmd.approval {
                     rec.approval = a;
                 }
@@ -76,6 +93,126 @@ impl Broker {
                         .with(detail::APPROVAL, rec.approval.as_str())
                         .with(detail::REQUIRE_TICKET, rec.require_ticket)
                         .with(detail::REQUIRE_DECLARATION, rec.require_declaration),
+                );
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// Ends the tenant's agreement: revokes every live grant (cause `tenant
+    /// terminated`) and marks the record, so no grant is requested or
+    /// approved from now. Repeated on a terminated tenant it changes
+    /// nothing and hands out the key again, until the key is destroyed.
+    pub async fn terminate_tenant(
+        &self,
+        caller: &Caller,
+        cmd: TerminateTenant,
+    ) -> Result<Terminated> {
+        let name = cmd.name;
+        let actor = caller.actor();
+        let no_note = Note::default();
+        let existing = self.ledger.tenant(&name)?;
+        let (tenant, revoked) = match existing {
+            None => {
+                return Err(BrokerError::NotFound(format!(
+                    "tenant {name} does not exist; `daypass tenant list` shows the tenants"
+                )));
+            }
+            Some(t) if t.terminated_at.is_some() => (t, Vec::new()),
+            Some(_) => {
+                let (out, _c) = self
+                    .ledger
+                    .commit(&*self.clock, |s, b, now| {
+                        let Some(mut rec) = s.tenant(&name)? else {
+                            return Err(BrokerError::NotFound(format!(
+                                "tenant {name} does not exist"
+                            )));
+                        };
+                        if rec.terminated_at.is_some() {
+                            return Ok((rec, Vec::new()));
+                        }
+                        let mut revoked = Vec::new();
+                        for mut g in s.live_grants()?.into_iter().filter(|g| g.tenant == name) {
+                            b.log(g.end(Ending::Terminate, now, &actor, &no_note));
+                            self.gate.note_ended(&g, now);
+                            revoked.push(g.id.clone());
+                            b.put_grant(g);
+                        }
+                        rec.terminated_at = Some(now);
+                        b.put_tenant(rec.clone());
+                        b.log(
+                            Draft::new(actor.clone(), name.as_str(), EventKind::TenantTerminated)
+                                .with(detail::REVOKED_GRANTS, revoked.len()),
+                        );
+                        Ok((rec, revoked))
+                    })
+                    .await?;
+                out
+            }
+        };
+        let key_hex = match self.ledger.tenant_keys() {
+            None => None,
+            Some(keys) => keys
+                .export(name.as_str())
+                .map_err(|e| {
+                    BrokerError::Store(LedgerError::Unavailable(format!(
+                        "cannot read the key of tenant {name}: {e}"
+                    )))
+                })?
+                .map(hex::encode),
+        };
+        Ok(Terminated {
+            tenant,
+            revoked,
+            key_hex,
+        })
+    }
+
+    /// Destroys a terminated tenant's key, then logs `tenant.shredded`.
+    /// If the entry cannot be written the key is gone all the same; the
+    /// call can be repeated to log it.
+    pub async fn shred_tenant(
+        &self,
+        caller: &Caller,
+        cmd: ShredTenant,
+    ) -> Result<Receipted<TenantRecord>> {
+        let name = cmd.name;
+        let actor = caller.actor();
+        let keys = self.ledger.tenant_keys();
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let Some(mut rec) = s.tenant(&name)? else {
+                    return Err(BrokerError::NotFound(format!("tenant {name} does not exist")));
+                };
+                if rec.terminated_at.is_none() {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "tenant {name} is not terminated; `daypass tenant terminate {name}` ends its grants and exports its data first"
+                    )));
+                }
+                if let Some(at) = rec.shredded_at {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "tenant {name} was already shredded on {}",
+                        at.to_rfc3339()
+                    )));
+                }
+                if let Some(keys) = &keys {
+                    let at = match keys.state(name.as_str()) {
+                        KeyState::Shredded(ms) if ms > 0 => crate::clock::Timestamp(ms),
+                        _ => now,
+                    };
+                    keys.destroy(name.as_str(), at.millis()).map_err(|e| {
+                        BrokerError::Store(LedgerError::Unavailable(format!(
+                            "cannot destroy the key of tenant {name}: {e}"
+                        )))
+                    })?;
+                }
+                rec.shredded_at = Some(now);
+                b.put_tenant(rec.clone());
+                b.log(
+                    Draft::new(actor.clone(), name.as_str(), EventKind::TenantShredded)
+                        .with(detail::SHREDDED_AT, now),
                 );
                 Ok(rec)
             })

@@ -96,6 +96,7 @@ mod tests {
                 ("holder".into(), "bob".into()),
                 ("reason".into(), "INC-7, \"disk\" full".into()),
             ]),
+            sealed: None,
             prev_hash: [0; 32],
         };
         let mut out = Vec::new();

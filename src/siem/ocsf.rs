@@ -77,10 +77,12 @@ pub fn class_of(e: &Entry) -> Class {
         | "grant.requested"
         | "grant.certificate_issued"
         | "screen.pairing_issued" => Class::new(3004, ENTITY, 1, "Create"),
-        "tenant.updated" | "grant.approved" | "grant.denied" | "grant.request_expired" => {
-            Class::new(3004, ENTITY, 3, "Update")
-        }
-        "screen.revoked" => Class::new(3004, ENTITY, 4, "Delete"),
+        "tenant.updated"
+        | "tenant.terminated"
+        | "grant.approved"
+        | "grant.denied"
+        | "grant.request_expired" => Class::new(3004, ENTITY, 3, "Update"),
+        "screen.revoked" | "tenant.shredded" => Class::new(3004, ENTITY, 4, "Delete"),
         "grant.activated" => Class::new(3005, USER_ACCESS, 1, "Assign Privileges"),
         "grant.revoked" | "grant.released" | "grant.expired" => {
             Class::new(3005, USER_ACCESS, 2, "Revoke Privileges")
@@ -281,6 +283,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect::<BTreeMap<_, _>>(),
+            sealed: None,
             prev_hash: [0; 32],
         }
     }

@@ -117,6 +117,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect::<BTreeMap<_, _>>(),
+            sealed: None,
             prev_hash: [0; 32],
         }
     }

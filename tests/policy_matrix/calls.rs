@@ -266,6 +266,23 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .list_screens(pb::ListScreensRequest {})
             .await
             .map(done),
+        // No such tenant: NOT_FOUND once admitted (terminating a real one
+        // would end the matrix's grants).
+        TerminateTenant => c
+            .tenants
+            .terminate_tenant(pb::TerminateTenantRequest {
+                name: "no-such-tenant".into(),
+            })
+            .await
+            .map(done),
+        ShredTenant => c
+            .tenants
+            .shred_tenant(pb::ShredTenantRequest {
+                name: "no-such-tenant".into(),
+                confirm: "no-such-tenant".into(),
+            })
+            .await
+            .map(done),
         // Nobody by that name: NOT_FOUND once admitted.
         RecordDeclaration => c
             .staff

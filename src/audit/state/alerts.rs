@@ -143,6 +143,7 @@ mod tests {
             tenant: d.tenant.clone(),
             kind: d.kind.as_str().to_owned(),
             details: d.details.clone(),
+            sealed: None,
             prev_hash: GENESIS_PREV_HASH,
         }
     }

@@ -183,7 +183,7 @@ async fn export_to_checkpoint(
 
 /// Exports one tenant's entries with inclusion proofs, page by page, all
 /// against the checkpoint of the first page.
-async fn export_tenant(
+pub(crate) async fn export_tenant(
     c: &mut Clients,
     tenant: &str,
     from: u64,

@@ -8,7 +8,7 @@
 //! * [`witness`]: `audit checkpoint` and `audit witness`;
 //! * [`replay`]: `audit replay` (from the server or an export) and `audit tail`.
 
-mod export;
+pub(super) mod export;
 mod replay;
 mod verify;
 mod witness;
@@ -72,6 +72,10 @@ pub enum AuditCommand {
         /// Repeat it during a key rotation: a checkpoint signed by any is accepted.
         #[arg(long, requires = "checkpoint")]
         log_key: Vec<String>,
+        /// A tenant's key file (from `tenant terminate`): every sealed
+        /// entry must open with it, and what `opened` shows must match.
+        #[arg(long, value_name = "FILE")]
+        tenant_key: Option<PathBuf>,
     },
     /// Print the log's newest signed checkpoint (verified with --log-key).
     Checkpoint {
@@ -192,8 +196,12 @@ pub(super) async fn run(command: AuditCommand, json_out: bool) -> CliResult {
             file,
             checkpoint,
             log_key,
+            tenant_key,
         } => {
             let export = verify::Export::from_arg(&file)?;
+            if let Some(k) = tenant_key {
+                verify::open_with_key(&export, &k)?;
+            }
             match checkpoint {
                 Some(cp) => verify::file_against(&export, &cp, &log_key, json_out),
                 None => verify::file(&export, json_out),

@@ -68,6 +68,12 @@ pub trait Driver: Send + Sync + 'static {
     /// docs). Blocking; the ledger runs it off the async threads.
     fn recover(&self) -> Result<(), LedgerError>;
 
+    /// The tenant keys this store seals personal details with
+    /// ([`crate::ledger::keys`]); None for a store that seals nothing.
+    fn tenant_keys(&self) -> Option<&std::sync::Arc<crate::ledger::keys::TenantKeys>> {
+        None
+    }
+
     fn staff(&self, name: &Name) -> Result<Option<StaffRecord>, LedgerError>;
     fn all_staff(&self) -> Result<Vec<StaffRecord>, LedgerError>;
     fn tenant(&self, name: &Name) -> Result<Option<TenantRecord>, LedgerError>;

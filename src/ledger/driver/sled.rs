@@ -36,10 +36,14 @@ use self::write::write_group;
 use super::{BackupRecord, Driver, FlushFuture, Group, Rows, StoredHead, layout};
 use crate::{
     audit::{Entry, Hash, SealedEntry, entry::hash_bytes, merkle::NodeId},
-    domain::{Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord},
+    domain::{
+        Alert, AlertId, Grant, GrantId, Name, ScreenRecord, StaffRecord, TenantRecord,
+        grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
+    },
     ledger::{
         LedgerError,
         batch::{ReportKey, ReportRef},
+        keys::TenantKeys,
     },
 };
 
@@ -57,6 +61,8 @@ pub struct SledDriver {
     /// handles and could not open new ones: calls then fail until the next
     /// [`Driver::recover`] succeeds.
     handles: Arc<RwLock<Option<Handles>>>,
+    /// Seals tenants' personal details on write, opens them on read.
+    keys: Arc<TenantKeys>,
 }
 
 /// One open sled database and its trees.
@@ -96,6 +102,7 @@ impl SledDriver {
             dir: dir.to_owned(),
             cache_bytes,
             handles: Arc::new(RwLock::new(Some(Handles::open_waiting(dir, cache_bytes)?))),
+            keys: Arc::new(TenantKeys::new(dir)),
         })
     }
 
@@ -305,11 +312,15 @@ impl Driver for SledDriver {
         })
     }
 
+    fn tenant_keys(&self) -> Option<&Arc<TenantKeys>> {
+        Some(&self.keys)
+    }
+
     fn write(&self, g: &Group<'_>) -> Result<(), LedgerError> {
         if g.is_empty() {
             return Ok(());
         }
-        self.with(|h| write_group(h, g))
+        self.with(|h| write_group(h, &self.keys, g))
     }
 
     fn flush(&self) -> FlushFuture<'_> {
@@ -361,11 +372,24 @@ impl Driver for SledDriver {
     }
 
     fn grant(&self, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
-        self.with(|h| get_json(&h.grants, id.as_str().as_bytes()))
+        self.with(|h| get_grant(&self.keys, &h.grants, id.as_str().as_bytes()))
     }
 
     fn all_grants(&self) -> Result<Vec<Grant>, LedgerError> {
-        self.with(|h| scan_json(&h.grants))
+        self.with(|h| {
+            h.grants
+                .iter()
+                .map(|kv| {
+                    let (k, v) = kv?;
+                    decode_grant(&self.keys, &v).map_err(|e| {
+                        LedgerError::Corrupt(format!(
+                            "grant {:?}: {e}",
+                            String::from_utf8_lossy(&k)
+                        ))
+                    })
+                })
+                .collect()
+        })
     }
 
     fn live_grants(&self) -> Result<Vec<Grant>, LedgerError> {
@@ -373,7 +397,7 @@ impl Driver for SledDriver {
             let mut out = Vec::new();
             for kv in h.live.iter() {
                 let (k, _) = kv?;
-                if let Some(g) = get_json::<Grant>(&h.grants, &k)? {
+                if let Some(g) = get_grant(&self.keys, &h.grants, &k)? {
                     out.push(g);
                 }
             }
@@ -391,14 +415,14 @@ impl Driver for SledDriver {
             {
                 return Ok(None);
             }
-            get_json(&h.grants, id.as_str().as_bytes())
+            get_grant(&self.keys, &h.grants, id.as_str().as_bytes())
         })
     }
 
     fn latest_grant(&self, holder: &Name, tenant: &Name) -> Result<Option<Grant>, LedgerError> {
         self.with(
             |h| match h.latest.get(layout::latest_key(holder, tenant))? {
-                Some(id) => get_json(&h.grants, &id),
+                Some(id) => get_grant(&self.keys, &h.grants, &id),
                 None => Ok(None),
             },
         )
@@ -450,21 +474,23 @@ impl Driver for SledDriver {
     fn entry(&self, seq: u64) -> Result<Option<SealedEntry>, LedgerError> {
         self.with(|h| match h.log.get(seq.to_be_bytes())? {
             None => Ok(None),
-            Some(v) => decode_stored(&v)
+            Some(v) => decode_stored(&v, &self.keys)
                 .map(Some)
                 .map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}"))),
         })
     }
 
     fn entries_from(&self, from: u64) -> Rows<SealedEntry> {
+        let keys = self.keys.clone();
         self.rows(
             |h| &h.log,
             from.to_be_bytes().to_vec(),
             None,
-            |k, v| {
+            move |k, v| {
                 let seq = layout::be_u64(&k)
                     .ok_or_else(|| LedgerError::Corrupt("a log key is not 8 bytes".into()))?;
-                decode_stored(&v).map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}")))
+                decode_stored(&v, &keys)
+                    .map_err(|why| LedgerError::Corrupt(format!("entry {seq}: {why}")))
             },
         )
     }
@@ -566,10 +592,96 @@ fn note_text(v: &[u8]) -> Result<String, LedgerError> {
         .map_err(|_| LedgerError::Corrupt("a stored checkpoint is not UTF-8".into()))
 }
 
-fn decode_stored(v: &[u8]) -> Result<SealedEntry, String> {
+fn decode_stored(v: &[u8], keys: &TenantKeys) -> Result<SealedEntry, String> {
     let (hash, bytes) = layout::split_log_value(v)?;
-    let entry = Entry::decode(bytes).map_err(|e| e.to_string())?;
+    let mut entry = Entry::decode(bytes).map_err(|e| e.to_string())?;
+    keys.open_entry(&mut entry);
     Ok(SealedEntry { entry, hash })
+}
+
+/// A grant record as stored: its JSON, with the reason, ticket and
+/// decision note sealed under the tenant's key (`sealed`, hex) when any is
+/// set, so they are gone with the key ([`crate::ledger::keys`]).
+///
+/// A decision note daypass wrote itself (the cause of a revocation by
+/// offboarding or termination) is structure, not personal: it stays plain,
+/// as the log's `cause` does, so the record still matches the log after
+/// the key is gone.
+pub(super) fn encode_grant(keys: &TenantKeys, g: &Grant) -> Result<Vec<u8>, LedgerError> {
+    let system_note = [CAUSE_OFFBOARDED, CAUSE_TERMINATED].contains(&g.decision_note.as_str());
+    let note = if system_note {
+        ""
+    } else {
+        g.decision_note.as_str()
+    };
+    if g.reason.is_empty() && g.ticket.is_empty() && note.is_empty() {
+        return Ok(encode(g));
+    }
+    let secret = encode(&(&g.reason, &g.ticket, note));
+    let aad = grant_aad(&g.id);
+    let sealed = keys
+        .seal_value(g.tenant.as_str(), &aad, &secret)
+        .map_err(|e| LedgerError::Unavailable(format!("sealing a grant record: {e}")))?;
+    let Some(sealed) = sealed else {
+        // The tenant's key was destroyed: what is left is not kept.
+        let mut plain = g.clone();
+        plain.reason.clear();
+        plain.ticket.clear();
+        if !system_note {
+            plain.decision_note.clear();
+        }
+        return Ok(encode(&plain));
+    };
+    let mut plain = g.clone();
+    plain.reason.clear();
+    plain.ticket.clear();
+    if !system_note {
+        plain.decision_note.clear();
+    }
+    let mut v = serde_json::to_value(&plain).unwrap_or_default();
+    v["sealed"] = serde_json::Value::String(hex::encode(sealed));
+    Ok(encode(&v))
+}
+
+fn grant_aad(id: &GrantId) -> Vec<u8> {
+    let mut aad = b"grant".to_vec();
+    aad.extend_from_slice(id.as_str().as_bytes());
+    aad
+}
+
+/// Inverse of [`encode_grant`]; without the key the sealed fields read empty.
+fn decode_grant(keys: &TenantKeys, v: &[u8]) -> Result<Grant, String> {
+    let mut value: serde_json::Value = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+    let sealed = value
+        .as_object_mut()
+        .and_then(|o| o.remove("sealed"))
+        .and_then(|s| s.as_str().and_then(|s| hex::decode(s).ok()));
+    let mut g: Grant = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if let Some(sealed) = sealed {
+        if let Some(plain) = keys.open_value(g.tenant.as_str(), &grant_aad(&g.id), &sealed) {
+            let (reason, ticket, note): (String, String, String) =
+                serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            g.reason = reason;
+            g.ticket = ticket;
+            if !note.is_empty() {
+                g.decision_note = note;
+            }
+        }
+    }
+    Ok(g)
+}
+
+fn get_grant(
+    keys: &TenantKeys,
+    tree: &sled::Tree,
+    key: &[u8],
+) -> Result<Option<Grant>, LedgerError> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(v) => decode_grant(keys, &v).map(Some).map_err(|e| {
+            LedgerError::Corrupt(format!("grant {:?}: {e}", String::from_utf8_lossy(key)))
+        }),
+    }
 }
 
 /// Recomputes a stored log value's hash (for tests that tamper with it).

@@ -74,6 +74,7 @@ impl Script {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
+            sealed: None,
             prev_hash: GENESIS_PREV_HASH,
         };
         self.seq += 1;

@@ -7,14 +7,19 @@ use sled::{
     transaction::{ConflictableTransactionError, TransactionError},
 };
 
-use super::{Handles, encode};
+use super::{Handles, encode, encode_grant};
 use crate::ledger::{
     LedgerError,
     driver::{Group, layout},
+    keys::TenantKeys,
 };
 
 /// One group as one sled transaction over every tree.
-pub(super) fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError> {
+pub(super) fn write_group(
+    h: &Handles,
+    keys: &TenantKeys,
+    g: &Group<'_>,
+) -> Result<(), LedgerError> {
     let staff: Vec<_> = g
         .staff
         .iter()
@@ -25,7 +30,11 @@ pub(super) fn write_group(h: &Handles, g: &Group<'_>) -> Result<(), LedgerError>
         .iter()
         .map(|r| (r.name.as_str(), encode(*r)))
         .collect();
-    let grants: Vec<_> = g.grants.iter().map(|r| (*r, encode(*r))).collect();
+    let grants = g
+        .grants
+        .iter()
+        .map(|r| Ok((*r, encode_grant(keys, r)?)))
+        .collect::<Result<Vec<_>, LedgerError>>()?;
     let screens: Vec<_> = g
         .screens
         .iter()

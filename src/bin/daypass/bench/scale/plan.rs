@@ -102,6 +102,8 @@ impl Plan {
                     require_ticket: false,
                     created_at: now,
                     require_declaration: false,
+                    terminated_at: None,
+                    shredded_at: None,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
