@@ -4,7 +4,7 @@
 //! * [`authorize`]: may this caller make this call at all (role × RPC);
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
-//!   [`may_release`], [`may_use`]): may this caller touch this particular grant or read
+//!   [`may_release`], [`may_use`], [`may_see_incident`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -100,10 +100,17 @@ pub enum Action {
     ListScreens,
     Backup,
     RecordDeclaration,
+    RecordIncident,
+    UpdateIncident,
+    RecordNotification,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 44] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -141,6 +148,13 @@ impl Action {
         Action::ListScreens,
         Action::Backup,
         Action::RecordDeclaration,
+        Action::RecordIncident,
+        Action::UpdateIncident,
+        Action::RecordNotification,
+        Action::GetIncident,
+        Action::ListIncidents,
+        Action::NotificationDocument,
+        Action::Documentation,
     ];
 
     /// The RPC's name, as logged.
@@ -183,6 +197,13 @@ impl Action {
             Action::ListScreens => "ListScreens",
             Action::Backup => "Backup",
             Action::RecordDeclaration => "RecordDeclaration",
+            Action::RecordIncident => "RecordIncident",
+            Action::UpdateIncident => "UpdateIncident",
+            Action::RecordNotification => "RecordNotification",
+            Action::GetIncident => "GetIncident",
+            Action::ListIncidents => "ListIncidents",
+            Action::NotificationDocument => "NotificationDocument",
+            Action::Documentation => "Documentation",
         }
     }
 }
@@ -236,6 +257,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetRevocations
                 | WatchRevocations
                 | ListAlerts
+                | GetIncident
+                | ListIncidents
+                | NotificationDocument
+                | Documentation
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -298,6 +323,13 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListScreens
                     | Backup
                     | RecordDeclaration
+                    | RecordIncident
+                    | UpdateIncident
+                    | RecordNotification
+                    | GetIncident
+                    | ListIncidents
+                    | NotificationDocument
+                    | Documentation
             ),
             Role::Auditor => matches!(
                 action,
@@ -316,6 +348,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetVerificationKeys
                     | ListAlerts
                     | ListScreens
+                    | GetIncident
+                    | ListIncidents
+                    | NotificationDocument
+                    | Documentation
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -457,6 +493,21 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
 /// holder gets them.
 pub fn may_use(caller: &Caller, grant: &Grant) -> bool {
     matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
+}
+
+/// Which incidents of the breach register a caller may read: admins and
+/// auditors all; a tenant those that affect it (any other must be reported
+/// exactly like an unknown one, so a tenant cannot learn of other tenants'
+/// incidents); nobody else any.
+pub fn may_see_incident(caller: &Caller, affected: &[Name]) -> bool {
+    match caller {
+        Caller::Tenant { name } => affected.contains(name),
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Staff { .. } => false,
+    }
 }
 
 /// Release: only the holder.

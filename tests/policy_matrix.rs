@@ -100,6 +100,13 @@ const ADMIN_ROLE: &[Action] = &[
     ListScreens,
     Backup,
     RecordDeclaration,
+    RecordIncident,
+    UpdateIncident,
+    RecordNotification,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -118,6 +125,10 @@ const AUDITOR_ROLE: &[Action] = &[
     GetVerificationKeys,
     ListAlerts,
     ListScreens,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -141,6 +152,10 @@ const TENANT: &[Action] = &[
     GetRevocations,
     WatchRevocations,
     ListAlerts,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

@@ -48,10 +48,14 @@ pub enum EventKind {
     StoreRestored,
     StoreBackedUp,
     StaffDeclarationRecorded,
+    IncidentRecorded,
+    IncidentUpdated,
+    IncidentTenantNotified,
+    IncidentNotificationOverdue,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 37] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -85,6 +89,10 @@ impl EventKind {
         EventKind::StoreRestored,
         EventKind::StoreBackedUp,
         EventKind::StaffDeclarationRecorded,
+        EventKind::IncidentRecorded,
+        EventKind::IncidentUpdated,
+        EventKind::IncidentTenantNotified,
+        EventKind::IncidentNotificationOverdue,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -123,6 +131,10 @@ impl EventKind {
             EventKind::StoreRestored => "store.restored",
             EventKind::StoreBackedUp => "store.backed_up",
             EventKind::StaffDeclarationRecorded => "staff.declaration_recorded",
+            EventKind::IncidentRecorded => "incident.recorded",
+            EventKind::IncidentUpdated => "incident.updated",
+            EventKind::IncidentTenantNotified => "incident.tenant_notified",
+            EventKind::IncidentNotificationOverdue => "incident.notification_overdue",
         }
     }
 
@@ -214,6 +226,23 @@ pub mod detail {
     pub const DECLARATION_VERSION: &str = "declaration_version";
     pub const SIGNED_ON: &str = "signed_on";
     pub const DOCUMENT_SHA256: &str = "document_sha256";
+    pub const INCIDENT: &str = "incident";
+    pub const NATURE: &str = "nature";
+    pub const SUBJECT_CATEGORIES: &str = "data_subject_categories";
+    pub const DATA_CATEGORIES: &str = "personal_data_categories";
+    pub const APPROX_SUBJECTS: &str = "approx_data_subjects";
+    pub const APPROX_RECORDS: &str = "approx_records";
+    pub const CONTACT_NAME: &str = "contact_name";
+    pub const CONTACT_EMAIL: &str = "contact_email";
+    pub const CONSEQUENCES: &str = "likely_consequences";
+    pub const MEASURES: &str = "measures";
+    pub const FACTS: &str = "facts";
+    pub const BECAME_KNOWN_AT: &str = "became_known_at";
+    pub const DUE_AT: &str = "due_at";
+    pub const EVIDENCE_SEQS: &str = "evidence_seqs";
+    pub const NOTIFIED_AT: &str = "notified_at";
+    pub const CHANNEL: &str = "channel";
+    pub const NOTIFIED_BY: &str = "notified_by";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.
