@@ -571,3 +571,6 @@ fn timestamp(e: &Entry, key: &str) -> Result<Timestamp, String> {
         .and_then(|t| Timestamp::parse_rfc3339(t))
         .ok_or_else(|| format!("{key} is missing or not a time"))
 }
+
+#[cfg(test)]
+mod tests;
