@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "../proto/daypass/v1/alerts.proto",
                 "../proto/daypass/v1/notify.proto",
                 "../proto/daypass/v1/screens.proto",
+                "../proto/daypass/v1/incidents.proto",
             ],
             &["../proto"],
         )?;

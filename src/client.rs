@@ -69,6 +69,7 @@ pub struct Clients {
     pub audit: AuditServiceClient<Channel>,
     pub gate: GateServiceClient<Channel>,
     pub alerts: crate::pb::alert_service_client::AlertServiceClient<Channel>,
+    pub incidents: crate::pb::incident_service_client::IncidentServiceClient<Channel>,
     pub notify: NotifyServiceClient<Channel>,
     pub screens: crate::pb::screen_service_client::ScreenServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
@@ -84,6 +85,9 @@ impl Clients {
             grants: GrantServiceClient::new(channel.clone()),
             gate: GateServiceClient::new(channel.clone()),
             alerts: crate::pb::alert_service_client::AlertServiceClient::new(channel.clone()),
+            incidents: crate::pb::incident_service_client::IncidentServiceClient::new(
+                channel.clone(),
+            ),
             notify: NotifyServiceClient::new(channel.clone()),
             screens: crate::pb::screen_service_client::ScreenServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone())

@@ -4,7 +4,7 @@
 //! * [`authorize`]: may this caller make this call at all (role × RPC);
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
-//!   [`may_release`], [`may_use`]): may this caller touch this particular grant or read
+//!   [`may_release`], [`may_use`], [`may_see_incident`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -102,10 +102,17 @@ pub enum Action {
     RecordDeclaration,
     TerminateTenant,
     ShredTenant,
+    RecordIncident,
+    UpdateIncident,
+    RecordNotification,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 46] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -145,6 +152,13 @@ impl Action {
         Action::RecordDeclaration,
         Action::TerminateTenant,
         Action::ShredTenant,
+        Action::RecordIncident,
+        Action::UpdateIncident,
+        Action::RecordNotification,
+        Action::GetIncident,
+        Action::ListIncidents,
+        Action::NotificationDocument,
+        Action::Documentation,
     ];
 
     /// The RPC's name, as logged.
@@ -189,6 +203,13 @@ impl Action {
             Action::RecordDeclaration => "RecordDeclaration",
             Action::TerminateTenant => "TerminateTenant",
             Action::ShredTenant => "ShredTenant",
+            Action::RecordIncident => "RecordIncident",
+            Action::UpdateIncident => "UpdateIncident",
+            Action::RecordNotification => "RecordNotification",
+            Action::GetIncident => "GetIncident",
+            Action::ListIncidents => "ListIncidents",
+            Action::NotificationDocument => "NotificationDocument",
+            Action::Documentation => "Documentation",
         }
     }
 }
@@ -242,6 +263,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetRevocations
                 | WatchRevocations
                 | ListAlerts
+                | GetIncident
+                | ListIncidents
+                | NotificationDocument
+                | Documentation
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -306,6 +331,13 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | RecordDeclaration
                     | TerminateTenant
                     | ShredTenant
+                    | RecordIncident
+                    | UpdateIncident
+                    | RecordNotification
+                    | GetIncident
+                    | ListIncidents
+                    | NotificationDocument
+                    | Documentation
             ),
             Role::Auditor => matches!(
                 action,
@@ -324,6 +356,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetVerificationKeys
                     | ListAlerts
                     | ListScreens
+                    | GetIncident
+                    | ListIncidents
+                    | NotificationDocument
+                    | Documentation
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -465,6 +501,21 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
 /// holder gets them.
 pub fn may_use(caller: &Caller, grant: &Grant) -> bool {
     matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
+}
+
+/// Which incidents of the breach register a caller may read: admins and
+/// auditors all; a tenant those that affect it (any other must be reported
+/// exactly like an unknown one, so a tenant cannot learn of other tenants'
+/// incidents); nobody else any.
+pub fn may_see_incident(caller: &Caller, affected: &[Name]) -> bool {
+    match caller {
+        Caller::Tenant { name } => affected.contains(name),
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Staff { .. } => false,
+    }
 }
 
 /// Release: only the holder.

@@ -102,6 +102,13 @@ const ADMIN_ROLE: &[Action] = &[
     RecordDeclaration,
     TerminateTenant,
     ShredTenant,
+    RecordIncident,
+    UpdateIncident,
+    RecordNotification,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -120,6 +127,10 @@ const AUDITOR_ROLE: &[Action] = &[
     GetVerificationKeys,
     ListAlerts,
     ListScreens,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -143,6 +154,10 @@ const TENANT: &[Action] = &[
     GetRevocations,
     WatchRevocations,
     ListAlerts,
+    GetIncident,
+    ListIncidents,
+    NotificationDocument,
+    Documentation,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

@@ -367,6 +367,7 @@ async fn stock_python_clients_see_reflection_and_health_for_every_service() {
             "daypass.v1.AuditService",
             "daypass.v1.GateService",
             "daypass.v1.GrantService",
+            "daypass.v1.IncidentService",
             "daypass.v1.NotifyService",
             "daypass.v1.ScreenService",
             "daypass.v1.StaffService",

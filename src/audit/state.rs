@@ -15,6 +15,7 @@
 //! before `grant.requested` carried `pending_until` are checked without it.
 
 mod alerts;
+pub mod incidents;
 mod staff;
 
 use std::collections::{BTreeMap, HashMap};
@@ -79,6 +80,7 @@ pub struct LogState {
     /// (holder, tenant) → the newest grant.
     latest: HashMap<(Name, Name), GrantId>,
     alerts: BTreeMap<AlertId, (Alert, u64)>,
+    incidents: incidents::IncidentRegister,
 }
 
 impl LogState {
@@ -350,6 +352,20 @@ impl LogState {
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?
+            }
+            EventKind::IncidentRecorded
+            | EventKind::IncidentUpdated
+            | EventKind::IncidentTenantNotified
+            | EventKind::IncidentNotificationOverdue => {
+                if kind == EventKind::IncidentRecorded
+                    && !Name::parse(&e.tenant).is_ok_and(|t| self.tenants.contains_key(&t))
+                {
+                    return Err(format!(
+                        "an incident affects tenant {:?}, which was never added",
+                        e.tenant
+                    ));
+                }
+                self.incidents.apply(kind, e)?
             }
         }
         Ok(())

@@ -27,6 +27,7 @@ mod certs;
 mod connect;
 mod docs;
 mod grant;
+mod incident;
 mod output;
 mod screen;
 mod serve;
@@ -121,6 +122,13 @@ pub enum Command {
         #[command(subcommand)]
         command: alerts::AlertsCommand,
     },
+    /// The breach register: record, update, notify, show, list, document.
+    Incident {
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
     /// Pair, revoke and list the office warning screens (admin).
     Screen {
         #[command(flatten)]
@@ -196,6 +204,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Validate(v) => access::validate(v, json).await,
         Command::Access { conn, command } => access::run(&conn, command, json).await,
         Command::Alerts { conn, command } => alerts::run(&conn, command, json).await,
+        Command::Incident { conn, command } => incident::run(&conn, command, json).await,
         Command::Screen { conn, command } => screen::run(&conn, command, json).await,
         Command::Audit(a) => audit::run(a, json).await,
         Command::Webhooks { conn, command } => webhooks::run(&conn, command, json).await,

@@ -65,7 +65,7 @@ pub fn time(ms: i64) -> String {
     }
 }
 
-fn time_json(ms: i64) -> Value {
+pub fn time_json(ms: i64) -> Value {
     if ms == 0 {
         Value::Null
     } else {

@@ -107,10 +107,14 @@ pub enum Rule {
     /// Commits waited while the durable log did not grow (sampled too).
     #[serde(rename = "log-stalled")]
     LogStalled,
+    /// An affected tenant was not told of a breach within 24 h (the
+    /// server's `incident.notification_overdue`).
+    #[serde(rename = "breach-notification-overdue")]
+    BreachNotificationOverdue,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Rule::OffHours,
         Rule::ManyTenants,
         Rule::RenewalChain,
@@ -123,6 +127,7 @@ impl Rule {
         Rule::ChainCheckFailed,
         Rule::StoreUnwritable,
         Rule::LogStalled,
+        Rule::BreachNotificationOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +144,7 @@ impl Rule {
             Rule::ChainCheckFailed => "chain-check-failed",
             Rule::StoreUnwritable => "store-unwritable",
             Rule::LogStalled => "log-stalled",
+            Rule::BreachNotificationOverdue => "breach-notification-overdue",
         }
     }
 

@@ -50,10 +50,14 @@ pub enum EventKind {
     StaffDeclarationRecorded,
     TenantTerminated,
     TenantShredded,
+    IncidentRecorded,
+    IncidentUpdated,
+    IncidentTenantNotified,
+    IncidentNotificationOverdue,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -89,6 +93,10 @@ impl EventKind {
         EventKind::StaffDeclarationRecorded,
         EventKind::TenantTerminated,
         EventKind::TenantShredded,
+        EventKind::IncidentRecorded,
+        EventKind::IncidentUpdated,
+        EventKind::IncidentTenantNotified,
+        EventKind::IncidentNotificationOverdue,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -129,6 +137,10 @@ impl EventKind {
             EventKind::StoreRestored => "store.restored",
             EventKind::StoreBackedUp => "store.backed_up",
             EventKind::StaffDeclarationRecorded => "staff.declaration_recorded",
+            EventKind::IncidentRecorded => "incident.recorded",
+            EventKind::IncidentUpdated => "incident.updated",
+            EventKind::IncidentTenantNotified => "incident.tenant_notified",
+            EventKind::IncidentNotificationOverdue => "incident.notification_overdue",
         }
     }
 
@@ -233,6 +245,23 @@ pub mod detail {
     pub fn is_personal(key: &str) -> bool {
         PERSONAL.contains(&key)
     }
+    pub const INCIDENT: &str = "incident";
+    pub const NATURE: &str = "nature";
+    pub const SUBJECT_CATEGORIES: &str = "data_subject_categories";
+    pub const DATA_CATEGORIES: &str = "personal_data_categories";
+    pub const APPROX_SUBJECTS: &str = "approx_data_subjects";
+    pub const APPROX_RECORDS: &str = "approx_records";
+    pub const CONTACT_NAME: &str = "contact_name";
+    pub const CONTACT_EMAIL: &str = "contact_email";
+    pub const CONSEQUENCES: &str = "likely_consequences";
+    pub const MEASURES: &str = "measures";
+    pub const FACTS: &str = "facts";
+    pub const BECAME_KNOWN_AT: &str = "became_known_at";
+    pub const DUE_AT: &str = "due_at";
+    pub const EVIDENCE_SEQS: &str = "evidence_seqs";
+    pub const NOTIFIED_AT: &str = "notified_at";
+    pub const CHANNEL: &str = "channel";
+    pub const NOTIFIED_BY: &str = "notified_by";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

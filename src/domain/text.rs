@@ -73,7 +73,12 @@ text_type!(
 );
 
 /// A free-text field: trimmed, bounded, no control or invisible characters.
-fn free_text(field: &str, value: &str, max_chars: usize, required: bool) -> Result<String, String> {
+pub(crate) fn free_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<String, String> {
     let v = value.trim();
     if required && v.is_empty() {
         return Err(format!("{field} is required and must not be blank"));

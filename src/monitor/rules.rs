@@ -343,6 +343,24 @@ impl Rules {
                     vec![e.seq],
                 ));
             }
+            // The agreement's 24 h: not a setting, always raised (once per
+            // incident and tenant, as the server logs it once).
+            EventKind::IncidentNotificationOverdue => {
+                let incident = e.details.get(detail::INCIDENT).cloned().unwrap_or_default();
+                out.push(self.finding(
+                    Rule::BreachNotificationOverdue,
+                    Severity::Critical,
+                    &format!("incident/{incident}"),
+                    &e.tenant,
+                    format!(
+                        "tenant {} was not told of breach {incident} within 24 h (due {}); \
+                         notify them and record it with `daypass incident notify`",
+                        e.tenant,
+                        e.details.get(detail::DUE_AT).map(String::as_str).unwrap_or("?")
+                    ),
+                    vec![e.seq],
+                ));
+            }
             _ => {}
         }
         out

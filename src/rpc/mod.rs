@@ -11,6 +11,7 @@ pub mod commands;
 mod convert;
 mod gate;
 mod grants;
+mod incidents;
 mod notify;
 mod screens;
 mod staff;
@@ -141,6 +142,6 @@ pub fn peer_principal<T>(
 
 pub use self::{
     alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
-    notify::NotifyApi, screens::ScreenApi, staff::StaffApi, status::panic_status,
-    tenants::TenantApi,
+    incidents::IncidentApi, notify::NotifyApi, screens::ScreenApi, staff::StaffApi,
+    status::panic_status, tenants::TenantApi,
 };

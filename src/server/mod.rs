@@ -40,11 +40,15 @@ use crate::{
     pb::{
         alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
         gate_service_server::GateServiceServer, grant_service_server::GrantServiceServer,
-        notify_service_server::NotifyServiceServer, screen_service_server::ScreenServiceServer,
-        staff_service_server::StaffServiceServer, tenant_service_server::TenantServiceServer,
+        incident_service_server::IncidentServiceServer, notify_service_server::NotifyServiceServer,
+        screen_service_server::ScreenServiceServer, staff_service_server::StaffServiceServer,
+        tenant_service_server::TenantServiceServer,
     },
-    rpc::{AlertApi, Api, AuditApi, GateApi, GrantApi, NotifyApi, ScreenApi, StaffApi, TenantApi},
-    service::{Broker, BrokerError, Limits, expiry},
+    rpc::{
+        AlertApi, Api, AuditApi, GateApi, GrantApi, IncidentApi, NotifyApi, ScreenApi, StaffApi,
+        TenantApi,
+    },
+    service::{Broker, BrokerError, Limits, expiry, incidents},
     tls,
 };
 
@@ -227,6 +231,8 @@ async fn serve(
     } else {
         0
     };
+    // The breach register is a fold over the log (never stored).
+    let incidents_known = broker.load_incidents().await?;
     for (kind, details) in &key_entries {
         broker.log_system(*kind, details).await?;
         tracing::info!(entry = %kind, "log key rotation: {details:?}");
@@ -245,9 +251,17 @@ async fn serve(
         ?addr,
         live_grants = live,
         expired_while_down = closed,
+        incidents = incidents_known,
         "daypass serving"
     );
 
+    // The breach clocks' sweeper writes only while the server may write.
+    let (stop_clocks, clocks_stopped) = oneshot::channel::<()>();
+    let clocks = serving.then(|| {
+        tokio::spawn(incidents::run(broker.clone(), async {
+            let _ = clocks_stopped.await;
+        }))
+    });
     let (stop_sweeper, sweeper_stopped) = oneshot::channel::<()>();
     let sweeper = tokio::spawn(expiry::run(broker.clone(), async {
         let _ = sweeper_stopped.await;
@@ -336,6 +350,9 @@ async fn serve(
     health.set_serving::<GrantServiceServer<GrantApi>>().await;
     health.set_serving::<GateServiceServer<GateApi>>().await;
     health.set_serving::<AlertServiceServer<AlertApi>>().await;
+    health
+        .set_serving::<IncidentServiceServer<IncidentApi>>()
+        .await;
     health.set_serving::<NotifyServiceServer<NotifyApi>>().await;
     health.set_serving::<ScreenServiceServer<ScreenApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -376,6 +393,7 @@ async fn serve(
         .add_service(limit(GrantServiceServer::new(GrantApi(api.clone()))))
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AlertServiceServer::new(AlertApi(api.clone()))))
+        .add_service(limit(IncidentServiceServer::new(IncidentApi(api.clone()))))
         .add_service(limit(NotifyServiceServer::new(NotifyApi(api.clone()))))
         .add_service(limit(ScreenServiceServer::new(ScreenApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
@@ -440,6 +458,10 @@ async fn serve(
     };
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
+    let _ = stop_clocks.send(());
+    if let Some(c) = clocks {
+        let _ = c.await;
+    }
     let _ = stop_monitor.send(());
     if let Some(m) = monitor {
         let _ = m.await;
@@ -675,6 +697,7 @@ impl_limited!(
     AuditServiceServer<AuditApi>,
     GateServiceServer<GateApi>,
     AlertServiceServer<AlertApi>,
+    IncidentServiceServer<IncidentApi>,
     NotifyServiceServer<NotifyApi>,
     ScreenServiceServer<ScreenApi>
 );

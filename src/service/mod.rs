@@ -15,6 +15,8 @@ pub mod alerts;
 pub mod commands;
 pub mod expiry;
 pub mod grants;
+pub mod incident_documents;
+pub mod incidents;
 pub mod log_reads;
 pub mod screens;
 pub mod staff;
@@ -199,6 +201,8 @@ pub struct Broker {
     /// set once at start-up.
     fail_closed: std::sync::OnceLock<(String, u64)>,
     metrics: crate::metrics::Metrics,
+    /// The breach register, rebuilt from the log ([`incidents`]).
+    incidents: incidents::IncidentBook,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -226,6 +230,7 @@ impl Broker {
             chain_check: tokio::sync::Semaphore::new(1),
             fail_closed: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::new(),
+            incidents: incidents::IncidentBook::default(),
         }
     }
 

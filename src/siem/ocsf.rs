@@ -56,6 +56,7 @@ const USER_ACCESS: &str = "User Access Management";
 const LIFECYCLE: &str = "Application Lifecycle";
 const API: &str = "API Activity";
 const FINDING: &str = "Detection Finding";
+const INCIDENT: &str = "Incident Finding";
 
 /// The class and activity of an entry (docs/siem.md §3). A kind this build
 /// does not know is a Base Event (0) with activity Other (99).
@@ -98,6 +99,10 @@ pub fn class_of(e: &Entry) -> Class {
         "alert.raised" => Class::new(2004, FINDING, 1, "Create"),
         "alert.acknowledged" => Class::new(2004, FINDING, 2, "Update"),
         "alert.resolved" => Class::new(2004, FINDING, 3, "Close"),
+        "incident.recorded" => Class::new(2005, INCIDENT, 1, "Create"),
+        "incident.updated" | "incident.tenant_notified" | "incident.notification_overdue" => {
+            Class::new(2005, INCIDENT, 2, "Update")
+        }
         _ => Class::new(0, "Base Event", 99, "Other"),
     }
 }
@@ -260,6 +265,15 @@ fn primary(e: &Entry, class: Class) -> Value {
                 "types": e.details.get(detail::RULE).map(|r| vec![r.clone()]).unwrap_or_default(),
             },
             "is_alert": e.kind == "alert.raised",
+        }),
+        2005 => json!({
+            "finding_info_list": [{
+                "uid": d(detail::INCIDENT),
+                "title": e.details.get(detail::NATURE).cloned().unwrap_or_else(|| e.kind.clone()),
+                "types": ["personal data breach"],
+            }],
+            "is_suspected_breach": true,
+            "status": if e.kind == "incident.notification_overdue" { "Notification overdue" } else { "In Progress" },
         }),
         _ => json!({}),
     }

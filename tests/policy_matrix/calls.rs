@@ -16,6 +16,8 @@ use crate::common::{access_request, grant_request, validate_request};
 const UNKNOWN_GRANT: &str = "g-000000000000000000000000";
 /// Likewise for alerts.
 const UNKNOWN_ALERT: &str = "a-000000000000000000000000";
+/// Likewise for incidents.
+const UNKNOWN_INCIDENT: &str = "i-000000000000000000000000";
 
 /// For calls whose answer does not matter, only whether there was one.
 fn done<T>(_: T) -> String {
@@ -280,6 +282,73 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .shred_tenant(pb::ShredTenantRequest {
                 name: "no-such-tenant".into(),
                 confirm: "no-such-tenant".into(),
+            })
+            .await
+            .map(done),
+        // An unknown tenant: INVALID_ARGUMENT once admitted.
+        RecordIncident => c
+            .incidents
+            .record_incident(pb::RecordIncidentRequest {
+                nature: "policy matrix".into(),
+                data_subject_categories: vec!["customers".into()],
+                personal_data_categories: vec!["e-mail addresses".into()],
+                approx_data_subjects: 1,
+                approx_records: 1,
+                contact_name: "Dana DPO".into(),
+                contact_email: "dpo@example.com".into(),
+                likely_consequences: "none".into(),
+                measures: "none".into(),
+                became_known_at_ms: 1,
+                tenants: vec!["no-such-tenant".into()],
+                evidence_seqs: vec![],
+            })
+            .await
+            .map(done),
+        UpdateIncident => c
+            .incidents
+            .update_incident(pb::UpdateIncidentRequest {
+                id: UNKNOWN_INCIDENT.into(),
+                facts: "more".into(),
+                ..Default::default()
+            })
+            .await
+            .map(done),
+        RecordNotification => c
+            .incidents
+            .record_notification(pb::RecordNotificationRequest {
+                id: UNKNOWN_INCIDENT.into(),
+                tenant: "acme".into(),
+                channel: "phone".into(),
+                ..Default::default()
+            })
+            .await
+            .map(done),
+        GetIncident => c
+            .incidents
+            .get_incident(pb::GetIncidentRequest {
+                id: UNKNOWN_INCIDENT.into(),
+            })
+            .await
+            .map(done),
+        ListIncidents => c
+            .incidents
+            .list_incidents(pb::ListIncidentsRequest::default())
+            .await
+            .map(done),
+        NotificationDocument => c
+            .incidents
+            .notification_document(pb::NotificationDocumentRequest {
+                id: UNKNOWN_INCIDENT.into(),
+                tenant: "acme".into(),
+                format: "json".into(),
+            })
+            .await
+            .map(done),
+        Documentation => c
+            .incidents
+            .documentation(pb::DocumentationRequest {
+                id: UNKNOWN_INCIDENT.into(),
+                format: "html".into(),
             })
             .await
             .map(done),
