@@ -100,10 +100,15 @@ pub enum Action {
     ListScreens,
     Backup,
     RecordDeclaration,
+    LocateStaff,
+    SetTenantCountries,
+    ObjectToSubprocessor,
+    AddSubprocessor,
+    ListSubprocessors,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 42] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -141,6 +146,11 @@ impl Action {
         Action::ListScreens,
         Action::Backup,
         Action::RecordDeclaration,
+        Action::LocateStaff,
+        Action::SetTenantCountries,
+        Action::ObjectToSubprocessor,
+        Action::AddSubprocessor,
+        Action::ListSubprocessors,
     ];
 
     /// The RPC's name, as logged.
@@ -183,6 +193,11 @@ impl Action {
             Action::ListScreens => "ListScreens",
             Action::Backup => "Backup",
             Action::RecordDeclaration => "RecordDeclaration",
+            Action::LocateStaff => "LocateStaff",
+            Action::SetTenantCountries => "SetTenantCountries",
+            Action::ObjectToSubprocessor => "ObjectToSubprocessor",
+            Action::AddSubprocessor => "AddSubprocessor",
+            Action::ListSubprocessors => "ListSubprocessors",
         }
     }
 }
@@ -236,6 +251,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetRevocations
                 | WatchRevocations
                 | ListAlerts
+                | ObjectToSubprocessor
+                | ListSubprocessors
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -265,6 +282,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetConsistencyProof
                     | IssueGrantCertificate
                     | GetVerificationKeys
+                    | ListSubprocessors
             ),
             Role::Admin => matches!(
                 action,
@@ -298,6 +316,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListScreens
                     | Backup
                     | RecordDeclaration
+                    | LocateStaff
+                    | SetTenantCountries
+                    | ObjectToSubprocessor
+                    | AddSubprocessor
+                    | ListSubprocessors
             ),
             Role::Auditor => matches!(
                 action,
@@ -316,6 +339,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetVerificationKeys
                     | ListAlerts
                     | ListScreens
+                    | ListSubprocessors
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -457,6 +481,18 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
 /// holder gets them.
 pub fn may_use(caller: &Caller, grant: &Grant) -> bool {
     matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
+}
+
+/// A tenant's objection to a sub-processor: the tenant itself, or an admin
+/// on its behalf (admission already limited the call to those two).
+pub fn may_object_for(caller: &Caller, tenant: &Name) -> bool {
+    match caller {
+        Caller::Tenant { name } => name == tenant,
+        Caller::Staff {
+            role: Role::Admin, ..
+        } => true,
+        Caller::Staff { .. } => false,
+    }
 }
 
 /// Release: only the holder.

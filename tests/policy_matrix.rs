@@ -44,6 +44,7 @@ const SUPPORT_ROLE: &[Action] = &[
     GetConsistencyProof,
     IssueGrantCertificate,
     GetVerificationKeys,
+    ListSubprocessors,
 ];
 
 /// Support's calls, the alerts (root holders acknowledge and resolve)
@@ -67,6 +68,7 @@ const ROOT_ROLE: &[Action] = &[
     ResolveAlert,
     ListDeadLetters,
     RetryDeadLetter,
+    ListSubprocessors,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -100,6 +102,11 @@ const ADMIN_ROLE: &[Action] = &[
     ListScreens,
     Backup,
     RecordDeclaration,
+    LocateStaff,
+    SetTenantCountries,
+    ObjectToSubprocessor,
+    AddSubprocessor,
+    ListSubprocessors,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -118,6 +125,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetVerificationKeys,
     ListAlerts,
     ListScreens,
+    ListSubprocessors,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -141,6 +149,8 @@ const TENANT: &[Action] = &[
     GetRevocations,
     WatchRevocations,
     ListAlerts,
+    ObjectToSubprocessor,
+    ListSubprocessors,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

@@ -19,6 +19,13 @@ use crate::{clock::Timestamp, paseto};
 /// token or certificate that claims to last longer.
 pub const MAX_GRANT_SECS: i64 = 24 * 60 * 60;
 
+/// The path, after the issuer, of a grant certificate's URI SAN carrying
+/// the holder's country: `spiffe://<td>/holder/country/<CC>`.
+pub const CERT_COUNTRY_PATH: &str = "/holder/country/";
+/// The same for the holder's organisation:
+/// `spiffe://<td>/holder/organisation/<company or sub-processor>`.
+pub const CERT_ORGANISATION_PATH: &str = "/holder/organisation/";
+
 /// How long before its issue a grant certificate's validity starts:
 /// tolerance for clocks a little behind the broker's. A verifier allows a
 /// certificate this much longer than the longest grant.
@@ -64,6 +71,14 @@ pub struct GrantClaims {
     pub exp: Timestamp,
     /// Hex SHA-256 of the grant's reason (UTF-8).
     pub reason_sha256: String,
+    /// The holder's country (ISO 3166-1 alpha-2) as the broker records it;
+    /// absent when unknown, and in tokens from brokers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Whom the holder works for: `company` or a sub-processor's name;
+    /// absent in tokens from brokers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
 }
 
 /// One revoked (or released) grant, listed until its original expiry.

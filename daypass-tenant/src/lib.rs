@@ -30,4 +30,4 @@ pub use gateway::Gateway;
 pub use keys::KeySet;
 pub use layer::RequireGrant;
 pub use report::Reporter;
-pub use verifier::{Admission, Credential, FeedError, Refusal, Verifier};
+pub use verifier::{Admission, Credential, FeedError, HolderRule, Refusal, Verifier};

@@ -75,6 +75,8 @@ pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool
                 .add_staff(pb::AddStaffRequest {
                     name,
                     role: role_pb(role) as i32,
+                    country: String::new(),
+                    organisation: String::new(),
                 })
                 .await?
                 .into_inner();

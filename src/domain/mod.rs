@@ -10,6 +10,7 @@ pub mod alert;
 pub mod event;
 pub mod grant;
 pub mod ids;
+pub mod location;
 pub mod screen;
 pub mod staff;
 pub mod tenant;
@@ -20,6 +21,7 @@ pub use self::{
     event::{Draft, EventKind, detail},
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
+    location::{Country, Location, Organisation, Subprocessor},
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Declaration, Role, StaffRecord},
     tenant::{Approval, TenantRecord},

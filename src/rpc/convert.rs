@@ -51,6 +51,8 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
                 signed_on: d.signed_on.clone(),
                 document_sha256: d.document_sha256.clone(),
             }),
+        country: String::new(),
+        organisation: String::new(),
         receipt: None,
     }
 }
@@ -62,6 +64,9 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         require_ticket: t.require_ticket,
         require_declaration: t.require_declaration,
         created_at_ms: t.created_at.millis(),
+        allowed_countries: Vec::new(),
+        own_countries: false,
+        objections: Vec::new(),
         receipt: None,
     }
 }

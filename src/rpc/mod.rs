@@ -11,6 +11,7 @@ pub mod commands;
 mod convert;
 mod gate;
 mod grants;
+mod location;
 mod notify;
 mod screens;
 mod staff;

@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod commands;
 pub mod expiry;
 pub mod grants;
+pub mod location;
 pub mod log_reads;
 pub mod screens;
 pub mod staff;
@@ -152,6 +153,8 @@ pub struct Limits {
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
     pub declaration_version: Option<String>,
+    /// `[location]`: adequacy list, sub-processor notice, unknown countries.
+    pub location: location::LocationRules,
     pub requests: Rate,
     pub validations: Rate,
     pub reports: Rate,
@@ -165,6 +168,7 @@ impl From<&Config> for Limits {
             pending_ttl_secs: c.grants.pending_ttl_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
+            location: location::LocationRules::from(c),
             requests: Rate {
                 per_sec: l.requests_per_minute / 60.0,
                 burst: l.request_burst,
@@ -199,6 +203,8 @@ pub struct Broker {
     /// set once at start-up.
     fail_closed: std::sync::OnceLock<(String, u64)>,
     metrics: crate::metrics::Metrics,
+    /// Staff locations and the sub-processor register ([`location`]).
+    location: location::LocationState,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -213,7 +219,9 @@ impl Broker {
         gate: Arc<Gate>,
     ) -> Self {
         let rates = RateLimits::new(limits.requests, limits.validations, limits.reports);
+        let location = location::LocationState::new(limits.location.clone());
         Broker {
+            location,
             ledger,
             clock,
             limits,

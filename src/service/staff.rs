@@ -45,8 +45,15 @@ impl Broker {
         caller: &Caller,
         cmd: AddStaff,
     ) -> Result<Receipted<StaffRecord>> {
-        let AddStaff { name, role } = cmd;
+        let AddStaff {
+            name,
+            role,
+            location,
+        } = cmd;
         let max_root = self.limits.max_root_holders;
+        // The location register advances with the enrolment.
+        let _one = self.location().writers_write().await;
+        self.check_organisation(&location.organisation)?;
         let (rec, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -80,11 +87,16 @@ impl Broker {
                 b.log(
                     Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
                         .with(detail::NAME, &name)
-                        .with(detail::ROLE, role),
+                        .with(detail::ROLE, role)
+                        .with(detail::COUNTRY, location.country_str())
+                        .with(detail::ORGANISATION, &location.organisation),
                 );
                 Ok(rec)
             })
             .await?;
+        if let Some(c) = &c {
+            self.location().advance(c.entries.iter().map(|e| &e.entry));
+        }
         Ok((rec, receipt(c)?))
     }
 
