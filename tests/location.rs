@@ -35,7 +35,6 @@ async fn enrol_at(s: &TestServer, name: &str, country: &str, organisation: &str)
     s.staff(name).await
 }
 
-
 async fn try_request(c: &mut Clients, tenant: &str) -> Result<pb::Grant, tonic::Status> {
     c.grants
         .request_grant(grant_request(tenant, "INC-11 queue stuck", 3600))
@@ -76,7 +75,11 @@ async fn add_subprocessor(admin: &mut Clients, name: &str, country: &str) -> pb:
 fn refused(r: Result<pb::Grant, tonic::Status>, says: &str) {
     let e = r.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert!(e.message().contains(says), "{:?} lacks {says:?}", e.message());
+    assert!(
+        e.message().contains(says),
+        "{:?} lacks {says:?}",
+        e.message()
+    );
 }
 
 #[tokio::test]
@@ -105,7 +108,10 @@ async fn a_disallowed_country_is_refused_and_an_adequate_one_allowed() {
         .unwrap()
         .into_inner();
     let emma = list.staff.iter().find(|p| p.name == "emma").unwrap();
-    assert_eq!((emma.country.as_str(), emma.organisation.as_str()), ("DE", "company"));
+    assert_eq!(
+        (emma.country.as_str(), emma.organisation.as_str()),
+        ("DE", "company")
+    );
 }
 
 #[tokio::test]
@@ -143,7 +149,8 @@ async fn a_tenants_own_list_applies_to_requests_approvals_and_unknown_countries(
         .unwrap();
     assert_eq!(revoked.entry.details["cause"], "location");
     assert!(
-        revoked.entry.details["note"].contains("country GB is not allowed by tenant acme (allowed: AT, DE, FR)"),
+        revoked.entry.details["note"]
+            .contains("country GB is not allowed by tenant acme (allowed: AT, DE, FR)"),
         "{:?}",
         revoked.entry.details
     );
@@ -165,7 +172,10 @@ async fn a_tenants_own_list_applies_to_requests_approvals_and_unknown_countries(
     let r = locate(&mut admin, "dora", "CH", "company").await.unwrap();
     assert_eq!(r.revoked_grant_ids, [g.id.clone()]);
     assert_eq!(r.staff.unwrap().country, "CH");
-    refused(try_request(&mut dora, "acme").await, "country CH is not allowed");
+    refused(
+        try_request(&mut dora, "acme").await,
+        "country CH is not allowed",
+    );
     locate(&mut admin, "dora", "DE", "company").await.unwrap();
     let g = try_request(&mut dora, "acme").await.unwrap();
     assert_eq!(g.state, pb::GrantState::Pending as i32);
@@ -215,7 +225,8 @@ async fn approval_checks_again_and_the_register_survives_a_restart() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(
-        e.message().contains(&format!("cannot approve grant {}", g.id))
+        e.message()
+            .contains(&format!("cannot approve grant {}", g.id))
             && e.message()
                 .contains("country CH is not allowed by tenant acme (allowed: EU/EEA)"),
         "{}",
@@ -252,10 +263,10 @@ async fn a_subprocessor_waits_out_its_notice_and_an_objection_ends_its_access() 
         .unwrap()
         .into_inner();
     assert!(
-        slice
-            .entries
-            .iter()
-            .any(|e| e.entry.as_ref().is_some_and(|e| e.kind == "subprocessor.announced")),
+        slice.entries.iter().any(|e| e
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.kind == "subprocessor.announced")),
         "acme reads the notice in its slice"
     );
 
@@ -270,7 +281,10 @@ async fn a_subprocessor_waits_out_its_notice_and_an_objection_ends_its_access() 
         ),
     );
     s.clock.advance_secs(30 * 86_400 - 1);
-    refused(try_request(&mut nina, "acme").await, "notice period 30 days");
+    refused(
+        try_request(&mut nina, "acme").await,
+        "notice period 30 days",
+    );
     s.clock.advance_secs(1);
     let g = try_request(&mut nina, "acme").await.unwrap();
     assert_eq!(g.state, pb::GrantState::Active as i32);
@@ -287,7 +301,10 @@ async fn a_subprocessor_waits_out_its_notice_and_an_objection_ends_its_access() 
         .unwrap()
         .into_inner();
     assert_eq!(t.objections.len(), 1);
-    assert_eq!(get_grant(&mut nina, &g.id).await.state, pb::GrantState::Revoked as i32);
+    assert_eq!(
+        get_grant(&mut nina, &g.id).await.state,
+        pb::GrantState::Revoked as i32
+    );
     let today = day_of(s.clock.now().millis());
     refused(
         try_request(&mut nina, "acme").await,
@@ -359,11 +376,15 @@ async fn tokens_and_certificates_carry_country_and_organisation_checked_offline(
         (a.country.as_deref(), a.organisation.as_deref()),
         (Some("DE"), Some("company"))
     );
-    let only_company = Verifier::new("acme", published(&mut acme).await, Arc::new(s.clock.clone()))
-        .requiring(HolderRule {
-            allowed_countries: None,
-            denied_organisations: vec!["nightdesk".into()],
-        });
+    let only_company = Verifier::new(
+        "acme",
+        published(&mut acme).await,
+        Arc::new(s.clock.clone()),
+    )
+    .requiring(HolderRule {
+        allowed_countries: None,
+        denied_organisations: vec!["nightdesk".into()],
+    });
     only_company.apply_revocations(&list.token).unwrap();
     assert!(matches!(
         only_company.verify_token(&gn.token),
@@ -407,13 +428,42 @@ async fn hostile_location_inputs_are_refused_naming_the_field() {
     s.enrol("alice", Role::Support).await;
     let long = "x".repeat(10_000);
     let cases: Vec<(&str, Result<(), tonic::Status>)> = vec![
-        ("country", locate(&mut admin, "alice", "XX", "company").await.map(drop)),
-        ("country", locate(&mut admin, "alice", "DEU", "company").await.map(drop)),
-        ("country", locate(&mut admin, "alice", &long, "company").await.map(drop)),
-        ("country", locate(&mut admin, "alice", "", "company").await.map(drop)),
-        ("organisation", locate(&mut admin, "alice", "DE", "nobody-gmbh").await.map(drop)),
-        ("organisation", locate(&mut admin, "alice", "DE", "Big Corp").await.map(drop)),
-        ("organisation", locate(&mut admin, "alice", "DE", &long).await.map(drop)),
+        (
+            "country",
+            locate(&mut admin, "alice", "XX", "company").await.map(drop),
+        ),
+        (
+            "country",
+            locate(&mut admin, "alice", "DEU", "company")
+                .await
+                .map(drop),
+        ),
+        (
+            "country",
+            locate(&mut admin, "alice", &long, "company")
+                .await
+                .map(drop),
+        ),
+        (
+            "country",
+            locate(&mut admin, "alice", "", "company").await.map(drop),
+        ),
+        (
+            "organisation",
+            locate(&mut admin, "alice", "DE", "nobody-gmbh")
+                .await
+                .map(drop),
+        ),
+        (
+            "organisation",
+            locate(&mut admin, "alice", "DE", "Big Corp")
+                .await
+                .map(drop),
+        ),
+        (
+            "organisation",
+            locate(&mut admin, "alice", "DE", &long).await.map(drop),
+        ),
         (
             "organisation",
             admin
@@ -501,7 +551,11 @@ async fn hostile_location_inputs_are_refused_naming_the_field() {
         let e = r.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{field}: {e:?}");
         assert!(e.message().contains(field), "{field}: {}", e.message());
-        assert!(e.message().len() < 400, "no echo of a long input: {}", e.message());
+        assert!(
+            e.message().len() < 400,
+            "no echo of a long input: {}",
+            e.message()
+        );
     }
 }
 
@@ -523,4 +577,62 @@ fn day_of(ms: i64) -> String {
         .unwrap()
         .format("%Y-%m-%d")
         .to_string()
+}
+
+#[tokio::test]
+async fn the_cli_locates_staff_and_keeps_the_register() {
+    let s = TestServer::start().await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    s.enrol("carol", Role::Support).await;
+    let dir = s.dir.path();
+    let admin = |words: &[&str]| {
+        let mut v: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        v.extend(s.cli_flags(dir, daypass::identity::PrincipalKind::Staff, ADMIN));
+        v
+    };
+    let run = |args: Vec<String>| cli::run_async(dir.to_owned(), args);
+    let out = run(admin(&[
+        "tenant",
+        "subprocessor",
+        "add",
+        "nightdesk",
+        "--country",
+        "PT",
+        "--purpose",
+        "second-line support at night",
+    ]))
+    .await;
+    assert!(
+        cli::assert_ok(&out, "subprocessor add").contains("announced sub-processor nightdesk (PT)")
+    );
+    let out = run(admin(&[
+        "staff",
+        "locate",
+        "carol",
+        "--country",
+        "pt",
+        "--organisation",
+        "nightdesk",
+    ]))
+    .await;
+    let said = cli::assert_ok(&out, "staff locate");
+    assert!(said.contains("carol works in PT for nightdesk"), "{said}");
+    let out = run(admin(&["tenant", "countries", "acme", "DE", "PT"])).await;
+    assert!(cli::assert_ok(&out, "tenant countries").contains("its own list: DE, PT"));
+    let out = run(admin(&["tenant", "object", "acme", "nightdesk"])).await;
+    assert!(cli::assert_ok(&out, "tenant object").contains("acme objected to nightdesk"));
+    let out = run(admin(&["tenant", "subprocessor", "list"])).await;
+    let table = cli::assert_ok(&out, "subprocessor list");
+    assert!(
+        table.contains("nightdesk") && table.contains("notice period: 30 days"),
+        "{table}"
+    );
+    let entries = s.entries().await;
+    let located = entries
+        .iter()
+        .find(|e| e.entry.kind == "staff.located")
+        .unwrap();
+    assert_eq!(located.entry.details["country"], "PT");
+    assert_eq!(located.entry.details["organisation"], "nightdesk");
+    assert_eq!(located.entry.details["previous_organisation"], "company");
 }
