@@ -170,7 +170,7 @@ async fn a_tenants_own_list_applies_to_requests_approvals_and_unknown_countries(
     // from DE and moved before the tenant approves, the approval refuses.
     let g = try_request(&mut dora, "acme").await.unwrap();
     let r = locate(&mut admin, "dora", "CH", "company").await.unwrap();
-    assert_eq!(r.revoked_grant_ids, [g.id.clone()]);
+    assert_eq!(r.revoked_grant_ids, vec![g.id.clone()]);
     assert_eq!(r.staff.unwrap().country, "CH");
     refused(
         try_request(&mut dora, "acme").await,

@@ -206,6 +206,8 @@ fn primary(e: &Entry, class: Class) -> Value {
                 (d(detail::SCREEN), "screen")
             } else if e.kind == "grant.certificate_issued" {
                 (d(detail::SERIAL), "grant certificate")
+            } else if e.kind.starts_with("subprocessor.") {
+                (d(detail::SUBPROCESSOR), "sub-processor")
             } else {
                 (d(detail::GRANT), "grant")
             };
