@@ -159,3 +159,41 @@ pub(crate) mod rfc3339 {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn location_claims_are_optional_and_omitted_when_unknown() {
+        let c = GrantClaims {
+            iss: "spiffe://t".into(),
+            sub: "spiffe://t/staff/a".into(),
+            aud: "acme".into(),
+            jti: "g".into(),
+            iat: Timestamp(0),
+            nbf: Timestamp(0),
+            exp: Timestamp(1000),
+            reason_sha256: reason_sha256("r"),
+            country: None,
+            organisation: None,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("country") && !json.contains("organisation"),
+            "{json}"
+        );
+        // A payload of an older broker still parses.
+        assert_eq!(serde_json::from_str::<GrantClaims>(&json).unwrap(), c);
+        let with = GrantClaims {
+            country: Some("DE".into()),
+            organisation: Some("company".into()),
+            ..c
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(json.contains(r#""country":"DE""#), "{json}");
+        assert_eq!(serde_json::from_str::<GrantClaims>(&json).unwrap(), with);
+    }
+}

@@ -30,6 +30,8 @@ use crate::{
     remembered::{Remembered, StateError},
 };
 
+pub use crate::holder::HolderRule;
+
 /// The default staleness limit of the revocation list.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
 
@@ -47,42 +49,6 @@ pub struct Admission {
     pub country: Option<String>,
     /// Whom the holder works for: `company` or a sub-processor's name.
     pub organisation: Option<String>,
-}
-
-/// What a tenant requires of a holder offline ([`Verifier::requiring`]),
-/// on top of the broker's own rules: the countries it accepts and the
-/// organisations (sub-processors) it refuses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HolderRule {
-    /// Accepted countries (upper case); `None`: any. A credential without
-    /// a country is refused when this is set.
-    pub allowed_countries: Option<Vec<String>>,
-    /// Refused organisations, e.g. a sub-processor the tenant objected to.
-    pub denied_organisations: Vec<String>,
-}
-
-impl HolderRule {
-    /// Why a holder of `country` and `organisation` is refused, if so.
-    pub fn check(&self, country: Option<&str>, organisation: Option<&str>) -> Option<String> {
-        if let Some(allowed) = &self.allowed_countries {
-            match country {
-                None => return Some("the credential names no country for its holder".into()),
-                Some(c) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(c)) => {
-                    return Some(format!(
-                        "the holder's country {c} is not allowed here (allowed: {})",
-                        allowed.join(", ")
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(o) = organisation {
-            if self.denied_organisations.iter().any(|d| d == o) {
-                return Some(format!("the holder's organisation {o} is refused here"));
-            }
-        }
-        None
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
