@@ -621,6 +621,12 @@ async fn the_cli_locates_staff_and_keeps_the_register() {
     assert!(cli::assert_ok(&out, "tenant countries").contains("its own list: DE, PT"));
     let out = run(admin(&["tenant", "object", "acme", "nightdesk"])).await;
     assert!(cli::assert_ok(&out, "tenant object").contains("acme objected to nightdesk"));
+    let out = run(admin(&["staff", "list"])).await;
+    let table = cli::assert_ok(&out, "staff list");
+    assert!(
+        table.contains("LOCATION") && table.contains("PT / nightdesk"),
+        "{table}"
+    );
     let out = run(admin(&["tenant", "subprocessor", "list"])).await;
     let table = cli::assert_ok(&out, "subprocessor list");
     assert!(

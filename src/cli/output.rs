@@ -236,6 +236,7 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
         "STATUS",
         "ENROLLED",
         "DECLARATION",
+        "LOCATION",
         "PRINCIPAL",
     ]);
     for s in staff {
@@ -252,6 +253,19 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
                 Some(d) => format!("{} ({})", d.version, d.signed_on),
                 None => "-".into(),
             },
+            format!(
+                "{} / {}",
+                if s.country.is_empty() {
+                    "?"
+                } else {
+                    &s.country
+                },
+                if s.organisation.is_empty() {
+                    "company"
+                } else {
+                    &s.organisation
+                }
+            ),
             s.principal.clone(),
         ]);
     }

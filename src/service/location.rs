@@ -540,6 +540,11 @@ impl Broker {
     ) -> Result<Vec<GrantId>> {
         let mut revoked = Vec::new();
         for mut g in s.live_grants()?.into_iter().filter(|g| which(g)) {
+            // Past its deadline: the sweeper expires it (ending it early
+            // now would contradict the log).
+            if g.deadline().is_some_and(|d| now >= d) {
+                continue;
+            }
             let loc = next.location(&g.holder);
             let Some(why) = next.refusal(&self.location.rules, &g.holder, &loc, &g.tenant, now)
             else {
