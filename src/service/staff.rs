@@ -84,13 +84,16 @@ impl Broker {
                     declaration: None,
                 };
                 b.put_staff(rec.clone());
-                b.log(
-                    Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
-                        .with(detail::NAME, &name)
-                        .with(detail::ROLE, role)
+                let mut enrolled = Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
+                    .with(detail::NAME, &name)
+                    .with(detail::ROLE, role);
+                // Only when given: an enrolment without them reads as before.
+                if location != crate::domain::Location::default() {
+                    enrolled = enrolled
                         .with(detail::COUNTRY, location.country_str())
-                        .with(detail::ORGANISATION, &location.organisation),
-                );
+                        .with(detail::ORGANISATION, &location.organisation);
+                }
+                b.log(enrolled);
                 Ok(rec)
             })
             .await?;
