@@ -39,6 +39,11 @@
 //! max_root_holders = 2             # at most 2
 //! # declaration_version = "2026-1" # grant holders must have signed this confidentiality declaration
 //!
+//! [location]                       # personnel location and sub-processors (docs/compliance/location.md)
+//! adequate = ["AD", "AR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY", "US"]
+//! subprocessor_notice_days = 30    # a sub-processor's staff get no grant for a tenant before this
+//! require_country = false          # true: staff with no recorded country are refused everywhere
+//!
 //! [gate]                           # what tenants verify offline
 //! token_key = "/etc/daypass/token.key"       # default: beside tls.key
 //! grant_ca_cert = "/etc/daypass/grant-ca.pem"
@@ -127,6 +132,9 @@ pub struct Config {
     pub grants: GrantLimits,
     #[serde(default)]
     pub staff: StaffLimits,
+    /// Personnel location and sub-processors (docs/compliance/location.md).
+    #[serde(default)]
+    pub location: LocationSettings,
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
@@ -148,6 +156,37 @@ pub struct Config {
     /// The office warning screen (docs/monitoring.md).
     #[serde(default)]
     pub screen: ScreenSettings,
+}
+
+/// `[location]`: the countries outside the EU/EEA with an adequate level
+/// of protection (every tenant allows EU/EEA plus these unless it set its
+/// own list), the sub-processor notice period, and whether an unknown
+/// country is refused everywhere.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocationSettings {
+    /// ISO 3166-1 alpha-2 codes; default: the EU Commission's adequacy
+    /// decisions ([`crate::domain::location::DEFAULT_ADEQUATE`]).
+    pub adequate: Vec<String>,
+    /// Days after a sub-processor's announcement before its staff may get
+    /// grants for a tenant.
+    pub subprocessor_notice_days: u32,
+    /// Refuse staff whose country is not recorded for every tenant, not
+    /// only for tenants that set their own list.
+    pub require_country: bool,
+}
+
+impl Default for LocationSettings {
+    fn default() -> Self {
+        LocationSettings {
+            adequate: crate::domain::location::DEFAULT_ADEQUATE
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            subprocessor_notice_days: 30,
+            require_country: false,
+        }
+    }
 }
 
 /// The office warning screen's HTTPS listener (`crate::screen`,
@@ -603,6 +642,16 @@ impl Config {
                 "staff.max_root_holders may be 0, 1 or 2, not {}",
                 self.staff.max_root_holders
             )));
+        }
+        crate::domain::location::parse_countries(
+            "location.adequate",
+            self.location.adequate.iter().map(String::as_str),
+        )
+        .map_err(ConfigError::Invalid)?;
+        if self.location.subprocessor_notice_days > 3650 {
+            return Err(ConfigError::Invalid(
+                "location.subprocessor_notice_days: at most 3650".into(),
+            ));
         }
         if let Some(v) = &self.staff.declaration_version {
             // The same rule as a recorded declaration's version.

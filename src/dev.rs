@@ -75,6 +75,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
         },
         grants: GrantLimits::default(),
         staff: StaffLimits::default(),
+        location: crate::config::LocationSettings::default(),
         log: Default::default(),
         store: Default::default(),
         limits: Default::default(),
@@ -204,6 +205,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
                         AddStaff {
                             name: n,
                             role: *role,
+                            location: crate::domain::Location::default(),
                         },
                     )
                     .await

@@ -16,7 +16,10 @@ use std::{
 };
 
 use daypass_tenant::{
-    claims::{CERT_BACKDATE_SECS, GrantClaims, RevocationClaims, Revoked, key_id, reason_sha256},
+    claims::{
+        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, GrantClaims,
+        RevocationClaims, Revoked, key_id, reason_sha256,
+    },
     keys::{GrantCa, KeySet, TokenKey},
 };
 use parking_lot::Mutex;
@@ -27,7 +30,7 @@ use tokio::sync::broadcast;
 use crate::{
     clock::Timestamp,
     config::Config,
-    domain::{Grant, GrantState, MAX_GRANT_SECS},
+    domain::{Grant, GrantState, Location, MAX_GRANT_SECS},
     identity::{Principal, PrincipalKind},
     limits::{Slot, Slots},
     pki::{self, CertificateAuthority, PkiError},
@@ -162,8 +165,9 @@ impl Gate {
         format!("spiffe://{}", self.trust_domain)
     }
 
-    /// The grant's token, if it is active.
-    pub fn token(&self, g: &Grant) -> Option<String> {
+    /// The grant's token, if it is active, with its holder's location
+    /// (`country` and `organisation` claims).
+    pub fn token(&self, g: &Grant, holder_at: &Location) -> Option<String> {
         let (GrantState::Active, Some(iat), Some(exp)) = (g.state, g.activated_at, g.expires_at)
         else {
             return None;
@@ -179,6 +183,8 @@ impl Gate {
                 nbf: iat,
                 exp,
                 reason_sha256: reason_sha256(&g.reason),
+                country: holder_at.country.as_ref().map(|c| c.to_string()),
+                organisation: Some(holder_at.organisation.to_string()),
             }
             .sign(&self.token_key),
         )
@@ -192,6 +198,7 @@ impl Gate {
     pub fn issue_certificate(
         &self,
         g: &Grant,
+        holder_at: &Location,
         csr_pem: &str,
         now: Timestamp,
     ) -> Result<IssuedCertificate, GateError> {
@@ -199,10 +206,18 @@ impl Gate {
             return Err(GateError::Invalid(format!("grant {} is not active", g.id)));
         };
         let holder = Principal::new(PrincipalKind::Staff, g.holder.clone());
-        let uris = vec![
+        let mut uris = vec![
             format!("{}/grant/{}/{}", self.issuer(), g.tenant, g.id),
             holder.uri(&self.trust_domain),
+            format!(
+                "{}{CERT_ORGANISATION_PATH}{}",
+                self.issuer(),
+                holder_at.organisation
+            ),
         ];
+        if let Some(c) = &holder_at.country {
+            uris.push(format!("{}{CERT_COUNTRY_PATH}{c}", self.issuer()));
+        }
         let to_time = |t: Timestamp| {
             time::OffsetDateTime::from_unix_timestamp(t.millis().div_euclid(1000))
                 .map_err(|e| GateError::Invalid(e.to_string()))

@@ -109,10 +109,15 @@ pub enum Action {
     ListIncidents,
     NotificationDocument,
     Documentation,
+    LocateStaff,
+    SetTenantCountries,
+    ObjectToSubprocessor,
+    AddSubprocessor,
+    ListSubprocessors,
 }
 
 impl Action {
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 51] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -159,6 +164,11 @@ impl Action {
         Action::ListIncidents,
         Action::NotificationDocument,
         Action::Documentation,
+        Action::LocateStaff,
+        Action::SetTenantCountries,
+        Action::ObjectToSubprocessor,
+        Action::AddSubprocessor,
+        Action::ListSubprocessors,
     ];
 
     /// The RPC's name, as logged.
@@ -210,6 +220,11 @@ impl Action {
             Action::ListIncidents => "ListIncidents",
             Action::NotificationDocument => "NotificationDocument",
             Action::Documentation => "Documentation",
+            Action::LocateStaff => "LocateStaff",
+            Action::SetTenantCountries => "SetTenantCountries",
+            Action::ObjectToSubprocessor => "ObjectToSubprocessor",
+            Action::AddSubprocessor => "AddSubprocessor",
+            Action::ListSubprocessors => "ListSubprocessors",
         }
     }
 }
@@ -267,6 +282,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | ListIncidents
                 | NotificationDocument
                 | Documentation
+                | ObjectToSubprocessor
+                | ListSubprocessors
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -296,6 +313,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetConsistencyProof
                     | IssueGrantCertificate
                     | GetVerificationKeys
+                    | ListSubprocessors
             ),
             Role::Admin => matches!(
                 action,
@@ -338,6 +356,11 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListIncidents
                     | NotificationDocument
                     | Documentation
+                    | LocateStaff
+                    | SetTenantCountries
+                    | ObjectToSubprocessor
+                    | AddSubprocessor
+                    | ListSubprocessors
             ),
             Role::Auditor => matches!(
                 action,
@@ -360,6 +383,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListIncidents
                     | NotificationDocument
                     | Documentation
+                    | ListSubprocessors
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -513,6 +537,18 @@ pub fn may_see_incident(caller: &Caller, affected: &[Name]) -> bool {
         Caller::Staff {
             role: Role::Admin | Role::Auditor,
             ..
+        } => true,
+        Caller::Staff { .. } => false,
+    }
+}
+
+/// A tenant's objection to a sub-processor: the tenant itself, or an admin
+/// on its behalf (admission already limited the call to those two).
+pub fn may_object_for(caller: &Caller, tenant: &Name) -> bool {
+    match caller {
+        Caller::Tenant { name } => name == tenant,
+        Caller::Staff {
+            role: Role::Admin, ..
         } => true,
         Caller::Staff { .. } => false,
     }

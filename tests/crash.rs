@@ -262,6 +262,8 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
             .add_staff(pb::AddStaffRequest {
                 name,
                 role: role as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .expect("enrol");

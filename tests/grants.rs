@@ -22,6 +22,8 @@ async fn at_most_two_root_holders() {
         .add_staff(pb::AddStaffRequest {
             name: "r3".into(),
             role: Role::Root as i32,
+            country: String::new(),
+            organisation: String::new(),
         })
         .await;
     let status = third.expect_err("third root refused");
@@ -47,6 +49,8 @@ async fn at_most_two_root_holders() {
         .add_staff(pb::AddStaffRequest {
             name: "r2".into(),
             role: Role::Root as i32,
+            country: String::new(),
+            organisation: String::new(),
         })
         .await;
     assert_eq!(code(second), Code::FailedPrecondition);

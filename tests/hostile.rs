@@ -250,6 +250,8 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
             .add_staff(pb::AddStaffRequest {
                 name: name.into(),
                 role,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await;
         let code = if what == "duplicate" {
@@ -388,6 +390,8 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             .add_staff(pb::AddStaffRequest {
                 name: name.into(),
                 role: Role::Support as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await;
         cases.push(case(
@@ -435,6 +439,8 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             .add_staff(pb::AddStaffRequest {
                 name: name.into(),
                 role,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await;
         cases.push(case(format!("AddStaff: {what}"), r, code, says));

@@ -44,6 +44,7 @@ const SUPPORT_ROLE: &[Action] = &[
     GetConsistencyProof,
     IssueGrantCertificate,
     GetVerificationKeys,
+    ListSubprocessors,
 ];
 
 /// Support's calls, the alerts (root holders acknowledge and resolve)
@@ -67,6 +68,7 @@ const ROOT_ROLE: &[Action] = &[
     ResolveAlert,
     ListDeadLetters,
     RetryDeadLetter,
+    ListSubprocessors,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -109,6 +111,11 @@ const ADMIN_ROLE: &[Action] = &[
     ListIncidents,
     NotificationDocument,
     Documentation,
+    LocateStaff,
+    SetTenantCountries,
+    ObjectToSubprocessor,
+    AddSubprocessor,
+    ListSubprocessors,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -131,6 +138,7 @@ const AUDITOR_ROLE: &[Action] = &[
     ListIncidents,
     NotificationDocument,
     Documentation,
+    ListSubprocessors,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -158,6 +166,8 @@ const TENANT: &[Action] = &[
     ListIncidents,
     NotificationDocument,
     Documentation,
+    ObjectToSubprocessor,
+    ListSubprocessors,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

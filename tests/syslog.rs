@@ -372,6 +372,8 @@ async fn enrol_some(c: &mut daypass::client::Clients, names: &[&str]) {
             .add_staff(daypass::pb::AddStaffRequest {
                 name: (*who).into(),
                 role: Role::Support as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .expect("add staff");

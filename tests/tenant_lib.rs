@@ -61,6 +61,9 @@ async fn a_revocation_reaches_the_verifier_through_the_feed() {
             tenant: "acme".into(),
             expires_at: daypass::clock::Timestamp(g1.expires_at_ms),
             credential: Credential::Token,
+            // Enrolled without a country, working for the company.
+            country: None,
+            organisation: Some("company".into()),
         }
     );
     assert!(verifier.verify_token(&g2.token).is_ok(), "g2 admitted");

@@ -74,6 +74,8 @@ async fn every_write_returns_a_receipt_the_log_proves() {
         .add_staff(pb::AddStaffRequest {
             name: "bob".into(),
             role: Role::Support as i32,
+            country: String::new(),
+            organisation: String::new(),
         })
         .await
         .unwrap()

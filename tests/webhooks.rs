@@ -871,6 +871,8 @@ async fn nothing_is_lost_across_a_sigkill_while_the_receiver_is_down() {
             .add_staff(pb::AddStaffRequest {
                 name: who.into(),
                 role: Role::Support as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .expect("add staff");

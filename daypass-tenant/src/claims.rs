@@ -19,6 +19,13 @@ use crate::{clock::Timestamp, paseto};
 /// token or certificate that claims to last longer.
 pub const MAX_GRANT_SECS: i64 = 24 * 60 * 60;
 
+/// The path, after the issuer, of a grant certificate's URI SAN carrying
+/// the holder's country: `spiffe://<td>/holder/country/<CC>`.
+pub const CERT_COUNTRY_PATH: &str = "/holder/country/";
+/// The same for the holder's organisation:
+/// `spiffe://<td>/holder/organisation/<company or sub-processor>`.
+pub const CERT_ORGANISATION_PATH: &str = "/holder/organisation/";
+
 /// How long before its issue a grant certificate's validity starts:
 /// tolerance for clocks a little behind the broker's. A verifier allows a
 /// certificate this much longer than the longest grant.
@@ -64,6 +71,14 @@ pub struct GrantClaims {
     pub exp: Timestamp,
     /// Hex SHA-256 of the grant's reason (UTF-8).
     pub reason_sha256: String,
+    /// The holder's country (ISO 3166-1 alpha-2) as the broker records it;
+    /// absent when unknown, and in tokens from brokers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Whom the holder works for: `company` or a sub-processor's name;
+    /// absent in tokens from brokers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
 }
 
 /// One revoked (or released) grant, listed until its original expiry.
@@ -143,4 +158,42 @@ pub(crate) mod rfc3339 {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn location_claims_are_optional_and_omitted_when_unknown() {
+        let c = GrantClaims {
+            iss: "spiffe://t".into(),
+            sub: "spiffe://t/staff/a".into(),
+            aud: "acme".into(),
+            jti: "g".into(),
+            iat: Timestamp(0),
+            nbf: Timestamp(0),
+            exp: Timestamp(1000),
+            reason_sha256: reason_sha256("r"),
+            country: None,
+            organisation: None,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("country") && !json.contains("organisation"),
+            "{json}"
+        );
+        // A payload of an older broker still parses.
+        assert_eq!(serde_json::from_str::<GrantClaims>(&json).unwrap(), c);
+        let with = GrantClaims {
+            country: Some("DE".into()),
+            organisation: Some("company".into()),
+            ..c
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(json.contains(r#""country":"DE""#), "{json}");
+        assert_eq!(serde_json::from_str::<GrantClaims>(&json).unwrap(), with);
+    }
 }

@@ -342,6 +342,8 @@ mod tests {
             nbf: T0,
             exp: T0.plus_secs(600),
             reason_sha256: reason_sha256("incident 7"),
+            country: None,
+            organisation: None,
         }
         .sign(&key);
         (Arc::new(verifier), token)

@@ -13,6 +13,7 @@ pub mod claims;
 pub mod clock;
 pub mod feed; // follows the broker: revocation lists and keys into the verifier
 pub mod gateway; // broker channel + verifier + feed + reporter, wired
+pub mod holder; // the tenant's own rule on holders' country and organisation
 pub mod keys;
 pub mod layer; // tower layer for tonic servers: admit grant holders only
 pub mod paseto;
@@ -30,4 +31,4 @@ pub use gateway::Gateway;
 pub use keys::KeySet;
 pub use layer::RequireGrant;
 pub use report::Reporter;
-pub use verifier::{Admission, Credential, FeedError, Refusal, Verifier};
+pub use verifier::{Admission, Credential, FeedError, HolderRule, Refusal, Verifier};

@@ -21,14 +21,16 @@ use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude
 
 use crate::{
     claims::{
-        CERT_BACKDATE_SECS, Footer, GRANT_ASSERTION, GrantClaims, MAX_GRANT_SECS,
-        REVOCATIONS_ASSERTION, RevocationClaims,
+        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, Footer, GRANT_ASSERTION,
+        GrantClaims, MAX_GRANT_SECS, REVOCATIONS_ASSERTION, RevocationClaims,
     },
     clock::{SharedClock, Timestamp},
     keys::{KeySet, TokenKey},
     paseto,
     remembered::{Remembered, StateError},
 };
+
+pub use crate::holder::HolderRule;
 
 /// The default staleness limit of the revocation list.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
@@ -42,6 +44,11 @@ pub struct Admission {
     pub tenant: String,
     pub expires_at: Timestamp,
     pub credential: Credential,
+    /// The holder's country (ISO 3166-1 alpha-2) when the grant was issued,
+    /// as the broker records it; `None` when unknown or from an older broker.
+    pub country: Option<String>,
+    /// Whom the holder works for: `company` or a sub-processor's name.
+    pub organisation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,10 @@ pub enum Refusal {
     Expired(Timestamp),
     #[error("grant {0} was revoked")]
     Revoked(String),
+    /// The holder's country or organisation is not what this tenant
+    /// requires ([`HolderRule`]).
+    #[error("{0}")]
+    Holder(String),
     #[error("no revocation list has been received yet, so nothing is admitted")]
     NoRevocationList,
     #[error(
@@ -126,6 +137,8 @@ pub struct Verifier {
     revocations: RwLock<Option<Arc<Revocations>>>,
     /// Where the newest list and the revocations seen are remembered.
     state_file: Option<PathBuf>,
+    /// What this tenant requires of holders' country and organisation.
+    holders: HolderRule,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -148,6 +161,7 @@ impl Verifier {
             keys: RwLock::new(Arc::new(keys)),
             revocations: RwLock::new(None),
             state_file: None,
+            holders: HolderRule::default(),
         }
     }
 
@@ -175,6 +189,14 @@ impl Verifier {
         }
         self.state_file = Some(path);
         Ok(self)
+    }
+
+    /// Refuses credentials whose holder's country or organisation `rule`
+    /// does not accept (the `country` and `organisation` claims of a token,
+    /// the `/holder/...` URIs of a certificate).
+    pub fn requiring(mut self, rule: HolderRule) -> Verifier {
+        self.holders = rule;
+        self
     }
 
     /// Sets the staleness limit of the revocation list.
@@ -235,6 +257,8 @@ impl Verifier {
                 tenant: claims.aud,
                 expires_at: claims.exp,
                 credential: Credential::Token,
+                country: claims.country,
+                organisation: claims.organisation,
             },
             claims.nbf,
             now,
@@ -269,6 +293,8 @@ impl Verifier {
         let prefix = issuer(&keys);
         let mut grant = None;
         let mut holder = None;
+        let mut country = None;
+        let mut organisation = None;
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 if let GeneralName::URI(uri) = name {
@@ -279,6 +305,10 @@ impl Verifier {
                         grant = rest
                             .split_once('/')
                             .map(|(t, g)| (t.to_owned(), g.to_owned()));
+                    } else if let Some(c) = path.strip_prefix(CERT_COUNTRY_PATH) {
+                        country = Some(c.to_owned());
+                    } else if let Some(o) = path.strip_prefix(CERT_ORGANISATION_PATH) {
+                        organisation = Some(o.to_owned());
                     } else if path.starts_with("/staff/") {
                         holder = Some(uri.to_string());
                     }
@@ -305,6 +335,8 @@ impl Verifier {
                 tenant,
                 expires_at: not_after,
                 credential: Credential::Certificate,
+                country,
+                organisation,
             },
             not_before,
             now,
@@ -339,6 +371,12 @@ impl Verifier {
         }
         if revocations.grants.contains_key(&a.grant_id) {
             return Err(Refusal::Revoked(a.grant_id));
+        }
+        if let Some(why) = self
+            .holders
+            .check(a.country.as_deref(), a.organisation.as_deref())
+        {
+            return Err(Refusal::Holder(why));
         }
         Ok(a)
     }

@@ -61,6 +61,8 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         nbf: now,
         exp: now.plus_secs(3600),
         reason_sha256: String::new(),
+        country: None,
+        organisation: None,
     }
     .sign(&key);
     Fixture { verifier, token }

@@ -348,7 +348,15 @@ impl LogState {
             | EventKind::LogKeyAnnounced
             | EventKind::LogKeyRotated
             | EventKind::StoreRestored
-            | EventKind::StoreBackedUp => {}
+            | EventKind::StoreBackedUp
+            // Locations and the sub-processor register are the location
+            // register's (`service::location`), rebuilt from these entries;
+            // the grants they revoke are logged as grant.revoked.
+            | EventKind::StaffLocated
+            | EventKind::SubprocessorAdded
+            | EventKind::SubprocessorAnnounced
+            | EventKind::SubprocessorObjected
+            | EventKind::TenantCountriesSet => {}
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?

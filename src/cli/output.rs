@@ -222,6 +222,7 @@ pub fn staff_json(s: &pb::Staff) -> Value {
     json!({
         "name": s.name, "role": role(s.role), "principal": s.principal, "active": s.active,
         "enrolled_at": time_json(s.enrolled_at_ms), "offboarded_at": time_json(s.offboarded_at_ms),
+        "country": s.country, "organisation": s.organisation,
         "declaration": s.declaration.as_ref().map(|d| json!({
             "version": d.version, "signed_on": d.signed_on, "document_sha256": d.document_sha256,
         })),
@@ -235,6 +236,7 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
         "STATUS",
         "ENROLLED",
         "DECLARATION",
+        "LOCATION",
         "PRINCIPAL",
     ]);
     for s in staff {
@@ -251,6 +253,19 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
                 Some(d) => format!("{} ({})", d.version, d.signed_on),
                 None => "-".into(),
             },
+            format!(
+                "{} / {}",
+                if s.country.is_empty() {
+                    "?"
+                } else {
+                    &s.country
+                },
+                if s.organisation.is_empty() {
+                    "company"
+                } else {
+                    &s.organisation
+                }
+            ),
             s.principal.clone(),
         ]);
     }
@@ -263,7 +278,34 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
         "require_declaration": t.require_declaration, "created_at": time_json(t.created_at_ms),
         "terminated_at": (t.terminated_at_ms != 0).then(|| time_json(t.terminated_at_ms)),
         "shredded_at": (t.shredded_at_ms != 0).then(|| time_json(t.shredded_at_ms)),
+        "allowed_countries": t.allowed_countries, "own_countries": t.own_countries,
+        "objections": t.objections.iter().map(|o| json!({
+            "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
+        })).collect::<Vec<_>>(),
     })
+}
+
+pub fn subprocessor_json(s: &pb::Subprocessor) -> Value {
+    json!({
+        "name": s.name, "country": s.country, "purpose": s.purpose,
+        "announced_at": time_json(s.announced_at_ms),
+    })
+}
+
+pub fn subprocessors_table(list: &[pb::Subprocessor], notice_days: u32) -> String {
+    let mut t = Table::new(vec!["NAME", "COUNTRY", "ANNOUNCED", "PURPOSE"]);
+    for s in list {
+        t.row(vec![
+            s.name.clone(),
+            s.country.clone(),
+            time(s.announced_at_ms),
+            s.purpose.clone(),
+        ]);
+    }
+    format!(
+        "{}notice period: {notice_days} days after the announcement\n",
+        t.render()
+    )
 }
 
 /// `acme (approval: auto, ticket optional)`.

@@ -1,5 +1,5 @@
-//! `daypass staff`: enrol, offboard, list staff and record their
-//! confidentiality declarations (admin). What an
+//! `daypass staff`: enrol, offboard, list staff, record their
+//! confidentiality declarations and where they work (admin). What an
 //! enrolment means and who may do it is the server's business; this file
 //! owns the flags and what is printed.
 
@@ -12,7 +12,9 @@ use crate::pb;
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
     /// Enrol a person.
-    #[command(after_help = "Example:\n  daypass staff add carol --role support --as ada")]
+    #[command(
+        after_help = "Example:\n  daypass staff add carol --role support --country DE --as ada"
+    )]
     Add {
         /// Their name, as in their client certificate (e.g. carol).
         name: String,
@@ -20,6 +22,29 @@ pub enum StaffCommand {
         /// environments through grants; auditor reads the log.
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// Where they work: ISO 3166-1 alpha-2 (e.g. DE). Without it the
+        /// country is unknown, refused by tenants with their own list.
+        #[arg(long)]
+        country: Option<String>,
+        /// Whom they work for: `company` (default) or a registered
+        /// sub-processor (`daypass tenant subprocessor list`).
+        #[arg(long)]
+        organisation: Option<String>,
+    },
+    /// Record where a person works and for whom (admin); their live grants
+    /// a tenant no longer allows are revoked.
+    #[command(
+        after_help = "Example:\n  daypass staff locate carol --country DE --organisation company --as ada\ndaypass trusts what is recorded here: keep it true when people move."
+    )]
+    Locate {
+        /// The enrolled person's name.
+        name: String,
+        /// ISO 3166-1 alpha-2 country code, e.g. DE.
+        #[arg(long)]
+        country: String,
+        /// `company` or a registered sub-processor's name.
+        #[arg(long, default_value = "company")]
+        organisation: String,
     },
     /// End a person's access now (revokes their live grants).
     Offboard {
@@ -69,12 +94,50 @@ pub enum RoleArg {
 pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool) -> CliResult {
     let mut c = connect(conn).await?;
     match command {
-        StaffCommand::Add { name, role } => {
+        StaffCommand::Locate {
+            name,
+            country,
+            organisation,
+        } => {
+            let r = c
+                .staff
+                .locate_staff(pb::LocateStaffRequest {
+                    name: name.clone(),
+                    country,
+                    organisation,
+                })
+                .await?
+                .into_inner();
+            let s = r.staff.clone().unwrap_or_default();
+            output::print_json_or_text(
+                json_out,
+                &json!({"staff": r.staff.as_ref().map(output::staff_json), "revoked_grant_ids": r.revoked_grant_ids}),
+                &format!(
+                    "{name} works in {} for {}; revoked {} live grant(s) a tenant no longer allows{}\n",
+                    s.country,
+                    s.organisation,
+                    r.revoked_grant_ids.len(),
+                    if r.revoked_grant_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", r.revoked_grant_ids.join(", "))
+                    }
+                ),
+            );
+        }
+        StaffCommand::Add {
+            name,
+            role,
+            country,
+            organisation,
+        } => {
             let s = c
                 .staff
                 .add_staff(pb::AddStaffRequest {
                     name,
                     role: role_pb(role) as i32,
+                    country: country.unwrap_or_default(),
+                    organisation: organisation.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();

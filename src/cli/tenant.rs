@@ -1,4 +1,6 @@
-//! `daypass tenant`: register, update and list tenants (admin). The
+//! `daypass tenant`: register, update and list tenants (admin), the
+//! countries a tenant allows, its objections to sub-processors, and the
+//! sub-processor register. The
 //! approval rules themselves are the server's; this file owns the flags
 //! and what is printed.
 
@@ -74,6 +76,54 @@ pub enum TenantCommand {
         #[arg(long, value_name = "NAME")]
         confirm: Option<String>,
     },
+    /// Set the countries a tenant's grant holders may work from (admin);
+    /// none given: back to EU/EEA plus the configured adequacy list.
+    #[command(
+        after_help = "Examples:\n  daypass tenant countries acme DE AT FR --as ada\n  daypass tenant countries acme --as ada     # the default again"
+    )]
+    Countries {
+        /// The registered tenant's name.
+        name: String,
+        /// ISO 3166-1 alpha-2 codes.
+        countries: Vec<String>,
+    },
+    /// Record a tenant's objection to a sub-processor (the tenant itself,
+    /// or an admin on its behalf): its staff lose their grants there.
+    #[command(after_help = "Example:\n  daypass tenant object acme nightdesk --as acme")]
+    Object {
+        /// The tenant's name.
+        name: String,
+        /// The sub-processor objected to.
+        subprocessor: String,
+    },
+    /// The sub-processor register: add (admin, announces it to every
+    /// tenant) and list.
+    Subprocessor {
+        #[command(subcommand)]
+        command: SubprocessorCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubprocessorCommand {
+    /// Register and announce a sub-processor (admin). Its staff get grants
+    /// for a tenant only after the notice period.
+    #[command(
+        after_help = "Example:\n  daypass tenant subprocessor add nightdesk --country PT --purpose \"second-line support at night\" --as ada"
+    )]
+    Add {
+        /// Its name (a-z 0-9 . _ -), as staff records name it.
+        name: String,
+        /// Where it processes: ISO 3166-1 alpha-2.
+        #[arg(long)]
+        country: String,
+        /// What it does for the company.
+        #[arg(long)]
+        purpose: String,
+    },
+    /// List the register.
+    #[command(after_help = "Example:\n  daypass tenant subprocessor list --as acme")]
+    List,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -136,6 +186,90 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                 json_out,
                 &output::tenant_json(&t),
                 &format!("updated tenant {}\n", output::tenant_summary(&t)),
+            );
+        }
+        TenantCommand::Countries { name, countries } => {
+            let t = c
+                .tenants
+                .set_tenant_countries(pb::SetTenantCountriesRequest {
+                    tenant: name,
+                    countries,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!(
+                    "tenant {} allows {}: {}\n",
+                    t.name,
+                    if t.own_countries {
+                        "its own list"
+                    } else {
+                        "EU/EEA + the adequacy list"
+                    },
+                    t.allowed_countries.join(", ")
+                ),
+            );
+        }
+        TenantCommand::Object { name, subprocessor } => {
+            let t = c
+                .tenants
+                .object_to_subprocessor(pb::ObjectToSubprocessorRequest {
+                    tenant: name,
+                    subprocessor: subprocessor.clone(),
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!("tenant {} objected to {subprocessor}\n", t.name),
+            );
+        }
+        TenantCommand::Subprocessor {
+            command:
+                SubprocessorCommand::Add {
+                    name,
+                    country,
+                    purpose,
+                },
+        } => {
+            let sp = c
+                .tenants
+                .add_subprocessor(pb::AddSubprocessorRequest {
+                    name,
+                    country,
+                    purpose,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::subprocessor_json(&sp),
+                &format!(
+                    "registered and announced sub-processor {} ({}) on {}\n",
+                    sp.name,
+                    sp.country,
+                    output::time(sp.announced_at_ms)
+                ),
+            );
+        }
+        TenantCommand::Subprocessor {
+            command: SubprocessorCommand::List,
+        } => {
+            let r = c
+                .tenants
+                .list_subprocessors(pb::ListSubprocessorsRequest {})
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &json!({
+                    "notice_days": r.notice_days,
+                    "subprocessors": r.subprocessors.iter().map(output::subprocessor_json).collect::<Vec<_>>(),
+                }),
+                &output::subprocessors_table(&r.subprocessors, r.notice_days),
             );
         }
         TenantCommand::List => {

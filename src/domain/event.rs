@@ -54,10 +54,15 @@ pub enum EventKind {
     IncidentUpdated,
     IncidentTenantNotified,
     IncidentNotificationOverdue,
+    StaffLocated,
+    SubprocessorAdded,
+    SubprocessorAnnounced,
+    SubprocessorObjected,
+    TenantCountriesSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 44] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -97,6 +102,11 @@ impl EventKind {
         EventKind::IncidentUpdated,
         EventKind::IncidentTenantNotified,
         EventKind::IncidentNotificationOverdue,
+        EventKind::StaffLocated,
+        EventKind::SubprocessorAdded,
+        EventKind::SubprocessorAnnounced,
+        EventKind::SubprocessorObjected,
+        EventKind::TenantCountriesSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -141,6 +151,11 @@ impl EventKind {
             EventKind::IncidentUpdated => "incident.updated",
             EventKind::IncidentTenantNotified => "incident.tenant_notified",
             EventKind::IncidentNotificationOverdue => "incident.notification_overdue",
+            EventKind::StaffLocated => "staff.located",
+            EventKind::SubprocessorAdded => "subprocessor.added",
+            EventKind::SubprocessorAnnounced => "subprocessor.announced",
+            EventKind::SubprocessorObjected => "subprocessor.objected",
+            EventKind::TenantCountriesSet => "tenant.countries_set",
         }
     }
 
@@ -231,6 +246,16 @@ pub mod detail {
     pub const PREVIOUS_RESTORE: &str = "previous_restore";
     pub const DECLARATION_VERSION: &str = "declaration_version";
     pub const SIGNED_ON: &str = "signed_on";
+    pub const COUNTRY: &str = "country";
+    pub const ORGANISATION: &str = "organisation";
+    pub const PREVIOUS_COUNTRY: &str = "previous_country";
+    pub const PREVIOUS_ORGANISATION: &str = "previous_organisation";
+    pub const SUBPROCESSOR: &str = "subprocessor";
+    pub const ANNOUNCED_AT: &str = "announced_at";
+    pub const USABLE_FROM: &str = "usable_from";
+    pub const NOTICE_DAYS: &str = "notice_days";
+    pub const ALLOWED_COUNTRIES: &str = "allowed_countries";
+    pub const TENANTS_NOTIFIED: &str = "tenants_notified";
     pub const DOCUMENT_SHA256: &str = "document_sha256";
     pub const SHREDDED_AT: &str = "shredded_at";
 

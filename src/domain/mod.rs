@@ -11,6 +11,7 @@ pub mod event;
 pub mod grant;
 pub mod ids;
 pub mod incident;
+pub mod location;
 pub mod screen;
 pub mod staff;
 pub mod tenant;
@@ -22,6 +23,7 @@ pub use self::{
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
     incident::{IncidentId, IncidentReport, IncidentUpdate, Notification},
+    location::{Country, Location, Organisation, Subprocessor},
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Declaration, Role, StaffRecord},
     tenant::{Approval, TenantRecord},

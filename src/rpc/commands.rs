@@ -13,9 +13,10 @@ use crate::{
     service::{
         BrokerError,
         commands::{
-            AddStaff, AddTenant, Decide, DecideAlert, IssueCertificate, ListAlerts, ListGrants,
-            MAX_CSR_BYTES, OffboardStaff, PairScreen, RecordAccess, RecordDeclaration,
-            RequestGrant, RevokeScreen, ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
+            AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
+            ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
+            OffboardStaff, PairScreen, RecordAccess, RecordDeclaration, RequestGrant, RevokeScreen,
+            SetTenantCountries, ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
         },
     },
 };
@@ -88,7 +89,72 @@ impl TryFrom<&pb::AddStaffRequest> for AddStaff {
         let role = role.ok_or_else(|| {
             invalid("role is required: support, root, admin, auditor, partnerships, data-entry or administration")
         })?;
-        Ok(AddStaff { name, role })
+        let location =
+            crate::domain::Location::parse(&r.country, &r.organisation).map_err(invalid)?;
+        Ok(AddStaff {
+            name,
+            role,
+            location,
+        })
+    }
+}
+
+impl TryFrom<&pb::LocateStaffRequest> for LocateStaff {
+    type Error = BrokerError;
+    fn try_from(r: &pb::LocateStaffRequest) -> Result<Self> {
+        let name = named_field("name", &r.name)?;
+        if r.country.trim().is_empty() {
+            return Err(invalid(
+                "country is required: an ISO 3166-1 alpha-2 code such as DE",
+            ));
+        }
+        Ok(LocateStaff {
+            name,
+            location: crate::domain::Location::parse(&r.country, &r.organisation)
+                .map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::AddSubprocessorRequest> for AddSubprocessor {
+    type Error = BrokerError;
+    fn try_from(r: &pb::AddSubprocessorRequest) -> Result<Self> {
+        Ok(AddSubprocessor {
+            name: named_field("name", &r.name)?,
+            country: crate::domain::Country::parse("country", &r.country).map_err(invalid)?,
+            purpose: crate::domain::location::parse_purpose(&r.purpose).map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::SetTenantCountriesRequest> for SetTenantCountries {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetTenantCountriesRequest) -> Result<Self> {
+        let tenant = named_field("tenant", &r.tenant)?;
+        if r.countries.len() > crate::domain::location::MAX_ALLOWED_COUNTRIES {
+            return Err(invalid(format!(
+                "countries: at most {}",
+                crate::domain::location::MAX_ALLOWED_COUNTRIES
+            )));
+        }
+        Ok(SetTenantCountries {
+            tenant,
+            countries: crate::domain::location::parse_countries(
+                "countries",
+                r.countries.iter().map(String::as_str),
+            )
+            .map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::ObjectToSubprocessorRequest> for ObjectToSubprocessor {
+    type Error = BrokerError;
+    fn try_from(r: &pb::ObjectToSubprocessorRequest) -> Result<Self> {
+        Ok(ObjectToSubprocessor {
+            tenant: named_field("tenant", &r.tenant)?,
+            subprocessor: named_field("subprocessor", &r.subprocessor)?,
+        })
     }
 }
 
@@ -416,6 +482,8 @@ mod tests {
         let r = |name: &str, role: i32| pb::AddStaffRequest {
             name: name.into(),
             role,
+            country: String::new(),
+            organisation: String::new(),
         };
         assert_eq!(
             AddStaff::try_from(&r("alice", pb::Role::Root as i32))

@@ -51,6 +51,8 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
                 signed_on: d.signed_on.clone(),
                 document_sha256: d.document_sha256.clone(),
             }),
+        country: String::new(),
+        organisation: String::new(),
         receipt: None,
     }
 }
@@ -64,6 +66,9 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         created_at_ms: t.created_at.millis(),
         terminated_at_ms: t.terminated_at.map(|t| t.millis()).unwrap_or(0),
         shredded_at_ms: t.shredded_at.map(|t| t.millis()).unwrap_or(0),
+        allowed_countries: Vec::new(),
+        own_countries: false,
+        objections: Vec::new(),
         receipt: None,
     }
 }

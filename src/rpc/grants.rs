@@ -215,7 +215,8 @@ impl Api {
     /// Adds the grant's signed token for its holder, while it is active.
     fn with_token(&self, caller: &Caller, g: &Grant, mut pb: pb::Grant) -> pb::Grant {
         if policy::may_use(caller, g) {
-            pb.token = self.broker.gate().token(g).unwrap_or_default();
+            let holder_at = self.broker.location().location(&g.holder);
+            pb.token = self.broker.gate().token(g, &holder_at).unwrap_or_default();
         }
         pb
     }

@@ -12,6 +12,7 @@ mod convert;
 mod gate;
 mod grants;
 mod incidents;
+mod location;
 mod notify;
 mod screens;
 mod staff;

@@ -27,7 +27,7 @@ impl StaffService for StaffApi {
         let (rec, receipt) = api.finish(&caller, Action::AddStaff, result).await?;
         Ok(Response::new(pb::Staff {
             receipt: convert::receipt_to_pb(Some(receipt)),
-            ..convert::staff_to_pb(&rec, api.broker.trust_domain())
+            ..api.staff_pb(&rec)
         }))
     }
 
@@ -43,7 +43,7 @@ impl StaffService for StaffApi {
         let result = api.broker.offboard_staff(&caller, cmd).await;
         let ((rec, revoked), receipt) = api.finish(&caller, Action::OffboardStaff, result).await?;
         Ok(Response::new(pb::OffboardStaffResponse {
-            staff: Some(convert::staff_to_pb(&rec, api.broker.trust_domain())),
+            staff: Some(api.staff_pb(&rec)),
             revoked_grant_ids: revoked.iter().map(|id| id.to_string()).collect(),
             receipt: convert::receipt_to_pb(Some(receipt)),
         }))
@@ -64,8 +64,15 @@ impl StaffService for StaffApi {
             .await?;
         Ok(Response::new(pb::Staff {
             receipt: convert::receipt_to_pb(Some(receipt)),
-            ..convert::staff_to_pb(&rec, api.broker.trust_domain())
+            ..api.staff_pb(&rec)
         }))
+    }
+
+    async fn locate_staff(
+        &self,
+        req: Request<pb::LocateStaffRequest>,
+    ) -> Result<Response<pb::LocateStaffResponse>, Status> {
+        self.0.locate_staff(req).await
     }
 
     async fn list_staff(
@@ -76,9 +83,8 @@ impl StaffService for StaffApi {
         let caller = api.admit(&req, Action::ListStaff).await?;
         let result = api.broker.list_staff();
         let staff = api.finish(&caller, Action::ListStaff, result).await?;
-        let td = api.broker.trust_domain();
         Ok(Response::new(pb::ListStaffResponse {
-            staff: staff.iter().map(|s| convert::staff_to_pb(s, td)).collect(),
+            staff: staff.iter().map(|s| api.staff_pb(s)).collect(),
         }))
     }
 

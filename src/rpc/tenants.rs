@@ -27,7 +27,7 @@ impl TenantService for TenantApi {
         let t = api.finish(&caller, Action::AddTenant, result).await?;
         Ok(Response::new(pb::Tenant {
             receipt: convert::receipt_to_pb(Some(t.1)),
-            ..convert::tenant_to_pb(&t.0)
+            ..api.tenant_now_pb(&t.0)
         }))
     }
 
@@ -44,7 +44,7 @@ impl TenantService for TenantApi {
         let t = api.finish(&caller, Action::UpdateTenant, result).await?;
         Ok(Response::new(pb::Tenant {
             receipt: convert::receipt_to_pb(Some(t.1)),
-            ..convert::tenant_to_pb(&t.0)
+            ..api.tenant_now_pb(&t.0)
         }))
     }
 
@@ -91,8 +91,37 @@ impl TenantService for TenantApi {
         let caller = api.admit(&req, Action::ListTenants).await?;
         let result = api.broker.list_tenants();
         let tenants = api.finish(&caller, Action::ListTenants, result).await?;
+        let reg = api.broker.location().snapshot();
         Ok(Response::new(pb::ListTenantsResponse {
-            tenants: tenants.iter().map(convert::tenant_to_pb).collect(),
+            tenants: tenants.iter().map(|t| api.tenant_pb(&reg, t)).collect(),
         }))
+    }
+
+    async fn set_tenant_countries(
+        &self,
+        req: Request<pb::SetTenantCountriesRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        self.0.set_tenant_countries(req).await
+    }
+
+    async fn object_to_subprocessor(
+        &self,
+        req: Request<pb::ObjectToSubprocessorRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        self.0.object_to_subprocessor(req).await
+    }
+
+    async fn add_subprocessor(
+        &self,
+        req: Request<pb::AddSubprocessorRequest>,
+    ) -> Result<Response<pb::Subprocessor>, Status> {
+        self.0.add_subprocessor(req).await
+    }
+
+    async fn list_subprocessors(
+        &self,
+        req: Request<pb::ListSubprocessorsRequest>,
+    ) -> Result<Response<pb::ListSubprocessorsResponse>, Status> {
+        self.0.list_subprocessors(req).await
     }
 }

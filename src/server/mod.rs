@@ -182,6 +182,13 @@ async fn serve(
         config.trust_domain.clone(),
         gate,
     ));
+    broker
+        .rebuild_location()
+        .await
+        .map_err(|source| ServerError::Store {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let metrics = broker.metrics().clone();
     let observed = metrics.clone();
     ledger.observe_groups(Box::new(move |commits, took| {

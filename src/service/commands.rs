@@ -13,6 +13,8 @@ use crate::domain::{
 pub struct AddStaff {
     pub name: Name,
     pub role: Role,
+    /// Where they work (unknown country and the company when not given).
+    pub location: crate::domain::Location,
 }
 
 /// Offboard a staff member.
@@ -163,4 +165,33 @@ pub struct PairScreen {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevokeScreen {
     pub name: Name,
+}
+
+/// Change where a staff member works and for whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocateStaff {
+    pub name: Name,
+    pub location: crate::domain::Location,
+}
+
+/// Register and announce a sub-processor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddSubprocessor {
+    pub name: Name,
+    pub country: crate::domain::Country,
+    pub purpose: String,
+}
+
+/// Set a tenant's own allowed countries (empty: the default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTenantCountries {
+    pub tenant: Name,
+    pub countries: Vec<crate::domain::Country>,
+}
+
+/// A tenant's objection to a sub-processor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectToSubprocessor {
+    pub tenant: Name,
+    pub subprocessor: Name,
 }

@@ -51,6 +51,7 @@ impl Broker {
         };
         let actor = caller.actor();
         let pending_ttl = self.limits.pending_ttl_secs;
+        let _location = self.location().reading().await;
         let (grant, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -65,6 +66,9 @@ impl Broker {
                 if let Some(why) =
                     self.lacks_declaration(holder, &t, s.staff(holder)?.as_ref())
                 {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
+                if let Some(why) = self.location_refusal(holder, &t, now) {
                     return Err(BrokerError::FailedPrecondition(why));
                 }
                 if t.require_ticket && ticket.is_empty() {
@@ -125,6 +129,7 @@ impl Broker {
     ) -> Result<Receipted<Grant>> {
         let Decide { grant: id, note } = cmd;
         let actor = caller.actor();
+        let _location = self.location().reading().await;
         let (grant, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -147,9 +152,9 @@ impl Broker {
                 }
                 if approve {
                     let why = match s.tenant(&g.tenant)? {
-                        Some(t) => {
-                            self.lacks_declaration(&g.holder, &t, s.staff(&g.holder)?.as_ref())
-                        }
+                        Some(t) => self
+                            .lacks_declaration(&g.holder, &t, s.staff(&g.holder)?.as_ref())
+                            .or_else(|| self.location_refusal(&g.holder, &t, now)),
                         None => None,
                     };
                     if let Some(why) = why {
@@ -285,7 +290,7 @@ impl Broker {
                 }
                 let issued = self
                     .gate
-                    .issue_certificate(&g, &csr_pem, now)
+                    .issue_certificate(&g, &self.location().location(&g.holder), &csr_pem, now)
                     .map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
                 b.log(
                     g.draft(&actor, crate::domain::EventKind::GrantCertificateIssued)

@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod grants;
 pub mod incident_documents;
 pub mod incidents;
+pub mod location;
 pub mod log_reads;
 pub mod screens;
 pub mod staff;
@@ -154,6 +155,8 @@ pub struct Limits {
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
     pub declaration_version: Option<String>,
+    /// `[location]`: adequacy list, sub-processor notice, unknown countries.
+    pub location: location::LocationRules,
     pub requests: Rate,
     pub validations: Rate,
     pub reports: Rate,
@@ -167,6 +170,7 @@ impl From<&Config> for Limits {
             pending_ttl_secs: c.grants.pending_ttl_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
+            location: location::LocationRules::from(c),
             requests: Rate {
                 per_sec: l.requests_per_minute / 60.0,
                 burst: l.request_burst,
@@ -203,6 +207,8 @@ pub struct Broker {
     metrics: crate::metrics::Metrics,
     /// The breach register, rebuilt from the log ([`incidents`]).
     incidents: incidents::IncidentBook,
+    /// Staff locations and the sub-processor register ([`location`]).
+    location: location::LocationState,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -217,7 +223,9 @@ impl Broker {
         gate: Arc<Gate>,
     ) -> Self {
         let rates = RateLimits::new(limits.requests, limits.validations, limits.reports);
+        let location = location::LocationState::new(limits.location.clone());
         Broker {
+            location,
             ledger,
             clock,
             limits,

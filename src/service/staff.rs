@@ -45,8 +45,15 @@ impl Broker {
         caller: &Caller,
         cmd: AddStaff,
     ) -> Result<Receipted<StaffRecord>> {
-        let AddStaff { name, role } = cmd;
+        let AddStaff {
+            name,
+            role,
+            location,
+        } = cmd;
         let max_root = self.limits.max_root_holders;
+        // The location register advances with the enrolment.
+        let _one = self.location().writers_write().await;
+        self.check_organisation(&location.organisation)?;
         let (rec, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -77,14 +84,22 @@ impl Broker {
                     declaration: None,
                 };
                 b.put_staff(rec.clone());
-                b.log(
-                    Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
-                        .with(detail::NAME, &name)
-                        .with(detail::ROLE, role),
-                );
+                let mut enrolled = Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
+                    .with(detail::NAME, &name)
+                    .with(detail::ROLE, role);
+                // Only when given: an enrolment without them reads as before.
+                if location != crate::domain::Location::default() {
+                    enrolled = enrolled
+                        .with(detail::COUNTRY, location.country_str())
+                        .with(detail::ORGANISATION, &location.organisation);
+                }
+                b.log(enrolled);
                 Ok(rec)
             })
             .await?;
+        if let Some(c) = &c {
+            self.location().advance(c.entries.iter().map(|e| &e.entry));
+        }
         Ok((rec, receipt(c)?))
     }
 

@@ -64,7 +64,9 @@ pub fn class_of(e: &Entry) -> Class {
     match e.kind.as_str() {
         "staff.bootstrapped" | "staff.enrolled" => Class::new(3001, ACCOUNT, 1, "Create"),
         "staff.offboarded" => Class::new(3001, ACCOUNT, 5, "Disable"),
-        "staff.declaration_recorded" => Class::new(3001, ACCOUNT, 99, "Other"),
+        "staff.declaration_recorded" | "staff.located" => Class::new(3001, ACCOUNT, 99, "Other"),
+        "subprocessor.added" | "subprocessor.announced" => Class::new(3004, ENTITY, 1, "Create"),
+        "subprocessor.objected" | "tenant.countries_set" => Class::new(3004, ENTITY, 3, "Update"),
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {
@@ -211,6 +213,8 @@ fn primary(e: &Entry, class: Class) -> Value {
                 (d(detail::SCREEN), "screen")
             } else if e.kind == "grant.certificate_issued" {
                 (d(detail::SERIAL), "grant certificate")
+            } else if e.kind.starts_with("subprocessor.") {
+                (d(detail::SUBPROCESSOR), "sub-processor")
             } else {
                 (d(detail::GRANT), "grant")
             };

@@ -94,6 +94,7 @@ impl TestServer {
             },
             grants: GrantLimits::default(),
             staff: StaffLimits::default(),
+            location: daypass::config::LocationSettings::default(),
             log: Default::default(),
             store: Default::default(),
             limits: Default::default(),
@@ -278,6 +279,8 @@ impl TestServer {
             .add_staff(pb::AddStaffRequest {
                 name: name.into(),
                 role: role as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .expect("enrol");
@@ -318,6 +321,8 @@ impl TestServer {
             .add_staff(pb::AddStaffRequest {
                 name: "audit-reader".into(),
                 role: pb::Role::Auditor as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await;
         self.auditor("audit-reader").await

@@ -34,6 +34,8 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .add_staff(pb::AddStaffRequest {
                 name: format!("new-{fresh}"),
                 role: pb::Role::Support as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .map(done),
@@ -361,6 +363,47 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 signed_on: "2026-01-05".into(),
                 document_sha256: "ab".repeat(32),
             })
+            .await
+            .map(done),
+        // Nobody by that name: NOT_FOUND once admitted.
+        LocateStaff => c
+            .staff
+            .locate_staff(pb::LocateStaffRequest {
+                name: "nobody-here".into(),
+                country: "DE".into(),
+                organisation: "company".into(),
+            })
+            .await
+            .map(done),
+        SetTenantCountries => c
+            .tenants
+            .set_tenant_countries(pb::SetTenantCountriesRequest {
+                tenant: "no-such-tenant".into(),
+                countries: vec!["DE".into()],
+            })
+            .await
+            .map(done),
+        // Another tenant's name, for a tenant: NOT_FOUND as well.
+        ObjectToSubprocessor => c
+            .tenants
+            .object_to_subprocessor(pb::ObjectToSubprocessorRequest {
+                tenant: "no-such-tenant".into(),
+                subprocessor: "no-such-sp".into(),
+            })
+            .await
+            .map(done),
+        AddSubprocessor => c
+            .tenants
+            .add_subprocessor(pb::AddSubprocessorRequest {
+                name: format!("sp-{fresh}"),
+                country: "DE".into(),
+                purpose: "matrix".into(),
+            })
+            .await
+            .map(done),
+        ListSubprocessors => c
+            .tenants
+            .list_subprocessors(pb::ListSubprocessorsRequest {})
             .await
             .map(done),
         Backup => {

@@ -162,6 +162,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
         },
         grants: GrantLimits::default(),
         staff: StaffLimits::default(),
+        location: daypass::config::LocationSettings::default(),
         log: Default::default(),
         store: Default::default(),
         // The bench measures throughput: no per-caller limit may bind.
@@ -290,6 +291,8 @@ async fn measure(
             .add_staff(pb::AddStaffRequest {
                 name,
                 role: role as i32,
+                country: String::new(),
+                organisation: String::new(),
             })
             .await
             .map_err(err)?;

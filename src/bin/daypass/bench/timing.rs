@@ -42,6 +42,8 @@ async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, Stri
         .add_staff(pb::AddStaffRequest {
             name: "holder".into(),
             role: pb::Role::Support as i32,
+            country: String::new(),
+            organisation: String::new(),
         })
         .await
         .map_err(err)?;

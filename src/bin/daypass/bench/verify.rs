@@ -83,6 +83,8 @@ fn run(opts: &VerifyOptions) -> Result<String, String> {
         nbf: now,
         exp: now.plus_secs(3600),
         reason_sha256: reason_sha256("INC-42 replication lag"),
+        country: None,
+        organisation: None,
     };
     let token = claims.sign(&key);
     verifier.verify_token(&token).map_err(err)?;
