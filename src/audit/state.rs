@@ -17,6 +17,7 @@
 mod alerts;
 pub mod incidents;
 mod staff;
+mod tenants;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,8 +25,8 @@ use super::Entry;
 use crate::{
     clock::Timestamp,
     domain::{
-        Alert, AlertId, Approval, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name,
-        Role, StaffRecord, TenantRecord, detail,
+        Alert, AlertId, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, Role,
+        StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -109,71 +110,10 @@ impl LogState {
             }
             EventKind::StaffOffboarded => self.staff_offboarded(e)?,
             EventKind::StaffDeclarationRecorded => self.declaration_recorded(e)?,
-            EventKind::TenantAdded | EventKind::TenantUpdated => {
-                let name = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
-                let approval = match e.details.get(detail::APPROVAL).map(String::as_str) {
-                    Some("auto") => Approval::Auto,
-                    Some("approval") => Approval::Approval,
-                    _ => return Err("the approval policy is missing or unknown".into()),
-                };
-                let require_ticket =
-                    e.details.get(detail::REQUIRE_TICKET).map(String::as_str) == Some("true");
-                let require_declaration =
-                    e.details.get(detail::REQUIRE_DECLARATION).map(String::as_str) == Some("true");
-                let exists = self.tenants.contains_key(&name);
-                if kind == EventKind::TenantAdded && exists {
-                    return Err(format!("tenant {name} was already added"));
-                }
-                if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
-                    return Err(format!("{why}, so it is not updated"));
-                }
-                let created_at = match self.tenants.get(&name) {
-                    Some((t, _)) => t.created_at,
-                    None if kind == EventKind::TenantAdded => now,
-                    None => return Err(format!("tenant {name} is updated but was never added")),
-                };
-                let rec = TenantRecord {
-                    name: name.clone(),
-                    approval,
-                    require_ticket,
-                    created_at,
-                    require_declaration,
-                    terminated_at: None,
-                    shredded_at: None,
-                };
-                self.tenants.insert(name, (rec, e.seq));
-            }
-            EventKind::TenantTerminated => {
-                if let Some(g) = self
-                    .grants
-                    .values()
-                    .find(|g| g.grant.tenant.as_str() == e.tenant && g.grant.state.is_live())
-                {
-                    return Err(format!(
-                        "tenant {} is terminated while grant {} is still {}",
-                        e.tenant,
-                        g.grant.id,
-                        g.grant.state.as_str()
-                    ));
-                }
-                let (t, seq) = self.tenant_entry(e)?;
-                if t.terminated_at.is_some() {
-                    return Err(format!("tenant {} was already terminated", t.name));
-                }
-                t.terminated_at = Some(now);
-                *seq = e.seq;
-            }
-            EventKind::TenantShredded => {
-                let (t, seq) = self.tenant_entry(e)?;
-                if t.terminated_at.is_none() {
-                    return Err(format!("tenant {} is shredded but was not terminated", t.name));
-                }
-                if t.shredded_at.is_some() {
-                    return Err(format!("tenant {} was already shredded", t.name));
-                }
-                t.shredded_at = Some(timestamp(e, detail::SHREDDED_AT)?);
-                *seq = e.seq;
-            }
+            EventKind::TenantAdded
+            | EventKind::TenantUpdated
+            | EventKind::TenantTerminated
+            | EventKind::TenantShredded => self.tenant_changed(kind, e)?,
             EventKind::GrantRequested => self.requested(e)?,
             EventKind::GrantActivated => {
                 let max = self.rules.max_grant_secs;
@@ -518,15 +458,6 @@ impl LogState {
         self.grants
             .get_mut(&id)
             .ok_or_else(|| format!("grant {id} was never requested"))
-    }
-
-    /// The record of the tenant an entry is about.
-    fn tenant_entry(&mut self, e: &Entry) -> Result<(&mut TenantRecord, &mut u64), String> {
-        let name = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
-        match self.tenants.get_mut(&name) {
-            Some((t, seq)) => Ok((t, seq)),
-            None => Err(format!("tenant {name} was never added")),
-        }
     }
 
     fn touch(&mut self, e: &Entry) {

@@ -7,7 +7,7 @@ use sled::{
     transaction::{ConflictableTransactionError, TransactionError},
 };
 
-use super::{Handles, encode, encode_grant};
+use super::{Handles, encode, grants::encode_grant};
 use crate::ledger::{
     LedgerError,
     driver::{Group, layout},
