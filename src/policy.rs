@@ -86,6 +86,7 @@ pub enum Action {
     GetInclusionProof,
     GetConsistencyProof,
     GetTenantEntries,
+    RecordReport,
     IssueGrantCertificate,
     GetVerificationKeys,
     GetRevocations,
@@ -117,7 +118,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -141,6 +142,7 @@ impl Action {
         Action::GetInclusionProof,
         Action::GetConsistencyProof,
         Action::GetTenantEntries,
+        Action::RecordReport,
         Action::IssueGrantCertificate,
         Action::GetVerificationKeys,
         Action::GetRevocations,
@@ -197,6 +199,7 @@ impl Action {
             Action::GetInclusionProof => "GetInclusionProof",
             Action::GetConsistencyProof => "GetConsistencyProof",
             Action::GetTenantEntries => "GetTenantEntries",
+            Action::RecordReport => "RecordReport",
             Action::IssueGrantCertificate => "IssueGrantCertificate",
             Action::GetVerificationKeys => "GetVerificationKeys",
             Action::GetRevocations => "GetRevocations",
@@ -274,6 +277,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetInclusionProof
                 | GetConsistencyProof
                 | GetTenantEntries
+                | RecordReport
                 | GetVerificationKeys
                 | GetRevocations
                 | WatchRevocations
@@ -336,6 +340,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
+                    | RecordReport
                     | GetVerificationKeys
                     | ListAlerts
                     | AcknowledgeAlert
@@ -376,6 +381,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
+                    | RecordReport
                     | GetVerificationKeys
                     | ListAlerts
                     | ListScreens

@@ -167,8 +167,20 @@ async fn an_allowed_validation_the_log_contradicts_is_named_by_seq() {
     let mut entries = s.entries().await;
 
     // The forgery: the allowed validation is repeated after the revocation.
-    let template = entries[allowed.log_seq as usize].entry.clone();
+    let mut template = entries[allowed.log_seq as usize].entry.clone();
     let last = entries.last().unwrap().clone();
+    // It links into acme's scope like a real one (docs/log-format.md §9),
+    // so only the grant rule can object to it.
+    let acme_last = entries
+        .iter()
+        .rev()
+        .find(|e| e.entry.tenant == "acme" || e.entry.actor == "tenant/acme")
+        .unwrap()
+        .entry
+        .seq;
+    template
+        .details
+        .insert("scope_prev".into(), format!("acme:{acme_last}"));
     let forged = Entry {
         seq: last.entry.seq + 1,
         timestamp: last.entry.timestamp,

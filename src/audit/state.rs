@@ -16,6 +16,7 @@
 
 mod alerts;
 pub mod incidents;
+pub mod scopes;
 mod staff;
 mod tenants;
 
@@ -82,6 +83,7 @@ pub struct LogState {
     latest: HashMap<(Name, Name), GrantId>,
     alerts: BTreeMap<AlertId, (Alert, u64)>,
     incidents: incidents::IncidentRegister,
+    scopes: scopes::ScopeChains,
 }
 
 impl LogState {
@@ -95,11 +97,13 @@ impl LogState {
     /// Applies one entry, or says how it contradicts the log before it.
     /// A contradicting entry changes nothing.
     pub fn apply(&mut self, e: &Entry) -> Result<(), Contradiction> {
-        let Some(kind) = EventKind::parse(&e.kind) else {
-            return Ok(());
-        };
-        self.step(kind, e)
-            .map_err(|why| Contradiction { seq: e.seq, why })
+        let contradiction = |why| Contradiction { seq: e.seq, why };
+        self.scopes.check(e).map_err(contradiction)?;
+        if let Some(kind) = EventKind::parse(&e.kind) {
+            self.step(kind, e).map_err(contradiction)?;
+        }
+        self.scopes.take(e);
+        Ok(())
     }
 
     fn step(&mut self, kind: EventKind, e: &Entry) -> Result<(), String> {
@@ -275,6 +279,7 @@ impl LogState {
             }
             EventKind::CallRefused
             | EventKind::AuditRead
+            | EventKind::ReportGenerated
             | EventKind::AuditVerified
             | EventKind::ServerStarted
             | EventKind::ServerStopped

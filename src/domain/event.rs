@@ -35,6 +35,7 @@ pub enum EventKind {
     CallRefused,
     AuditRead,
     AuditVerified,
+    ReportGenerated,
     ServerStarted,
     ServerStopped,
     AlertRaised,
@@ -62,7 +63,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 44] = [
+    pub const ALL: [EventKind; 45] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -83,6 +84,7 @@ impl EventKind {
         EventKind::CallRefused,
         EventKind::AuditRead,
         EventKind::AuditVerified,
+        EventKind::ReportGenerated,
         EventKind::ServerStarted,
         EventKind::ServerStopped,
         EventKind::AlertRaised,
@@ -133,6 +135,7 @@ impl EventKind {
             EventKind::AccessRecorded => "access.recorded",
             EventKind::CallRefused => "call.refused",
             EventKind::AuditRead => "audit.read",
+            EventKind::ReportGenerated => "report.generated",
             EventKind::AuditVerified => "audit.verified",
             EventKind::ServerStarted => "server.started",
             EventKind::ServerStopped => "server.stopped",
@@ -187,6 +190,9 @@ impl fmt::Display for EventKind {
 /// reads them back.
 pub mod detail {
     pub const GRANT: &str = "grant";
+    /// The previous entry of each tenant scope the entry is in
+    /// (docs/log-format.md §9), set by the ledger.
+    pub const SCOPE_PREV: &str = "scope_prev";
     pub const HOLDER: &str = "holder";
     pub const REASON: &str = "reason";
     pub const TICKET: &str = "ticket";
@@ -217,6 +223,9 @@ pub mod detail {
     pub const MESSAGE: &str = "message";
     pub const UNLOGGED_REFUSALS_BEFORE: &str = "unlogged_refusals_before";
     pub const FROM_SEQ: &str = "from_seq";
+    /// An access report's period, RFC 3339 (`report.generated`).
+    pub const PERIOD_FROM: &str = "period_from";
+    pub const PERIOD_TO: &str = "period_to";
     pub const FOLLOW: &str = "follow";
     pub const PURPOSE: &str = "purpose";
     pub const TREE_SIZE: &str = "tree_size";

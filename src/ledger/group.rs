@@ -4,7 +4,7 @@
 //! [`Driver::write`](super::driver::Driver::write) and one flush (see the
 //! module docs of [`super`] for the contract and the failure cases).
 
-use std::sync::atomic::Ordering;
+use std::{collections::HashMap, sync::atomic::Ordering};
 
 use super::{
     Batch, Committed, Head, Ledger, LedgerError, Receipt, ReportRef, SignedCheckpoint, View,
@@ -17,7 +17,7 @@ use crate::{
         merkle::{self, Frontier},
     },
     clock::{Clock, Timestamp},
-    domain::Draft,
+    domain::{Draft, detail},
     policy::tenant_scopes,
 };
 
@@ -50,6 +50,10 @@ pub(super) struct Writer {
     committed: u64,
     /// Commits whose fate is settled: on disk, or failed.
     flushed: u64,
+    /// The newest entry of each tenant's scope seen since the last failed
+    /// group (a cache: a tenant not here is looked up in the store, which
+    /// with `pending` holds every entry the head covers).
+    scope_heads: HashMap<String, u64>,
 }
 
 impl Writer {
@@ -62,6 +66,7 @@ impl Writer {
             unflushed: None,
             committed: 0,
             flushed: 0,
+            scope_heads: HashMap::new(),
         }
     }
 }
@@ -368,6 +373,7 @@ impl Ledger {
         w.head = head;
         w.frontier = frontier;
         w.pending = Pending::default();
+        w.scope_heads.clear();
         w.flushed = w.committed;
         {
             let mut failed = self.failed.lock();
@@ -455,6 +461,7 @@ impl Ledger {
         // Seal every entry first: a failure (no key could be made) leaves
         // the writer as it was.
         let mut sealed = Vec::with_capacity(batch.entries.len());
+        let mut scope_heads = HashMap::new();
         for d in batch.entries.drain(..) {
             let mut e = Entry {
                 seq: next.next_seq,
@@ -466,6 +473,7 @@ impl Ledger {
                 sealed: None,
                 prev_hash: next.prev_hash,
             };
+            self.link_scopes(&w.scope_heads, &mut scope_heads, &mut e)?;
             if let Some(keys) = self.driver.tenant_keys() {
                 keys.seal_entry(&mut e).map_err(|why| {
                     LedgerError::Unavailable(format!(
@@ -530,9 +538,50 @@ impl Ledger {
                 .insert((g.holder.clone(), g.tenant.clone()), g.id.clone());
             w.pending.grants.insert(g.id.clone(), g);
         }
+        w.scope_heads.extend(scope_heads);
         w.head = next;
         w.committed += 1;
         self.accepted.store(w.committed, Ordering::Relaxed);
         Ok((value, sealed, last_leaf))
+    }
+}
+
+impl Ledger {
+    /// Names in `e` the previous entry of each tenant scope it is in
+    /// (detail `scope_prev`, docs/log-format.md §9): a tenant's entries
+    /// form a chain of their own, so a slice that follows it back from a
+    /// proven entry is provably complete. `batch` holds this commit's
+    /// links so far, `cached` those of earlier commits.
+    fn link_scopes(
+        &self,
+        cached: &HashMap<String, u64>,
+        batch: &mut HashMap<String, u64>,
+        e: &mut Entry,
+    ) -> Result<(), LedgerError> {
+        let scopes: Vec<String> = tenant_scopes(e).map(str::to_owned).collect();
+        if scopes.is_empty() {
+            return Ok(());
+        }
+        let mut links = Vec::with_capacity(scopes.len());
+        for t in scopes {
+            let prev = match batch.get(&t).or_else(|| cached.get(&t)) {
+                Some(seq) => Some(*seq),
+                None => self.driver.last_tenant_seq(&t)?,
+            };
+            links.push(scope_link(&t, prev));
+            batch.insert(t, e.seq);
+        }
+        e.details
+            .insert(detail::SCOPE_PREV.to_owned(), links.join(" "));
+        Ok(())
+    }
+}
+
+/// One link of `scope_prev`: `tenant:seq`, or `tenant:-` for the first
+/// entry of the scope.
+fn scope_link(tenant: &str, prev: Option<u64>) -> String {
+    match prev {
+        Some(seq) => format!("{tenant}:{seq}"),
+        None => format!("{tenant}:-"),
     }
 }

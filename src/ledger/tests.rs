@@ -245,6 +245,9 @@ impl Driver for Sticky {
     fn tenant_seqs(&self, t: &str, from: u64) -> Rows<u64> {
         self.inner.tenant_seqs(t, from)
     }
+    fn last_tenant_seq(&self, t: &str) -> Result<Option<u64>, LedgerError> {
+        self.inner.last_tenant_seq(t)
+    }
     fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
         self.inner.notifier_state(key)
     }

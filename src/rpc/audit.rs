@@ -242,6 +242,23 @@ impl AuditService for AuditApi {
         }))
     }
 
+    async fn record_report(
+        &self,
+        req: Request<pb::RecordReportRequest>,
+    ) -> Result<Response<pb::RecordReportResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RecordReport).await?;
+        let cmd = api
+            .command(&caller, Action::RecordReport, req.get_ref())
+            .await?;
+        let result = api.broker.record_report(&caller, cmd).await;
+        let (tenant, receipt) = api.finish(&caller, Action::RecordReport, result).await?;
+        Ok(Response::new(pb::RecordReportResponse {
+            tenant: tenant.to_string(),
+            receipt: convert::receipt_to_pb(Some(receipt)),
+        }))
+    }
+
     async fn get_tenant_entries(
         &self,
         req: Request<pb::GetTenantEntriesRequest>,

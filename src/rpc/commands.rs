@@ -4,6 +4,7 @@
 //! INVALID_ARGUMENT (and the refusal logged) before the service runs.
 
 use crate::{
+    clock::Timestamp,
     domain::{
         AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
         truncate,
@@ -15,8 +16,9 @@ use crate::{
         commands::{
             AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
-            OffboardStaff, PairScreen, RecordAccess, RecordDeclaration, RequestGrant, RevokeScreen,
-            SetTenantCountries, ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
+            OffboardStaff, PairScreen, RecordAccess, RecordDeclaration, RecordReport, RequestGrant,
+            RevokeScreen, SetTenantCountries, ShredTenant, TenantEntries, TerminateTenant,
+            UpdateTenant,
         },
     },
 };
@@ -329,6 +331,37 @@ impl TryFrom<&pb::GetTenantEntriesRequest> for TenantEntries {
             from: r.from_seq,
             limit: r.limit,
             tree_size: r.tree_size,
+        })
+    }
+}
+
+/// Report periods start after 2000 and end before 2200.
+const REPORT_EPOCH: std::ops::Range<i64> = 946_684_800_000..7_258_118_400_000;
+
+impl TryFrom<&pb::RecordReportRequest> for RecordReport {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RecordReportRequest) -> Result<Self> {
+        let tenant = match r.tenant.trim() {
+            "" => None,
+            t => Some(named_field("tenant", t)?),
+        };
+        for (field, ms) in [("from_ms", r.from_ms), ("to_ms", r.to_ms)] {
+            if !REPORT_EPOCH.contains(&ms) {
+                return Err(invalid(format!(
+                    "{field} {ms} is not a time between 2000 and 2200 (milliseconds since the Unix epoch)"
+                )));
+            }
+        }
+        if r.from_ms >= r.to_ms {
+            return Err(invalid(format!(
+                "the period is empty: from_ms {} must come before to_ms {}",
+                r.from_ms, r.to_ms
+            )));
+        }
+        Ok(RecordReport {
+            tenant,
+            from: Timestamp(r.from_ms),
+            to: Timestamp(r.to_ms),
         })
     }
 }

@@ -4,8 +4,11 @@
 //! that exists is well-formed, so the service checks only rules that need
 //! state, the clock or the configuration.
 
-use crate::domain::{
-    AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
+use crate::{
+    clock::Timestamp,
+    domain::{
+        AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
+    },
 };
 
 /// Enrol a staff member.
@@ -130,6 +133,16 @@ pub struct TenantEntries {
     pub limit: u32,
     /// 0: the newest checkpoint.
     pub tree_size: u64,
+}
+
+/// An access report opened on a tenant for a period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordReport {
+    /// `None`: the calling tenant's own.
+    pub tenant: Option<Name>,
+    /// The period `[from, to)`: `from` before `to`.
+    pub from: Timestamp,
+    pub to: Timestamp,
 }
 
 /// Largest accepted certificate signing request (PEM).

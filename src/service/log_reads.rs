@@ -2,7 +2,7 @@
 //! entries), the server's chain check, checkpoints and proofs, and the
 //! server's own lifecycle entries.
 
-use super::{Broker, BrokerError, Result};
+use super::{Broker, BrokerError, Receipted, Result};
 use crate::{
     audit::{
         Hash, SealedEntry,
@@ -12,7 +12,7 @@ use crate::{
     domain::{Actor, Draft, EventKind, Name, detail},
     ledger::{LedgerError, SignedCheckpoint},
     policy::{self, Caller},
-    service::commands::TenantEntries,
+    service::commands::{RecordReport, TenantEntries},
 };
 
 /// The cursor holding the newest `store.restored` entry's seq + 1.
@@ -216,8 +216,25 @@ impl Broker {
 
     /// One page of a tenant's entries, each with an inclusion proof against
     /// one checkpoint. The read is logged.
-    pub async fn tenant_entries(&self, caller: &Caller, cmd: TenantEntries) -> Result<TenantPage> {
-        let tenant: Name = match (cmd.tenant, caller.tenant()) {
+    /// Opens an access report: logs `report.generated` in the tenant's
+    /// scope, its receipt the checkpoint the report proves against.
+    pub async fn record_report(
+        &self,
+        caller: &Caller,
+        cmd: RecordReport,
+    ) -> Result<Receipted<Name>> {
+        let tenant = self.readable_tenant(caller, cmd.tenant)?;
+        let draft = Draft::new(caller.actor(), tenant.as_str(), EventKind::ReportGenerated)
+            .with(detail::PERIOD_FROM, cmd.from)
+            .with(detail::PERIOD_TO, cmd.to);
+        let committed = self.ledger.append(&*self.clock, vec![draft]).await?;
+        Ok((tenant, committed.receipt))
+    }
+
+    /// The tenant whose log `caller` asks for (its own when it names
+    /// none), if it may read it and it exists.
+    fn readable_tenant(&self, caller: &Caller, named: Option<Name>) -> Result<Name> {
+        let tenant: Name = match (named, caller.tenant()) {
             (Some(t), _) => t,
             (None, Some(own)) => own.clone(),
             (None, None) => {
@@ -236,6 +253,11 @@ impl Broker {
                 "tenant {tenant} is not registered"
             )));
         }
+        Ok(tenant)
+    }
+
+    pub async fn tenant_entries(&self, caller: &Caller, cmd: TenantEntries) -> Result<TenantPage> {
+        let tenant = self.readable_tenant(caller, cmd.tenant)?;
         let limit = match cmd.limit {
             0 => MAX_TENANT_PAGE,
             l => l.min(MAX_TENANT_PAGE),

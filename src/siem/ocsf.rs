@@ -96,7 +96,7 @@ pub fn class_of(e: &Entry) -> Class {
             Class::new(6002, LIFECYCLE, 8, "Update")
         }
         "store.backed_up" => Class::new(6003, API, 2, "Read"),
-        "audit.read" | "audit.verified" => Class::new(6003, API, 2, "Read"),
+        "audit.read" | "audit.verified" | "report.generated" => Class::new(6003, API, 2, "Read"),
         "access.recorded" | "call.refused" => Class::new(6003, API, 99, "Other"),
         "alert.raised" => Class::new(2004, FINDING, 1, "Create"),
         "alert.acknowledged" => Class::new(2004, FINDING, 2, "Update"),

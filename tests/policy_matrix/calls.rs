@@ -166,6 +166,16 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .get_tenant_entries(pb::GetTenantEntriesRequest::default())
             .await
             .map(done),
+        // Empty tenant: a tenant's own; staff must name one (INVALID_ARGUMENT).
+        RecordReport => c
+            .audit
+            .record_report(pb::RecordReportRequest {
+                tenant: String::new(),
+                from_ms: 1_780_000_000_000,
+                to_ms: 1_790_000_000_000,
+            })
+            .await
+            .map(done),
         StreamEntries => {
             let mut stream = c
                 .audit

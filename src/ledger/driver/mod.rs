@@ -109,6 +109,8 @@ pub trait Driver: Send + Sync + 'static {
     fn newest_checkpoint(&self) -> Result<Option<String>, LedgerError>;
     /// Sequence numbers of the entries in `tenant`'s scope, from `from` on.
     fn tenant_seqs(&self, tenant: &str, from: u64) -> Rows<u64>;
+    /// The sequence number of the newest entry in `tenant`'s scope.
+    fn last_tenant_seq(&self, tenant: &str) -> Result<Option<u64>, LedgerError>;
 
     /// The notifier's value under `key` (a webhook's cursor and dead
     /// letters), or `None` if none was stored.

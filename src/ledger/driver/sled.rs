@@ -537,6 +537,19 @@ impl Driver for SledDriver {
         )
     }
 
+    fn last_tenant_seq(&self, tenant: &str) -> Result<Option<u64>, LedgerError> {
+        let (start, end) = (layout::scope_key(tenant, 0), layout::scope_key_end(tenant));
+        self.with(|h| match h.scope.range(start..end).next_back() {
+            None => Ok(None),
+            Some(kv) => kv?
+                .0
+                .get(tenant.len() + 1..)
+                .and_then(layout::be_u64)
+                .map(Some)
+                .ok_or_else(|| LedgerError::Corrupt("a scope key is malformed".into())),
+        })
+    }
+
     fn notifier_state(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
         self.with(|h| Ok(h.notify.get(key.as_bytes())?.map(|v| v.to_vec())))
     }
