@@ -14,6 +14,7 @@ mod grants;
 mod incidents;
 mod location;
 mod notify;
+mod processing;
 mod screens;
 mod staff;
 mod status;
@@ -143,6 +144,7 @@ pub fn peer_principal<T>(
 
 pub use self::{
     alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
-    incidents::IncidentApi, notify::NotifyApi, screens::ScreenApi, staff::StaffApi,
+    incidents::IncidentApi, notify::NotifyApi, processing::ProcessingApi, screens::ScreenApi, staff::StaffApi,
     status::panic_status, tenants::TenantApi,
 };
+pub use self::processing::{record_from_pb, record_to_pb};
