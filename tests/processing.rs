@@ -168,7 +168,11 @@ async fn versions_are_kept_in_the_tenants_slice_and_the_same_content_is_a_no_op(
     let seqs: Vec<u64> = slice
         .entries
         .iter()
-        .filter(|e| e.entry.as_ref().is_some_and(|e| e.kind == "processing.recorded"))
+        .filter(|e| {
+            e.entry
+                .as_ref()
+                .is_some_and(|e| e.kind == "processing.recorded")
+        })
         .map(|e| e.entry.as_ref().unwrap().seq)
         .collect();
     assert_eq!(seqs, [ver1.seq, ver2.seq]);
@@ -179,12 +183,20 @@ async fn versions_are_kept_in_the_tenants_slice_and_the_same_content_is_a_no_op(
     // After a restart the register is the same, and versions go on.
     s.restart().await;
     let mut admin = s.admin().await;
-    assert_eq!(history(&mut admin, "acme").await.unwrap().versions, [ver1, ver2.clone()]);
+    assert_eq!(
+        history(&mut admin, "acme").await.unwrap().versions,
+        [ver1, ver2.clone()]
+    );
     assert_eq!(
         get(&mut admin, "acme", 0).await.unwrap().canonical_json,
         v2.canonical_json()
     );
-    assert!(set(&mut admin, "acme", record_pb(&v2)).await.unwrap().unchanged);
+    assert!(
+        set(&mut admin, "acme", record_pb(&v2))
+            .await
+            .unwrap()
+            .unchanged
+    );
     let v3 = set(&mut admin, "acme", record_pb(&v1)).await.unwrap();
     assert_eq!(v3.version.unwrap().version, 3);
     // The log's rules hold (versions without gaps, hashes match).
@@ -197,7 +209,9 @@ async fn a_tenant_reads_its_own_others_are_not_found_support_is_refused() {
     s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     s.add_tenant("globex", ApprovalPolicy::Auto, false).await;
     let mut admin = s.admin().await;
-    set(&mut admin, "acme", record_pb(&example())).await.unwrap();
+    set(&mut admin, "acme", record_pb(&example()))
+        .await
+        .unwrap();
 
     let mut acme = s.tenant("acme").await;
     let own = get(&mut acme, "acme", 0).await.unwrap();
@@ -211,7 +225,9 @@ async fn a_tenant_reads_its_own_others_are_not_found_support_is_refused() {
     for e in [
         get(&mut globex, "acme", 0).await.unwrap_err(),
         history(&mut globex, "acme").await.unwrap_err(),
-        document(&mut globex, "acme", false, "json").await.unwrap_err(),
+        document(&mut globex, "acme", false, "json")
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(e.code(), Code::NotFound, "{e:?}");
         assert_eq!(
@@ -221,7 +237,9 @@ async fn a_tenant_reads_its_own_others_are_not_found_support_is_refused() {
     }
     let e = document(&mut globex, "", true, "json").await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    let e = set(&mut globex, "globex", record_pb(&example())).await.unwrap_err();
+    let e = set(&mut globex, "globex", record_pb(&example()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // globex has none yet.
     let e = get(&mut globex, "globex", 0).await.unwrap_err();
@@ -242,9 +260,14 @@ async fn a_tenant_reads_its_own_others_are_not_found_support_is_refused() {
     assert_eq!(history(&mut eve, "acme").await.unwrap().versions.len(), 1);
 
     // Unknown tenant.
-    let e = set(&mut admin, "nowhere", record_pb(&example())).await.unwrap_err();
+    let e = set(&mut admin, "nowhere", record_pb(&example()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-    assert_eq!(get(&mut admin, "nowhere", 0).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        get(&mut admin, "nowhere", 0).await.unwrap_err().code(),
+        Code::NotFound
+    );
 
     // Terminated tenant: refused, saying why; what was recorded is kept.
     admin
@@ -256,10 +279,23 @@ async fn a_tenant_reads_its_own_others_are_not_found_support_is_refused() {
         .unwrap();
     let mut changed = example();
     changed.retention = "changed".into();
-    let e = set(&mut admin, "acme", record_pb(&changed)).await.unwrap_err();
+    let e = set(&mut admin, "acme", record_pb(&changed))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert!(e.message().contains("tenant acme was terminated on"), "{e:?}");
-    assert_eq!(get(&mut admin, "acme", 1).await.unwrap().version.unwrap().version, 1);
+    assert!(
+        e.message().contains("tenant acme was terminated on"),
+        "{e:?}"
+    );
+    assert_eq!(
+        get(&mut admin, "acme", 1)
+            .await
+            .unwrap()
+            .version
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[tokio::test]
@@ -361,23 +397,38 @@ async fn the_document_holds_every_field_and_what_daypass_knows_itself() {
             }
         };
         for field in &declared {
-            assert!(doc.contains(&shown(field)), "{format}: lacks {field:?}:\n{doc}");
+            assert!(
+                doc.contains(&shown(field)),
+                "{format}: lacks {field:?}:\n{doc}"
+            );
         }
         if format == "html" {
             assert!(!doc.contains("<support>"), "unescaped:\n{doc}");
         }
         assert!(doc.contains(&version.sha256), "{format}");
-        assert!(doc.contains(&format!("version {}", version.version)), "{format}");
+        assert!(
+            doc.contains(&format!("version {}", version.version)),
+            "{format}"
+        );
         assert!(doc.contains("nightdesk (PT)"), "{format}:\n{doc}");
-        assert!(!doc.contains("farshore"), "{format}: an objected sub-processor:\n{doc}");
-        assert!(doc.contains("7200 s"), "{format}: the max grant duration:\n{doc}");
+        assert!(
+            !doc.contains("farshore"),
+            "{format}: an objected sub-processor:\n{doc}"
+        );
+        assert!(
+            doc.contains("7200 s"),
+            "{format}: the max grant duration:\n{doc}"
+        );
         assert!(doc.contains("DE (1 person)"), "{format}:\n{doc}");
         assert!(doc.contains("known to daypass"), "{format}");
         assert!(
             doc.contains(&format!("tree size {}", checkpoint.tree_size)),
             "{format}:\n{doc}"
         );
-        assert!(doc.contains(&hex::encode(&checkpoint.root_hash)), "{format}");
+        assert!(
+            doc.contains(&hex::encode(&checkpoint.root_hash)),
+            "{format}"
+        );
     }
 
     let json: Value =
@@ -405,7 +456,13 @@ async fn the_document_holds_every_field_and_what_daypass_knows_itself() {
         .collect();
     assert_eq!(sps, ["nightdesk"]);
     assert_eq!(k["grant_holder_countries"][0]["country"], "DE");
-    assert!(k["allowed_countries"].as_array().unwrap().iter().any(|c| c == "DE"));
+    assert!(
+        k["allowed_countries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "DE")
+    );
     let measures = k["security_measures"].as_array().unwrap();
     let duration = measures
         .iter()
@@ -413,7 +470,11 @@ async fn the_document_holds_every_field_and_what_daypass_knows_itself() {
         .unwrap();
     assert!(duration["value"].as_str().unwrap().contains("7200 s"));
     assert!(measures.iter().any(|m| m["measure"] == "mutual TLS"));
-    assert!(measures.iter().any(|m| m["measure"] == "maximum root holders" && m["value"] == "2"));
+    assert!(
+        measures
+            .iter()
+            .any(|m| m["measure"] == "maximum root holders" && m["value"] == "2")
+    );
 
     // The whole register lists every tenant, a tenant without a record too.
     let all: Value =
@@ -445,27 +506,67 @@ async fn the_cli_sets_from_toml_and_a_bad_file_names_the_line_and_field() {
     };
 
     let bad = work.path().join("bad.toml");
-    std::fs::write(&bad, EXAMPLE.replace("country = \"CH\"", "country = \"ZZ\"")).unwrap();
-    let out = run(&["tenant", "processing", "set", "acme", "--file", bad.to_str().unwrap()]).await;
+    std::fs::write(
+        &bad,
+        EXAMPLE.replace("country = \"CH\"", "country = \"ZZ\""),
+    )
+    .unwrap();
+    let out = run(&[
+        "tenant",
+        "processing",
+        "set",
+        "acme",
+        "--file",
+        bad.to_str().unwrap(),
+    ])
+    .await;
     let err = common::cli::one_line_error(&out, "set bad.toml");
-    let line = EXAMPLE.lines().position(|l| l.contains("country = \"CH\"")).unwrap() + 1;
+    let line = EXAMPLE
+        .lines()
+        .position(|l| l.contains("country = \"CH\""))
+        .unwrap()
+        + 1;
     assert!(
         err.contains(&format!("bad.toml: line {line}: transfers[1].country")),
         "{err}"
     );
     let typo = work.path().join("typo.toml");
     std::fs::write(&typo, EXAMPLE.replace("purposes =", "purpose =")).unwrap();
-    let out = run(&["tenant", "processing", "set", "acme", "--file", typo.to_str().unwrap()]).await;
+    let out = run(&[
+        "tenant",
+        "processing",
+        "set",
+        "acme",
+        "--file",
+        typo.to_str().unwrap(),
+    ])
+    .await;
     let err = common::cli::one_line_error(&out, "set typo.toml");
     assert!(err.contains("line ") && err.contains("purpose"), "{err}");
     assert!(recorded(&s.entries().await).is_empty());
 
     let good = work.path().join("record.toml");
     std::fs::write(&good, EXAMPLE).unwrap();
-    let out = run(&["tenant", "processing", "set", "acme", "--file", good.to_str().unwrap()]).await;
+    let out = run(&[
+        "tenant",
+        "processing",
+        "set",
+        "acme",
+        "--file",
+        good.to_str().unwrap(),
+    ])
+    .await;
     let text = common::cli::assert_ok(&out, "set record.toml");
     assert!(text.contains("recorded version 1 of tenant acme"), "{text}");
-    let out = run(&["tenant", "processing", "set", "acme", "--file", good.to_str().unwrap()]).await;
+    let out = run(&[
+        "tenant",
+        "processing",
+        "set",
+        "acme",
+        "--file",
+        good.to_str().unwrap(),
+    ])
+    .await;
     let text = common::cli::assert_ok(&out, "set again");
     assert!(text.starts_with("unchanged"), "{text}");
 
@@ -478,7 +579,13 @@ async fn the_cli_sets_from_toml_and_a_bad_file_names_the_line_and_field() {
 
     let file = work.path().join("register.json");
     let out = run(&[
-        "tenant", "processing", "document", "--all", "--format", "json", "--out",
+        "tenant",
+        "processing",
+        "document",
+        "--all",
+        "--format",
+        "json",
+        "--out",
         file.to_str().unwrap(),
     ])
     .await;
@@ -544,7 +651,11 @@ async fn hostile_records_are_refused_naming_the_field_and_write_nothing() {
         change(&mut r);
         let e = set(&mut admin, "acme", r).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{says}: {e:?}");
-        assert!(e.message().starts_with(says), "{:?} should start with {says:?}", e.message());
+        assert!(
+            e.message().starts_with(says),
+            "{:?} should start with {says:?}",
+            e.message()
+        );
     }
     let e = admin
         .processing
@@ -567,6 +678,82 @@ async fn hostile_records_are_refused_naming_the_field_and_write_nothing() {
         .count();
     assert_eq!(refused, cases.len() + 1);
     // A document format that is not one.
-    let e = document(&mut admin, "acme", false, "pdf").await.unwrap_err();
+    let e = document(&mut admin, "acme", false, "pdf")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+}
+
+#[test]
+fn audit_check_holds_versions_without_gaps_and_hashes_that_match() {
+    use daypass::audit::{
+        Entry,
+        state::{LogState, Rules},
+    };
+    let entry = |seq: u64, tenant: &str, kind: &str, details: &[(&str, String)]| Entry {
+        seq,
+        timestamp: daypass::clock::Timestamp(1_764_000_000_000 + seq as i64),
+        actor: format!("staff/{ADMIN}"),
+        tenant: tenant.into(),
+        kind: kind.into(),
+        details: details
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        sealed: None,
+        prev_hash: [0; 32],
+    };
+    let rec = example();
+    let recorded = |seq: u64, tenant: &str, version: &str, json: &str, sha: &str| {
+        entry(
+            seq,
+            tenant,
+            "processing.recorded",
+            &[
+                ("version", version.to_owned()),
+                ("record", json.to_owned()),
+                ("sha256", sha.to_owned()),
+            ],
+        )
+    };
+    let json = rec.canonical_json();
+    let sha = sha256_hex(&json);
+    let mut state = LogState::new(Rules::default());
+    state
+        .apply(&entry(
+            0,
+            "acme",
+            "tenant.added",
+            &[
+                ("approval", "auto".into()),
+                ("require_ticket", "false".into()),
+            ],
+        ))
+        .unwrap();
+    state.apply(&recorded(1, "acme", "1", &json, &sha)).unwrap();
+    let gap = state
+        .apply(&recorded(2, "acme", "3", &json, &sha))
+        .unwrap_err();
+    assert_eq!(gap.seq, 2);
+    assert!(gap.why.contains("the next is 2"), "{}", gap.why);
+    let bad_hash = state
+        .apply(&recorded(3, "acme", "2", &json, &"ab".repeat(32)))
+        .unwrap_err();
+    assert!(bad_hash.why.contains("sha256"), "{}", bad_hash.why);
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&json).unwrap()).unwrap();
+    let not_canonical = state
+        .apply(&recorded(4, "acme", "2", &pretty, &sha256_hex(&pretty)))
+        .unwrap_err();
+    assert!(
+        not_canonical.why.contains("canonical"),
+        "{}",
+        not_canonical.why
+    );
+    let unknown = state
+        .apply(&recorded(5, "globex", "1", &json, &sha))
+        .unwrap_err();
+    assert!(unknown.why.contains("never added"), "{}", unknown.why);
+    // The refused entries changed nothing: 2 is next.
+    state.apply(&recorded(6, "acme", "2", &json, &sha)).unwrap();
 }

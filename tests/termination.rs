@@ -143,10 +143,16 @@ async fn terminate_exports_then_shreds_and_everything_still_verifies() {
     )
     .unwrap();
     assert_eq!(register["tenants"][0]["tenant"], "acme");
-    assert_eq!(register["tenants"][0]["declared"]["sha256"], record.sha256());
+    assert_eq!(
+        register["tenants"][0]["declared"]["sha256"],
+        record.sha256()
+    );
     assert_eq!(register["tenants"].as_array().unwrap().len(), 1);
     let md = std::fs::read_to_string(out_dir.join("processing-register.md")).unwrap();
-    assert!(md.contains("Acme GmbH") && md.contains(&record.sha256()), "{md}");
+    assert!(
+        md.contains("Acme GmbH") && md.contains(&record.sha256()),
+        "{md}"
+    );
     assert!(md.contains("Terminated:"), "{md}");
     #[cfg(unix)]
     {

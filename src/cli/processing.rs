@@ -28,8 +28,10 @@ pub enum ProcessingCommand {
         file: PathBuf,
     },
     /// Show a tenant's record (admin, auditor, the tenant itself).
-    #[command(after_help = "Examples:\n  daypass tenant processing show acme --as eve\n  \
-        daypass tenant processing show acme --version 1 --as acme")]
+    #[command(
+        after_help = "Examples:\n  daypass tenant processing show acme --as eve\n  \
+        daypass tenant processing show acme --version 1 --as acme"
+    )]
     Show {
         /// The tenant's name.
         tenant: String,
@@ -210,9 +212,11 @@ pub(super) async fn run(
     Ok(())
 }
 
-async fn history(c: &mut Clients, tenant: &str) -> Result<pb::ListProcessingRecordsResponse, CliError> {
-    Ok(c
-        .processing
+async fn history(
+    c: &mut Clients,
+    tenant: &str,
+) -> Result<pb::ListProcessingRecordsResponse, CliError> {
+    Ok(c.processing
         .list_processing_records(pb::ListProcessingRecordsRequest {
             tenant: tenant.to_owned(),
         })
@@ -226,8 +230,7 @@ pub(super) async fn document(
     tenant: &str,
     format: &str,
 ) -> Result<String, CliError> {
-    Ok(c
-        .processing
+    Ok(c.processing
         .processing_register_document(pb::ProcessingRegisterDocumentRequest {
             tenant: tenant.to_owned(),
             all: false,
@@ -276,7 +279,10 @@ fn show_text(r: &pb::ProcessingRecordResponse, v: &pb::ProcessingVersion) -> Str
         v.sha256
     );
     out.push_str(&format!("controller: {}\n", contact(&rec.controller)));
-    out.push_str(&format!("representative: {}\n", contact(&rec.representative)));
+    out.push_str(&format!(
+        "representative: {}\n",
+        contact(&rec.representative)
+    ));
     out.push_str(&format!(
         "processor contact point: {}\n",
         contact(&rec.processor_contact)

@@ -216,7 +216,12 @@ pub fn read_entry(
         .parse()
         .ok()
         .filter(|v| *v >= 1)
-        .ok_or_else(|| format!("version {:?} is not a number from 1", get(super::detail::VERSION)))?;
+        .ok_or_else(|| {
+            format!(
+                "version {:?} is not a number from 1",
+                get(super::detail::VERSION)
+            )
+        })?;
     let json = get(super::detail::RECORD);
     let sha = get(super::detail::SHA256);
     if sha256_hex(json) != sha {
@@ -236,7 +241,12 @@ pub fn sha256_hex(s: &str) -> String {
 fn contact(field: &str, c: &RawContact) -> Result<Contact, String> {
     Ok(Contact {
         name: free_text(&format!("{field}.name"), &c.name, MAX_ITEM_CHARS, true)?,
-        contact: free_text(&format!("{field}.contact"), &c.contact, MAX_ITEM_CHARS, true)?,
+        contact: free_text(
+            &format!("{field}.contact"),
+            &c.contact,
+            MAX_ITEM_CHARS,
+            true,
+        )?,
     })
 }
 
@@ -271,7 +281,14 @@ fn retention(v: &str) -> Result<String, String> {
     }
     let lines = v
         .split('\n')
-        .map(|l| free_text("retention", l.trim_end_matches('\r'), MAX_RETENTION_CHARS, false))
+        .map(|l| {
+            free_text(
+                "retention",
+                l.trim_end_matches('\r'),
+                MAX_RETENTION_CHARS,
+                false,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(lines.join("\n"))
 }
@@ -351,7 +368,10 @@ fn line_of(text: &str, path: &str) -> Option<usize> {
     if let Some(t) = table {
         return text
             .lines()
-            .position(|l| l.trim_start().starts_with(&format!("{t} ")) || l.trim_start().starts_with(&format!("{t}=")))
+            .position(|l| {
+                l.trim_start().starts_with(&format!("{t} "))
+                    || l.trim_start().starts_with(&format!("{t}="))
+            })
             .map(|i| i + 1);
     }
     None
@@ -368,7 +388,10 @@ mod tests {
         let r = ProcessingRecord::from_toml(EXAMPLE).unwrap();
         let json = r.canonical_json();
         assert!(json.starts_with("{\"categories\":["), "{json}");
-        assert!(!json.contains(": "));
+        // Compact and key-sorted: re-encoding its own parse changes nothing.
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value.to_string(), json);
+        assert!(!json.contains('\n'));
         let back = ProcessingRecord::from_canonical_json(&json).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.sha256(), sha256_hex(&json));
@@ -415,20 +438,34 @@ mod tests {
 
     #[test]
     fn toml_errors_name_the_line_and_the_field() {
-        let e = ProcessingRecord::from_toml(&EXAMPLE.replace("purposes = [", "purposes = [\"\",")).unwrap_err();
-        let n = EXAMPLE.lines().position(|l| l.starts_with("purposes")).unwrap() + 1;
+        let e = ProcessingRecord::from_toml(&EXAMPLE.replace("purposes = [", "purposes = [\"\","))
+            .unwrap_err();
+        let n = EXAMPLE
+            .lines()
+            .position(|l| l.starts_with("purposes"))
+            .unwrap()
+            + 1;
         assert!(e.starts_with(&format!("line {n}: purposes[0]")), "{e}");
 
-        let e = ProcessingRecord::from_toml(&EXAMPLE.replace("country = \"CH\"", "country = \"ZZ\""))
-            .unwrap_err();
-        let n = EXAMPLE.lines().position(|l| l.contains("country = \"CH\"")).unwrap() + 1;
-        assert!(e.starts_with(&format!("line {n}: transfers[1].country")), "{e}");
+        let e =
+            ProcessingRecord::from_toml(&EXAMPLE.replace("country = \"CH\"", "country = \"ZZ\""))
+                .unwrap_err();
+        let n = EXAMPLE
+            .lines()
+            .position(|l| l.contains("country = \"CH\""))
+            .unwrap()
+            + 1;
+        assert!(
+            e.starts_with(&format!("line {n}: transfers[1].country")),
+            "{e}"
+        );
 
         let e = ProcessingRecord::from_toml("retention = 3\n").unwrap_err();
         assert!(e.starts_with("line 1"), "{e}");
         assert!(e.contains("retention") || e.contains("string"), "{e}");
 
-        let e = ProcessingRecord::from_toml(&EXAMPLE.replace("retention =", "retentoin =")).unwrap_err();
+        let e = ProcessingRecord::from_toml(&EXAMPLE.replace("retention =", "retentoin ="))
+            .unwrap_err();
         assert!(e.contains("retentoin"), "{e}");
         assert!(e.starts_with("line "), "{e}");
     }

@@ -12,11 +12,11 @@ use crate::{
         processing::{RawContact, RawRecord, RawTransfer},
     },
     pb::{self, processing_service_server::ProcessingService},
+    policy::Action,
     service::{
         incident_documents::DocFormat,
         processing::{DocScope, RecordedVersion, Setting},
     },
-    policy::Action,
 };
 
 /// The `ProcessingService` implementation.
@@ -123,10 +123,7 @@ impl ProcessingService for ProcessingApi {
             Ok((scope, format))
         });
         let (scope, format) = api.parsed(&caller, action, parsed).await?;
-        let result = api
-            .broker
-            .processing_document(&caller, scope, format)
-            .await;
+        let result = api.broker.processing_document(&caller, scope, format).await;
         let content = api.finish(&caller, action, result).await?;
         Ok(Response::new(document(format, content)))
     }

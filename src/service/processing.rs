@@ -83,7 +83,10 @@ impl ProcessingRegister {
 
     /// Oldest first; empty for a tenant without a record.
     pub fn versions(&self, tenant: &Name) -> &[RecordedVersion] {
-        self.tenants.get(tenant).map(Vec::as_slice).unwrap_or_default()
+        self.tenants
+            .get(tenant)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn current(&self, tenant: &Name) -> Option<&RecordedVersion> {
@@ -91,9 +94,7 @@ impl ProcessingRegister {
     }
 
     pub fn version(&self, tenant: &Name, version: u32) -> Option<&RecordedVersion> {
-        self.versions(tenant)
-            .iter()
-            .find(|v| v.version == version)
+        self.versions(tenant).iter().find(|v| v.version == version)
     }
 
     /// Versions recorded, over all tenants.
@@ -344,7 +345,10 @@ impl Broker {
         vec![
             Measure::new(
                 "maximum grant duration",
-                format!("{hours:.1} h ({} s); never more than 24 h", l.max_duration_secs),
+                format!(
+                    "{hours:.1} h ({} s); never more than 24 h",
+                    l.max_duration_secs
+                ),
             ),
             Measure::new(
                 "mutual TLS",
@@ -455,14 +459,23 @@ mod tests {
 
     #[test]
     fn versions_follow_each_other_and_the_hash_must_match() {
-        let rec = ProcessingRecord::from_toml(include_str!("../../examples/processing-record.toml"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rec =
+            ProcessingRecord::from_toml(include_str!("../../examples/processing-record.toml"))
+                .unwrap_or_else(|e| panic!("{e}"));
         let json = rec.canonical_json();
         let sha = rec.sha256();
         let mut reg = ProcessingRegister::default();
         assert!(reg.apply(&entry(1, "1", &json, &sha)).is_ok());
-        assert!(reg.apply(&entry(2, "3", &json, &sha)).unwrap_err().contains("the next is 2"));
-        assert!(reg.apply(&entry(3, "2", &json, &"0".repeat(64))).unwrap_err().contains("sha256"));
+        assert!(
+            reg.apply(&entry(2, "3", &json, &sha))
+                .unwrap_err()
+                .contains("the next is 2")
+        );
+        assert!(
+            reg.apply(&entry(3, "2", &json, &"0".repeat(64)))
+                .unwrap_err()
+                .contains("sha256")
+        );
         assert!(reg.apply(&entry(4, "2", &json, &sha)).is_ok());
         let acme = Name::parse("acme").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(reg.versions(&acme).len(), 2);

@@ -93,7 +93,10 @@ pub fn register(
         }));
     }
     let title = match (whole, tenants) {
-        (false, [one]) => format!("Record of processing (GDPR Art 30(2)): tenant {}", one.tenant.name),
+        (false, [one]) => format!(
+            "Record of processing (GDPR Art 30(2)): tenant {}",
+            one.tenant.name
+        ),
         _ => "Register of processing (GDPR Art 30(2)): all tenants".to_owned(),
     };
     let mut sections = vec![(
@@ -119,7 +122,10 @@ pub fn register(
             tenants
                 .iter()
                 .map(|f| match &f.declared {
-                    Some(d) => format!("{}: version {} of {}", f.tenant.name, d.version, d.recorded_at),
+                    Some(d) => format!(
+                        "{}: version {} of {}",
+                        f.tenant.name, d.version, d.recorded_at
+                    ),
                     None => format!("{}: no record declared yet", f.tenant.name),
                 })
                 .collect(),
@@ -143,7 +149,9 @@ fn tenant_sections(f: &Facts, whole: bool) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     let mut head = vec![format!("Tenant (controller's environment): {t}")];
     if let Some(at) = f.tenant.terminated_at {
-        head.push(format!("Terminated: {at} (the record is kept as the processor's record of what it did)"));
+        head.push(format!(
+            "Terminated: {at} (the record is kept as the processor's record of what it did)"
+        ));
     }
     match &f.declared {
         Some(d) => {
@@ -172,10 +180,19 @@ fn tenant_sections(f: &Facts, whole: bool) -> Vec<(String, Vec<String>)> {
                 ),
             ],
         ));
-        out.push((h("(b) Categories of processing (declared)"), r.categories.clone()));
+        out.push((
+            h("(b) Categories of processing (declared)"),
+            r.categories.clone(),
+        ));
         out.push((h("Purposes (declared)"), r.purposes.clone()));
-        out.push((h("Categories of data subjects (declared)"), r.data_subjects.clone()));
-        out.push((h("Categories of personal data (declared)"), r.personal_data.clone()));
+        out.push((
+            h("Categories of data subjects (declared)"),
+            r.data_subjects.clone(),
+        ));
+        out.push((
+            h("Categories of personal data (declared)"),
+            r.personal_data.clone(),
+        ));
         out.push((h("Recipients (declared)"), or_none(r.recipients.clone())));
         out.push((
             h("(c) Transfers to third countries (declared)"),
@@ -229,7 +246,9 @@ fn tenant_sections(f: &Facts, whole: bool) -> Vec<(String, Vec<String>)> {
                 } else {
                     f.holder_countries
                         .iter()
-                        .map(|(c, n)| format!("{c} ({n} {})", if *n == 1 { "person" } else { "people" }))
+                        .map(|(c, n)| {
+                            format!("{c} ({n} {})", if *n == 1 { "person" } else { "people" })
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 }
@@ -283,5 +302,9 @@ fn contact(c: &Contact) -> String {
 }
 
 fn or_none(v: Vec<String>) -> Vec<String> {
-    if v.is_empty() { vec!["none".to_owned()] } else { v }
+    if v.is_empty() {
+        vec!["none".to_owned()]
+    } else {
+        v
+    }
 }
