@@ -62,22 +62,24 @@ impl ProcessingRegister {
         }
         let tenant = Name::parse(&e.tenant).map_err(|why| format!("tenant: {why}"))?;
         let (version, record) = read_entry(&e.details)?;
-        let versions = self.tenants.entry(tenant.clone()).or_default();
-        let next = versions.len() as u32 + 1;
+        let next = self.versions(&tenant).len() as u32 + 1;
         if version != next {
             return Err(format!(
                 "version {version} of tenant {tenant}'s record; the next is {next}"
             ));
         }
-        versions.push(RecordedVersion {
-            version,
-            recorded_at: e.timestamp,
-            recorded_by: e.actor.clone(),
-            sha256: e.details.get(detail::SHA256).cloned().unwrap_or_default(),
-            seq: e.seq,
-            json: e.details.get(detail::RECORD).cloned().unwrap_or_default(),
-            record,
-        });
+        self.tenants
+            .entry(tenant)
+            .or_default()
+            .push(RecordedVersion {
+                version,
+                recorded_at: e.timestamp,
+                recorded_by: e.actor.clone(),
+                sha256: e.details.get(detail::SHA256).cloned().unwrap_or_default(),
+                seq: e.seq,
+                json: e.details.get(detail::RECORD).cloned().unwrap_or_default(),
+                record,
+            });
         Ok(())
     }
 
