@@ -600,7 +600,8 @@ async fn hostile_records_are_refused_naming_the_field_and_write_nothing() {
     s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
     let mut admin = s.admin().await;
     let base = record_pb(&example());
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::ProcessingRecord)>)> = vec![
+    type Change = Box<dyn Fn(&mut pb::ProcessingRecord)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "categories[0] is longer than 300 characters",
             Box::new(|r| r.categories[0] = "x".repeat(301)),
