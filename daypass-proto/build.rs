@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 "../proto/daypass/v1/notify.proto",
                 "../proto/daypass/v1/screens.proto",
                 "../proto/daypass/v1/incidents.proto",
+                "../proto/daypass/v1/processing.proto",
             ],
             &["../proto"],
         )?;

@@ -70,6 +70,7 @@ pub struct Clients {
     pub gate: GateServiceClient<Channel>,
     pub alerts: crate::pb::alert_service_client::AlertServiceClient<Channel>,
     pub incidents: crate::pb::incident_service_client::IncidentServiceClient<Channel>,
+    pub processing: crate::pb::processing_service_client::ProcessingServiceClient<Channel>,
     pub notify: NotifyServiceClient<Channel>,
     pub screens: crate::pb::screen_service_client::ScreenServiceClient<Channel>,
     /// The standard gRPC health service (no admission: the cheapest call
@@ -86,6 +87,9 @@ impl Clients {
             gate: GateServiceClient::new(channel.clone()),
             alerts: crate::pb::alert_service_client::AlertServiceClient::new(channel.clone()),
             incidents: crate::pb::incident_service_client::IncidentServiceClient::new(
+                channel.clone(),
+            ),
+            processing: crate::pb::processing_service_client::ProcessingServiceClient::new(
                 channel.clone(),
             ),
             notify: NotifyServiceClient::new(channel.clone()),

@@ -4,7 +4,8 @@
 //! * [`authorize`]: may this caller make this call at all (role × RPC);
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
-//!   [`may_release`], [`may_use`], [`may_see_incident`]): may this caller touch this particular grant or read
+//!   [`may_release`], [`may_use`], [`may_see_incident`],
+//!   [`may_read_processing`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -115,10 +116,14 @@ pub enum Action {
     ObjectToSubprocessor,
     AddSubprocessor,
     ListSubprocessors,
+    SetProcessingRecord,
+    GetProcessingRecord,
+    ListProcessingRecords,
+    ProcessingRegisterDocument,
 }
 
 impl Action {
-    pub const ALL: [Action; 52] = [
+    pub const ALL: [Action; 56] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -171,6 +176,10 @@ impl Action {
         Action::ObjectToSubprocessor,
         Action::AddSubprocessor,
         Action::ListSubprocessors,
+        Action::SetProcessingRecord,
+        Action::GetProcessingRecord,
+        Action::ListProcessingRecords,
+        Action::ProcessingRegisterDocument,
     ];
 
     /// The RPC's name, as logged.
@@ -228,6 +237,10 @@ impl Action {
             Action::ObjectToSubprocessor => "ObjectToSubprocessor",
             Action::AddSubprocessor => "AddSubprocessor",
             Action::ListSubprocessors => "ListSubprocessors",
+            Action::SetProcessingRecord => "SetProcessingRecord",
+            Action::GetProcessingRecord => "GetProcessingRecord",
+            Action::ListProcessingRecords => "ListProcessingRecords",
+            Action::ProcessingRegisterDocument => "ProcessingRegisterDocument",
         }
     }
 }
@@ -288,6 +301,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | Documentation
                 | ObjectToSubprocessor
                 | ListSubprocessors
+                | GetProcessingRecord
+                | ListProcessingRecords
+                | ProcessingRegisterDocument
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -366,6 +382,10 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ObjectToSubprocessor
                     | AddSubprocessor
                     | ListSubprocessors
+                    | SetProcessingRecord
+                    | GetProcessingRecord
+                    | ListProcessingRecords
+                    | ProcessingRegisterDocument
             ),
             Role::Auditor => matches!(
                 action,
@@ -390,6 +410,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | NotificationDocument
                     | Documentation
                     | ListSubprocessors
+                    | GetProcessingRecord
+                    | ListProcessingRecords
+                    | ProcessingRegisterDocument
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -558,6 +581,31 @@ pub fn may_object_for(caller: &Caller, tenant: &Name) -> bool {
         } => true,
         Caller::Staff { .. } => false,
     }
+}
+
+/// Whose record of processing a caller may read: admins and auditors
+/// any; a tenant its own (another tenant's must be reported exactly like
+/// an unknown tenant); nobody else any.
+pub fn may_read_processing(caller: &Caller, tenant: &Name) -> bool {
+    match caller {
+        Caller::Tenant { name } => name == tenant,
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        } => true,
+        Caller::Staff { .. } => false,
+    }
+}
+
+/// The whole register of processing (every tenant): admins and auditors.
+pub fn may_read_whole_processing_register(caller: &Caller) -> bool {
+    matches!(
+        caller,
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor,
+            ..
+        }
+    )
 }
 
 /// Release: only the holder.

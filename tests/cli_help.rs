@@ -97,6 +97,8 @@ fn help_gives_examples_and_the_hints_a_newcomer_needs() {
         vec!["serve"],
         vec!["backup"],
         vec!["restore"],
+        vec!["tenant", "processing", "set"],
+        vec!["tenant", "processing", "document"],
     ] {
         let h = help(&cmd);
         assert!(

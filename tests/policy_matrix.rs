@@ -117,6 +117,10 @@ const ADMIN_ROLE: &[Action] = &[
     ObjectToSubprocessor,
     AddSubprocessor,
     ListSubprocessors,
+    SetProcessingRecord,
+    GetProcessingRecord,
+    ListProcessingRecords,
+    ProcessingRegisterDocument,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -141,6 +145,9 @@ const AUDITOR_ROLE: &[Action] = &[
     NotificationDocument,
     Documentation,
     ListSubprocessors,
+    GetProcessingRecord,
+    ListProcessingRecords,
+    ProcessingRegisterDocument,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -171,6 +178,9 @@ const TENANT: &[Action] = &[
     Documentation,
     ObjectToSubprocessor,
     ListSubprocessors,
+    GetProcessingRecord,
+    ListProcessingRecords,
+    ProcessingRegisterDocument,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

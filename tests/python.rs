@@ -369,6 +369,7 @@ async fn stock_python_clients_see_reflection_and_health_for_every_service() {
             "daypass.v1.GrantService",
             "daypass.v1.IncidentService",
             "daypass.v1.NotifyService",
+            "daypass.v1.ProcessingService",
             "daypass.v1.ScreenService",
             "daypass.v1.StaffService",
             "daypass.v1.TenantService",

@@ -76,6 +76,20 @@ async fn terminate_exports_then_shreds_and_everything_still_verifies() {
     let before = s.verify_chain().await;
     assert!(before.ok);
 
+    // acme's record of processing, returned with the export.
+    let record = daypass::domain::ProcessingRecord::from_toml(include_str!(
+        "../examples/processing-record.toml"
+    ))
+    .unwrap();
+    admin
+        .processing
+        .set_processing_record(pb::SetProcessingRecordRequest {
+            tenant: "acme".into(),
+            record: Some(daypass::rpc::record_to_pb(&record.to_raw())),
+        })
+        .await
+        .unwrap();
+
     // Terminate, export and check, but no --confirm: nothing destroyed.
     let work = tempfile::tempdir().unwrap();
     let flags = s.cli_flags(work.path(), PrincipalKind::Staff, ADMIN);
@@ -123,6 +137,23 @@ async fn terminate_exports_then_shreds_and_everything_still_verifies() {
         );
     }
     assert!(!exported.contains(GLOBEX_REASON));
+    // The register of processing document, JSON and Markdown, beside it.
+    let register: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("processing-register.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(register["tenants"][0]["tenant"], "acme");
+    assert_eq!(
+        register["tenants"][0]["declared"]["sha256"],
+        record.sha256()
+    );
+    assert_eq!(register["tenants"].as_array().unwrap().len(), 1);
+    let md = std::fs::read_to_string(out_dir.join("processing-register.md")).unwrap();
+    assert!(
+        md.contains("Acme GmbH") && md.contains(&record.sha256()),
+        "{md}"
+    );
+    assert!(md.contains("Terminated:"), "{md}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -84,6 +84,8 @@ pub struct LogState {
     alerts: BTreeMap<AlertId, (Alert, u64)>,
     incidents: incidents::IncidentRegister,
     scopes: scopes::ScopeChains,
+    /// tenant → the newest `processing.recorded` version.
+    processing: HashMap<Name, u32>,
 }
 
 impl LogState {
@@ -302,6 +304,7 @@ impl LogState {
             | EventKind::SubprocessorAnnounced
             | EventKind::SubprocessorObjected
             | EventKind::TenantCountriesSet => {}
+            EventKind::ProcessingRecorded => self.processing_recorded(e)?,
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?
@@ -440,6 +443,35 @@ impl LogState {
             Some(_) => None,
             None => Some(format!("{} is not enrolled", g.holder)),
         })
+    }
+
+    /// A record of processing: for a tenant that was added and is not
+    /// terminated, its versions 1, 2, 3 … without gaps, the sha256 that of
+    /// the record.
+    fn processing_recorded(&mut self, e: &Entry) -> Result<(), String> {
+        let tenant = Name::parse(&e.tenant)
+            .ok()
+            .filter(|t| self.tenants.contains_key(t))
+            .ok_or_else(|| {
+                format!(
+                    "a record of processing for tenant {:?}, which was never added",
+                    e.tenant
+                )
+            })?;
+        if let Some(at) = self.tenants.get(&tenant).and_then(|(t, _)| t.terminated_at) {
+            return Err(format!(
+                "a record of processing for tenant {tenant}, terminated at {at}"
+            ));
+        }
+        let (version, _) = crate::domain::processing::read_entry(&e.details)?;
+        let expected = self.processing.get(&tenant).map_or(1, |v| v + 1);
+        if version != expected {
+            return Err(format!(
+                "record of processing version {version} for tenant {tenant}; the next is {expected}"
+            ));
+        }
+        self.processing.insert(tenant, version);
+        Ok(())
     }
 
     fn grant_of(&self, e: &Entry) -> Result<&LoggedGrant, String> {

@@ -8,7 +8,7 @@
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
 //! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
 //! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
-//! letters), `docs` (completions and man pages) and `bench` (its flags
+//! letters), `processing` (`tenant processing`), `docs` (completions and man pages) and `bench` (its flags
 //! only: the binary runs it); how things are shown is `output`. What the
 //! server does is not here.
 
@@ -29,6 +29,7 @@ mod docs;
 mod grant;
 mod incident;
 mod output;
+mod processing;
 mod screen;
 mod serve;
 mod staff;

@@ -1,6 +1,7 @@
 //! `daypass tenant`: register, update and list tenants (admin), the
-//! countries a tenant allows, its objections to sub-processors, and the
-//! sub-processor register. The
+//! countries a tenant allows, its objections to sub-processors, the
+//! sub-processor register, and (in `processing`) the register of
+//! processing. The
 //! approval rules themselves are the server's; this file owns the flags
 //! and what is printed.
 
@@ -68,6 +69,7 @@ pub enum TenantCommand {
         /// The tenant's name.
         name: String,
         /// Directory for the tenant's export (log.jsonl, checkpoint,
+        /// processing-register.json and .md,
         /// tenant.key), made 0700.
         #[arg(long, value_name = "DIR")]
         export: std::path::PathBuf,
@@ -95,6 +97,12 @@ pub enum TenantCommand {
         name: String,
         /// The sub-processor objected to.
         subprocessor: String,
+    },
+    /// The register of processing (GDPR Art 30(2)): set a tenant's record
+    /// from TOML, show it, list its versions, write the document.
+    Processing {
+        #[command(subcommand)]
+        command: super::processing::ProcessingCommand,
     },
     /// The sub-processor register: add (admin, announces it to every
     /// tenant) and list.
@@ -141,6 +149,9 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
     } = command
     {
         return super::terminate::run(conn, name, export, confirm, json_out).await;
+    }
+    if let TenantCommand::Processing { command } = command {
+        return super::processing::run(conn, command, json_out).await;
     }
     let mut c = connect(conn).await?;
     match command {
@@ -289,7 +300,9 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                 &output::tenants_table(&r.tenants),
             );
         }
-        TenantCommand::Terminate { .. } => unreachable!("handled above"),
+        TenantCommand::Terminate { .. } | TenantCommand::Processing { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }

@@ -5,7 +5,8 @@
 //!    tenant's key handed out;
 //! 2. the tenant's complete log slice with inclusion proofs, the signed
 //!    checkpoint they prove against and the key, written to `--export DIR`
-//!    and checked there (chain, and every sealed entry opens with the key);
+//!    and checked there (chain, and every sealed entry opens with the key),
+//!    with the tenant's register of processing document (JSON and Markdown);
 //! 3. with `--confirm NAME` only: `ShredTenant`, which destroys the key on
 //!    the server, and with it the tenant's personal details.
 //!
@@ -27,6 +28,9 @@ use crate::{audit::export, pb};
 pub const LOG_FILE: &str = "log.jsonl";
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 pub const KEY_FILE: &str = "tenant.key";
+/// The tenant's register of processing document (JSON and Markdown).
+pub const PROCESSING_JSON_FILE: &str = "processing-register.json";
+pub const PROCESSING_MD_FILE: &str = "processing-register.md";
 
 pub(super) async fn run(
     conn: &Connection,
@@ -67,6 +71,20 @@ pub(super) async fn run(
         write_private(&key_path, format!("{}\n", t.tenant_key).as_bytes())?;
     }
     eprintln!("exported {n} entries to {}", log.display());
+    // The register of processing, as the processor's record of what it did
+    // for the tenant (kept after the shred, too).
+    for (file, format) in [
+        (PROCESSING_JSON_FILE, "json"),
+        (PROCESSING_MD_FILE, "markdown"),
+    ] {
+        let doc = super::processing::document(&mut c, &name, format).await?;
+        write_private(&dir.join(file), doc.as_bytes())?;
+    }
+    eprintln!(
+        "wrote the register of processing to {} and {}",
+        dir.join(PROCESSING_JSON_FILE).display(),
+        dir.join(PROCESSING_MD_FILE).display()
+    );
 
     // Check what is handed over before anything is destroyed.
     let reader = || -> Result<BufReader<File>, CliError> {

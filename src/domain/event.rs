@@ -60,10 +60,11 @@ pub enum EventKind {
     SubprocessorAnnounced,
     SubprocessorObjected,
     TenantCountriesSet,
+    ProcessingRecorded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 45] = [
+    pub const ALL: [EventKind; 46] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -109,6 +110,7 @@ impl EventKind {
         EventKind::SubprocessorAnnounced,
         EventKind::SubprocessorObjected,
         EventKind::TenantCountriesSet,
+        EventKind::ProcessingRecorded,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -159,6 +161,7 @@ impl EventKind {
             EventKind::SubprocessorAnnounced => "subprocessor.announced",
             EventKind::SubprocessorObjected => "subprocessor.objected",
             EventKind::TenantCountriesSet => "tenant.countries_set",
+            EventKind::ProcessingRecorded => "processing.recorded",
         }
     }
 
@@ -267,6 +270,9 @@ pub mod detail {
     pub const TENANTS_NOTIFIED: &str = "tenants_notified";
     pub const DOCUMENT_SHA256: &str = "document_sha256";
     pub const SHREDDED_AT: &str = "shredded_at";
+    /// `processing.recorded`: the record's SHA-256 and its canonical JSON.
+    pub const SHA256: &str = "sha256";
+    pub const RECORD: &str = "record";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

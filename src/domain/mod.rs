@@ -12,6 +12,7 @@ pub mod grant;
 pub mod ids;
 pub mod incident;
 pub mod location;
+pub mod processing;
 pub mod screen;
 pub mod staff;
 pub mod tenant;
@@ -24,6 +25,7 @@ pub use self::{
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
     incident::{IncidentId, IncidentReport, IncidentUpdate, Notification},
     location::{Country, Location, Organisation, Subprocessor},
+    processing::ProcessingRecord,
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Declaration, Role, StaffRecord},
     tenant::{Approval, TenantRecord},

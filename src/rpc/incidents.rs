@@ -20,7 +20,7 @@ pub struct IncidentApi(pub Api);
 
 impl Api {
     /// A parse result as a broker result; a failure is a refusal (logged).
-    async fn parsed<T>(
+    pub(super) async fn parsed<T>(
         &self,
         caller: &Caller,
         action: Action,
@@ -186,7 +186,7 @@ fn optional_tenant(s: &str) -> Result<Option<Name>, String> {
     Name::parse(s).map(Some).map_err(|e| format!("tenant: {e}"))
 }
 
-fn document(format: DocFormat, content: String) -> pb::Document {
+pub(super) fn document(format: DocFormat, content: String) -> pb::Document {
     pb::Document {
         format: format.as_str().to_owned(),
         media_type: format.media_type().to_owned(),

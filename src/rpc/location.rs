@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
-    domain::{Country, StaffRecord, Subprocessor, TenantRecord},
+    domain::{StaffRecord, Subprocessor, TenantRecord},
     pb,
     policy::Action,
     service::location::Register,
@@ -27,24 +27,10 @@ impl Api {
 
     /// A `Tenant` message with its effective countries and objections.
     pub(super) fn tenant_pb(&self, reg: &Register, rec: &TenantRecord) -> pb::Tenant {
-        let rules = self.broker.location().rules();
-        let own = reg.own_countries(&rec.name);
-        let allowed: Vec<String> = match own {
-            Some(list) => list.iter().map(|c| c.to_string()).collect(),
-            None => {
-                let mut all: Vec<Country> = crate::domain::location::EU_EEA
-                    .iter()
-                    .filter_map(|c| Country::parse("", c).ok())
-                    .chain(rules.adequate.iter().cloned())
-                    .collect();
-                all.sort();
-                all.dedup();
-                all.iter().map(|c| c.to_string()).collect()
-            }
-        };
+        let (allowed, own) = reg.allowed_countries(self.broker.location().rules(), &rec.name);
         pb::Tenant {
-            allowed_countries: allowed,
-            own_countries: own.is_some(),
+            allowed_countries: allowed.iter().map(|c| c.to_string()).collect(),
+            own_countries: own,
             objections: reg
                 .objections(&rec.name)
                 .into_iter()

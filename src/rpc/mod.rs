@@ -14,6 +14,7 @@ mod grants;
 mod incidents;
 mod location;
 mod notify;
+mod processing;
 mod screens;
 mod staff;
 mod status;
@@ -141,8 +142,9 @@ pub fn peer_principal<T>(
     Principal::from_certificate(leaf.as_ref(), trust_domain)
 }
 
+pub use self::processing::{record_from_pb, record_to_pb};
 pub use self::{
     alerts::AlertApi, audit::AuditApi, convert::entry_from_pb, gate::GateApi, grants::GrantApi,
-    incidents::IncidentApi, notify::NotifyApi, screens::ScreenApi, staff::StaffApi,
-    status::panic_status, tenants::TenantApi,
+    incidents::IncidentApi, notify::NotifyApi, processing::ProcessingApi, screens::ScreenApi,
+    staff::StaffApi, status::panic_status, tenants::TenantApi,
 };

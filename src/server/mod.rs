@@ -41,12 +41,13 @@ use crate::{
         alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
         gate_service_server::GateServiceServer, grant_service_server::GrantServiceServer,
         incident_service_server::IncidentServiceServer, notify_service_server::NotifyServiceServer,
+        processing_service_server::ProcessingServiceServer,
         screen_service_server::ScreenServiceServer, staff_service_server::StaffServiceServer,
         tenant_service_server::TenantServiceServer,
     },
     rpc::{
-        AlertApi, Api, AuditApi, GateApi, GrantApi, IncidentApi, NotifyApi, ScreenApi, StaffApi,
-        TenantApi,
+        AlertApi, Api, AuditApi, GateApi, GrantApi, IncidentApi, NotifyApi, ProcessingApi,
+        ScreenApi, StaffApi, TenantApi,
     },
     service::{Broker, BrokerError, Limits, expiry, incidents},
     tls,
@@ -240,6 +241,8 @@ async fn serve(
     };
     // The breach register is a fold over the log (never stored).
     let incidents_known = broker.load_incidents().await?;
+    // So is the register of processing.
+    let processing_versions = broker.load_processing().await?;
     for (kind, details) in &key_entries {
         broker.log_system(*kind, details).await?;
         tracing::info!(entry = %kind, "log key rotation: {details:?}");
@@ -259,6 +262,7 @@ async fn serve(
         live_grants = live,
         expired_while_down = closed,
         incidents = incidents_known,
+        processing_versions,
         "daypass serving"
     );
 
@@ -360,6 +364,9 @@ async fn serve(
     health
         .set_serving::<IncidentServiceServer<IncidentApi>>()
         .await;
+    health
+        .set_serving::<ProcessingServiceServer<ProcessingApi>>()
+        .await;
     health.set_serving::<NotifyServiceServer<NotifyApi>>().await;
     health.set_serving::<ScreenServiceServer<ScreenApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
@@ -401,6 +408,9 @@ async fn serve(
         .add_service(limit(GateServiceServer::new(GateApi(api.clone()))))
         .add_service(limit(AlertServiceServer::new(AlertApi(api.clone()))))
         .add_service(limit(IncidentServiceServer::new(IncidentApi(api.clone()))))
+        .add_service(limit(ProcessingServiceServer::new(ProcessingApi(
+            api.clone(),
+        ))))
         .add_service(limit(NotifyServiceServer::new(NotifyApi(api.clone()))))
         .add_service(limit(ScreenServiceServer::new(ScreenApi(api.clone()))))
         .add_service(limit(AuditServiceServer::new(AuditApi(api))));
@@ -705,6 +715,7 @@ impl_limited!(
     GateServiceServer<GateApi>,
     AlertServiceServer<AlertApi>,
     IncidentServiceServer<IncidentApi>,
+    ProcessingServiceServer<ProcessingApi>,
     NotifyServiceServer<NotifyApi>,
     ScreenServiceServer<ScreenApi>
 );

@@ -53,11 +53,12 @@ impl DocFormat {
     }
 }
 
-/// A document as labelled sections, rendered three ways.
-struct Doc {
-    title: String,
+/// A document as labelled sections, rendered three ways (also the
+/// register of processing's, [`super::processing_documents`]).
+pub(super) struct Doc {
+    pub(super) title: String,
     /// (heading, lines)
-    sections: Vec<(String, Vec<String>)>,
+    pub(super) sections: Vec<(String, Vec<String>)>,
 }
 
 /// The notification to `tenant` (Art 7.3 a–d).
@@ -295,11 +296,11 @@ fn clock_json(c: &TenantClock, now: Timestamp) -> Value {
     })
 }
 
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-fn render(d: &Doc, format: DocFormat) -> String {
+pub(super) fn render(d: &Doc, format: DocFormat) -> String {
     match format {
         DocFormat::Markdown => {
             let mut out = format!("# {}\n", d.title);

@@ -164,6 +164,24 @@ impl Register {
         self.countries.get(tenant)
     }
 
+    /// The countries a tenant's grant holders may work from: its own list,
+    /// or EU/EEA plus the adequacy list; and whether it is its own.
+    pub fn allowed_countries(&self, rules: &LocationRules, tenant: &Name) -> (Vec<Country>, bool) {
+        match self.countries.get(tenant) {
+            Some(list) => (list.clone(), true),
+            None => {
+                let mut all: Vec<Country> = crate::domain::location::EU_EEA
+                    .iter()
+                    .filter_map(|c| Country::parse("", c).ok())
+                    .chain(rules.adequate.iter().cloned())
+                    .collect();
+                all.sort();
+                all.dedup();
+                (all, false)
+            }
+        }
+    }
+
     pub fn objections(&self, tenant: &Name) -> Vec<(Name, Timestamp)> {
         self.objections
             .get(tenant)

@@ -223,7 +223,7 @@ impl Broker {
         caller: &Caller,
         cmd: RecordReport,
     ) -> Result<Receipted<Name>> {
-        let tenant = self.readable_tenant(caller, cmd.tenant)?;
+        let tenant = self.log_tenant(caller, cmd.tenant)?;
         let draft = Draft::new(caller.actor(), tenant.as_str(), EventKind::ReportGenerated)
             .with(detail::PERIOD_FROM, cmd.from)
             .with(detail::PERIOD_TO, cmd.to);
@@ -233,7 +233,7 @@ impl Broker {
 
     /// The tenant whose log `caller` asks for (its own when it names
     /// none), if it may read it and it exists.
-    fn readable_tenant(&self, caller: &Caller, named: Option<Name>) -> Result<Name> {
+    fn log_tenant(&self, caller: &Caller, named: Option<Name>) -> Result<Name> {
         let tenant: Name = match (named, caller.tenant()) {
             (Some(t), _) => t,
             (None, Some(own)) => own.clone(),
@@ -257,7 +257,7 @@ impl Broker {
     }
 
     pub async fn tenant_entries(&self, caller: &Caller, cmd: TenantEntries) -> Result<TenantPage> {
-        let tenant = self.readable_tenant(caller, cmd.tenant)?;
+        let tenant = self.log_tenant(caller, cmd.tenant)?;
         let limit = match cmd.limit {
             0 => MAX_TENANT_PAGE,
             l => l.min(MAX_TENANT_PAGE),

@@ -19,6 +19,8 @@ pub mod incident_documents;
 pub mod incidents;
 pub mod location;
 pub mod log_reads;
+pub mod processing;
+pub mod processing_documents;
 pub mod screens;
 pub mod staff;
 pub mod tenants;
@@ -209,6 +211,8 @@ pub struct Broker {
     incidents: incidents::IncidentBook,
     /// Staff locations and the sub-processor register ([`location`]).
     location: location::LocationState,
+    /// The register of processing, rebuilt from the log ([`processing`]).
+    processing: processing::ProcessingBook,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -239,6 +243,7 @@ impl Broker {
             fail_closed: std::sync::OnceLock::new(),
             metrics: crate::metrics::Metrics::new(),
             incidents: incidents::IncidentBook::default(),
+            processing: processing::ProcessingBook::default(),
         }
     }
 

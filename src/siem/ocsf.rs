@@ -66,7 +66,9 @@ pub fn class_of(e: &Entry) -> Class {
         "staff.offboarded" => Class::new(3001, ACCOUNT, 5, "Disable"),
         "staff.declaration_recorded" | "staff.located" => Class::new(3001, ACCOUNT, 99, "Other"),
         "subprocessor.added" | "subprocessor.announced" => Class::new(3004, ENTITY, 1, "Create"),
-        "subprocessor.objected" | "tenant.countries_set" => Class::new(3004, ENTITY, 3, "Update"),
+        "subprocessor.objected" | "tenant.countries_set" | "processing.recorded" => {
+            Class::new(3004, ENTITY, 3, "Update")
+        }
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {
@@ -215,6 +217,8 @@ fn primary(e: &Entry, class: Class) -> Value {
                 (d(detail::SERIAL), "grant certificate")
             } else if e.kind.starts_with("subprocessor.") {
                 (d(detail::SUBPROCESSOR), "sub-processor")
+            } else if e.kind == "processing.recorded" {
+                (e.tenant.clone(), "record of processing")
             } else {
                 (d(detail::GRANT), "grant")
             };

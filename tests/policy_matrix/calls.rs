@@ -416,6 +416,40 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .list_subprocessors(pb::ListSubprocessorsRequest {})
             .await
             .map(done),
+        // No record: INVALID_ARGUMENT once admitted.
+        SetProcessingRecord => c
+            .processing
+            .set_processing_record(pb::SetProcessingRecordRequest {
+                tenant: "acme".into(),
+                record: None,
+            })
+            .await
+            .map(done),
+        GetProcessingRecord => c
+            .processing
+            .get_processing_record(pb::GetProcessingRecordRequest {
+                tenant: "acme".into(),
+                version: 0,
+            })
+            .await
+            .map(done),
+        ListProcessingRecords => c
+            .processing
+            .list_processing_records(pb::ListProcessingRecordsRequest {
+                tenant: "acme".into(),
+            })
+            .await
+            .map(done),
+        ProcessingRegisterDocument => c
+            .processing
+            .processing_register_document(pb::ProcessingRegisterDocumentRequest {
+                tenant: "acme".into(),
+                all: false,
+                format: "json".into(),
+                version: 0,
+            })
+            .await
+            .map(done),
         Backup => {
             let mut stream = c.audit.backup(pb::BackupRequest {}).await?.into_inner();
             let mut bytes = 0;
