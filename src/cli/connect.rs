@@ -319,3 +319,111 @@ pub(super) fn dev_identity(dev_certs: &Path, name: &str) -> Result<(PathBuf, Pat
         dev_certs.join(format!("{stem}.key")),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(profile: Option<&str>) -> Connection {
+        Connection {
+            server: None,
+            ca: None,
+            cert: None,
+            key: None,
+            as_name: "alice".into(),
+            profile: profile.map(str::to_owned),
+        }
+    }
+
+    fn profile(n: &str, dir: &Path) -> Profile {
+        Profile {
+            server: format!("https://{n}.example:1"),
+            ca: dir.join(format!("{n}-ca.pem")),
+            cert: dir.join(format!("{n}.pem")),
+            key: dir.join(format!("{n}.key")),
+        }
+    }
+
+    /// The order of `resolve`, row by row: flags, --profile, the dev
+    /// directory, the default profile.
+    #[test]
+    fn settings_come_from_flags_then_profile_then_dev_dir_then_default() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path();
+        for n in ["work", "lab"] {
+            for f in [
+                format!("{n}-ca.pem"),
+                format!("{n}.pem"),
+                format!("{n}.key"),
+            ] {
+                std::fs::write(d.join(f), "x").expect("write");
+            }
+        }
+        let store = d.join("profiles.toml");
+        let mut saved = Profiles::default();
+        saved.profiles.insert("work".into(), profile("work", d));
+        saved.profiles.insert("lab".into(), profile("lab", d));
+        saved.default = Some("work".into());
+        saved.save(&store).expect("save");
+        let dev = d.join("daypass-dev");
+        let no_dev = d.join("absent");
+        let resolve = |c: &Connection, dev: &Path| resolve_in(c, dev, Some(store.clone()));
+
+        // The default profile, when there is no dev directory.
+        let r = resolve(&conn(None), &no_dev).expect("default");
+        assert_eq!(
+            r.source,
+            Source::Profile {
+                name: "work".into(),
+                default: true
+            }
+        );
+        assert_eq!(r.server, "https://work.example:1");
+        assert_eq!(r.describe(), "profile work (the default)");
+        // --profile.
+        let r = resolve(&conn(Some("lab")), &no_dev).expect("named");
+        assert_eq!(r.cert, d.join("lab.pem"));
+        // Flags win field by field.
+        let mut c = conn(Some("lab"));
+        c.server = Some("https://other:2".into());
+        let r = resolve(&c, &no_dev).expect("override");
+        assert_eq!(
+            (r.server.as_str(), r.ca.clone()),
+            ("https://other:2", d.join("lab-ca.pem"))
+        );
+        assert_eq!(r.describe(), "profile lab, with --server from flags");
+        // A dev directory wins over the default profile, not over --profile.
+        std::fs::create_dir_all(dev.join("certs")).expect("dev");
+        std::fs::write(dev.join("certs/staff-alice.pem"), "x").expect("write");
+        std::fs::write(dev.join("address"), "https://127.0.0.1:4242\n").expect("write");
+        let r = resolve(&conn(None), &dev).expect("dev");
+        assert_eq!(r.source, Source::DevDir);
+        assert_eq!(r.server, "https://127.0.0.1:4242");
+        assert_eq!(r.cert, dev.join("certs/staff-alice.pem"));
+        let r = resolve(&conn(Some("lab")), &dev).expect("named over dev");
+        assert_eq!(r.cert, d.join("lab.pem"));
+        // All flags: the flags alone, no profile read.
+        let mut c = conn(None);
+        c.server = Some("https://x:3".into());
+        c.ca = Some("ca.pem".into());
+        c.cert = Some("me.pem".into());
+        c.key = Some("me.key".into());
+        assert_eq!(resolve(&c, &dev).expect("flags").source, Source::Flags);
+        // A name not saved lists those that are; a gone file is named.
+        let e = resolve(&conn(Some("nope")), &no_dev)
+            .expect_err("unknown")
+            .0;
+        assert!(e.contains("lab, work (default)"), "{e}");
+        std::fs::remove_file(d.join("work.key")).expect("remove");
+        let e = resolve(&conn(None), &no_dev).expect_err("gone").0;
+        assert!(
+            e.contains("client key") && e.contains("log in again"),
+            "{e}"
+        );
+        // Nothing anywhere: today's error, with the hint.
+        let e = resolve_in(&conn(None), &no_dev, None)
+            .expect_err("nothing")
+            .0;
+        assert!(e.contains("daypass login"), "{e}");
+    }
+}

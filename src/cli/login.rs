@@ -24,9 +24,9 @@ const DEFAULT_NAME: &str = "default";
 /// ... and with --dev.
 const DEV_NAME: &str = "dev";
 
-#[derive(Debug, Args)]
-#[command(
-    long_about = "Save a connection profile, so that client commands need no connection flags.\n\n\
+/// `daypass login --help`'s description (on the command in `mod.rs`: a
+/// variant's doc comment would replace one given here).
+pub(super) const LONG_ABOUT: &str = "Save a connection profile, so that client commands need no connection flags.\n\n\
         Give the server and your files (--server, --ca, --cert, --key), or a `serve --dev` \
         directory (--dev DIR: its recorded address, its CA and the dev identity named by --as). \
         The files are checked (they parse, the key is the certificate's) and the server is \
@@ -37,15 +37,16 @@ const DEV_NAME: &str = "dev";
         The first profile saved is the default (--default makes another one the default). \
         Client commands use --profile NAME (or DAYPASS_PROFILE), else ./daypass-dev when there \
         is one in the current directory, else the default profile; connection flags given with \
-        a command win over the profile's settings. `daypass status` shows which is in use.",
-    after_help = "Examples:\n  \
+        a command win over the profile's settings. `daypass status` shows which is in use.";
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
         daypass login --server https://daypass.example.com:50051 --ca ca.pem --cert staff-alice.pem --key staff-alice.key\n  \
         daypass login --dev ./daypass-dev                     # the dev server's alice, as profile \"dev\"\n  \
         daypass login --dev ./daypass-dev --as eve --profile eve\n  \
         daypass login --list\n  \
         daypass grant list --profile eve\n  \
-        daypass logout --profile eve"
-)]
+        daypass logout --profile eve")]
 pub struct LoginArgs {
     /// Server address, e.g. https://daypass.example.com:50051.
     #[arg(long, value_name = "URL", required_unless_present_any = ["dev", "list"], conflicts_with = "dev")]

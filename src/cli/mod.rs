@@ -163,6 +163,7 @@ pub enum Command {
     },
     /// Save a connection profile (server, CA, certificate, key), checked
     /// against the server; --list shows them.
+    #[command(long_about = login::LONG_ABOUT)]
     Login(login::LoginArgs),
     /// Remove a saved connection profile.
     Logout(login::LogoutArgs),
