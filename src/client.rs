@@ -1,9 +1,17 @@
-//! A mutual-TLS connection to a daypass server, used by the CLI and tests.
+//! A mutual-TLS connection to a daypass server, used by the CLI and tests,
+//! and the local check of the files a client presents ([`ClientIdentity::check`]).
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+use tokio_rustls::rustls::{
+    self,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _},
+    sign::CertifiedKey,
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::clock::Timestamp;
 
 use crate::pb::{
     audit_service_client::AuditServiceClient, gate_service_client::GateServiceClient,
@@ -57,6 +65,78 @@ impl ClientIdentity {
             cert_pem: read("client certificate", cert)?,
             key_pem: read("client key", key)?,
         })
+    }
+}
+
+/// Which of a client's three files a problem is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityFile {
+    Ca,
+    Cert,
+    Key,
+}
+
+/// A client's files that cannot work, found without connecting: which
+/// file, and what is wrong with it (never its contents).
+#[derive(Debug, Error)]
+#[error("{detail}")]
+pub struct IdentityProblem {
+    pub file: IdentityFile,
+    pub detail: String,
+}
+
+/// What a client's checked files say.
+#[derive(Clone, Copy, Debug)]
+pub struct IdentityInfo {
+    /// The client certificate's `notAfter`.
+    pub not_after: Timestamp,
+}
+
+impl ClientIdentity {
+    /// Checks the three PEM files without connecting: the CA file holds
+    /// certificates, the client certificate parses, the key parses and is
+    /// the certificate's (rustls compares the public keys, as a server
+    /// loading them would). Returns the certificate's expiry.
+    pub fn check(&self) -> Result<IdentityInfo, IdentityProblem> {
+        let problem = |file, detail: String| IdentityProblem { file, detail };
+        let cas = CertificateDer::pem_slice_iter(&self.ca_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| problem(IdentityFile::Ca, format!("not a PEM certificate ({e})")))?;
+        if cas.is_empty() {
+            return Err(problem(IdentityFile::Ca, "holds no PEM certificate".into()));
+        }
+        for ca in &cas {
+            x509_parser::parse_x509_certificate(ca).map_err(|e| {
+                problem(
+                    IdentityFile::Ca,
+                    format!("a certificate does not parse ({e})"),
+                )
+            })?;
+        }
+        let chain = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| problem(IdentityFile::Cert, format!("not a PEM certificate ({e})")))?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| problem(IdentityFile::Cert, "holds no PEM certificate".into()))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf).map_err(|e| {
+            problem(
+                IdentityFile::Cert,
+                format!("the certificate does not parse ({e})"),
+            )
+        })?;
+        let not_after = Timestamp(parsed.validity().not_after.timestamp().saturating_mul(1000));
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| problem(IdentityFile::Key, format!("not a PEM private key ({e})")))?;
+        let provider = rustls::crypto::ring::default_provider();
+        match CertifiedKey::from_der(chain, key, &provider) {
+            Ok(_) => Ok(IdentityInfo { not_after }),
+            Err(rustls::Error::InconsistentKeys(_)) => Err(problem(
+                IdentityFile::Key,
+                "is not the key of the client certificate".into(),
+            )),
+            Err(e) => Err(problem(IdentityFile::Key, format!("cannot be used ({e})"))),
+        }
     }
 }
 

@@ -218,7 +218,10 @@ async fn enrol(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The copy-paste walkthrough printed at start.
+/// The copy-paste walkthrough printed at start. Its commands carry no
+/// `--server`: client commands read the address `serve --dev` recorded in
+/// `./daypass-dev/address`, so they reach this server on any `--listen`
+/// port (tests/cli_dev.rs and tests/login.rs run them on a random one).
 pub fn walkthrough(dir: &Path, addr: SocketAddr, screen: Option<SocketAddr>) -> String {
     let d = dir.display();
     let exe = running_binary();
@@ -255,6 +258,12 @@ In another terminal, in this directory:
   $D audit witness --state witness.jsonl --log-key {d}/certs/log.pub --as eve
   $D audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt --as acme
   $D audit tail --as eve                             # follow the log live
+
+To work from any other directory, log in once here (it saves a profile: absolute paths, in
+~/.config/daypass); then every command, and `daypass status`, works there without flags:
+
+  $D login --dev ./{d}                     # as alice; --as NAME --profile NAME for others
+  $D status                                          # connection, identity, certificate, health
 
 Stop with Ctrl-C (the stop is logged). Start afresh: rm -rf ./{d}
 "#

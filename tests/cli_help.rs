@@ -45,6 +45,7 @@ fn connection_flags_are_offered_only_where_they_are_used() {
         vec!["completions"],
         vec!["man"],
         vec!["restore"],
+        vec!["logout"],
         vec![],
     ] {
         let h = help(&offline);
@@ -73,9 +74,10 @@ fn connection_flags_are_offered_only_where_they_are_used() {
         vec!["access", "record"],
         vec!["backup"],
         vec!["audit", "witness"],
+        vec!["status"],
     ] {
         let h = help(&online);
-        for flag in ["--server", "--cert", "--key", "--ca", "--as"] {
+        for flag in ["--server", "--cert", "--key", "--ca", "--as", "--profile"] {
             assert!(
                 offers(&h, flag),
                 "`daypass {} --help` lacks {flag}:\n{h}",
@@ -83,7 +85,26 @@ fn connection_flags_are_offered_only_where_they_are_used() {
             );
         }
         assert!(h.contains("[env: DAYPASS_SERVER"), "{h}");
+        assert!(h.contains("[env: DAYPASS_PROFILE"), "{h}");
     }
+}
+
+#[test]
+fn login_help_says_where_profiles_live_and_how_they_are_used() {
+    let h = help(&["login"]);
+    for want in [
+        "profiles.toml",
+        "0600",
+        "never a copy",
+        "--dev",
+        "--list",
+        "WhoAmI",
+        "daypass login --dev ./daypass-dev",
+        "the default profile",
+    ] {
+        assert!(h.contains(want), "{want:?} in `daypass login --help`:\n{h}");
+    }
+    assert!(help(&[]).contains("login"));
 }
 
 #[test]

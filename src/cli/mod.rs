@@ -6,9 +6,12 @@
 //! the dispatch ([`run`]), the one error type ([`CliError`]) and what
 //! several groups share ([`parse_duration`]). Each command group lives in
 //! its own file beside its clap definition: `serve`, `certs`, `connect`
-//! (the connection flags and `whoami`), `staff`, `tenant`, `grant`,
+//! (the connection flags, where their settings come from, and `whoami`),
+//! `profile` (the saved profiles file), `login` (`login`, `logout`),
+//! `status`, `staff`, `tenant`, `grant`,
 //! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
-//! letters), `processing` (`tenant processing`), `docs` (completions and man pages) and `bench` (its flags
+//! letters), `processing` (`tenant processing`), `docs` (completions and
+//! man pages) and `bench` (its flags
 //! only: the binary runs it); how things are shown is `output`. What the
 //! server does is not here.
 
@@ -28,11 +31,14 @@ mod connect;
 mod docs;
 mod grant;
 mod incident;
+mod login;
 mod output;
 mod processing;
+mod profile;
 mod screen;
 mod serve;
 mod staff;
+mod status;
 mod tenant;
 mod terminate;
 mod webhooks;
@@ -64,8 +70,9 @@ pub const DEV_DIR: &str = "daypass-dev";
     version,
     about = "Time-limited (at most 24 h), fully logged support access to customer environments",
     after_help = "Start with `daypass serve --dev`; it prints a walkthrough.\n\
-                  Commands that talk to the server take --server, --ca, --cert, --key and --as \
-                  after the command name, e.g. `daypass grant list --as eve`."
+                  Commands that talk to the server take --server, --ca, --cert, --key, --as and \
+                  --profile after the command name, e.g. `daypass grant list --as eve`; \
+                  `daypass login` saves them once."
 )]
 pub struct Cli {
     /// Print JSON instead of tables.
@@ -156,6 +163,18 @@ pub enum Command {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Save a connection profile (server, CA, certificate, key), checked
+    /// against the server; --list shows them.
+    #[command(long_about = login::LONG_ABOUT)]
+    Login(login::LoginArgs),
+    /// Remove a saved connection profile.
+    Logout(login::LogoutArgs),
+    /// Show the connection in use, who you are, your certificate's expiry
+    /// and the server's health (exit 1 when it cannot be reached).
+    Status {
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Measure daypass on this machine (results for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -188,7 +207,8 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
 /// Runs a parsed command line, except `bench`: the daypass binary runs
 /// that itself. Each group connects to the server itself, after checking
 /// what it can check locally; `serve`, `certs`, `completions`, `man`,
-/// `restore`, `audit verify` and `audit replay --file` never connect.
+/// `restore`, `logout`, `audit verify` and `audit replay --file` never
+/// connect.
 pub async fn run(cli: Cli) -> CliResult {
     let Cli { json, command } = cli;
     match command {
@@ -210,6 +230,9 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Audit(a) => audit::run(a, json).await,
         Command::Webhooks { conn, command } => webhooks::run(&conn, command, json).await,
         Command::Whoami { conn } => connect::whoami(&conn, json).await,
+        Command::Login(args) => login::login(args, json).await,
+        Command::Logout(args) => login::logout(args, json),
+        Command::Status { conn } => status::status(&conn, json).await,
         Command::Backup(b) => backup::backup(b, json).await,
         Command::Restore(r) => backup::restore(r, json),
     }

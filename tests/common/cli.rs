@@ -1,6 +1,8 @@
 //! The `daypass` binary as the tests run it: one way to build its command
 //! (in a given directory, untouched by the caller's `DAYPASS_CONFIG`,
-//! `DAYPASS_SERVER`, `RUST_LOG` and `RUST_BACKTRACE`), a runner that waits
+//! `DAYPASS_SERVER`, `DAYPASS_PROFILE`, `RUST_LOG` and `RUST_BACKTRACE`, and
+//! with `HOME` and `XDG_CONFIG_HOME` of its own, so that no test reads or
+//! writes the developer's saved profiles), a runner that waits
 //! for it (and an async one for tests that serve from the same runtime), and
 //! the assertions on its output every CLI test shares. It does not start
 //! servers; `tests/cli.rs` owns the `serve --dev` child.
@@ -16,15 +18,27 @@ use std::{
 pub const BIN: &str = env!("CARGO_BIN_EXE_daypass");
 
 /// `daypass` in `dir`, with the environment variables that would change
-/// what it does (or how it reports a failure) removed.
+/// what it does (or how it reports a failure) removed, and `HOME` (and
+/// `XDG_CONFIG_HOME`, below it) set to `dir/.test-home`, which nothing
+/// creates unless the command logs in. A test that shares profiles between
+/// directories sets its own with [`with_home`].
 pub fn command(dir: &Path) -> Command {
+    let dir = std::path::absolute(dir).expect("an absolute directory");
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
+    cmd.current_dir(&dir)
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LOG")
         .env_remove("DAYPASS_CONFIG")
-        .env_remove("DAYPASS_SERVER");
+        .env_remove("DAYPASS_SERVER")
+        .env_remove("DAYPASS_PROFILE");
+    with_home(&mut cmd, &dir.join(".test-home"));
     cmd
+}
+
+/// Points `cmd`'s `HOME` at `home` and `XDG_CONFIG_HOME` at `home/.config`.
+pub fn with_home<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
 }
 
 /// Runs `daypass args` in `dir` and waits for it to exit.
