@@ -13,6 +13,7 @@ pub mod export;
 pub mod merkle;
 pub mod note;
 pub mod replay;
+pub mod report;
 pub mod seal;
 pub mod state;
 pub mod verify;

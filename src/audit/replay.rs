@@ -24,6 +24,8 @@ pub struct Filter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantStory {
     pub grant: String,
+    /// The seq of its `grant.requested` entry.
+    pub requested_seq: u64,
     pub tenant: String,
     pub holder: String,
     pub reason: String,
@@ -50,6 +52,8 @@ pub struct GrantStory {
 /// One access the tenant recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
+    /// The seq of its `access.recorded` entry.
+    pub seq: u64,
     /// When it happened: `accessed_at` for a report sent afterwards, else
     /// when it was logged.
     pub at: Timestamp,
@@ -77,6 +81,7 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                 grant.clone(),
                 GrantStory {
                     grant,
+                    requested_seq: e.seq,
                     tenant: e.tenant.clone(),
                     holder: detail("holder"),
                     reason: detail("reason"),
@@ -130,6 +135,7 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                     .get("accessed_at")
                     .and_then(|t| Timestamp::parse_rfc3339(t));
                 story.accesses.push(Access {
+                    seq: e.seq,
                     at: accessed_at.unwrap_or(e.timestamp),
                     action: detail("action"),
                     resource: detail("resource"),

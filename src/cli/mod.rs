@@ -35,6 +35,7 @@ mod login;
 mod output;
 mod processing;
 mod profile;
+mod report;
 mod screen;
 mod serve;
 mod staff;
@@ -147,6 +148,9 @@ pub enum Command {
     /// Read, export, verify and replay the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Access reports per tenant and period, proven complete; verify them.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// List and retry the webhooks' dead letters (admin, root).
     Webhooks {
         #[command(flatten)]
@@ -228,6 +232,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Incident { conn, command } => incident::run(&conn, command, json).await,
         Command::Screen { conn, command } => screen::run(&conn, command, json).await,
         Command::Audit(a) => audit::run(a, json).await,
+        Command::Report(r) => report::run(r, json).await,
         Command::Webhooks { conn, command } => webhooks::run(&conn, command, json).await,
         Command::Whoami { conn } => connect::whoami(&conn, json).await,
         Command::Login(args) => login::login(args, json).await,

@@ -159,7 +159,7 @@ pub(super) async fn run(
     Ok(())
 }
 
-fn private_dir(dir: &Path) -> CliResult {
+pub(super) fn private_dir(dir: &Path) -> CliResult {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -177,7 +177,7 @@ fn private_file(path: &Path) -> Result<File, CliError> {
         .map_err(|e| cli_err!("cannot write {}: {e}", path.display()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
     let mut f = private_file(path)?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())

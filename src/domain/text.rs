@@ -121,6 +121,23 @@ fn is_invisible_format(c: char) -> bool {
     )
 }
 
+/// HTML text escaping (`& < > " '`): whatever a peer typed is shown as
+/// text, never as markup, in element content and in quoted attributes.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// At most `max` characters of `s`, for messages about peer input.
 pub fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

@@ -28,19 +28,7 @@ pub fn pair_form(error: Option<&str>) -> String {
     )
 }
 
-/// HTML text escaping for what is put into the pairing page.
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '&' => "&amp;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
+use crate::domain::text::escape_html as escape;
 
 #[cfg(test)]
 mod tests {

@@ -333,21 +333,7 @@ pub(super) fn render(d: &Doc, format: DocFormat) -> String {
     }
 }
 
-/// HTML text escaping: everything a peer typed is text, never markup.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::domain::text::escape_html as escape;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 
 pub(super) mod export;
 mod replay;
+pub(super) use replay::parse_when;
 mod verify;
 mod witness;
 
@@ -239,11 +240,11 @@ pub(super) async fn run(command: AuditCommand, json_out: bool) -> CliResult {
     }
 }
 
-fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
+pub(super) fn sealed_from_pb(e: &pb::LogEntry) -> Result<audit::SealedEntry, CliError> {
     crate::rpc::entry_from_pb(e).map_err(|why| cli_err!("the server sent a bad entry: {why}"))
 }
 
-fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
+pub(super) fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
     hs.iter()
         .map(|h| {
             h.as_slice()
@@ -254,7 +255,9 @@ fn hashes_from_pb(hs: &[Vec<u8>]) -> Result<Vec<audit::Hash>, CliError> {
 }
 
 /// Every `--log-key` given (several during a key rotation).
-pub(super) fn load_verifiers(args: &[String]) -> Result<Vec<audit::note::NoteVerifier>, CliError> {
+pub(in crate::cli) fn load_verifiers(
+    args: &[String],
+) -> Result<Vec<audit::note::NoteVerifier>, CliError> {
     args.iter().map(|a| load_verifier(a)).collect()
 }
 
