@@ -10,8 +10,8 @@
 //! `profile` (the saved profiles file), `login` (`login`, `logout`),
 //! `status`, `staff`, `tenant`, `grant`,
 //! `access` (`validate` and `access record`), `audit/`, `webhooks` (dead
-//! letters), `processing` (`tenant processing`), `docs` (completions and
-//! man pages) and `bench` (its flags
+//! letters), `processing` (`tenant processing`), `report` (access
+//! reports), `docs` (completions and man pages) and `bench` (its flags
 //! only: the binary runs it); how things are shown is `output`. What the
 //! server does is not here.
 
@@ -211,8 +211,8 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
 /// Runs a parsed command line, except `bench`: the daypass binary runs
 /// that itself. Each group connects to the server itself, after checking
 /// what it can check locally; `serve`, `certs`, `completions`, `man`,
-/// `restore`, `logout`, `audit verify` and `audit replay --file` never
-/// connect.
+/// `restore`, `logout`, `audit verify`, `report verify` and `audit replay
+/// --file` never connect.
 pub async fn run(cli: Cli) -> CliResult {
     let Cli { json, command } = cli;
     match command {
