@@ -179,7 +179,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
                 if ledger.tenant(&n).map_err(|e| e.to_string())?.is_none() =>
             {
                 let (approval, ticket) = if *name == "globex" {
-                    (Approval::Approval, true)
+                    (Approval::TenantOrPeer, true)
                 } else {
                     (Approval::Auto, false)
                 };

@@ -476,6 +476,31 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Verdict {
     }
 }
 
+/// Approve or deny under the grant's approval policy (after
+/// [`may_decide`]): the caller must be one whose approval counts, and must
+/// not have approved it already. A denial by anyone whose approval counts
+/// ends the request.
+pub fn may_decide_under(caller: &Caller, grant: &Grant) -> Result<(), String> {
+    let by = caller.actor().to_string();
+    if !grant.policy().counts(&by, grant.tenant.as_str()) {
+        return Err(format!(
+            "tenant {}'s grants are approved by {} (policy {}): {by} cannot decide grant {}",
+            grant.tenant,
+            grant.policy().describe(),
+            grant.policy().as_str(),
+            grant.id
+        ));
+    }
+    if grant.approvals.iter().any(|a| a.by == by) {
+        return Err(format!(
+            "{by} already approved grant {}; it waits for {}",
+            grant.id,
+            grant.policy().waiting_for(&grant.approvals)
+        ));
+    }
+    Ok(())
+}
+
 /// Revoke: an admin, or the tenant for its own grants.
 pub fn may_revoke(caller: &Caller, grant: &Grant) -> bool {
     match caller {

@@ -26,7 +26,8 @@ use super::Entry;
 use crate::{
     clock::Timestamp,
     domain::{
-        Alert, AlertId, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, Role,
+        Alert, AlertId, Approval, EventKind, Grant, GrantApproval, GrantId, GrantState,
+        MAX_GRANT_SECS, Name, Role,
         StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
@@ -131,6 +132,16 @@ impl LogState {
                         g.grant.state.as_str()
                     ));
                 }
+                if let Some(policy) = g.grant.approval {
+                    if !policy.satisfied(&g.grant.approvals) {
+                        return Err(format!(
+                            "grant {} is activated without the approval of {} (policy {})",
+                            g.grant.id,
+                            policy.waiting_for(&g.grant.approvals),
+                            policy.as_str()
+                        ));
+                    }
+                }
                 let expires = timestamp(e, detail::EXPIRES_AT)?;
                 if expires != now.plus_secs(g.grant.duration_secs) || g.grant.duration_secs > max {
                     return Err(format!(
@@ -171,9 +182,31 @@ impl LogState {
                         g.grant.id
                     ));
                 }
+                if let Some(policy) = g.grant.approval {
+                    if !policy.counts(&e.actor, g.grant.tenant.as_str()) {
+                        return Err(format!(
+                            "grant {} is {what} by {}, whose decision does not count under policy {}",
+                            g.grant.id,
+                            e.actor,
+                            policy.as_str()
+                        ));
+                    }
+                }
+                if g.grant.approvals.iter().any(|a| a.by == e.actor) {
+                    return Err(format!(
+                        "grant {} is {what} by {}, who had already approved it",
+                        g.grant.id, e.actor
+                    ));
+                }
                 let g = &mut g.grant;
                 g.decided_by = e.actor.clone();
                 g.decision_note = e.details.get(detail::NOTE).cloned().unwrap_or_default();
+                if kind == EventKind::GrantApproved {
+                    g.approvals.push(GrantApproval {
+                        by: e.actor.clone(),
+                        at: now,
+                    });
+                }
                 if kind == EventKind::GrantDenied {
                     g.state = GrantState::Denied;
                     g.ended_at = Some(now);
@@ -382,6 +415,14 @@ impl LogState {
             None => None,
             Some(_) => Some(timestamp(e, detail::PENDING_UNTIL)?),
         };
+        // Logs from before the other policies name `approval`; older ones
+        // name none (then activations are not held to a policy).
+        let approval = match e.details.get(detail::APPROVAL) {
+            None => None,
+            Some(a) => Some(
+                Approval::parse(a).ok_or_else(|| format!("grant {id}: approval policy {a:?} is unknown"))?,
+            ),
+        };
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -408,6 +449,8 @@ impl LogState {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            approval,
+            approvals: Vec::new(),
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(
@@ -576,6 +619,14 @@ impl LogState {
                     let mut expected = logged.grant.clone();
                     if expected.pending_until.is_none() {
                         expected.pending_until = g.pending_until;
+                    }
+                    // Records stored before grants kept their policy and
+                    // approvals (ended ones stay so: nothing decides on them).
+                    if g.approval.is_none() {
+                        expected.approval = None;
+                        if g.state != GrantState::Pending {
+                            expected.approvals = g.approvals.clone();
+                        }
                     }
                     if expected != *g {
                         out.push(Mismatch {

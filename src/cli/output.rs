@@ -102,7 +102,10 @@ pub fn state(v: i32) -> &'static str {
 pub fn approval(v: i32) -> &'static str {
     match pb::ApprovalPolicy::try_from(v).unwrap_or(pb::ApprovalPolicy::Unspecified) {
         pb::ApprovalPolicy::Auto => "auto",
-        pb::ApprovalPolicy::Approval => "approval",
+        pb::ApprovalPolicy::Approval => "tenant-or-peer",
+        pb::ApprovalPolicy::Tenant => "tenant",
+        pb::ApprovalPolicy::Peer => "peer",
+        pb::ApprovalPolicy::TenantAndPeer => "tenant+peer",
         pb::ApprovalPolicy::Unspecified => "?",
     }
 }

@@ -79,7 +79,10 @@ fn approval(v: i32) -> Result<Option<Approval>> {
     Ok(match a {
         pb::ApprovalPolicy::Unspecified => None,
         pb::ApprovalPolicy::Auto => Some(Approval::Auto),
-        pb::ApprovalPolicy::Approval => Some(Approval::Approval),
+        pb::ApprovalPolicy::Approval => Some(Approval::TenantOrPeer),
+        pb::ApprovalPolicy::Tenant => Some(Approval::Tenant),
+        pb::ApprovalPolicy::Peer => Some(Approval::Peer),
+        pb::ApprovalPolicy::TenantAndPeer => Some(Approval::TenantAndPeer),
     })
 }
 

@@ -98,19 +98,16 @@ impl Broker {
                     &reason,
                     &ticket,
                     duration_secs,
+                    t.approval,
                     now,
                 );
-                let requested = requested.with(detail::APPROVAL, t.approval.as_str());
-                match t.approval {
-                    Approval::Auto => {
-                        b.log(requested);
-                        b.log(g.activate(now, &Actor::System));
-                    }
-                    Approval::Approval => {
-                        let until = now.plus_secs(pending_ttl);
-                        g.await_approval(until);
-                        b.log(requested.with(detail::PENDING_UNTIL, until));
-                    }
+                if t.approval == Approval::Auto {
+                    b.log(requested);
+                    b.log(g.activate(now, &Actor::System));
+                } else {
+                    let until = now.plus_secs(pending_ttl);
+                    g.await_approval(until);
+                    b.log(requested.with(detail::PENDING_UNTIL, until));
                 }
                 b.put_grant(g.clone());
                 Ok(g)
@@ -149,6 +146,9 @@ impl Broker {
                     return Err(BrokerError::FailedPrecondition(format!(
                         "the request {id} expired unapproved; the requester must ask again"
                     )));
+                }
+                if let Err(why) = policy::may_decide_under(caller, &g) {
+                    return Err(BrokerError::PermissionDenied(why));
                 }
                 if approve {
                     let why = match s.tenant(&g.tenant)? {
