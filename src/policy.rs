@@ -476,6 +476,15 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Verdict {
     }
 }
 
+/// In the caller's approval queue: pending, not past its deadline, and the
+/// caller may decide it ([`may_decide`], [`may_decide_under`]).
+pub fn awaits(caller: &Caller, grant: &Grant, now: crate::clock::Timestamp) -> bool {
+    grant.state == crate::domain::GrantState::Pending
+        && grant.pending_until.is_some_and(|u| now < u)
+        && may_decide(caller, grant) == Verdict::Allowed
+        && may_decide_under(caller, grant).is_ok()
+}
+
 /// Approve or deny under the grant's approval policy (after
 /// [`may_decide`]): the caller must be one whose approval counts, and must
 /// not have approved it already. A denial by anyone whose approval counts

@@ -27,8 +27,7 @@ use crate::{
     clock::Timestamp,
     domain::{
         Alert, AlertId, Approval, EventKind, Grant, GrantApproval, GrantId, GrantState,
-        MAX_GRANT_SECS, Name, Role,
-        StaffRecord, TenantRecord, detail,
+        MAX_GRANT_SECS, Name, Role, StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -420,7 +419,8 @@ impl LogState {
         let approval = match e.details.get(detail::APPROVAL) {
             None => None,
             Some(a) => Some(
-                Approval::parse(a).ok_or_else(|| format!("grant {id}: approval policy {a:?} is unknown"))?,
+                Approval::parse(a)
+                    .ok_or_else(|| format!("grant {id}: approval policy {a:?} is unknown"))?,
             ),
         };
         let key = (holder.clone(), tenant.clone());

@@ -120,8 +120,6 @@ pub struct Grant {
     pub approvals: Vec<GrantApproval>,
 }
 
-
-
 impl Grant {
     /// The approval policy it is decided under: the one it was requested
     /// under, or for a record from before grants kept it, the one policy

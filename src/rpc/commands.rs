@@ -283,6 +283,7 @@ impl TryFrom<&pb::ListGrantsRequest> for ListGrants {
             tenant: filter("tenant", &r.tenant)?,
             holder: filter("holder", &r.holder)?,
             live_only: r.live_only,
+            awaiting_me: r.awaiting_me,
         })
     }
 }
@@ -598,6 +599,7 @@ mod tests {
             tenant: tenant.into(),
             holder: holder.into(),
             live_only: false,
+            awaiting_me: false,
         };
         assert_eq!(
             ListGrants::try_from(&r("", "")).unwrap(),

@@ -176,13 +176,22 @@ impl Broker {
         Ok((grant, receipt(c)?))
     }
 
-    /// Grants the caller may see, optionally filtered.
+    /// Grants the caller may see, optionally filtered; or with
+    /// `awaiting_me`, the pending requests that wait for the caller's
+    /// decision.
     pub fn list_grants(&self, caller: &Caller, filter: &ListGrants) -> Result<Vec<Grant>> {
+        let now = self.now();
         let mut grants: Vec<Grant> = self
             .ledger
             .all_grants()?
             .into_iter()
-            .filter(|g| policy::may_see(caller, g))
+            .filter(|g| {
+                if filter.awaiting_me {
+                    policy::awaits(caller, g, now)
+                } else {
+                    policy::may_see(caller, g)
+                }
+            })
             .filter(|g| filter.tenant.as_ref().is_none_or(|t| g.tenant == *t))
             .filter(|g| filter.holder.as_ref().is_none_or(|h| g.holder == *h))
             .filter(|g| !filter.live_only || g.state.is_live())

@@ -378,7 +378,11 @@ impl Broker {
                         "each grant approved by the tenant or a colleague of the requester"
                             .to_owned()
                     }
-                    a => format!("each grant approved by {} (policy {})", a.describe(), a.as_str()),
+                    a => format!(
+                        "each grant approved by {} (policy {})",
+                        a.describe(),
+                        a.as_str()
+                    ),
                 },
             ),
             Measure::new(
