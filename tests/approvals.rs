@@ -323,3 +323,78 @@ async fn the_queue_and_the_policy_on_the_command_line() {
         "{shown}"
     );
 }
+
+/// The log's rules (`audit check`, `audit verify`) judge approvals by the
+/// policy the request names: a log whose entries were edited to skip an
+/// approval, or to have someone else approve, is contradicted there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_rules_hold_approvals_to_the_policy() {
+    use daypass::audit::state::{LogState, Rules};
+    let s = TestServer::start().await;
+    let mut acme = s
+        .add_tenant("acme", pb::ApprovalPolicy::Tenant, false)
+        .await;
+    let mut both = s
+        .add_tenant("both", pb::ApprovalPolicy::TenantAndPeer, false)
+        .await;
+    let mut alice = s.enrol("alice", pb::Role::Support).await;
+    let mut bob = s.enrol("bob", pb::Role::Support).await;
+    let lockbox = request(&mut alice, "acme", "INC-1").await;
+    approve(&mut acme, &lockbox.id).await.unwrap();
+    let pair = request(&mut alice, "both", "INC-2").await;
+    approve(&mut bob, &pair.id).await.unwrap();
+    approve(&mut both, &pair.id).await.unwrap();
+    let entries: Vec<daypass::audit::Entry> =
+        s.entries().await.into_iter().map(|e| e.entry).collect();
+    let replay = |entries: &[daypass::audit::Entry]| {
+        let mut state = LogState::new(Rules::default());
+        entries.iter().try_for_each(|e| state.apply(e))
+    };
+    replay(&entries).unwrap();
+    let is = |e: &daypass::audit::Entry, kind: &str, grant: &str, actor: &str| {
+        e.kind == kind
+            && e.details.get("grant").map(String::as_str) == Some(grant)
+            && e.actor == actor
+    };
+
+    // The tenant's approval of the lockbox grant made a colleague's.
+    let mut edited = entries.clone();
+    let at = edited
+        .iter()
+        .position(|e| is(e, "grant.approved", &lockbox.id, "tenant/acme"))
+        .unwrap();
+    edited[at].actor = "staff/bob".into();
+    let c = replay(&edited).unwrap_err();
+    assert_eq!(c.seq, edited[at].seq);
+    assert!(
+        c.why.contains("does not count under policy tenant"),
+        "{}",
+        c.why
+    );
+
+    // The tenant's approval of the pair grant gone (its kind made one this
+    // build does not know): the activation comes too early.
+    let mut edited = entries.clone();
+    let at = edited
+        .iter()
+        .position(|e| is(e, "grant.approved", &pair.id, "tenant/both"))
+        .unwrap();
+    edited[at].kind = "grant.not_a_kind".into();
+    let c = replay(&edited).unwrap_err();
+    assert!(
+        c.why
+            .contains("activated without the approval of the tenant (policy tenant+peer)"),
+        "{}",
+        c.why
+    );
+
+    // The colleague's approval twice.
+    let mut edited = entries.clone();
+    let at = edited
+        .iter()
+        .position(|e| is(e, "grant.approved", &pair.id, "tenant/both"))
+        .unwrap();
+    edited[at].actor = "staff/bob".into();
+    let c = replay(&edited).unwrap_err();
+    assert!(c.why.contains("who had already approved it"), "{}", c.why);
+}

@@ -147,3 +147,59 @@ impl TenantRecord {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by(actors: &[&str]) -> Vec<GrantApproval> {
+        actors
+            .iter()
+            .map(|a| GrantApproval {
+                by: (*a).to_owned(),
+                at: Timestamp(0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_old_name_reads_as_tenant_or_peer_and_every_name_round_trips() {
+        assert_eq!(Approval::parse("approval"), Some(Approval::TenantOrPeer));
+        let stored: Approval = serde_json::from_str("\"approval\"").unwrap();
+        assert_eq!(stored, Approval::TenantOrPeer);
+        for a in Approval::ALL {
+            assert_eq!(Approval::parse(a.as_str()), Some(a));
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            assert_eq!(serde_json::from_str::<Approval>(&json).unwrap(), a);
+        }
+        assert_eq!(Approval::parse("Tenant"), None);
+        assert_eq!(Approval::parse(""), None);
+    }
+
+    #[test]
+    fn each_policy_counts_and_needs_its_approvers() {
+        use Approval::*;
+        let (t, other, staff) = ("tenant/acme", "tenant/globex", "staff/bob");
+        assert!(Tenant.counts(t, "acme") && !Tenant.counts(staff, "acme"));
+        assert!(!Tenant.counts(other, "acme"));
+        assert!(Peer.counts(staff, "acme") && !Peer.counts(t, "acme"));
+        for a in [TenantOrPeer, TenantAndPeer] {
+            assert!(a.counts(t, "acme") && a.counts(staff, "acme") && !a.counts(other, "acme"));
+        }
+        assert!(!Auto.counts(t, "acme") && !Auto.counts(staff, "acme"));
+        assert!(Auto.satisfied(&[]));
+        for a in [TenantOrPeer, Tenant, Peer, TenantAndPeer] {
+            assert!(!a.satisfied(&[]), "{a:?}");
+        }
+        assert!(Tenant.satisfied(&by(&[t])) && Peer.satisfied(&by(&[staff])));
+        assert!(!TenantAndPeer.satisfied(&by(&[staff, "staff/carol"])));
+        assert!(!TenantAndPeer.satisfied(&by(&[t])));
+        assert!(TenantAndPeer.satisfied(&by(&[staff, t])));
+        assert_eq!(TenantAndPeer.waiting_for(&by(&[staff])), "the tenant");
+        assert_eq!(
+            TenantAndPeer.waiting_for(&by(&[t])),
+            "a staff member other than the requester"
+        );
+    }
+}
