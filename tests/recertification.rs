@@ -366,3 +366,45 @@ async fn the_staff_table_has_no_certification_columns_when_off() {
     assert!(table.contains("DECLARATION"), "{table}");
     assert!(!table.contains("CERTIFIED"), "{table}");
 }
+
+/// A re-certification written into the store but not the log (a forged
+/// `recertified_at`) makes the server fail closed at the next start, and
+/// `audit check` names the record.
+#[tokio::test]
+async fn a_stored_recertification_the_log_does_not_vouch_for_fails_closed() {
+    let mut s = TestServer::start_with(|c| c.staff.recertify_days = 30).await;
+    let acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let g = try_request(&mut alice, "acme").await.unwrap();
+    let enrolled = newest(&s, "staff.enrolled", "alice").await.entry.seq;
+    drop((alice, acme));
+    s.stop().await;
+    {
+        let db = sled_open(&s.data_dir());
+        let t = db.open_tree("staff").unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&t.get("alice").unwrap().unwrap()).unwrap();
+        let later = v["enrolled_at"].as_i64().unwrap() + 29 * DAY * 1000;
+        v["recertified_at"] = later.into();
+        t.insert("alice", serde_json::to_vec(&v).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    s.start_again().await;
+    let mut acme = s.tenant("acme").await;
+    let st = acme
+        .grants
+        .validate_grant(validate_request(&g.id))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::FailedPrecondition, "{st:?}");
+    assert!(st.message().contains("staff/alice"), "{}", st.message());
+    let report = s.verify_chain().await;
+    assert!(!report.ok);
+    assert_eq!(report.first_bad_seq, enrolled, "{}", report.problem);
+    assert!(
+        report.problem.contains("last certified"),
+        "{}",
+        report.problem
+    );
+    s.stop().await;
+}
