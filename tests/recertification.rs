@@ -408,3 +408,48 @@ async fn a_stored_recertification_the_log_does_not_vouch_for_fails_closed() {
     );
     s.stop().await;
 }
+
+/// The register of processing lists recertification among the measures
+/// daypass enforces, with the live setting.
+#[tokio::test]
+async fn the_register_of_processing_names_the_recertification_period() {
+    let s = TestServer::start_with(|c| c.staff.recertify_days = 90).await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let mut admin = s.admin().await;
+    let record = daypass::domain::ProcessingRecord::from_toml(include_str!(
+        "../examples/processing-record.toml"
+    ))
+    .unwrap();
+    admin
+        .processing
+        .set_processing_record(pb::SetProcessingRecordRequest {
+            tenant: "acme".into(),
+            record: Some(daypass::rpc::record_to_pb(&record.to_raw())),
+        })
+        .await
+        .unwrap();
+    let doc = admin
+        .processing
+        .processing_register_document(pb::ProcessingRegisterDocumentRequest {
+            tenant: "acme".into(),
+            all: false,
+            format: "json".into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .content;
+    let json: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let measure = json["tenants"][0]["known_to_daypass"]["security_measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["measure"] == "recertification of grant holders")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        measure["value"],
+        "every 90 days by an admin other than the holder; lapsed holders get no grants"
+    );
+}
