@@ -38,6 +38,7 @@
 //! [staff]
 //! max_root_holders = 2             # at most 2
 //! # declaration_version = "2026-1" # grant holders must have signed this confidentiality declaration
+//! recertify_days = 0               # >0: a holder's eligibility lapses unless an admin recertifies it this often
 //!
 //! [location]                       # personnel location and sub-processors (docs/compliance/location.md)
 //! adequate = ["AD", "AR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY", "US"]
@@ -436,6 +437,11 @@ pub struct StaffLimits {
     /// must be signed (and recorded with `daypass staff declare`) before
     /// its signers may request or be approved for grants again.
     pub declaration_version: Option<String>,
+    /// Days a grant holder's eligibility lasts from its last certification
+    /// (the enrolment, then each `daypass staff recertify`); past it, their
+    /// requests and approvals are refused until an admin other than them
+    /// re-certifies it. 0 (the default): eligibility never lapses.
+    pub recertify_days: u32,
 }
 
 impl Default for StaffLimits {
@@ -443,6 +449,7 @@ impl Default for StaffLimits {
         StaffLimits {
             max_root_holders: 2,
             declaration_version: None,
+            recertify_days: 0,
         }
     }
 }
@@ -652,6 +659,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "location.subprocessor_notice_days: at most 3650".into(),
             ));
+        }
+        if self.staff.recertify_days > 3650 {
+            return Err(ConfigError::Invalid(format!(
+                "staff.recertify_days: at most 3650 (10 years), or 0 for never, not {}",
+                self.staff.recertify_days
+            )));
         }
         if let Some(v) = &self.staff.declaration_version {
             // The same rule as a recorded declaration's version.

@@ -5,7 +5,7 @@
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
 //!   [`may_release`], [`may_use`], [`may_see_incident`],
-//!   [`may_read_processing`]): may this caller touch this particular grant or read
+//!   [`may_read_processing`], [`may_recertify`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -120,10 +120,11 @@ pub enum Action {
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    RecertifyStaff,
 }
 
 impl Action {
-    pub const ALL: [Action; 56] = [
+    pub const ALL: [Action; 57] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -180,6 +181,7 @@ impl Action {
         Action::GetProcessingRecord,
         Action::ListProcessingRecords,
         Action::ProcessingRegisterDocument,
+        Action::RecertifyStaff,
     ];
 
     /// The RPC's name, as logged.
@@ -233,6 +235,7 @@ impl Action {
             Action::NotificationDocument => "NotificationDocument",
             Action::Documentation => "Documentation",
             Action::LocateStaff => "LocateStaff",
+            Action::RecertifyStaff => "RecertifyStaff",
             Action::SetTenantCountries => "SetTenantCountries",
             Action::ObjectToSubprocessor => "ObjectToSubprocessor",
             Action::AddSubprocessor => "AddSubprocessor",
@@ -386,6 +389,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetProcessingRecord
                     | ListProcessingRecords
                     | ProcessingRegisterDocument
+                    | RecertifyStaff
             ),
             Role::Auditor => matches!(
                 action,
@@ -508,6 +512,20 @@ pub fn may_decide_under(caller: &Caller, grant: &Grant) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Re-certify a person's eligibility to hold grants: an admin (admission
+/// already limited the call to admins), never for themselves (four eyes).
+pub fn may_recertify(caller: &Caller, person: &Name) -> Verdict {
+    match caller {
+        Caller::Staff { name, .. } if name == person => {
+            Verdict::Denied("an admin cannot recertify themselves (four eyes); ask another admin")
+        }
+        Caller::Staff {
+            role: Role::Admin, ..
+        } => Verdict::Allowed,
+        _ => Verdict::Denied("not permitted for this role"),
+    }
 }
 
 /// Revoke: an admin, or the tenant for its own grants.

@@ -466,6 +466,34 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             .await;
         cases.push(case(format!("OffboardStaff: {what}"), r, code, says));
     }
+    for (what, name) in bad_names {
+        let r = admin
+            .staff
+            .recertify_staff(pb::RecertifyStaffRequest { name: name.into() })
+            .await;
+        cases.push(case(
+            format!("RecertifyStaff: {what}"),
+            r,
+            Code::InvalidArgument,
+            "invalid name",
+        ));
+    }
+    for (what, name, code, says) in [
+        ("unknown name", "nobody", Code::NotFound, "is not enrolled"),
+        ("offboarded", "dave", Code::FailedPrecondition, "offboarded"),
+        (
+            "message over 1 MiB",
+            big.as_str(),
+            Code::OutOfRange,
+            "message",
+        ),
+    ] {
+        let r = admin
+            .staff
+            .recertify_staff(pb::RecertifyStaffRequest { name: name.into() })
+            .await;
+        cases.push(case(format!("RecertifyStaff: {what}"), r, code, says));
+    }
 
     // TenantService.
     for (what, name) in bad_names {

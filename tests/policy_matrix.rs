@@ -121,6 +121,7 @@ const ADMIN_ROLE: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    RecertifyStaff,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[

@@ -134,6 +134,7 @@ impl LogState {
             }
             EventKind::StaffOffboarded => self.staff_offboarded(e)?,
             EventKind::StaffDeclarationRecorded => self.declaration_recorded(e)?,
+            EventKind::StaffRecertified => self.recertified(e)?,
             EventKind::TenantAdded
             | EventKind::TenantUpdated
             | EventKind::TenantTerminated
@@ -599,13 +600,21 @@ impl LogState {
                 Some((logged, seq)) => out.push(Mismatch {
                     record: format!("staff/{}", r.name),
                     seq: *seq,
-                    why: format!(
-                        "stored as {} ({}), the log says {} ({})",
-                        r.role,
-                        active_word(r),
-                        logged.role,
-                        active_word(logged)
-                    ),
+                    why: if logged.recertified_at != r.recertified_at {
+                        format!(
+                            "stored as last certified {}, the log says {}",
+                            r.last_certified(),
+                            logged.last_certified()
+                        )
+                    } else {
+                        format!(
+                            "stored as {} ({}), the log says {} ({})",
+                            r.role,
+                            active_word(r),
+                            logged.role,
+                            active_word(logged)
+                        )
+                    },
                 }),
                 None => out.push(Mismatch {
                     record: format!("staff/{}", r.name),

@@ -290,11 +290,17 @@ pub fn staff_json(s: &pb::Staff) -> Value {
         "declaration": s.declaration.as_ref().map(|d| json!({
             "version": d.version, "signed_on": d.signed_on, "document_sha256": d.document_sha256,
         })),
+        "last_certified_at": time_json(s.last_certified_at_ms),
+        // null when staff.recertify_days is off or the person offboarded.
+        "recertify_due_at": time_json(s.recertify_due_at_ms),
     })
 }
 
+/// The staff table; with `staff.recertify_days` on (some person has a due
+/// date) it shows each person's last certification and when it lapses.
 pub fn staff_table(staff: &[pb::Staff]) -> String {
-    let mut t = Table::new(vec![
+    let recertify = staff.iter().any(|s| s.recertify_due_at_ms != 0);
+    let mut headers = vec![
         "NAME",
         "ROLE",
         "STATUS",
@@ -302,9 +308,13 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
         "DECLARATION",
         "LOCATION",
         "PRINCIPAL",
-    ]);
+    ];
+    if recertify {
+        headers.splice(5..5, ["CERTIFIED", "DUE"]);
+    }
+    let mut t = Table::new(headers);
     for s in staff {
-        t.row(vec![
+        let mut row = vec![
             s.name.clone(),
             role(s.role).into(),
             if s.active {
@@ -331,7 +341,14 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
                 }
             ),
             s.principal.clone(),
-        ]);
+        ];
+        if recertify {
+            row.splice(
+                5..5,
+                [time(s.last_certified_at_ms), time(s.recertify_due_at_ms)],
+            );
+        }
+        t.row(row);
     }
     t.render()
 }

@@ -1,5 +1,6 @@
 //! `daypass staff`: enrol, offboard, list staff, record their
-//! confidentiality declarations and where they work (admin). What an
+//! confidentiality declarations and where they work, re-certify their
+//! eligibility to hold grants (admin). What an
 //! enrolment means and who may do it is the server's business; this file
 //! owns the flags and what is printed.
 
@@ -51,8 +52,18 @@ pub enum StaffCommand {
         /// The enrolled person's name.
         name: String,
     },
-    /// List enrolled staff.
+    /// List enrolled staff (with staff.recertify_days set: each person's
+    /// last certification and when it lapses).
     List,
+    /// Re-certify a person's eligibility to hold grants (admin; never
+    /// yourself).
+    #[command(
+        after_help = "Example:\n  daypass staff recertify carol --as ada\nWith staff.recertify_days set, a holder whose last certification (the enrolment, then\neach recertify) is older than that is refused grant requests and approvals; another\nadmin than the person must recertify them. Logged as staff.recertified."
+    )]
+    Recertify {
+        /// The enrolled person's name.
+        name: String,
+    },
     /// Record the confidentiality declaration a person signed (admin).
     #[command(
         after_help = "Example:\n  daypass staff declare carol --version 2026-1 --signed-on 2026-11-30 \\\n    --document carol-confidentiality-2026-1.pdf --as ada\nOnly the document's SHA-256 is sent and kept; with staff.declaration_version set, only\nholders of that version may request or be approved for grants."
@@ -205,6 +216,26 @@ pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool
                 &format!(
                     "recorded {}'s confidentiality declaration {} signed {} (document SHA-256 {})\n",
                     s.name, d.version, d.signed_on, d.document_sha256
+                ),
+            );
+        }
+        StaffCommand::Recertify { name } => {
+            let s = c
+                .staff
+                .recertify_staff(pb::RecertifyStaffRequest { name })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::staff_json(&s),
+                &format!(
+                    "recertified {}'s eligibility to hold grants{}\n",
+                    s.name,
+                    if s.recertify_due_at_ms == 0 {
+                        " (staff.recertify_days is off: it does not lapse)".to_owned()
+                    } else {
+                        format!("; next due {}", output::time(s.recertify_due_at_ms))
+                    }
                 ),
             );
         }

@@ -194,3 +194,22 @@ fn the_module_doc_example_is_a_valid_config() {
     c.check().unwrap();
     assert_eq!(c.syslog[0].name, "siem");
 }
+
+#[test]
+fn recertification_is_off_by_default_and_bounded() {
+    let c: Config = toml::from_str(MINIMAL).unwrap();
+    assert_eq!(c.staff.recertify_days, 0);
+    let on = format!("{MINIMAL}\n[staff]\nrecertify_days = 90\n");
+    let c: Config = toml::from_str(&on).unwrap();
+    c.check().unwrap();
+    assert_eq!(c.staff.recertify_days, 90);
+    let over = format!("{MINIMAL}\n[staff]\nrecertify_days = 3651\n");
+    let err = toml::from_str::<Config>(&over)
+        .unwrap()
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("staff.recertify_days"), "{err}");
+    let negative = format!("{MINIMAL}\n[staff]\nrecertify_days = -1\n");
+    assert!(toml::from_str::<Config>(&negative).is_err());
+}

@@ -61,10 +61,11 @@ pub enum EventKind {
     SubprocessorObjected,
     TenantCountriesSet,
     ProcessingRecorded,
+    StaffRecertified,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 46] = [
+    pub const ALL: [EventKind; 47] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -111,6 +112,7 @@ impl EventKind {
         EventKind::SubprocessorObjected,
         EventKind::TenantCountriesSet,
         EventKind::ProcessingRecorded,
+        EventKind::StaffRecertified,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -162,6 +164,7 @@ impl EventKind {
             EventKind::SubprocessorObjected => "subprocessor.objected",
             EventKind::TenantCountriesSet => "tenant.countries_set",
             EventKind::ProcessingRecorded => "processing.recorded",
+            EventKind::StaffRecertified => "staff.recertified",
         }
     }
 

@@ -71,6 +71,11 @@ pub struct StaffRecord {
     /// (absent in records written before declarations existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declaration: Option<Declaration>,
+    /// When an admin last re-certified this person's eligibility
+    /// (`staff.recertified`); absent: never, so the enrolment is the last
+    /// certification ([`StaffRecord::last_certified`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recertified_at: Option<Timestamp>,
 }
 
 /// A confidentiality declaration a staff member signed: which version of
@@ -126,5 +131,17 @@ impl Declaration {
 impl StaffRecord {
     pub fn is_active(&self) -> bool {
         self.offboarded_at.is_none()
+    }
+
+    /// The last certification of this person's eligibility: the newest
+    /// re-certification, or the enrolment, which counts as the first.
+    pub fn last_certified(&self) -> Timestamp {
+        self.recertified_at.unwrap_or(self.enrolled_at)
+    }
+
+    /// When eligibility lapses if it must be re-certified every `days`
+    /// days (`staff.recertify_days`); `None` when that is off (0).
+    pub fn certification_due(&self, days: u32) -> Option<Timestamp> {
+        (days > 0).then(|| self.last_certified().plus_secs(i64::from(days) * 86_400))
     }
 }

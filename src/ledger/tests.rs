@@ -22,6 +22,7 @@ fn staff(name: &str) -> StaffRecord {
         enrolled_at: Timestamp(1),
         offboarded_at: None,
         declaration: None,
+        recertified_at: None,
     }
 }
 

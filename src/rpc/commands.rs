@@ -16,9 +16,9 @@ use crate::{
         commands::{
             AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
-            OffboardStaff, PairScreen, RecordAccess, RecordDeclaration, RecordReport, RequestGrant,
-            RevokeScreen, SetTenantCountries, ShredTenant, TenantEntries, TerminateTenant,
-            UpdateTenant,
+            OffboardStaff, PairScreen, RecertifyStaff, RecordAccess, RecordDeclaration,
+            RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, ShredTenant,
+            TenantEntries, TerminateTenant, UpdateTenant,
         },
     },
 };
@@ -183,6 +183,15 @@ impl TryFrom<&pb::OffboardStaffRequest> for OffboardStaff {
     fn try_from(r: &pb::OffboardStaffRequest) -> Result<Self> {
         Ok(OffboardStaff {
             name: name(&r.name)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::RecertifyStaffRequest> for RecertifyStaff {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RecertifyStaffRequest) -> Result<Self> {
+        Ok(RecertifyStaff {
+            name: named_field("name", &r.name)?,
         })
     }
 }

@@ -56,6 +56,8 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
             }),
         country: String::new(),
         organisation: String::new(),
+        last_certified_at_ms: r.last_certified().millis(),
+        recertify_due_at_ms: 0,
         receipt: None,
     }
 }

@@ -21,6 +21,7 @@ impl Api {
         pb::Staff {
             country: loc.country_str().to_owned(),
             organisation: loc.organisation.to_string(),
+            recertify_due_at_ms: self.broker.certification_due(rec).map_or(0, |t| t.millis()),
             ..convert::staff_to_pb(rec, self.broker.trust_domain())
         }
     }

@@ -1,4 +1,4 @@
-//! `StaffService`: enrol, offboard, list; and `WhoAmI`.
+//! `StaffService`: enrol, offboard, re-certify, list; and `WhoAmI`.
 
 use tonic::{Request, Response, Status};
 
@@ -62,6 +62,23 @@ impl StaffService for StaffApi {
         let (rec, receipt) = api
             .finish(&caller, Action::RecordDeclaration, result)
             .await?;
+        Ok(Response::new(pb::Staff {
+            receipt: convert::receipt_to_pb(Some(receipt)),
+            ..api.staff_pb(&rec)
+        }))
+    }
+
+    async fn recertify_staff(
+        &self,
+        req: Request<pb::RecertifyStaffRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RecertifyStaff).await?;
+        let cmd = api
+            .command(&caller, Action::RecertifyStaff, req.get_ref())
+            .await?;
+        let result = api.broker.recertify_staff(&caller, cmd).await;
+        let (rec, receipt) = api.finish(&caller, Action::RecertifyStaff, result).await?;
         Ok(Response::new(pb::Staff {
             receipt: convert::receipt_to_pb(Some(receipt)),
             ..api.staff_pb(&rec)

@@ -26,6 +26,12 @@ pub struct OffboardStaff {
     pub name: Name,
 }
 
+/// Re-certify a staff member's eligibility to hold grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecertifyStaff {
+    pub name: Name,
+}
+
 /// Record a staff member's signed confidentiality declaration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordDeclaration {

@@ -68,6 +68,10 @@ impl Broker {
                 {
                     return Err(BrokerError::FailedPrecondition(why));
                 }
+                if let Some(why) = self.lapsed_eligibility(holder, s.staff(holder)?.as_ref(), now)
+                {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
                 if let Some(why) = self.location_refusal(holder, &t, now) {
                     return Err(BrokerError::FailedPrecondition(why));
                 }
@@ -151,6 +155,13 @@ impl Broker {
                     return Err(BrokerError::PermissionDenied(why));
                 }
                 if approve {
+                    if let Some(why) =
+                        self.lapsed_eligibility(&g.holder, s.staff(&g.holder)?.as_ref(), now)
+                    {
+                        return Err(BrokerError::FailedPrecondition(format!(
+                            "cannot approve grant {id}: {why}"
+                        )));
+                    }
                     let why = match s.tenant(&g.tenant)? {
                         Some(t) => self
                             .lacks_declaration(&g.holder, &t, s.staff(&g.holder)?.as_ref())

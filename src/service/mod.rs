@@ -157,6 +157,9 @@ pub struct Limits {
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
     pub declaration_version: Option<String>,
+    /// Days a holder's eligibility lasts from its last certification
+    /// (`staff.recertify_days`); 0: it never lapses.
+    pub recertify_days: u32,
     /// `[location]`: adequacy list, sub-processor notice, unknown countries.
     pub location: location::LocationRules,
     pub requests: Rate,
@@ -172,6 +175,7 @@ impl From<&Config> for Limits {
             pending_ttl_secs: c.grants.pending_ttl_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
+            recertify_days: c.staff.recertify_days,
             location: location::LocationRules::from(c),
             requests: Rate {
                 per_sec: l.requests_per_minute / 60.0,

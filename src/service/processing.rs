@@ -390,6 +390,15 @@ impl Broker {
                 if t.require_ticket { "yes" } else { "no" },
             ),
             Measure::new("confidentiality declaration", declaration),
+            Measure::new(
+                "recertification of grant holders",
+                match l.recertify_days {
+                    0 => "not required".to_owned(),
+                    d => format!(
+                        "every {d} days by an admin other than the holder; lapsed holders get no grants"
+                    ),
+                },
+            ),
         ]
     }
 

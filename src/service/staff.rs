@@ -1,15 +1,25 @@
 //! Staff use cases: bootstrap the first admin, enrol (at most the
 //! configured number of root holders), offboard (every live grant of theirs
-//! revoked in the same commit), list.
+//! revoked in the same commit), re-certify eligibility (four eyes), list;
+//! and the holder checks grants make at request and approval (a current
+//! confidentiality declaration, an eligibility that has not lapsed).
+//!
+//! Recertification (`staff.recertify_days`): the enrolment is a person's
+//! first certification, each `staff.recertified` the next. It is checked
+//! only when a grant is requested or approved: a grant already active
+//! when its holder's eligibility lapses runs to its end (at most 24 h) and
+//! is neither revoked nor cut short; the next request is refused.
 
 use super::{Broker, BrokerError, Receipted, Result, receipt};
 use crate::{
+    clock::Timestamp,
     domain::{
         Actor, Draft, EventKind, GrantId, Name, Note, Role, StaffRecord, TenantRecord, detail,
         grant::Ending,
     },
     policy::Caller,
-    service::commands::{AddStaff, OffboardStaff, RecordDeclaration},
+    policy::{self, Verdict},
+    service::commands::{AddStaff, OffboardStaff, RecertifyStaff, RecordDeclaration},
 };
 
 impl Broker {
@@ -27,6 +37,7 @@ impl Broker {
                     enrolled_at: now,
                     offboarded_at: None,
                     declaration: None,
+                    recertified_at: None,
                 });
                 b.log(
                     Draft::new(Actor::System, "", EventKind::StaffBootstrapped)
@@ -82,6 +93,7 @@ impl Broker {
                     enrolled_at: now,
                     offboarded_at: None,
                     declaration: None,
+                    recertified_at: None,
                 };
                 b.put_staff(rec.clone());
                 let mut enrolled = Draft::new(caller.actor(), "", EventKind::StaffEnrolled)
@@ -185,6 +197,68 @@ impl Broker {
             })
             .await?;
         Ok((rec, receipt(c)?))
+    }
+
+    /// Re-certifies `name`'s eligibility to hold grants (the next lapse is
+    /// `staff.recertify_days` from now). An admin never re-certifies
+    /// themselves; an offboarded person's record is closed.
+    pub async fn recertify_staff(
+        &self,
+        caller: &Caller,
+        cmd: RecertifyStaff,
+    ) -> Result<Receipted<StaffRecord>> {
+        let RecertifyStaff { name } = cmd;
+        if let Verdict::Denied(why) = policy::may_recertify(caller, &name) {
+            return Err(BrokerError::PermissionDenied(why.into()));
+        }
+        let actor = caller.actor();
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, now| {
+                let Some(mut rec) = s.staff(&name)? else {
+                    return Err(BrokerError::NotFound(format!("{name} is not enrolled")));
+                };
+                if !rec.is_active() {
+                    return Err(BrokerError::FailedPrecondition(format!(
+                        "{name} is offboarded: their record is closed and cannot be recertified"
+                    )));
+                }
+                b.log(
+                    Draft::new(actor.clone(), "", EventKind::StaffRecertified)
+                        .with(detail::NAME, &name),
+                );
+                rec.recertified_at = Some(now);
+                b.put_staff(rec.clone());
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// When `rec`'s eligibility lapses, with `staff.recertify_days` set
+    /// and the person still enrolled.
+    pub fn certification_due(&self, rec: &StaffRecord) -> Option<Timestamp> {
+        rec.certification_due(self.limits.recertify_days)
+            .filter(|_| rec.is_active())
+    }
+
+    /// Why `holder` may not hold a grant at `now` because their last
+    /// certification is more than `staff.recertify_days` days old, if so.
+    pub(super) fn lapsed_eligibility(
+        &self,
+        holder: &Name,
+        rec: Option<&StaffRecord>,
+        now: Timestamp,
+    ) -> Option<String> {
+        let days = self.limits.recertify_days;
+        let due = self.certification_due(rec?)?;
+        (now > due).then(|| {
+            let day = due.to_rfc3339().chars().take(10).collect::<String>();
+            format!(
+                "{holder}'s eligibility lapsed on {day} (recertify every {days} days): \
+                 an admin must run `daypass staff recertify {holder}`"
+            )
+        })
     }
 
     /// Why `holder` may not hold a grant for `tenant` for want of a

@@ -64,7 +64,9 @@ pub fn class_of(e: &Entry) -> Class {
     match e.kind.as_str() {
         "staff.bootstrapped" | "staff.enrolled" => Class::new(3001, ACCOUNT, 1, "Create"),
         "staff.offboarded" => Class::new(3001, ACCOUNT, 5, "Disable"),
-        "staff.declaration_recorded" | "staff.located" => Class::new(3001, ACCOUNT, 99, "Other"),
+        "staff.declaration_recorded" | "staff.located" | "staff.recertified" => {
+            Class::new(3001, ACCOUNT, 99, "Other")
+        }
         "subprocessor.added" | "subprocessor.announced" => Class::new(3004, ENTITY, 1, "Create"),
         "subprocessor.objected" | "tenant.countries_set" | "processing.recorded" => {
             Class::new(3004, ENTITY, 3, "Update")

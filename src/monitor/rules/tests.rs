@@ -36,6 +36,7 @@ impl Script {
                     enrolled_at: Timestamp(0),
                     offboarded_at: off,
                     declaration: None,
+                    recertified_at: None,
                 },
             );
         }

@@ -72,6 +72,7 @@ impl Plan {
                     enrolled_at: now,
                     offboarded_at: None,
                     declaration: None,
+                    recertified_at: None,
                 });
             })
         } else if k <= e {
@@ -87,6 +88,7 @@ impl Plan {
                     enrolled_at: now,
                     offboarded_at: None,
                     declaration: None,
+                    recertified_at: None,
                 });
             })
         } else if k <= e + t {
