@@ -113,6 +113,7 @@ pub enum Action {
     Documentation,
     LocateStaff,
     SetTenantCountries,
+    SetTenantJustification,
     ObjectToSubprocessor,
     AddSubprocessor,
     ListSubprocessors,
@@ -123,7 +124,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 56] = [
+    pub const ALL: [Action; 57] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -173,6 +174,7 @@ impl Action {
         Action::Documentation,
         Action::LocateStaff,
         Action::SetTenantCountries,
+        Action::SetTenantJustification,
         Action::ObjectToSubprocessor,
         Action::AddSubprocessor,
         Action::ListSubprocessors,
@@ -234,6 +236,7 @@ impl Action {
             Action::Documentation => "Documentation",
             Action::LocateStaff => "LocateStaff",
             Action::SetTenantCountries => "SetTenantCountries",
+            Action::SetTenantJustification => "SetTenantJustification",
             Action::ObjectToSubprocessor => "ObjectToSubprocessor",
             Action::AddSubprocessor => "AddSubprocessor",
             Action::ListSubprocessors => "ListSubprocessors",
@@ -379,6 +382,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | Documentation
                     | LocateStaff
                     | SetTenantCountries
+                    | SetTenantJustification
                     | ObjectToSubprocessor
                     | AddSubprocessor
                     | ListSubprocessors

@@ -6,7 +6,8 @@
 //!   and report the first entry that contradicts it (a `validation.allowed`
 //!   for a grant the log shows pending, ended or expired, or held by an
 //!   offboarded person or a role without access; a third root holder; a
-//!   grant longer than 24 h; ...), with its seq;
+//!   grant longer than 24 h; a request without the reason code its tenant
+//!   requires; ...), with its seq;
 //! * at start-up the server compares its stored records with the state the
 //!   log derives ([`LogState::compare`]) and refuses to start on any
 //!   difference: decisions come only from records the log vouches for.
@@ -26,8 +27,8 @@ use super::Entry;
 use crate::{
     clock::Timestamp,
     domain::{
-        Alert, AlertId, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, Role,
-        StaffRecord, TenantRecord, detail,
+        Alert, AlertId, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, ReasonCode,
+        Role, StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -119,7 +120,8 @@ impl LogState {
             EventKind::TenantAdded
             | EventKind::TenantUpdated
             | EventKind::TenantTerminated
-            | EventKind::TenantShredded => self.tenant_changed(kind, e)?,
+            | EventKind::TenantShredded
+            | EventKind::TenantJustificationSet => self.tenant_changed(kind, e)?,
             EventKind::GrantRequested => self.requested(e)?,
             EventKind::GrantActivated => {
                 let max = self.rules.max_grant_secs;
@@ -382,6 +384,20 @@ impl LogState {
             None => None,
             Some(_) => Some(timestamp(e, detail::PENDING_UNTIL)?),
         };
+        let reason_code = match e.details.get(detail::REASON_CODE) {
+            None => None,
+            Some(c) => ReasonCode::parse(c).map_err(|why| format!("grant {id}: {why}"))?,
+        };
+        if reason_code.is_none()
+            && self
+                .tenants
+                .get(&tenant)
+                .is_some_and(|(t, _)| t.justification.require_reason_code)
+        {
+            return Err(format!(
+                "grant {id} is requested without a reason code, which tenant {tenant} requires"
+            ));
+        }
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -408,6 +424,7 @@ impl LogState {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            reason_code,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(

@@ -127,6 +127,7 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "requested_at": time_json(g.requested_at_ms), "pending_until": time_json(g.pending_until_ms),
         "activated_at": time_json(g.activated_at_ms), "expires_at": time_json(g.expires_at_ms),
         "ended_at": time_json(g.ended_at_ms), "decided_by": g.decided_by, "decision_note": g.decision_note,
+        "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
     })
 }
 
@@ -172,6 +173,9 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("holder", g.holder.clone());
     add("state", state(g.state).into());
     add("reason", g.reason.clone());
+    if !g.reason_code.is_empty() {
+        add("reason code", g.reason_code.clone());
+    }
     add(
         "ticket",
         if g.ticket.is_empty() {
@@ -279,6 +283,8 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
         "terminated_at": (t.terminated_at_ms != 0).then(|| time_json(t.terminated_at_ms)),
         "shredded_at": (t.shredded_at_ms != 0).then(|| time_json(t.shredded_at_ms)),
         "allowed_countries": t.allowed_countries, "own_countries": t.own_countries,
+        "ticket_pattern": (!t.ticket_pattern.is_empty()).then_some(&t.ticket_pattern),
+        "require_reason_code": t.require_reason_code,
         "objections": t.objections.iter().map(|o| json!({
             "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
         })).collect::<Vec<_>>(),
@@ -311,13 +317,23 @@ pub fn subprocessors_table(list: &[pb::Subprocessor], notice_days: u32) -> Strin
 /// `acme (approval: auto, ticket optional)`.
 pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
-        "{} (approval: {}, ticket {}{})",
+        "{} (approval: {}, ticket {}{}{}{})",
         t.name,
         approval(t.approval),
         if t.require_ticket {
             "required"
         } else {
             "optional"
+        },
+        if t.ticket_pattern.is_empty() {
+            String::new()
+        } else {
+            format!(" matching {}", t.ticket_pattern)
+        },
+        if t.require_reason_code {
+            ", reason code required"
+        } else {
+            ""
         },
         if t.require_declaration {
             ", confidentiality declaration required"
@@ -328,12 +344,24 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
 }
 
 pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
-    let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED", "ENDED"]);
+    let mut t = Table::new(vec![
+        "NAME", "APPROVAL", "TICKET", "PATTERN", "CODE", "CREATED", "ENDED",
+    ]);
     for x in tenants {
         t.row(vec![
             x.name.clone(),
             approval(x.approval).into(),
             if x.require_ticket {
+                "required".into()
+            } else {
+                "optional".into()
+            },
+            if x.ticket_pattern.is_empty() {
+                "-".into()
+            } else {
+                x.ticket_pattern.clone()
+            },
+            if x.require_reason_code {
                 "required".into()
             } else {
                 "optional".into()

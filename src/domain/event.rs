@@ -61,10 +61,11 @@ pub enum EventKind {
     SubprocessorObjected,
     TenantCountriesSet,
     ProcessingRecorded,
+    TenantJustificationSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 46] = [
+    pub const ALL: [EventKind; 47] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -111,6 +112,7 @@ impl EventKind {
         EventKind::SubprocessorObjected,
         EventKind::TenantCountriesSet,
         EventKind::ProcessingRecorded,
+        EventKind::TenantJustificationSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -162,6 +164,7 @@ impl EventKind {
             EventKind::SubprocessorObjected => "subprocessor.objected",
             EventKind::TenantCountriesSet => "tenant.countries_set",
             EventKind::ProcessingRecorded => "processing.recorded",
+            EventKind::TenantJustificationSet => "tenant.justification_set",
         }
     }
 
@@ -273,6 +276,13 @@ pub mod detail {
     /// `processing.recorded`: the record's SHA-256 and its canonical JSON.
     pub const SHA256: &str = "sha256";
     pub const RECORD: &str = "record";
+    /// `grant.requested`: the request's category (`domain::ReasonCode`),
+    /// absent when it gave none. A category, not personal data: plain.
+    pub const REASON_CODE: &str = "reason_code";
+    /// `tenant.justification_set`: the tenant's ticket pattern (empty: none)
+    /// and whether its requests need a reason code.
+    pub const TICKET_PATTERN: &str = "ticket_pattern";
+    pub const REQUIRE_REASON_CODE: &str = "require_reason_code";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     event::{Draft, EventKind, detail},
     ids::{Actor, GrantId, Name},
+    justification::ReasonCode,
     text::{Note, Reason, Ticket},
 };
 use crate::clock::Timestamp;
@@ -109,6 +110,9 @@ pub struct Grant {
     /// Set when the revocation was caused by offboarding the holder.
     #[serde(default)]
     pub offboarded: bool,
+    /// The request's category, if it gave one ([`Grant::set_reason_code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
 }
 
 impl Grant {
@@ -202,6 +206,7 @@ impl Grant {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            reason_code: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -209,6 +214,17 @@ impl Grant {
             .with(detail::TICKET, ticket)
             .with(detail::DURATION_SECS, duration_secs);
         (g, draft)
+    }
+
+    /// The request's category, on the record and on its `grant.requested`
+    /// entry (`requested`, from [`Grant::request`]); no code leaves both
+    /// without one.
+    pub fn set_reason_code(&mut self, code: Option<ReasonCode>, requested: Draft) -> Draft {
+        self.reason_code = code;
+        match code {
+            Some(c) => requested.with(detail::REASON_CODE, c.as_str()),
+            None => requested,
+        }
     }
 
     /// An entry about this grant: its tenant, id and holder.
@@ -323,6 +339,7 @@ mod tests {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            reason_code: None,
         }
     }
 

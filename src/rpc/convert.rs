@@ -70,6 +70,13 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         own_countries: false,
         objections: Vec::new(),
         receipt: None,
+        ticket_pattern: t
+            .justification
+            .ticket_pattern
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        require_reason_code: t.justification.require_reason_code,
     }
 }
 
@@ -92,6 +99,10 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
         decision_note: g.decision_note.clone(),
         receipt: None,
         token: String::new(),
+        reason_code: g
+            .reason_code
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
     }
 }
 

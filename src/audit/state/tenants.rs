@@ -1,11 +1,12 @@
 //! The tenant entries' part of the log's semantics: added once, updated
-//! only while the agreement runs, terminated once and only with no live
-//! grant left, shredded once and only after termination.
+//! (its policy, its justification rules) only while the agreement runs,
+//! terminated once and only with no live grant left, shredded once and
+//! only after termination.
 
 use super::{LogState, timestamp};
 use crate::{
     audit::Entry,
-    domain::{Approval, EventKind, Name, TenantRecord, detail},
+    domain::{Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail},
 };
 
 impl LogState {
@@ -33,9 +34,9 @@ impl LogState {
                 if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
                     return Err(format!("{why}, so it is not updated"));
                 }
-                let created_at = match self.tenants.get(&name) {
-                    Some((t, _)) => t.created_at,
-                    None if kind == EventKind::TenantAdded => now,
+                let (created_at, justification) = match self.tenants.get(&name) {
+                    Some((t, _)) => (t.created_at, t.justification.clone()),
+                    None if kind == EventKind::TenantAdded => (now, Justification::default()),
                     None => return Err(format!("tenant {name} is updated but was never added")),
                 };
                 let rec = TenantRecord {
@@ -46,8 +47,34 @@ impl LogState {
                     require_declaration,
                     terminated_at: None,
                     shredded_at: None,
+                    justification,
                 };
                 self.tenants.insert(name, (rec, e.seq));
+            }
+            EventKind::TenantJustificationSet => {
+                let pattern = e
+                    .details
+                    .get(detail::TICKET_PATTERN)
+                    .ok_or("ticket_pattern is missing")?;
+                let ticket_pattern = TicketPattern::parse(pattern)?;
+                let require_reason_code = match e
+                    .details
+                    .get(detail::REQUIRE_REASON_CODE)
+                    .map(String::as_str)
+                {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err("require_reason_code is missing or not true/false".into()),
+                };
+                let (t, seq) = self.tenant_entry(e)?;
+                if let Some(why) = t.closed() {
+                    return Err(format!("{why}, so its rules are not changed"));
+                }
+                t.justification = Justification {
+                    require_reason_code,
+                    ticket_pattern,
+                };
+                *seq = e.seq;
             }
             EventKind::TenantTerminated => {
                 if let Some(g) = self
