@@ -66,9 +66,10 @@ pub fn class_of(e: &Entry) -> Class {
         "staff.offboarded" => Class::new(3001, ACCOUNT, 5, "Disable"),
         "staff.declaration_recorded" | "staff.located" => Class::new(3001, ACCOUNT, 99, "Other"),
         "subprocessor.added" | "subprocessor.announced" => Class::new(3004, ENTITY, 1, "Create"),
-        "subprocessor.objected" | "tenant.countries_set" | "processing.recorded" => {
-            Class::new(3004, ENTITY, 3, "Update")
-        }
+        "subprocessor.objected"
+        | "tenant.countries_set"
+        | "tenant.justification_set"
+        | "processing.recorded" => Class::new(3004, ENTITY, 3, "Update"),
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {
