@@ -124,3 +124,118 @@ impl LogState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{audit::state::Rules, clock::Timestamp, domain::GrantId};
+
+    fn entry(seq: u64, actor: &str, tenant: &str, kind: &str, details: &[(&str, &str)]) -> Entry {
+        Entry {
+            seq,
+            timestamp: Timestamp(1_000 + seq as i64),
+            actor: actor.into(),
+            tenant: tenant.into(),
+            kind: kind.into(),
+            details: details
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            sealed: None,
+            prev_hash: [0; 32],
+        }
+    }
+
+    /// A log up to a tenant whose `tenant.justification_set` has `rules`.
+    fn state_with(rules: &[(&str, &str)]) -> LogState {
+        let mut s = LogState::new(Rules::default());
+        let staff = [("name", "carol"), ("role", "support")];
+        s.apply(&entry(0, "staff/ada", "", "staff.enrolled", &staff))
+            .unwrap();
+        let added = [
+            ("approval", "auto"),
+            ("require_ticket", "false"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(1, "staff/ada", "acme", "tenant.added", &added))
+            .unwrap();
+        s.apply(&entry(
+            2,
+            "staff/ada",
+            "acme",
+            "tenant.justification_set",
+            rules,
+        ))
+        .unwrap();
+        s
+    }
+
+    fn request(code: Option<&str>) -> Entry {
+        let id = GrantId::random().to_string();
+        let mut d = vec![
+            ("grant", id.as_str()),
+            ("holder", "carol"),
+            ("duration_secs", "3600"),
+            ("approval", "auto"),
+        ];
+        if let Some(c) = code {
+            d.push(("reason_code", c));
+        }
+        entry(3, "staff/carol", "acme", "grant.requested", &d)
+    }
+
+    #[test]
+    fn a_request_without_the_code_its_tenant_requires_is_named() {
+        let rules = [
+            ("ticket_pattern", "^INC-[0-9]+$"),
+            ("require_reason_code", "true"),
+        ];
+        let mut s = state_with(&rules);
+        let why = s.apply(&request(None)).unwrap_err();
+        assert_eq!(why.seq, 3);
+        assert!(
+            why.why
+                .contains("without a reason code, which tenant acme requires"),
+            "{why:?}"
+        );
+        s.apply(&request(Some("incident"))).unwrap();
+        let t = &s.tenants[&Name::parse("acme").unwrap()].0;
+        assert_eq!(
+            t.justification.ticket_pattern.as_ref().unwrap().as_str(),
+            "^INC-[0-9]+$"
+        );
+        // Not required: a request without one is fine; an unknown one never is.
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        assert!(s.apply(&request(Some("whim"))).is_err());
+        s.apply(&request(None)).unwrap();
+    }
+
+    #[test]
+    fn justification_entries_must_say_both_rules_validly() {
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        for bad in [
+            vec![("require_reason_code", "true")],
+            vec![("ticket_pattern", "("), ("require_reason_code", "true")],
+            vec![("ticket_pattern", ""), ("require_reason_code", "yes")],
+        ] {
+            let e = entry(3, "staff/ada", "acme", "tenant.justification_set", &bad);
+            assert!(s.apply(&e).is_err(), "{bad:?}");
+        }
+        // An update of the policy keeps the rules.
+        let mut s = state_with(&[("ticket_pattern", "^X$"), ("require_reason_code", "true")]);
+        let updated = [
+            ("approval", "approval"),
+            ("require_ticket", "true"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(3, "staff/ada", "acme", "tenant.updated", &updated))
+            .unwrap();
+        let t = &s.tenants[&Name::parse("acme").unwrap()].0;
+        assert!(t.justification.require_reason_code);
+        assert_eq!(
+            t.justification.ticket_pattern.as_ref().unwrap().as_str(),
+            "^X$"
+        );
+    }
+}
