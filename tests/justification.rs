@@ -109,6 +109,13 @@ async fn a_reason_code_is_logged_in_plain_and_shown() {
     assert!(!opened.contains("reason_code"), "{opened:?}");
     assert!(!daypass::domain::detail::is_personal("reason_code"));
 
+    // `audit replay` tells it with the grant's story.
+    let stories = daypass::audit::replay::replay(entries.clone(), &Default::default());
+    let story = stories.iter().find(|st| st.grant == g.id).unwrap();
+    assert_eq!(story.reason_code, "incident");
+    let told = daypass::audit::replay::render(&stories);
+    assert!(told.contains("  code    incident"), "{told}");
+
     // A code that is not one of the four is refused, and none is fine.
     release(&mut carol, &g.id).await;
     invalid(
