@@ -179,7 +179,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
                 if ledger.tenant(&n).map_err(|e| e.to_string())?.is_none() =>
             {
                 let (approval, ticket) = if *name == "globex" {
-                    (Approval::Approval, true)
+                    (Approval::TenantAndPeer, true)
                 } else {
                     (Approval::Auto, false)
                 };
@@ -232,7 +232,7 @@ daypass dev server on https://{addr}  (data and certificates in ./{d}/)
 
 Identities (choose one with --as NAME after the command; the default is alice):
   ada (admin)   alice, bob (support)   rory (root)   eve (auditor)   pat (partnerships)
-  tenants: acme (auto-approved), globex (needs approval and a ticket)
+  tenants: acme (auto-approved), globex (a colleague and globex approve; a ticket)
 
 In another terminal, in this directory:
 
@@ -246,7 +246,9 @@ In another terminal, in this directory:
 
   $D grant request globex --reason "INC-43: export stuck" --ticket INC-43
   $D grant approve <GLOBEX_GRANT_ID> --as alice      # refused: no self-approval
-  $D grant approve <GLOBEX_GRANT_ID> --as globex     # the tenant approves
+  $D grant pending --as bob                          # what waits for bob's decision
+  $D grant approve <GLOBEX_GRANT_ID> --as bob        # a colleague approves (four eyes)...
+  $D grant approve <GLOBEX_GRANT_ID> --as globex     # ...and the tenant: now it is active
 
   $D staff offboard bob --as ada                     # bob's grants end at once
   $D audit replay --as eve                           # who had access, when, why, what

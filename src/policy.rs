@@ -480,6 +480,40 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Verdict {
     }
 }
 
+/// In the caller's approval queue: pending, not past its deadline, and the
+/// caller may decide it ([`may_decide`], [`may_decide_under`]).
+pub fn awaits(caller: &Caller, grant: &Grant, now: crate::clock::Timestamp) -> bool {
+    grant.state == crate::domain::GrantState::Pending
+        && grant.pending_until.is_some_and(|u| now < u)
+        && may_decide(caller, grant) == Verdict::Allowed
+        && may_decide_under(caller, grant).is_ok()
+}
+
+/// Approve or deny under the grant's approval policy (after
+/// [`may_decide`]): the caller must be one whose approval counts, and must
+/// not have approved it already. A denial by anyone whose approval counts
+/// ends the request.
+pub fn may_decide_under(caller: &Caller, grant: &Grant) -> Result<(), String> {
+    let by = caller.actor().to_string();
+    if !grant.policy().counts(&by, grant.tenant.as_str()) {
+        return Err(format!(
+            "tenant {}'s grants are approved by {} (policy {}): {by} cannot decide grant {}",
+            grant.tenant,
+            grant.policy().describe(),
+            grant.policy().as_str(),
+            grant.id
+        ));
+    }
+    if grant.approvals.iter().any(|a| a.by == by) {
+        return Err(format!(
+            "{by} already approved grant {}; it waits for {}",
+            grant.id,
+            grant.policy().waiting_for(&grant.approvals)
+        ));
+    }
+    Ok(())
+}
+
 /// Revoke: an admin, or the tenant for its own grants.
 pub fn may_revoke(caller: &Caller, grant: &Grant) -> bool {
     match caller {

@@ -835,6 +835,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                     tenant: tenant.into(),
                     holder: holder.into(),
                     live_only: false,
+                    awaiting_me: false,
                 })
                 .await;
             let says = if field == "tenant" {

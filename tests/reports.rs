@@ -174,6 +174,17 @@ async fn a_tenants_report_lists_who_had_access_and_proves_it_is_complete() {
         assert!(err.contains(file) && err.contains("was changed"), "{err}");
     }
 
+    // A slice that is not JSON Lines is named with its line.
+    let bad = copy(&dir, &work.path().join("garbage"));
+    let mut text = read(bad.join("slice.jsonl"));
+    text.insert_str(0, "{not json\n");
+    std::fs::write(bad.join("slice.jsonl"), text).unwrap();
+    let err = cli::one_line_error(&verify(&s, work.path(), &bad).await, "garbage");
+    assert!(err.contains("slice.jsonl: line 1"), "{err}");
+    // Not a report's directory at all.
+    let err = cli::one_line_error(&verify(&s, work.path(), work.path()).await, "no report");
+    assert!(err.contains("not a report's directory"), "{err}");
+
     // Another log's key does not verify it.
     let other_key = daypass::audit::note::LogKey::generate("daypass.local/log")
         .unwrap()
@@ -289,6 +300,39 @@ async fn only_the_tenant_admins_and_auditors_make_reports() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // Hostile requests are refused with a message, never logged.
+    for (tenant, from_ms, to_ms, says) in [
+        ("ACME", now.millis() - 1, now.millis(), "tenant"),
+        ("acme\u{202e}", now.millis() - 1, now.millis(), "tenant"),
+        (
+            &"a".repeat(10_000)[..],
+            now.millis() - 1,
+            now.millis(),
+            "tenant",
+        ),
+        ("acme", i64::MIN, now.millis(), "from_ms"),
+        ("acme", now.millis(), i64::MAX, "to_ms"),
+        (
+            "acme",
+            now.millis(),
+            now.millis() - 1,
+            "the period is empty",
+        ),
+    ] {
+        let e = admin
+            .audit
+            .record_report(pb::RecordReportRequest {
+                tenant: tenant.into(),
+                from_ms,
+                to_ms,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains(says), "{}", e.message());
+        assert!(e.message().len() < 300, "{}", e.message());
+    }
 
     // Each report is logged in the tenant's scope, by whoever made it.
     let entries = s.entries().await;

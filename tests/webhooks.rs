@@ -316,7 +316,7 @@ async fn deliveries_arrive_signed_in_log_order_with_stable_keys() {
             "t is the clock's time"
         );
     }
-    assert_eq!(got[0].json()["details"]["approval"], "approval");
+    assert_eq!(got[0].json()["details"]["approval"], "tenant-or-peer");
     assert!(got[4].json()["details"]["grant"] == auto.id.as_str());
     // A tampered body fails the check the receiver makes.
     let mut forged = got[0].clone();

@@ -6,14 +6,21 @@
 //!   and report the first entry that contradicts it (a `validation.allowed`
 //!   for a grant the log shows pending, ended or expired, or held by an
 //!   offboarded person or a role without access; a third root holder; a
-//!   grant longer than 24 h; a request without the reason code its tenant
-//!   requires; ...), with its seq;
+//!   grant longer than 24 h; an entry dated before the previous one; a
+//!   `scope_prev` that does not name its scope's previous entry; a request
+//!   without the reason code its tenant requires; ...), with its seq;
 //! * at start-up the server compares its stored records with the state the
 //!   log derives ([`LogState::compare`]) and refuses to start on any
 //!   difference: decisions come only from records the log vouches for.
 //!
-//! Entries of kinds this build does not know are skipped. Logs written
-//! before `grant.requested` carried `pending_until` are checked without it.
+//! Two rules hold for every entry, of a known kind or not: its timestamp
+//! is not earlier than the previous entry's (the log's time never goes
+//! back), and its scope links name each tenant scope's previous entry
+//! ([`scopes`]).
+//!
+//! Entries of kinds this build does not know are otherwise skipped. Logs
+//! written before `grant.requested` carried `pending_until` are checked
+//! without it.
 
 mod alerts;
 pub mod incidents;
@@ -27,8 +34,8 @@ use super::Entry;
 use crate::{
     clock::Timestamp,
     domain::{
-        Alert, AlertId, EventKind, Grant, GrantId, GrantState, MAX_GRANT_SECS, Name, ReasonCode,
-        Role, StaffRecord, TenantRecord, detail,
+        Alert, AlertId, Approval, EventKind, Grant, GrantApproval, GrantId, GrantState,
+        MAX_GRANT_SECS, Name, ReasonCode, Role, StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -87,6 +94,8 @@ pub struct LogState {
     scopes: scopes::ScopeChains,
     /// tenant → the newest `processing.recorded` version.
     processing: HashMap<Name, u32>,
+    /// The previous entry's timestamp: the log's time never goes back.
+    last_timestamp: Option<Timestamp>,
 }
 
 impl LogState {
@@ -101,11 +110,19 @@ impl LogState {
     /// A contradicting entry changes nothing.
     pub fn apply(&mut self, e: &Entry) -> Result<(), Contradiction> {
         let contradiction = |why| Contradiction { seq: e.seq, why };
+        // Every entry, of a known kind or not.
+        if let Some(prev) = self.last_timestamp.filter(|p| e.timestamp < *p) {
+            return Err(contradiction(format!(
+                "timestamp {} is earlier than the previous entry's {prev}: the log's time never goes back",
+                e.timestamp
+            )));
+        }
         self.scopes.check(e).map_err(contradiction)?;
         if let Some(kind) = EventKind::parse(&e.kind) {
             self.step(kind, e).map_err(contradiction)?;
         }
         self.scopes.take(e);
+        self.last_timestamp = Some(e.timestamp);
         Ok(())
     }
 
@@ -132,6 +149,16 @@ impl LogState {
                         g.grant.id,
                         g.grant.state.as_str()
                     ));
+                }
+                if let Some(policy) = g.grant.approval {
+                    if !policy.satisfied(&g.grant.approvals) {
+                        return Err(format!(
+                            "grant {} is activated without the approval of {} (policy {})",
+                            g.grant.id,
+                            policy.waiting_for(&g.grant.approvals),
+                            policy.as_str()
+                        ));
+                    }
                 }
                 let expires = timestamp(e, detail::EXPIRES_AT)?;
                 if expires != now.plus_secs(g.grant.duration_secs) || g.grant.duration_secs > max {
@@ -173,9 +200,31 @@ impl LogState {
                         g.grant.id
                     ));
                 }
+                if let Some(policy) = g.grant.approval {
+                    if !policy.counts(&e.actor, g.grant.tenant.as_str()) {
+                        return Err(format!(
+                            "grant {} is {what} by {}, whose decision does not count under policy {}",
+                            g.grant.id,
+                            e.actor,
+                            policy.as_str()
+                        ));
+                    }
+                }
+                if g.grant.approvals.iter().any(|a| a.by == e.actor) {
+                    return Err(format!(
+                        "grant {} is {what} by {}, who had already approved it",
+                        g.grant.id, e.actor
+                    ));
+                }
                 let g = &mut g.grant;
                 g.decided_by = e.actor.clone();
                 g.decision_note = e.details.get(detail::NOTE).cloned().unwrap_or_default();
+                if kind == EventKind::GrantApproved {
+                    g.approvals.push(GrantApproval {
+                        by: e.actor.clone(),
+                        at: now,
+                    });
+                }
                 if kind == EventKind::GrantDenied {
                     g.state = GrantState::Denied;
                     g.ended_at = Some(now);
@@ -384,6 +433,15 @@ impl LogState {
             None => None,
             Some(_) => Some(timestamp(e, detail::PENDING_UNTIL)?),
         };
+        // Logs from before the other policies name `approval`; older ones
+        // name none (then activations are not held to a policy).
+        let approval = match e.details.get(detail::APPROVAL) {
+            None => None,
+            Some(a) => Some(
+                Approval::parse(a)
+                    .ok_or_else(|| format!("grant {id}: approval policy {a:?} is unknown"))?,
+            ),
+        };
         let reason_code = match e.details.get(detail::REASON_CODE) {
             None => None,
             Some(c) => ReasonCode::parse(c).map_err(|why| format!("grant {id}: {why}"))?,
@@ -424,6 +482,8 @@ impl LogState {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            approval,
+            approvals: Vec::new(),
             reason_code,
         };
         self.latest.insert(key, id.clone());
@@ -594,6 +654,14 @@ impl LogState {
                     if expected.pending_until.is_none() {
                         expected.pending_until = g.pending_until;
                     }
+                    // Records stored before grants kept their policy and
+                    // approvals (ended ones stay so: nothing decides on them).
+                    if g.approval.is_none() {
+                        expected.approval = None;
+                        if g.state != GrantState::Pending {
+                            expected.approvals = g.approvals.clone();
+                        }
+                    }
                     if expected != *g {
                         out.push(Mismatch {
                             record: format!("grant/{}", g.id),
@@ -728,4 +796,48 @@ fn timestamp(e: &Entry, key: &str) -> Result<Timestamp, String> {
         .get(key)
         .and_then(|t| Timestamp::parse_rfc3339(t))
         .ok_or_else(|| format!("{key} is missing or not a time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::entry::GENESIS_PREV_HASH;
+
+    fn entry(seq: u64, at: i64, kind: &str) -> Entry {
+        Entry {
+            seq,
+            timestamp: Timestamp(at),
+            actor: "system".into(),
+            tenant: String::new(),
+            kind: kind.into(),
+            details: Default::default(),
+            sealed: None,
+            prev_hash: GENESIS_PREV_HASH,
+        }
+    }
+
+    #[test]
+    fn the_logs_time_never_goes_back_even_in_entries_of_unknown_kinds() {
+        let mut state = LogState::default();
+        state.apply(&entry(0, 1_000, "server.started")).unwrap();
+        // The same millisecond again is fine.
+        state.apply(&entry(1, 1_000, "some.future_kind")).unwrap();
+        state.apply(&entry(2, 2_000, "some.future_kind")).unwrap();
+        let back = state.apply(&entry(3, 1_999, "server.started")).unwrap_err();
+        assert_eq!(back.seq, 3);
+        assert_eq!(
+            back.why,
+            "timestamp 1970-01-01T00:00:01.999Z is earlier than the previous entry's \
+             1970-01-01T00:00:02.000Z: the log's time never goes back"
+        );
+        // An entry of an unknown kind is held to it too.
+        let back = state.apply(&entry(3, 0, "some.future_kind")).unwrap_err();
+        assert_eq!(back.seq, 3);
+        // A contradicting entry changes nothing: the previous time is still 2 000.
+        assert!(state.apply(&entry(3, 1_500, "server.started")).is_err());
+        state.apply(&entry(3, 2_000, "server.started")).unwrap();
+        // An unknown kind's time counts as the previous one.
+        state.apply(&entry(4, 5_000, "some.future_kind")).unwrap();
+        assert!(state.apply(&entry(5, 4_999, "server.started")).is_err());
+    }
 }

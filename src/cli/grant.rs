@@ -47,12 +47,19 @@ pub enum GrantCommand {
         #[arg(long)]
         live: bool,
     },
+    /// The requests that wait for your decision, oldest first, with their
+    /// age, the time left to decide and who else must approve.
+    #[command(after_help = "Examples:\n  \
+        daypass grant pending --as bob\n  \
+        daypass grant approve g-0123456789abcdef01234567 --as bob")]
+    Pending,
     /// Show one grant.
     Show {
         /// The grant's id (g-…).
         id: String,
     },
-    /// Approve a pending request (tenant, or a colleague of the requester).
+    /// Approve a pending request (as the tenant's approval policy says: the
+    /// tenant, a colleague of the requester, or both).
     #[command(after_help = "Examples:\n  \
         daypass grant approve g-0123456789abcdef01234567 --as globex\n  \
         daypass grant approve g-0123456789abcdef01234567 --note \"checked INC-43\" --as bob")]
@@ -159,6 +166,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     tenant,
                     holder,
                     live_only: live,
+                    awaiting_me: false,
                 })
                 .await?
                 .into_inner();
@@ -185,14 +193,46 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                 .approve_grant(pb::DecideGrantRequest { grant_id: id, note })
                 .await?
                 .into_inner();
-            show(
-                &g,
-                &format!(
+            let headline = if output::state(g.state) == "active" {
+                format!(
                     "approved: grant {} is active until {}",
                     g.id,
                     output::time(g.expires_at_ms)
-                ),
-            );
+                )
+            } else {
+                format!(
+                    "approved: grant {} still waits for {} (policy {}) until {}",
+                    g.id,
+                    output::waiting_for(&g),
+                    output::approval(g.approval),
+                    output::time(g.pending_until_ms)
+                )
+            };
+            show(&g, &headline);
+        }
+        GrantCommand::Pending => {
+            let r = c
+                .grants
+                .list_grants(pb::ListGrantsRequest {
+                    awaiting_me: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>())
+                );
+            } else {
+                print!(
+                    "{}",
+                    output::pending_table(
+                        &r.grants,
+                        crate::clock::Clock::now(&crate::clock::SystemClock)
+                    )
+                );
+            }
         }
         GrantCommand::Deny { id, note } => {
             let g = c

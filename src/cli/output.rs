@@ -102,7 +102,10 @@ pub fn state(v: i32) -> &'static str {
 pub fn approval(v: i32) -> &'static str {
     match pb::ApprovalPolicy::try_from(v).unwrap_or(pb::ApprovalPolicy::Unspecified) {
         pb::ApprovalPolicy::Auto => "auto",
-        pb::ApprovalPolicy::Approval => "approval",
+        pb::ApprovalPolicy::Approval => "tenant-or-peer",
+        pb::ApprovalPolicy::Tenant => "tenant",
+        pb::ApprovalPolicy::Peer => "peer",
+        pb::ApprovalPolicy::TenantAndPeer => "tenant+peer",
         pb::ApprovalPolicy::Unspecified => "?",
     }
 }
@@ -127,8 +130,62 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "requested_at": time_json(g.requested_at_ms), "pending_until": time_json(g.pending_until_ms),
         "activated_at": time_json(g.activated_at_ms), "expires_at": time_json(g.expires_at_ms),
         "ended_at": time_json(g.ended_at_ms), "decided_by": g.decided_by, "decision_note": g.decision_note,
+        "approval": approval(g.approval),
+        "approvals": g.approvals.iter().map(|a| json!({"by": a.by, "at": time_json(a.at_ms)})).collect::<Vec<_>>(),
         "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
     })
+}
+
+/// Who must still approve a pending grant, in words.
+pub fn waiting_for(g: &pb::Grant) -> &'static str {
+    let tenant = g.approvals.iter().any(|a| a.by.starts_with("tenant/"));
+    match pb::ApprovalPolicy::try_from(g.approval).unwrap_or(pb::ApprovalPolicy::Unspecified) {
+        pb::ApprovalPolicy::TenantAndPeer if tenant => "a colleague of the requester",
+        pb::ApprovalPolicy::TenantAndPeer if !g.approvals.is_empty() => "the tenant",
+        pb::ApprovalPolicy::TenantAndPeer => "the tenant and a colleague of the requester",
+        pb::ApprovalPolicy::Tenant => "the tenant",
+        pb::ApprovalPolicy::Peer => "a colleague of the requester",
+        pb::ApprovalPolicy::Approval => "the tenant or a colleague of the requester",
+        pb::ApprovalPolicy::Auto | pb::ApprovalPolicy::Unspecified => "nobody",
+    }
+}
+
+/// The approval queue: what waits for the caller, oldest first.
+pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> String {
+    if grants.is_empty() {
+        return "nothing waits for your decision\n".into();
+    }
+    let mut t = Table::new(vec![
+        "ID",
+        "TENANT",
+        "HOLDER",
+        "AGE",
+        "LEFT",
+        "POLICY",
+        "WAITS FOR",
+        "REASON",
+    ]);
+    let dur = |ms: i64| {
+        let m = ms.max(0) / 60_000;
+        if m >= 60 {
+            format!("{}h{:02}m", m / 60, m % 60)
+        } else {
+            format!("{m}m")
+        }
+    };
+    for g in grants {
+        t.row(vec![
+            g.id.clone(),
+            g.tenant.clone(),
+            g.holder.clone(),
+            dur(now.millis() - g.requested_at_ms),
+            dur(g.pending_until_ms - now.millis()),
+            approval(g.approval).into(),
+            waiting_for(g).into(),
+            crate::identity::truncate(&g.reason, 50),
+        ]);
+    }
+    t.render()
 }
 
 pub fn grants_table(grants: &[pb::Grant]) -> String {
@@ -192,8 +249,15 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("activated at", time(g.activated_at_ms));
     add("expires at", time(g.expires_at_ms));
     add("ended at", time(g.ended_at_ms));
+    add("approval policy", approval(g.approval).into());
+    for a in &g.approvals {
+        add("approved by", format!("{} at {}", a.by, time(a.at_ms)));
+    }
     if let Some(label) = decision_label(g) {
-        add(label, g.decided_by.clone());
+        // Approvals are listed above, each with its time.
+        if label != "approved by" || g.approvals.is_empty() {
+            add(label, g.decided_by.clone());
+        }
     }
     if !g.decision_note.is_empty() {
         add("note", g.decision_note.clone());

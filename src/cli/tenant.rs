@@ -21,8 +21,9 @@ pub enum TenantCommand {
     Add {
         /// The tenant's name, as in its client certificate (e.g. acme).
         name: String,
-        /// auto: grants are active at once; approval: the tenant or a
-        /// colleague of the requester approves each one.
+        /// Who approves each grant: nobody (auto), the tenant or a colleague
+        /// of the requester (tenant-or-peer), the tenant only, a colleague
+        /// only (peer), or both (tenant+peer).
         #[arg(long, value_enum, default_value_t = ApprovalArg::Auto)]
         approval: ApprovalArg,
         /// Grants for this tenant must name a ticket (--require-ticket, or
@@ -157,8 +158,18 @@ pub enum SubprocessorCommand {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ApprovalArg {
+    /// Grants are active at once.
     Auto,
-    Approval,
+    /// One approval: the tenant's or a colleague's (`approval` is its old name).
+    #[value(name = "tenant-or-peer", alias = "approval")]
+    TenantOrPeer,
+    /// Only the tenant approves.
+    Tenant,
+    /// A colleague of the requester approves (four eyes).
+    Peer,
+    /// Both the tenant and a colleague approve.
+    #[value(name = "tenant+peer")]
+    TenantAndPeer,
 }
 
 /// Runs one `daypass tenant` command against the server.
@@ -351,6 +362,9 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
 fn approval_pb(a: ApprovalArg) -> pb::ApprovalPolicy {
     match a {
         ApprovalArg::Auto => pb::ApprovalPolicy::Auto,
-        ApprovalArg::Approval => pb::ApprovalPolicy::Approval,
+        ApprovalArg::TenantOrPeer => pb::ApprovalPolicy::Approval,
+        ApprovalArg::Tenant => pb::ApprovalPolicy::Tenant,
+        ApprovalArg::Peer => pb::ApprovalPolicy::Peer,
+        ApprovalArg::TenantAndPeer => pb::ApprovalPolicy::TenantAndPeer,
     }
 }

@@ -24,6 +24,7 @@ use super::{
     event::{Draft, EventKind, detail},
     ids::{Actor, GrantId, Name},
     justification::ReasonCode,
+    tenant::{Approval, GrantApproval},
     text::{Note, Reason, Ticket},
 };
 use crate::clock::Timestamp;
@@ -110,12 +111,27 @@ pub struct Grant {
     /// Set when the revocation was caused by offboarding the holder.
     #[serde(default)]
     pub offboarded: bool,
+    /// The tenant's approval policy when it was requested; `None` in
+    /// records stored before grants kept it (see [`Grant::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// Every approval, in order (one for most policies, two for
+    /// `tenant+peer`).
+    #[serde(default)]
+    pub approvals: Vec<GrantApproval>,
     /// The request's category, if it gave one ([`Grant::set_reason_code`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<ReasonCode>,
 }
 
 impl Grant {
+    /// The approval policy it is decided under: the one it was requested
+    /// under, or for a record from before grants kept it, the one policy
+    /// that then made requests wait (`tenant-or-peer`).
+    pub fn policy(&self) -> Approval {
+        self.approval.unwrap_or(Approval::TenantOrPeer)
+    }
+
     /// The next moment at which this grant changes state by itself, if any.
     pub fn deadline(&self) -> Option<Timestamp> {
         match self.state {
@@ -181,6 +197,7 @@ pub const CAUSE_TERMINATED: &str = "tenant terminated";
 impl Grant {
     /// A new request, pending until [`Grant::activate`] or
     /// [`Grant::await_approval`]; the returned entry records it.
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         actor: &Actor,
         holder: Name,
@@ -188,6 +205,7 @@ impl Grant {
         reason: &Reason,
         ticket: &Ticket,
         duration_secs: i64,
+        approval: Approval,
         now: Timestamp,
     ) -> (Grant, Draft) {
         let g = Grant {
@@ -206,10 +224,13 @@ impl Grant {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            approval: Some(approval),
+            approvals: Vec::new(),
             reason_code: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
+            .with(detail::APPROVAL, approval.as_str())
             .with(detail::REASON, reason)
             .with(detail::TICKET, ticket)
             .with(detail::DURATION_SECS, duration_secs);
@@ -250,14 +271,23 @@ impl Grant {
             .with(detail::EXPIRES_AT, expires)
     }
 
-    /// A pending request approved: the approval, then the activation.
-    pub fn approve(&mut self, now: Timestamp, actor: &Actor, note: &Note) -> [Draft; 2] {
+    /// An approval of a pending request: its entry, then the activation
+    /// once the policy's approvals are all there.
+    pub fn approve(&mut self, now: Timestamp, actor: &Actor, note: &Note) -> Vec<Draft> {
         self.decided_by = actor.to_string();
         self.decision_note = note.to_string();
+        self.approvals.push(GrantApproval {
+            by: actor.to_string(),
+            at: now,
+        });
         let approved = self
             .draft(actor, EventKind::GrantApproved)
             .with(detail::NOTE, note);
-        [approved, self.activate(now, actor)]
+        if self.policy().satisfied(&self.approvals) {
+            vec![approved, self.activate(now, actor)]
+        } else {
+            vec![approved]
+        }
     }
 
     /// A pending request denied.
@@ -339,6 +369,8 @@ mod tests {
             decided_by: String::new(),
             decision_note: String::new(),
             offboarded: false,
+            approval: Some(Approval::Auto),
+            approvals: Vec::new(),
             reason_code: None,
         }
     }
@@ -376,6 +408,7 @@ mod tests {
             &Reason::parse("INC-1").unwrap(),
             &Ticket::parse("").unwrap(),
             60,
+            Approval::Auto,
             now,
         );
         assert_eq!(requested.kind, EventKind::GrantRequested);

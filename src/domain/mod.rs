@@ -30,6 +30,6 @@ pub use self::{
     processing::ProcessingRecord,
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Declaration, Role, StaffRecord},
-    tenant::{Approval, TenantRecord},
+    tenant::{Approval, GrantApproval, TenantRecord},
     text::{AccessAction, Note, Reason, Resource, Ticket, truncate},
 };

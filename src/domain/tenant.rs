@@ -6,21 +6,112 @@ use serde::{Deserialize, Serialize};
 use super::{ids::Name, justification::Justification};
 use crate::clock::Timestamp;
 
-/// How a tenant's grants become active.
+/// How a tenant's grants become active: who must approve a request
+/// (docs/security.md, "Approval policies"). The requester never approves
+/// their own; a denial by anyone who may approve ends the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Approval {
     /// Active at once.
+    #[serde(rename = "auto")]
     Auto,
-    /// Pending until the tenant or another staff member approves.
-    Approval,
+    /// One approval, by the tenant or by a staff member other than the
+    /// requester. Written `approval` before the other policies existed:
+    /// that name still reads as this one.
+    #[serde(rename = "tenant-or-peer", alias = "approval")]
+    TenantOrPeer,
+    /// Only the tenant's own principal approves (the Customer Lockbox
+    /// model).
+    #[serde(rename = "tenant")]
+    Tenant,
+    /// A staff member other than the requester approves (four eyes).
+    #[serde(rename = "peer")]
+    Peer,
+    /// Both: the tenant and a staff member other than the requester.
+    #[serde(rename = "tenant+peer")]
+    TenantAndPeer,
+}
+
+/// Who approved a grant, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantApproval {
+    /// The approver as an actor (`tenant/acme`, `staff/bob`).
+    pub by: String,
+    pub at: Timestamp,
 }
 
 impl Approval {
+    /// Every policy, in the order they are documented.
+    pub const ALL: [Approval; 5] = [
+        Approval::Auto,
+        Approval::TenantOrPeer,
+        Approval::Tenant,
+        Approval::Peer,
+        Approval::TenantAndPeer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Approval::Auto => "auto",
-            Approval::Approval => "approval",
+            Approval::TenantOrPeer => "tenant-or-peer",
+            Approval::Tenant => "tenant",
+            Approval::Peer => "peer",
+            Approval::TenantAndPeer => "tenant+peer",
+        }
+    }
+
+    /// The policy a log entry names (`approval` is the old name of
+    /// `tenant-or-peer`).
+    pub fn parse(s: &str) -> Option<Approval> {
+        match s {
+            "approval" => Some(Approval::TenantOrPeer),
+            s => Approval::ALL.into_iter().find(|a| a.as_str() == s),
+        }
+    }
+
+    /// Who approves, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Approval::Auto => "nobody: grants are active at once",
+            Approval::TenantOrPeer => "the tenant or a staff member other than the requester",
+            Approval::Tenant => "the tenant only",
+            Approval::Peer => "a staff member other than the requester",
+            Approval::TenantAndPeer => {
+                "both the tenant and a staff member other than the requester"
+            }
+        }
+    }
+
+    /// May an approval by `by` (an actor) count for a grant of `tenant`
+    /// under this policy? The requester is refused elsewhere.
+    pub fn counts(self, by: &str, tenant: &str) -> bool {
+        let is_tenant = by.strip_prefix("tenant/") == Some(tenant);
+        let is_staff = by.starts_with("staff/");
+        match self {
+            Approval::Auto => false,
+            Approval::Tenant => is_tenant,
+            Approval::Peer => is_staff,
+            Approval::TenantOrPeer | Approval::TenantAndPeer => is_tenant || is_staff,
+        }
+    }
+
+    /// Do `approvals` make a request under this policy active?
+    pub fn satisfied(self, approvals: &[GrantApproval]) -> bool {
+        let tenant = approvals.iter().any(|a| a.by.starts_with("tenant/"));
+        let staff = approvals.iter().any(|a| a.by.starts_with("staff/"));
+        match self {
+            Approval::Auto => true,
+            Approval::TenantOrPeer | Approval::Tenant | Approval::Peer => !approvals.is_empty(),
+            Approval::TenantAndPeer => tenant && staff,
+        }
+    }
+
+    /// Who must still approve, in words, after `approvals`.
+    pub fn waiting_for(self, approvals: &[GrantApproval]) -> &'static str {
+        let tenant = approvals.iter().any(|a| a.by.starts_with("tenant/"));
+        match self {
+            Approval::TenantAndPeer if tenant => "a staff member other than the requester",
+            Approval::TenantAndPeer if !approvals.is_empty() => "the tenant",
+            a => a.describe(),
         }
     }
 }
@@ -62,5 +153,61 @@ impl TenantRecord {
                 t.to_rfc3339()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by(actors: &[&str]) -> Vec<GrantApproval> {
+        actors
+            .iter()
+            .map(|a| GrantApproval {
+                by: (*a).to_owned(),
+                at: Timestamp(0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_old_name_reads_as_tenant_or_peer_and_every_name_round_trips() {
+        assert_eq!(Approval::parse("approval"), Some(Approval::TenantOrPeer));
+        let stored: Approval = serde_json::from_str("\"approval\"").unwrap();
+        assert_eq!(stored, Approval::TenantOrPeer);
+        for a in Approval::ALL {
+            assert_eq!(Approval::parse(a.as_str()), Some(a));
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            assert_eq!(serde_json::from_str::<Approval>(&json).unwrap(), a);
+        }
+        assert_eq!(Approval::parse("Tenant"), None);
+        assert_eq!(Approval::parse(""), None);
+    }
+
+    #[test]
+    fn each_policy_counts_and_needs_its_approvers() {
+        use Approval::*;
+        let (t, other, staff) = ("tenant/acme", "tenant/globex", "staff/bob");
+        assert!(Tenant.counts(t, "acme") && !Tenant.counts(staff, "acme"));
+        assert!(!Tenant.counts(other, "acme"));
+        assert!(Peer.counts(staff, "acme") && !Peer.counts(t, "acme"));
+        for a in [TenantOrPeer, TenantAndPeer] {
+            assert!(a.counts(t, "acme") && a.counts(staff, "acme") && !a.counts(other, "acme"));
+        }
+        assert!(!Auto.counts(t, "acme") && !Auto.counts(staff, "acme"));
+        assert!(Auto.satisfied(&[]));
+        for a in [TenantOrPeer, Tenant, Peer, TenantAndPeer] {
+            assert!(!a.satisfied(&[]), "{a:?}");
+        }
+        assert!(Tenant.satisfied(&by(&[t])) && Peer.satisfied(&by(&[staff])));
+        assert!(!TenantAndPeer.satisfied(&by(&[staff, "staff/carol"])));
+        assert!(!TenantAndPeer.satisfied(&by(&[t])));
+        assert!(TenantAndPeer.satisfied(&by(&[staff, t])));
+        assert_eq!(TenantAndPeer.waiting_for(&by(&[staff])), "the tenant");
+        assert_eq!(
+            TenantAndPeer.waiting_for(&by(&[t])),
+            "a staff member other than the requester"
+        );
     }
 }

@@ -419,6 +419,7 @@ async fn grants_are_looked_up_by_tenant_and_indexed_at_open() {
         &Reason::parse("INC-1").unwrap(),
         &Ticket::default(),
         60,
+        crate::domain::Approval::Auto,
         Timestamp(1),
     );
     let id = g.id.clone();

@@ -79,7 +79,10 @@ fn approval(v: i32) -> Result<Option<Approval>> {
     Ok(match a {
         pb::ApprovalPolicy::Unspecified => None,
         pb::ApprovalPolicy::Auto => Some(Approval::Auto),
-        pb::ApprovalPolicy::Approval => Some(Approval::Approval),
+        pb::ApprovalPolicy::Approval => Some(Approval::TenantOrPeer),
+        pb::ApprovalPolicy::Tenant => Some(Approval::Tenant),
+        pb::ApprovalPolicy::Peer => Some(Approval::Peer),
+        pb::ApprovalPolicy::TenantAndPeer => Some(Approval::TenantAndPeer),
     })
 }
 
@@ -302,6 +305,7 @@ impl TryFrom<&pb::ListGrantsRequest> for ListGrants {
             tenant: filter("tenant", &r.tenant)?,
             holder: filter("holder", &r.holder)?,
             live_only: r.live_only,
+            awaiting_me: r.awaiting_me,
         })
     }
 }
@@ -657,6 +661,7 @@ mod tests {
             tenant: tenant.into(),
             holder: holder.into(),
             live_only: false,
+            awaiting_me: false,
         };
         assert_eq!(
             ListGrants::try_from(&r("", "")).unwrap(),

@@ -26,7 +26,10 @@ pub fn role_to_pb(r: Role) -> pb::Role {
 pub fn approval_to_pb(a: Approval) -> pb::ApprovalPolicy {
     match a {
         Approval::Auto => pb::ApprovalPolicy::Auto,
-        Approval::Approval => pb::ApprovalPolicy::Approval,
+        Approval::TenantOrPeer => pb::ApprovalPolicy::Approval,
+        Approval::Tenant => pb::ApprovalPolicy::Tenant,
+        Approval::Peer => pb::ApprovalPolicy::Peer,
+        Approval::TenantAndPeer => pb::ApprovalPolicy::TenantAndPeer,
     }
 }
 
@@ -99,6 +102,15 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
         decision_note: g.decision_note.clone(),
         receipt: None,
         token: String::new(),
+        approval: approval_to_pb(g.policy()) as i32,
+        approvals: g
+            .approvals
+            .iter()
+            .map(|a| pb::GrantApproval {
+                by: a.by.clone(),
+                at_ms: a.at.millis(),
+            })
+            .collect(),
         reason_code: g
             .reason_code
             .map(|c| c.as_str().to_string())

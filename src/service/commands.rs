@@ -88,6 +88,8 @@ pub struct ListGrants {
     pub tenant: Option<Name>,
     pub holder: Option<Name>,
     pub live_only: bool,
+    /// The caller's approval queue instead ([`crate::policy::may_decide_under`]).
+    pub awaiting_me: bool,
 }
 
 /// What a tenant asks about: a grant, or the newest grant of a person.

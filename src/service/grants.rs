@@ -102,21 +102,17 @@ impl Broker {
                     &reason,
                     &ticket,
                     duration_secs,
+                    t.approval,
                     now,
                 );
-                let requested = g
-                    .set_reason_code(reason_code, requested)
-                    .with(detail::APPROVAL, t.approval.as_str());
-                match t.approval {
-                    Approval::Auto => {
-                        b.log(requested);
-                        b.log(g.activate(now, &Actor::System));
-                    }
-                    Approval::Approval => {
-                        let until = now.plus_secs(pending_ttl);
-                        g.await_approval(until);
-                        b.log(requested.with(detail::PENDING_UNTIL, until));
-                    }
+                let requested = g.set_reason_code(reason_code, requested);
+                if t.approval == Approval::Auto {
+                    b.log(requested);
+                    b.log(g.activate(now, &Actor::System));
+                } else {
+                    let until = now.plus_secs(pending_ttl);
+                    g.await_approval(until);
+                    b.log(requested.with(detail::PENDING_UNTIL, until));
                 }
                 b.put_grant(g.clone());
                 Ok(g)
@@ -156,6 +152,9 @@ impl Broker {
                         "the request {id} expired unapproved; the requester must ask again"
                     )));
                 }
+                if let Err(why) = policy::may_decide_under(caller, &g) {
+                    return Err(BrokerError::PermissionDenied(why));
+                }
                 if approve {
                     let why = match s.tenant(&g.tenant)? {
                         Some(t) => self
@@ -182,13 +181,22 @@ impl Broker {
         Ok((grant, receipt(c)?))
     }
 
-    /// Grants the caller may see, optionally filtered.
+    /// Grants the caller may see, optionally filtered; or with
+    /// `awaiting_me`, the pending requests that wait for the caller's
+    /// decision.
     pub fn list_grants(&self, caller: &Caller, filter: &ListGrants) -> Result<Vec<Grant>> {
+        let now = self.now();
         let mut grants: Vec<Grant> = self
             .ledger
             .all_grants()?
             .into_iter()
-            .filter(|g| policy::may_see(caller, g))
+            .filter(|g| {
+                if filter.awaiting_me {
+                    policy::awaits(caller, g, now)
+                } else {
+                    policy::may_see(caller, g)
+                }
+            })
             .filter(|g| filter.tenant.as_ref().is_none_or(|t| g.tenant == *t))
             .filter(|g| filter.holder.as_ref().is_none_or(|h| g.holder == *h))
             .filter(|g| !filter.live_only || g.state.is_live())

@@ -371,10 +371,18 @@ impl Broker {
             Measure::new(
                 "approval of grants",
                 match t.approval {
-                    crate::domain::Approval::Auto => "automatic (active at once, logged)",
-                    crate::domain::Approval::Approval => {
-                        "each grant approved by the tenant or a colleague of the requester"
+                    crate::domain::Approval::Auto => {
+                        "automatic (active at once, logged)".to_owned()
                     }
+                    crate::domain::Approval::TenantOrPeer => {
+                        "each grant approved by the tenant or a colleague of the requester"
+                            .to_owned()
+                    }
+                    a => format!(
+                        "each grant approved by {} (policy {})",
+                        a.describe(),
+                        a.as_str()
+                    ),
                 },
             ),
             Measure::new(

@@ -15,11 +15,11 @@ impl LogState {
         match kind {
             EventKind::TenantAdded | EventKind::TenantUpdated => {
                 let name = Name::parse(&e.tenant).map_err(|e| format!("tenant: {e}"))?;
-                let approval = match e.details.get(detail::APPROVAL).map(String::as_str) {
-                    Some("auto") => Approval::Auto,
-                    Some("approval") => Approval::Approval,
-                    _ => return Err("the approval policy is missing or unknown".into()),
-                };
+                let approval = e
+                    .details
+                    .get(detail::APPROVAL)
+                    .and_then(|a| Approval::parse(a))
+                    .ok_or("the approval policy is missing or unknown")?;
                 let require_ticket =
                     e.details.get(detail::REQUIRE_TICKET).map(String::as_str) == Some("true");
                 let require_declaration = e

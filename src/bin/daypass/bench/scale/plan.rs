@@ -139,9 +139,10 @@ impl Plan {
                                 &reason,
                                 &Ticket::default(),
                                 MAX_GRANT_SECS,
+                                Approval::Auto,
                                 now,
                             );
-                            b.log(requested.with(detail::APPROVAL, Approval::Auto.as_str()));
+                            b.log(requested);
                             b.put_grant(g.clone());
                             self.requested = Some(g);
                         })
