@@ -113,6 +113,7 @@ pub enum Action {
     Documentation,
     LocateStaff,
     SetTenantCountries,
+    SetTenantJustification,
     ObjectToSubprocessor,
     AddSubprocessor,
     ListSubprocessors,
@@ -124,7 +125,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 57] = [
+    pub const ALL: [Action; 58] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -174,6 +175,7 @@ impl Action {
         Action::Documentation,
         Action::LocateStaff,
         Action::SetTenantCountries,
+        Action::SetTenantJustification,
         Action::ObjectToSubprocessor,
         Action::AddSubprocessor,
         Action::ListSubprocessors,
@@ -237,6 +239,7 @@ impl Action {
             Action::LocateStaff => "LocateStaff",
             Action::RecertifyStaff => "RecertifyStaff",
             Action::SetTenantCountries => "SetTenantCountries",
+            Action::SetTenantJustification => "SetTenantJustification",
             Action::ObjectToSubprocessor => "ObjectToSubprocessor",
             Action::AddSubprocessor => "AddSubprocessor",
             Action::ListSubprocessors => "ListSubprocessors",
@@ -382,6 +385,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | Documentation
                     | LocateStaff
                     | SetTenantCountries
+                    | SetTenantJustification
                     | ObjectToSubprocessor
                     | AddSubprocessor
                     | ListSubprocessors

@@ -170,6 +170,7 @@ async fn drive(
                 reason: "crash test".into(),
                 ticket: String::new(),
                 duration_seconds: 3600,
+                ..Default::default()
             })
             .await
         {

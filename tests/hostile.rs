@@ -111,6 +111,24 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
             "ticket",
         ),
         (
+            "unknown reason code",
+            pb::RequestGrantRequest {
+                reason_code: "incident\u{202e}".into(),
+                ..grant_request("acme", "r", 0)
+            },
+            Code::InvalidArgument,
+            "reason_code",
+        ),
+        (
+            "reason code too long to echo",
+            pb::RequestGrantRequest {
+                reason_code: long.clone(),
+                ..grant_request("acme", "r", 0)
+            },
+            Code::InvalidArgument,
+            "is not one of customer-request",
+        ),
+        (
             "negative duration",
             grant_request("acme", "r", -5),
             Code::InvalidArgument,

@@ -114,6 +114,7 @@ const ADMIN_ROLE: &[Action] = &[
     Documentation,
     LocateStaff,
     SetTenantCountries,
+    SetTenantJustification,
     ObjectToSubprocessor,
     AddSubprocessor,
     ListSubprocessors,

@@ -30,6 +30,8 @@ pub struct GrantStory {
     pub holder: String,
     pub reason: String,
     pub ticket: String,
+    /// Its reason code (`reason_code`), empty when it gave none.
+    pub reason_code: String,
     pub requested_at: Timestamp,
     pub activated_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
@@ -86,6 +88,7 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                     holder: detail("holder"),
                     reason: detail("reason"),
                     ticket: detail("ticket"),
+                    reason_code: detail("reason_code"),
                     requested_at: e.timestamp,
                     activated_at: None,
                     ended_at: None,
@@ -332,6 +335,9 @@ pub fn render(stories: &[GrantStory]) -> String {
         );
         let _ = writeln!(out, "  grant   {}", s.grant);
         let _ = writeln!(out, "  why     {}", s.reason);
+        if !s.reason_code.is_empty() {
+            let _ = writeln!(out, "  code    {}", s.reason_code);
+        }
         if !s.ticket.is_empty() {
             let _ = writeln!(out, "  ticket  {}", s.ticket);
         }

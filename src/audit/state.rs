@@ -7,8 +7,8 @@
 //!   for a grant the log shows pending, ended or expired, or held by an
 //!   offboarded person or a role without access; a third root holder; a
 //!   grant longer than 24 h; an entry dated before the previous one; a
-//!   `scope_prev` that does not name its scope's previous entry; ...), with
-//!   its seq;
+//!   `scope_prev` that does not name its scope's previous entry; a request
+//!   without the reason code its tenant requires; ...), with its seq;
 //! * at start-up the server compares its stored records with the state the
 //!   log derives ([`LogState::compare`]) and refuses to start on any
 //!   difference: decisions come only from records the log vouches for.
@@ -35,7 +35,7 @@ use crate::{
     clock::Timestamp,
     domain::{
         Alert, AlertId, Approval, EventKind, Grant, GrantApproval, GrantId, GrantState,
-        MAX_GRANT_SECS, Name, Role, StaffRecord, TenantRecord, detail,
+        MAX_GRANT_SECS, Name, ReasonCode, Role, StaffRecord, TenantRecord, detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -138,7 +138,8 @@ impl LogState {
             EventKind::TenantAdded
             | EventKind::TenantUpdated
             | EventKind::TenantTerminated
-            | EventKind::TenantShredded => self.tenant_changed(kind, e)?,
+            | EventKind::TenantShredded
+            | EventKind::TenantJustificationSet => self.tenant_changed(kind, e)?,
             EventKind::GrantRequested => self.requested(e)?,
             EventKind::GrantActivated => {
                 let max = self.rules.max_grant_secs;
@@ -442,6 +443,20 @@ impl LogState {
                     .ok_or_else(|| format!("grant {id}: approval policy {a:?} is unknown"))?,
             ),
         };
+        let reason_code = match e.details.get(detail::REASON_CODE) {
+            None => None,
+            Some(c) => ReasonCode::parse(c).map_err(|why| format!("grant {id}: {why}"))?,
+        };
+        if reason_code.is_none()
+            && self
+                .tenants
+                .get(&tenant)
+                .is_some_and(|(t, _)| t.justification.require_reason_code)
+        {
+            return Err(format!(
+                "grant {id} is requested without a reason code, which tenant {tenant} requires"
+            ));
+        }
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -470,6 +485,7 @@ impl LogState {
             offboarded: false,
             approval,
             approvals: Vec::new(),
+            reason_code,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(

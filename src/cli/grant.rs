@@ -16,16 +16,21 @@ pub enum GrantCommand {
     /// Ask for access to a tenant.
     #[command(after_help = "Examples:\n  \
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
-        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --as bob")]
+        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
         tenant: String,
         /// Why you need access (mandatory).
         #[arg(long)]
         reason: String,
-        /// A ticket reference (mandatory for tenants that require one).
+        /// A ticket reference (mandatory for tenants that require one; it
+        /// must match the tenant's ticket pattern, if it has one).
         #[arg(long, default_value_t, hide_default_value = true)]
         ticket: String,
+        /// The request's category: customer-request, incident, maintenance
+        /// or security (mandatory for tenants that require one).
+        #[arg(long, value_name = "CODE", value_parser = parse_reason_code)]
+        code: Option<String>,
         /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
         #[arg(long, value_parser = parse_duration)]
         duration: Option<i64>,
@@ -120,6 +125,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             tenant,
             reason,
             ticket,
+            code,
             duration,
         } => {
             let duration_seconds = duration.unwrap_or_default();
@@ -130,6 +136,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     reason,
                     ticket,
                     duration_seconds,
+                    reason_code: code.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -328,4 +335,16 @@ async fn write_certificate(c: &mut Clients, id: String, out: PathBuf, json_out: 
         );
     }
     Ok(())
+}
+
+/// `--code`: one of the reason codes, checked here so a typo fails before
+/// connecting (the server checks it again).
+fn parse_reason_code(s: &str) -> Result<String, String> {
+    match crate::domain::ReasonCode::parse(s)? {
+        Some(c) => Ok(c.as_str().to_string()),
+        None => Err(format!(
+            "give one of {}",
+            crate::domain::ReasonCode::choices()
+        )),
+    }
 }

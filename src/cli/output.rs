@@ -132,6 +132,7 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "ended_at": time_json(g.ended_at_ms), "decided_by": g.decided_by, "decision_note": g.decision_note,
         "approval": approval(g.approval),
         "approvals": g.approvals.iter().map(|a| json!({"by": a.by, "at": time_json(a.at_ms)})).collect::<Vec<_>>(),
+        "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
     })
 }
 
@@ -229,6 +230,9 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("holder", g.holder.clone());
     add("state", state(g.state).into());
     add("reason", g.reason.clone());
+    if !g.reason_code.is_empty() {
+        add("reason code", g.reason_code.clone());
+    }
     add(
         "ticket",
         if g.ticket.is_empty() {
@@ -360,6 +364,8 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
         "terminated_at": (t.terminated_at_ms != 0).then(|| time_json(t.terminated_at_ms)),
         "shredded_at": (t.shredded_at_ms != 0).then(|| time_json(t.shredded_at_ms)),
         "allowed_countries": t.allowed_countries, "own_countries": t.own_countries,
+        "ticket_pattern": (!t.ticket_pattern.is_empty()).then_some(&t.ticket_pattern),
+        "require_reason_code": t.require_reason_code,
         "objections": t.objections.iter().map(|o| json!({
             "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
         })).collect::<Vec<_>>(),
@@ -392,13 +398,23 @@ pub fn subprocessors_table(list: &[pb::Subprocessor], notice_days: u32) -> Strin
 /// `acme (approval: auto, ticket optional)`.
 pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
-        "{} (approval: {}, ticket {}{})",
+        "{} (approval: {}, ticket {}{}{}{})",
         t.name,
         approval(t.approval),
         if t.require_ticket {
             "required"
         } else {
             "optional"
+        },
+        if t.ticket_pattern.is_empty() {
+            String::new()
+        } else {
+            format!(" matching {}", t.ticket_pattern)
+        },
+        if t.require_reason_code {
+            ", reason code required"
+        } else {
+            ""
         },
         if t.require_declaration {
             ", confidentiality declaration required"
@@ -409,12 +425,24 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
 }
 
 pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
-    let mut t = Table::new(vec!["NAME", "APPROVAL", "TICKET", "CREATED", "ENDED"]);
+    let mut t = Table::new(vec![
+        "NAME", "APPROVAL", "TICKET", "PATTERN", "CODE", "CREATED", "ENDED",
+    ]);
     for x in tenants {
         t.row(vec![
             x.name.clone(),
             approval(x.approval).into(),
             if x.require_ticket {
+                "required".into()
+            } else {
+                "optional".into()
+            },
+            if x.ticket_pattern.is_empty() {
+                "-".into()
+            } else {
+                x.ticket_pattern.clone()
+            },
+            if x.require_reason_code {
                 "required".into()
             } else {
                 "optional".into()

@@ -1,5 +1,6 @@
 //! `daypass tenant`: register, update and list tenants (admin), the
-//! countries a tenant allows, its objections to sub-processors, the
+//! countries a tenant allows, its justification rules (ticket pattern,
+//! reason code), its objections to sub-processors, the
 //! sub-processor register, and (in `processing`) the register of
 //! processing. The
 //! approval rules themselves are the server's; this file owns the flags
@@ -89,6 +90,26 @@ pub enum TenantCommand {
         name: String,
         /// ISO 3166-1 alpha-2 codes.
         countries: Vec<String>,
+    },
+    /// Set a tenant's justification rules (admin): the regular expression
+    /// its tickets must match, and whether requests need a reason code.
+    #[command(after_help = "Examples:\n  \
+        daypass tenant justification acme --ticket-pattern '^INC-[0-9]+$' --as ada\n  \
+        daypass tenant justification acme --require-code --as ada\n  \
+        daypass tenant justification acme --ticket-pattern '' --require-code=false --as ada")]
+    Justification {
+        /// The registered tenant's name.
+        name: String,
+        /// A regular expression (at most 200 characters) tickets must match
+        /// somewhere; anchor it with ^…$. Empty ('') clears it [default:
+        /// unchanged].
+        #[arg(long, value_name = "REGEX")]
+        ticket_pattern: Option<String>,
+        /// Requests must give a reason code (--require-code, or
+        /// --require-code=false) [default: unchanged].
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true")]
+        require_code: Option<bool>,
     },
     /// Record a tenant's objection to a sub-processor (the tenant itself,
     /// or an admin on its behalf): its staff lose their grants there.
@@ -232,6 +253,26 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                     },
                     t.allowed_countries.join(", ")
                 ),
+            );
+        }
+        TenantCommand::Justification {
+            name,
+            ticket_pattern,
+            require_code,
+        } => {
+            let t = c
+                .tenants
+                .set_tenant_justification(pb::SetTenantJustificationRequest {
+                    tenant: name,
+                    ticket_pattern,
+                    require_reason_code: require_code,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!("updated tenant {}\n", output::tenant_summary(&t)),
             );
         }
         TenantCommand::Object { name, subprocessor } => {

@@ -62,10 +62,11 @@ pub enum EventKind {
     TenantCountriesSet,
     ProcessingRecorded,
     StaffRecertified,
+    TenantJustificationSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 47] = [
+    pub const ALL: [EventKind; 48] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -113,6 +114,7 @@ impl EventKind {
         EventKind::TenantCountriesSet,
         EventKind::ProcessingRecorded,
         EventKind::StaffRecertified,
+        EventKind::TenantJustificationSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -165,6 +167,7 @@ impl EventKind {
             EventKind::TenantCountriesSet => "tenant.countries_set",
             EventKind::ProcessingRecorded => "processing.recorded",
             EventKind::StaffRecertified => "staff.recertified",
+            EventKind::TenantJustificationSet => "tenant.justification_set",
         }
     }
 
@@ -276,6 +279,13 @@ pub mod detail {
     /// `processing.recorded`: the record's SHA-256 and its canonical JSON.
     pub const SHA256: &str = "sha256";
     pub const RECORD: &str = "record";
+    /// `grant.requested`: the request's category (`domain::ReasonCode`),
+    /// absent when it gave none. A category, not personal data: plain.
+    pub const REASON_CODE: &str = "reason_code";
+    /// `tenant.justification_set`: the tenant's ticket pattern (empty: none)
+    /// and whether its requests need a reason code.
+    pub const TICKET_PATTERN: &str = "ticket_pattern";
+    pub const REQUIRE_REASON_CODE: &str = "require_reason_code";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

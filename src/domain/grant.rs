@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     event::{Draft, EventKind, detail},
     ids::{Actor, GrantId, Name},
+    justification::ReasonCode,
     tenant::{Approval, GrantApproval},
     text::{Note, Reason, Ticket},
 };
@@ -118,6 +119,9 @@ pub struct Grant {
     /// `tenant+peer`).
     #[serde(default)]
     pub approvals: Vec<GrantApproval>,
+    /// The request's category, if it gave one ([`Grant::set_reason_code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
 }
 
 impl Grant {
@@ -222,6 +226,7 @@ impl Grant {
             offboarded: false,
             approval: Some(approval),
             approvals: Vec::new(),
+            reason_code: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -230,6 +235,17 @@ impl Grant {
             .with(detail::TICKET, ticket)
             .with(detail::DURATION_SECS, duration_secs);
         (g, draft)
+    }
+
+    /// The request's category, on the record and on its `grant.requested`
+    /// entry (`requested`, from [`Grant::request`]); no code leaves both
+    /// without one.
+    pub fn set_reason_code(&mut self, code: Option<ReasonCode>, requested: Draft) -> Draft {
+        self.reason_code = code;
+        match code {
+            Some(c) => requested.with(detail::REASON_CODE, c.as_str()),
+            None => requested,
+        }
     }
 
     /// An entry about this grant: its tenant, id and holder.
@@ -355,6 +371,7 @@ mod tests {
             offboarded: false,
             approval: Some(Approval::Auto),
             approvals: Vec::new(),
+            reason_code: None,
         }
     }
 

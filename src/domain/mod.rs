@@ -11,6 +11,7 @@ pub mod event;
 pub mod grant;
 pub mod ids;
 pub mod incident;
+pub mod justification;
 pub mod location;
 pub mod processing;
 pub mod screen;
@@ -24,6 +25,7 @@ pub use self::{
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
     incident::{IncidentId, IncidentReport, IncidentUpdate, Notification},
+    justification::{Justification, ReasonCode, TicketPattern},
     location::{Country, Location, Organisation, Subprocessor},
     processing::ProcessingRecord,
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::Name;
+use super::{ids::Name, justification::Justification};
 use crate::clock::Timestamp;
 
 /// How a tenant's grants become active: who must approve a request
@@ -133,6 +133,14 @@ pub struct TenantRecord {
     /// When its key was destroyed, and with it its personal details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shredded_at: Option<Timestamp>,
+    /// Its rules for a request's reason code and ticket
+    /// (`tenant.justification_set`; default in older records).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub justification: Justification,
+}
+
+fn is_default(j: &Justification) -> bool {
+    *j == Justification::default()
 }
 
 impl TenantRecord {

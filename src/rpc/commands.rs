@@ -17,8 +17,8 @@ use crate::{
             AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
             OffboardStaff, PairScreen, RecertifyStaff, RecordAccess, RecordDeclaration,
-            RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, ShredTenant,
-            TenantEntries, TerminateTenant, UpdateTenant,
+            RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, SetTenantJustification,
+            ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
         },
     },
 };
@@ -128,6 +128,27 @@ impl TryFrom<&pb::AddSubprocessorRequest> for AddSubprocessor {
             name: named_field("name", &r.name)?,
             country: crate::domain::Country::parse("country", &r.country).map_err(invalid)?,
             purpose: crate::domain::location::parse_purpose(&r.purpose).map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::SetTenantJustificationRequest> for SetTenantJustification {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetTenantJustificationRequest) -> Result<Self> {
+        let tenant = named_field("tenant", &r.tenant)?;
+        if r.ticket_pattern.is_none() && r.require_reason_code.is_none() {
+            return Err(invalid(
+                "nothing to set: give ticket_pattern (empty clears it) or require_reason_code",
+            ));
+        }
+        let ticket_pattern = match &r.ticket_pattern {
+            None => None,
+            Some(p) => Some(crate::domain::TicketPattern::parse(p).map_err(invalid)?),
+        };
+        Ok(SetTenantJustification {
+            tenant,
+            ticket_pattern,
+            require_reason_code: r.require_reason_code,
         })
     }
 }
@@ -261,6 +282,7 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             reason: Reason::parse(&r.reason).map_err(invalid)?,
             ticket: Ticket::parse(&r.ticket).map_err(invalid)?,
             duration_secs: r.duration_seconds,
+            reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
         })
     }
 }
@@ -472,7 +494,47 @@ mod tests {
             reason: reason.into(),
             ticket: ticket.into(),
             duration_seconds: 0,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn reason_codes_and_justification_rules_are_parsed() {
+        let coded = |code: &str| pb::RequestGrantRequest {
+            reason_code: code.into(),
+            ..request("acme", "r", "")
+        };
+        assert_eq!(
+            RequestGrant::try_from(&coded(" incident "))
+                .unwrap()
+                .reason_code,
+            Some(crate::domain::ReasonCode::Incident)
+        );
+        assert_eq!(
+            RequestGrant::try_from(&coded("")).unwrap().reason_code,
+            None
+        );
+        assert!(message(RequestGrant::try_from(&coded("other"))).starts_with("reason_code"));
+        let set = |p: Option<&str>, r: Option<bool>| pb::SetTenantJustificationRequest {
+            tenant: "acme".into(),
+            ticket_pattern: p.map(str::to_owned),
+            require_reason_code: r,
+        };
+        let cleared = SetTenantJustification::try_from(&set(Some(""), None)).unwrap();
+        assert_eq!(cleared.ticket_pattern, Some(None));
+        let kept = SetTenantJustification::try_from(&set(None, Some(true))).unwrap();
+        assert_eq!(
+            (kept.ticket_pattern, kept.require_reason_code),
+            (None, Some(true))
+        );
+        assert!(
+            message(SetTenantJustification::try_from(&set(None, None)))
+                .starts_with("nothing to set")
+        );
+        assert!(
+            message(SetTenantJustification::try_from(&set(Some("("), None)))
+                .starts_with("ticket_pattern")
+        );
     }
 
     #[test]

@@ -75,6 +75,13 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
         own_countries: false,
         objections: Vec::new(),
         receipt: None,
+        ticket_pattern: t
+            .justification
+            .ticket_pattern
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        require_reason_code: t.justification.require_reason_code,
     }
 }
 
@@ -106,6 +113,10 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
                 at_ms: a.at.millis(),
             })
             .collect(),
+        reason_code: g
+            .reason_code
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
     }
 }
 

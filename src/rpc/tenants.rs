@@ -48,6 +48,25 @@ impl TenantService for TenantApi {
         }))
     }
 
+    async fn set_tenant_justification(
+        &self,
+        req: Request<pb::SetTenantJustificationRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::SetTenantJustification).await?;
+        let cmd = api
+            .command(&caller, Action::SetTenantJustification, req.get_ref())
+            .await?;
+        let result = api.broker.set_tenant_justification(&caller, cmd).await;
+        let t = api
+            .finish(&caller, Action::SetTenantJustification, result)
+            .await?;
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(Some(t.1)),
+            ..api.tenant_now_pb(&t.0)
+        }))
+    }
+
     async fn terminate_tenant(
         &self,
         req: Request<pb::TerminateTenantRequest>,

@@ -77,6 +77,8 @@ pub struct RequestGrant {
     pub ticket: Ticket,
     /// As asked: 0 for the maximum; checked against the configured maximum.
     pub duration_secs: i64,
+    /// Its category, if it gave one (the tenant may require one).
+    pub reason_code: Option<crate::domain::ReasonCode>,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -208,6 +210,15 @@ pub struct AddSubprocessor {
 pub struct SetTenantCountries {
     pub tenant: Name,
     pub countries: Vec<crate::domain::Country>,
+}
+
+/// Change a tenant's justification rules; `None` keeps a rule as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTenantJustification {
+    pub tenant: Name,
+    /// `Some(None)` clears the pattern.
+    pub ticket_pattern: Option<Option<crate::domain::TicketPattern>>,
+    pub require_reason_code: Option<bool>,
 }
 
 /// A tenant's objection to a sub-processor.

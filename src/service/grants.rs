@@ -32,6 +32,7 @@ impl Broker {
             reason,
             ticket,
             duration_secs,
+            reason_code,
         } = cmd;
         let max = self.limits.max_duration_secs;
         let duration_secs = match duration_secs {
@@ -80,6 +81,9 @@ impl Broker {
                         "tenant {tenant} requires a ticket reference: pass --ticket"
                     )));
                 }
+                if let Some(why) = t.justification.refusal(&tenant, reason_code, &ticket) {
+                    return Err(BrokerError::InvalidArgument(why));
+                }
                 if let Some(mut prev) = s.latest_grant(holder, &tenant)? {
                     if prev.state.is_live() {
                         if prev.deadline().is_some_and(|d| now < d) {
@@ -105,6 +109,7 @@ impl Broker {
                     t.approval,
                     now,
                 );
+                let requested = g.set_reason_code(reason_code, requested);
                 if t.approval == Approval::Auto {
                     b.log(requested);
                     b.log(g.activate(now, &Actor::System));

@@ -8,7 +8,9 @@ use crate::{
     domain::{Draft, EventKind, GrantId, Note, TenantRecord, detail, grant::Ending},
     ledger::{LedgerError, keys::KeyState},
     policy::Caller,
-    service::commands::{AddTenant, ShredTenant, TerminateTenant, UpdateTenant},
+    service::commands::{
+        AddTenant, SetTenantJustification, ShredTenant, TerminateTenant, UpdateTenant,
+    },
 };
 
 /// What `TerminateTenant` answers: the record, the grants it revoked and
@@ -47,6 +49,7 @@ impl Broker {
                     require_declaration,
                     terminated_at: None,
                     shredded_at: None,
+                    justification: Default::default(),
                 };
                 b.put_tenant(rec.clone());
                 b.log(
@@ -94,6 +97,55 @@ impl Broker {
                         .with(detail::REQUIRE_TICKET, rec.require_ticket)
                         .with(detail::REQUIRE_DECLARATION, rec.require_declaration),
                 );
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// Changes a tenant's justification rules (its ticket pattern, whether
+    /// a reason code is required), logged as `tenant.justification_set`
+    /// with the rules that result. Requests already made are not judged
+    /// again.
+    pub async fn set_tenant_justification(
+        &self,
+        caller: &Caller,
+        cmd: SetTenantJustification,
+    ) -> Result<Receipted<TenantRecord>> {
+        let SetTenantJustification {
+            tenant: name,
+            ticket_pattern,
+            require_reason_code,
+        } = cmd;
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, _now| {
+                let Some(mut rec) = s.tenant(&name)? else {
+                    return Err(BrokerError::NotFound(format!(
+                        "tenant {name} does not exist; `daypass tenant list` shows the tenants"
+                    )));
+                };
+                if let Some(why) = rec.closed() {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
+                let j = &mut rec.justification;
+                if let Some(p) = ticket_pattern.clone() {
+                    j.ticket_pattern = p;
+                }
+                if let Some(r) = require_reason_code {
+                    j.require_reason_code = r;
+                }
+                let pattern = j.ticket_pattern.as_ref().map(|p| p.as_str()).unwrap_or("");
+                b.log(
+                    Draft::new(
+                        caller.actor(),
+                        name.as_str(),
+                        EventKind::TenantJustificationSet,
+                    )
+                    .with(detail::TICKET_PATTERN, pattern)
+                    .with(detail::REQUIRE_REASON_CODE, j.require_reason_code),
+                );
+                b.put_tenant(rec.clone());
                 Ok(rec)
             })
             .await?;

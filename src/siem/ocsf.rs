@@ -68,9 +68,10 @@ pub fn class_of(e: &Entry) -> Class {
             Class::new(3001, ACCOUNT, 99, "Other")
         }
         "subprocessor.added" | "subprocessor.announced" => Class::new(3004, ENTITY, 1, "Create"),
-        "subprocessor.objected" | "tenant.countries_set" | "processing.recorded" => {
-            Class::new(3004, ENTITY, 3, "Update")
-        }
+        "subprocessor.objected"
+        | "tenant.countries_set"
+        | "tenant.justification_set"
+        | "processing.recorded" => Class::new(3004, ENTITY, 3, "Update"),
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {

@@ -425,6 +425,7 @@ pub fn grant_request(tenant: &str, reason: &str, duration_seconds: i64) -> pb::R
         reason: reason.into(),
         ticket: String::new(),
         duration_seconds,
+        ..Default::default()
     }
 }
 

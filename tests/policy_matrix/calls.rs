@@ -401,6 +401,15 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             })
             .await
             .map(done),
+        SetTenantJustification => c
+            .tenants
+            .set_tenant_justification(pb::SetTenantJustificationRequest {
+                tenant: "no-such-tenant".into(),
+                ticket_pattern: Some("^INC-[0-9]+$".into()),
+                require_reason_code: None,
+            })
+            .await
+            .map(done),
         // Another tenant's name, for a tenant: NOT_FOUND as well.
         ObjectToSubprocessor => c
             .tenants

@@ -1,11 +1,12 @@
 //! The tenant entries' part of the log's semantics: added once, updated
-//! only while the agreement runs, terminated once and only with no live
-//! grant left, shredded once and only after termination.
+//! (its policy, its justification rules) only while the agreement runs,
+//! terminated once and only with no live grant left, shredded once and
+//! only after termination.
 
 use super::{LogState, timestamp};
 use crate::{
     audit::Entry,
-    domain::{Approval, EventKind, Name, TenantRecord, detail},
+    domain::{Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail},
 };
 
 impl LogState {
@@ -33,9 +34,9 @@ impl LogState {
                 if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
                     return Err(format!("{why}, so it is not updated"));
                 }
-                let created_at = match self.tenants.get(&name) {
-                    Some((t, _)) => t.created_at,
-                    None if kind == EventKind::TenantAdded => now,
+                let (created_at, justification) = match self.tenants.get(&name) {
+                    Some((t, _)) => (t.created_at, t.justification.clone()),
+                    None if kind == EventKind::TenantAdded => (now, Justification::default()),
                     None => return Err(format!("tenant {name} is updated but was never added")),
                 };
                 let rec = TenantRecord {
@@ -46,8 +47,34 @@ impl LogState {
                     require_declaration,
                     terminated_at: None,
                     shredded_at: None,
+                    justification,
                 };
                 self.tenants.insert(name, (rec, e.seq));
+            }
+            EventKind::TenantJustificationSet => {
+                let pattern = e
+                    .details
+                    .get(detail::TICKET_PATTERN)
+                    .ok_or("ticket_pattern is missing")?;
+                let ticket_pattern = TicketPattern::parse(pattern)?;
+                let require_reason_code = match e
+                    .details
+                    .get(detail::REQUIRE_REASON_CODE)
+                    .map(String::as_str)
+                {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err("require_reason_code is missing or not true/false".into()),
+                };
+                let (t, seq) = self.tenant_entry(e)?;
+                if let Some(why) = t.closed() {
+                    return Err(format!("{why}, so its rules are not changed"));
+                }
+                t.justification = Justification {
+                    require_reason_code,
+                    ticket_pattern,
+                };
+                *seq = e.seq;
             }
             EventKind::TenantTerminated => {
                 if let Some(g) = self
@@ -95,5 +122,120 @@ impl LogState {
             Some((t, seq)) => Ok((t, seq)),
             None => Err(format!("tenant {name} was never added")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{audit::state::Rules, clock::Timestamp, domain::GrantId};
+
+    fn entry(seq: u64, actor: &str, tenant: &str, kind: &str, details: &[(&str, &str)]) -> Entry {
+        Entry {
+            seq,
+            timestamp: Timestamp(1_000 + seq as i64),
+            actor: actor.into(),
+            tenant: tenant.into(),
+            kind: kind.into(),
+            details: details
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            sealed: None,
+            prev_hash: [0; 32],
+        }
+    }
+
+    /// A log up to a tenant whose `tenant.justification_set` has `rules`.
+    fn state_with(rules: &[(&str, &str)]) -> LogState {
+        let mut s = LogState::new(Rules::default());
+        let staff = [("name", "carol"), ("role", "support")];
+        s.apply(&entry(0, "staff/ada", "", "staff.enrolled", &staff))
+            .unwrap();
+        let added = [
+            ("approval", "auto"),
+            ("require_ticket", "false"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(1, "staff/ada", "acme", "tenant.added", &added))
+            .unwrap();
+        s.apply(&entry(
+            2,
+            "staff/ada",
+            "acme",
+            "tenant.justification_set",
+            rules,
+        ))
+        .unwrap();
+        s
+    }
+
+    fn request(code: Option<&str>) -> Entry {
+        let id = GrantId::random().to_string();
+        let mut d = vec![
+            ("grant", id.as_str()),
+            ("holder", "carol"),
+            ("duration_secs", "3600"),
+            ("approval", "auto"),
+        ];
+        if let Some(c) = code {
+            d.push(("reason_code", c));
+        }
+        entry(3, "staff/carol", "acme", "grant.requested", &d)
+    }
+
+    #[test]
+    fn a_request_without_the_code_its_tenant_requires_is_named() {
+        let rules = [
+            ("ticket_pattern", "^INC-[0-9]+$"),
+            ("require_reason_code", "true"),
+        ];
+        let mut s = state_with(&rules);
+        let why = s.apply(&request(None)).unwrap_err();
+        assert_eq!(why.seq, 3);
+        assert!(
+            why.why
+                .contains("without a reason code, which tenant acme requires"),
+            "{why:?}"
+        );
+        s.apply(&request(Some("incident"))).unwrap();
+        let t = &s.tenants[&Name::parse("acme").unwrap()].0;
+        assert_eq!(
+            t.justification.ticket_pattern.as_ref().unwrap().as_str(),
+            "^INC-[0-9]+$"
+        );
+        // Not required: a request without one is fine; an unknown one never is.
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        assert!(s.apply(&request(Some("whim"))).is_err());
+        s.apply(&request(None)).unwrap();
+    }
+
+    #[test]
+    fn justification_entries_must_say_both_rules_validly() {
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        for bad in [
+            vec![("require_reason_code", "true")],
+            vec![("ticket_pattern", "("), ("require_reason_code", "true")],
+            vec![("ticket_pattern", ""), ("require_reason_code", "yes")],
+        ] {
+            let e = entry(3, "staff/ada", "acme", "tenant.justification_set", &bad);
+            assert!(s.apply(&e).is_err(), "{bad:?}");
+        }
+        // An update of the policy keeps the rules.
+        let mut s = state_with(&[("ticket_pattern", "^X$"), ("require_reason_code", "true")]);
+        let updated = [
+            ("approval", "approval"),
+            ("require_ticket", "true"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(3, "staff/ada", "acme", "tenant.updated", &updated))
+            .unwrap();
+        let t = &s.tenants[&Name::parse("acme").unwrap()].0;
+        assert!(t.justification.require_reason_code);
+        assert_eq!(
+            t.justification.ticket_pattern.as_ref().unwrap().as_str(),
+            "^X$"
+        );
     }
 }

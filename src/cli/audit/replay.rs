@@ -95,7 +95,7 @@ fn print_stories(
         let v: Vec<_> = stories
             .iter()
             .map(|s| json!({
-                "grant": s.grant, "tenant": s.tenant, "holder": s.holder, "reason": s.reason, "ticket": s.ticket,
+                "grant": s.grant, "tenant": s.tenant, "holder": s.holder, "reason": s.reason, "ticket": s.ticket, "reason_code": s.reason_code,
                 "requested_at": s.requested_at.to_rfc3339(), "activated_at": s.activated_at.map(|t| t.to_rfc3339()),
                 "ended_at": s.ended_at.map(|t| t.to_rfc3339()), "outcome": s.outcome,
                 "decisions": s.decided_by.iter().map(|(w, by)| json!({"what": w, "by": by})).collect::<Vec<_>>(),

@@ -329,6 +329,7 @@ async fn measure(
             reason: "bench: validations and access records".into(),
             ticket: String::new(),
             duration_seconds: 0,
+            ..Default::default()
         })
         .await
         .map_err(err)?
@@ -425,6 +426,7 @@ async fn measure(
                     reason: "bench: auto-approved request".into(),
                     ticket: String::new(),
                     duration_seconds: 3600,
+                    ..Default::default()
                 })
                 .await
                 .map_err(err)?;

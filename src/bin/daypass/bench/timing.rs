@@ -67,6 +67,7 @@ async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, Stri
             reason: "bench: another tenant's grant".into(),
             ticket: String::new(),
             duration_seconds: 0,
+            ..Default::default()
         })
         .await
         .map_err(err)?

@@ -106,6 +106,7 @@ impl Plan {
                     require_declaration: false,
                     terminated_at: None,
                     shredded_at: None,
+                    justification: Default::default(),
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
