@@ -71,6 +71,10 @@
 //! [screen]                         # the office warning screen (docs/monitoring.md)
 //! enabled = true                   # default: off
 //! listen = "0.0.0.0:9443"          # HTTPS with tls.cert, which must name this address
+//! [tiles]                          # the log as C2SP tlog-tiles over HTTPS (docs/log-format.md §13)
+//! enabled = true                   # default: off
+//! listen = "0.0.0.0:9445"          # HTTPS with tls.cert; client certificates from tls.ca
+//! public_hashes = false            # true: checkpoint and hash tiles without a client certificate
 //! [[webhooks]]                     # zero or more; docs/webhooks.md
 //! name = "oncall"
 //! url = "https://hooks.example/daypass"
@@ -157,6 +161,9 @@ pub struct Config {
     /// The office warning screen (docs/monitoring.md).
     #[serde(default)]
     pub screen: ScreenSettings,
+    /// The tile read API (`crate::tile_api`, docs/log-format.md §13).
+    #[serde(default)]
+    pub tiles: TileSettings,
 }
 
 /// `[location]`: the countries outside the EU/EEA with an adequate level
@@ -206,6 +213,31 @@ impl Default for ScreenSettings {
         ScreenSettings {
             enabled: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
+        }
+    }
+}
+
+/// The tile read API's HTTPS listener (`crate::tile_api`): off unless
+/// configured. Like the warning screen it uses the server's certificate;
+/// a client may present a certificate from `tls.ca` (it must, for entry
+/// bundles, and for everything unless `public_hashes`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TileSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Serve `checkpoint` and the hash tiles to anyone who connects,
+    /// without a client certificate. They reveal the log's size and
+    /// hashes, nothing of its entries.
+    pub public_hashes: bool,
+}
+
+impl Default for TileSettings {
+    fn default() -> Self {
+        TileSettings {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9445)),
+            public_hashes: false,
         }
     }
 }

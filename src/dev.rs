@@ -88,6 +88,7 @@ pub async fn prepare(dir: &Path) -> Result<Config, String> {
             enabled: true,
             ..Default::default()
         },
+        tiles: Default::default(),
     };
     if !certs.join("ca.key").exists() {
         make_certs(&certs).map_err(|e| e.to_string())?;

@@ -31,6 +31,7 @@ pub mod screen; // the office warning screen: HTTPS page and live view for a pai
 pub mod server; // listener, TLS, services, shutdown
 pub mod service; // the use cases: admission, staff, tenants, grants, access, expiry, log reads
 pub mod siem; // SIEM shapes of the log (CSV, OCSF, RFC 5424) and the syslog-over-TLS forwarder
+pub mod tile_api; // the log as C2SP tlog-tiles over HTTPS: checkpoint, hash tiles, entry bundles
 pub mod tls; // rustls config; accept loop with a handshake timeout and a cap on pending handshakes
 
 /// Generated protobuf and gRPC code for `daypass.v1` (clients, servers and

@@ -122,10 +122,15 @@ pub enum Action {
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    /// The tile read API's `checkpoint` and hash tiles (HTTPS, not gRPC;
+    /// `crate::tile_api`).
+    ReadTiles,
+    /// The tile read API's entry bundles: the whole log, as `GetEntries`.
+    ReadEntryBundles,
 }
 
 impl Action {
-    pub const ALL: [Action; 58] = [
+    pub const ALL: [Action; 60] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -184,6 +189,8 @@ impl Action {
         Action::ListProcessingRecords,
         Action::ProcessingRegisterDocument,
         Action::RecertifyStaff,
+        Action::ReadTiles,
+        Action::ReadEntryBundles,
     ];
 
     /// The RPC's name, as logged.
@@ -238,6 +245,8 @@ impl Action {
             Action::Documentation => "Documentation",
             Action::LocateStaff => "LocateStaff",
             Action::RecertifyStaff => "RecertifyStaff",
+            Action::ReadTiles => "ReadTiles",
+            Action::ReadEntryBundles => "ReadEntryBundles",
             Action::SetTenantCountries => "SetTenantCountries",
             Action::SetTenantJustification => "SetTenantJustification",
             Action::ObjectToSubprocessor => "ObjectToSubprocessor",
@@ -275,6 +284,8 @@ pub fn serves_while_fail_closed(action: Action) -> bool {
             | GetInclusionProof
             | GetConsistencyProof
             | GetTenantEntries
+            | ReadTiles
+            | ReadEntryBundles
     )
 }
 
@@ -293,6 +304,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | ValidateGrant
                 | RecordAccess
                 | GetCheckpoint
+                | ReadTiles
                 | GetInclusionProof
                 | GetConsistencyProof
                 | GetTenantEntries
@@ -335,6 +347,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetGrant
                     | ReleaseGrant
                     | GetCheckpoint
+                    | ReadTiles
                     | GetInclusionProof
                     | GetConsistencyProof
                     | IssueGrantCertificate
@@ -358,7 +371,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | StreamEntries
                     | VerifyChain
                     | GetCheckpoint
+                    | ReadTiles
                     | GetEntries
+                    | ReadEntryBundles
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
@@ -405,7 +420,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | StreamEntries
                     | VerifyChain
                     | GetCheckpoint
+                    | ReadTiles
                     | GetEntries
+                    | ReadEntryBundles
                     | GetInclusionProof
                     | GetConsistencyProof
                     | GetTenantEntries
@@ -604,6 +621,32 @@ pub fn rate_class(action: Action) -> Option<crate::limits::Class> {
         Action::RecordAccess => Some(Class::Reports),
         _ => None,
     }
+}
+
+/// What the tile read API serves (`crate::tile_api`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileResource {
+    Checkpoint,
+    HashTile,
+    EntryBundle,
+}
+
+impl TileResource {
+    /// The action a caller with a certificate is admitted for.
+    pub fn action(self) -> Action {
+        match self {
+            TileResource::Checkpoint | TileResource::HashTile => Action::ReadTiles,
+            TileResource::EntryBundle => Action::ReadEntryBundles,
+        }
+    }
+}
+
+/// May a connection without a client certificate read `what`? The
+/// checkpoint and hash tiles reveal only the log's size and hashes: where
+/// the operator made them public (`tiles.public_hashes`). Entry bundles,
+/// the log's contents, never.
+pub fn may_read_tiles_anonymously(what: TileResource, public_hashes: bool) -> bool {
+    public_hashes && what != TileResource::EntryBundle
 }
 
 /// A grant's credentials (its token, a grant certificate): only the

@@ -56,30 +56,7 @@ pub fn server_config(
     cert_pem: &[u8],
     key_pem: &[u8],
 ) -> Result<Arc<ServerConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for ca in CertificateDer::pem_slice_iter(ca_pem) {
-        let ca = ca.map_err(|e| format!("CA certificate: {e}"))?;
-        roots.add(ca).map_err(|e| format!("CA certificate: {e}"))?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| format!("CA certificate: {e}"))?;
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("server certificate: {e}"))?;
-    if chain.is_empty() {
-        return Err("server certificate: no PEM certificate".into());
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("server key: {e}"))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("server certificate and key: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+    build(ClientCerts::Required(ca_pem), cert_pem, key_pem, b"h2")
 }
 
 /// The warning screen's rustls configuration ([`crate::screen`]): the
@@ -87,7 +64,60 @@ pub fn server_config(
 /// (a wall display authenticates with its session cookie), ALPN
 /// `http/1.1`.
 pub fn web_server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    build(ClientCerts::None, cert_pem, key_pem, b"http/1.1")
+}
+
+/// The tile read API's rustls configuration ([`crate::tile_api`]): the
+/// same certificate and key, a client certificate optional but, when
+/// presented, verified against the CAs in `ca_pem` (a certificate that
+/// does not verify fails the handshake), ALPN `http/1.1`.
+pub fn tile_server_config(
+    ca_pem: &[u8],
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<ServerConfig>, String> {
+    build(
+        ClientCerts::Optional(ca_pem),
+        cert_pem,
+        key_pem,
+        b"http/1.1",
+    )
+}
+
+enum ClientCerts<'a> {
+    None,
+    Optional(&'a [u8]),
+    Required(&'a [u8]),
+}
+
+fn build(
+    client: ClientCerts<'_>,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    alpn: &[u8],
+) -> Result<Arc<ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = match client {
+        ClientCerts::None => None,
+        ClientCerts::Optional(ca_pem) | ClientCerts::Required(ca_pem) => {
+            let mut roots = RootCertStore::empty();
+            for ca in CertificateDer::pem_slice_iter(ca_pem) {
+                let ca = ca.map_err(|e| format!("CA certificate: {e}"))?;
+                roots.add(ca).map_err(|e| format!("CA certificate: {e}"))?;
+            }
+            let builder =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let builder = match client {
+                ClientCerts::Optional(_) => builder.allow_unauthenticated(),
+                _ => builder,
+            };
+            Some(
+                builder
+                    .build()
+                    .map_err(|e| format!("CA certificate: {e}"))?,
+            )
+        }
+    };
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("server certificate: {e}"))?;
@@ -95,13 +125,17 @@ pub fn web_server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerCo
         return Err("server certificate: no PEM certificate".into());
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("server key: {e}"))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("server certificate and key: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -184,4 +218,66 @@ fn handshake_failed(e: &io::Error) {
     }
     let skipped = SKIPPED.swap(0, Ordering::Relaxed);
     tracing::info!(error = %e, unlogged_before = skipped, "a TLS handshake failed (the client's certificate was refused, or it spoke no TLS)");
+}
+
+/// Finished TLS connections as axum's listener, for the HTTPS faces (the
+/// warning screen, the tile read API): the handshake runs under
+/// `limits` in [`incoming`]; a failed accept is logged at debug level and
+/// skipped.
+pub struct HttpsListener {
+    incoming: std::pin::Pin<Box<dyn Stream<Item = io::Result<TlsStream<TcpStream>>> + Send>>,
+    local: std::net::SocketAddr,
+    what: &'static str,
+}
+
+impl HttpsListener {
+    /// Serves TLS with `tls` on `listener`; `what` names it in logs.
+    pub fn new(
+        listener: tokio::net::TcpListener,
+        tls: Arc<ServerConfig>,
+        limits: HandshakeLimits,
+        what: &'static str,
+    ) -> io::Result<HttpsListener> {
+        let local = listener.local_addr()?;
+        let incoming = incoming(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            tls,
+            limits,
+        );
+        Ok(HttpsListener {
+            incoming: Box::pin(incoming),
+            local,
+            what,
+        })
+    }
+}
+
+impl axum::serve::Listener for HttpsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.incoming.next().await {
+                Some(Ok(tls)) => {
+                    let peer = tls
+                        .get_ref()
+                        .0
+                        .peer_addr()
+                        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+                    return (tls, peer);
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, listener = self.what, "could not accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // The accept loop ended; serve nothing more.
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
 }

@@ -45,6 +45,7 @@ const SUPPORT_ROLE: &[Action] = &[
     IssueGrantCertificate,
     GetVerificationKeys,
     ListSubprocessors,
+    ReadTiles,
 ];
 
 /// Support's calls, the alerts (root holders acknowledge and resolve)
@@ -69,6 +70,7 @@ const ROOT_ROLE: &[Action] = &[
     ListDeadLetters,
     RetryDeadLetter,
     ListSubprocessors,
+    ReadTiles,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -123,6 +125,8 @@ const ADMIN_ROLE: &[Action] = &[
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    ReadTiles,
+    ReadEntryBundles,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -150,6 +154,8 @@ const AUDITOR_ROLE: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    ReadTiles,
+    ReadEntryBundles,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -183,6 +189,7 @@ const TENANT: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    ReadTiles,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.
@@ -253,7 +260,8 @@ fn the_written_table_is_what_policy_authorize_decides() {
 
 #[tokio::test]
 async fn every_caller_times_every_rpc() {
-    let s = TestServer::start().await;
+    // The tile read API's two actions are HTTPS calls (`tile_call`).
+    let s = TestServer::start_with(|c| c.tiles.enabled = true).await;
     s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
 
     let mut rows = vec![
@@ -353,7 +361,10 @@ async fn every_caller_times_every_rpc() {
     for (i, row) in rows.iter_mut().enumerate() {
         for (j, action) in Action::ALL.into_iter().enumerate() {
             let expect_admitted = row.allows.contains(&action);
-            let result = call(&mut row.clients, action, &format!("m{i}x{j}")).await;
+            let result = match action {
+                ReadTiles | ReadEntryBundles => tile_call(&s, &row.actor, action).await,
+                _ => call(&mut row.clients, action, &format!("m{i}x{j}")).await,
+            };
             let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
             let cell_ok = if expect_admitted {
                 let who_ok = match (&result, action) {
@@ -436,6 +447,40 @@ async fn every_caller_times_every_rpc() {
 }
 
 // ---------------------------------------------------------------- helpers ---
+
+/// A tile read API call (HTTPS) as the matrix's `actor`, with a fresh
+/// certificate for the same principal: 403 is PERMISSION_DENIED, 200 and
+/// 404 (no tile there yet) are admissions.
+async fn tile_call(s: &TestServer, actor: &str, action: Action) -> Result<String, Status> {
+    let (kind, name) = actor.split_once('/').expect("kind/name");
+    let kind = match kind {
+        "staff" => PrincipalKind::Staff,
+        "auditor" => PrincipalKind::Auditor,
+        "tenant" => PrincipalKind::Tenant,
+        other => panic!("no principal kind {other}"),
+    };
+    let issued = s.issue(kind, name);
+    let path = match action {
+        ReadTiles => "/tile/0/000.p/1",
+        ReadEntryBundles => "/tile/entries/000.p/1",
+        _ => unreachable!("only the tile actions are HTTPS"),
+    };
+    let r = common::https::request_as(
+        s.ca.cert_pem(),
+        Some((&issued.cert_pem, &issued.key_pem)),
+        s.tiles_addr.expect("tiles on"),
+        "GET",
+        path,
+        None,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    match r.status {
+        200 | 404 => Ok(String::new()),
+        403 => Err(Status::permission_denied(r.body)),
+        other => Err(Status::unknown(format!("HTTP {other}: {}", r.body))),
+    }
+}
 
 /// One caller: its label, its actor string in the log, what the spec
 /// admits, its connection, and the rendered outcome per RPC.

@@ -143,10 +143,25 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     } else {
         None
     };
+    let tiles = if config.tiles.enabled {
+        Some(
+            tokio::net::TcpListener::bind(config.tiles.listen)
+                .await
+                .map_err(|e| {
+                    cli_err!(
+                        "cannot listen on {} (tiles.listen): {e}",
+                        config.tiles.listen
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
     let listeners = server::Listeners {
         grpc: listener,
         metrics,
         screen,
+        tiles,
     };
     server::run(config, Arc::new(SystemClock), listeners, shutdown_signal())
         .await

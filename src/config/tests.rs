@@ -49,6 +49,21 @@ fn the_screen_is_off_unless_configured() {
 }
 
 #[test]
+fn the_tile_api_is_off_and_private_unless_configured() {
+    let c: Config = toml::from_str(MINIMAL).unwrap();
+    assert!(!c.tiles.enabled);
+    assert!(!c.tiles.public_hashes);
+    let set = format!(
+        "{MINIMAL}\n[tiles]\nenabled = true\nlisten = \"0.0.0.0:9445\"\npublic_hashes = true\n"
+    );
+    let c: Config = toml::from_str(&set).unwrap();
+    assert!(c.tiles.enabled && c.tiles.public_hashes);
+    assert_eq!(c.tiles.listen.port(), 9445);
+    let typo = format!("{MINIMAL}\n[tiles]\npublic = true\n");
+    assert!(toml::from_str::<Config>(&typo).is_err());
+}
+
+#[test]
 fn the_shipped_example_config_is_valid() {
     let c: Config = toml::from_str(include_str!("../../deploy/daypass.example.toml")).unwrap();
     c.check().unwrap();

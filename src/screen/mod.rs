@@ -37,14 +37,14 @@ use axum::{
     routing::get,
     serve::IncomingStream,
 };
-use tokio::{net::TcpStream, sync::watch};
-use tokio_rustls::{rustls::ServerConfig, server::TlsStream};
-use tokio_stream::{Stream, StreamExt as _};
+use tokio::sync::watch;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_stream::StreamExt as _;
 
 use crate::{
     domain::{Name, SessionCookie},
     service::{Broker, BrokerError},
-    tls::HandshakeLimits,
+    tls::{HandshakeLimits, HttpsListener},
 };
 
 /// Fresh views are at least this far apart, however fast the log grows.
@@ -90,66 +90,21 @@ pub async fn serve(
     stopping: watch::Receiver<bool>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let local = listener.local_addr()?;
-    let incoming = crate::tls::incoming(
-        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-        tls,
-        limits,
-    );
     let app = router(broker, stopping);
     axum::serve(
-        TlsListener {
-            incoming: Box::pin(incoming),
-            local,
-        },
+        HttpsListener::new(listener, tls, limits, "the warning screen")?,
         app.into_make_service_with_connect_info::<Peer>(),
     )
     .with_graceful_shutdown(stop)
     .await
 }
 
-/// Finished TLS connections, as axum's listener.
-struct TlsListener {
-    incoming: std::pin::Pin<Box<dyn Stream<Item = std::io::Result<TlsStream<TcpStream>>> + Send>>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.incoming.next().await {
-                Some(Ok(tls)) => {
-                    let peer = tls
-                        .get_ref()
-                        .0
-                        .peer_addr()
-                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                    return (tls, peer);
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "the screen listener could not accept");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                // The accept loop ended; serve nothing more.
-                None => std::future::pending().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
 /// The browser's address.
 #[derive(Clone, Copy, Debug)]
 struct Peer(SocketAddr);
 
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+impl Connected<IncomingStream<'_, HttpsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, HttpsListener>) -> Self {
         Peer(*stream.remote_addr())
     }
 }

@@ -5,7 +5,8 @@
 //! gRPC health and reflection over mutual TLS (terminated by
 //! [`crate::tls`]), and, on its own plain-HTTP listener, metrics and
 //! health ([`crate::metrics`]), and on another, HTTPS, the office warning
-//! screen ([`crate::screen`]), until `shutdown` resolves. What it reads
+//! screen ([`crate::screen`]) and the log's tile read API
+//! ([`crate::tile_api`]), until `shutdown` resolves. What it reads
 //! before opening anything is [`startup`]'s. In-flight calls then drain
 //! (bounded by [`DRAIN_TIMEOUT`]), the stop is logged and the newest
 //! checkpoint saved. The webhook tasks ([`crate::notify`]) and the syslog
@@ -121,6 +122,8 @@ pub struct Listeners {
     pub metrics: Option<TcpListener>,
     /// HTTPS office warning screen ([`crate::screen`]); `None`: not served.
     pub screen: Option<TcpListener>,
+    /// HTTPS tile read API ([`crate::tile_api`]); `None`: not served.
+    pub tiles: Option<TcpListener>,
 }
 
 /// Serves until `shutdown` resolves.
@@ -160,9 +163,14 @@ async fn serve(
         client_ca,
         tls_config,
         screen_tls,
+        tiles_tls,
         log_key,
         gate,
-    } = load_startup(&config, listeners.screen.is_some())?;
+    } = load_startup(
+        &config,
+        listeners.screen.is_some(),
+        listeners.tiles.is_some(),
+    )?;
     // TLS is terminated by `tls::incoming` (handshake timeout and cap), so
     // tonic serves the finished streams.
     let server = Server::builder();
@@ -199,6 +207,7 @@ async fn serve(
         grpc: listener,
         metrics: metrics_listener,
         screen: screen_listener,
+        tiles: tiles_listener,
     } = listeners;
     let published_path = config.published_checkpoint_path();
     let declared = restore::declaration(&config.data_dir)?;
@@ -385,6 +394,7 @@ async fn serve(
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let stopping_rx_for_screen = stopping.clone();
+    let tiles_ca = client_ca.clone();
     let api = Api::new(broker.clone(), client_ca, stopping, notifier.clone());
     let router = server
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -452,6 +462,25 @@ async fn serve(
         }
         _ => None,
     };
+    let (stop_tiles, tiles_stopped) = oneshot::channel::<()>();
+    let tiles = match (tiles_listener, tiles_tls) {
+        (Some(l), Some(tls)) => {
+            tracing::info!(addr = ?l.local_addr().ok(), "serving the tile read API (HTTPS)");
+            let (broker, public) = (broker.clone(), config.tiles.public_hashes);
+            let limits = tls::HandshakeLimits::from(&config);
+            Some(tokio::spawn(async move {
+                let stopped = async {
+                    let _ = tiles_stopped.await;
+                };
+                if let Err(e) =
+                    crate::tile_api::serve(l, tls, limits, broker, tiles_ca, public, stopped).await
+                {
+                    tracing::warn!(error = %e, "the tile read API's listener failed");
+                }
+            }))
+        }
+        _ => None,
+    };
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     let serve = router.serve_with_incoming_shutdown(incoming, async {
         let _ = serving_stopped.await;
@@ -491,6 +520,12 @@ async fn serve(
     if let Some(screen) = screen {
         if tokio::time::timeout(DRAIN_TIMEOUT, screen).await.is_err() {
             tracing::warn!("the warning screen did not stop within {DRAIN_TIMEOUT:?}");
+        }
+    }
+    let _ = stop_tiles.send(());
+    if let Some(tiles) = tiles {
+        if tokio::time::timeout(DRAIN_TIMEOUT, tiles).await.is_err() {
+            tracing::warn!("the tile read API did not stop within {DRAIN_TIMEOUT:?}");
         }
     }
     let _ = stop_http.send(());

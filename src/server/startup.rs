@@ -16,11 +16,16 @@ pub(super) struct Startup {
     pub client_ca: Arc<ClientCa>,
     pub tls_config: Arc<tokio_rustls::rustls::ServerConfig>,
     pub screen_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    pub tiles_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     pub log_key: Arc<RotatingLogKey>,
     pub gate: Arc<Gate>,
 }
 
-pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup, ServerError> {
+pub(super) fn load_startup(
+    config: &Config,
+    want_screen: bool,
+    want_tiles: bool,
+) -> Result<Startup, ServerError> {
     let read = |what, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| ServerError::Read {
             what,
@@ -55,6 +60,13 @@ pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup
         ),
         false => None,
     };
+    let tiles_tls = match want_tiles {
+        true => Some(
+            tls::tile_server_config(&ca, &cert, &key)
+                .map_err(|e| ServerError::Tls(format!("the tile read API's TLS: {e}")))?,
+        ),
+        false => None,
+    };
     let log_key = Arc::new(load_log_keys(config)?);
     let gate = Arc::new(Gate::load(config).map_err(|e| ServerError::Gate(e.to_string()))?);
     crate::notify::check(&config.webhooks).map_err(|e| ServerError::Webhooks(e.to_string()))?;
@@ -64,6 +76,7 @@ pub(super) fn load_startup(config: &Config, want_screen: bool) -> Result<Startup
         client_ca,
         tls_config,
         screen_tls,
+        tiles_tls,
         log_key,
         gate,
     })
@@ -113,7 +126,7 @@ pub fn check_config(config: &Config) -> Result<(), ServerError> {
     config
         .check()
         .map_err(|e| ServerError::Config(e.to_string()))?;
-    load_startup(config, config.screen.enabled).map(drop)
+    load_startup(config, config.screen.enabled, config.tiles.enabled).map(drop)
 }
 
 /// Refuses a data directory its group or others may read (it holds every

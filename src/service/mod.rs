@@ -24,6 +24,7 @@ pub mod processing_documents;
 pub mod screens;
 pub mod staff;
 pub mod tenants;
+pub mod tiles;
 
 use std::sync::Arc;
 
@@ -217,6 +218,8 @@ pub struct Broker {
     location: location::LocationState,
     /// The register of processing, rebuilt from the log ([`processing`]).
     processing: processing::ProcessingBook,
+    /// When each caller's entry-bundle read was last logged ([`tiles`]).
+    bundle_reads: tiles::BundleReads,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -241,6 +244,7 @@ impl Broker {
             expiry: Arc::new(ExpiryIndex::default()),
             rates,
             refusals: RefusalLog::default(),
+            bundle_reads: tiles::BundleReads::default(),
             gate,
             streams: Slots::new(MAX_STREAMS_PER_PRINCIPAL),
             chain_check: tokio::sync::Semaphore::new(1),

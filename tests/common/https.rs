@@ -12,12 +12,14 @@ use tokio_rustls::{
     rustls::{self, RootCertStore, pki_types::CertificateDer, pki_types::pem::PemObject as _},
 };
 
-/// A response: status, headers (lowercase names) and body.
+/// A response: status, headers (lowercase names) and body (as text, and
+/// as the bytes it came as).
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -30,6 +32,11 @@ impl Response {
 }
 
 fn connector(ca_pem: &str) -> TlsConnector {
+    connector_as(ca_pem, None)
+}
+
+/// Trusting `ca_pem`, presenting `client` (certificate and key PEM) if given.
+fn connector_as(ca_pem: &str, client: Option<(&str, &str)>) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.expect("CA PEM")).expect("CA");
@@ -39,8 +46,19 @@ fn connector(ca_pem: &str) -> TlsConnector {
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match client {
+        None => config.with_no_client_auth(),
+        Some((cert, key)) => config
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("client cert PEM"),
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes())
+                    .expect("client key PEM"),
+            )
+            .expect("client identity"),
+    };
     TlsConnector::from(Arc::new(config))
 }
 
@@ -54,9 +72,22 @@ pub async fn request(
     cookie: Option<&str>,
     wait: Duration,
 ) -> Response {
+    request_as(ca_pem, None, addr, method, path, cookie, wait).await
+}
+
+/// [`request`], presenting `client` (certificate and key PEM) if given.
+pub async fn request_as(
+    ca_pem: &str,
+    client: Option<(&str, &str)>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    wait: Duration,
+) -> Response {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let mut tls = connector(ca_pem)
+    let mut tls = connector_as(ca_pem, client)
         .connect(name, tcp)
         .await
         .expect("TLS with the server's certificate");
@@ -69,8 +100,14 @@ pub async fn request(
     tls.write_all(req.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(wait, tls.read_to_end(&mut raw)).await;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let text = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let bytes = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let head = text.as_str();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -84,7 +121,8 @@ pub async fn request(
     Response {
         status,
         headers,
-        body: body.to_owned(),
+        body,
+        bytes,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct TestServer {
     /// The warning screen's HTTPS listener, when `config.screen.enabled`
     /// (the same port again after a restart).
     pub screen_addr: Option<SocketAddr>,
+    /// The tile read API's HTTPS listener, when `config.tiles.enabled`.
+    pub tiles_addr: Option<SocketAddr>,
     pub ca: CertificateAuthority,
     pub clock: ManualClock,
     pub dir: TempDir,
@@ -110,6 +112,7 @@ impl TestServer {
             webhooks: Vec::new(),
             syslog: Vec::new(),
             screen: Default::default(),
+            tiles: Default::default(),
         };
         tweak(&mut config);
         config.check().expect("valid test config");
@@ -118,6 +121,7 @@ impl TestServer {
             addr: "127.0.0.1:0".parse().expect("addr"),
             metrics_addr: None,
             screen_addr: None,
+            tiles_addr: None,
             ca,
             clock,
             dir,
@@ -145,6 +149,13 @@ impl TestServer {
         } else {
             None
         };
+        let tiles = if self.config.tiles.enabled {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            self.tiles_addr = Some(l.local_addr().expect("addr"));
+            Some(l)
+        } else {
+            None
+        };
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run_with_faults(
             self.config.clone(),
@@ -154,6 +165,7 @@ impl TestServer {
                 grpc: listener,
                 metrics: Some(metrics),
                 screen,
+                tiles,
             },
             async {
                 let _ = rx.await;

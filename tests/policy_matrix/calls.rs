@@ -383,6 +383,10 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             })
             .await
             .map(done),
+        // HTTPS, not gRPC: the matrix makes these with `tile_call`.
+        ReadTiles | ReadEntryBundles => Err(Status::unimplemented(
+            "the tile read API is HTTPS: see tile_call in tests/policy_matrix.rs",
+        )),
         // Nobody by that name: NOT_FOUND once admitted.
         LocateStaff => c
             .staff

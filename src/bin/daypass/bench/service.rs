@@ -184,6 +184,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
         webhooks: Vec::new(),
         syslog: Vec::new(),
         screen: Default::default(),
+        tiles: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
     let port = listener.local_addr().map_err(err)?.port();
@@ -195,6 +196,7 @@ pub(super) async fn start_server(dir: &std::path::Path, monitor: bool) -> Result
             grpc: listener,
             metrics: None,
             screen: None,
+            tiles: None,
         },
         async {
             let _ = stopped.await;
