@@ -163,10 +163,12 @@ pub fn parse_proven_line(line: &str) -> Result<(SealedEntry, Option<Vec<Hash>>),
         None => None,
         Some(s) => {
             let mut nonce = [0u8; NONCE_LEN];
-            hex::decode_to_slice(&s.nonce, &mut nonce)
-                .map_err(|_| "sealed.nonce: 24 hex digits".to_owned())?;
-            let ciphertext =
-                hex::decode(&s.ciphertext).map_err(|_| "sealed.ciphertext: hex".to_owned())?;
+            lower_hex(&s.nonce)
+                .and_then(|_| hex::decode_to_slice(&s.nonce, &mut nonce).ok())
+                .ok_or_else(|| "sealed.nonce: 24 lowercase hex digits".to_owned())?;
+            let ciphertext = lower_hex(&s.ciphertext)
+                .and_then(|_| hex::decode(&s.ciphertext).ok())
+                .ok_or_else(|| "sealed.ciphertext: lowercase hex".to_owned())?;
             let mut opened = std::collections::BTreeSet::new();
             for (k, v) in l.opened.unwrap_or_default() {
                 if details.contains_key(&k) {
@@ -202,10 +204,20 @@ pub fn parse_proven_line(line: &str) -> Result<(SealedEntry, Option<Vec<Hash>>),
 }
 
 fn parse_hash(s: &str, field: &str) -> Result<Hash, String> {
-    let bytes = hex::decode(s).map_err(|_| format!("{field} is not hex"))?;
+    let bytes = lower_hex(s)
+        .and_then(|_| hex::decode(s).ok())
+        .ok_or_else(|| format!("{field} is not lowercase hex"))?;
     bytes
         .try_into()
         .map_err(|_| format!("{field} is not 32 bytes"))
+}
+
+/// The format's hex is lowercase only (one spelling per value, as the
+/// reference verifier insists too); `None` for any other character.
+fn lower_hex(s: &str) -> Option<()> {
+    s.bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        .then_some(())
 }
 
 /// Outcome of a successful verification.
@@ -643,6 +655,21 @@ mod tests {
         assert!(parse_line(&twice).unwrap_err().contains("duplicate field"));
         let twice = line.replacen("\"grant\":", "\"grant\":\"g-x\",\"grant\":", 1);
         assert!(parse_line(&twice).unwrap_err().contains("appears twice"));
+    }
+
+    #[test]
+    fn hex_is_lowercase_only() {
+        let e = example().seal();
+        let line = to_json(&e).to_string();
+        assert!(parse_line(&line).is_ok());
+        let hash = hex::encode(e.hash);
+        let upper = line.replace(&hash, &hash.to_uppercase());
+        assert_ne!(upper, line, "the example's hash has letters");
+        assert!(parse_line(&upper).unwrap_err().contains("lowercase hex"));
+        assert!(lower_hex("0123456789abcdef").is_some());
+        for bad in ["A", "0x", " 0", "g"] {
+            assert!(lower_hex(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
