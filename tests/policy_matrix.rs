@@ -69,6 +69,7 @@ const ROOT_ROLE: &[Action] = &[
     ListDeadLetters,
     RetryDeadLetter,
     ListSubprocessors,
+    ReviewGrant,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -123,6 +124,8 @@ const ADMIN_ROLE: &[Action] = &[
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    ReviewGrant,
+    SetTenantBreakGlass,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -150,6 +153,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    ReviewGrant,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -183,6 +187,7 @@ const TENANT: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    ReviewGrant,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.
