@@ -141,7 +141,7 @@ pub enum TenantCommand {
         /// The registered tenant's name.
         name: String,
         /// on: support may open break-glass grants too; off: root holders only.
-        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
         allow_support: bool,
     },
 }
