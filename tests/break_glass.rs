@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{cli, *};
+use common::{cli, https, *};
 use daypass::{audit::SealedEntry, clock::Clock as _, identity::PrincipalKind, pb};
 use tonic::Code;
 
@@ -666,4 +666,80 @@ async fn the_break_glass_lengths_are_validated_at_config_load() {
     );
     let g = open(&mut rory, "acme", 0).await.unwrap();
     assert_eq!(g.duration_seconds, 900);
+}
+
+/// The warning screen shows a break-glass grant marked as such, and its
+/// alert among the open ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warning_screen_shows_it_loudly() {
+    let s = TestServer::start_with(|c| {
+        c.screen.enabled = true;
+        c.alerts.enabled = true;
+    })
+    .await;
+    let (ca, at) = (s.ca.cert_pem().to_owned(), s.screen_addr.expect("screen"));
+    let code = s
+        .admin()
+        .await
+        .screens
+        .pair_screen(pb::PairScreenRequest {
+            name: "office-wall".into(),
+            ttl_secs: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .code;
+    let paired = https::get(&ca, at, &format!("/pair?code={code}"), None).await;
+    let cookie = paired
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    s.add_tenant("acme", pb::ApprovalPolicy::Tenant, false)
+        .await;
+    let mut alice = s.enrol("alice", pb::Role::Support).await;
+    let mut rory = s.enrol("rory", pb::Role::Root).await;
+    let g = open(&mut rory, "acme", 0).await.unwrap();
+    s.wait_for("the break-glass alert", |e| {
+        e.entry.kind == "alert.raised"
+            && e.entry.details.get("rule").map(String::as_str) == Some("break-glass")
+    })
+    .await;
+    // An ordinary grant beside it, not marked.
+    s.admin()
+        .await
+        .tenants
+        .update_tenant(pb::UpdateTenantRequest {
+            name: "acme".into(),
+            approval: pb::ApprovalPolicy::Auto as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let o = request(&mut alice, "acme", "INC-8 routine").await;
+    let view = https::get(&ca, at, "/api/view", Some(&cookie)).await;
+    assert_eq!(view.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&view.body).unwrap();
+    let row = |id: &str| {
+        v["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not on the screen: {v}"))
+    };
+    assert_eq!(row(&g.id)["break_glass"], true);
+    assert_eq!(row(&o.id)["break_glass"], false);
+    let alerts = v["alerts"].as_array().unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["rule"] == "break-glass" && a["severity"] == "critical"),
+        "{v}"
+    );
+    // The page marks the row.
+    let page = https::get(&ca, at, "/screen.js", Some(&cookie)).await;
+    assert!(page.body.contains("BREAK-GLASS"), "{}", page.body);
 }
