@@ -743,3 +743,86 @@ async fn the_warning_screen_shows_it_loudly() {
     let page = https::get(&ca, at, "/screen.js", Some(&cookie)).await;
     assert!(page.body.contains("BREAK-GLASS"), "{}", page.body);
 }
+
+/// Access reports mark break-glass grants with their review state, list the
+/// unreviewed ones first, and still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_reports_mark_break_glass_grants_and_list_the_unreviewed() {
+    let s = TestServer::start().await;
+    s.add_tenant("acme", pb::ApprovalPolicy::Auto, false).await;
+    let mut rory = s.enrol("rory", pb::Role::Root).await;
+    let mut alice = s.enrol("alice", pb::Role::Support).await;
+    let mut admin = s.admin().await;
+    let t0 = s.clock.now();
+    let reviewed = open(&mut rory, "acme", 0).await.unwrap();
+    review(&mut admin, &reviewed.id, "unjustified")
+        .await
+        .unwrap();
+    release(&mut rory, &reviewed.id).await;
+    let unreviewed = open(&mut rory, "acme", 0).await.unwrap();
+    let plain = request(&mut alice, "acme", "INC-9 routine").await;
+
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("report");
+    let (from, to) = (
+        t0.plus_secs(-3600).to_rfc3339(),
+        t0.plus_secs(3600).to_rfc3339(),
+    );
+    let mut args: Vec<String> = [
+        "report",
+        "access",
+        "acme",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--out",
+        dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(s.cli_flags(work.path(), PrincipalKind::Staff, ADMIN));
+    cli::assert_ok(
+        &cli::run_async(work.path().to_owned(), args).await,
+        "report access",
+    );
+    let csv = std::fs::read_to_string(dir.join("grants.csv")).unwrap();
+    let header = csv.split("\r\n").next().unwrap();
+    assert!(
+        header.ends_with(",requested_seq,break_glass,review"),
+        "{header}"
+    );
+    let row = |id: &str| {
+        csv.split("\r\n")
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not in {csv}"))
+            .to_owned()
+    };
+    assert!(
+        row(&reviewed.id).contains(&format!(",true,unjustified by staff/{ADMIN} at ")),
+        "{csv}"
+    );
+    assert!(row(&unreviewed.id).ends_with(",true,unreviewed"), "{csv}");
+    assert!(row(&plain.id).ends_with(",false,"), "{csv}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let loud = html
+        .find("UNREVIEWED BREAK-GLASS GRANTS (1)")
+        .unwrap_or_else(|| panic!("{html}"));
+    let table = &html[loud..html.find("<h2>Grants (").unwrap()];
+    assert!(
+        table.contains(&unreviewed.id) && !table.contains(&reviewed.id),
+        "{table}"
+    );
+
+    let key = s.log_verifier().to_string();
+    let out = cli::run_async(
+        work.path().to_owned(),
+        ["report", "verify", dir.to_str().unwrap(), "--log-key", &key]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    )
+    .await;
+    cli::assert_ok(&out, "report verify");
+}
