@@ -34,6 +34,8 @@
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
 //! pending_ttl_secs = 3600
+//! break_glass_default_secs = 3600  # a break-glass grant's length when none is asked for
+//! break_glass_max_secs = 14400     # the longest break-glass grant; at most 86400 (24 h)
 //!
 //! [staff]
 //! max_root_holders = 2             # at most 2
@@ -448,6 +450,10 @@ pub struct GrantLimits {
     pub max_duration_secs: i64,
     /// How long a request waits for approval.
     pub pending_ttl_secs: i64,
+    /// A break-glass grant's length when the request asks for none (1 h).
+    pub break_glass_default_secs: i64,
+    /// The longest break-glass grant (4 h); never above 24 h.
+    pub break_glass_max_secs: i64,
 }
 
 impl Default for GrantLimits {
@@ -455,6 +461,8 @@ impl Default for GrantLimits {
         GrantLimits {
             max_duration_secs: MAX_GRANT_SECS,
             pending_ttl_secs: 3600,
+            break_glass_default_secs: 3600,
+            break_glass_max_secs: 4 * 3600,
         }
     }
 }
@@ -618,6 +626,19 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "grants.pending_ttl_secs must be between 1 and 604800 (7 days), not {}",
                 g.pending_ttl_secs
+            )));
+        }
+        if !(1..=MAX_GRANT_SECS).contains(&g.break_glass_max_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.break_glass_max_secs must be between 1 and {MAX_GRANT_SECS} (24 h), not {}",
+                g.break_glass_max_secs
+            )));
+        }
+        if !(1..=g.break_glass_max_secs).contains(&g.break_glass_default_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.break_glass_default_secs must be between 1 and grants.break_glass_max_secs \
+                 ({}), not {}",
+                g.break_glass_max_secs, g.break_glass_default_secs
             )));
         }
         self.alerts.check().map_err(ConfigError::Invalid)?;

@@ -5,7 +5,8 @@
 //! * the object-level checks ([`may_see`], [`may_decide`], [`may_revoke`],
 //!   [`may_read_entry`], [`may_read_tenant_log`],
 //!   [`may_release`], [`may_use`], [`may_see_incident`],
-//!   [`may_read_processing`], [`may_recertify`]): may this caller touch this particular grant or read
+//!   [`may_read_processing`], [`may_recertify`], [`may_break_glass`],
+//!   [`may_review`]): may this caller touch this particular grant or read
 //!   this particular log entry.
 //!
 //! Callers whose role gives no access to customer data (partnerships,
@@ -127,10 +128,12 @@ pub enum Action {
     ReadTiles,
     /// The tile read API's entry bundles: the whole log, as `GetEntries`.
     ReadEntryBundles,
+    ReviewGrant,
+    SetTenantBreakGlass,
 }
 
 impl Action {
-    pub const ALL: [Action; 60] = [
+    pub const ALL: [Action; 62] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -191,6 +194,8 @@ impl Action {
         Action::RecertifyStaff,
         Action::ReadTiles,
         Action::ReadEntryBundles,
+        Action::ReviewGrant,
+        Action::SetTenantBreakGlass,
     ];
 
     /// The RPC's name, as logged.
@@ -256,6 +261,8 @@ impl Action {
             Action::GetProcessingRecord => "GetProcessingRecord",
             Action::ListProcessingRecords => "ListProcessingRecords",
             Action::ProcessingRegisterDocument => "ProcessingRegisterDocument",
+            Action::ReviewGrant => "ReviewGrant",
+            Action::SetTenantBreakGlass => "SetTenantBreakGlass",
         }
     }
 }
@@ -322,6 +329,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                 | GetProcessingRecord
                 | ListProcessingRecords
                 | ProcessingRegisterDocument
+                | ReviewGrant
         ),
         Caller::Staff { role, .. } => match role {
             Role::Root
@@ -332,6 +340,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                         | ResolveAlert
                         | ListDeadLetters
                         | RetryDeadLetter
+                        | ReviewGrant
                 ) =>
             {
                 true
@@ -409,6 +418,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListProcessingRecords
                     | ProcessingRegisterDocument
                     | RecertifyStaff
+                    | ReviewGrant
+                    | SetTenantBreakGlass
             ),
             Role::Auditor => matches!(
                 action,
@@ -438,6 +449,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | GetProcessingRecord
                     | ListProcessingRecords
                     | ProcessingRegisterDocument
+                    | ReviewGrant
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -710,4 +722,49 @@ pub fn may_read_whole_processing_register(caller: &Caller) -> bool {
 /// Release: only the holder.
 pub fn may_release(caller: &Caller, grant: &Grant) -> bool {
     matches!(caller, Caller::Staff { name, .. } if grant.holder == *name)
+}
+
+/// Open a break-glass grant (active at once, whatever the tenant's
+/// approval policy): a root holder always; support only on a tenant that
+/// allows it (`tenant break-glass NAME --allow-support on`); nobody else.
+pub fn may_break_glass(role: Role, tenant: &crate::domain::TenantRecord) -> Result<(), String> {
+    match role {
+        Role::Root => Ok(()),
+        Role::Support if tenant.break_glass_support => Ok(()),
+        Role::Support => Err(format!(
+            "tenant {} lets only root holders open break-glass grants; ask a root holder, \
+             or request an ordinary grant",
+            tenant.name
+        )),
+        _ => Err(
+            "only root holders (and support, where the tenant allows it) open \
+             break-glass grants"
+                .into(),
+        ),
+    }
+}
+
+/// Review a break-glass grant afterwards: a second person, never its
+/// holder. Admins, auditors and root holders may review any; the grant's
+/// own tenant its own (another tenant's is hidden); support may not.
+pub fn may_review(caller: &Caller, grant: &Grant) -> Verdict {
+    match caller {
+        Caller::Tenant { name } if grant.tenant == *name => Verdict::Allowed,
+        Caller::Tenant { .. } => Verdict::Hidden,
+        Caller::Staff { name, .. } if grant.holder == *name => Verdict::Denied(
+            "the holder cannot review their own break-glass grant; a second person must \
+             (an admin, an auditor, another root holder or the tenant)",
+        ),
+        Caller::Staff {
+            role: Role::Admin | Role::Auditor | Role::Root,
+            ..
+        } => Verdict::Allowed,
+        Caller::Staff { .. } => Verdict::Denied("not permitted for this role"),
+    }
+}
+
+/// In the caller's review queue: a break-glass grant that opened, has no
+/// review yet, and the caller may review ([`may_review`]).
+pub fn awaits_review(caller: &Caller, grant: &Grant) -> bool {
+    grant.awaits_review() && may_review(caller, grant) == Verdict::Allowed
 }

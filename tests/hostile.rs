@@ -863,7 +863,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                     tenant: tenant.into(),
                     holder: holder.into(),
                     live_only: false,
-                    awaiting_me: false,
+                    ..Default::default()
                 })
                 .await;
             let says = if field == "tenant" {
@@ -1335,6 +1335,189 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
         r,
         Code::PermissionDenied,
         "only its own entries",
+    ));
+
+    // Break-glass: the request's flag, ReviewGrant, SetTenantBreakGlass and
+    // the review queue's filter.
+    for (what, seconds, says) in [
+        ("negative", -1, "positive"),
+        (
+            "over the break-glass maximum",
+            4 * 3600 + 1,
+            "break-glass maximum",
+        ),
+        ("huge", i64::MAX, "break-glass maximum"),
+    ] {
+        let r = alice
+            .grants
+            .request_grant(pb::RequestGrantRequest {
+                break_glass: true,
+                ..grant_request("acme", "INC-9 outage", seconds)
+            })
+            .await;
+        cases.push(case(
+            format!("RequestGrant break_glass: duration {what}"),
+            r,
+            Code::InvalidArgument,
+            says,
+        ));
+    }
+    let r = alice
+        .grants
+        .request_grant(pb::RequestGrantRequest {
+            break_glass: true,
+            ..grant_request("acme", "INC-9 outage", 0)
+        })
+        .await;
+    cases.push(case(
+        "RequestGrant break_glass: support, where the tenant does not allow it",
+        r,
+        Code::PermissionDenied,
+        "lets only root holders",
+    ));
+    let review = |id: &str, verdict: &str, note: &str| pb::ReviewGrantRequest {
+        grant_id: id.into(),
+        verdict: verdict.into(),
+        note: note.into(),
+    };
+    for (what, id) in bad_ids {
+        let r = admin
+            .grants
+            .review_grant(review(id, "justified", "ok"))
+            .await;
+        cases.push(case(
+            format!("ReviewGrant: {what}"),
+            r,
+            Code::InvalidArgument,
+            "malformed",
+        ));
+    }
+    for (what, id, verdict, note, code, says) in [
+        (
+            "empty verdict",
+            active.id.as_str(),
+            "",
+            "ok",
+            Code::InvalidArgument,
+            "verdict must be justified or unjustified",
+        ),
+        (
+            "verdict in capitals",
+            active.id.as_str(),
+            "JUSTIFIED",
+            "ok",
+            Code::InvalidArgument,
+            "verdict must be justified or unjustified",
+        ),
+        (
+            "verdict with a terminal escape",
+            active.id.as_str(),
+            "justified\u{1b}[2J",
+            "ok",
+            Code::InvalidArgument,
+            "verdict must be justified or unjustified",
+        ),
+        (
+            "1 KiB verdict",
+            active.id.as_str(),
+            kib.as_str(),
+            "ok",
+            Code::InvalidArgument,
+            "verdict must be justified or unjustified",
+        ),
+        (
+            "empty note",
+            active.id.as_str(),
+            "justified",
+            "",
+            Code::InvalidArgument,
+            "note is required",
+        ),
+        (
+            "note too long",
+            active.id.as_str(),
+            "justified",
+            long.as_str(),
+            Code::InvalidArgument,
+            "note is longer than 500",
+        ),
+        (
+            "note with a newline",
+            active.id.as_str(),
+            "justified",
+            "ok\nforged line",
+            Code::InvalidArgument,
+            "note must not contain control characters",
+        ),
+        (
+            "unknown id",
+            unknown_id,
+            "justified",
+            "ok",
+            Code::NotFound,
+            "not found",
+        ),
+        (
+            "an ordinary grant",
+            active.id.as_str(),
+            "justified",
+            "ok",
+            Code::FailedPrecondition,
+            "not a break-glass grant",
+        ),
+        (
+            "message over 1 MiB",
+            active.id.as_str(),
+            "justified",
+            big.as_str(),
+            Code::OutOfRange,
+            "message",
+        ),
+    ] {
+        let r = admin.grants.review_grant(review(id, verdict, note)).await;
+        cases.push(case(format!("ReviewGrant: {what}"), r, code, says));
+    }
+    for (what, name) in bad_names {
+        let r = admin
+            .tenants
+            .set_tenant_break_glass(pb::SetTenantBreakGlassRequest {
+                tenant: name.into(),
+                allow_support: true,
+            })
+            .await;
+        cases.push(case(
+            format!("SetTenantBreakGlass: {what}"),
+            r,
+            Code::InvalidArgument,
+            "invalid name",
+        ));
+    }
+    let r = admin
+        .tenants
+        .set_tenant_break_glass(pb::SetTenantBreakGlassRequest {
+            tenant: "nosuch".into(),
+            allow_support: true,
+        })
+        .await;
+    cases.push(case(
+        "SetTenantBreakGlass: unknown tenant",
+        r,
+        Code::NotFound,
+        "does not exist",
+    ));
+    let r = admin
+        .grants
+        .list_grants(pb::ListGrantsRequest {
+            awaiting_me: true,
+            awaiting_review: true,
+            ..Default::default()
+        })
+        .await;
+    cases.push(case(
+        "ListGrants: both queues at once",
+        r,
+        Code::InvalidArgument,
+        "two different queues",
     ));
 
     assert_refused_as_specified(&cases);

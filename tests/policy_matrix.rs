@@ -71,6 +71,7 @@ const ROOT_ROLE: &[Action] = &[
     RetryDeadLetter,
     ListSubprocessors,
     ReadTiles,
+    ReviewGrant,
 ];
 
 const ADMIN_ROLE: &[Action] = &[
@@ -127,6 +128,8 @@ const ADMIN_ROLE: &[Action] = &[
     RecertifyStaff,
     ReadTiles,
     ReadEntryBundles,
+    ReviewGrant,
+    SetTenantBreakGlass,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -156,6 +159,7 @@ const AUDITOR_ROLE: &[Action] = &[
     ProcessingRegisterDocument,
     ReadTiles,
     ReadEntryBundles,
+    ReviewGrant,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer
@@ -190,6 +194,7 @@ const TENANT: &[Action] = &[
     ListProcessingRecords,
     ProcessingRegisterDocument,
     ReadTiles,
+    ReviewGrant,
 ];
 
 /// Offboarded, unenrolled, unregistered or wrong-kind principals.

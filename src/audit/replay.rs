@@ -49,6 +49,10 @@ pub struct GrantStory {
     pub expiry_unlogged: bool,
     /// Times the tenant's validation admitted the holder.
     pub validations_allowed: u64,
+    /// Opened in an emergency without approval (`break_glass`).
+    pub break_glass: bool,
+    /// Its review (`grant.reviewed`): verdict, reviewer, when.
+    pub review: Option<(String, String, Timestamp)>,
 }
 
 /// One access the tenant recorded.
@@ -98,6 +102,8 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                     validations_allowed: 0,
                     expires_at: None,
                     expiry_unlogged: false,
+                    break_glass: detail("break_glass") == "true",
+                    review: None,
                 },
             );
             continue;
@@ -148,6 +154,9 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
                 })
             }
             "validation.allowed" => story.validations_allowed += 1,
+            "grant.reviewed" => {
+                story.review = Some((detail("verdict"), e.actor.clone(), e.timestamp));
+            }
             _ => {}
         }
     }
@@ -177,6 +186,15 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
         .collect();
     out.sort_by_key(|s| s.requested_at);
     out
+}
+
+/// A break-glass grant's review state, in words: `unreviewed`, or
+/// `justified by staff/carol at …`.
+pub fn review_text(s: &GrantStory) -> String {
+    match &s.review {
+        None => "unreviewed".into(),
+        Some((verdict, by, at)) => format!("{verdict} by {by} at {at}"),
+    }
 }
 
 /// One alert's story: raised by the monitor, then acknowledged and
@@ -334,6 +352,9 @@ pub fn render(stories: &[GrantStory]) -> String {
             s.outcome.as_deref().unwrap_or("live")
         );
         let _ = writeln!(out, "  grant   {}", s.grant);
+        if s.break_glass {
+            let _ = writeln!(out, "  BREAK-GLASS {}", review_text(s));
+        }
         let _ = writeln!(out, "  why     {}", s.reason);
         if !s.reason_code.is_empty() {
             let _ = writeln!(out, "  code    {}", s.reason_code);

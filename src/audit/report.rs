@@ -228,7 +228,7 @@ pub const GRANTS_FILE: &str = "grants.csv";
 pub const ACCESSES_FILE: &str = "accesses.csv";
 
 /// The columns of `grants.csv`.
-pub const GRANT_COLUMNS: [&str; 13] = [
+pub const GRANT_COLUMNS: [&str; 15] = [
     "grant",
     "holder",
     "reason",
@@ -242,6 +242,8 @@ pub const GRANT_COLUMNS: [&str; 13] = [
     "accesses",
     "validations_allowed",
     "requested_seq",
+    "break_glass",
+    "review",
 ];
 
 /// The columns of `accesses.csv`.
@@ -394,7 +396,8 @@ pub fn coverage_text(anchor: &Anchor, coverage: Coverage) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:80em}\
 table{border-collapse:collapse;margin-bottom:1.5em}\
 th,td{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}\
-th{background:#eee}dt{font-weight:bold}pre{background:#f4f4f4;padding:.5em}";
+th{background:#eee}dt{font-weight:bold}pre{background:#f4f4f4;padding:.5em}\
+.alarm{color:#b00}";
 
 fn html(c: &Content, entries: usize, note: &str, cp: &Checkpoint) -> String {
     let a = c.anchor;
@@ -424,6 +427,31 @@ fn html(c: &Content, entries: usize, note: &str, cp: &Checkpoint) -> String {
         a.seq,
         esc(&coverage_text(a, c.coverage)),
     );
+    let unreviewed: Vec<&GrantStory> = c
+        .stories
+        .iter()
+        .filter(|s| s.break_glass && s.review.is_none())
+        .collect();
+    if !unreviewed.is_empty() {
+        let _ = write!(
+            h,
+            "<h2 class=\"alarm\">UNREVIEWED BREAK-GLASS GRANTS ({})</h2>\n<p>Opened in an emergency \
+             without approval, and not yet reviewed by a second person (<code>daypass grant review</code>).</p>\n",
+            unreviewed.len()
+        );
+        table(
+            &mut h,
+            &["grant", "holder", "activated_at", "reason"],
+            unreviewed.iter().map(|s| {
+                vec![
+                    s.grant.clone(),
+                    s.holder.clone(),
+                    opt_time(s.activated_at),
+                    s.reason.clone(),
+                ]
+            }),
+        );
+    }
     let _ = write!(
         h,
         "<h2>Grants ({})</h2>\n<p>Every grant for this tenant whose life (request to end) overlaps the period.</p>\n",
@@ -490,7 +518,7 @@ fn table(h: &mut String, head: &[&str], rows: impl Iterator<Item = Vec<String>>)
     h.push_str("</table>\n");
 }
 
-fn grant_row(s: &GrantStory) -> [String; 13] {
+fn grant_row(s: &GrantStory) -> [String; 15] {
     [
         s.grant.clone(),
         s.holder.clone(),
@@ -505,6 +533,12 @@ fn grant_row(s: &GrantStory) -> [String; 13] {
         s.accesses.len().to_string(),
         s.validations_allowed.to_string(),
         s.requested_seq.to_string(),
+        s.break_glass.to_string(),
+        if s.break_glass {
+            replay::review_text(s)
+        } else {
+            String::new()
+        },
     ]
 }
 

@@ -23,6 +23,7 @@
 //! without it.
 
 mod alerts;
+mod break_glass;
 pub mod incidents;
 pub mod scopes;
 mod staff;
@@ -45,6 +46,8 @@ use crate::{
 pub struct Rules {
     pub max_root_holders: u32,
     pub max_grant_secs: i64,
+    /// The longest a break-glass grant may last.
+    pub max_break_glass_secs: i64,
 }
 
 impl Default for Rules {
@@ -52,6 +55,7 @@ impl Default for Rules {
         Rules {
             max_root_holders: 2,
             max_grant_secs: MAX_GRANT_SECS,
+            max_break_glass_secs: MAX_GRANT_SECS,
         }
     }
 }
@@ -139,7 +143,8 @@ impl LogState {
             | EventKind::TenantUpdated
             | EventKind::TenantTerminated
             | EventKind::TenantShredded
-            | EventKind::TenantJustificationSet => self.tenant_changed(kind, e)?,
+            | EventKind::TenantJustificationSet
+            | EventKind::TenantBreakGlassSet => self.tenant_changed(kind, e)?,
             EventKind::GrantRequested => self.requested(e)?,
             EventKind::GrantActivated => {
                 let max = self.rules.max_grant_secs;
@@ -151,7 +156,30 @@ impl LogState {
                         g.grant.state.as_str()
                     ));
                 }
-                if let Some(policy) = g.grant.approval {
+                let break_glass = e.details.get(detail::BREAK_GLASS).map(String::as_str)
+                    == Some("true");
+                if break_glass != g.grant.break_glass {
+                    return Err(format!(
+                        "grant {} is activated {} break_glass, but it was requested {}",
+                        g.grant.id,
+                        if break_glass { "with" } else { "without" },
+                        if g.grant.break_glass {
+                            "as a break-glass grant"
+                        } else {
+                            "as an ordinary one"
+                        }
+                    ));
+                }
+                if break_glass
+                    && (now != g.grant.requested_at
+                        || e.actor != format!("staff/{}", g.grant.holder))
+                {
+                    return Err(format!(
+                        "break-glass grant {} is activated by {} at {now}: only by its holder, at its request",
+                        g.grant.id, e.actor
+                    ));
+                }
+                if let Some(policy) = g.grant.approval.filter(|_| !break_glass) {
                     if !policy.satisfied(&g.grant.approvals) {
                         return Err(format!(
                             "grant {} is activated without the approval of {} (policy {})",
@@ -357,6 +385,7 @@ impl LogState {
             | EventKind::SubprocessorObjected
             | EventKind::TenantCountriesSet => {}
             EventKind::ProcessingRecorded => self.processing_recorded(e)?,
+            EventKind::GrantReviewed => self.reviewed(e)?,
             EventKind::AlertRaised => self.alert_raised(e)?,
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?
@@ -457,6 +486,10 @@ impl LogState {
                 "grant {id} is requested without a reason code, which tenant {tenant} requires"
             ));
         }
+        let break_glass = e.details.get(detail::BREAK_GLASS).map(String::as_str) == Some("true");
+        if break_glass {
+            self.may_break_glass(&id, &holder, &tenant, duration_secs)?;
+        }
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -486,6 +519,8 @@ impl LogState {
             approval,
             approvals: Vec::new(),
             reason_code,
+            break_glass,
+            review: None,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(

@@ -16,7 +16,8 @@ pub enum GrantCommand {
     /// Ask for access to a tenant.
     #[command(after_help = "Examples:\n  \
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
-        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob")]
+        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob\n  \
+        daypass grant request globex --break-glass --reason \"INC-44: outage, database down\" --duration 30m --as root1")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
         tenant: String,
@@ -31,9 +32,16 @@ pub enum GrantCommand {
         /// or security (mandatory for tenants that require one).
         #[arg(long, value_name = "CODE", value_parser = parse_reason_code)]
         code: Option<String>,
-        /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
+        /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h;
+        /// with --break-glass, default 1h and maximum 4h unless configured).
         #[arg(long, value_parser = parse_duration)]
         duration: Option<i64>,
+        /// An emergency: active at once, whatever the tenant's approval
+        /// policy (root holders; support where the tenant allows it). It is
+        /// logged loudly, raises an alert and must be reviewed afterwards by
+        /// a second person.
+        #[arg(long)]
+        break_glass: bool,
     },
     /// List the grants you may see.
     List {
@@ -48,11 +56,33 @@ pub enum GrantCommand {
         live: bool,
     },
     /// The requests that wait for your decision, oldest first, with their
-    /// age, the time left to decide and who else must approve.
+    /// age, the time left to decide and who else must approve; with
+    /// --reviews, the break-glass grants that wait for your review.
     #[command(after_help = "Examples:\n  \
         daypass grant pending --as bob\n  \
-        daypass grant approve g-0123456789abcdef01234567 --as bob")]
-    Pending,
+        daypass grant approve g-0123456789abcdef01234567 --as bob\n  \
+        daypass grant pending --reviews --as ada")]
+    Pending {
+        /// The break-glass grants not yet reviewed that you may review,
+        /// oldest first, with their age.
+        #[arg(long)]
+        reviews: bool,
+    },
+    /// Review a break-glass grant afterwards (a second person, never its
+    /// holder: an admin, an auditor, another root holder, or the tenant).
+    #[command(after_help = "Example:\n  \
+        daypass grant review g-0123456789abcdef01234567 --verdict justified \
+        --note \"INC-44 confirmed: database outage\" --as ada")]
+    Review {
+        /// The break-glass grant's id (g-…).
+        id: String,
+        /// justified or unjustified (an unjustified verdict raises an alert).
+        #[arg(long, value_parser = ["justified", "unjustified"])]
+        verdict: String,
+        /// What you found (mandatory, logged).
+        #[arg(long)]
+        note: String,
+    },
     /// Show one grant.
     Show {
         /// The grant's id (g-…).
@@ -127,6 +157,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             ticket,
             code,
             duration,
+            break_glass,
         } => {
             let duration_seconds = duration.unwrap_or_default();
             let g = c
@@ -137,10 +168,17 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     ticket,
                     duration_seconds,
                     reason_code: code.unwrap_or_default(),
+                    break_glass,
                 })
                 .await?
                 .into_inner();
-            let headline = if output::state(g.state) == "active" {
+            let headline = if g.break_glass {
+                format!(
+                    "BREAK-GLASS grant {} is active until {}: this is logged, raises an alert and must be reviewed",
+                    g.id,
+                    output::time(g.expires_at_ms)
+                )
+            } else if output::state(g.state) == "active" {
                 format!(
                     "grant {} is active until {}",
                     g.id,
@@ -166,7 +204,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     tenant,
                     holder,
                     live_only: live,
-                    awaiting_me: false,
+                    ..Default::default()
                 })
                 .await?
                 .into_inner();
@@ -210,29 +248,39 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             };
             show(&g, &headline);
         }
-        GrantCommand::Pending => {
+        GrantCommand::Pending { reviews } => {
             let r = c
                 .grants
                 .list_grants(pb::ListGrantsRequest {
-                    awaiting_me: true,
+                    awaiting_me: !reviews,
+                    awaiting_review: reviews,
                     ..Default::default()
                 })
                 .await?
                 .into_inner();
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             if json_out {
                 println!(
                     "{:#}",
                     json!(r.grants.iter().map(output::grant_json).collect::<Vec<_>>())
                 );
+            } else if reviews {
+                print!("{}", output::reviews_table(&r.grants, now));
             } else {
-                print!(
-                    "{}",
-                    output::pending_table(
-                        &r.grants,
-                        crate::clock::Clock::now(&crate::clock::SystemClock)
-                    )
-                );
+                print!("{}", output::pending_table(&r.grants, now));
             }
+        }
+        GrantCommand::Review { id, verdict, note } => {
+            let g = c
+                .grants
+                .review_grant(pb::ReviewGrantRequest {
+                    grant_id: id,
+                    verdict,
+                    note,
+                })
+                .await?
+                .into_inner();
+            show(&g, &format!("reviewed break-glass grant {}", g.id));
         }
         GrantCommand::Deny { id, note } => {
             let g = c

@@ -133,7 +133,52 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "approval": approval(g.approval),
         "approvals": g.approvals.iter().map(|a| json!({"by": a.by, "at": time_json(a.at_ms)})).collect::<Vec<_>>(),
         "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
+        "break_glass": g.break_glass,
+        "review": g.review.as_ref().map(|r| json!({
+            "by": r.by, "at": time_json(r.at_ms), "verdict": r.verdict, "note": r.note,
+        })),
     })
+}
+
+/// The review queue: break-glass grants that wait for the caller's
+/// review, oldest first, with their age (since they opened).
+pub fn reviews_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> String {
+    if grants.is_empty() {
+        return "no break-glass grant waits for your review\n".into();
+    }
+    let mut t = Table::new(vec![
+        "ID", "TENANT", "HOLDER", "OPENED", "AGE", "STATE", "REASON",
+    ]);
+    for g in grants {
+        t.row(vec![
+            g.id.clone(),
+            g.tenant.clone(),
+            g.holder.clone(),
+            time(g.activated_at_ms),
+            minutes(now.millis() - g.activated_at_ms),
+            state(g.state).into(),
+            crate::identity::truncate(&g.reason, 50),
+        ]);
+    }
+    t.render()
+}
+
+/// `45m`, `3h05m`.
+fn minutes(ms: i64) -> String {
+    let m = ms.max(0) / 60_000;
+    if m >= 60 {
+        format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
+}
+
+/// A grant's break-glass mark and review, in words.
+pub fn review_state(g: &pb::Grant) -> String {
+    match &g.review {
+        None => "UNREVIEWED: a second person must review it (`daypass grant review`)".into(),
+        Some(r) => format!("{} by {} at {}", r.verdict, r.by, time(r.at_ms)),
+    }
 }
 
 /// Who must still approve a pending grant, in words.
@@ -211,7 +256,11 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
             g.id.clone(),
             g.tenant.clone(),
             g.holder.clone(),
-            state(g.state).into(),
+            if g.break_glass {
+                format!("{} BREAK-GLASS", state(g.state))
+            } else {
+                state(g.state).into()
+            },
             time(until),
             // When it left pending/active: revoked, released, denied,
             // expired (at its deadline); "-" while live.
@@ -229,6 +278,13 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("tenant", g.tenant.clone());
     add("holder", g.holder.clone());
     add("state", state(g.state).into());
+    if g.break_glass {
+        add("BREAK-GLASS", "opened at once, without approval".into());
+        add("review", review_state(g));
+        if let Some(r) = g.review.as_ref().filter(|r| !r.note.is_empty()) {
+            add("review note", r.note.clone());
+        }
+    }
     add("reason", g.reason.clone());
     if !g.reason_code.is_empty() {
         add("reason code", g.reason_code.clone());
@@ -366,6 +422,7 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
         "allowed_countries": t.allowed_countries, "own_countries": t.own_countries,
         "ticket_pattern": (!t.ticket_pattern.is_empty()).then_some(&t.ticket_pattern),
         "require_reason_code": t.require_reason_code,
+        "break_glass_support": t.break_glass_support,
         "objections": t.objections.iter().map(|o| json!({
             "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
         })).collect::<Vec<_>>(),
@@ -398,7 +455,7 @@ pub fn subprocessors_table(list: &[pb::Subprocessor], notice_days: u32) -> Strin
 /// `acme (approval: auto, ticket optional)`.
 pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
-        "{} (approval: {}, ticket {}{}{}{})",
+        "{} (approval: {}, ticket {}{}{}{}{})",
         t.name,
         approval(t.approval),
         if t.require_ticket {
@@ -418,6 +475,11 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
         },
         if t.require_declaration {
             ", confidentiality declaration required"
+        } else {
+            ""
+        },
+        if t.break_glass_support {
+            ", support may break glass"
         } else {
             ""
         }

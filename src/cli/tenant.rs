@@ -132,6 +132,27 @@ pub enum TenantCommand {
         #[command(subcommand)]
         command: SubprocessorCommand,
     },
+    /// Whether support staff may open break-glass grants for a tenant
+    /// (admin; root holders always may).
+    #[command(after_help = "Examples:\n  \
+        daypass tenant break-glass globex --allow-support on --as ada\n  \
+        daypass tenant break-glass globex --allow-support off --as ada")]
+    BreakGlass {
+        /// The registered tenant's name.
+        name: String,
+        /// on: support may open break-glass grants too; off: root holders only.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+        allow_support: bool,
+    },
+}
+
+/// `on`/`off` (also `true`/`false`).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("give on or off, not {s:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,6 +371,32 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                         .collect::<Vec<_>>()
                 ),
                 &output::tenants_table(&r.tenants),
+            );
+        }
+        TenantCommand::BreakGlass {
+            name,
+            allow_support,
+        } => {
+            let t = c
+                .tenants
+                .set_tenant_break_glass(pb::SetTenantBreakGlassRequest {
+                    tenant: name,
+                    allow_support,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!(
+                    "updated tenant {}: {} open break-glass grants\n",
+                    t.name,
+                    if t.break_glass_support {
+                        "root holders and support may"
+                    } else {
+                        "only root holders may"
+                    }
+                ),
             );
         }
         TenantCommand::Terminate { .. } | TenantCommand::Processing { .. } => {

@@ -111,10 +111,16 @@ pub enum Rule {
     /// server's `incident.notification_overdue`).
     #[serde(rename = "breach-notification-overdue")]
     BreachNotificationOverdue,
+    /// A break-glass grant opened (every one, not a setting).
+    #[serde(rename = "break-glass")]
+    BreakGlass,
+    /// A break-glass grant was reviewed as unjustified.
+    #[serde(rename = "break-glass-unjustified")]
+    BreakGlassUnjustified,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 13] = [
+    pub const ALL: [Rule; 15] = [
         Rule::OffHours,
         Rule::ManyTenants,
         Rule::RenewalChain,
@@ -128,6 +134,8 @@ impl Rule {
         Rule::StoreUnwritable,
         Rule::LogStalled,
         Rule::BreachNotificationOverdue,
+        Rule::BreakGlass,
+        Rule::BreakGlassUnjustified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +153,8 @@ impl Rule {
             Rule::StoreUnwritable => "store-unwritable",
             Rule::LogStalled => "log-stalled",
             Rule::BreachNotificationOverdue => "breach-notification-overdue",
+            Rule::BreakGlass => "break-glass",
+            Rule::BreakGlassUnjustified => "break-glass-unjustified",
         }
     }
 

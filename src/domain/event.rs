@@ -63,10 +63,12 @@ pub enum EventKind {
     ProcessingRecorded,
     StaffRecertified,
     TenantJustificationSet,
+    GrantReviewed,
+    TenantBreakGlassSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 48] = [
+    pub const ALL: [EventKind; 50] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -115,6 +117,8 @@ impl EventKind {
         EventKind::ProcessingRecorded,
         EventKind::StaffRecertified,
         EventKind::TenantJustificationSet,
+        EventKind::GrantReviewed,
+        EventKind::TenantBreakGlassSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -168,6 +172,8 @@ impl EventKind {
             EventKind::ProcessingRecorded => "processing.recorded",
             EventKind::StaffRecertified => "staff.recertified",
             EventKind::TenantJustificationSet => "tenant.justification_set",
+            EventKind::GrantReviewed => "grant.reviewed",
+            EventKind::TenantBreakGlassSet => "tenant.break_glass_set",
         }
     }
 
@@ -286,6 +292,14 @@ pub mod detail {
     /// and whether its requests need a reason code.
     pub const TICKET_PATTERN: &str = "ticket_pattern";
     pub const REQUIRE_REASON_CODE: &str = "require_reason_code";
+    /// `grant.requested` and `grant.activated` of a break-glass grant:
+    /// `true` (absent on every other grant's entries).
+    pub const BREAK_GLASS: &str = "break_glass";
+    /// `grant.reviewed`: `justified` or `unjustified` (its `note` is sealed).
+    pub const VERDICT: &str = "verdict";
+    /// `tenant.break_glass_set`: may support staff open break-glass grants
+    /// for the tenant (`true`/`false`).
+    pub const ALLOW_SUPPORT: &str = "allow_support";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

@@ -10,7 +10,12 @@
 //!                                 ├─ deny ─▶ Denied
 //!                                 ├─ release ▶ Released
 //!                                 └─ pending TTL ▶ RequestExpired
+//! break-glass ─▶ Active (at once, whatever the policy) ─▶ … ─▶ review
 //! ```
+//!
+//! A break-glass grant ([`Grant::break_glass`]) skips approval and is
+//! reviewed afterwards by a second person ([`Grant::review`]); the review
+//! does not change its state.
 //!
 //! The 24 hours start at activation. Validity is always decided against the
 //! injected clock ([`Grant::is_valid_at`]), never by the stored state alone,
@@ -24,6 +29,7 @@ use super::{
     event::{Draft, EventKind, detail},
     ids::{Actor, GrantId, Name},
     justification::ReasonCode,
+    review::{GrantReview, ReviewNote, ReviewVerdict},
     tenant::{Approval, GrantApproval},
     text::{Note, Reason, Ticket},
 };
@@ -122,6 +128,12 @@ pub struct Grant {
     /// The request's category, if it gave one ([`Grant::set_reason_code`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<ReasonCode>,
+    /// Opened in an emergency without approval ([`Grant::break_glass`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+    /// A break-glass grant's review, once a second person gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<GrantReview>,
 }
 
 impl Grant {
@@ -227,6 +239,8 @@ impl Grant {
             approval: Some(approval),
             approvals: Vec::new(),
             reason_code: None,
+            break_glass: false,
+            review: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -346,6 +360,65 @@ impl Grant {
         self.draft(&Actor::System, kind)
             .with(detail::EXPIRED_AT, deadline)
     }
+
+    /// A request (`requested`, from [`Grant::request`]) opened in an
+    /// emergency: active at once, by the holder, whatever the approval
+    /// policy. Both entries carry `break_glass = true`.
+    pub fn break_glass(&mut self, now: Timestamp, actor: &Actor, requested: Draft) -> [Draft; 2] {
+        self.break_glass = true;
+        let requested = requested.with(detail::BREAK_GLASS, true);
+        let activated = self.activate(now, actor).with(detail::BREAK_GLASS, true);
+        [requested, activated]
+    }
+
+    /// A second person's review of a break-glass grant (the caller checked
+    /// that it may be reviewed, [`Grant::reviewable`]).
+    pub fn review(
+        &mut self,
+        now: Timestamp,
+        actor: &Actor,
+        verdict: ReviewVerdict,
+        note: &ReviewNote,
+    ) -> Draft {
+        self.review = Some(GrantReview {
+            by: actor.to_string(),
+            at: now,
+            verdict,
+            note: note.to_string(),
+        });
+        self.draft(actor, EventKind::GrantReviewed)
+            .with(detail::VERDICT, verdict)
+            .with(detail::NOTE, note)
+    }
+
+    /// Why this grant cannot be reviewed (now), if so: only a break-glass
+    /// grant, once it opened, once.
+    pub fn reviewable(&self) -> Result<(), String> {
+        if !self.break_glass {
+            return Err(format!(
+                "grant {} is not a break-glass grant: only those are reviewed",
+                self.id
+            ));
+        }
+        if self.activated_at.is_none() {
+            return Err(format!("grant {} has not opened yet", self.id));
+        }
+        if let Some(r) = &self.review {
+            return Err(format!(
+                "grant {} was already reviewed by {} on {} ({}); a grant is reviewed once",
+                self.id,
+                r.by,
+                r.at.to_rfc3339(),
+                r.verdict
+            ));
+        }
+        Ok(())
+    }
+
+    /// A break-glass grant that opened and waits for its review.
+    pub fn awaits_review(&self) -> bool {
+        self.break_glass && self.activated_at.is_some() && self.review.is_none()
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +445,8 @@ mod tests {
             approval: Some(Approval::Auto),
             approvals: Vec::new(),
             reason_code: None,
+            break_glass: false,
+            review: None,
         }
     }
 

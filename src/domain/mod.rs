@@ -14,6 +14,7 @@ pub mod incident;
 pub mod justification;
 pub mod location;
 pub mod processing;
+pub mod review;
 pub mod screen;
 pub mod staff;
 pub mod tenant;
@@ -28,6 +29,7 @@ pub use self::{
     justification::{Justification, ReasonCode, TicketPattern},
     location::{Country, Location, Organisation, Subprocessor},
     processing::ProcessingRecord,
+    review::{GrantReview, ReviewNote, ReviewVerdict},
     screen::{ScreenRecord, ScreenRefusal, SessionCookie},
     staff::{Declaration, Role, StaffRecord},
     tenant::{Approval, GrantApproval, TenantRecord},

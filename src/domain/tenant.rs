@@ -137,6 +137,10 @@ pub struct TenantRecord {
     /// (`tenant.justification_set`; default in older records).
     #[serde(default, skip_serializing_if = "is_default")]
     pub justification: Justification,
+    /// Support staff (not only root holders) may open break-glass grants
+    /// for it (`tenant.break_glass_set`; off in older records).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass_support: bool,
 }
 
 fn is_default(j: &Justification) -> bool {

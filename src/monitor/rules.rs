@@ -10,6 +10,10 @@
 //! were offboarded) comes from the staff registry through [`Directory`];
 //! roles never change and offboarding is timestamped, so the answer does
 //! not depend on when it is asked.
+//!
+//! Two rules are not settings and always raise, once per entry: every
+//! break-glass opening (`break-glass`) and every review that judges one
+//! unjustified (`break-glass-unjustified`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -109,6 +113,41 @@ impl Rules {
                 &e.actor,
                 &e.tenant,
                 format!("root holder {} did {}", e.actor, e.kind),
+                vec![e.seq],
+            ));
+        }
+
+        // Break-glass: not settings, always raised, every time (no
+        // cool-down): an emergency grant opened, and one judged unjustified.
+        let detail_is = |k: &str, v: &str| e.details.get(k).map(String::as_str) == Some(v);
+        if kind == EventKind::GrantActivated && detail_is(detail::BREAK_GLASS, "true") {
+            out.push(self.finding(
+                Rule::BreakGlass,
+                Severity::Critical,
+                &format!("staff/{holder}"),
+                &e.tenant,
+                format!(
+                    "BREAK-GLASS: {holder} opened grant {} on {} without approval (until {}); \
+                     it must be reviewed (`daypass grant review`)",
+                    e.details.get(detail::GRANT).map(String::as_str).unwrap_or("?"),
+                    e.tenant,
+                    e.details.get(detail::EXPIRES_AT).map(String::as_str).unwrap_or("?")
+                ),
+                vec![e.seq],
+            ));
+        }
+        if kind == EventKind::GrantReviewed && detail_is(detail::VERDICT, "unjustified") {
+            out.push(self.finding(
+                Rule::BreakGlassUnjustified,
+                Severity::Critical,
+                &format!("staff/{holder}"),
+                &e.tenant,
+                format!(
+                    "{} judged {holder}'s break-glass grant {} on {} unjustified",
+                    e.actor,
+                    e.details.get(detail::GRANT).map(String::as_str).unwrap_or("?"),
+                    e.tenant
+                ),
                 vec![e.seq],
             ));
         }

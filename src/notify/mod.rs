@@ -59,7 +59,7 @@ use crate::{
 /// The kinds a hook may be sent. `grant.requested` only when the request
 /// waits for approval (its entry has `pending_until`); `alert.raised`
 /// once the server writes it.
-pub const NOTIFIABLE: [&str; 8] = [
+pub const NOTIFIABLE: [&str; 9] = [
     "grant.requested",
     "grant.approved",
     "grant.denied",
@@ -68,6 +68,7 @@ pub const NOTIFIABLE: [&str; 8] = [
     "staff.offboarded",
     "alert.raised",
     "subprocessor.announced",
+    "grant.reviewed",
 ];
 
 /// The header carrying the idempotency key.

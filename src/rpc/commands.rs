@@ -20,6 +20,7 @@ use crate::{
             RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, SetTenantJustification,
             ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
         },
+        commands::{ReviewGrant, SetTenantBreakGlass},
     },
 };
 
@@ -283,6 +284,28 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             ticket: Ticket::parse(&r.ticket).map_err(invalid)?,
             duration_secs: r.duration_seconds,
             reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
+            break_glass: r.break_glass,
+        })
+    }
+}
+
+impl TryFrom<&pb::ReviewGrantRequest> for ReviewGrant {
+    type Error = BrokerError;
+    fn try_from(r: &pb::ReviewGrantRequest) -> Result<Self> {
+        Ok(ReviewGrant {
+            grant: grant_id(&r.grant_id)?,
+            verdict: crate::domain::ReviewVerdict::parse(&r.verdict).map_err(invalid)?,
+            note: crate::domain::ReviewNote::parse(&r.note).map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::SetTenantBreakGlassRequest> for SetTenantBreakGlass {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetTenantBreakGlassRequest) -> Result<Self> {
+        Ok(SetTenantBreakGlass {
+            tenant: named_field("tenant", &r.tenant)?,
+            allow_support: r.allow_support,
         })
     }
 }
@@ -315,6 +338,13 @@ impl TryFrom<&pb::ListGrantsRequest> for ListGrants {
             holder: filter("holder", &r.holder)?,
             live_only: r.live_only,
             awaiting_me: r.awaiting_me,
+            awaiting_review: if r.awaiting_review && r.awaiting_me {
+                return Err(invalid(
+                    "awaiting_review and awaiting_me are two different queues: ask for one",
+                ));
+            } else {
+                r.awaiting_review
+            },
         })
     }
 }
@@ -670,7 +700,7 @@ mod tests {
             tenant: tenant.into(),
             holder: holder.into(),
             live_only: false,
-            awaiting_me: false,
+            ..Default::default()
         };
         assert_eq!(
             ListGrants::try_from(&r("", "")).unwrap(),

@@ -82,6 +82,7 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
             .map(|p| p.to_string())
             .unwrap_or_default(),
         require_reason_code: t.justification.require_reason_code,
+        break_glass_support: t.break_glass_support,
     }
 }
 
@@ -117,6 +118,13 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
             .reason_code
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
+        break_glass: g.break_glass,
+        review: g.review.as_ref().map(|r| pb::GrantReview {
+            by: r.by.clone(),
+            at_ms: r.at.millis(),
+            verdict: r.verdict.as_str().to_owned(),
+            note: r.note.clone(),
+        }),
     }
 }
 

@@ -209,6 +209,20 @@ impl GrantService for GrantApi {
             receipt: convert::receipt_to_pb(Some(receipt)),
         }))
     }
+
+    async fn review_grant(
+        &self,
+        req: Request<pb::ReviewGrantRequest>,
+    ) -> Result<Response<pb::Grant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::ReviewGrant).await?;
+        let cmd = api
+            .command(&caller, Action::ReviewGrant, req.get_ref())
+            .await?;
+        let result = api.broker.review_grant(&caller, cmd).await;
+        let g = api.finish(&caller, Action::ReviewGrant, result).await?;
+        Ok(Response::new(convert::receipted_grant(&g.0, Some(g.1))))
+    }
 }
 
 impl Api {

@@ -143,4 +143,23 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::ListSubprocessorsResponse>, Status> {
         self.0.list_subprocessors(req).await
     }
+
+    async fn set_tenant_break_glass(
+        &self,
+        req: Request<pb::SetTenantBreakGlassRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::SetTenantBreakGlass).await?;
+        let cmd = api
+            .command(&caller, Action::SetTenantBreakGlass, req.get_ref())
+            .await?;
+        let result = api.broker.set_tenant_break_glass(&caller, cmd).await;
+        let t = api
+            .finish(&caller, Action::SetTenantBreakGlass, result)
+            .await?;
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(Some(t.1)),
+            ..api.tenant_now_pb(&t.0)
+        }))
+    }
 }

@@ -79,6 +79,9 @@ pub struct RequestGrant {
     pub duration_secs: i64,
     /// Its category, if it gave one (the tenant may require one).
     pub reason_code: Option<crate::domain::ReasonCode>,
+    /// An emergency: active at once, whatever the approval policy (then 0
+    /// asks for the break-glass default, not the maximum).
+    pub break_glass: bool,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -96,6 +99,24 @@ pub struct ListGrants {
     pub live_only: bool,
     /// The caller's approval queue instead ([`crate::policy::may_decide_under`]).
     pub awaiting_me: bool,
+    /// The break-glass grants waiting for the caller's review instead
+    /// ([`crate::policy::awaits_review`]).
+    pub awaiting_review: bool,
+}
+
+/// Review a break-glass grant afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewGrant {
+    pub grant: GrantId,
+    pub verdict: crate::domain::ReviewVerdict,
+    pub note: crate::domain::ReviewNote,
+}
+
+/// Whether support staff may open break-glass grants for a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTenantBreakGlass {
+    pub tenant: Name,
+    pub allow_support: bool,
 }
 
 /// What a tenant asks about: a grant, or the newest grant of a person.

@@ -11,7 +11,10 @@ use crate::{
 };
 
 impl Broker {
-    /// A support engineer or root holder asks for access to a tenant.
+    /// A support engineer or root holder asks for access to a tenant; with
+    /// `break_glass`, opens it at once in an emergency
+    /// ([`policy::may_break_glass`]), for the break-glass default length
+    /// unless it asks for another, at most the break-glass maximum.
     ///
     /// Stacking rule: while the requester has a live (pending or active)
     /// grant for the same tenant, a new request is refused with
@@ -22,7 +25,7 @@ impl Broker {
         caller: &Caller,
         cmd: RequestGrant,
     ) -> Result<Receipted<Grant>> {
-        let Caller::Staff { name: holder, .. } = caller else {
+        let Caller::Staff { name: holder, role } = caller else {
             return Err(BrokerError::PermissionDenied(
                 "only staff can hold grants".into(),
             ));
@@ -33,18 +36,35 @@ impl Broker {
             ticket,
             duration_secs,
             reason_code,
+            break_glass,
         } = cmd;
-        let max = self.limits.max_duration_secs;
+        let max = if break_glass {
+            self.limits
+                .break_glass_max_secs
+                .min(self.limits.max_duration_secs)
+        } else {
+            self.limits.max_duration_secs
+        };
+        let what = if break_glass { "break-glass " } else { "" };
         let duration_secs = match duration_secs {
+            0 if break_glass => self.limits.break_glass_default_secs.min(max),
             0 => max,
             d if d < 0 => {
+                let zero = if break_glass {
+                    format!(
+                        "the break-glass default of {} s",
+                        self.limits.break_glass_default_secs.min(max)
+                    )
+                } else {
+                    format!("the maximum of {max} s")
+                };
                 return Err(BrokerError::InvalidArgument(format!(
-                    "duration must be positive (or 0 for the maximum of {max} s), not {d}"
+                    "duration must be positive (or 0 for {zero}), not {d}"
                 )));
             }
             d if d > max => {
                 return Err(BrokerError::InvalidArgument(format!(
-                    "duration {d} s exceeds the maximum of {max} s; ask for at most {}",
+                    "duration {d} s exceeds the {what}maximum of {max} s; ask for at most {}",
                     human_secs(max)
                 )));
             }
@@ -63,6 +83,12 @@ impl Broker {
                 };
                 if let Some(why) = t.closed() {
                     return Err(BrokerError::FailedPrecondition(why));
+                }
+                // An emergency skips approval, never the tenant's other
+                // rules (declaration, countries, recertification,
+                // justification): those are the agreement's promises.
+                if break_glass {
+                    policy::may_break_glass(*role, &t).map_err(BrokerError::PermissionDenied)?;
                 }
                 if let Some(why) =
                     self.lacks_declaration(holder, &t, s.staff(holder)?.as_ref())
@@ -110,7 +136,11 @@ impl Broker {
                     now,
                 );
                 let requested = g.set_reason_code(reason_code, requested);
-                if t.approval == Approval::Auto {
+                if break_glass {
+                    for d in g.break_glass(now, &actor, requested) {
+                        b.log(d);
+                    }
+                } else if t.approval == Approval::Auto {
                     b.log(requested);
                     b.log(g.activate(now, &Actor::System));
                 } else {
@@ -194,7 +224,8 @@ impl Broker {
 
     /// Grants the caller may see, optionally filtered; or with
     /// `awaiting_me`, the pending requests that wait for the caller's
-    /// decision.
+    /// decision; or with `awaiting_review`, the break-glass grants that
+    /// wait for the caller's review.
     pub fn list_grants(&self, caller: &Caller, filter: &ListGrants) -> Result<Vec<Grant>> {
         let now = self.now();
         let mut grants: Vec<Grant> = self
@@ -202,7 +233,9 @@ impl Broker {
             .all_grants()?
             .into_iter()
             .filter(|g| {
-                if filter.awaiting_me {
+                if filter.awaiting_review {
+                    policy::awaits_review(caller, g)
+                } else if filter.awaiting_me {
                     policy::awaits(caller, g, now)
                 } else {
                     policy::may_see(caller, g)

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod admission;
 pub mod alerts;
+pub mod break_glass;
 pub mod commands;
 pub mod expiry;
 pub mod grants;
@@ -154,6 +155,10 @@ pub type Receipted<T> = (T, Receipt);
 pub struct Limits {
     pub max_duration_secs: i64,
     pub pending_ttl_secs: i64,
+    /// A break-glass grant's default and longest length
+    /// (`grants.break_glass_default_secs`, `grants.break_glass_max_secs`).
+    pub break_glass_default_secs: i64,
+    pub break_glass_max_secs: i64,
     pub max_root_holders: u32,
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
@@ -174,6 +179,8 @@ impl From<&Config> for Limits {
         Limits {
             max_duration_secs: c.grants.max_duration_secs,
             pending_ttl_secs: c.grants.pending_ttl_secs,
+            break_glass_default_secs: c.grants.break_glass_default_secs,
+            break_glass_max_secs: c.grants.break_glass_max_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
             recertify_days: c.staff.recertify_days,

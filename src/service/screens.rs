@@ -43,6 +43,8 @@ pub struct GrantRow {
     pub reason: String,
     pub ticket: String,
     pub expires_at_ms: i64,
+    /// Opened in an emergency without approval: shown loudly.
+    pub break_glass: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -198,6 +200,7 @@ impl Broker {
                 reason: g.reason,
                 ticket: g.ticket,
                 expires_at_ms: g.expires_at.map_or(0, Timestamp::millis),
+                break_glass: g.break_glass,
             })
             .collect();
         grants.sort_by(|a, b| a.expires_at_ms.cmp(&b.expires_at_ms).then(a.id.cmp(&b.id)));

@@ -50,6 +50,7 @@ impl Broker {
                     terminated_at: None,
                     shredded_at: None,
                     justification: Default::default(),
+                    break_glass_support: false,
                 };
                 b.put_tenant(rec.clone());
                 b.log(

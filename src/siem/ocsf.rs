@@ -71,7 +71,9 @@ pub fn class_of(e: &Entry) -> Class {
         "subprocessor.objected"
         | "tenant.countries_set"
         | "tenant.justification_set"
-        | "processing.recorded" => Class::new(3004, ENTITY, 3, "Update"),
+        | "processing.recorded"
+        | "tenant.break_glass_set"
+        | "grant.reviewed" => Class::new(3004, ENTITY, 3, "Update"),
         "call.refused"
             if e.details.get(detail::CODE).map(String::as_str) == Some("unauthenticated") =>
         {

@@ -376,6 +376,24 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .await
             .map(done),
         // Nobody by that name (and so not the caller): NOT_FOUND once admitted.
+        // An unknown grant: NOT_FOUND once admitted.
+        ReviewGrant => c
+            .grants
+            .review_grant(pb::ReviewGrantRequest {
+                grant_id: UNKNOWN_GRANT.into(),
+                verdict: "justified".into(),
+                note: "matrix".into(),
+            })
+            .await
+            .map(done),
+        SetTenantBreakGlass => c
+            .tenants
+            .set_tenant_break_glass(pb::SetTenantBreakGlassRequest {
+                tenant: "no-such-tenant".into(),
+                allow_support: true,
+            })
+            .await
+            .map(done),
         RecertifyStaff => c
             .staff
             .recertify_staff(pb::RecertifyStaffRequest {

@@ -1,5 +1,6 @@
 //! The tenant entries' part of the log's semantics: added once, updated
-//! (its policy, its justification rules) only while the agreement runs,
+//! (its policy, its justification rules, whether support may open
+//! break-glass grants) only while the agreement runs,
 //! terminated once and only with no live grant left, shredded once and
 //! only after termination.
 
@@ -34,9 +35,12 @@ impl LogState {
                 if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
                     return Err(format!("{why}, so it is not updated"));
                 }
-                let (created_at, justification) = match self.tenants.get(&name) {
-                    Some((t, _)) => (t.created_at, t.justification.clone()),
-                    None if kind == EventKind::TenantAdded => (now, Justification::default()),
+                let (created_at, justification, break_glass_support) = match self.tenants.get(&name)
+                {
+                    Some((t, _)) => (t.created_at, t.justification.clone(), t.break_glass_support),
+                    None if kind == EventKind::TenantAdded => {
+                        (now, Justification::default(), false)
+                    }
                     None => return Err(format!("tenant {name} is updated but was never added")),
                 };
                 let rec = TenantRecord {
@@ -48,8 +52,22 @@ impl LogState {
                     terminated_at: None,
                     shredded_at: None,
                     justification,
+                    break_glass_support,
                 };
                 self.tenants.insert(name, (rec, e.seq));
+            }
+            EventKind::TenantBreakGlassSet => {
+                let allow = match e.details.get(detail::ALLOW_SUPPORT).map(String::as_str) {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err("allow_support is missing or not true/false".into()),
+                };
+                let (t, seq) = self.tenant_entry(e)?;
+                if let Some(why) = t.closed() {
+                    return Err(format!("{why}, so its break-glass setting is not changed"));
+                }
+                t.break_glass_support = allow;
+                *seq = e.seq;
             }
             EventKind::TenantJustificationSet => {
                 let pattern = e

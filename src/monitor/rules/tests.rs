@@ -370,3 +370,56 @@ fn judging_the_same_entries_again_gives_the_same_findings() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
 }
+
+#[test]
+fn every_break_glass_opening_and_unjustified_review_raises_critical() {
+    let mut s = Script::new(AlertSettings::default());
+    let open = |s: &mut Script, grant: &str| {
+        let exp = Timestamp(s.t).plus_secs(3600);
+        s.entry(
+            "staff/alice",
+            "acme",
+            EventKind::GrantActivated,
+            &[
+                (detail::HOLDER, "alice".into()),
+                (detail::GRANT, grant.into()),
+                (detail::EXPIRES_AT, exp.to_string()),
+                (detail::BREAK_GLASS, "true".into()),
+            ],
+        )
+    };
+    let f = open(&mut s, "g-1");
+    assert_eq!(rules_of(&f), [Rule::BreakGlass]);
+    assert_eq!(f[0].severity, Severity::Critical);
+    assert_eq!(
+        (f[0].subject.as_str(), f[0].tenant.as_str()),
+        ("staff/alice", "acme")
+    );
+    assert!(f[0].summary.contains("g-1"), "{}", f[0].summary);
+    // No cool-down: the next opening, a minute later, raises too.
+    s.after(MIN);
+    assert_eq!(rules_of(&open(&mut s, "g-2")), [Rule::BreakGlass]);
+    // An ordinary activation does not.
+    assert!(s.activate("bob", "acme", 3600).is_empty());
+    let review = |s: &mut Script, verdict: &str| {
+        s.entry(
+            "staff/rita",
+            "acme",
+            EventKind::GrantReviewed,
+            &[
+                (detail::HOLDER, "alice".into()),
+                (detail::GRANT, "g-1".into()),
+                (detail::VERDICT, verdict.into()),
+            ],
+        )
+    };
+    // rita is a root holder: her review is also root activity (info).
+    let f = review(&mut s, "justified");
+    assert_eq!(rules_of(&f), [Rule::RootActivity]);
+    let f = review(&mut s, "unjustified");
+    assert_eq!(
+        rules_of(&f),
+        [Rule::RootActivity, Rule::BreakGlassUnjustified]
+    );
+    assert_eq!(f[1].severity, Severity::Critical);
+}

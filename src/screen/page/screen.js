@@ -66,7 +66,8 @@ function renderGrants(grants) {
   for (const g of grants) {
     const tr = el("tr");
     tr.dataset.grant = g.id;
-    tr.append(el("td", "who", g.holder));
+    if (g.break_glass) tr.className = "break-glass";
+    tr.append(el("td", "who", (g.break_glass ? "BREAK-GLASS " : "") + g.holder));
     tr.append(el("td", "tenant", g.tenant));
     const left = (g.expires_at_ms - now()) / 1000;
     const td = el("td", "left" + (left < 900 ? " soon" : ""), span(left));

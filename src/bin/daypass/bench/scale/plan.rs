@@ -107,6 +107,7 @@ impl Plan {
                     terminated_at: None,
                     shredded_at: None,
                     justification: Default::default(),
+                    break_glass_support: false,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
