@@ -16,7 +16,8 @@ pub enum GrantCommand {
     /// Ask for access to a tenant.
     #[command(after_help = "Examples:\n  \
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
-        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob")]
+        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob\n  \
+        daypass grant request acme --reason \"INC-44: slow queries\" --scope db:read --scope 'ssh:web-*'")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
         tenant: String,
@@ -34,6 +35,11 @@ pub enum GrantCommand {
         /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
         #[arg(long, value_parser = parse_duration)]
         duration: Option<i64>,
+        /// Limit the grant to a scope within the tenant, e.g. db:read or
+        /// 'ssh:web-*' (repeatable, at most 16; docs/integration.md §2.1).
+        /// Without any: the whole tenant.
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<String>,
     },
     /// List the grants you may see.
     List {
@@ -127,6 +133,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             ticket,
             code,
             duration,
+            scopes,
         } => {
             let duration_seconds = duration.unwrap_or_default();
             let g = c
@@ -137,6 +144,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     ticket,
                     duration_seconds,
                     reason_code: code.unwrap_or_default(),
+                    scopes,
                 })
                 .await?
                 .into_inner();
@@ -335,6 +343,14 @@ async fn write_certificate(c: &mut Clients, id: String, out: PathBuf, json_out: 
         );
     }
     Ok(())
+}
+
+/// `--scope`: checked here so a typo fails before connecting (the server
+/// checks it again).
+fn parse_scope(s: &str) -> Result<String, String> {
+    crate::domain::Scope::parse(s)
+        .map(|s| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// `--code`: one of the reason codes, checked here so a typo fails before

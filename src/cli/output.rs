@@ -120,6 +120,7 @@ pub fn deny_reason(v: i32) -> &'static str {
         pb::DenyReason::Offboarded => "offboarded",
         pb::DenyReason::Denied => "denied",
         pb::DenyReason::Released => "released",
+        pb::DenyReason::OutOfScope => "out_of_scope",
     }
 }
 
@@ -133,7 +134,18 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "approval": approval(g.approval),
         "approvals": g.approvals.iter().map(|a| json!({"by": a.by, "at": time_json(a.at_ms)})).collect::<Vec<_>>(),
         "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
+        "scopes": g.scopes,
     })
+}
+
+/// A grant's scopes in a table cell: `db:read ssh:web-*`, or
+/// `whole tenant`.
+pub fn scopes(g: &pb::Grant) -> String {
+    if g.scopes.is_empty() {
+        "whole tenant".into()
+    } else {
+        g.scopes.join(" ")
+    }
 }
 
 /// Who must still approve a pending grant, in words.
@@ -164,6 +176,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
         "POLICY",
         "WAITS FOR",
         "REASON",
+        "SCOPES",
     ]);
     let dur = |ms: i64| {
         let m = ms.max(0) / 60_000;
@@ -183,6 +196,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
             approval(g.approval).into(),
             waiting_for(g).into(),
             crate::identity::truncate(&g.reason, 50),
+            scopes(g),
         ]);
     }
     t.render()
@@ -200,6 +214,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
         "EXPIRES / UNTIL",
         "ENDED",
         "REASON",
+        "SCOPES",
     ]);
     for g in grants {
         let until = if g.expires_at_ms != 0 {
@@ -217,6 +232,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
             // expired (at its deadline); "-" while live.
             time(g.ended_at_ms),
             crate::identity::truncate(&g.reason, 50),
+            scopes(g),
         ]);
     }
     t.render()
@@ -241,6 +257,7 @@ pub fn grant_detail(g: &pb::Grant) -> String {
             g.ticket.clone()
         },
     );
+    add("scopes", scopes(g));
     add("duration", format!("{} s", g.duration_seconds));
     add("requested at", time(g.requested_at_ms));
     if g.pending_until_ms != 0 {

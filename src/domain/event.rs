@@ -286,6 +286,13 @@ pub mod detail {
     /// and whether its requests need a reason code.
     pub const TICKET_PATTERN: &str = "ticket_pattern";
     pub const REQUIRE_REASON_CODE: &str = "require_reason_code";
+    /// A grant's scopes (`grant.requested`), comma-joined in ascending
+    /// order; absent: the whole tenant. Structure, not sealed.
+    pub const SCOPES: &str = "scopes";
+    /// The resource a tenant asked `ValidateGrant` about (`validation.*`).
+    /// Of the scope grammar, not free text; not sealed, so the scope rule
+    /// is checked offline.
+    pub const FOR_RESOURCE: &str = "for_resource";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

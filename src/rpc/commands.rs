@@ -283,6 +283,7 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             ticket: Ticket::parse(&r.ticket).map_err(invalid)?,
             duration_secs: r.duration_seconds,
             reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
+            scopes: crate::domain::Scopes::parse(&r.scopes).map_err(|e| invalid(e.to_string()))?,
         })
     }
 }

@@ -117,6 +117,7 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
             .reason_code
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
+        scopes: g.scopes.strings(),
     }
 }
 
@@ -157,6 +158,7 @@ pub fn deny_to_pb(r: DenyReason) -> pb::DenyReason {
         DenyReason::Offboarded => pb::DenyReason::Offboarded,
         DenyReason::Denied => pb::DenyReason::Denied,
         DenyReason::Released => pb::DenyReason::Released,
+        DenyReason::OutOfScope => pb::DenyReason::OutOfScope,
     }
 }
 

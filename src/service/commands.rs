@@ -79,6 +79,8 @@ pub struct RequestGrant {
     pub duration_secs: i64,
     /// Its category, if it gave one (the tenant may require one).
     pub reason_code: Option<crate::domain::ReasonCode>,
+    /// The scopes it asks for; none: the whole tenant.
+    pub scopes: crate::domain::Scopes,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -113,6 +115,9 @@ pub struct ValidateGrant {
     pub subject: Subject,
     /// What the tenant sent, for the log when it names nobody.
     pub asked: String,
+    /// The resource the engineer is to act on, if the tenant named one:
+    /// refused (out of scope) when outside the grant's scopes.
+    pub resource: Option<crate::domain::ScopedResource>,
 }
 
 /// What an engineer did under a grant.

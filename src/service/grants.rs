@@ -33,6 +33,7 @@ impl Broker {
             ticket,
             duration_secs,
             reason_code,
+            scopes,
         } = cmd;
         let max = self.limits.max_duration_secs;
         let duration_secs = match duration_secs {
@@ -110,6 +111,7 @@ impl Broker {
                     now,
                 );
                 let requested = g.set_reason_code(reason_code, requested);
+                let requested = g.set_scopes(scopes.clone(), requested);
                 if t.approval == Approval::Auto {
                     b.log(requested);
                     b.log(g.activate(now, &Actor::System));
