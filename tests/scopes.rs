@@ -373,6 +373,75 @@ async fn scopes_are_logged_shown_and_survive_a_restart() {
     assert_eq!(revoked.scopes, ["db:read", "ssh:web-*"]);
 }
 
+/// A forged log: an allowed validation for a resource outside the grant's
+/// scopes, or an `out_of_scope` denial for one inside them, is named by
+/// seq by the offline `audit verify`.
+#[tokio::test]
+async fn a_forged_scope_decision_is_named_by_audit_verify() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut acme = s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let g = request_scoped(&mut alice, "acme", &["db:read"]).await;
+    let allowed = validate_for(&mut acme, &g.id, "db:read").await;
+    let denied = validate_for(&mut acme, &g.id, "db:write").await;
+    assert!(allowed.allowed && !denied.allowed);
+    let entries = s.entries().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (template_seq, resource, says) in [
+        (allowed.log_seq, "db:write", "outside grant"),
+        (denied.log_seq, "db:read", "is inside grant"),
+    ] {
+        let mut entries = entries.clone();
+        let mut template = entries[template_seq as usize].entry.clone();
+        let acme_last = entries
+            .iter()
+            .rev()
+            .find(|e| e.entry.tenant == "acme" || e.entry.actor == "tenant/acme")
+            .unwrap()
+            .entry
+            .seq;
+        // Linked into acme's scope like a real one: only the scope rule
+        // can object.
+        template
+            .details
+            .insert("scope_prev".into(), format!("acme:{acme_last}"));
+        template
+            .details
+            .insert("for_resource".into(), resource.into());
+        let last = entries.last().unwrap().clone();
+        let forged = daypass::audit::Entry {
+            seq: last.entry.seq + 1,
+            timestamp: last.entry.timestamp,
+            prev_hash: last.hash,
+            ..template
+        }
+        .seal();
+        let forged_seq = forged.entry.seq;
+        entries.push(forged);
+        let file = dir.path().join(format!("forged-{forged_seq}.jsonl"));
+        let mut out = Vec::new();
+        for e in &entries {
+            daypass::audit::export::write_line(&mut out, e).unwrap();
+        }
+        std::fs::write(&file, out).unwrap();
+        let run = cli::run(dir.path(), ["audit", "verify", file.to_str().unwrap()]);
+        let err = cli::one_line_error(&run, "a contradicted export");
+        assert!(
+            err.contains(&format!("seq {forged_seq}")) && err.contains(says),
+            "{err}"
+        );
+    }
+    // The genuine log verifies.
+    let file = dir.path().join("genuine.jsonl");
+    let mut out = Vec::new();
+    for e in &entries {
+        daypass::audit::export::write_line(&mut out, e).unwrap();
+    }
+    std::fs::write(&file, out).unwrap();
+    let run = cli::run(dir.path(), ["audit", "verify", file.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", cli::text(&run.stderr));
+}
+
 /// A request for `tenant` naming `scopes`, as `holder`.
 async fn request_scoped(holder: &mut Clients, tenant: &str, scopes: &[&str]) -> pb::Grant {
     holder
