@@ -119,7 +119,11 @@ pub async fn serve(
         // Token holders connect without a client certificate.
         .client_auth_optional(true);
     let (_health, service) = tonic_health::server::health_reporter();
-    let require_grant: RequireGrant = gateway.require_grant();
+    // Each call's resource is its gRPC method (`grpc.health.v1.health:check`),
+    // so a scoped grant gets through only to the methods its scopes name.
+    let require_grant: RequireGrant = gateway
+        .require_grant()
+        .for_resources(daypass_tenant::layer::grpc_method_resource);
     Server::builder()
         .tls_config(tls)?
         .layer(require_grant)

@@ -17,8 +17,8 @@ use std::{
 
 use daypass_tenant::{
     claims::{
-        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, GrantClaims,
-        RevocationClaims, Revoked, key_id, reason_sha256,
+        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, CERT_SCOPE_PATH,
+        CERT_SCOPED_GRANT_PATH, GrantClaims, RevocationClaims, Revoked, key_id, reason_sha256,
     },
     keys::{GrantCa, KeySet, TokenKey},
 };
@@ -166,7 +166,8 @@ impl Gate {
     }
 
     /// The grant's token, if it is active, with its holder's location
-    /// (`country` and `organisation` claims).
+    /// (`country` and `organisation` claims) and, for a scoped grant, its
+    /// `scopes` (then signed as `daypass-scoped-grant-v1`).
     pub fn token(&self, g: &Grant, holder_at: &Location) -> Option<String> {
         let (GrantState::Active, Some(iat), Some(exp)) = (g.state, g.activated_at, g.expires_at)
         else {
@@ -185,6 +186,7 @@ impl Gate {
                 reason_sha256: reason_sha256(&g.reason),
                 country: holder_at.country.as_ref().map(|c| c.to_string()),
                 organisation: Some(holder_at.organisation.to_string()),
+                scopes: (!g.scopes.is_whole_tenant()).then(|| g.scopes.strings()),
             }
             .sign(&self.token_key),
         )
@@ -206,8 +208,15 @@ impl Gate {
             return Err(GateError::Invalid(format!("grant {} is not active", g.id)));
         };
         let holder = Principal::new(PrincipalKind::Staff, g.holder.clone());
+        // A scoped grant's URI is not `/grant/`: a verifier that does not
+        // know scopes finds no grant and refuses it (docs/integration.md §5).
+        let grant_path = if g.scopes.is_whole_tenant() {
+            "/grant/"
+        } else {
+            CERT_SCOPED_GRANT_PATH
+        };
         let mut uris = vec![
-            format!("{}/grant/{}/{}", self.issuer(), g.tenant, g.id),
+            format!("{}{grant_path}{}/{}", self.issuer(), g.tenant, g.id),
             holder.uri(&self.trust_domain),
             format!(
                 "{}{CERT_ORGANISATION_PATH}{}",
@@ -217,6 +226,9 @@ impl Gate {
         ];
         if let Some(c) = &holder_at.country {
             uris.push(format!("{}{CERT_COUNTRY_PATH}{c}", self.issuer()));
+        }
+        for scope in g.scopes.iter() {
+            uris.push(format!("{}{CERT_SCOPE_PATH}{scope}", self.issuer()));
         }
         let to_time = |t: Timestamp| {
             time::OffsetDateTime::from_unix_timestamp(t.millis().div_euclid(1000))

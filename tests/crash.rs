@@ -188,6 +188,7 @@ async fn drive(
             .grants
             .validate_grant(pb::ValidateGrantRequest {
                 subject: Some(pb::validate_grant_request::Subject::GrantId(g.id.clone())),
+                ..Default::default()
             })
             .await
         {

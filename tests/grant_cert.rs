@@ -92,6 +92,72 @@ async fn an_engineer_with_a_grant_certificate_is_admitted_and_the_access_recorde
     }));
 }
 
+/// Scoped grant certificates over real mutual TLS: TLS takes the
+/// certificate (its scope URIs hold `:` and `*`), and the tenant's layer
+/// admits it only to the methods its scopes name (the example service
+/// names each call by its gRPC method), offline.
+#[tokio::test]
+async fn a_scoped_grant_certificate_is_admitted_only_within_its_scopes() {
+    let s = TestServer::start().await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    let mut bob = s.enrol("bob", Role::Support).await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let scoped = |who: &str, scopes: &[&str]| pb::RequestGrantRequest {
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        ..grant_request("acme", &format!("INC-9: {who}"), 3600)
+    };
+    let inside = alice
+        .grants
+        .request_grant(scoped("alice", &["grpc.health.v1.health:*"]))
+        .await
+        .expect("requested")
+        .into_inner();
+    let outside = bob
+        .grants
+        .request_grant(scoped("bob", &["db:read"]))
+        .await
+        .expect("requested")
+        .into_inner();
+    let inside_cert = grant_certificate(&mut alice, &inside.id).await;
+    let outside_cert = grant_certificate(&mut bob, &outside.id).await;
+    assert_eq!(outside_cert.issued.scopes, ["db:read"]);
+    let acme = TenantService::start(&s, "acme").await;
+
+    let mut health = acme.connect(&s, Some(&inside_cert)).await;
+    assert_eq!(check(&mut health).await, Ok(ServingStatus::Serving as i32));
+    let mut health = acme.connect(&s, Some(&outside_cert)).await;
+    assert_eq!(
+        check(&mut health).await,
+        Err((
+            Code::PermissionDenied,
+            Refusal::OutOfScope {
+                resource: "grpc.health.v1.health:check".into(),
+                scopes: "db:read".into()
+            }
+            .to_string()
+        ))
+    );
+    let stats = tokio::time::timeout(WAIT, acme.gateway.reporter().flush())
+        .await
+        .expect("flushed");
+    assert_eq!(
+        (stats.acknowledged, stats.failed),
+        (1, 0),
+        "only the admitted call"
+    );
+    let entries = s.entries().await;
+    let recorded: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.kind == "access.recorded")
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].entry.details["grant"], inside.id);
+    assert_eq!(
+        recorded[0].entry.details["resource"],
+        "grpc.health.v1.health:check"
+    );
+}
+
 #[tokio::test]
 async fn a_certificate_for_acme_is_refused_by_globex() {
     let s = TestServer::start().await;

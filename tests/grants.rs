@@ -377,6 +377,7 @@ async fn revocation_release_and_offboarding_apply_to_the_next_validation() {
         .grants
         .validate_grant(pb::ValidateGrantRequest {
             subject: Some(pb::validate_grant_request::Subject::Staff("bob".into())),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -419,6 +420,7 @@ async fn a_tenant_cannot_see_or_infer_another_tenants_grants() {
         .grants
         .validate_grant(pb::ValidateGrantRequest {
             subject: Some(pb::validate_grant_request::Subject::Staff("alice".into())),
+            ..Default::default()
         })
         .await
         .unwrap()

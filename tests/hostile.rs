@@ -152,6 +152,66 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
             Code::OutOfRange,
             "message",
         ),
+        (
+            "17 scopes",
+            scoped((0..17).map(|i| format!("s{i}")).collect()),
+            Code::InvalidArgument,
+            "at most 16 scopes",
+        ),
+        (
+            "a scope of 101 bytes",
+            scoped(vec![format!("{}:{}", "a".repeat(32), "b".repeat(68))]),
+            Code::InvalidArgument,
+            "at most 100",
+        ),
+        (
+            "a scope of 9 segments",
+            scoped(vec![["a"; 9].join(":")]),
+            Code::InvalidArgument,
+            "at most 8",
+        ),
+        (
+            "a segment of 33 characters",
+            scoped(vec![format!("db:{}", "a".repeat(33))]),
+            Code::InvalidArgument,
+            "at most 32",
+        ),
+        (
+            "an empty scope",
+            scoped(vec!["db:read".into(), String::new()]),
+            Code::InvalidArgument,
+            "empty",
+        ),
+        (
+            "an empty segment",
+            scoped(vec!["db::read".into()]),
+            Code::InvalidArgument,
+            "empty segment",
+        ),
+        (
+            "a scope in upper case",
+            scoped(vec!["DB:read".into()]),
+            Code::InvalidArgument,
+            "use only a-z",
+        ),
+        (
+            "a scope with a terminal escape",
+            scoped(vec!["db:\u{1b}[31mread".into()]),
+            Code::InvalidArgument,
+            "use only a-z",
+        ),
+        (
+            "a scope with a wildcard inside a segment",
+            scoped(vec!["db:re*ad".into()]),
+            Code::InvalidArgument,
+            "only at the end",
+        ),
+        (
+            "a scope of 1 MiB",
+            scoped(vec![big.clone()]),
+            Code::OutOfRange,
+            "message",
+        ),
     ] {
         // alice already holds acme: use bob-less unknown checks first.
         let r = alice.grants.request_grant(r).await;
@@ -236,7 +296,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     // ValidateGrant: no subject at all.
     let r = acme
         .grants
-        .validate_grant(pb::ValidateGrantRequest { subject: None })
+        .validate_grant(pb::ValidateGrantRequest::default())
         .await;
     cases.push(case(
         "ValidateGrant: no subject",
@@ -918,9 +978,41 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             .grants
             .validate_grant(pb::ValidateGrantRequest {
                 subject: Some(subject),
+                ..Default::default()
             })
             .await;
         cases.push(case(format!("ValidateGrant: {what}"), r, code, says));
+    }
+    // ValidateGrant: a resource not of the grammar (a wildcard, upper case,
+    // an empty segment, over the limits) is refused, not decided.
+    for (what, resource, says) in [
+        ("a wildcard", "ssh:*".to_owned(), "no `*`"),
+        ("a wildcard in a segment", "ssh:web-*".to_owned(), "no `*`"),
+        ("upper case", "SSH:web-1".to_owned(), "use only a-z"),
+        ("an empty segment", "ssh::web-1".to_owned(), "empty segment"),
+        ("a trailing colon", "ssh:".to_owned(), "empty segment"),
+        ("101 bytes", "a".repeat(101), "at most 100"),
+        ("9 segments", ["a"; 9].join(":"), "at most 8"),
+        (
+            "a control character",
+            "ssh:web\u{0}".to_owned(),
+            "use only a-z",
+        ),
+        ("a blank", " ".to_owned(), "use only a-z"),
+    ] {
+        let r = globex
+            .grants
+            .validate_grant(pb::ValidateGrantRequest {
+                subject: Some(Subject::Staff("alice".into())),
+                resource,
+            })
+            .await;
+        cases.push(case(
+            format!("ValidateGrant: resource with {what}"),
+            r,
+            Code::InvalidArgument,
+            says,
+        ));
     }
 
     // RecordAccess: what the first matrix leaves out.
@@ -1570,6 +1662,7 @@ async fn malformed_validation_subjects_are_denied_and_logged_briefly() {
             .grants
             .validate_grant(pb::ValidateGrantRequest {
                 subject: Some(subject),
+                ..Default::default()
             })
             .await
             .expect("answered")
@@ -1592,6 +1685,14 @@ async fn malformed_validation_subjects_are_denied_and_logged_briefly() {
 }
 
 /// Checks every case's code and message; fails listing all wrong ones.
+/// A request for acme with `scopes`.
+fn scoped(scopes: Vec<String>) -> pb::RequestGrantRequest {
+    pb::RequestGrantRequest {
+        scopes,
+        ..grant_request("acme", "r", 0)
+    }
+}
+
 fn assert_refused_as_specified(cases: &[Case]) {
     let mut wrong = Vec::new();
     for c in cases {

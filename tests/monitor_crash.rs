@@ -157,6 +157,7 @@ async fn no_alert_is_lost_or_raised_twice_across_a_sigkill() {
                     subject: Some(pb::validate_grant_request::Subject::GrantId(
                         UNKNOWN_GRANT.into(),
                     )),
+                    ..Default::default()
                 })
                 .await
                 .is_ok();
@@ -194,6 +195,7 @@ async fn no_alert_is_lost_or_raised_twice_across_a_sigkill() {
                     subject: Some(pb::validate_grant_request::Subject::GrantId(
                         UNKNOWN_GRANT.into(),
                     )),
+                    ..Default::default()
                 })
                 .await
                 .expect("validate after the restart");

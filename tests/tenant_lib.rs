@@ -64,6 +64,7 @@ async fn a_revocation_reaches_the_verifier_through_the_feed() {
             // Enrolled without a country, working for the company.
             country: None,
             organisation: Some("company".into()),
+            scopes: daypass_tenant::Scopes::whole_tenant(),
         }
     );
     assert!(verifier.verify_token(&g2.token).is_ok(), "g2 admitted");

@@ -26,6 +26,15 @@ pub const CERT_COUNTRY_PATH: &str = "/holder/country/";
 /// `spiffe://<td>/holder/organisation/<company or sub-processor>`.
 pub const CERT_ORGANISATION_PATH: &str = "/holder/organisation/";
 
+/// The path, after the issuer, of a *scoped* grant certificate's grant
+/// URI: `spiffe://<td>/scoped-grant/<tenant>/<grant id>`. Not `/grant/`, so a
+/// verifier that does not know scopes finds no grant in it and refuses it
+/// rather than admitting it to the whole tenant.
+pub const CERT_SCOPED_GRANT_PATH: &str = "/scoped-grant/";
+/// The path of each scope URI of a scoped grant certificate:
+/// `spiffe://<td>/grant-scope/<scope>`, one URI per scope.
+pub const CERT_SCOPE_PATH: &str = "/grant-scope/";
+
 /// How long before its issue a grant certificate's validity starts:
 /// tolerance for clocks a little behind the broker's. A verifier allows a
 /// certificate this much longer than the longest grant.
@@ -33,6 +42,11 @@ pub const CERT_BACKDATE_SECS: i64 = 300;
 
 /// The implicit assertion of grant tokens.
 pub const GRANT_ASSERTION: &[u8] = b"daypass-grant-v1";
+/// The implicit assertion of grant tokens with a `scopes` claim: a
+/// verifier that does not know scopes checks `daypass-grant-v1` only, so a
+/// scoped token fails its signature check there instead of passing as a
+/// whole-tenant grant (docs/integration.md §2.1).
+pub const SCOPED_GRANT_ASSERTION: &[u8] = b"daypass-scoped-grant-v1";
 /// The implicit assertion of revocation lists.
 pub const REVOCATIONS_ASSERTION: &[u8] = b"daypass-revocations-v1";
 
@@ -79,6 +93,11 @@ pub struct GrantClaims {
     /// absent in tokens from brokers before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
+    /// The grant's scopes within the tenant ([`crate::scope`]), in
+    /// ascending order; absent for a grant of the whole tenant. Present
+    /// exactly when the token is signed with [`SCOPED_GRANT_ASSERTION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// One revoked (or released) grant, listed until its original expiry.
@@ -111,9 +130,19 @@ pub struct RevocationClaims {
 }
 
 impl GrantClaims {
-    /// Signs the claims: a `v4.public.` token.
+    /// Signs the claims: a `v4.public.` token, with
+    /// [`SCOPED_GRANT_ASSERTION`] when it carries scopes.
     pub fn sign(&self, key: &Ed25519KeyPair) -> String {
-        sign_json(self, key, GRANT_ASSERTION)
+        sign_json(self, key, self.assertion())
+    }
+
+    /// The implicit assertion these claims are signed with.
+    pub fn assertion(&self) -> &'static [u8] {
+        if self.scopes.is_some() {
+            SCOPED_GRANT_ASSERTION
+        } else {
+            GRANT_ASSERTION
+        }
     }
 }
 
@@ -179,6 +208,7 @@ mod tests {
             reason_sha256: reason_sha256("r"),
             country: None,
             organisation: None,
+            scopes: None,
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(

@@ -27,6 +27,17 @@
 //!     .await?;
 //! ```
 //!
+//! **Scoped grants.** A grant may cover only some resources of the tenant
+//! (docs/integration.md §2.1). The layer refuses a scoped grant's calls
+//! offline unless it is told which resource each call is for
+//! ([`RequireGrant::for_resources`]: a function from the request's path and
+//! metadata to a [`Resource`]) and that resource is inside the grant's
+//! scopes; the resource is then reported with the access. A call the
+//! function names no resource for is refused to scoped grants (they cover
+//! named resources only) and let through for grants of the whole tenant,
+//! as is every call when no function is set. [`grpc_method_resource`]
+//! names each call by its gRPC method.
+//!
 //! The peer certificate is read from tonic's connection info
 //! ([`TlsConnectInfo`]), which tonic's server puts in every request's
 //! extensions when it terminates TLS itself.
@@ -42,7 +53,7 @@ use std::{
     time::Duration,
 };
 
-use http::{HeaderMap, Request, Response, header::AUTHORIZATION};
+use http::{HeaderMap, Request, Response, Uri, header::AUTHORIZATION};
 use tonic::{
     Status,
     server::NamedService,
@@ -56,7 +67,8 @@ use tower::{Layer, Service};
 use crate::{
     clock::Timestamp,
     report::{ReportError, Reporter},
-    verifier::{Admission, Verifier},
+    scope::Resource,
+    verifier::{Admission, Refusal, Verifier},
 };
 
 /// How often the same grant's use of the same method is reported by
@@ -70,6 +82,35 @@ pub struct RequireGrant {
     reporter: Reporter,
     report_every_ms: i64,
     reported: Arc<Mutex<Reported>>,
+    resource_of: Option<ResourceOf>,
+}
+
+/// Which resource a call is for: see [`RequireGrant::for_resources`].
+#[derive(Clone)]
+struct ResourceOf(Arc<ResourceFn>);
+
+/// The function behind [`ResourceOf`].
+type ResourceFn = dyn Fn(&Uri, &HeaderMap) -> Option<Resource> + Send + Sync;
+
+impl std::fmt::Debug for ResourceOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResourceOf(..)")
+    }
+}
+
+/// A call's gRPC method as a resource: `/acme.Billing/Refund` becomes
+/// `acme.billing:refund` (lower case; `None` for a path that is not
+/// `/<service>/<method>` or does not fit the grammar, e.g. a segment over
+/// 32 characters). For [`RequireGrant::for_resources`], when scopes name
+/// methods (`acme.billing:*`).
+pub fn grpc_method_resource(uri: &Uri, _metadata: &HeaderMap) -> Option<Resource> {
+    let (service, method) = uri.path().strip_prefix('/')?.split_once('/')?;
+    Resource::parse(&format!(
+        "{}:{}",
+        service.to_ascii_lowercase(),
+        method.to_ascii_lowercase()
+    ))
+    .ok()
 }
 
 /// When each (grant id, method) was last reported, for throttled reports.
@@ -98,7 +139,21 @@ impl RequireGrant {
             reporter,
             report_every_ms: DEFAULT_REPORT_EVERY.as_millis() as i64,
             reported: Arc::default(),
+            resource_of: None,
         }
+    }
+
+    /// Checks scoped grants: `resource_of` names the resource each call is
+    /// for (from its path, e.g. `/pkg.Service/Method`, and its metadata),
+    /// and a scoped grant is admitted only when it names one inside the
+    /// grant's scopes (module documentation). Without it, scoped grants are
+    /// refused.
+    pub fn for_resources(
+        mut self,
+        resource_of: impl Fn(&Uri, &HeaderMap) -> Option<Resource> + Send + Sync + 'static,
+    ) -> RequireGrant {
+        self.resource_of = Some(ResourceOf(Arc::new(resource_of)));
+        self
     }
 
     /// Reports the same grant's use of the same method at most this often
@@ -123,15 +178,25 @@ impl RequireGrant {
             ));
         }
         let mut refusal = None;
+        // Computed once, and only if a credential is scoped.
+        let mut resource = None;
         if let Some(token) = token {
-            match self.verifier.verify_token(token) {
-                Ok(a) => return self.report(req, a),
+            match self
+                .verifier
+                .verify_token(token)
+                .and_then(|a| self.in_scope(req, a, &mut resource))
+            {
+                Ok((a, r)) => return self.report(req, a, r.as_ref()),
                 Err(r) => refusal = Some(r),
             }
         }
         if let Some(der) = certificate {
-            match self.verifier.verify_certificate(der) {
-                Ok(a) => return self.report(req, a),
+            match self
+                .verifier
+                .verify_certificate(der)
+                .and_then(|a| self.in_scope(req, a, &mut resource))
+            {
+                Ok((a, r)) => return self.report(req, a, r.as_ref()),
                 Err(r) => {
                     refusal.get_or_insert(r);
                 }
@@ -147,10 +212,51 @@ impl RequireGrant {
         Err(Status::permission_denied(message))
     }
 
-    fn report<B>(&self, req: &Request<B>, a: Admission) -> Result<Admission, Status> {
+    /// The admission if the call's resource is inside its scopes, with the
+    /// resource (`None`: not asked, or named none).
+    fn in_scope<B>(
+        &self,
+        req: &Request<B>,
+        a: Admission,
+        resource: &mut Option<Option<Resource>>,
+    ) -> Result<(Admission, Option<Resource>), Refusal> {
+        let named = resource
+            .get_or_insert_with(|| {
+                self.resource_of
+                    .as_ref()
+                    .and_then(|f| (f.0)(req.uri(), req.headers()))
+            })
+            .clone();
+        if a.scopes.is_whole_tenant() {
+            return Ok((a, named));
+        }
+        match named {
+            Some(r) => {
+                a.require(&r)?;
+                Ok((a, Some(r)))
+            }
+            None => Err(Refusal::OutOfScope {
+                resource: if self.resource_of.is_some() {
+                    "a call that names no resource".into()
+                } else {
+                    "calls of a service that names no resources".into()
+                },
+                scopes: a.scopes.to_string(),
+            }),
+        }
+    }
+
+    fn report<B>(
+        &self,
+        req: &Request<B>,
+        a: Admission,
+        resource: Option<&Resource>,
+    ) -> Result<Admission, Status> {
         let method = req.uri().path();
         let now = self.verifier.clock().now();
-        let key = (a.grant_id.clone(), method.to_owned());
+        let resource = resource.map(Resource::as_str).unwrap_or_default();
+        // Throttled per grant, method and resource.
+        let key = (a.grant_id.clone(), format!("{method} {resource}"));
         // Throttled only when an interval is set.
         let mut reported = (self.report_every_ms > 0)
             .then(|| self.reported.lock().unwrap_or_else(|e| e.into_inner()));
@@ -165,7 +271,7 @@ impl RequireGrant {
             }
         }
         self.reporter
-            .report(&a.grant_id, method, "")
+            .report(&a.grant_id, method, resource)
             .map_err(|e| match e {
                 ReportError::TooLong { .. } => Status::invalid_argument(e.to_string()),
                 _ => Status::unavailable(format!("{e}; try again later")),
@@ -312,6 +418,14 @@ mod tests {
 
     /// The same, on a clock the test moves.
     fn verifier_on(clock: ManualClock) -> (Arc<Verifier>, String) {
+        scoped_verifier_on(clock, None)
+    }
+
+    /// The same, the token's grant with `scopes`.
+    fn scoped_verifier_on(
+        clock: ManualClock,
+        scopes: Option<Vec<String>>,
+    ) -> (Arc<Verifier>, String) {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
         let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
@@ -344,6 +458,7 @@ mod tests {
             reason_sha256: reason_sha256("incident 7"),
             country: None,
             organisation: None,
+            scopes,
         }
         .sign(&key);
         (Arc::new(verifier), token)
@@ -478,6 +593,71 @@ mod tests {
         assert_eq!(codes[0], None);
         assert!(codes.contains(&Some(Code::Unavailable)), "{codes:?}");
         assert!(reporter.stats().rejected >= 1);
+    }
+
+    /// A scoped grant is admitted offline only for a resource inside its
+    /// scopes, which is reported with the access; without a way to name
+    /// resources, the layer refuses it.
+    #[tokio::test]
+    async fn scoped_grants_are_admitted_only_inside_their_scopes() {
+        let (scoped, token) = scoped_verifier_on(
+            ManualClock::new(T0),
+            Some(vec!["acme.billing:refund".into(), "db:read".into()]),
+        );
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let reporter = Reporter::new(channel);
+        // Without resources: refused, not taken as the whole tenant.
+        let svc = protected(RequireGrant::new(scoped.clone(), reporter.clone()));
+        let resp = svc.oneshot(call(Some(&token))).await.expect("call");
+        let s = status(&resp).expect("refused");
+        assert_eq!(s.code(), Code::PermissionDenied);
+        assert!(s.message().starts_with("out of scope"), "{}", s.message());
+
+        let svc = protected(
+            RequireGrant::new(scoped.clone(), reporter.clone()).for_resources(grpc_method_resource),
+        );
+        let resp = svc.clone().oneshot(call(Some(&token))).await.expect("call");
+        assert!(status(&resp).is_none(), "acme.billing:refund is in scope");
+        assert_eq!(resp.body(), "g1");
+        assert_eq!(reporter.stats().queued, 1);
+        let mut other = call(Some(&token));
+        *other.uri_mut() = "/acme.Billing/Invoice".parse().expect("uri");
+        let resp = svc.oneshot(other).await.expect("call");
+        let s = status(&resp).expect("refused");
+        assert_eq!(s.code(), Code::PermissionDenied);
+        assert_eq!(
+            s.message(),
+            "out of scope: the grant covers acme.billing:refund db:read, not acme.billing:invoice"
+        );
+        assert_eq!(resp.body(), "", "the service was not called");
+        assert_eq!(reporter.stats().queued, 1, "a refusal is not an access");
+
+        // A resolver naming no resource: scoped grants refused, whole-tenant
+        // grants let through.
+        let none = |_: &Uri, _: &HeaderMap| None;
+        let svc = protected(RequireGrant::new(scoped, reporter.clone()).for_resources(none));
+        let resp = svc.oneshot(call(Some(&token))).await.expect("call");
+        assert!(
+            status(&resp)
+                .expect("refused")
+                .message()
+                .contains("names no resource")
+        );
+        let (whole, token) = verifier();
+        let svc = protected(RequireGrant::new(whole, reporter).for_resources(none));
+        let resp = svc.oneshot(call(Some(&token))).await.expect("call");
+        assert!(status(&resp).is_none(), "a grant of the whole tenant");
+    }
+
+    #[test]
+    fn grpc_methods_name_resources() {
+        let r = |p: &str| grpc_method_resource(&p.parse().expect("uri"), &HeaderMap::new());
+        assert_eq!(
+            r("/acme.Billing/Refund").expect("named").as_str(),
+            "acme.billing:refund"
+        );
+        assert_eq!(r("/nomethod"), None);
+        assert_eq!(r(&format!("/a/{}", "x".repeat(40))), None);
     }
 
     #[test]

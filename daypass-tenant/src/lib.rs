@@ -20,6 +20,7 @@ pub mod paseto;
 pub mod pem;
 pub mod remembered; // the newest list and every revocation seen, across restarts
 pub mod report; // RecordAccess for every admitted access, buffered and retried
+pub mod scope; // scoped grants: the grammar of scopes and resources, the matcher
 pub mod verifier;
 
 /// Generated gRPC client stubs for the broker's `daypass.v1` API, from the
@@ -31,4 +32,5 @@ pub use gateway::Gateway;
 pub use keys::KeySet;
 pub use layer::RequireGrant;
 pub use report::Reporter;
+pub use scope::{Resource, Scope, ScopeError, Scopes};
 pub use verifier::{Admission, Credential, FeedError, HolderRule, Refusal, Verifier};

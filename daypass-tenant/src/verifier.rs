@@ -21,13 +21,15 @@ use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude
 
 use crate::{
     claims::{
-        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, Footer, GRANT_ASSERTION,
-        GrantClaims, MAX_GRANT_SECS, REVOCATIONS_ASSERTION, RevocationClaims,
+        CERT_BACKDATE_SECS, CERT_COUNTRY_PATH, CERT_ORGANISATION_PATH, CERT_SCOPE_PATH,
+        CERT_SCOPED_GRANT_PATH, Footer, GRANT_ASSERTION, GrantClaims, MAX_GRANT_SECS,
+        REVOCATIONS_ASSERTION, RevocationClaims, SCOPED_GRANT_ASSERTION,
     },
     clock::{SharedClock, Timestamp},
     keys::{KeySet, TokenKey},
     paseto,
     remembered::{Remembered, StateError},
+    scope::{Resource, Scopes},
 };
 
 pub use crate::holder::HolderRule;
@@ -49,6 +51,31 @@ pub struct Admission {
     pub country: Option<String>,
     /// Whom the holder works for: `company` or a sub-processor's name.
     pub organisation: Option<String>,
+    /// The grant's scopes within the tenant; empty: the whole tenant.
+    /// Admitting the holder says nothing about a resource: ask
+    /// [`Admission::permits`] (or [`Admission::require`]) for the one the
+    /// call is for ([`crate::RequireGrant::for_resources`] does).
+    pub scopes: Scopes,
+}
+
+impl Admission {
+    /// Is `resource` inside the grant (always, for a grant of the whole
+    /// tenant)?
+    pub fn permits(&self, resource: &Resource) -> bool {
+        self.scopes.permits(resource)
+    }
+
+    /// [`Admission::permits`], or the refusal to answer with.
+    pub fn require(&self, resource: &Resource) -> Result<(), Refusal> {
+        if self.permits(resource) {
+            Ok(())
+        } else {
+            Err(Refusal::OutOfScope {
+                resource: resource.to_string(),
+                scopes: self.scopes.to_string(),
+            })
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +107,10 @@ pub enum Refusal {
     /// requires ([`HolderRule`]).
     #[error("{0}")]
     Holder(String),
+    /// The grant is scoped and the call is for a resource outside its
+    /// scopes (or names none).
+    #[error("out of scope: the grant covers {scopes}, not {resource}")]
+    OutOfScope { resource: String, scopes: String },
     #[error("no revocation list has been received yet, so nothing is admitted")]
     NoRevocationList,
     #[error(
@@ -231,8 +262,37 @@ impl Verifier {
     pub fn verify_token(&self, token: &str) -> Result<Admission, Refusal> {
         let now = self.clock.now();
         let keys = self.keys();
-        let (claims, _key): (GrantClaims, _) =
-            open(token, &keys, GRANT_ASSERTION, now, |c: &GrantClaims| c.iat)?;
+        let iat = |c: &GrantClaims| c.iat;
+        // A scoped token is signed under its own assertion (so verifiers
+        // that do not know scopes refuse it); which one is only known by
+        // trying.
+        let (claims, scoped) = match open(token, &keys, GRANT_ASSERTION, now, iat) {
+            Ok((claims, _key)) => (claims, false),
+            Err(Refusal::BadSignature) => {
+                let (claims, _key): (GrantClaims, _) =
+                    open(token, &keys, SCOPED_GRANT_ASSERTION, now, iat)?;
+                (claims, true)
+            }
+            Err(other) => return Err(other),
+        };
+        let scopes = match (&claims.scopes, scoped) {
+            (None, false) => Scopes::whole_tenant(),
+            (Some(list), true) if !list.is_empty() => Scopes::parse(list)
+                .ok()
+                .filter(|s| s.strings() == *list)
+                .ok_or_else(|| {
+                    Refusal::Malformed(
+                        "the token's scopes are not a daypass grant's (sorted, distinct, at most 16, each of the scope grammar)"
+                            .into(),
+                    )
+                })?,
+            _ => {
+                return Err(Refusal::Malformed(
+                    "the token's scopes do not match its signature (a scoped token is signed as daypass-scoped-grant-v1, with a non-empty scopes claim)"
+                        .into(),
+                ));
+            }
+        };
         if claims.iss != issuer(&keys) {
             return Err(Refusal::Malformed(format!(
                 "issued by {:?}, not {:?}",
@@ -259,6 +319,7 @@ impl Verifier {
                 credential: Credential::Token,
                 country: claims.country,
                 organisation: claims.organisation,
+                scopes,
             },
             claims.nbf,
             now,
@@ -295,6 +356,8 @@ impl Verifier {
         let mut holder = None;
         let mut country = None;
         let mut organisation = None;
+        let mut scoped_grant = None;
+        let mut scopes = Vec::new();
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 if let GeneralName::URI(uri) = name {
@@ -305,6 +368,12 @@ impl Verifier {
                         grant = rest
                             .split_once('/')
                             .map(|(t, g)| (t.to_owned(), g.to_owned()));
+                    } else if let Some(rest) = path.strip_prefix(CERT_SCOPED_GRANT_PATH) {
+                        scoped_grant = rest
+                            .split_once('/')
+                            .map(|(t, g)| (t.to_owned(), g.to_owned()));
+                    } else if let Some(scope) = path.strip_prefix(CERT_SCOPE_PATH) {
+                        scopes.push(scope.to_owned());
                     } else if let Some(c) = path.strip_prefix(CERT_COUNTRY_PATH) {
                         country = Some(c.to_owned());
                     } else if let Some(o) = path.strip_prefix(CERT_ORGANISATION_PATH) {
@@ -323,6 +392,29 @@ impl Verifier {
                 "the certificate lasts longer than any daypass grant".into(),
             ));
         }
+        // A grant URI and no scopes, or a scoped-grant URI and scopes:
+        // never both kinds, never a scoped grant without its scopes.
+        let (grant, scopes) = match (grant, scoped_grant, scopes.is_empty()) {
+            (grant, None, true) => (grant, Scopes::whole_tenant()),
+            (None, Some(grant), false) => {
+                let parsed = Scopes::parse(&scopes)
+                    .ok()
+                    .filter(|s| s.strings().len() == scopes.len())
+                    .ok_or_else(|| {
+                        Refusal::Malformed(
+                            "the certificate's scope URIs are not a daypass grant's (distinct, at most 16, each of the scope grammar)"
+                                .into(),
+                        )
+                    })?;
+                (Some(grant), parsed)
+            }
+            _ => {
+                return Err(Refusal::Malformed(
+                    "the certificate's grant and scope URIs do not agree (a scoped grant has a scoped-grant URI and at least one scope URI)"
+                        .into(),
+                ));
+            }
+        };
         let (Some((tenant, grant_id)), Some(holder)) = (grant, holder) else {
             return Err(Refusal::Malformed(
                 "not a grant certificate (no grant or staff URI)".into(),
@@ -337,6 +429,7 @@ impl Verifier {
                 credential: Credential::Certificate,
                 country,
                 organisation,
+                scopes,
             },
             not_before,
             now,

@@ -8,7 +8,9 @@
 //!   offboarded person or a role without access; a third root holder; a
 //!   grant longer than 24 h; an entry dated before the previous one; a
 //!   `scope_prev` that does not name its scope's previous entry; a request
-//!   without the reason code its tenant requires; ...), with its seq;
+//!   without the reason code its tenant requires; a `validation.allowed`
+//!   for a `for_resource` outside the grant's `scopes`, or an
+//!   `out_of_scope` denial for one inside them; ...), with its seq;
 //! * at start-up the server compares its stored records with the state the
 //!   log derives ([`LogState::compare`]) and refuses to start on any
 //!   difference: decisions come only from records the log vouches for.
@@ -35,8 +37,9 @@ use super::Entry;
 use crate::{
     clock::Timestamp,
     domain::{
-        Alert, AlertId, Approval, EventKind, Grant, GrantApproval, GrantId, GrantState,
-        MAX_GRANT_SECS, Name, ReasonCode, Role, StaffRecord, TenantRecord, detail,
+        Alert, AlertId, Approval, DenyReason, EventKind, Grant, GrantApproval, GrantId, GrantState,
+        MAX_GRANT_SECS, Name, ReasonCode, Role, ScopedResource, Scopes, StaffRecord, TenantRecord,
+        detail,
         grant::{CAUSE_OFFBOARDED, CAUSE_TERMINATED},
     },
 };
@@ -331,7 +334,19 @@ impl LogState {
                 if let Some(why) = why {
                     return Err(format!("{what} although {why}"));
                 }
+                if kind == EventKind::ValidationAllowed {
+                    if let Some(r) = self.resource_of(e)? {
+                        let g = &self.grant_of(e)?.grant;
+                        if !g.scopes.permits(&r) {
+                            return Err(format!(
+                                "allowed for {r}, outside grant {}'s scopes ({})",
+                                g.id, g.scopes
+                            ));
+                        }
+                    }
+                }
             }
+            EventKind::ValidationDenied => self.validation_denied(e)?,
             EventKind::AccessRecorded => {
                 let reported = match e.details.get(detail::ACCESSED_AT) {
                     None => None,
@@ -365,7 +380,6 @@ impl LogState {
             | EventKind::AuditVerified
             | EventKind::ServerStarted
             | EventKind::ServerStopped
-            | EventKind::ValidationDenied
             // Screens change no grant and no alert; their records (hashes
             // of their secrets) are not rebuilt from the log.
             | EventKind::ScreenPairingIssued
@@ -490,6 +504,15 @@ impl LogState {
         if break_glass {
             self.may_break_glass(&id, &holder, &tenant, duration_secs)?;
         }
+        let scopes = match e.details.get(detail::SCOPES) {
+            None => Scopes::whole_tenant(),
+            Some(s) if s.is_empty() => {
+                return Err(format!(
+                    "grant {id}: scopes is empty (a grant of the whole tenant has none)"
+                ));
+            }
+            Some(s) => Scopes::parse_joined(s).map_err(|why| format!("grant {id}: {why}"))?,
+        };
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -521,6 +544,7 @@ impl LogState {
             reason_code,
             break_glass,
             review: None,
+            scopes,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(
@@ -556,6 +580,36 @@ impl LogState {
             Some(_) => None,
             None => Some(format!("{} is not enrolled", g.holder)),
         })
+    }
+
+    /// The resource a validation was asked about (`for_resource`), if any.
+    fn resource_of(&self, e: &Entry) -> Result<Option<ScopedResource>, String> {
+        e.details
+            .get(detail::FOR_RESOURCE)
+            .map(|r| ScopedResource::parse(r).map_err(|why| why.to_string()))
+            .transpose()
+    }
+
+    /// A denial: its resource, if any, well-formed; one denied as out of
+    /// scope names a resource outside its grant's scopes.
+    fn validation_denied(&self, e: &Entry) -> Result<(), String> {
+        let resource = self.resource_of(e)?;
+        if e.details.get(detail::DENY_REASON).map(String::as_str)
+            != Some(DenyReason::OutOfScope.as_str())
+        {
+            return Ok(());
+        }
+        let Some(r) = resource else {
+            return Err("denied as out of scope, but names no resource".into());
+        };
+        let g = &self.grant_of(e)?.grant;
+        if g.scopes.permits(&r) {
+            return Err(format!(
+                "denied as out of scope, but {r} is inside grant {}'s scopes ({})",
+                g.id, g.scopes
+            ));
+        }
+        Ok(())
     }
 
     /// A record of processing: for a tenant that was added and is not

@@ -24,6 +24,10 @@ pub struct ValidateArgs {
     /// Or the engineer's staff name: is any grant of theirs for you live now?
     #[arg(long)]
     pub staff: Option<String>,
+    /// The resource the engineer is to act on (e.g. ssh:web-1): denied
+    /// (out_of_scope) when it is outside the grant's scopes.
+    #[arg(long, default_value_t, hide_default_value = true)]
+    pub resource: String,
     #[command(flatten)]
     pub conn: Connection,
 }
@@ -66,6 +70,7 @@ pub(super) async fn validate(v: ValidateArgs, json_out: bool) -> CliResult {
         .grants
         .validate_grant(pb::ValidateGrantRequest {
             subject: Some(subject),
+            resource: v.resource,
         })
         .await?
         .into_inner();

@@ -17,6 +17,7 @@ pub enum GrantCommand {
     #[command(after_help = "Examples:\n  \
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
         daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob\n  \
+        daypass grant request acme --reason \"INC-44: slow queries\" --scope db:read --scope 'ssh:web-*'\n  \
         daypass grant request globex --break-glass --reason \"INC-44: outage, database down\" --duration 30m --as root1")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
@@ -42,6 +43,11 @@ pub enum GrantCommand {
         /// a second person.
         #[arg(long)]
         break_glass: bool,
+        /// Limit the grant to a scope within the tenant, e.g. db:read or
+        /// 'ssh:web-*' (repeatable, at most 16; docs/integration.md §2.1).
+        /// Without any: the whole tenant.
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<String>,
     },
     /// List the grants you may see.
     List {
@@ -158,6 +164,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             code,
             duration,
             break_glass,
+            scopes,
         } => {
             let duration_seconds = duration.unwrap_or_default();
             let g = c
@@ -169,6 +176,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     duration_seconds,
                     reason_code: code.unwrap_or_default(),
                     break_glass,
+                    scopes,
                 })
                 .await?
                 .into_inner();
@@ -383,6 +391,14 @@ async fn write_certificate(c: &mut Clients, id: String, out: PathBuf, json_out: 
         );
     }
     Ok(())
+}
+
+/// `--scope`: checked here so a typo fails before connecting (the server
+/// checks it again).
+fn parse_scope(s: &str) -> Result<String, String> {
+    crate::domain::Scope::parse(s)
+        .map(|s| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// `--code`: one of the reason codes, checked here so a typo fails before

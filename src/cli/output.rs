@@ -120,6 +120,7 @@ pub fn deny_reason(v: i32) -> &'static str {
         pb::DenyReason::Offboarded => "offboarded",
         pb::DenyReason::Denied => "denied",
         pb::DenyReason::Released => "released",
+        pb::DenyReason::OutOfScope => "out_of_scope",
     }
 }
 
@@ -137,6 +138,7 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "review": g.review.as_ref().map(|r| json!({
             "by": r.by, "at": time_json(r.at_ms), "verdict": r.verdict, "note": r.note,
         })),
+        "scopes": g.scopes,
     })
 }
 
@@ -181,6 +183,16 @@ pub fn review_state(g: &pb::Grant) -> String {
     }
 }
 
+/// A grant's scopes in a table cell: `db:read ssh:web-*`, or
+/// `whole tenant`.
+pub fn scopes(g: &pb::Grant) -> String {
+    if g.scopes.is_empty() {
+        "whole tenant".into()
+    } else {
+        g.scopes.join(" ")
+    }
+}
+
 /// Who must still approve a pending grant, in words.
 pub fn waiting_for(g: &pb::Grant) -> &'static str {
     let tenant = g.approvals.iter().any(|a| a.by.starts_with("tenant/"));
@@ -209,6 +221,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
         "POLICY",
         "WAITS FOR",
         "REASON",
+        "SCOPES",
     ]);
     let dur = |ms: i64| {
         let m = ms.max(0) / 60_000;
@@ -228,6 +241,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
             approval(g.approval).into(),
             waiting_for(g).into(),
             crate::identity::truncate(&g.reason, 50),
+            scopes(g),
         ]);
     }
     t.render()
@@ -245,6 +259,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
         "EXPIRES / UNTIL",
         "ENDED",
         "REASON",
+        "SCOPES",
     ]);
     for g in grants {
         let until = if g.expires_at_ms != 0 {
@@ -266,6 +281,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
             // expired (at its deadline); "-" while live.
             time(g.ended_at_ms),
             crate::identity::truncate(&g.reason, 50),
+            scopes(g),
         ]);
     }
     t.render()
@@ -297,6 +313,7 @@ pub fn grant_detail(g: &pb::Grant) -> String {
             g.ticket.clone()
         },
     );
+    add("scopes", scopes(g));
     add("duration", format!("{} s", g.duration_seconds));
     add("requested at", time(g.requested_at_ms));
     if g.pending_until_ms != 0 {

@@ -300,6 +300,13 @@ pub mod detail {
     /// `tenant.break_glass_set`: may support staff open break-glass grants
     /// for the tenant (`true`/`false`).
     pub const ALLOW_SUPPORT: &str = "allow_support";
+    /// A grant's scopes (`grant.requested`), comma-joined in ascending
+    /// order; absent: the whole tenant. Structure, not sealed.
+    pub const SCOPES: &str = "scopes";
+    /// The resource a tenant asked `ValidateGrant` about (`validation.*`).
+    /// Of the scope grammar, not free text; not sealed, so the scope rule
+    /// is checked offline.
+    pub const FOR_RESOURCE: &str = "for_resource";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

@@ -35,6 +35,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 
+pub use daypass_tenant::scope::{Resource as ScopedResource, Scope, ScopeError, Scopes};
+
 /// The longest a grant can ever last: 24 hours.
 pub const MAX_GRANT_SECS: i64 = daypass_tenant::claims::MAX_GRANT_SECS;
 
@@ -79,6 +81,9 @@ pub enum DenyReason {
     Offboarded,
     Denied,
     Released,
+    /// The grant admits its holder, but not to the resource asked about:
+    /// it is outside the grant's scopes.
+    OutOfScope,
 }
 
 impl DenyReason {
@@ -91,6 +96,7 @@ impl DenyReason {
             DenyReason::Offboarded => "offboarded",
             DenyReason::Denied => "denied",
             DenyReason::Released => "released",
+            DenyReason::OutOfScope => "out_of_scope",
         }
     }
 }
@@ -134,6 +140,10 @@ pub struct Grant {
     /// A break-glass grant's review, once a second person gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<GrantReview>,
+    /// The scopes within the tenant it covers ([`Grant::set_scopes`]);
+    /// empty: the whole tenant (and every record from before scopes).
+    #[serde(default, skip_serializing_if = "Scopes::is_whole_tenant")]
+    pub scopes: Scopes,
 }
 
 impl Grant {
@@ -241,6 +251,7 @@ impl Grant {
             reason_code: None,
             break_glass: false,
             review: None,
+            scopes: Scopes::whole_tenant(),
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -259,6 +270,33 @@ impl Grant {
         match code {
             Some(c) => requested.with(detail::REASON_CODE, c.as_str()),
             None => requested,
+        }
+    }
+
+    /// The scopes the request names, on the record and on its
+    /// `grant.requested` entry (`requested`) as `scopes`; the whole tenant
+    /// leaves both without.
+    pub fn set_scopes(&mut self, scopes: Scopes, requested: Draft) -> Draft {
+        let requested = if scopes.is_whole_tenant() {
+            requested
+        } else {
+            requested.with(detail::SCOPES, scopes.joined())
+        };
+        self.scopes = scopes;
+        requested
+    }
+
+    /// Does the grant admit its holder to `resource` at `now`? Validity
+    /// ([`Grant::is_valid_at`]) first, then the scopes.
+    pub fn admits_to(
+        &self,
+        now: Timestamp,
+        resource: Option<&ScopedResource>,
+    ) -> Result<(), DenyReason> {
+        self.is_valid_at(now)?;
+        match resource {
+            Some(r) if !self.scopes.permits(r) => Err(DenyReason::OutOfScope),
+            _ => Ok(()),
         }
     }
 
@@ -447,6 +485,7 @@ mod tests {
             reason_code: None,
             break_glass: false,
             review: None,
+            scopes: Scopes::whole_tenant(),
         }
     }
 

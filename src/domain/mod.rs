@@ -20,6 +20,7 @@ pub mod staff;
 pub mod tenant;
 pub mod text;
 
+pub use self::grant::{Scope, ScopedResource, Scopes};
 pub use self::{
     alert::{Alert, AlertId, AlertState, Finding, Rule, Severity},
     event::{Draft, EventKind, detail},

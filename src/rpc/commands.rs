@@ -285,6 +285,7 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             duration_secs: r.duration_seconds,
             reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
             break_glass: r.break_glass,
+            scopes: crate::domain::Scopes::parse(&r.scopes).map_err(|e| invalid(e.to_string()))?,
         })
     }
 }

@@ -125,6 +125,7 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
             verdict: r.verdict.as_str().to_owned(),
             note: r.note.clone(),
         }),
+        scopes: g.scopes.strings(),
     }
 }
 
@@ -165,6 +166,7 @@ pub fn deny_to_pb(r: DenyReason) -> pb::DenyReason {
         DenyReason::Offboarded => pb::DenyReason::Offboarded,
         DenyReason::Denied => pb::DenyReason::Denied,
         DenyReason::Released => pb::DenyReason::Released,
+        DenyReason::OutOfScope => pb::DenyReason::OutOfScope,
     }
 }
 

@@ -142,9 +142,23 @@ impl GrantService for GrantApi {
             Some(Subject::Staff(s)) => (None, Some(s.as_str())),
             None => (None, None),
         };
-        let result = match ValidateGrant::parse(by_grant, by_staff, api.broker.trust_domain()) {
-            Some(cmd) => api.broker.validate(&caller, cmd).await,
-            None => Err(BrokerError::InvalidArgument(
+        let resource = match req.get_ref().resource.as_str() {
+            "" => Ok(None),
+            r => crate::domain::ScopedResource::parse(r)
+                .map(Some)
+                .map_err(|e| BrokerError::InvalidArgument(e.to_string())),
+        };
+        let result = match (
+            ValidateGrant::parse(by_grant, by_staff, api.broker.trust_domain()),
+            resource,
+        ) {
+            (_, Err(e)) => Err(e),
+            (Some(cmd), Ok(resource)) => {
+                api.broker
+                    .validate(&caller, ValidateGrant { resource, ..cmd })
+                    .await
+            }
+            (None, _) => Err(BrokerError::InvalidArgument(
                 "give either a grant id or a staff name to validate".into(),
             )),
         };
@@ -165,6 +179,7 @@ impl GrantService for GrantApi {
                 .unwrap_or(0),
             log_seq: v.log_seq,
             receipt: convert::receipt_to_pb(Some(v.receipt)),
+            scopes: g.map(|g| g.scopes.strings()).unwrap_or_default(),
         }))
     }
 
@@ -198,7 +213,7 @@ impl GrantService for GrantApi {
             .command(&caller, Action::IssueGrantCertificate, req.get_ref())
             .await?;
         let result = api.broker.issue_grant_certificate(&caller, cmd).await;
-        let ((_, issued), receipt) = api
+        let ((grant, issued), receipt) = api
             .finish(&caller, Action::IssueGrantCertificate, result)
             .await?;
         Ok(Response::new(pb::GrantCertificate {
@@ -207,6 +222,7 @@ impl GrantService for GrantApi {
             expires_at_ms: issued.not_after.millis(),
             serial: issued.serial,
             receipt: convert::receipt_to_pb(Some(receipt)),
+            scopes: grant.scopes.strings(),
         }))
     }
 

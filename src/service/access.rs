@@ -65,6 +65,7 @@ impl ValidateGrant {
         Some(ValidateGrant {
             subject,
             asked: truncate(asked, 80),
+            resource: None,
         })
     }
 }
@@ -102,7 +103,7 @@ impl Broker {
                     None => Err(DenyReason::Unknown),
                     Some(g) => match s.staff(&g.holder)? {
                         Some(rec) if !rec.is_active() => Err(DenyReason::Offboarded),
-                        _ => g.is_valid_at(now),
+                        _ => g.admits_to(now, cmd.resource.as_ref()),
                     },
                 };
                 let kind = if allowed.is_ok() {
@@ -117,6 +118,9 @@ impl Broker {
                 };
                 if let Err(r) = allowed {
                     draft = draft.with(detail::DENY_REASON, r.as_str());
+                }
+                if let Some(r) = &cmd.resource {
+                    draft = draft.with(detail::FOR_RESOURCE, r);
                 }
                 b.log(draft);
                 Ok::<_, BrokerError>((allowed, grant))

@@ -82,6 +82,8 @@ pub struct RequestGrant {
     /// An emergency: active at once, whatever the approval policy (then 0
     /// asks for the break-glass default, not the maximum).
     pub break_glass: bool,
+    /// The scopes it asks for; none: the whole tenant.
+    pub scopes: crate::domain::Scopes,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -134,6 +136,9 @@ pub struct ValidateGrant {
     pub subject: Subject,
     /// What the tenant sent, for the log when it names nobody.
     pub asked: String,
+    /// The resource the engineer is to act on, if the tenant named one:
+    /// refused (out of scope) when outside the grant's scopes.
+    pub resource: Option<crate::domain::ScopedResource>,
 }
 
 /// What an engineer did under a grant.

@@ -37,6 +37,7 @@ impl Broker {
             duration_secs,
             reason_code,
             break_glass,
+            scopes,
         } = cmd;
         let max = if break_glass {
             self.limits
@@ -136,6 +137,7 @@ impl Broker {
                     now,
                 );
                 let requested = g.set_reason_code(reason_code, requested);
+                let requested = g.set_scopes(scopes.clone(), requested);
                 if break_glass {
                     for d in g.break_glass(now, &actor, requested) {
                         b.log(d);

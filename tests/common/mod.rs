@@ -544,6 +544,7 @@ pub fn validate_request(grant_id: &str) -> pb::ValidateGrantRequest {
         subject: Some(pb::validate_grant_request::Subject::GrantId(
             grant_id.into(),
         )),
+        ..Default::default()
     }
 }
 

@@ -369,6 +369,7 @@ async fn measure(
                 .grants
                 .validate_grant(pb::ValidateGrantRequest {
                     subject: Some(pb::validate_grant_request::Subject::GrantId(g)),
+                    ..Default::default()
                 })
                 .await
                 .map_err(err)?

@@ -81,6 +81,7 @@ async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, Stri
             .grants
             .validate_grant(pb::ValidateGrantRequest {
                 subject: Some(pb::validate_grant_request::Subject::GrantId(id)),
+                ..Default::default()
             })
             .await
             .map_err(err)?

@@ -85,6 +85,7 @@ fn run(opts: &VerifyOptions) -> Result<String, String> {
         reason_sha256: reason_sha256("INC-42 replication lag"),
         country: None,
         organisation: None,
+        scopes: None,
     };
     let token = claims.sign(&key);
     verifier.verify_token(&token).map_err(err)?;
