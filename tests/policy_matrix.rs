@@ -123,6 +123,9 @@ const ADMIN_ROLE: &[Action] = &[
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    SetApproverGroup,
+    RemoveApproverGroup,
+    ListApproverGroups,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[
@@ -150,6 +153,7 @@ const AUDITOR_ROLE: &[Action] = &[
     GetProcessingRecord,
     ListProcessingRecords,
     ProcessingRegisterDocument,
+    ListApproverGroups,
 ];
 
 /// Partnerships, data-entry and administration: no access to customer

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     event::{Draft, EventKind, detail},
+    group::GroupRule,
     ids::{Actor, GrantId, Name},
     justification::ReasonCode,
     tenant::{Approval, GrantApproval},
@@ -122,6 +123,10 @@ pub struct Grant {
     /// The request's category, if it gave one ([`Grant::set_reason_code`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<ReasonCode>,
+    /// Under [`Approval::Group`]: the tenant's group and threshold when it
+    /// was requested ([`Grant::set_approver_group`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_group: Option<GroupRule>,
 }
 
 impl Grant {
@@ -227,6 +232,7 @@ impl Grant {
             approval: Some(approval),
             approvals: Vec::new(),
             reason_code: None,
+            approver_group: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -245,6 +251,52 @@ impl Grant {
         match code {
             Some(c) => requested.with(detail::REASON_CODE, c.as_str()),
             None => requested,
+        }
+    }
+
+    /// The tenant's approver group and threshold, for a request under
+    /// [`Approval::Group`], on the record and on its `grant.requested`
+    /// entry (`group`, `threshold`); other policies leave both without.
+    pub fn set_approver_group(&mut self, rule: Option<GroupRule>, requested: Draft) -> Draft {
+        let rule = rule.filter(|_| self.policy() == Approval::Group);
+        let draft = match &rule {
+            Some(r) => requested
+                .with(detail::GROUP, &r.group)
+                .with(detail::THRESHOLD, r.threshold),
+            None => requested,
+        };
+        self.approver_group = rule;
+        draft
+    }
+
+    /// Its policy's name: `tenant+peer`, `group:oncall-leads:2`.
+    pub fn policy_name(&self) -> String {
+        super::tenant::policy_name(self.policy(), self.approver_group.as_ref())
+    }
+
+    /// Do its approvals make it active? Under a group policy, when as many
+    /// members as its threshold approved (each was a member when they did).
+    pub fn approvals_satisfy(&self) -> bool {
+        match (self.policy(), &self.approver_group) {
+            (Approval::Group, Some(r)) => self.approvals.len() >= r.threshold as usize,
+            (Approval::Group, None) => false,
+            (p, _) => p.satisfied(&self.approvals),
+        }
+    }
+
+    /// Who must still approve, in words.
+    pub fn waits_for(&self) -> String {
+        match (self.policy(), &self.approver_group) {
+            (Approval::Group, Some(r)) => {
+                let left = (r.threshold as usize).saturating_sub(self.approvals.len());
+                format!(
+                    "{left} more of group {} ({} of {} approved)",
+                    r.group,
+                    self.approvals.len(),
+                    r.threshold
+                )
+            }
+            (p, _) => p.waiting_for(&self.approvals).to_owned(),
         }
     }
 
@@ -283,7 +335,7 @@ impl Grant {
         let approved = self
             .draft(actor, EventKind::GrantApproved)
             .with(detail::NOTE, note);
-        if self.policy().satisfied(&self.approvals) {
+        if self.approvals_satisfy() {
             vec![approved, self.activate(now, actor)]
         } else {
             vec![approved]
@@ -372,6 +424,7 @@ mod tests {
             approval: Some(Approval::Auto),
             approvals: Vec::new(),
             reason_code: None,
+            approver_group: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The use cases: the [`Broker`] and one file per group of them
-//! ([`admission`], [`staff`], [`tenants`], [`grants`], [`access`],
-//! [`expiry`], [`log_reads`]). Every method takes an already-admitted
+//! ([`admission`], [`staff`], [`tenants`], [`grants`], [`groups`],
+//! [`access`], [`expiry`], [`log_reads`]). Every method takes an already-admitted
 //! [`Caller`] and a typed command ([`commands`]); every state change and
 //! decision is written with its log entry through
 //! [`Ledger::commit`](crate::ledger::Ledger::commit) and is durable before
@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod commands;
 pub mod expiry;
 pub mod grants;
+pub mod groups;
 pub mod incident_documents;
 pub mod incidents;
 pub mod location;
@@ -217,6 +218,8 @@ pub struct Broker {
     location: location::LocationState,
     /// The register of processing, rebuilt from the log ([`processing`]).
     processing: processing::ProcessingBook,
+    /// The approver groups, rebuilt from the log ([`groups`]).
+    groups: groups::GroupBook,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -248,6 +251,7 @@ impl Broker {
             metrics: crate::metrics::Metrics::new(),
             incidents: incidents::IncidentBook::default(),
             processing: processing::ProcessingBook::default(),
+            groups: groups::GroupBook::default(),
         }
     }
 
