@@ -173,3 +173,162 @@ impl LogState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{audit::entry::GENESIS_PREV_HASH, clock::Timestamp, domain::EventKind};
+
+    fn entry(seq: u64, actor: &str, tenant: &str, kind: EventKind, d: &[(&str, &str)]) -> Entry {
+        Entry {
+            seq,
+            timestamp: Timestamp(1_000 + seq as i64),
+            actor: actor.into(),
+            tenant: tenant.into(),
+            kind: kind.as_str().to_owned(),
+            details: d
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            sealed: None,
+            prev_hash: GENESIS_PREV_HASH,
+        }
+    }
+
+    fn set(seq: u64, actor: &str, members: &str) -> Entry {
+        entry(
+            seq,
+            actor,
+            "",
+            EventKind::GroupSet,
+            &[(detail::GROUP, "leads"), (detail::MEMBERS, members)],
+        )
+    }
+
+    fn tenant(seq: u64, kind: EventKind, threshold: &str) -> Entry {
+        entry(
+            seq,
+            "staff/ada",
+            "acme",
+            kind,
+            &[
+                (detail::APPROVAL, "group"),
+                (detail::GROUP, "leads"),
+                (detail::THRESHOLD, threshold),
+                (detail::REQUIRE_TICKET, "false"),
+            ],
+        )
+    }
+
+    /// ada (admin), alice and bob (support), eve (auditor), carl
+    /// (support, offboarded).
+    fn state() -> LogState {
+        let mut s = LogState::default();
+        let enrol = |seq, kind, name, role| {
+            entry(
+                seq,
+                "staff/ada",
+                "",
+                kind,
+                &[(detail::NAME, name), (detail::ROLE, role)],
+            )
+        };
+        for e in [
+            enrol(0, EventKind::StaffBootstrapped, "ada", "admin"),
+            enrol(1, EventKind::StaffEnrolled, "alice", "support"),
+            enrol(2, EventKind::StaffEnrolled, "bob", "support"),
+            enrol(3, EventKind::StaffEnrolled, "eve", "auditor"),
+            enrol(4, EventKind::StaffEnrolled, "carl", "support"),
+            entry(
+                5,
+                "staff/ada",
+                "",
+                EventKind::StaffOffboarded,
+                &[(detail::NAME, "carl")],
+            ),
+        ] {
+            s.apply(&e).expect("a well-formed log");
+        }
+        s
+    }
+
+    #[test]
+    fn a_group_and_a_policy_naming_it_follow_the_rules() {
+        let mut s = state();
+        s.apply(&set(9, "staff/ada", "alice,bob")).expect("set");
+        s.apply(&tenant(10, EventKind::TenantAdded, "2"))
+            .expect("policy");
+        let name = Name::parse("acme").unwrap();
+        assert_eq!(
+            s.tenants[&name].0.approver_group,
+            Some(GroupRule {
+                group: Name::parse("leads").unwrap(),
+                threshold: 2
+            })
+        );
+        for (e, why) in [
+            (
+                set(11, "staff/alice", "alice,bob"),
+                "who is not an enrolled admin",
+            ),
+            (
+                set(11, "staff/ada", "alice,carl"),
+                "carl, who was offboarded",
+            ),
+            (
+                set(11, "staff/ada", "alice,eve"),
+                "eve, whose role (auditor)",
+            ),
+            (
+                set(11, "staff/ada", "alice,nobody"),
+                "nobody, who is not enrolled",
+            ),
+            (set(11, "staff/ada", "alice,alice"), "alice is named twice"),
+            (
+                set(11, "staff/ada", "alice"),
+                "below tenant acme's threshold",
+            ),
+            (
+                tenant(11, EventKind::TenantUpdated, "3"),
+                "needs 3 of group leads, which has 2 active members",
+            ),
+            (
+                tenant(11, EventKind::TenantUpdated, "0"),
+                "needs 0 of group leads",
+            ),
+            (
+                entry(
+                    11,
+                    "staff/ada",
+                    "",
+                    EventKind::GroupRemoved,
+                    &[(detail::GROUP, "leads")],
+                ),
+                "removed while tenant acme's policy names it",
+            ),
+            (
+                entry(
+                    11,
+                    "staff/ada",
+                    "",
+                    EventKind::GroupRemoved,
+                    &[(detail::GROUP, "other")],
+                ),
+                "group other is removed but it does not exist",
+            ),
+        ] {
+            let c = s.apply(&e).expect_err(why);
+            assert!(c.why.contains(why), "{} should say {why:?}", c.why);
+            assert_eq!(c.seq, 11);
+        }
+        // An update of the tenant's other rules does not judge the group
+        // again; the same policy with more members then stays valid.
+        s.apply(&set(11, "staff/ada", "alice,bob"))
+            .expect("same group");
+        let mut other = tenant(12, EventKind::TenantUpdated, "2");
+        other
+            .details
+            .insert(detail::REQUIRE_TICKET.into(), "true".into());
+        s.apply(&other).expect("other rules");
+    }
+}
