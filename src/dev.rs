@@ -190,6 +190,7 @@ async fn enrol(config: &Config) -> Result<(), String> {
                         AddTenant {
                             name: n,
                             approval,
+                            approver_group: None,
                             require_ticket: ticket,
                             require_declaration: false,
                         },

@@ -17,7 +17,7 @@ use thiserror::Error;
 pub use crate::domain::Role;
 use crate::{
     audit::Entry,
-    domain::{Actor, Grant, Name, Principal, PrincipalKind, detail},
+    domain::{Actor, Approval, ApproverGroup, Grant, Name, Principal, PrincipalKind, detail},
 };
 
 /// An authenticated, enrolled caller. Built once per call by the RPC layer
@@ -130,10 +130,13 @@ pub enum Action {
     ReadEntryBundles,
     ReviewGrant,
     SetTenantBreakGlass,
+    SetApproverGroup,
+    RemoveApproverGroup,
+    ListApproverGroups,
 }
 
 impl Action {
-    pub const ALL: [Action; 62] = [
+    pub const ALL: [Action; 65] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -196,6 +199,9 @@ impl Action {
         Action::ReadEntryBundles,
         Action::ReviewGrant,
         Action::SetTenantBreakGlass,
+        Action::SetApproverGroup,
+        Action::RemoveApproverGroup,
+        Action::ListApproverGroups,
     ];
 
     /// The RPC's name, as logged.
@@ -263,6 +269,9 @@ impl Action {
             Action::ProcessingRegisterDocument => "ProcessingRegisterDocument",
             Action::ReviewGrant => "ReviewGrant",
             Action::SetTenantBreakGlass => "SetTenantBreakGlass",
+            Action::SetApproverGroup => "SetApproverGroup",
+            Action::RemoveApproverGroup => "RemoveApproverGroup",
+            Action::ListApproverGroups => "ListApproverGroups",
         }
     }
 }
@@ -420,6 +429,9 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | RecertifyStaff
                     | ReviewGrant
                     | SetTenantBreakGlass
+                    | SetApproverGroup
+                    | RemoveApproverGroup
+                    | ListApproverGroups
             ),
             Role::Auditor => matches!(
                 action,
@@ -450,6 +462,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListProcessingRecords
                     | ProcessingRegisterDocument
                     | ReviewGrant
+                    | ListApproverGroups
             ),
             Role::Partnerships | Role::DataEntry | Role::Administration => action == WhoAmI,
         },
@@ -514,26 +527,46 @@ pub fn may_decide(caller: &Caller, grant: &Grant) -> Verdict {
 }
 
 /// In the caller's approval queue: pending, not past its deadline, and the
-/// caller may decide it ([`may_decide`], [`may_decide_under`]).
-pub fn awaits(caller: &Caller, grant: &Grant, now: crate::clock::Timestamp) -> bool {
+/// caller may decide it ([`may_decide`], [`may_decide_under`]; `group` is
+/// the approver group the grant's policy names, as the registry has it now).
+pub fn awaits(
+    caller: &Caller,
+    grant: &Grant,
+    group: Option<&ApproverGroup>,
+    now: crate::clock::Timestamp,
+) -> bool {
     grant.state == crate::domain::GrantState::Pending
         && grant.pending_until.is_some_and(|u| now < u)
         && may_decide(caller, grant) == Verdict::Allowed
-        && may_decide_under(caller, grant).is_ok()
+        && may_decide_under(caller, grant, group).is_ok()
 }
 
 /// Approve or deny under the grant's approval policy (after
 /// [`may_decide`]): the caller must be one whose approval counts, and must
 /// not have approved it already. A denial by anyone whose approval counts
-/// ends the request.
-pub fn may_decide_under(caller: &Caller, grant: &Grant) -> Result<(), String> {
+/// ends the request. Under a group policy only the group's members count,
+/// as the registry has them at the decision (`group`: the group the grant
+/// names, `None` if it was removed).
+pub fn may_decide_under(
+    caller: &Caller,
+    grant: &Grant,
+    group: Option<&ApproverGroup>,
+) -> Result<(), String> {
     let by = caller.actor().to_string();
-    if !grant.policy().counts(&by, grant.tenant.as_str()) {
+    let policy = grant.policy();
+    let member = match (caller, group) {
+        (Caller::Staff { name, .. }, Some(g)) => g.is_member(name),
+        _ => false,
+    };
+    if !policy.counts(&by, grant.tenant.as_str()) || (policy == Approval::Group && !member) {
+        let who = match &grant.approver_group {
+            Some(r) if policy == Approval::Group => format!("members of group {}", r.group),
+            _ => policy.describe().to_owned(),
+        };
         return Err(format!(
-            "tenant {}'s grants are approved by {} (policy {}): {by} cannot decide grant {}",
+            "tenant {}'s grants are approved by {who} (policy {}): {by} cannot decide grant {}",
             grant.tenant,
-            grant.policy().describe(),
-            grant.policy().as_str(),
+            grant.policy_name(),
             grant.id
         ));
     }
@@ -541,7 +574,7 @@ pub fn may_decide_under(caller: &Caller, grant: &Grant) -> Result<(), String> {
         return Err(format!(
             "{by} already approved grant {}; it waits for {}",
             grant.id,
-            grant.policy().waiting_for(&grant.approvals)
+            grant.waits_for()
         ));
     }
     Ok(())

@@ -511,6 +511,7 @@ async fn two_hundred_concurrent_requests_make_one_gap_free_chain() {
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .unwrap();

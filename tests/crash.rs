@@ -278,6 +278,7 @@ async fn acknowledged_calls_survive_sigkill_and_the_log_stays_whole() {
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .expect("tenant");

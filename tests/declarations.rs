@@ -269,6 +269,7 @@ async fn a_tenant_may_require_a_declaration_when_the_company_does_not() {
             approval: ApprovalPolicy::Auto as i32,
             require_ticket: false,
             require_declaration: true,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -311,6 +312,7 @@ async fn a_tenant_may_require_a_declaration_when_the_company_does_not() {
             approval: 0,
             require_ticket: None,
             require_declaration: Some(true),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -369,6 +369,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
                 approval,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await;
         cases.push(case(format!("AddTenant: {what}"), r, code, says));
@@ -582,6 +583,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await;
         cases.push(case(
@@ -597,6 +599,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: None,
                 require_declaration: None,
+                ..Default::default()
             })
             .await;
         cases.push(case(
@@ -613,6 +616,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             approval: -1,
             require_ticket: false,
             require_declaration: false,
+            ..Default::default()
         })
         .await;
     cases.push(case(
@@ -628,6 +632,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
             approval: ApprovalPolicy::Auto as i32,
             require_ticket: false,
             require_declaration: false,
+            ..Default::default()
         })
         .await;
     cases.push(case(
@@ -685,6 +690,7 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
                 approval,
                 require_ticket,
                 require_declaration: None,
+                ..Default::default()
             })
             .await;
         cases.push(case(format!("UpdateTenant: {what}"), r, code, says));
@@ -1736,4 +1742,270 @@ fn certificate_request() -> String {
         .expect("request")
         .pem()
         .expect("PEM")
+}
+
+/// The approver-group fields (SetApproverGroup, RemoveApproverGroup, and
+/// the group and threshold of a tenant's policy): each bad value refused
+/// with the right code and what to fix, and nothing stored but refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approver_group_fields_refuse_bad_input_clearly() {
+    let s = TestServer::start().await;
+    let mut admin = s.admin().await;
+    s.enrol("alice", Role::Support).await;
+    s.add_tenant("acme", ApprovalPolicy::Auto, false).await;
+    let big = "x".repeat(1 << 20);
+    let many: Vec<String> = (0..65).map(|i| format!("m{i}")).collect();
+    let mut cases = Vec::new();
+    let members = |m: &[&str]| m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    for (what, name, m, code, says) in [
+        (
+            "empty name",
+            "",
+            members(&["alice"]),
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        (
+            "upper-case name",
+            "Leads",
+            members(&["alice"]),
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        (
+            "escape in name",
+            "le\u{1b}[2J",
+            members(&["alice"]),
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        (
+            "1 KiB name",
+            &"a".repeat(1024),
+            members(&["alice"]),
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        (
+            "no members",
+            "leads",
+            vec![],
+            Code::InvalidArgument,
+            "needs at least one member",
+        ),
+        (
+            "blank member",
+            "leads",
+            members(&["alice", " "]),
+            Code::InvalidArgument,
+            "members: invalid name",
+        ),
+        (
+            "member twice",
+            "leads",
+            members(&["alice", "alice"]),
+            Code::InvalidArgument,
+            "alice is named twice",
+        ),
+        (
+            "65 members",
+            "leads",
+            many.clone(),
+            Code::InvalidArgument,
+            "at most 64 members",
+        ),
+        (
+            "unknown member",
+            "leads",
+            members(&["nobody"]),
+            Code::NotFound,
+            "nobody is not enrolled",
+        ),
+        (
+            "message over 1 MiB",
+            "leads",
+            vec![big.clone()],
+            Code::OutOfRange,
+            "message",
+        ),
+    ] {
+        let r = admin
+            .staff
+            .set_approver_group(pb::SetApproverGroupRequest {
+                name: name.into(),
+                members: m,
+            })
+            .await;
+        cases.push(case(format!("SetApproverGroup: {what}"), r, code, says));
+    }
+    for (what, name, code, says) in [
+        (
+            "empty name",
+            "",
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        (
+            "control character",
+            "a\u{0}b",
+            Code::InvalidArgument,
+            "name: invalid name",
+        ),
+        ("unknown group", "leads", Code::NotFound, "does not exist"),
+        (
+            "message over 1 MiB",
+            big.as_str(),
+            Code::OutOfRange,
+            "message",
+        ),
+    ] {
+        let r = admin
+            .staff
+            .remove_approver_group(pb::RemoveApproverGroupRequest { name: name.into() })
+            .await;
+        cases.push(case(format!("RemoveApproverGroup: {what}"), r, code, says));
+    }
+    for (what, approval, group, threshold, code, says) in [
+        (
+            "group policy without a group",
+            ApprovalPolicy::Group,
+            "",
+            2,
+            Code::InvalidArgument,
+            "approver_group is required",
+        ),
+        (
+            "bad group name",
+            ApprovalPolicy::Group,
+            "Leads!",
+            2,
+            Code::InvalidArgument,
+            "approver_group: invalid name",
+        ),
+        (
+            "unknown group",
+            ApprovalPolicy::Group,
+            "leads",
+            1,
+            Code::FailedPrecondition,
+            "does not exist",
+        ),
+        (
+            "group with another policy",
+            ApprovalPolicy::Peer,
+            "leads",
+            0,
+            Code::InvalidArgument,
+            "only for approval policy group",
+        ),
+        (
+            "threshold with another policy",
+            ApprovalPolicy::Auto,
+            "",
+            2,
+            Code::InvalidArgument,
+            "only for approval policy group",
+        ),
+        (
+            "threshold without a policy",
+            ApprovalPolicy::Unspecified,
+            "",
+            7,
+            Code::InvalidArgument,
+            "only for approval policy group",
+        ),
+    ] {
+        let r = admin
+            .tenants
+            .update_tenant(pb::UpdateTenantRequest {
+                name: "acme".into(),
+                approval: approval as i32,
+                approver_group: group.into(),
+                approval_threshold: threshold,
+                ..Default::default()
+            })
+            .await;
+        cases.push(case(format!("UpdateTenant: {what}"), r, code, says));
+        let r = admin
+            .tenants
+            .add_tenant(pb::AddTenantRequest {
+                name: "t-new".into(),
+                approval: approval as i32,
+                approver_group: group.into(),
+                approval_threshold: threshold,
+                ..Default::default()
+            })
+            .await;
+        let code = if approval == ApprovalPolicy::Unspecified {
+            Code::InvalidArgument
+        } else {
+            code
+        };
+        let says = if approval == ApprovalPolicy::Unspecified {
+            "approval policy is required"
+        } else {
+            says
+        };
+        cases.push(case(format!("AddTenant: {what}"), r, code, says));
+    }
+    // Thresholds out of range, against a real group of one.
+    admin
+        .staff
+        .set_approver_group(pb::SetApproverGroupRequest {
+            name: "leads".into(),
+            members: vec!["alice".into()],
+        })
+        .await
+        .expect("set group");
+    for (what, threshold) in [
+        ("threshold 0", 0),
+        ("threshold above the size", 2),
+        ("threshold u32::MAX", u32::MAX),
+    ] {
+        let r = admin
+            .tenants
+            .update_tenant(pb::UpdateTenantRequest {
+                name: "acme".into(),
+                approval: ApprovalPolicy::Group as i32,
+                approver_group: "leads".into(),
+                approval_threshold: threshold,
+                ..Default::default()
+            })
+            .await;
+        cases.push(case(
+            format!("UpdateTenant: {what}"),
+            r,
+            Code::InvalidArgument,
+            "must be between 1 and its 1 active members",
+        ));
+    }
+    assert_refused_as_specified(&cases);
+
+    // Nothing but the one group changed.
+    let groups = admin
+        .staff
+        .list_approver_groups(pb::ListApproverGroupsRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .groups;
+    assert_eq!(groups.len(), 1);
+    let tenants = admin
+        .tenants
+        .list_tenants(pb::ListTenantsRequest {})
+        .await
+        .expect("tenants")
+        .into_inner()
+        .tenants;
+    assert_eq!(tenants.len(), 1);
+    assert_eq!(tenants[0].approval(), ApprovalPolicy::Auto);
+    let kinds: Vec<String> = s
+        .entries()
+        .await
+        .into_iter()
+        .map(|e| e.entry.kind)
+        .filter(|k| !matches!(k.as_str(), "call.refused" | "audit.read"))
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("group.")).count(), 1);
+    assert!(!kinds.iter().any(|k| k == "tenant.updated"), "{kinds:?}");
 }

@@ -138,6 +138,7 @@ async fn no_alert_is_lost_or_raised_twice_across_a_sigkill() {
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .expect("add tenant");

@@ -88,6 +88,7 @@ async fn every_write_returns_a_receipt_the_log_proves() {
             approval: ApprovalPolicy::Approval as i32,
             require_ticket: false,
             require_declaration: false,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -862,6 +862,7 @@ async fn nothing_is_lost_across_a_sigkill_while_the_receiver_is_down() {
                 approval: approval as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .expect("add tenant");
@@ -968,5 +969,84 @@ async fn a_hook_key_others_can_read_is_refused_at_start() {
     assert!(
         !e.contains(std::str::from_utf8(SECRET).expect("ascii")),
         "{e}"
+    );
+}
+
+/// Notifications go to the approvers: a request under a group policy is
+/// delivered with who it waits for (`awaits`) and the members who may
+/// approve it (`approvers`, never the requester), in the JSON body and in
+/// the Slack line, so a chat or pager receiver can notify exactly them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_names_its_approvers_for_the_receiver() {
+    let json = Receiver::start().await;
+    let slack = Receiver::start().await;
+    let (json_url, slack_url) = (json.url(), slack.url());
+    let s = TestServer::start_with(|c| {
+        let dir = key_dir(c);
+        let mut h = hook(&dir, "pager", &json_url);
+        h.events = Some(vec!["grant.requested".into()]);
+        c.webhooks.push(h);
+        let mut h = hook(&dir, "chat", &slack_url);
+        h.events = Some(vec!["grant.requested".into()]);
+        h.format = WebhookFormat::Slack;
+        c.webhooks.push(h);
+    })
+    .await;
+    let mut alice = s.enrol("alice", Role::Support).await;
+    s.enrol("bob", Role::Support).await;
+    s.enrol("carol", Role::Root).await;
+    let mut admin = s.admin().await;
+    admin
+        .staff
+        .set_approver_group(pb::SetApproverGroupRequest {
+            name: "oncall-leads".into(),
+            members: vec!["alice".into(), "bob".into(), "carol".into()],
+        })
+        .await
+        .expect("group");
+    admin
+        .tenants
+        .add_tenant(pb::AddTenantRequest {
+            name: "acme".into(),
+            approval: ApprovalPolicy::Group as i32,
+            approver_group: "oncall-leads".into(),
+            approval_threshold: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("tenant");
+    s.add_tenant("lockbox", ApprovalPolicy::Tenant, false).await;
+    let g = request(&mut alice, "acme", "INC-11 pager").await;
+    let t = request(&mut alice, "lockbox", "INC-12 lockbox").await;
+
+    json.wait("both requests", 20, || {}, |got| got.len() >= 2)
+        .await;
+    let got = json.all();
+    assert!(got.iter().all(signature_ok));
+    let group = got[0].json();
+    assert_eq!(group["kind"], "grant.requested");
+    assert_eq!(group["details"]["grant"], g.id.as_str());
+    assert_eq!(group["details"]["awaits"], "group oncall-leads 2 of 2");
+    assert_eq!(group["details"]["approvers"], "staff/bob,staff/carol");
+    let lockbox = got[1].json();
+    assert_eq!(lockbox["details"]["grant"], t.id.as_str());
+    assert_eq!(lockbox["details"]["awaits"], "tenant lockbox");
+    assert_eq!(lockbox["details"]["approvers"], "tenant/lockbox");
+
+    slack
+        .wait("both requests in chat", 20, || {}, |got| got.len() >= 2)
+        .await;
+    let text = slack.all()[0].json()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "grant {}, for alice, waiting for approval by group oncall-leads 2 of 2: \
+             staff/bob staff/carol",
+            g.id
+        )),
+        "{text}"
     );
 }

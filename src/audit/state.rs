@@ -26,6 +26,7 @@
 
 mod alerts;
 mod break_glass;
+mod groups;
 pub mod incidents;
 pub mod scopes;
 mod staff;
@@ -101,6 +102,8 @@ pub struct LogState {
     scopes: scopes::ScopeChains,
     /// tenant → the newest `processing.recorded` version.
     processing: HashMap<Name, u32>,
+    /// The approver groups, with the entry that last set each.
+    groups: BTreeMap<Name, (crate::domain::ApproverGroup, u64)>,
     /// The previous entry's timestamp: the log's time never goes back.
     last_timestamp: Option<Timestamp>,
 }
@@ -182,15 +185,13 @@ impl LogState {
                         g.grant.id, e.actor
                     ));
                 }
-                if let Some(policy) = g.grant.approval.filter(|_| !break_glass) {
-                    if !policy.satisfied(&g.grant.approvals) {
-                        return Err(format!(
-                            "grant {} is activated without the approval of {} (policy {})",
-                            g.grant.id,
-                            policy.waiting_for(&g.grant.approvals),
-                            policy.as_str()
-                        ));
-                    }
+                if g.grant.approval.is_some() && !break_glass && !g.grant.approvals_satisfy() {
+                    return Err(format!(
+                        "grant {} is activated without the approval of {} (policy {})",
+                        g.grant.id,
+                        g.grant.waits_for(),
+                        g.grant.policy_name()
+                    ));
                 }
                 let expires = timestamp(e, detail::EXPIRES_AT)?;
                 if expires != now.plus_secs(g.grant.duration_secs) || g.grant.duration_secs > max {
@@ -238,10 +239,16 @@ impl LogState {
                             "grant {} is {what} by {}, whose decision does not count under policy {}",
                             g.grant.id,
                             e.actor,
-                            policy.as_str()
+                            g.grant.policy_name()
                         ));
                     }
                 }
+                if g.grant.approval == Some(Approval::Group) {
+                    let (id, rule) = (g.grant.id.clone(), g.grant.approver_group.clone());
+                    self.check_group_decision(rule.as_ref(), &e.actor)
+                        .map_err(|why| format!("grant {id} is {what} by {}: {why}", e.actor))?;
+                }
+                let g = self.live_grant(e)?;
                 if g.grant.approvals.iter().any(|a| a.by == e.actor) {
                     return Err(format!(
                         "grant {} is {what} by {}, who had already approved it",
@@ -404,6 +411,8 @@ impl LogState {
             EventKind::AlertAcknowledged | EventKind::AlertResolved => {
                 self.alert_decided(kind, e)?
             }
+            EventKind::GroupSet => self.group_set(e)?,
+            EventKind::GroupRemoved => self.group_removed(e)?,
             EventKind::IncidentRecorded
             | EventKind::IncidentUpdated
             | EventKind::IncidentTenantNotified
@@ -490,6 +499,9 @@ impl LogState {
             None => None,
             Some(c) => ReasonCode::parse(c).map_err(|why| format!("grant {id}: {why}"))?,
         };
+        let approver_group = self
+            .group_rule(e, approval)
+            .map_err(|why| format!("grant {id}: {why}"))?;
         if reason_code.is_none()
             && self
                 .tenants
@@ -545,6 +557,7 @@ impl LogState {
             break_glass,
             review: None,
             scopes,
+            approver_group,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(

@@ -250,7 +250,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     "approved: grant {} still waits for {} (policy {}) until {}",
                     g.id,
                     output::waiting_for(&g),
-                    output::approval(g.approval),
+                    output::grant_policy(&g),
                     output::time(g.pending_until_ms)
                 )
             };

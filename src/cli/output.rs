@@ -106,8 +106,27 @@ pub fn approval(v: i32) -> &'static str {
         pb::ApprovalPolicy::Tenant => "tenant",
         pb::ApprovalPolicy::Peer => "peer",
         pb::ApprovalPolicy::TenantAndPeer => "tenant+peer",
+        pb::ApprovalPolicy::Group => "group",
         pb::ApprovalPolicy::Unspecified => "?",
     }
+}
+
+/// A policy's name with its group: `group:oncall-leads:2`, `tenant+peer`.
+pub fn policy(v: i32, group: &str, threshold: u32) -> String {
+    match pb::ApprovalPolicy::try_from(v) {
+        Ok(pb::ApprovalPolicy::Group) => format!("group:{group}:{threshold}"),
+        _ => approval(v).to_owned(),
+    }
+}
+
+/// A grant's policy's name ([`policy`]).
+pub fn grant_policy(g: &pb::Grant) -> String {
+    policy(g.approval, &g.approver_group, g.approval_threshold)
+}
+
+/// A tenant's policy's name ([`policy`]).
+pub fn tenant_policy(t: &pb::Tenant) -> String {
+    policy(t.approval, &t.approver_group, t.approval_threshold)
 }
 
 pub fn deny_reason(v: i32) -> &'static str {
@@ -131,7 +150,7 @@ pub fn grant_json(g: &pb::Grant) -> Value {
         "requested_at": time_json(g.requested_at_ms), "pending_until": time_json(g.pending_until_ms),
         "activated_at": time_json(g.activated_at_ms), "expires_at": time_json(g.expires_at_ms),
         "ended_at": time_json(g.ended_at_ms), "decided_by": g.decided_by, "decision_note": g.decision_note,
-        "approval": approval(g.approval),
+        "approval": grant_policy(g),
         "approvals": g.approvals.iter().map(|a| json!({"by": a.by, "at": time_json(a.at_ms)})).collect::<Vec<_>>(),
         "reason_code": (!g.reason_code.is_empty()).then_some(&g.reason_code),
         "break_glass": g.break_glass,
@@ -194,17 +213,31 @@ pub fn scopes(g: &pb::Grant) -> String {
 }
 
 /// Who must still approve a pending grant, in words.
-pub fn waiting_for(g: &pb::Grant) -> &'static str {
+pub fn waiting_for(g: &pb::Grant) -> String {
     let tenant = g.approvals.iter().any(|a| a.by.starts_with("tenant/"));
-    match pb::ApprovalPolicy::try_from(g.approval).unwrap_or(pb::ApprovalPolicy::Unspecified) {
+    let policy =
+        pb::ApprovalPolicy::try_from(g.approval).unwrap_or(pb::ApprovalPolicy::Unspecified);
+    if policy == pb::ApprovalPolicy::Group {
+        let left = (g.approval_threshold as usize).saturating_sub(g.approvals.len());
+        return format!(
+            "{left} more of group {} ({} of {} approved)",
+            g.approver_group,
+            g.approvals.len(),
+            g.approval_threshold
+        );
+    }
+    match policy {
         pb::ApprovalPolicy::TenantAndPeer if tenant => "a colleague of the requester",
         pb::ApprovalPolicy::TenantAndPeer if !g.approvals.is_empty() => "the tenant",
         pb::ApprovalPolicy::TenantAndPeer => "the tenant and a colleague of the requester",
         pb::ApprovalPolicy::Tenant => "the tenant",
         pb::ApprovalPolicy::Peer => "a colleague of the requester",
         pb::ApprovalPolicy::Approval => "the tenant or a colleague of the requester",
-        pb::ApprovalPolicy::Auto | pb::ApprovalPolicy::Unspecified => "nobody",
+        pb::ApprovalPolicy::Auto | pb::ApprovalPolicy::Unspecified | pb::ApprovalPolicy::Group => {
+            "nobody"
+        }
     }
+    .to_owned()
 }
 
 /// The approval queue: what waits for the caller, oldest first.
@@ -238,8 +271,8 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
             g.holder.clone(),
             dur(now.millis() - g.requested_at_ms),
             dur(g.pending_until_ms - now.millis()),
-            approval(g.approval).into(),
-            waiting_for(g).into(),
+            grant_policy(g),
+            waiting_for(g),
             crate::identity::truncate(&g.reason, 50),
             scopes(g),
         ]);
@@ -322,7 +355,7 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("activated at", time(g.activated_at_ms));
     add("expires at", time(g.expires_at_ms));
     add("ended at", time(g.ended_at_ms));
-    add("approval policy", approval(g.approval).into());
+    add("approval policy", grant_policy(g));
     for a in &g.approvals {
         add("approved by", format!("{} at {}", a.by, time(a.at_ms)));
     }
@@ -432,7 +465,7 @@ pub fn staff_table(staff: &[pb::Staff]) -> String {
 
 pub fn tenant_json(t: &pb::Tenant) -> Value {
     json!({
-        "name": t.name, "approval": approval(t.approval), "require_ticket": t.require_ticket,
+        "name": t.name, "approval": tenant_policy(t), "require_ticket": t.require_ticket,
         "require_declaration": t.require_declaration, "created_at": time_json(t.created_at_ms),
         "terminated_at": (t.terminated_at_ms != 0).then(|| time_json(t.terminated_at_ms)),
         "shredded_at": (t.shredded_at_ms != 0).then(|| time_json(t.shredded_at_ms)),
@@ -444,6 +477,21 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
             "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
         })).collect::<Vec<_>>(),
     })
+}
+
+pub fn group_json(g: &pb::ApproverGroup) -> Value {
+    json!({"name": g.name, "members": g.members, "set_at": time_json(g.set_at_ms)})
+}
+
+pub fn groups_table(groups: &[pb::ApproverGroup]) -> String {
+    if groups.is_empty() {
+        return "no approver groups (`daypass staff group set NAME --member ...`)\n".into();
+    }
+    let mut t = Table::new(vec!["NAME", "MEMBERS", "SET"]);
+    for g in groups {
+        t.row(vec![g.name.clone(), g.members.join(","), time(g.set_at_ms)]);
+    }
+    t.render()
 }
 
 pub fn subprocessor_json(s: &pb::Subprocessor) -> Value {
@@ -474,7 +522,7 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
         "{} (approval: {}, ticket {}{}{}{}{})",
         t.name,
-        approval(t.approval),
+        tenant_policy(t),
         if t.require_ticket {
             "required"
         } else {
@@ -510,7 +558,7 @@ pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
     for x in tenants {
         t.row(vec![
             x.name.clone(),
-            approval(x.approval).into(),
+            tenant_policy(x),
             if x.require_ticket {
                 "required".into()
             } else {

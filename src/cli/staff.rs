@@ -1,6 +1,6 @@
 //! `daypass staff`: enrol, offboard, list staff, record their
 //! confidentiality declarations and where they work, re-certify their
-//! eligibility to hold grants (admin). What an
+//! eligibility to hold grants, and keep the approver groups (admin). What an
 //! enrolment means and who may do it is the server's business; this file
 //! owns the flags and what is printed.
 
@@ -88,6 +88,38 @@ pub enum StaffCommand {
         #[arg(long)]
         document_sha256: Option<String>,
     },
+    /// Approver groups: named groups of staff whose members approve a
+    /// tenant's grants under the policy group:NAME:N (admin).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create or replace a group with exactly these members (enrolled
+    /// support or root holders).
+    #[command(after_help = "Example:\n  \
+        daypass staff group set oncall-leads --member alice --member bob --member carol --as ada\n  \
+        daypass tenant update acme --approval group:oncall-leads:2 --as ada\n\
+        Logged as group.set with its members. Refused if a tenant's threshold would exceed\n\
+        the new size.")]
+    Set {
+        /// The group's name (e.g. oncall-leads).
+        name: String,
+        /// A member's staff name; repeat for each member.
+        #[arg(long = "member", value_name = "NAME", required = true)]
+        members: Vec<String>,
+    },
+    /// Remove a group no tenant's policy names.
+    #[command(after_help = "Example:\n  daypass staff group remove oncall-leads --as ada")]
+    Remove {
+        /// The group's name.
+        name: String,
+    },
+    /// List the groups and their members (admins and auditors).
+    List,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -239,6 +271,7 @@ pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool
                 ),
             );
         }
+        StaffCommand::Group { command } => group(&mut c, command, json_out).await?,
         StaffCommand::List => {
             let r = c
                 .staff
@@ -249,6 +282,53 @@ pub(super) async fn run(conn: &Connection, command: StaffCommand, json_out: bool
                 json_out,
                 &json!(r.staff.iter().map(output::staff_json).collect::<Vec<_>>()),
                 &output::staff_table(&r.staff),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn group(c: &mut crate::client::Clients, command: GroupCommand, json_out: bool) -> CliResult {
+    match command {
+        GroupCommand::Set { name, members } => {
+            let g = c
+                .staff
+                .set_approver_group(pb::SetApproverGroupRequest { name, members })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::group_json(&g),
+                &format!(
+                    "set approver group {} ({} members: {})\n",
+                    g.name,
+                    g.members.len(),
+                    g.members.join(", ")
+                ),
+            );
+        }
+        GroupCommand::Remove { name } => {
+            let r = c
+                .staff
+                .remove_approver_group(pb::RemoveApproverGroupRequest { name })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &json!({"removed": r.name}),
+                &format!("removed approver group {}\n", r.name),
+            );
+        }
+        GroupCommand::List => {
+            let r = c
+                .staff
+                .list_approver_groups(pb::ListApproverGroupsRequest {})
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &json!(r.groups.iter().map(output::group_json).collect::<Vec<_>>()),
+                &output::groups_table(&r.groups),
             );
         }
     }

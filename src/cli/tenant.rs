@@ -17,15 +17,18 @@ pub enum TenantCommand {
     /// Register a tenant.
     #[command(after_help = "Examples:\n  \
         daypass tenant add acme --as ada\n  \
-        daypass tenant add globex --approval approval --require-ticket --as ada")]
+        daypass tenant add globex --approval approval --require-ticket --as ada\n  \
+        daypass tenant add initech --approval group:oncall-leads:2 --as ada")]
     Add {
         /// The tenant's name, as in its client certificate (e.g. acme).
         name: String,
         /// Who approves each grant: nobody (auto), the tenant or a colleague
         /// of the requester (tenant-or-peer), the tenant only, a colleague
-        /// only (peer), or both (tenant+peer).
-        #[arg(long, value_enum, default_value_t = ApprovalArg::Auto)]
-        approval: ApprovalArg,
+        /// only (peer), both (tenant+peer), or N members of an approver
+        /// group other than the requester (group:NAME:N, e.g.
+        /// group:oncall-leads:2; `staff group set` makes the group).
+        #[arg(long, default_value = "auto", value_name = "POLICY", value_parser = parse_policy)]
+        approval: PolicyArg,
         /// Grants for this tenant must name a ticket (--require-ticket, or
         /// --require-ticket=false) [default: false].
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
@@ -44,9 +47,10 @@ pub enum TenantCommand {
     Update {
         /// The registered tenant's name.
         name: String,
-        /// The new approval policy (unchanged if not given).
-        #[arg(long, value_enum)]
-        approval: Option<ApprovalArg>,
+        /// The new approval policy (unchanged if not given): auto,
+        /// tenant-or-peer, tenant, peer, tenant+peer or group:NAME:N.
+        #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+        approval: Option<PolicyArg>,
         /// Grants for this tenant must name a ticket (--require-ticket, or
         /// --require-ticket=false) [default: unchanged].
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
@@ -193,6 +197,41 @@ pub enum ApprovalArg {
     TenantAndPeer,
 }
 
+/// An `--approval` value: a policy's name, or `group:NAME:N`.
+#[derive(Clone, Debug)]
+pub struct PolicyArg {
+    pub approval: pb::ApprovalPolicy,
+    /// For `group:NAME:N`: the group and the threshold.
+    pub group: Option<(String, u32)>,
+}
+
+fn parse_policy(s: &str) -> Result<PolicyArg, String> {
+    if s.starts_with("group:") {
+        let rule = crate::domain::GroupRule::parse_policy(s)?;
+        return Ok(PolicyArg {
+            approval: pb::ApprovalPolicy::Group,
+            group: Some((rule.group.to_string(), rule.threshold)),
+        });
+    }
+    let a = ApprovalArg::from_str(s, false).map_err(|_| {
+        format!(
+            "unknown policy {s:?}; choose auto, tenant-or-peer, tenant, peer, tenant+peer or \
+             group:NAME:N"
+        )
+    })?;
+    Ok(PolicyArg {
+        approval: approval_pb(a),
+        group: None,
+    })
+}
+
+impl PolicyArg {
+    fn fields(&self) -> (i32, String, u32) {
+        let (g, n) = self.group.clone().unwrap_or_default();
+        (self.approval as i32, g, n)
+    }
+}
+
 /// Runs one `daypass tenant` command against the server.
 pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: bool) -> CliResult {
     if let TenantCommand::Terminate {
@@ -214,13 +253,16 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
             require_ticket,
             require_declaration,
         } => {
+            let (approval, approver_group, approval_threshold) = approval.fields();
             let t = c
                 .tenants
                 .add_tenant(pb::AddTenantRequest {
                     name,
-                    approval: approval_pb(approval) as i32,
+                    approval,
                     require_ticket: require_ticket.unwrap_or(false),
                     require_declaration: require_declaration.unwrap_or(false),
+                    approver_group,
+                    approval_threshold,
                 })
                 .await?
                 .into_inner();
@@ -236,13 +278,17 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
             require_ticket,
             require_declaration,
         } => {
+            let (approval, approver_group, approval_threshold) =
+                approval.map(|a| a.fields()).unwrap_or_default();
             let t = c
                 .tenants
                 .update_tenant(pb::UpdateTenantRequest {
                     name,
-                    approval: approval.map(|a| approval_pb(a) as i32).unwrap_or(0),
+                    approval,
                     require_ticket,
                     require_declaration,
+                    approver_group,
+                    approval_threshold,
                 })
                 .await?
                 .into_inner();

@@ -65,10 +65,12 @@ pub enum EventKind {
     TenantJustificationSet,
     GrantReviewed,
     TenantBreakGlassSet,
+    GroupSet,
+    GroupRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 50] = [
+    pub const ALL: [EventKind; 52] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -119,6 +121,8 @@ impl EventKind {
         EventKind::TenantJustificationSet,
         EventKind::GrantReviewed,
         EventKind::TenantBreakGlassSet,
+        EventKind::GroupSet,
+        EventKind::GroupRemoved,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -174,6 +178,8 @@ impl EventKind {
             EventKind::TenantJustificationSet => "tenant.justification_set",
             EventKind::GrantReviewed => "grant.reviewed",
             EventKind::TenantBreakGlassSet => "tenant.break_glass_set",
+            EventKind::GroupSet => "group.set",
+            EventKind::GroupRemoved => "group.removed",
         }
     }
 
@@ -336,6 +342,18 @@ pub mod detail {
     pub const NOTIFIED_AT: &str = "notified_at";
     pub const CHANNEL: &str = "channel";
     pub const NOTIFIED_BY: &str = "notified_by";
+    /// An approver group's name (`group.set`, `group.removed`, and the
+    /// `tenant.*` and `grant.requested` entries under a group policy), its
+    /// members (comma-separated) and the policy's threshold.
+    pub const GROUP: &str = "group";
+    pub const MEMBERS: &str = "members";
+    pub const THRESHOLD: &str = "threshold";
+    /// `grant.requested`: who it waits for, in words (`tenant acme`,
+    /// `peer`, `group oncall-leads 2 of 3`), and the approvers it names
+    /// (actors, comma-separated; absent when any colleague may approve),
+    /// for the webhooks that notify them.
+    pub const AWAITS: &str = "awaits";
+    pub const APPROVERS: &str = "approvers";
 }
 
 /// A log entry before it has a sequence number and a place in the chain.

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     event::{Draft, EventKind, detail},
+    group::GroupRule,
     ids::{Actor, GrantId, Name},
     justification::ReasonCode,
     review::{GrantReview, ReviewNote, ReviewVerdict},
@@ -144,6 +145,10 @@ pub struct Grant {
     /// empty: the whole tenant (and every record from before scopes).
     #[serde(default, skip_serializing_if = "Scopes::is_whole_tenant")]
     pub scopes: Scopes,
+    /// Under [`Approval::Group`]: the tenant's group and threshold when it
+    /// was requested ([`Grant::set_approver_group`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_group: Option<GroupRule>,
 }
 
 impl Grant {
@@ -252,6 +257,7 @@ impl Grant {
             break_glass: false,
             review: None,
             scopes: Scopes::whole_tenant(),
+            approver_group: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -300,6 +306,52 @@ impl Grant {
         }
     }
 
+    /// The tenant's approver group and threshold, for a request under
+    /// [`Approval::Group`], on the record and on its `grant.requested`
+    /// entry (`group`, `threshold`); other policies leave both without.
+    pub fn set_approver_group(&mut self, rule: Option<GroupRule>, requested: Draft) -> Draft {
+        let rule = rule.filter(|_| self.policy() == Approval::Group);
+        let draft = match &rule {
+            Some(r) => requested
+                .with(detail::GROUP, &r.group)
+                .with(detail::THRESHOLD, r.threshold),
+            None => requested,
+        };
+        self.approver_group = rule;
+        draft
+    }
+
+    /// Its policy's name: `tenant+peer`, `group:oncall-leads:2`.
+    pub fn policy_name(&self) -> String {
+        super::tenant::policy_name(self.policy(), self.approver_group.as_ref())
+    }
+
+    /// Do its approvals make it active? Under a group policy, when as many
+    /// members as its threshold approved (each was a member when they did).
+    pub fn approvals_satisfy(&self) -> bool {
+        match (self.policy(), &self.approver_group) {
+            (Approval::Group, Some(r)) => self.approvals.len() >= r.threshold as usize,
+            (Approval::Group, None) => false,
+            (p, _) => p.satisfied(&self.approvals),
+        }
+    }
+
+    /// Who must still approve, in words.
+    pub fn waits_for(&self) -> String {
+        match (self.policy(), &self.approver_group) {
+            (Approval::Group, Some(r)) => {
+                let left = (r.threshold as usize).saturating_sub(self.approvals.len());
+                format!(
+                    "{left} more of group {} ({} of {} approved)",
+                    r.group,
+                    self.approvals.len(),
+                    r.threshold
+                )
+            }
+            (p, _) => p.waiting_for(&self.approvals).to_owned(),
+        }
+    }
+
     /// An entry about this grant: its tenant, id and holder.
     pub fn draft(&self, actor: &Actor, kind: EventKind) -> Draft {
         Draft::new(actor.clone(), self.tenant.as_str(), kind)
@@ -335,7 +387,7 @@ impl Grant {
         let approved = self
             .draft(actor, EventKind::GrantApproved)
             .with(detail::NOTE, note);
-        if self.policy().satisfied(&self.approvals) {
+        if self.approvals_satisfy() {
             vec![approved, self.activate(now, actor)]
         } else {
             vec![approved]
@@ -486,6 +538,7 @@ mod tests {
             break_glass: false,
             review: None,
             scopes: Scopes::whole_tenant(),
+            approver_group: None,
         }
     }
 

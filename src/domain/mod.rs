@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod event;
 pub mod grant;
+pub mod group;
 pub mod ids;
 pub mod incident;
 pub mod justification;
@@ -25,6 +26,7 @@ pub use self::{
     alert::{Alert, AlertId, AlertState, Finding, Rule, Severity},
     event::{Draft, EventKind, detail},
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},
+    group::{ApproverGroup, GroupRule},
     ids::{Actor, GrantId, Name, Principal, PrincipalKind, ReportId},
     incident::{IncidentId, IncidentReport, IncidentUpdate, Notification},
     justification::{Justification, ReasonCode, TicketPattern},

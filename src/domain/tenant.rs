@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ids::Name, justification::Justification};
+use super::{group::GroupRule, ids::Name, justification::Justification};
 use crate::clock::Timestamp;
 
 /// How a tenant's grants become active: who must approve a request
@@ -29,6 +29,11 @@ pub enum Approval {
     /// Both: the tenant and a staff member other than the requester.
     #[serde(rename = "tenant+peer")]
     TenantAndPeer,
+    /// A threshold of an approver group's members, never the requester
+    /// ("2 of group oncall-leads"): the group and the threshold are the
+    /// tenant's (and the grant's) [`GroupRule`].
+    #[serde(rename = "group")]
+    Group,
 }
 
 /// Who approved a grant, and when.
@@ -41,12 +46,13 @@ pub struct GrantApproval {
 
 impl Approval {
     /// Every policy, in the order they are documented.
-    pub const ALL: [Approval; 5] = [
+    pub const ALL: [Approval; 6] = [
         Approval::Auto,
         Approval::TenantOrPeer,
         Approval::Tenant,
         Approval::Peer,
         Approval::TenantAndPeer,
+        Approval::Group,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +62,7 @@ impl Approval {
             Approval::Tenant => "tenant",
             Approval::Peer => "peer",
             Approval::TenantAndPeer => "tenant+peer",
+            Approval::Group => "group",
         }
     }
 
@@ -78,23 +85,28 @@ impl Approval {
             Approval::TenantAndPeer => {
                 "both the tenant and a staff member other than the requester"
             }
+            Approval::Group => "members of the tenant's approver group other than the requester",
         }
     }
 
     /// May an approval by `by` (an actor) count for a grant of `tenant`
-    /// under this policy? The requester is refused elsewhere.
+    /// under this policy? The requester is refused elsewhere; under
+    /// [`Approval::Group`] so is a staff member outside the group
+    /// ([`crate::policy::may_decide_under`]).
     pub fn counts(self, by: &str, tenant: &str) -> bool {
         let is_tenant = by.strip_prefix("tenant/") == Some(tenant);
         let is_staff = by.starts_with("staff/");
         match self {
             Approval::Auto => false,
             Approval::Tenant => is_tenant,
-            Approval::Peer => is_staff,
+            Approval::Peer | Approval::Group => is_staff,
             Approval::TenantOrPeer | Approval::TenantAndPeer => is_tenant || is_staff,
         }
     }
 
-    /// Do `approvals` make a request under this policy active?
+    /// Do `approvals` make a request under this policy active? Never for
+    /// [`Approval::Group`], whose threshold is its [`GroupRule`]'s: ask
+    /// [`crate::domain::Grant::approvals_satisfy`].
     pub fn satisfied(self, approvals: &[GrantApproval]) -> bool {
         let tenant = approvals.iter().any(|a| a.by.starts_with("tenant/"));
         let staff = approvals.iter().any(|a| a.by.starts_with("staff/"));
@@ -102,6 +114,7 @@ impl Approval {
             Approval::Auto => true,
             Approval::TenantOrPeer | Approval::Tenant | Approval::Peer => !approvals.is_empty(),
             Approval::TenantAndPeer => tenant && staff,
+            Approval::Group => false,
         }
     }
 
@@ -113,6 +126,15 @@ impl Approval {
             Approval::TenantAndPeer if !approvals.is_empty() => "the tenant",
             a => a.describe(),
         }
+    }
+}
+
+/// A policy's name with its group: `group:oncall-leads:2` for a group
+/// policy, else [`Approval::as_str`].
+pub fn policy_name(a: Approval, rule: Option<&GroupRule>) -> String {
+    match (a, rule) {
+        (Approval::Group, Some(r)) => r.policy_name(),
+        (a, _) => a.as_str().to_owned(),
     }
 }
 
@@ -141,6 +163,9 @@ pub struct TenantRecord {
     /// for it (`tenant.break_glass_set`; off in older records).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub break_glass_support: bool,
+    /// Under [`Approval::Group`]: which group, and how many of its members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_group: Option<GroupRule>,
 }
 
 fn is_default(j: &Justification) -> bool {
@@ -148,6 +173,11 @@ fn is_default(j: &Justification) -> bool {
 }
 
 impl TenantRecord {
+    /// Its policy's name: `tenant+peer`, `group:oncall-leads:2`.
+    pub fn policy_name(&self) -> String {
+        policy_name(self.approval, self.approver_group.as_ref())
+    }
+
     /// Why no grant may be requested or approved for this tenant, if so.
     pub fn closed(&self) -> Option<String> {
         self.terminated_at.map(|t| {

@@ -571,7 +571,8 @@ pub fn slack_body(e: &SealedEntry, grant_reason: Option<&str>) -> Vec<u8> {
 }
 
 /// `daypass #12: grant.requested by staff/bob on acme (grant g-1, for bob,
-/// waiting for approval): "INC-7 disk full"`; `grant_reason` stands in
+/// waiting for approval by group leads 2 of 2: staff/carol staff/dave):
+/// "INC-7 disk full"`; `grant_reason` stands in
 /// for an entry without a reason of its own.
 pub fn summary(e: &crate::audit::Entry, grant_reason: Option<&str>) -> String {
     let d: &BTreeMap<String, String> = &e.details;
@@ -590,7 +591,14 @@ pub fn summary(e: &crate::audit::Entry, grant_reason: Option<&str>) -> String {
         about.push(n.clone());
     }
     if d.contains_key(detail::PENDING_UNTIL) {
-        about.push("waiting for approval".into());
+        // Who it waits for, so the people named can act on it.
+        about.push(match (d.get(detail::AWAITS), d.get(detail::APPROVERS)) {
+            (Some(w), Some(a)) if !a.is_empty() => {
+                format!("waiting for approval by {w}: {}", a.replace(',', " "))
+            }
+            (Some(w), _) => format!("waiting for approval by {w}"),
+            (None, _) => "waiting for approval".into(),
+        });
     }
     if !about.is_empty() {
         s.push_str(&format!(" ({})", about.join(", ")));

@@ -6,8 +6,8 @@
 use crate::{
     clock::Timestamp,
     domain::{
-        AccessAction, Approval, GrantId, Name, Note, Reason, ReportId, Resource, Role, Ticket,
-        truncate,
+        AccessAction, Approval, GrantId, GroupRule, Name, Note, Reason, ReportId, Resource, Role,
+        Ticket, truncate,
     },
     identity::IdentityError,
     pb,
@@ -17,8 +17,9 @@ use crate::{
             AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
             OffboardStaff, PairScreen, RecertifyStaff, RecordAccess, RecordDeclaration,
-            RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, SetTenantJustification,
-            ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
+            RecordReport, RemoveApproverGroup, RequestGrant, RevokeScreen, SetApproverGroup,
+            SetTenantCountries, SetTenantJustification, ShredTenant, TenantEntries,
+            TerminateTenant, UpdateTenant,
         },
         commands::{ReviewGrant, SetTenantBreakGlass},
     },
@@ -84,7 +85,56 @@ fn approval(v: i32) -> Result<Option<Approval>> {
         pb::ApprovalPolicy::Tenant => Some(Approval::Tenant),
         pb::ApprovalPolicy::Peer => Some(Approval::Peer),
         pb::ApprovalPolicy::TenantAndPeer => Some(Approval::TenantAndPeer),
+        pb::ApprovalPolicy::Group => Some(Approval::Group),
     })
+}
+
+/// The group and threshold of a group policy: both given with
+/// APPROVAL_POLICY_GROUP, neither with any other. Whether the group
+/// exists and the threshold fits it is the service's question.
+fn group_rule(
+    approval: Option<Approval>,
+    group: &str,
+    threshold: u32,
+) -> Result<Option<GroupRule>> {
+    match approval {
+        Some(Approval::Group) => {
+            if group.is_empty() {
+                return Err(invalid(
+                    "approver_group is required with approval policy group \
+                     (group:NAME:N on the command line)",
+                ));
+            }
+            Ok(Some(GroupRule {
+                group: named_field("approver_group", group)?,
+                threshold,
+            }))
+        }
+        _ if !group.is_empty() || threshold != 0 => Err(invalid(
+            "approver_group and approval_threshold are only for approval policy group",
+        )),
+        _ => Ok(None),
+    }
+}
+
+impl TryFrom<&pb::SetApproverGroupRequest> for SetApproverGroup {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetApproverGroupRequest) -> Result<Self> {
+        Ok(SetApproverGroup {
+            name: named_field("name", &r.name)?,
+            members: crate::domain::group::parse_members(r.members.iter().map(String::as_str))
+                .map_err(invalid)?,
+        })
+    }
+}
+
+impl TryFrom<&pb::RemoveApproverGroupRequest> for RemoveApproverGroup {
+    type Error = BrokerError;
+    fn try_from(r: &pb::RemoveApproverGroupRequest) -> Result<Self> {
+        Ok(RemoveApproverGroup {
+            name: named_field("name", &r.name)?,
+        })
+    }
 }
 
 impl TryFrom<&pb::AddStaffRequest> for AddStaff {
@@ -223,11 +273,14 @@ impl TryFrom<&pb::AddTenantRequest> for AddTenant {
     fn try_from(r: &pb::AddTenantRequest) -> Result<Self> {
         let approval = approval(r.approval)?;
         let name = name(&r.name)?;
-        let approval =
-            approval.ok_or_else(|| invalid("approval policy is required: auto or approval"))?;
+        let approval = approval.ok_or_else(|| {
+            invalid("approval policy is required: auto, tenant-or-peer, tenant, peer, tenant+peer or group")
+        })?;
+        let approver_group = group_rule(Some(approval), &r.approver_group, r.approval_threshold)?;
         Ok(AddTenant {
             name,
             approval,
+            approver_group,
             require_ticket: r.require_ticket,
             require_declaration: r.require_declaration,
         })
@@ -238,6 +291,7 @@ impl TryFrom<&pb::UpdateTenantRequest> for UpdateTenant {
     type Error = BrokerError;
     fn try_from(r: &pb::UpdateTenantRequest) -> Result<Self> {
         let approval = approval(r.approval)?;
+        let approver_group = group_rule(approval, &r.approver_group, r.approval_threshold)?;
         // An update that changes nothing would only add a log entry.
         if approval.is_none() && r.require_ticket.is_none() && r.require_declaration.is_none() {
             return Err(invalid(
@@ -247,6 +301,7 @@ impl TryFrom<&pb::UpdateTenantRequest> for UpdateTenant {
         Ok(UpdateTenant {
             name: name(&r.name)?,
             approval,
+            approver_group,
             require_ticket: r.require_ticket,
             require_declaration: r.require_declaration,
         })
@@ -648,6 +703,7 @@ mod tests {
             approval: 0,
             require_ticket: None,
             require_declaration: None,
+            ..Default::default()
         };
         assert!(message(UpdateTenant::try_from(&r)).starts_with("nothing to update"));
         let add = pb::AddTenantRequest {
@@ -655,6 +711,7 @@ mod tests {
             approval: 7,
             require_ticket: false,
             require_declaration: false,
+            ..Default::default()
         };
         assert_eq!(
             message(AddTenant::try_from(&add)),

@@ -4,8 +4,8 @@
 use crate::{
     audit::SealedEntry,
     domain::{
-        Approval, DenyReason, Grant, GrantState, Principal, PrincipalKind, Role, StaffRecord,
-        TenantRecord,
+        Approval, ApproverGroup, DenyReason, Grant, GrantState, GroupRule, Principal,
+        PrincipalKind, Role, StaffRecord, TenantRecord,
     },
     ledger::Receipt,
     pb,
@@ -30,6 +30,21 @@ pub fn approval_to_pb(a: Approval) -> pb::ApprovalPolicy {
         Approval::Tenant => pb::ApprovalPolicy::Tenant,
         Approval::Peer => pb::ApprovalPolicy::Peer,
         Approval::TenantAndPeer => pb::ApprovalPolicy::TenantAndPeer,
+        Approval::Group => pb::ApprovalPolicy::Group,
+    }
+}
+
+/// The group and threshold fields of a group policy (empty and 0 else).
+fn group_fields(rule: Option<&GroupRule>) -> (String, u32) {
+    rule.map_or((String::new(), 0), |r| (r.group.to_string(), r.threshold))
+}
+
+pub fn approver_group_to_pb(g: &ApproverGroup) -> pb::ApproverGroup {
+    pb::ApproverGroup {
+        name: g.name.to_string(),
+        members: g.members.iter().map(|m| m.to_string()).collect(),
+        set_at_ms: g.set_at.millis(),
+        receipt: None,
     }
 }
 
@@ -63,7 +78,10 @@ pub fn staff_to_pb(r: &StaffRecord, trust_domain: &str) -> pb::Staff {
 }
 
 pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
+    let (approver_group, approval_threshold) = group_fields(t.approver_group.as_ref());
     pb::Tenant {
+        approver_group,
+        approval_threshold,
         name: t.name.to_string(),
         approval: approval_to_pb(t.approval) as i32,
         require_ticket: t.require_ticket,
@@ -88,7 +106,10 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
 
 pub fn grant_to_pb(g: &Grant) -> pb::Grant {
     let ms = |t: Option<crate::clock::Timestamp>| t.map(|t| t.millis()).unwrap_or(0);
+    let (approver_group, approval_threshold) = group_fields(g.approver_group.as_ref());
     pb::Grant {
+        approver_group,
+        approval_threshold,
         id: g.id.to_string(),
         tenant: g.tenant.to_string(),
         holder: g.holder.to_string(),

@@ -1,4 +1,5 @@
-//! `StaffService`: enrol, offboard, re-certify, list; and `WhoAmI`.
+//! `StaffService`: enrol, offboard, re-certify, list; approver groups
+//! (set, remove, list); and `WhoAmI`.
 
 use tonic::{Request, Response, Status};
 
@@ -90,6 +91,56 @@ impl StaffService for StaffApi {
         req: Request<pb::LocateStaffRequest>,
     ) -> Result<Response<pb::LocateStaffResponse>, Status> {
         self.0.locate_staff(req).await
+    }
+
+    async fn set_approver_group(
+        &self,
+        req: Request<pb::SetApproverGroupRequest>,
+    ) -> Result<Response<pb::ApproverGroup>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::SetApproverGroup).await?;
+        let cmd = api
+            .command(&caller, Action::SetApproverGroup, req.get_ref())
+            .await?;
+        let result = api.broker.set_approver_group(&caller, cmd).await;
+        let (g, receipt) = api
+            .finish(&caller, Action::SetApproverGroup, result)
+            .await?;
+        Ok(Response::new(pb::ApproverGroup {
+            receipt: convert::receipt_to_pb(Some(receipt)),
+            ..convert::approver_group_to_pb(&g)
+        }))
+    }
+
+    async fn remove_approver_group(
+        &self,
+        req: Request<pb::RemoveApproverGroupRequest>,
+    ) -> Result<Response<pb::RemoveApproverGroupResponse>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::RemoveApproverGroup).await?;
+        let cmd = api
+            .command(&caller, Action::RemoveApproverGroup, req.get_ref())
+            .await?;
+        let result = api.broker.remove_approver_group(&caller, cmd).await;
+        let (name, receipt) = api
+            .finish(&caller, Action::RemoveApproverGroup, result)
+            .await?;
+        Ok(Response::new(pb::RemoveApproverGroupResponse {
+            name: name.to_string(),
+            receipt: convert::receipt_to_pb(Some(receipt)),
+        }))
+    }
+
+    async fn list_approver_groups(
+        &self,
+        req: Request<pb::ListApproverGroupsRequest>,
+    ) -> Result<Response<pb::ListApproverGroupsResponse>, Status> {
+        let api = &self.0;
+        api.admit(&req, Action::ListApproverGroups).await?;
+        let groups = api.broker.list_approver_groups();
+        Ok(Response::new(pb::ListApproverGroupsResponse {
+            groups: groups.iter().map(convert::approver_group_to_pb).collect(),
+        }))
     }
 
     async fn list_staff(

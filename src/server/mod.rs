@@ -198,6 +198,13 @@ async fn serve(
             path: config.data_dir.clone(),
             source,
         })?;
+    broker
+        .rebuild_groups()
+        .await
+        .map_err(|source| ServerError::Store {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let metrics = broker.metrics().clone();
     let observed = metrics.clone();
     ledger.observe_groups(Box::new(move |commits, took| {

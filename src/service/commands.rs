@@ -44,6 +44,8 @@ pub struct RecordDeclaration {
 pub struct AddTenant {
     pub name: Name,
     pub approval: Approval,
+    /// Under [`Approval::Group`]: the group and threshold.
+    pub approver_group: Option<crate::domain::GroupRule>,
     pub require_ticket: bool,
     pub require_declaration: bool,
 }
@@ -65,6 +67,8 @@ pub struct ShredTenant {
 pub struct UpdateTenant {
     pub name: Name,
     pub approval: Option<Approval>,
+    /// With `approval` [`Approval::Group`]: the group and threshold.
+    pub approver_group: Option<crate::domain::GroupRule>,
     pub require_ticket: Option<bool>,
     pub require_declaration: Option<bool>,
 }
@@ -252,4 +256,18 @@ pub struct SetTenantJustification {
 pub struct ObjectToSubprocessor {
     pub tenant: Name,
     pub subprocessor: Name,
+}
+
+/// Create or replace an approver group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetApproverGroup {
+    pub name: Name,
+    /// Sorted, each once, at least one.
+    pub members: Vec<Name>,
+}
+
+/// Remove an approver group no tenant's policy names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoveApproverGroup {
+    pub name: Name,
 }

@@ -74,6 +74,7 @@ impl Broker {
         let actor = caller.actor();
         let pending_ttl = self.limits.pending_ttl_secs;
         let _location = self.location().reading().await;
+        let _groups = self.groups().reading().await;
         let (grant, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -138,6 +139,7 @@ impl Broker {
                 );
                 let requested = g.set_reason_code(reason_code, requested);
                 let requested = g.set_scopes(scopes.clone(), requested);
+                let requested = g.set_approver_group(t.approver_group.clone(), requested);
                 if break_glass {
                     for d in g.break_glass(now, &actor, requested) {
                         b.log(d);
@@ -146,6 +148,7 @@ impl Broker {
                     b.log(requested);
                     b.log(g.activate(now, &Actor::System));
                 } else {
+                    let requested = self.name_approvers(s, &g, requested)?;
                     let until = now.plus_secs(pending_ttl);
                     g.await_approval(until);
                     b.log(requested.with(detail::PENDING_UNTIL, until));
@@ -168,6 +171,7 @@ impl Broker {
         let Decide { grant: id, note } = cmd;
         let actor = caller.actor();
         let _location = self.location().reading().await;
+        let _groups = self.groups().reading().await;
         let (grant, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -188,7 +192,8 @@ impl Broker {
                         "the request {id} expired unapproved; the requester must ask again"
                     )));
                 }
-                if let Err(why) = policy::may_decide_under(caller, &g) {
+                let group = self.groups().of(g.approver_group.as_ref());
+                if let Err(why) = policy::may_decide_under(caller, &g, group.as_ref()) {
                     return Err(BrokerError::PermissionDenied(why));
                 }
                 if approve {
@@ -238,7 +243,8 @@ impl Broker {
                 if filter.awaiting_review {
                     policy::awaits_review(caller, g)
                 } else if filter.awaiting_me {
-                    policy::awaits(caller, g, now)
+                    let group = self.groups().of(g.approver_group.as_ref());
+                    policy::awaits(caller, g, group.as_ref(), now)
                 } else {
                     policy::may_see(caller, g)
                 }
@@ -361,6 +367,48 @@ impl Broker {
             })
             .await?;
         Ok((out, receipt(c)?))
+    }
+}
+
+impl Broker {
+    /// A pending request's entry names who it waits for (`awaits`,
+    /// `approvers`), so the webhooks can notify them. Under a group policy
+    /// a request the group's other active members cannot approve is
+    /// refused (it could only expire).
+    fn name_approvers(
+        &self,
+        s: &crate::ledger::View<'_>,
+        g: &Grant,
+        requested: crate::domain::Draft,
+    ) -> Result<crate::domain::Draft> {
+        let group = self.groups().of(g.approver_group.as_ref());
+        let eligible = match &group {
+            Some(grp) => self.eligible(s, grp, Some(&g.holder))?,
+            None => Vec::new(),
+        };
+        if let Some(r) = g.approver_group.as_ref() {
+            if eligible.len() < r.threshold as usize {
+                return Err(BrokerError::FailedPrecondition(format!(
+                    "tenant {}'s grants need {}, but only {} of its members other than you \
+                     can approve; ask an admin to add members (`daypass staff group set {}`)",
+                    g.tenant,
+                    r.describe(),
+                    eligible.len(),
+                    r.group
+                )));
+            }
+        }
+        let (awaits, approvers) = crate::domain::group::awaits(
+            g.policy(),
+            &g.tenant,
+            g.approver_group.as_ref(),
+            &eligible,
+        );
+        let requested = requested.with(detail::AWAITS, awaits);
+        Ok(match approvers {
+            Some(a) => requested.with(detail::APPROVERS, a),
+            None => requested,
+        })
     }
 }
 

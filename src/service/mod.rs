@@ -1,6 +1,6 @@
 //! The use cases: the [`Broker`] and one file per group of them
-//! ([`admission`], [`staff`], [`tenants`], [`grants`], [`access`],
-//! [`expiry`], [`log_reads`]). Every method takes an already-admitted
+//! ([`admission`], [`staff`], [`tenants`], [`grants`], [`groups`],
+//! [`access`], [`expiry`], [`log_reads`]). Every method takes an already-admitted
 //! [`Caller`] and a typed command ([`commands`]); every state change and
 //! decision is written with its log entry through
 //! [`Ledger::commit`](crate::ledger::Ledger::commit) and is durable before
@@ -16,6 +16,7 @@ pub mod break_glass;
 pub mod commands;
 pub mod expiry;
 pub mod grants;
+pub mod groups;
 pub mod incident_documents;
 pub mod incidents;
 pub mod location;
@@ -227,6 +228,8 @@ pub struct Broker {
     processing: processing::ProcessingBook,
     /// When each caller's entry-bundle read was last logged ([`tiles`]).
     bundle_reads: tiles::BundleReads,
+    /// The approver groups, rebuilt from the log ([`groups`]).
+    groups: groups::GroupBook,
 }
 
 /// Log streams (`StreamEntries`) one principal may hold open at once.
@@ -259,6 +262,7 @@ impl Broker {
             metrics: crate::metrics::Metrics::new(),
             incidents: incidents::IncidentBook::default(),
             processing: processing::ProcessingBook::default(),
+            groups: groups::GroupBook::default(),
         }
     }
 

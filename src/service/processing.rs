@@ -381,7 +381,7 @@ impl Broker {
                     a => format!(
                         "each grant approved by {} (policy {})",
                         a.describe(),
-                        a.as_str()
+                        t.policy_name()
                     ),
                 },
             ),

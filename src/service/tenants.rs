@@ -30,9 +30,11 @@ impl Broker {
         let AddTenant {
             name,
             approval,
+            approver_group,
             require_ticket,
             require_declaration,
         } = cmd;
+        let _groups = self.groups().reading().await;
         let (rec, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
@@ -41,6 +43,7 @@ impl Broker {
                         "tenant {name} already exists"
                     )));
                 }
+                self.check_group_rule(s, approval, approver_group.as_ref())?;
                 let rec = TenantRecord {
                     name: name.clone(),
                     approval,
@@ -51,14 +54,16 @@ impl Broker {
                     shredded_at: None,
                     justification: Default::default(),
                     break_glass_support: false,
+                    approver_group: approver_group.clone(),
                 };
                 b.put_tenant(rec.clone());
-                b.log(
+                b.log(with_group(
                     Draft::new(caller.actor(), name.as_str(), EventKind::TenantAdded)
                         .with(detail::APPROVAL, approval.as_str())
                         .with(detail::REQUIRE_TICKET, require_ticket)
                         .with(detail::REQUIRE_DECLARATION, require_declaration),
-                );
+                    &rec,
+                ));
                 Ok(rec)
             })
             .await?;
@@ -71,6 +76,7 @@ impl Broker {
         cmd: UpdateTenant,
     ) -> Result<Receipted<TenantRecord>> {
         let name = cmd.name;
+        let _groups = self.groups().reading().await;
         let (rec, c) = self
             .ledger
             .commit(&*self.clock, |s, b, _now| {
@@ -83,7 +89,9 @@ impl Broker {
                     return Err(BrokerError::FailedPrecondition(why));
                 }
                 if let Some(a) = cmd.approval {
+                    self.check_group_rule(s, a, cmd.approver_group.as_ref())?;
                     rec.approval = a;
+                    rec.approver_group = cmd.approver_group.clone();
                 }
                 if let Some(t) = cmd.require_ticket {
                     rec.require_ticket = t;
@@ -92,12 +100,13 @@ impl Broker {
                     rec.require_declaration = d;
                 }
                 b.put_tenant(rec.clone());
-                b.log(
+                b.log(with_group(
                     Draft::new(caller.actor(), name.as_str(), EventKind::TenantUpdated)
                         .with(detail::APPROVAL, rec.approval.as_str())
                         .with(detail::REQUIRE_TICKET, rec.require_ticket)
                         .with(detail::REQUIRE_DECLARATION, rec.require_declaration),
-                );
+                    &rec,
+                ));
                 Ok(rec)
             })
             .await?;
@@ -275,5 +284,16 @@ impl Broker {
 
     pub fn list_tenants(&self) -> Result<Vec<TenantRecord>> {
         Ok(self.ledger.all_tenants()?)
+    }
+}
+
+/// A `tenant.added` or `tenant.updated` entry under a group policy names
+/// its group and threshold.
+fn with_group(d: Draft, rec: &TenantRecord) -> Draft {
+    match &rec.approver_group {
+        Some(r) => d
+            .with(detail::GROUP, &r.group)
+            .with(detail::THRESHOLD, r.threshold),
+        None => d,
     }
 }

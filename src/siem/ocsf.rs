@@ -93,6 +93,8 @@ pub fn class_of(e: &Entry) -> Class {
         | "grant.denied"
         | "grant.request_expired" => Class::new(3004, ENTITY, 3, "Update"),
         "screen.revoked" | "tenant.shredded" => Class::new(3004, ENTITY, 4, "Delete"),
+        "group.set" => Class::new(3004, ENTITY, 3, "Update"),
+        "group.removed" => Class::new(3004, ENTITY, 4, "Delete"),
         "grant.activated" => Class::new(3005, USER_ACCESS, 1, "Assign Privileges"),
         "grant.revoked" | "grant.released" | "grant.expired" => {
             Class::new(3005, USER_ACCESS, 2, "Revoke Privileges")
@@ -224,6 +226,8 @@ fn primary(e: &Entry, class: Class) -> Value {
                 (d(detail::SUBPROCESSOR), "sub-processor")
             } else if e.kind == "processing.recorded" {
                 (e.tenant.clone(), "record of processing")
+            } else if e.kind.starts_with("group.") {
+                (d(detail::GROUP), "approver group")
             } else {
                 (d(detail::GRANT), "grant")
             };

@@ -318,6 +318,7 @@ impl TestServer {
                 approval: approval as i32,
                 require_ticket,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .expect("add tenant");

@@ -58,6 +58,7 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 approval: ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .map(done),
@@ -68,6 +69,7 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 approval: ApprovalPolicy::Unspecified as i32,
                 require_ticket: None,
                 require_declaration: None,
+                ..Default::default()
             })
             .await
             .map(done),
@@ -487,6 +489,28 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
                 format: "json".into(),
                 version: 0,
             })
+            .await
+            .map(done),
+        // Nobody by that name: NOT_FOUND once admitted.
+        SetApproverGroup => c
+            .staff
+            .set_approver_group(pb::SetApproverGroupRequest {
+                name: "matrix-group".into(),
+                members: vec!["nobody-here".into()],
+            })
+            .await
+            .map(done),
+        // No such group: NOT_FOUND once admitted.
+        RemoveApproverGroup => c
+            .staff
+            .remove_approver_group(pb::RemoveApproverGroupRequest {
+                name: "matrix-group".into(),
+            })
+            .await
+            .map(done),
+        ListApproverGroups => c
+            .staff
+            .list_approver_groups(pb::ListApproverGroupsRequest {})
             .await
             .map(done),
         Backup => {

@@ -28,6 +28,16 @@ impl LogState {
                     .get(detail::REQUIRE_DECLARATION)
                     .map(String::as_str)
                     == Some("true");
+                let approver_group = self.group_rule(e, Some(approval))?;
+                // A group policy is checked when it is set (or changed),
+                // not again by an update of the tenant's other rules.
+                let before = self.tenants.get(&name).map(|(t, _)| &t.approver_group);
+                if let Some(r) = approver_group
+                    .as_ref()
+                    .filter(|r| before != Some(&Some((*r).clone())))
+                {
+                    self.check_tenant_group(&name, r)?;
+                }
                 let exists = self.tenants.contains_key(&name);
                 if kind == EventKind::TenantAdded && exists {
                     return Err(format!("tenant {name} was already added"));
@@ -53,6 +63,7 @@ impl LogState {
                     shredded_at: None,
                     justification,
                     break_glass_support,
+                    approver_group,
                 };
                 self.tenants.insert(name, (rec, e.seq));
             }

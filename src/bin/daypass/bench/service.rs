@@ -309,6 +309,7 @@ async fn measure(
                     approval: pb::ApprovalPolicy::Auto as i32,
                     require_ticket: false,
                     require_declaration: false,
+                    ..Default::default()
                 })
                 .await
                 .map(drop)

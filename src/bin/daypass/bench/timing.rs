@@ -55,6 +55,7 @@ async fn run(opts: &TimingOptions, dir: &std::path::Path) -> Result<String, Stri
                 approval: pb::ApprovalPolicy::Auto as i32,
                 require_ticket: false,
                 require_declaration: false,
+                ..Default::default()
             })
             .await
             .map_err(err)?;

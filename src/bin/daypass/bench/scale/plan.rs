@@ -108,6 +108,7 @@ impl Plan {
                     shredded_at: None,
                     justification: Default::default(),
                     break_glass_support: false,
+                    approver_group: None,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
