@@ -34,6 +34,7 @@
 //! [grants]
 //! max_duration_secs = 86400        # at most 86400 (24 h)
 //! pending_ttl_secs = 3600
+//! max_schedule_ahead_secs = 2592000 # a scheduled grant starts at most this far ahead (30 days; 0: no scheduling)
 //!
 //! [staff]
 //! max_root_holders = 2             # at most 2
@@ -416,6 +417,9 @@ pub struct GrantLimits {
     pub max_duration_secs: i64,
     /// How long a request waits for approval.
     pub pending_ttl_secs: i64,
+    /// How far ahead a scheduled grant may start (0: requests must start
+    /// now). At most 366 days.
+    pub max_schedule_ahead_secs: i64,
 }
 
 impl Default for GrantLimits {
@@ -423,6 +427,7 @@ impl Default for GrantLimits {
         GrantLimits {
             max_duration_secs: MAX_GRANT_SECS,
             pending_ttl_secs: 3600,
+            max_schedule_ahead_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -586,6 +591,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "grants.pending_ttl_secs must be between 1 and 604800 (7 days), not {}",
                 g.pending_ttl_secs
+            )));
+        }
+        if !(0..=366 * 24 * 3600).contains(&g.max_schedule_ahead_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.max_schedule_ahead_secs must be between 0 and 31622400 (366 days), not {}",
+                g.max_schedule_ahead_secs
             )));
         }
         self.alerts.check().map_err(ConfigError::Invalid)?;

@@ -122,10 +122,11 @@ pub enum Action {
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    SetTenantAccessLimit,
 }
 
 impl Action {
-    pub const ALL: [Action; 58] = [
+    pub const ALL: [Action; 59] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -184,6 +185,7 @@ impl Action {
         Action::ListProcessingRecords,
         Action::ProcessingRegisterDocument,
         Action::RecertifyStaff,
+        Action::SetTenantAccessLimit,
     ];
 
     /// The RPC's name, as logged.
@@ -247,6 +249,7 @@ impl Action {
             Action::GetProcessingRecord => "GetProcessingRecord",
             Action::ListProcessingRecords => "ListProcessingRecords",
             Action::ProcessingRegisterDocument => "ProcessingRegisterDocument",
+            Action::SetTenantAccessLimit => "SetTenantAccessLimit",
         }
     }
 }
@@ -394,6 +397,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | ListProcessingRecords
                     | ProcessingRegisterDocument
                     | RecertifyStaff
+                    | SetTenantAccessLimit
             ),
             Role::Auditor => matches!(
                 action,

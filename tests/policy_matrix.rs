@@ -123,6 +123,7 @@ const ADMIN_ROLE: &[Action] = &[
     ListProcessingRecords,
     ProcessingRegisterDocument,
     RecertifyStaff,
+    SetTenantAccessLimit,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[

@@ -16,7 +16,8 @@ pub enum GrantCommand {
     /// Ask for access to a tenant.
     #[command(after_help = "Examples:\n  \
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
-        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob")]
+        daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob\n  \
+        daypass grant request acme --reason \"CHG-7: database upgrade\" --start 2026-12-05T22:00:00Z --duration 4h")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
         tenant: String,
@@ -34,6 +35,11 @@ pub enum GrantCommand {
         /// How long, e.g. 2h, 90m, 1h30m, 1d, 3600 (default and maximum: 24h).
         #[arg(long, value_parser = parse_duration)]
         duration: Option<i64>,
+        /// A scheduled grant: when its window starts, RFC 3339 (e.g.
+        /// 2026-12-05T22:00:00Z); it can be approved ahead and activates
+        /// then. The duration counts from the start [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_start)]
+        start: Option<i64>,
     },
     /// List the grants you may see.
     List {
@@ -127,6 +133,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             ticket,
             code,
             duration,
+            start,
         } => {
             let duration_seconds = duration.unwrap_or_default();
             let g = c
@@ -137,6 +144,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     ticket,
                     duration_seconds,
                     reason_code: code.unwrap_or_default(),
+                    starts_at_ms: start.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -145,6 +153,20 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     "grant {} is active until {}",
                     g.id,
                     output::time(g.expires_at_ms)
+                )
+            } else if output::state(g.state) == "scheduled" {
+                format!(
+                    "grant {} is scheduled: active from {} for {} s",
+                    g.id,
+                    output::time(g.starts_at_ms),
+                    g.duration_seconds
+                )
+            } else if g.starts_at_ms != 0 {
+                format!(
+                    "grant {} (from {}) is pending approval until {}",
+                    g.id,
+                    output::time(g.starts_at_ms),
+                    output::time(g.pending_until_ms)
                 )
             } else {
                 format!(
@@ -198,6 +220,12 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     "approved: grant {} is active until {}",
                     g.id,
                     output::time(g.expires_at_ms)
+                )
+            } else if output::state(g.state) == "scheduled" {
+                format!(
+                    "approved: grant {} is scheduled to start at {}",
+                    g.id,
+                    output::time(g.starts_at_ms)
                 )
             } else {
                 format!(
@@ -335,6 +363,15 @@ async fn write_certificate(c: &mut Clients, id: String, out: PathBuf, json_out: 
         );
     }
     Ok(())
+}
+
+/// `--start`: an RFC 3339 time, as Unix milliseconds (the server checks
+/// it against its clock and its bounds).
+fn parse_start(s: &str) -> Result<i64, String> {
+    crate::clock::Timestamp::parse_rfc3339(s.trim())
+        .map(|t| t.millis())
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("not a time like 2026-12-05T22:00:00Z: {s:?}"))
 }
 
 /// `--code`: one of the reason codes, checked here so a typo fails before

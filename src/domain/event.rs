@@ -63,10 +63,12 @@ pub enum EventKind {
     ProcessingRecorded,
     StaffRecertified,
     TenantJustificationSet,
+    GrantScheduled,
+    TenantAccessLimitSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 48] = [
+    pub const ALL: [EventKind; 50] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -115,6 +117,8 @@ impl EventKind {
         EventKind::ProcessingRecorded,
         EventKind::StaffRecertified,
         EventKind::TenantJustificationSet,
+        EventKind::GrantScheduled,
+        EventKind::TenantAccessLimitSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -168,6 +172,8 @@ impl EventKind {
             EventKind::ProcessingRecorded => "processing.recorded",
             EventKind::StaffRecertified => "staff.recertified",
             EventKind::TenantJustificationSet => "tenant.justification_set",
+            EventKind::GrantScheduled => "grant.scheduled",
+            EventKind::TenantAccessLimitSet => "tenant.access_limit_set",
         }
     }
 
@@ -286,6 +292,15 @@ pub mod detail {
     /// and whether its requests need a reason code.
     pub const TICKET_PATTERN: &str = "ticket_pattern";
     pub const REQUIRE_REASON_CODE: &str = "require_reason_code";
+    /// A scheduled grant's start (`grant.requested`, `grant.scheduled`)
+    /// and, on the activation of a scheduled grant, the activation time
+    /// (its start, whenever the entry is written).
+    pub const STARTS_AT: &str = "starts_at";
+    pub const ACTIVATED_AT: &str = "activated_at";
+    /// `tenant.access_limit_set`: one person's access allowed per rolling
+    /// window, in seconds (both 0: no limit).
+    pub const LIMIT_SECS: &str = "limit_secs";
+    pub const WINDOW_SECS: &str = "window_secs";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

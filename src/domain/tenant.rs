@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ids::Name, justification::Justification};
+use super::{access_limit::AccessLimit, ids::Name, justification::Justification};
 use crate::clock::Timestamp;
 
 /// How a tenant's grants become active: who must approve a request
@@ -137,6 +137,9 @@ pub struct TenantRecord {
     /// (`tenant.justification_set`; default in older records).
     #[serde(default, skip_serializing_if = "is_default")]
     pub justification: Justification,
+    /// Its cumulative access limit (`tenant.access_limit_set`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_limit: Option<AccessLimit>,
 }
 
 fn is_default(j: &Justification) -> bool {

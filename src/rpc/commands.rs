@@ -17,8 +17,8 @@ use crate::{
             AddStaff, AddSubprocessor, AddTenant, Decide, DecideAlert, IssueCertificate,
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
             OffboardStaff, PairScreen, RecertifyStaff, RecordAccess, RecordDeclaration,
-            RecordReport, RequestGrant, RevokeScreen, SetTenantCountries, SetTenantJustification,
-            ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
+            RecordReport, RequestGrant, RevokeScreen, SetTenantAccessLimit, SetTenantCountries,
+            SetTenantJustification, ShredTenant, TenantEntries, TerminateTenant, UpdateTenant,
         },
     },
 };
@@ -153,6 +153,17 @@ impl TryFrom<&pb::SetTenantJustificationRequest> for SetTenantJustification {
     }
 }
 
+impl TryFrom<&pb::SetTenantAccessLimitRequest> for SetTenantAccessLimit {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetTenantAccessLimitRequest) -> Result<Self> {
+        Ok(SetTenantAccessLimit {
+            tenant: named_field("tenant", &r.tenant)?,
+            limit: crate::domain::AccessLimit::new(r.limit_seconds, r.window_seconds)
+                .map_err(invalid)?,
+        })
+    }
+}
+
 impl TryFrom<&pb::SetTenantCountriesRequest> for SetTenantCountries {
     type Error = BrokerError;
     fn try_from(r: &pb::SetTenantCountriesRequest) -> Result<Self> {
@@ -283,6 +294,15 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             ticket: Ticket::parse(&r.ticket).map_err(invalid)?,
             duration_secs: r.duration_seconds,
             reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
+            starts_at: match r.starts_at_ms {
+                0 => None,
+                ms if ms < 0 => {
+                    return Err(invalid(format!(
+                        "starts_at_ms must be a time in Unix milliseconds (or 0 for now), not {ms}"
+                    )));
+                }
+                ms => Some(crate::clock::Timestamp(ms)),
+            },
         })
     }
 }

@@ -82,6 +82,8 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
             .map(|p| p.to_string())
             .unwrap_or_default(),
         require_reason_code: t.justification.require_reason_code,
+        access_limit_seconds: t.access_limit.map_or(0, |l| l.limit_secs),
+        access_window_seconds: t.access_limit.map_or(0, |l| l.window_secs),
     }
 }
 
@@ -117,6 +119,7 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
             .reason_code
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
+        starts_at_ms: ms(g.starts_at),
     }
 }
 
@@ -145,6 +148,7 @@ fn state_to_pb(s: GrantState) -> pb::GrantState {
         GrantState::Expired => pb::GrantState::Expired,
         GrantState::Revoked => pb::GrantState::Revoked,
         GrantState::Released => pb::GrantState::Released,
+        GrantState::Scheduled => pb::GrantState::Scheduled,
     }
 }
 
@@ -157,6 +161,7 @@ pub fn deny_to_pb(r: DenyReason) -> pb::DenyReason {
         DenyReason::Offboarded => pb::DenyReason::Offboarded,
         DenyReason::Denied => pb::DenyReason::Denied,
         DenyReason::Released => pb::DenyReason::Released,
+        DenyReason::NotYetActive => pb::DenyReason::NotYetActive,
     }
 }
 

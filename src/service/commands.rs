@@ -79,6 +79,9 @@ pub struct RequestGrant {
     pub duration_secs: i64,
     /// Its category, if it gave one (the tenant may require one).
     pub reason_code: Option<crate::domain::ReasonCode>,
+    /// A scheduled grant's start, as asked (`None`: now); the service
+    /// checks it against the clock and `grants.max_schedule_ahead_secs`.
+    pub starts_at: Option<crate::clock::Timestamp>,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -226,4 +229,11 @@ pub struct SetTenantJustification {
 pub struct ObjectToSubprocessor {
     pub tenant: Name,
     pub subprocessor: Name,
+}
+
+/// Set (`Some`) or clear (`None`) a tenant's cumulative access limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTenantAccessLimit {
+    pub tenant: Name,
+    pub limit: Option<crate::domain::AccessLimit>,
 }

@@ -1,5 +1,7 @@
 //! Expiry: the deadlines of live grants, and the sweeper that closes grants
-//! at their deadline and logs it.
+//! at their deadline and logs it. A scheduled grant's deadline is its
+//! start: the sweeper activates it then (`grant.activated` with the start
+//! as `activated_at`) and tracks its expiry next.
 //!
 //! Validity never depends on this task (validation checks the clock); it
 //! exists so that the log says, within a second, that a grant expired. It
@@ -143,26 +145,38 @@ impl Broker {
     }
 
     /// Closes the given grants whose deadline has passed, logging
-    /// `grant.expired` or `grant.request_expired` once for each. Grants
-    /// that ended otherwise in the meantime are skipped.
+    /// `grant.expired` or `grant.request_expired` once for each, and
+    /// activates the scheduled ones whose start has come. Grants that ended
+    /// otherwise in the meantime are skipped.
     pub async fn expire_due(&self, ids: &[GrantId]) -> Result<usize> {
-        let (lags, _) = self
+        let ((lags, activated), _) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
                 // Seconds past each deadline, for the expiry-lag histogram.
                 let mut lags = Vec::new();
+                let mut activated = Vec::new();
                 for id in ids {
                     if let Some(mut g) = s.grant(id)? {
                         if let Some(d) = g.deadline().filter(|d| g.state.is_live() && now >= *d) {
                             lags.push((now.millis() - d.millis()) as f64 / 1000.0);
-                            b.log(g.expire(now));
+                            if let Some(a) = g.activate_if_due(now) {
+                                b.log(a);
+                                activated.push(g.clone());
+                            } else {
+                                b.log(g.expire(now));
+                            }
                             b.put_grant(g);
                         }
                     }
                 }
-                Ok::<_, BrokerError>(lags)
+                Ok::<_, BrokerError>((lags, activated))
             })
             .await?;
+        // Their expiry is the next deadline (already due, after a long
+        // stop: the next round closes them).
+        for g in &activated {
+            self.track(g);
+        }
         // Durable now: the entries were written this late.
         for lag in &lags {
             self.metrics.expiry_lag(*lag);

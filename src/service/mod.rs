@@ -153,6 +153,8 @@ pub type Receipted<T> = (T, Receipt);
 pub struct Limits {
     pub max_duration_secs: i64,
     pub pending_ttl_secs: i64,
+    /// How far ahead a scheduled grant may start (0: not at all).
+    pub max_schedule_ahead_secs: i64,
     pub max_root_holders: u32,
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
@@ -173,6 +175,7 @@ impl From<&Config> for Limits {
         Limits {
             max_duration_secs: c.grants.max_duration_secs,
             pending_ttl_secs: c.grants.pending_ttl_secs,
+            max_schedule_ahead_secs: c.grants.max_schedule_ahead_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
             recertify_days: c.staff.recertify_days,

@@ -89,7 +89,9 @@ pub fn class_of(e: &Entry) -> Class {
         | "tenant.terminated"
         | "grant.approved"
         | "grant.denied"
-        | "grant.request_expired" => Class::new(3004, ENTITY, 3, "Update"),
+        | "grant.request_expired"
+        | "grant.scheduled"
+        | "tenant.access_limit_set" => Class::new(3004, ENTITY, 3, "Update"),
         "screen.revoked" | "tenant.shredded" => Class::new(3004, ENTITY, 4, "Delete"),
         "grant.activated" => Class::new(3005, USER_ACCESS, 1, "Assign Privileges"),
         "grant.revoked" | "grant.released" | "grant.expired" => {

@@ -1,12 +1,15 @@
 //! The tenant entries' part of the log's semantics: added once, updated
 //! (its policy, its justification rules) only while the agreement runs,
 //! terminated once and only with no live grant left, shredded once and
-//! only after termination.
+//! only after termination; its access limit set only while the agreement
+//! runs, to a valid limit (or none).
 
 use super::{LogState, timestamp};
 use crate::{
     audit::Entry,
-    domain::{Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail},
+    domain::{
+        AccessLimit, Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail,
+    },
 };
 
 impl LogState {
@@ -34,9 +37,9 @@ impl LogState {
                 if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
                     return Err(format!("{why}, so it is not updated"));
                 }
-                let (created_at, justification) = match self.tenants.get(&name) {
-                    Some((t, _)) => (t.created_at, t.justification.clone()),
-                    None if kind == EventKind::TenantAdded => (now, Justification::default()),
+                let (created_at, justification, access_limit) = match self.tenants.get(&name) {
+                    Some((t, _)) => (t.created_at, t.justification.clone(), t.access_limit),
+                    None if kind == EventKind::TenantAdded => (now, Justification::default(), None),
                     None => return Err(format!("tenant {name} is updated but was never added")),
                 };
                 let rec = TenantRecord {
@@ -48,6 +51,7 @@ impl LogState {
                     terminated_at: None,
                     shredded_at: None,
                     justification,
+                    access_limit,
                 };
                 self.tenants.insert(name, (rec, e.seq));
             }
@@ -74,6 +78,22 @@ impl LogState {
                     require_reason_code,
                     ticket_pattern,
                 };
+                *seq = e.seq;
+            }
+            EventKind::TenantAccessLimitSet => {
+                let secs = |key: &str| {
+                    e.details
+                        .get(key)
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .ok_or_else(|| format!("{key} is missing or not a number"))
+                };
+                let limit =
+                    AccessLimit::new(secs(detail::LIMIT_SECS)?, secs(detail::WINDOW_SECS)?)?;
+                let (t, seq) = self.tenant_entry(e)?;
+                if let Some(why) = t.closed() {
+                    return Err(format!("{why}, so its access limit is not changed"));
+                }
+                t.access_limit = limit;
                 *seq = e.seq;
             }
             EventKind::TenantTerminated => {

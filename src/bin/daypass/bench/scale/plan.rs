@@ -107,6 +107,7 @@ impl Plan {
                     terminated_at: None,
                     shredded_at: None,
                     justification: Default::default(),
+                    access_limit: None,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
