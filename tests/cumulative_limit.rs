@@ -293,15 +293,15 @@ async fn the_setting_is_checked_logged_and_shown() {
     assert_eq!(set.details["limit_secs"], "86400");
     assert_eq!(set.details["window_secs"], "604800");
     assert_eq!(set.actor, format!("staff/{ADMIN}"));
-    let err = cli::one_line_error(
-        &run(
-            &s,
-            work.path(),
-            &["tenant", "access-limit", "acme", "--hours", "24"],
-        )
-        .await,
-        "no window",
-    );
+    // A usage error, refused by clap before connecting.
+    let out = run(
+        &s,
+        work.path(),
+        &["tenant", "access-limit", "acme", "--hours", "24"],
+    )
+    .await;
+    let err = cli::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--per"), "{err}");
 
     s.restart().await;
