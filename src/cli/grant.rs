@@ -49,7 +49,7 @@ pub enum GrantCommand {
         /// Only grants held by this person.
         #[arg(long, default_value_t, hide_default_value = true)]
         holder: String,
-        /// Only pending and active grants.
+        /// Only live grants: pending, scheduled and active.
         #[arg(long)]
         live: bool,
     },
