@@ -491,3 +491,30 @@ async fn the_logs_rules_hold_scheduled_grants_to_their_start() {
     let c = replay(&back).unwrap_err();
     assert!(c.why.contains("not later than its request"), "{}", c.why);
 }
+
+/// Eligibility that lapses between the approval and the start
+/// (`staff.recertify_days`): the grant is revoked at its start instead of
+/// activating, with the cause, and never admits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_eligibility_lapsed_before_the_start_is_not_activated() {
+    let s = TestServer::start_with(|c| c.staff.recertify_days = 1).await;
+    let mut acme = s.add_tenant("acme", pb::ApprovalPolicy::Auto, false).await;
+    let mut alice = s.enrol("alice", pb::Role::Support).await;
+    let t0 = round_clock(&s);
+    let start = t0.plus_secs(2 * 24 * H);
+    let g = ask(&mut alice, scheduled("acme", start, H)).await.unwrap();
+    assert_eq!(g.state(), pb::GrantState::Scheduled);
+    s.clock.set(start);
+    let v = validate(&mut acme, &g.id).await;
+    assert!(!v.allowed);
+    assert_eq!(deny_reason(&v), pb::DenyReason::Revoked);
+    let entries = s.entries().await;
+    assert!(of(&entries, "grant.activated", &g.id).is_empty());
+    let revoked = of(&entries, "grant.revoked", &g.id);
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].details["cause"], "eligibility lapsed");
+    assert_eq!(revoked[0].actor, "system");
+    assert!(s.verify_chain().await.ok);
+    let entries: Vec<_> = entries.into_iter().map(|e| e.entry).collect();
+    replay(&entries).unwrap();
+}

@@ -102,8 +102,7 @@ impl Broker {
                 // the sweeper has not run: its activation is logged first.
                 let mut activated = false;
                 if let Some(g) = grant.as_mut() {
-                    if let Some(d) = g.activate_if_due(now) {
-                        b.log(d);
+                    if self.start_if_due(s, b, g, now)? {
                         b.put_grant(g.clone());
                         activated = true;
                     }
@@ -197,13 +196,11 @@ impl Broker {
                     }
                 }
                 // A scheduled grant past its start: its activation first.
-                let activated = match g.activate_if_due(now) {
-                    Some(d) => {
-                        b.log(d);
-                        b.put_grant(g.clone());
-                        Some(g.clone())
-                    }
-                    None => None,
+                let activated = if self.start_if_due(s, b, &mut g, now)? {
+                    b.put_grant(g.clone());
+                    Some(g.clone())
+                } else {
+                    None
                 };
                 let within_grant = match accessed_at {
                     // About to happen: only while the grant admits its holder.

@@ -71,6 +71,10 @@ impl ExpiryIndex {
     }
 }
 
+/// The `cause` of a scheduled grant revoked at its start because its
+/// holder's eligibility lapsed in the meantime.
+pub const CAUSE_LAPSED: &str = "eligibility lapsed";
+
 /// Grants closed per transaction.
 const BATCH: usize = 1024;
 
@@ -125,6 +129,49 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
 }
 
 impl Broker {
+    /// A scheduled grant whose start has come, brought up to `now`: its
+    /// activation is logged, or, when its holder's eligibility lapsed
+    /// since the approval (`staff.recertify_days`), it is revoked instead
+    /// (`cause` = `eligibility lapsed`). `true` when it changed; the caller
+    /// stores it (and tracks it once committed).
+    pub(super) fn start_if_due(
+        &self,
+        s: &crate::ledger::View<'_>,
+        b: &mut crate::ledger::Batch,
+        g: &mut Grant,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if g.state != crate::domain::GrantState::Scheduled || g.deadline().is_some_and(|d| now < d)
+        {
+            return Ok(false);
+        }
+        if let Some(why) = self.lapsed_eligibility(&g.holder, s.staff(&g.holder)?.as_ref(), now) {
+            let note = crate::domain::Note::parse(&crate::domain::truncate(
+                &format!("at its start: {why}"),
+                crate::domain::text::MAX_NOTE_CHARS - 1,
+            ))
+            .unwrap_or_default();
+            b.log(
+                g.end(
+                    crate::domain::grant::Ending::Revoke,
+                    now,
+                    &crate::domain::Actor::System,
+                    &note,
+                )
+                .with(crate::domain::detail::CAUSE, CAUSE_LAPSED),
+            );
+            self.gate.note_ended(g, now);
+            return Ok(true);
+        }
+        Ok(match g.activate_if_due(now) {
+            Some(d) => {
+                b.log(d);
+                true
+            }
+            None => false,
+        })
+    }
+
     /// Remembers a live grant's deadline for the sweeper.
     pub(super) fn track(&self, g: &Grant) {
         if let Some(d) = g.deadline() {
@@ -159,8 +206,7 @@ impl Broker {
                     if let Some(mut g) = s.grant(id)? {
                         if let Some(d) = g.deadline().filter(|d| g.state.is_live() && now >= *d) {
                             lags.push((now.millis() - d.millis()) as f64 / 1000.0);
-                            if let Some(a) = g.activate_if_due(now) {
-                                b.log(a);
+                            if self.start_if_due(s, b, &mut g, now)? {
                                 activated.push(g.clone());
                             } else {
                                 b.log(g.expire(now));

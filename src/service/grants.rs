@@ -362,8 +362,7 @@ impl Broker {
                 if !policy::may_use(caller, &g) {
                     return Err(not_found(&id));
                 }
-                if let Some(d) = g.activate_if_due(now) {
-                    b.log(d);
+                if self.start_if_due(s, b, &mut g, now)? {
                     b.put_grant(g.clone());
                 }
                 if let Err(why) = g.is_valid_at(now) {
