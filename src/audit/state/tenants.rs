@@ -258,4 +258,56 @@ mod tests {
             "^X$"
         );
     }
+
+    #[test]
+    fn access_limit_entries_must_name_a_valid_limit_and_are_kept() {
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        let set = |seq, l: &str, w: &str| {
+            entry(
+                seq,
+                "staff/ada",
+                "acme",
+                "tenant.access_limit_set",
+                &[("limit_secs", l), ("window_secs", w)],
+            )
+        };
+        for (l, w) in [
+            ("7200", "3600"),
+            ("3600", "60"),
+            ("x", "3600"),
+            ("0", "3600"),
+        ] {
+            assert!(s.apply(&set(3, l, w)).is_err(), "{l} {w}");
+        }
+        assert!(
+            s.apply(&entry(
+                3,
+                "staff/ada",
+                "acme",
+                "tenant.access_limit_set",
+                &[]
+            ))
+            .is_err()
+        );
+        s.apply(&set(3, "36000", "172800")).unwrap();
+        let limit = |s: &LogState| s.tenants[&Name::parse("acme").unwrap()].0.access_limit;
+        assert_eq!(
+            limit(&s),
+            Some(AccessLimit {
+                limit_secs: 36_000,
+                window_secs: 172_800
+            })
+        );
+        // An update of the policy keeps it; 0 and 0 clear it.
+        let updated = [
+            ("approval", "auto"),
+            ("require_ticket", "false"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(4, "staff/ada", "acme", "tenant.updated", &updated))
+            .unwrap();
+        assert!(limit(&s).is_some());
+        s.apply(&set(5, "0", "0")).unwrap();
+        assert_eq!(limit(&s), None);
+    }
 }
