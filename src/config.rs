@@ -36,6 +36,7 @@
 //! pending_ttl_secs = 3600
 //! break_glass_default_secs = 3600  # a break-glass grant's length when none is asked for
 //! break_glass_max_secs = 14400     # the longest break-glass grant; at most 86400 (24 h)
+//! max_schedule_ahead_secs = 2592000 # a scheduled grant starts at most this far ahead (30 days; 0: no scheduling)
 //!
 //! [staff]
 //! max_root_holders = 2             # at most 2
@@ -454,6 +455,9 @@ pub struct GrantLimits {
     pub break_glass_default_secs: i64,
     /// The longest break-glass grant (4 h); never above 24 h.
     pub break_glass_max_secs: i64,
+    /// How far ahead a scheduled grant may start (0: requests must start
+    /// now). At most 366 days.
+    pub max_schedule_ahead_secs: i64,
 }
 
 impl Default for GrantLimits {
@@ -463,6 +467,7 @@ impl Default for GrantLimits {
             pending_ttl_secs: 3600,
             break_glass_default_secs: 3600,
             break_glass_max_secs: 4 * 3600,
+            max_schedule_ahead_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -639,6 +644,12 @@ impl Config {
                 "grants.break_glass_default_secs must be between 1 and grants.break_glass_max_secs \
                  ({}), not {}",
                 g.break_glass_max_secs, g.break_glass_default_secs
+            )));
+        }
+        if !(0..=366 * 24 * 3600).contains(&g.max_schedule_ahead_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "grants.max_schedule_ahead_secs must be between 0 and 31622400 (366 days), not {}",
+                g.max_schedule_ahead_secs
             )));
         }
         self.alerts.check().map_err(ConfigError::Invalid)?;

@@ -133,10 +133,11 @@ pub enum Action {
     SetApproverGroup,
     RemoveApproverGroup,
     ListApproverGroups,
+    SetTenantAccessLimit,
 }
 
 impl Action {
-    pub const ALL: [Action; 65] = [
+    pub const ALL: [Action; 66] = [
         Action::AddStaff,
         Action::OffboardStaff,
         Action::ListStaff,
@@ -202,6 +203,7 @@ impl Action {
         Action::SetApproverGroup,
         Action::RemoveApproverGroup,
         Action::ListApproverGroups,
+        Action::SetTenantAccessLimit,
     ];
 
     /// The RPC's name, as logged.
@@ -272,6 +274,7 @@ impl Action {
             Action::SetApproverGroup => "SetApproverGroup",
             Action::RemoveApproverGroup => "RemoveApproverGroup",
             Action::ListApproverGroups => "ListApproverGroups",
+            Action::SetTenantAccessLimit => "SetTenantAccessLimit",
         }
     }
 }
@@ -432,6 +435,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), Refusal> {
                     | SetApproverGroup
                     | RemoveApproverGroup
                     | ListApproverGroups
+                    | SetTenantAccessLimit
             ),
             Role::Auditor => matches!(
                 action,

@@ -781,6 +781,114 @@ async fn every_other_rpc_refuses_bad_input_clearly() {
         cases.push(case(format!("RequestGrant: {what}"), r, code, says));
     }
 
+    // RequestGrant: the start of a scheduled grant.
+    for (what, starts_at_ms, says) in [
+        (
+            "a negative start",
+            -1,
+            "starts_at_ms must be a time in Unix milliseconds",
+        ),
+        (
+            "the smallest start",
+            i64::MIN,
+            "starts_at_ms must be a time in Unix milliseconds",
+        ),
+        ("a start in 1970", 1, "is in the past"),
+        ("the largest start", i64::MAX, "more than 30 days ahead"),
+    ] {
+        let r = bob
+            .grants
+            .request_grant(pb::RequestGrantRequest {
+                starts_at_ms,
+                ..grant_request("globex", "r", 0)
+            })
+            .await;
+        cases.push(case(
+            format!("RequestGrant: {what}"),
+            r,
+            Code::InvalidArgument,
+            says,
+        ));
+    }
+
+    // SetTenantAccessLimit: names and numbers.
+    for (what, tenant, limit_seconds, window_seconds, code, says) in [
+        (
+            "a name with a terminal escape",
+            esc,
+            3600,
+            86_400,
+            Code::InvalidArgument,
+            "tenant",
+        ),
+        (
+            "a 1 KiB name",
+            kib.as_str(),
+            3600,
+            86_400,
+            Code::InvalidArgument,
+            "tenant",
+        ),
+        (
+            "an unknown tenant",
+            "no-such-tenant",
+            3600,
+            86_400,
+            Code::NotFound,
+            "does not exist",
+        ),
+        (
+            "a limit above the window",
+            "acme",
+            86_401,
+            86_400,
+            Code::InvalidArgument,
+            "the limit must be between 1 s and the window",
+        ),
+        (
+            "a negative limit",
+            "acme",
+            -1,
+            86_400,
+            Code::InvalidArgument,
+            "the limit must be between",
+        ),
+        (
+            "a window of a minute",
+            "acme",
+            60,
+            60,
+            Code::InvalidArgument,
+            "the window must be between 1 h and 366 d",
+        ),
+        (
+            "the largest window",
+            "acme",
+            i64::MAX,
+            i64::MAX,
+            Code::InvalidArgument,
+            "the window must be between",
+        ),
+        (
+            "a limit without a window",
+            "acme",
+            3600,
+            0,
+            Code::InvalidArgument,
+            "give 0 and 0 to clear the limit",
+        ),
+    ] {
+        let r = admin
+            .tenants
+            .set_tenant_access_limit(pb::SetTenantAccessLimitRequest {
+                tenant: tenant.into(),
+                limit_seconds,
+                window_seconds,
+            })
+            .await;
+        cases.push(case(format!("SetTenantAccessLimit: {what}"), r, code, says));
+    }
+
     // ApproveGrant and DenyGrant: ids, notes and state.
     for approve in [true, false] {
         let call = if approve { "ApproveGrant" } else { "DenyGrant" };

@@ -133,6 +133,7 @@ const ADMIN_ROLE: &[Action] = &[
     SetApproverGroup,
     RemoveApproverGroup,
     ListApproverGroups,
+    SetTenantAccessLimit,
 ];
 
 const AUDITOR_ROLE: &[Action] = &[

@@ -113,7 +113,14 @@ pub fn replay(entries: impl IntoIterator<Item = SealedEntry>, filter: &Filter) -
         };
         match e.kind.as_str() {
             "grant.activated" => {
-                story.activated_at = Some(e.timestamp);
+                // A scheduled grant's activation names its start, whenever
+                // it was written.
+                story.activated_at = Some(
+                    e.details
+                        .get("activated_at")
+                        .and_then(|t| Timestamp::parse_rfc3339(t))
+                        .unwrap_or(e.timestamp),
+                );
                 story.expires_at = e
                     .details
                     .get("expires_at")

@@ -28,6 +28,7 @@ mod alerts;
 mod break_glass;
 mod groups;
 pub mod incidents;
+mod schedule;
 pub mod scopes;
 mod staff;
 mod tenants;
@@ -150,10 +151,20 @@ impl LogState {
             | EventKind::TenantTerminated
             | EventKind::TenantShredded
             | EventKind::TenantJustificationSet
-            | EventKind::TenantBreakGlassSet => self.tenant_changed(kind, e)?,
+            | EventKind::TenantBreakGlassSet
+            | EventKind::TenantAccessLimitSet => self.tenant_changed(kind, e)?,
             EventKind::GrantRequested => self.requested(e)?,
+            EventKind::GrantActivated
+                if self
+                    .grant_of(e)
+                    .is_ok_and(|g| g.grant.state == GrantState::Scheduled) =>
+            {
+                self.scheduled_activated(e)?
+            }
+            EventKind::GrantScheduled => self.scheduled(e)?,
             EventKind::GrantActivated => {
                 let max = self.rules.max_grant_secs;
+                self.within_access_limit(e)?;
                 let g = self.live_grant(e)?;
                 if g.grant.state != GrantState::Pending {
                     return Err(format!(
@@ -191,6 +202,12 @@ impl LogState {
                         g.grant.id,
                         g.grant.waits_for(),
                         g.grant.policy_name()
+                    ));
+                }
+                if let Some(start) = g.grant.starts_at.filter(|s| now < *s) {
+                    return Err(format!(
+                        "grant {} is activated before its start {start}",
+                        g.grant.id
                     ));
                 }
                 let expires = timestamp(e, detail::EXPIRES_AT)?;
@@ -272,7 +289,7 @@ impl LogState {
             }
             EventKind::GrantRevoked | EventKind::GrantReleased => {
                 let g = self.live_grant(e)?;
-                if !g.grant.state.is_live() || g.grant.deadline().is_none_or(|d| now >= d) {
+                if !g.grant.state.is_live() || g.grant.live_until().is_none_or(|d| now >= d) {
                     return Err(format!(
                         "grant {} is ended early but it had already ended",
                         g.grant.id
@@ -525,6 +542,29 @@ impl LogState {
             }
             Some(s) => Scopes::parse_joined(s).map_err(|why| format!("grant {id}: {why}"))?,
         };
+        let starts_at = match e.details.get(detail::STARTS_AT) {
+            None => None,
+            Some(_) => Some(timestamp(e, detail::STARTS_AT)?),
+        };
+        if let Some(start) = starts_at.filter(|s| *s <= e.timestamp) {
+            return Err(format!(
+                "grant {id} is scheduled to start at {start}, not later than its request"
+            ));
+        }
+        if let Some(limit) = self.tenants.get(&tenant).and_then(|(t, _)| t.access_limit) {
+            let others = self.holder_grants(&holder, &tenant, &id);
+            if let Err(x) = limit.check(
+                others,
+                starts_at.unwrap_or(e.timestamp),
+                duration_secs,
+                e.timestamp,
+            ) {
+                return Err(format!(
+                    "grant {id} is requested beyond the access limit: {}",
+                    x.message(tenant.as_str())
+                ));
+            }
+        }
         let key = (holder.clone(), tenant.clone());
         if let Some(prev) = self.latest.get(&key).and_then(|id| self.grants.get(id)) {
             if prev.grant.state.is_live() {
@@ -558,6 +598,7 @@ impl LogState {
             review: None,
             scopes,
             approver_group,
+            starts_at,
         };
         self.latest.insert(key, id.clone());
         self.grants.insert(
@@ -573,6 +614,14 @@ impl LogState {
     /// `None` when the entry's grant admits its holder at `now`, or why not.
     fn admits(&self, e: &Entry, now: Timestamp) -> Result<Option<String>, String> {
         let g = &self.grant_of(e)?.grant;
+        // Past its start, a scheduled grant admits only once an entry says
+        // it activated (the server writes it first).
+        if g.state == GrantState::Scheduled && g.is_valid_at(now).is_ok() {
+            return Ok(Some(format!(
+                "the log shows grant {} scheduled, never activated",
+                g.id
+            )));
+        }
         if let Err(why) = g.is_valid_at(now) {
             return Ok(Some(format!(
                 "the log shows grant {} {}",

@@ -18,7 +18,8 @@ pub enum GrantCommand {
         daypass grant request acme --reason \"INC-42: customer cannot log in\" --duration 2h\n  \
         daypass grant request globex --reason \"INC-43: export stuck\" --ticket INC-43 --code incident --as bob\n  \
         daypass grant request acme --reason \"INC-44: slow queries\" --scope db:read --scope 'ssh:web-*'\n  \
-        daypass grant request globex --break-glass --reason \"INC-44: outage, database down\" --duration 30m --as root1")]
+        daypass grant request globex --break-glass --reason \"INC-44: outage, database down\" --duration 30m --as root1\n  \
+        daypass grant request acme --reason \"CHG-7: database upgrade\" --start 2026-12-05T22:00:00Z --duration 4h")]
     Request {
         /// The tenant whose environment you need (e.g. acme).
         tenant: String,
@@ -48,6 +49,11 @@ pub enum GrantCommand {
         /// Without any: the whole tenant.
         #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
         scopes: Vec<String>,
+        /// A scheduled grant: when its window starts, RFC 3339 (e.g.
+        /// 2026-12-05T22:00:00Z); it can be approved ahead and activates
+        /// then. The duration counts from the start [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_start)]
+        start: Option<i64>,
     },
     /// List the grants you may see.
     List {
@@ -57,7 +63,7 @@ pub enum GrantCommand {
         /// Only grants held by this person.
         #[arg(long, default_value_t, hide_default_value = true)]
         holder: String,
-        /// Only pending and active grants.
+        /// Only live grants: pending, scheduled and active.
         #[arg(long)]
         live: bool,
     },
@@ -165,6 +171,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
             duration,
             break_glass,
             scopes,
+            start,
         } => {
             let duration_seconds = duration.unwrap_or_default();
             let g = c
@@ -177,6 +184,7 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     reason_code: code.unwrap_or_default(),
                     break_glass,
                     scopes,
+                    starts_at_ms: start.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -191,6 +199,20 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     "grant {} is active until {}",
                     g.id,
                     output::time(g.expires_at_ms)
+                )
+            } else if output::state(g.state) == "scheduled" {
+                format!(
+                    "grant {} is scheduled: active from {} for {} s",
+                    g.id,
+                    output::time(g.starts_at_ms),
+                    g.duration_seconds
+                )
+            } else if g.starts_at_ms != 0 {
+                format!(
+                    "grant {} (from {}) is pending approval until {}",
+                    g.id,
+                    output::time(g.starts_at_ms),
+                    output::time(g.pending_until_ms)
                 )
             } else {
                 format!(
@@ -244,6 +266,12 @@ pub(super) async fn run(conn: &Connection, command: GrantCommand, json_out: bool
                     "approved: grant {} is active until {}",
                     g.id,
                     output::time(g.expires_at_ms)
+                )
+            } else if output::state(g.state) == "scheduled" {
+                format!(
+                    "approved: grant {} is scheduled to start at {}",
+                    g.id,
+                    output::time(g.starts_at_ms)
                 )
             } else {
                 format!(
@@ -399,6 +427,15 @@ fn parse_scope(s: &str) -> Result<String, String> {
     crate::domain::Scope::parse(s)
         .map(|s| s.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// `--start`: an RFC 3339 time, as Unix milliseconds (the server checks
+/// it against its clock and its bounds).
+fn parse_start(s: &str) -> Result<i64, String> {
+    crate::clock::Timestamp::parse_rfc3339(s.trim())
+        .map(|t| t.millis())
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("not a time like 2026-12-05T22:00:00Z: {s:?}"))
 }
 
 /// `--code`: one of the reason codes, checked here so a typo fails before

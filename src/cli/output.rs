@@ -96,6 +96,7 @@ pub fn state(v: i32) -> &'static str {
         pb::GrantState::Expired => "expired",
         pb::GrantState::Revoked => "revoked",
         pb::GrantState::Released => "released",
+        pb::GrantState::Scheduled => "scheduled",
     }
 }
 
@@ -140,6 +141,7 @@ pub fn deny_reason(v: i32) -> &'static str {
         pb::DenyReason::Denied => "denied",
         pb::DenyReason::Released => "released",
         pb::DenyReason::OutOfScope => "out_of_scope",
+        pb::DenyReason::NotYetActive => "not_yet_active",
     }
 }
 
@@ -158,6 +160,7 @@ pub fn grant_json(g: &pb::Grant) -> Value {
             "by": r.by, "at": time_json(r.at_ms), "verdict": r.verdict, "note": r.note,
         })),
         "scopes": g.scopes,
+        "starts_at": (g.starts_at_ms != 0).then(|| time_json(g.starts_at_ms)),
     })
 }
 
@@ -251,6 +254,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
         "HOLDER",
         "AGE",
         "LEFT",
+        "STARTS",
         "POLICY",
         "WAITS FOR",
         "REASON",
@@ -271,6 +275,7 @@ pub fn pending_table(grants: &[pb::Grant], now: crate::clock::Timestamp) -> Stri
             g.holder.clone(),
             dur(now.millis() - g.requested_at_ms),
             dur(g.pending_until_ms - now.millis()),
+            starts(g),
             grant_policy(g),
             waiting_for(g),
             crate::identity::truncate(&g.reason, 50),
@@ -289,6 +294,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
         "TENANT",
         "HOLDER",
         "STATE",
+        "STARTS",
         "EXPIRES / UNTIL",
         "ENDED",
         "REASON",
@@ -297,8 +303,13 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
     for g in grants {
         let until = if g.expires_at_ms != 0 {
             g.expires_at_ms
-        } else {
+        } else if g.pending_until_ms != 0 {
             g.pending_until_ms
+        } else if g.starts_at_ms != 0 {
+            // Scheduled: its window's end.
+            g.starts_at_ms + g.duration_seconds * 1000
+        } else {
+            0
         };
         t.row(vec![
             g.id.clone(),
@@ -309,6 +320,7 @@ pub fn grants_table(grants: &[pb::Grant]) -> String {
             } else {
                 state(g.state).into()
             },
+            starts(g),
             time(until),
             // When it left pending/active: revoked, released, denied,
             // expired (at its deadline); "-" while live.
@@ -349,6 +361,9 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     add("scopes", scopes(g));
     add("duration", format!("{} s", g.duration_seconds));
     add("requested at", time(g.requested_at_ms));
+    if g.starts_at_ms != 0 {
+        add("starts at", time(g.starts_at_ms));
+    }
     if g.pending_until_ms != 0 {
         add("approve before", time(g.pending_until_ms));
     }
@@ -371,6 +386,16 @@ pub fn grant_detail(g: &pb::Grant) -> String {
     t.render()
 }
 
+/// When a grant's window starts: its scheduled start, or "now" for one
+/// asked for at once.
+fn starts(g: &pb::Grant) -> String {
+    if g.starts_at_ms != 0 {
+        time(g.starts_at_ms)
+    } else {
+        "now".into()
+    }
+}
+
 /// What `decided_by` means for a grant in its state: the proto carries the
 /// last decision only, so a grant revoked or released after an approval
 /// shows who ended it, not who approved it (the approval is in the log).
@@ -381,7 +406,9 @@ fn decision_label(g: &pb::Grant) -> Option<&'static str> {
     }
     Some(
         match pb::GrantState::try_from(g.state).unwrap_or(pb::GrantState::Unspecified) {
-            pb::GrantState::Active | pb::GrantState::Expired => "approved by",
+            pb::GrantState::Active | pb::GrantState::Expired | pb::GrantState::Scheduled => {
+                "approved by"
+            }
             pb::GrantState::Denied => "denied by",
             pb::GrantState::Revoked => "revoked by",
             pb::GrantState::Released => "released by",
@@ -473,6 +500,9 @@ pub fn tenant_json(t: &pb::Tenant) -> Value {
         "ticket_pattern": (!t.ticket_pattern.is_empty()).then_some(&t.ticket_pattern),
         "require_reason_code": t.require_reason_code,
         "break_glass_support": t.break_glass_support,
+        "access_limit": (t.access_limit_seconds != 0).then(|| json!({
+            "limit_seconds": t.access_limit_seconds, "window_seconds": t.access_window_seconds,
+        })),
         "objections": t.objections.iter().map(|o| json!({
             "subprocessor": o.subprocessor, "objected_at": time_json(o.objected_at_ms),
         })).collect::<Vec<_>>(),
@@ -520,7 +550,7 @@ pub fn subprocessors_table(list: &[pb::Subprocessor], notice_days: u32) -> Strin
 /// `acme (approval: auto, ticket optional)`.
 pub fn tenant_summary(t: &pb::Tenant) -> String {
     format!(
-        "{} (approval: {}, ticket {}{}{}{}{})",
+        "{} (approval: {}, ticket {}{}{}{}{}{})",
         t.name,
         tenant_policy(t),
         if t.require_ticket {
@@ -547,13 +577,28 @@ pub fn tenant_summary(t: &pb::Tenant) -> String {
             ", support may break glass"
         } else {
             ""
+        },
+        match access_limit(t) {
+            Some(l) => format!(", access at most {l}"),
+            None => String::new(),
         }
     )
 }
 
+/// `24 h per 7 d`, or `None` without a limit.
+pub fn access_limit(t: &pb::Tenant) -> Option<String> {
+    (t.access_limit_seconds != 0).then(|| {
+        crate::domain::AccessLimit {
+            limit_secs: t.access_limit_seconds,
+            window_secs: t.access_window_seconds,
+        }
+        .describe()
+    })
+}
+
 pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
     let mut t = Table::new(vec![
-        "NAME", "APPROVAL", "TICKET", "PATTERN", "CODE", "CREATED", "ENDED",
+        "NAME", "APPROVAL", "TICKET", "PATTERN", "CODE", "LIMIT", "CREATED", "ENDED",
     ]);
     for x in tenants {
         t.row(vec![
@@ -574,6 +619,7 @@ pub fn tenants_table(tenants: &[pb::Tenant]) -> String {
             } else {
                 "optional".into()
             },
+            access_limit(x).unwrap_or_else(|| "-".into()),
             time(x.created_at_ms),
             match (x.terminated_at_ms, x.shredded_at_ms) {
                 (0, _) => "-".into(),

@@ -1,6 +1,6 @@
 //! `daypass tenant`: register, update and list tenants (admin), the
 //! countries a tenant allows, its justification rules (ticket pattern,
-//! reason code), its objections to sub-processors, the
+//! reason code), its cumulative access limit, its objections to sub-processors, the
 //! sub-processor register, and (in `processing`) the register of
 //! processing. The
 //! approval rules themselves are the server's; this file owns the flags
@@ -114,6 +114,26 @@ pub enum TenantCommand {
         #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
               default_missing_value = "true")]
         require_code: Option<bool>,
+    },
+    /// Set a tenant's cumulative access limit (admin): at most so many
+    /// hours of one person's access in any rolling window, or --off.
+    #[command(after_help = "Examples:\n  \
+        daypass tenant access-limit acme --hours 24 --per 7d --as ada\n  \
+        daypass tenant access-limit acme --off --as ada")]
+    AccessLimit {
+        /// The registered tenant's name.
+        name: String,
+        /// Hours of access one person may have in the window.
+        #[arg(long, required_unless_present = "off", requires = "per",
+              value_parser = clap::value_parser!(u32).range(1..=8784))]
+        hours: Option<u32>,
+        /// The rolling window, e.g. 7d, 48h (1h to 366d).
+        #[arg(long, value_name = "DURATION", requires = "hours",
+              value_parser = super::parse_duration)]
+        per: Option<i64>,
+        /// Remove the limit.
+        #[arg(long, conflicts_with_all = ["hours", "per"])]
+        off: bool,
     },
     /// Record a tenant's objection to a sub-processor (the tenant itself,
     /// or an admin on its behalf): its staff lose their grants there.
@@ -333,6 +353,35 @@ pub(super) async fn run(conn: &Connection, command: TenantCommand, json_out: boo
                     tenant: name,
                     ticket_pattern,
                     require_reason_code: require_code,
+                })
+                .await?
+                .into_inner();
+            output::print_json_or_text(
+                json_out,
+                &output::tenant_json(&t),
+                &format!("updated tenant {}\n", output::tenant_summary(&t)),
+            );
+        }
+        TenantCommand::AccessLimit {
+            name,
+            hours,
+            per,
+            off,
+        } => {
+            let (limit_seconds, window_seconds) = if off {
+                (0, 0)
+            } else {
+                (
+                    i64::from(hours.unwrap_or_default()) * 3600,
+                    per.unwrap_or_default(),
+                )
+            };
+            let t = c
+                .tenants
+                .set_tenant_access_limit(pb::SetTenantAccessLimitRequest {
+                    tenant: name,
+                    limit_seconds,
+                    window_seconds,
                 })
                 .await?
                 .into_inner();

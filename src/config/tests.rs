@@ -83,6 +83,9 @@ fn limits_cannot_be_raised() {
     let over = format!("{MINIMAL}\n[grants]\nmax_duration_secs = 86401\n");
     let c: Config = toml::from_str(&over).unwrap();
     assert!(c.check().is_err());
+    let ahead = format!("{MINIMAL}\n[grants]\nmax_schedule_ahead_secs = 31622401\n");
+    let c: Config = toml::from_str(&ahead).unwrap();
+    assert!(c.check().is_err());
     let roots = format!("{MINIMAL}\n[staff]\nmax_root_holders = 3\n");
     let c: Config = toml::from_str(&roots).unwrap();
     assert!(c.check().is_err());

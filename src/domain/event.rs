@@ -67,10 +67,12 @@ pub enum EventKind {
     TenantBreakGlassSet,
     GroupSet,
     GroupRemoved,
+    GrantScheduled,
+    TenantAccessLimitSet,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 52] = [
+    pub const ALL: [EventKind; 54] = [
         EventKind::StaffBootstrapped,
         EventKind::StaffEnrolled,
         EventKind::StaffOffboarded,
@@ -123,6 +125,8 @@ impl EventKind {
         EventKind::TenantBreakGlassSet,
         EventKind::GroupSet,
         EventKind::GroupRemoved,
+        EventKind::GrantScheduled,
+        EventKind::TenantAccessLimitSet,
     ];
 
     /// The kind as written in entries (docs/log-format.md lists them).
@@ -180,6 +184,8 @@ impl EventKind {
             EventKind::TenantBreakGlassSet => "tenant.break_glass_set",
             EventKind::GroupSet => "group.set",
             EventKind::GroupRemoved => "group.removed",
+            EventKind::GrantScheduled => "grant.scheduled",
+            EventKind::TenantAccessLimitSet => "tenant.access_limit_set",
         }
     }
 
@@ -313,6 +319,15 @@ pub mod detail {
     /// Of the scope grammar, not free text; not sealed, so the scope rule
     /// is checked offline.
     pub const FOR_RESOURCE: &str = "for_resource";
+    /// A scheduled grant's start (`grant.requested`, `grant.scheduled`)
+    /// and, on the activation of a scheduled grant, the activation time
+    /// (its start, whenever the entry is written).
+    pub const STARTS_AT: &str = "starts_at";
+    pub const ACTIVATED_AT: &str = "activated_at";
+    /// `tenant.access_limit_set`: one person's access allowed per rolling
+    /// window, in seconds (both 0: no limit).
+    pub const LIMIT_SECS: &str = "limit_secs";
+    pub const WINDOW_SECS: &str = "window_secs";
 
     /// The details of a tenant's entries that are its personal data: the
     /// free text people type (reasons, tickets, notes) and what they did

@@ -17,6 +17,17 @@
 //! reviewed afterwards by a second person ([`Grant::review`]); the review
 //! does not change its state.
 //!
+//! A scheduled grant (one requested with a later start, [`Grant::starts_at`])
+//! waits in `Scheduled` once approved (or at once, under `auto`) and
+//! activates at its start ([`Grant::activate_scheduled`], written by the
+//! expiry sweeper or by the first call that meets it due); approved after
+//! its start, it activates at the approval like any other:
+//!
+//! ```text
+//! request ─┬─ auto ─────────────▶ Scheduled ─┬─ start ─▶ Active (as above)
+//!          └─ approval ▶ Pending ─ approve ──┘  └─ revoke/release/offboard
+//! ```
+//!
 //! The 24 hours start at activation. Validity is always decided against the
 //! injected clock ([`Grant::is_valid_at`]), never by the stored state alone,
 //! so a grant is invalid at its expiry even if the sweeper has not run yet.
@@ -51,12 +62,18 @@ pub enum GrantState {
     Expired,
     Revoked,
     Released,
+    /// Approved, waiting for its start.
+    Scheduled,
 }
 
 impl GrantState {
-    /// Pending or active: the grant still has a deadline ahead of it.
+    /// Pending, scheduled or active: the grant still has a deadline ahead
+    /// of it.
     pub fn is_live(self) -> bool {
-        matches!(self, GrantState::Pending | GrantState::Active)
+        matches!(
+            self,
+            GrantState::Pending | GrantState::Active | GrantState::Scheduled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +85,7 @@ impl GrantState {
             GrantState::Expired => "expired",
             GrantState::Revoked => "revoked",
             GrantState::Released => "released",
+            GrantState::Scheduled => "scheduled",
         }
     }
 }
@@ -85,6 +103,8 @@ pub enum DenyReason {
     /// The grant admits its holder, but not to the resource asked about:
     /// it is outside the grant's scopes.
     OutOfScope,
+    /// A scheduled grant before its start.
+    NotYetActive,
 }
 
 impl DenyReason {
@@ -98,6 +118,7 @@ impl DenyReason {
             DenyReason::Denied => "denied",
             DenyReason::Released => "released",
             DenyReason::OutOfScope => "out_of_scope",
+            DenyReason::NotYetActive => "not_yet_active",
         }
     }
 }
@@ -149,6 +170,9 @@ pub struct Grant {
     /// was requested ([`Grant::set_approver_group`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver_group: Option<GroupRule>,
+    /// A scheduled grant's start, as requested ([`Grant::schedule_from`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
 }
 
 impl Grant {
@@ -164,7 +188,19 @@ impl Grant {
         match self.state {
             GrantState::Pending => self.pending_until,
             GrantState::Active => self.expires_at,
+            GrantState::Scheduled => self.starts_at,
             _ => None,
+        }
+    }
+
+    /// The latest moment this grant can still admit its holder or be
+    /// decided: its pending deadline, its expiry, or for a scheduled grant
+    /// the end of its window (its start plus its duration). Past it, the
+    /// grant has ended by itself even if no entry says so yet.
+    pub fn live_until(&self) -> Option<Timestamp> {
+        match self.state {
+            GrantState::Scheduled => self.starts_at.map(|s| s.plus_secs(self.duration_secs)),
+            _ => self.deadline(),
         }
     }
 
@@ -199,6 +235,14 @@ impl Grant {
             GrantState::Revoked => Err(DenyReason::Revoked),
             GrantState::Denied => Err(DenyReason::Denied),
             GrantState::Released => Err(DenyReason::Released),
+            // From its start on it admits, even before the sweeper wrote
+            // the activation (the caller writes it, `activate_if_due`).
+            GrantState::Scheduled => match self.starts_at {
+                Some(s) if now < s => Err(DenyReason::NotYetActive),
+                Some(s) if now < s.plus_secs(self.duration_secs) => Ok(()),
+                Some(_) => Err(DenyReason::Expired),
+                None => Err(DenyReason::NotYetActive),
+            },
         }
     }
 }
@@ -258,6 +302,7 @@ impl Grant {
             review: None,
             scopes: Scopes::whole_tenant(),
             approver_group: None,
+            starts_at: None,
         };
         let draft = g
             .draft(actor, EventKind::GrantRequested)
@@ -352,6 +397,57 @@ impl Grant {
         }
     }
 
+    /// A scheduled request: its window starts at `start` (later than its
+    /// request), on the record and on its `grant.requested` entry.
+    pub fn schedule_from(&mut self, start: Timestamp, requested: Draft) -> Draft {
+        self.starts_at = Some(start);
+        requested.with(detail::STARTS_AT, start)
+    }
+
+    /// Approved (or auto-approved) before its start: waits for it, logged
+    /// as `grant.scheduled`.
+    pub fn schedule(&mut self, actor: &Actor) -> Draft {
+        self.state = GrantState::Scheduled;
+        self.pending_until = None;
+        let start = self.starts_at.unwrap_or(self.requested_at);
+        self.draft(actor, EventKind::GrantScheduled)
+            .with(detail::STARTS_AT, start)
+    }
+
+    /// A scheduled grant activates at its start (whenever the entry is
+    /// written): active from the start for its duration, the activation
+    /// time on the entry (`activated_at`).
+    pub fn activate_scheduled(&mut self) -> Draft {
+        let start = self.starts_at.unwrap_or(self.requested_at);
+        self.state = GrantState::Active;
+        self.pending_until = None;
+        self.activated_at = Some(start);
+        let expires = start.plus_secs(self.duration_secs);
+        self.expires_at = Some(expires);
+        self.draft(&Actor::System, EventKind::GrantActivated)
+            .with(detail::ACTIVATED_AT, start)
+            .with(detail::EXPIRES_AT, expires)
+    }
+
+    /// The activation of a scheduled grant whose start has come, if so.
+    pub fn activate_if_due(&mut self, now: Timestamp) -> Option<Draft> {
+        (self.state == GrantState::Scheduled && self.starts_at.is_none_or(|s| now >= s))
+            .then(|| self.activate_scheduled())
+    }
+
+    /// Brings a live grant up to `now`: a scheduled one past its start
+    /// activates, and one past its deadline expires (both, for a scheduled
+    /// grant whose whole window has passed). The entries, in order.
+    pub fn settle(&mut self, now: Timestamp) -> Vec<Draft> {
+        let mut out: Vec<Draft> = self.activate_if_due(now).into_iter().collect();
+        if matches!(self.state, GrantState::Pending | GrantState::Active)
+            && self.deadline().is_some_and(|d| now >= d)
+        {
+            out.push(self.expire(now));
+        }
+        out
+    }
+
     /// An entry about this grant: its tenant, id and holder.
     pub fn draft(&self, actor: &Actor, kind: EventKind) -> Draft {
         Draft::new(actor.clone(), self.tenant.as_str(), kind)
@@ -388,7 +484,10 @@ impl Grant {
             .draft(actor, EventKind::GrantApproved)
             .with(detail::NOTE, note);
         if self.approvals_satisfy() {
-            vec![approved, self.activate(now, actor)]
+            match self.starts_at {
+                Some(start) if now < start => vec![approved, self.schedule(actor)],
+                _ => vec![approved, self.activate(now, actor)],
+            }
         } else {
             vec![approved]
         }
@@ -539,6 +638,7 @@ mod tests {
             review: None,
             scopes: Scopes::whole_tenant(),
             approver_group: None,
+            starts_at: None,
         }
     }
 
@@ -602,5 +702,53 @@ mod tests {
             EventKind::GrantRequestExpired
         );
         assert_eq!(pending.ended_at, Some(Timestamp(5)));
+    }
+
+    /// A scheduled grant: not valid before its start, valid from the start
+    /// millisecond on (before any entry says it activated), activated at
+    /// its start whenever that is written, expiring its duration later.
+    #[test]
+    fn a_scheduled_grant_admits_from_its_start_to_its_end() {
+        let (mut g, requested) = Grant::request(
+            &Actor::System,
+            Name::parse("alice").unwrap(),
+            Name::parse("acme").unwrap(),
+            &Reason::parse("maintenance").unwrap(),
+            &Ticket::parse("").unwrap(),
+            3_600,
+            Approval::Peer,
+            Timestamp(1_000),
+        );
+        let requested = g.schedule_from(Timestamp(100_000), requested);
+        assert_eq!(
+            requested.details[detail::STARTS_AT],
+            Timestamp(100_000).to_string()
+        );
+        let drafts = g.approve(Timestamp(2_000), &Actor::System, &Note::default());
+        assert_eq!(drafts[1].kind, EventKind::GrantScheduled);
+        assert_eq!(g.state, GrantState::Scheduled);
+        assert_eq!(g.deadline(), Some(Timestamp(100_000)));
+        assert_eq!(g.live_until(), Some(Timestamp(3_700_000)));
+        assert_eq!(
+            g.is_valid_at(Timestamp(99_999)),
+            Err(DenyReason::NotYetActive)
+        );
+        assert_eq!(g.is_valid_at(Timestamp(100_000)), Ok(()));
+        assert_eq!(
+            g.is_valid_at(Timestamp(3_700_000)),
+            Err(DenyReason::Expired)
+        );
+        assert!(g.activate_if_due(Timestamp(99_999)).is_none());
+        // Written late, the activation still says the start.
+        let all = g.settle(Timestamp(4_000_000));
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].details[detail::ACTIVATED_AT],
+            Timestamp(100_000).to_string()
+        );
+        assert_eq!(g.activated_at, Some(Timestamp(100_000)));
+        assert_eq!(g.expires_at, Some(Timestamp(3_700_000)));
+        assert_eq!(all[1].kind, EventKind::GrantExpired);
+        assert_eq!(g.ended_at, Some(Timestamp(3_700_000)));
     }
 }

@@ -6,6 +6,7 @@
 //! Not here: storage ([`crate::ledger`]), use cases ([`crate::service`]),
 //! who may do what ([`crate::policy`]).
 
+pub mod access_limit;
 pub mod alert;
 pub mod event;
 pub mod grant;
@@ -23,6 +24,7 @@ pub mod text;
 
 pub use self::grant::{Scope, ScopedResource, Scopes};
 pub use self::{
+    access_limit::{AccessLimit, LimitExceeded},
     alert::{Alert, AlertId, AlertState, Finding, Rule, Severity},
     event::{Draft, EventKind, detail},
     grant::{DenyReason, Grant, GrantState, MAX_GRANT_SECS},

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{group::GroupRule, ids::Name, justification::Justification};
+use super::{access_limit::AccessLimit, group::GroupRule, ids::Name, justification::Justification};
 use crate::clock::Timestamp;
 
 /// How a tenant's grants become active: who must approve a request
@@ -166,6 +166,9 @@ pub struct TenantRecord {
     /// Under [`Approval::Group`]: which group, and how many of its members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver_group: Option<GroupRule>,
+    /// Its cumulative access limit (`tenant.access_limit_set`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_limit: Option<AccessLimit>,
 }
 
 fn is_default(j: &Justification) -> bool {

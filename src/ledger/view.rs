@@ -155,4 +155,26 @@ impl View<'_> {
         );
         Ok(out)
     }
+
+    /// Every grant `holder` asked for on `tenant`, whatever its state. A
+    /// scan of every grant: only for tenants with an access limit.
+    pub fn holder_grants(&self, holder: &Name, tenant: &Name) -> Result<Vec<Grant>, LedgerError> {
+        let mut out: Vec<Grant> = Vec::new();
+        let mut stored = HashSet::new();
+        for g in self.driver.all_grants()? {
+            stored.insert(g.id.clone());
+            let g = self.pending.grants.get(&g.id).cloned().unwrap_or(g);
+            if g.holder == *holder && g.tenant == *tenant {
+                out.push(g);
+            }
+        }
+        out.extend(
+            self.pending
+                .grants
+                .values()
+                .filter(|g| g.holder == *holder && g.tenant == *tenant && !stored.contains(&g.id))
+                .cloned(),
+        );
+        Ok(out)
+    }
 }

@@ -18,8 +18,8 @@ use crate::{
             ListAlerts, ListGrants, LocateStaff, MAX_CSR_BYTES, ObjectToSubprocessor,
             OffboardStaff, PairScreen, RecertifyStaff, RecordAccess, RecordDeclaration,
             RecordReport, RemoveApproverGroup, RequestGrant, RevokeScreen, SetApproverGroup,
-            SetTenantCountries, SetTenantJustification, ShredTenant, TenantEntries,
-            TerminateTenant, UpdateTenant,
+            SetTenantAccessLimit, SetTenantCountries, SetTenantJustification, ShredTenant,
+            TenantEntries, TerminateTenant, UpdateTenant,
         },
         commands::{ReviewGrant, SetTenantBreakGlass},
     },
@@ -204,6 +204,17 @@ impl TryFrom<&pb::SetTenantJustificationRequest> for SetTenantJustification {
     }
 }
 
+impl TryFrom<&pb::SetTenantAccessLimitRequest> for SetTenantAccessLimit {
+    type Error = BrokerError;
+    fn try_from(r: &pb::SetTenantAccessLimitRequest) -> Result<Self> {
+        Ok(SetTenantAccessLimit {
+            tenant: named_field("tenant", &r.tenant)?,
+            limit: crate::domain::AccessLimit::new(r.limit_seconds, r.window_seconds)
+                .map_err(invalid)?,
+        })
+    }
+}
+
 impl TryFrom<&pb::SetTenantCountriesRequest> for SetTenantCountries {
     type Error = BrokerError;
     fn try_from(r: &pb::SetTenantCountriesRequest) -> Result<Self> {
@@ -341,6 +352,15 @@ impl TryFrom<&pb::RequestGrantRequest> for RequestGrant {
             reason_code: crate::domain::ReasonCode::parse(&r.reason_code).map_err(invalid)?,
             break_glass: r.break_glass,
             scopes: crate::domain::Scopes::parse(&r.scopes).map_err(|e| invalid(e.to_string()))?,
+            starts_at: match r.starts_at_ms {
+                0 => None,
+                ms if ms < 0 => {
+                    return Err(invalid(format!(
+                        "starts_at_ms must be a time in Unix milliseconds (or 0 for now), not {ms}"
+                    )));
+                }
+                ms => Some(crate::clock::Timestamp(ms)),
+            },
         })
     }
 }

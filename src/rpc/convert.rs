@@ -101,6 +101,8 @@ pub fn tenant_to_pb(t: &TenantRecord) -> pb::Tenant {
             .unwrap_or_default(),
         require_reason_code: t.justification.require_reason_code,
         break_glass_support: t.break_glass_support,
+        access_limit_seconds: t.access_limit.map_or(0, |l| l.limit_secs),
+        access_window_seconds: t.access_limit.map_or(0, |l| l.window_secs),
     }
 }
 
@@ -147,6 +149,7 @@ pub fn grant_to_pb(g: &Grant) -> pb::Grant {
             note: r.note.clone(),
         }),
         scopes: g.scopes.strings(),
+        starts_at_ms: ms(g.starts_at),
     }
 }
 
@@ -175,6 +178,7 @@ fn state_to_pb(s: GrantState) -> pb::GrantState {
         GrantState::Expired => pb::GrantState::Expired,
         GrantState::Revoked => pb::GrantState::Revoked,
         GrantState::Released => pb::GrantState::Released,
+        GrantState::Scheduled => pb::GrantState::Scheduled,
     }
 }
 
@@ -188,6 +192,7 @@ pub fn deny_to_pb(r: DenyReason) -> pb::DenyReason {
         DenyReason::Denied => pb::DenyReason::Denied,
         DenyReason::Released => pb::DenyReason::Released,
         DenyReason::OutOfScope => pb::DenyReason::OutOfScope,
+        DenyReason::NotYetActive => pb::DenyReason::NotYetActive,
     }
 }
 

@@ -67,6 +67,25 @@ impl TenantService for TenantApi {
         }))
     }
 
+    async fn set_tenant_access_limit(
+        &self,
+        req: Request<pb::SetTenantAccessLimitRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let api = &self.0;
+        let caller = api.admit(&req, Action::SetTenantAccessLimit).await?;
+        let cmd = api
+            .command(&caller, Action::SetTenantAccessLimit, req.get_ref())
+            .await?;
+        let result = api.broker.set_tenant_access_limit(&caller, cmd).await;
+        let t = api
+            .finish(&caller, Action::SetTenantAccessLimit, result)
+            .await?;
+        Ok(Response::new(pb::Tenant {
+            receipt: convert::receipt_to_pb(Some(t.1)),
+            ..api.tenant_now_pb(&t.0)
+        }))
+    }
+
     async fn terminate_tenant(
         &self,
         req: Request<pb::TerminateTenantRequest>,

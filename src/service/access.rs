@@ -89,16 +89,25 @@ impl Broker {
                 "only tenants validate grants".into(),
             ));
         };
-        let ((allowed, grant), c) = self
+        let ((allowed, grant, activated), c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
                 // Another tenant's grant is answered exactly like an unknown
                 // one, with the same work (one index lookup decides).
-                let grant = match &cmd.subject {
+                let mut grant = match &cmd.subject {
                     Subject::Grant(Some(id)) => s.tenant_grant(tenant, id)?,
                     Subject::Staff(Some(name)) => s.latest_grant(name, tenant)?,
                     Subject::Grant(None) | Subject::Staff(None) => None,
                 };
+                // A scheduled grant admits from its start second, even if
+                // the sweeper has not run: its activation is logged first.
+                let mut activated = false;
+                if let Some(g) = grant.as_mut() {
+                    if self.start_if_due(s, b, g, now)? {
+                        b.put_grant(g.clone());
+                        activated = true;
+                    }
+                }
                 let allowed = match &grant {
                     None => Err(DenyReason::Unknown),
                     Some(g) => match s.staff(&g.holder)? {
@@ -123,9 +132,12 @@ impl Broker {
                     draft = draft.with(detail::FOR_RESOURCE, r);
                 }
                 b.log(draft);
-                Ok::<_, BrokerError>((allowed, grant))
+                Ok::<_, BrokerError>((allowed, grant, activated))
             })
             .await?;
+        if let Some(g) = grant.as_ref().filter(|_| activated) {
+            self.track(g);
+        }
         let c = c.ok_or_else(|| LedgerError::Unavailable("no entry was written".into()))?;
         match allowed {
             Ok(()) => self.metrics.validation(true, ""),
@@ -160,7 +172,7 @@ impl Broker {
             .ledger
             .commit(&*self.clock, |s, b, now| {
                 let accessed_at = reported_time(accessed_at_ms, now)?;
-                let g = s
+                let mut g = s
                     .tenant_grant(tenant, &id)?
                     .ok_or_else(|| not_found(&id))?;
                 let fingerprint =
@@ -175,15 +187,25 @@ impl Broker {
                         // A retry carries the same time, so the answer is
                         // the first one's: a report without a time was only
                         // taken while the grant admitted its holder.
-                        return Ok(AccessRecord {
-                            seq: first.seq,
-                            hash: first.hash,
-                            receipt: None,
-                            duplicate: true,
-                            within_grant: accessed_at.is_none_or(|t| g.was_active_at(t)),
-                        });
+                        return Ok((
+                            AccessRecord {
+                                seq: first.seq,
+                                hash: first.hash,
+                                receipt: None,
+                                duplicate: true,
+                                within_grant: accessed_at.is_none_or(|t| g.was_active_at(t)),
+                            },
+                            None,
+                        ));
                     }
                 }
+                // A scheduled grant past its start: its activation first.
+                let activated = if self.start_if_due(s, b, &mut g, now)? {
+                    b.put_grant(g.clone());
+                    Some(g.clone())
+                } else {
+                    None
+                };
                 let within_grant = match accessed_at {
                     // About to happen: only while the grant admits its holder.
                     None => match g.is_valid_at(now) {
@@ -214,15 +236,22 @@ impl Broker {
                 }
                 b.log(draft);
                 // The entry's place is known once the commit is sealed.
-                Ok::<_, BrokerError>(AccessRecord {
-                    seq: 0,
-                    hash: [0; 32],
-                    receipt: None,
-                    duplicate: false,
-                    within_grant,
-                })
+                Ok::<_, BrokerError>((
+                    AccessRecord {
+                        seq: 0,
+                        hash: [0; 32],
+                        receipt: None,
+                        duplicate: false,
+                        within_grant,
+                    },
+                    activated,
+                ))
             })
             .await?;
+        let (record, activated) = record;
+        if let Some(g) = &activated {
+            self.track(g);
+        }
         Ok(match c {
             // A duplicate wrote nothing: the first report's entry stands.
             None => record,

@@ -88,6 +88,9 @@ pub struct RequestGrant {
     pub break_glass: bool,
     /// The scopes it asks for; none: the whole tenant.
     pub scopes: crate::domain::Scopes,
+    /// A scheduled grant's start, as asked (`None`: now); the service
+    /// checks it against the clock and `grants.max_schedule_ahead_secs`.
+    pub starts_at: Option<crate::clock::Timestamp>,
 }
 
 /// Approve or deny a pending request, or revoke a grant.
@@ -270,4 +273,11 @@ pub struct SetApproverGroup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoveApproverGroup {
     pub name: Name,
+}
+
+/// Set (`Some`) or clear (`None`) a tenant's cumulative access limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTenantAccessLimit {
+    pub tenant: Name,
+    pub limit: Option<crate::domain::AccessLimit>,
 }

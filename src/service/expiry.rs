@@ -1,5 +1,7 @@
 //! Expiry: the deadlines of live grants, and the sweeper that closes grants
-//! at their deadline and logs it.
+//! at their deadline and logs it. A scheduled grant's deadline is its
+//! start: the sweeper activates it then (`grant.activated` with the start
+//! as `activated_at`) and tracks its expiry next.
 //!
 //! Validity never depends on this task (validation checks the clock); it
 //! exists so that the log says, within a second, that a grant expired. It
@@ -69,6 +71,10 @@ impl ExpiryIndex {
     }
 }
 
+/// The `cause` of a scheduled grant revoked at its start because its
+/// holder's eligibility lapsed in the meantime.
+pub const CAUSE_LAPSED: &str = "eligibility lapsed";
+
 /// Grants closed per transaction.
 const BATCH: usize = 1024;
 
@@ -123,6 +129,49 @@ pub async fn run(broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
 }
 
 impl Broker {
+    /// A scheduled grant whose start has come, brought up to `now`: its
+    /// activation is logged, or, when its holder's eligibility lapsed
+    /// since the approval (`staff.recertify_days`), it is revoked instead
+    /// (`cause` = `eligibility lapsed`). `true` when it changed; the caller
+    /// stores it (and tracks it once committed).
+    pub(super) fn start_if_due(
+        &self,
+        s: &crate::ledger::View<'_>,
+        b: &mut crate::ledger::Batch,
+        g: &mut Grant,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if g.state != crate::domain::GrantState::Scheduled || g.deadline().is_some_and(|d| now < d)
+        {
+            return Ok(false);
+        }
+        if let Some(why) = self.lapsed_eligibility(&g.holder, s.staff(&g.holder)?.as_ref(), now) {
+            let note = crate::domain::Note::parse(&crate::domain::truncate(
+                &format!("at its start: {why}"),
+                crate::domain::text::MAX_NOTE_CHARS - 1,
+            ))
+            .unwrap_or_default();
+            b.log(
+                g.end(
+                    crate::domain::grant::Ending::Revoke,
+                    now,
+                    &crate::domain::Actor::System,
+                    &note,
+                )
+                .with(crate::domain::detail::CAUSE, CAUSE_LAPSED),
+            );
+            self.gate.note_ended(g, now);
+            return Ok(true);
+        }
+        Ok(match g.activate_if_due(now) {
+            Some(d) => {
+                b.log(d);
+                true
+            }
+            None => false,
+        })
+    }
+
     /// Remembers a live grant's deadline for the sweeper.
     pub(super) fn track(&self, g: &Grant) {
         if let Some(d) = g.deadline() {
@@ -143,26 +192,37 @@ impl Broker {
     }
 
     /// Closes the given grants whose deadline has passed, logging
-    /// `grant.expired` or `grant.request_expired` once for each. Grants
-    /// that ended otherwise in the meantime are skipped.
+    /// `grant.expired` or `grant.request_expired` once for each, and
+    /// activates the scheduled ones whose start has come. Grants that ended
+    /// otherwise in the meantime are skipped.
     pub async fn expire_due(&self, ids: &[GrantId]) -> Result<usize> {
-        let (lags, _) = self
+        let ((lags, activated), _) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
                 // Seconds past each deadline, for the expiry-lag histogram.
                 let mut lags = Vec::new();
+                let mut activated = Vec::new();
                 for id in ids {
                     if let Some(mut g) = s.grant(id)? {
                         if let Some(d) = g.deadline().filter(|d| g.state.is_live() && now >= *d) {
                             lags.push((now.millis() - d.millis()) as f64 / 1000.0);
-                            b.log(g.expire(now));
+                            if self.start_if_due(s, b, &mut g, now)? {
+                                activated.push(g.clone());
+                            } else {
+                                b.log(g.expire(now));
+                            }
                             b.put_grant(g);
                         }
                     }
                 }
-                Ok::<_, BrokerError>(lags)
+                Ok::<_, BrokerError>((lags, activated))
             })
             .await?;
+        // Their expiry is the next deadline (already due, after a long
+        // stop: the next round closes them).
+        for g in &activated {
+            self.track(g);
+        }
         // Durable now: the entries were written this late.
         for lag in &lags {
             self.metrics.expiry_lag(*lag);

@@ -19,7 +19,14 @@ impl Broker {
     /// Stacking rule: while the requester has a live (pending or active)
     /// grant for the same tenant, a new request is refused with
     /// ALREADY_EXISTS naming that grant; release it first. Access can thus
-    /// never be extended past 24 h by overlapping grants.
+    /// never be extended past 24 h by overlapping grants. A scheduled grant
+    /// (`starts_at` later than now) is live from its request, so it counts.
+    ///
+    /// A start may be at most a minute ago (clock skew: then it is now) and
+    /// at most `grants.max_schedule_ahead_secs` ahead; otherwise
+    /// INVALID_ARGUMENT says the bound. The tenant's cumulative access
+    /// limit, if it has one, is checked here and again at approval
+    /// (FAILED_PRECONDITION with the time the needed hours free up).
     pub async fn request_grant(
         &self,
         caller: &Caller,
@@ -38,7 +45,9 @@ impl Broker {
             reason_code,
             break_glass,
             scopes,
+            starts_at,
         } = cmd;
+        let ahead = self.limits.max_schedule_ahead_secs;
         let max = if break_glass {
             self.limits
                 .break_glass_max_secs
@@ -47,6 +56,13 @@ impl Broker {
             self.limits.max_duration_secs
         };
         let what = if break_glass { "break-glass " } else { "" };
+        if break_glass && starts_at.is_some() {
+            return Err(BrokerError::InvalidArgument(
+                "a break-glass grant is for now: it takes no start (drop --start, or ask for a \
+                 scheduled grant without --break-glass)"
+                    .into(),
+            ));
+        }
         let duration_secs = match duration_secs {
             0 if break_glass => self.limits.break_glass_default_secs.min(max),
             0 => max,
@@ -78,6 +94,7 @@ impl Broker {
         let (grant, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
+                let start = scheduled_start(starts_at, now, ahead)?;
                 let Some(t) = s.tenant(&tenant)? else {
                     return Err(BrokerError::NotFound(format!(
                         "tenant {tenant} does not exist; `daypass tenant list` shows the tenants"
@@ -112,9 +129,10 @@ impl Broker {
                 if let Some(why) = t.justification.refusal(&tenant, reason_code, &ticket) {
                     return Err(BrokerError::InvalidArgument(why));
                 }
+                let mut settled = None;
                 if let Some(mut prev) = s.latest_grant(holder, &tenant)? {
                     if prev.state.is_live() {
-                        if prev.deadline().is_some_and(|d| now < d) {
+                        if prev.live_until().is_some_and(|d| now < d) {
                             return Err(BrokerError::AlreadyExists(format!(
                                 "you already hold {} grant {} for {tenant}; release it (`daypass grant release {}`) before asking again",
                                 prev.state.as_str(),
@@ -122,9 +140,21 @@ impl Broker {
                                 prev.id
                             )));
                         }
-                        // Past its deadline but not yet swept: close it first.
-                        b.log(prev.expire(now));
-                        b.put_grant(prev);
+                        // Past its deadline but not yet swept: close it first
+                        // (a scheduled one activated at its start, then expired).
+                        for d in prev.settle(now) {
+                            b.log(d);
+                        }
+                        b.put_grant(prev.clone());
+                        settled = Some(prev);
+                    }
+                }
+                if let Some(limit) = t.access_limit {
+                    let others = self.holder_grants(s, holder, &tenant, settled)?;
+                    if let Err(e) =
+                        limit.check(&others, start.unwrap_or(now), duration_secs, now)
+                    {
+                        return Err(BrokerError::FailedPrecondition(e.message(tenant.as_str())));
                     }
                 }
                 let (mut g, requested) = Grant::request(
@@ -140,13 +170,21 @@ impl Broker {
                 let requested = g.set_reason_code(reason_code, requested);
                 let requested = g.set_scopes(scopes.clone(), requested);
                 let requested = g.set_approver_group(t.approver_group.clone(), requested);
+                let requested = match start {
+                    Some(at) => g.schedule_from(at, requested),
+                    None => requested,
+                };
                 if break_glass {
                     for d in g.break_glass(now, &actor, requested) {
                         b.log(d);
                     }
                 } else if t.approval == Approval::Auto {
                     b.log(requested);
-                    b.log(g.activate(now, &Actor::System));
+                    if start.is_some() {
+                        b.log(g.schedule(&Actor::System));
+                    } else {
+                        b.log(g.activate(now, &Actor::System));
+                    }
                 } else {
                     let requested = self.name_approvers(s, &g, requested)?;
                     let until = now.plus_secs(pending_ttl);
@@ -214,6 +252,26 @@ impl Broker {
                         return Err(BrokerError::FailedPrecondition(format!(
                             "cannot approve grant {id}: {why}"
                         )));
+                    }
+                    // The approval that makes it active or scheduled is
+                    // held to the access limit again: time has passed.
+                    let mut probe = g.clone();
+                    probe.approve(now, &actor, &note);
+                    let limit = match s.tenant(&g.tenant)? {
+                        Some(t) if probe.state != GrantState::Pending => t.access_limit,
+                        _ => None,
+                    };
+                    if let Some(limit) = limit {
+                        let others = self.holder_grants(s, &g.holder, &g.tenant, None)?;
+                        let others: Vec<Grant> =
+                            others.into_iter().filter(|o| o.id != g.id).collect();
+                        let start = g.starts_at.map_or(now, |st| st.max(now));
+                        if let Err(e) = limit.check(&others, start, g.duration_secs, now) {
+                            return Err(BrokerError::FailedPrecondition(format!(
+                                "cannot approve grant {id}: {}",
+                                e.message(g.tenant.as_str())
+                            )));
+                        }
                     }
                     for d in g.approve(now, &actor, &note) {
                         b.log(d);
@@ -307,7 +365,7 @@ impl Broker {
                     // staff; admins can see everything anyway.
                     return Err(not_found(id));
                 }
-                if !g.state.is_live() || g.deadline().is_none_or(|d| now >= d) {
+                if !g.state.is_live() || g.live_until().is_none_or(|d| now >= d) {
                     return Err(BrokerError::FailedPrecondition(format!(
                         "grant {id} has already ended ({})",
                         if g.state.is_live() {
@@ -316,6 +374,10 @@ impl Broker {
                             g.state.as_str()
                         }
                     )));
+                }
+                // A scheduled grant past its start was active until now.
+                if let Some(d) = g.activate_if_due(now) {
+                    b.log(d);
                 }
                 b.log(g.end(ending, now, &actor, note));
                 // Into the revocation lists now, before the entry is
@@ -344,9 +406,12 @@ impl Broker {
         let (out, c) = self
             .ledger
             .commit(&*self.clock, |s, b, now| {
-                let g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
+                let mut g = s.grant(&id)?.ok_or_else(|| not_found(&id))?;
                 if !policy::may_use(caller, &g) {
                     return Err(not_found(&id));
+                }
+                if self.start_if_due(s, b, &mut g, now)? {
+                    b.put_grant(g.clone());
                 }
                 if let Err(why) = g.is_valid_at(now) {
                     return Err(BrokerError::FailedPrecondition(format!(
@@ -366,8 +431,68 @@ impl Broker {
                 Ok((g, issued))
             })
             .await?;
+        self.track(&out.0);
         Ok((out, receipt(c)?))
     }
+
+    /// The holder's grants for the tenant as the commit sees them, with
+    /// `settled` (changed in this commit) in place of its stored version.
+    fn holder_grants(
+        &self,
+        s: &crate::ledger::View<'_>,
+        holder: &crate::domain::Name,
+        tenant: &crate::domain::Name,
+        settled: Option<Grant>,
+    ) -> Result<Vec<Grant>> {
+        let mut all = s.holder_grants(holder, tenant)?;
+        if let Some(p) = settled {
+            match all.iter_mut().find(|g| g.id == p.id) {
+                Some(g) => *g = p,
+                None => all.push(p),
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// How far in the past a requested start may be (clock skew): a start at
+/// most this long ago means now.
+pub const START_SKEW_SECS: i64 = 60;
+
+/// A requested start as the clock sees it: `None` for now (unset, or at
+/// most [`START_SKEW_SECS`] ago), or a later start within `ahead` seconds.
+fn scheduled_start(
+    asked: Option<crate::clock::Timestamp>,
+    now: crate::clock::Timestamp,
+    ahead: i64,
+) -> Result<Option<crate::clock::Timestamp>> {
+    let Some(at) = asked else {
+        return Ok(None);
+    };
+    if at <= now {
+        if now.millis() - at.millis() > START_SKEW_SECS * 1000 {
+            return Err(BrokerError::InvalidArgument(format!(
+                "the start {} is in the past (it is now {}); give a start from now on (at most {START_SKEW_SECS} s ago), or none to start now",
+                at.to_rfc3339(),
+                now.to_rfc3339()
+            )));
+        }
+        return Ok(None);
+    }
+    let latest = now.plus_secs(ahead);
+    if at > latest {
+        return Err(BrokerError::InvalidArgument(if ahead == 0 {
+            "this server takes no scheduled grants (grants.max_schedule_ahead_secs = 0): leave the start out to start now".to_string()
+        } else {
+            format!(
+                "the start {} is more than {} ahead (grants.max_schedule_ahead_secs); give a start before {}",
+                at.to_rfc3339(),
+                human_secs(ahead),
+                latest.to_rfc3339()
+            )
+        }));
+    }
+    Ok(Some(at))
 }
 
 impl Broker {
@@ -414,6 +539,7 @@ impl Broker {
 
 fn human_secs(s: i64) -> String {
     match s {
+        s if s % 86_400 == 0 && s > 86_400 => format!("{} days", s / 86_400),
         s if s % 3600 == 0 => format!("{} h", s / 3600),
         s if s % 60 == 0 => format!("{} min", s / 60),
         s => format!("{s} s"),

@@ -160,6 +160,8 @@ pub struct Limits {
     /// (`grants.break_glass_default_secs`, `grants.break_glass_max_secs`).
     pub break_glass_default_secs: i64,
     pub break_glass_max_secs: i64,
+    /// How far ahead a scheduled grant may start (0: not at all).
+    pub max_schedule_ahead_secs: i64,
     pub max_root_holders: u32,
     /// The confidentiality declaration version grant holders must have
     /// signed (`staff.declaration_version`), if any.
@@ -182,6 +184,7 @@ impl From<&Config> for Limits {
             pending_ttl_secs: c.grants.pending_ttl_secs,
             break_glass_default_secs: c.grants.break_glass_default_secs,
             break_glass_max_secs: c.grants.break_glass_max_secs,
+            max_schedule_ahead_secs: c.grants.max_schedule_ahead_secs,
             max_root_holders: c.staff.max_root_holders,
             declaration_version: c.staff.declaration_version.clone(),
             recertify_days: c.staff.recertify_days,

@@ -9,7 +9,8 @@ use crate::{
     ledger::{LedgerError, keys::KeyState},
     policy::Caller,
     service::commands::{
-        AddTenant, SetTenantJustification, ShredTenant, TerminateTenant, UpdateTenant,
+        AddTenant, SetTenantAccessLimit, SetTenantJustification, ShredTenant, TerminateTenant,
+        UpdateTenant,
     },
 };
 
@@ -55,6 +56,7 @@ impl Broker {
                     justification: Default::default(),
                     break_glass_support: false,
                     approver_group: approver_group.clone(),
+                    access_limit: None,
                 };
                 b.put_tenant(rec.clone());
                 b.log(with_group(
@@ -154,6 +156,48 @@ impl Broker {
                     )
                     .with(detail::TICKET_PATTERN, pattern)
                     .with(detail::REQUIRE_REASON_CODE, j.require_reason_code),
+                );
+                b.put_tenant(rec.clone());
+                Ok(rec)
+            })
+            .await?;
+        Ok((rec, receipt(c)?))
+    }
+
+    /// Sets or clears a tenant's cumulative access limit, logged as
+    /// `tenant.access_limit_set` (both numbers 0 when cleared). Grants
+    /// already requested are not judged again; later requests and
+    /// approvals are.
+    pub async fn set_tenant_access_limit(
+        &self,
+        caller: &Caller,
+        cmd: SetTenantAccessLimit,
+    ) -> Result<Receipted<TenantRecord>> {
+        let SetTenantAccessLimit {
+            tenant: name,
+            limit,
+        } = cmd;
+        let (rec, c) = self
+            .ledger
+            .commit(&*self.clock, |s, b, _now| {
+                let Some(mut rec) = s.tenant(&name)? else {
+                    return Err(BrokerError::NotFound(format!(
+                        "tenant {name} does not exist; `daypass tenant list` shows the tenants"
+                    )));
+                };
+                if let Some(why) = rec.closed() {
+                    return Err(BrokerError::FailedPrecondition(why));
+                }
+                rec.access_limit = limit;
+                let (l, w) = limit.map_or((0, 0), |l| (l.limit_secs, l.window_secs));
+                b.log(
+                    Draft::new(
+                        caller.actor(),
+                        name.as_str(),
+                        EventKind::TenantAccessLimitSet,
+                    )
+                    .with(detail::LIMIT_SECS, l)
+                    .with(detail::WINDOW_SECS, w),
                 );
                 b.put_tenant(rec.clone());
                 Ok(rec)

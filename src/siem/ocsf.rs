@@ -91,7 +91,9 @@ pub fn class_of(e: &Entry) -> Class {
         | "tenant.terminated"
         | "grant.approved"
         | "grant.denied"
-        | "grant.request_expired" => Class::new(3004, ENTITY, 3, "Update"),
+        | "grant.request_expired"
+        | "grant.scheduled"
+        | "tenant.access_limit_set" => Class::new(3004, ENTITY, 3, "Update"),
         "screen.revoked" | "tenant.shredded" => Class::new(3004, ENTITY, 4, "Delete"),
         "group.set" => Class::new(3004, ENTITY, 3, "Update"),
         "group.removed" => Class::new(3004, ENTITY, 4, "Delete"),

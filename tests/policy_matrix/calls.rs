@@ -513,6 +513,15 @@ pub async fn call(c: &mut Clients, action: Action, fresh: &str) -> Result<String
             .list_approver_groups(pb::ListApproverGroupsRequest {})
             .await
             .map(done),
+        SetTenantAccessLimit => c
+            .tenants
+            .set_tenant_access_limit(pb::SetTenantAccessLimitRequest {
+                tenant: "no-such-tenant".into(),
+                limit_seconds: 24 * 3600,
+                window_seconds: 7 * 24 * 3600,
+            })
+            .await
+            .map(done),
         Backup => {
             let mut stream = c.audit.backup(pb::BackupRequest {}).await?.into_inner();
             let mut bytes = 0;

@@ -2,12 +2,15 @@
 //! (its policy, its justification rules, whether support may open
 //! break-glass grants) only while the agreement runs,
 //! terminated once and only with no live grant left, shredded once and
-//! only after termination.
+//! only after termination; its access limit set only while the agreement
+//! runs, to a valid limit (or none).
 
 use super::{LogState, timestamp};
 use crate::{
     audit::Entry,
-    domain::{Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail},
+    domain::{
+        AccessLimit, Approval, EventKind, Justification, Name, TenantRecord, TicketPattern, detail,
+    },
 };
 
 impl LogState {
@@ -45,11 +48,18 @@ impl LogState {
                 if let Some(why) = self.tenants.get(&name).and_then(|(t, _)| t.closed()) {
                     return Err(format!("{why}, so it is not updated"));
                 }
-                let (created_at, justification, break_glass_support) = match self.tenants.get(&name)
+                let (created_at, justification, break_glass_support, access_limit) = match self
+                    .tenants
+                    .get(&name)
                 {
-                    Some((t, _)) => (t.created_at, t.justification.clone(), t.break_glass_support),
+                    Some((t, _)) => (
+                        t.created_at,
+                        t.justification.clone(),
+                        t.break_glass_support,
+                        t.access_limit,
+                    ),
                     None if kind == EventKind::TenantAdded => {
-                        (now, Justification::default(), false)
+                        (now, Justification::default(), false, None)
                     }
                     None => return Err(format!("tenant {name} is updated but was never added")),
                 };
@@ -64,6 +74,7 @@ impl LogState {
                     justification,
                     break_glass_support,
                     approver_group,
+                    access_limit,
                 };
                 self.tenants.insert(name, (rec, e.seq));
             }
@@ -103,6 +114,22 @@ impl LogState {
                     require_reason_code,
                     ticket_pattern,
                 };
+                *seq = e.seq;
+            }
+            EventKind::TenantAccessLimitSet => {
+                let secs = |key: &str| {
+                    e.details
+                        .get(key)
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .ok_or_else(|| format!("{key} is missing or not a number"))
+                };
+                let limit =
+                    AccessLimit::new(secs(detail::LIMIT_SECS)?, secs(detail::WINDOW_SECS)?)?;
+                let (t, seq) = self.tenant_entry(e)?;
+                if let Some(why) = t.closed() {
+                    return Err(format!("{why}, so its access limit is not changed"));
+                }
+                t.access_limit = limit;
                 *seq = e.seq;
             }
             EventKind::TenantTerminated => {
@@ -266,5 +293,57 @@ mod tests {
             t.justification.ticket_pattern.as_ref().unwrap().as_str(),
             "^X$"
         );
+    }
+
+    #[test]
+    fn access_limit_entries_must_name_a_valid_limit_and_are_kept() {
+        let mut s = state_with(&[("ticket_pattern", ""), ("require_reason_code", "false")]);
+        let set = |seq, l: &str, w: &str| {
+            entry(
+                seq,
+                "staff/ada",
+                "acme",
+                "tenant.access_limit_set",
+                &[("limit_secs", l), ("window_secs", w)],
+            )
+        };
+        for (l, w) in [
+            ("7200", "3600"),
+            ("3600", "60"),
+            ("x", "3600"),
+            ("0", "3600"),
+        ] {
+            assert!(s.apply(&set(3, l, w)).is_err(), "{l} {w}");
+        }
+        assert!(
+            s.apply(&entry(
+                3,
+                "staff/ada",
+                "acme",
+                "tenant.access_limit_set",
+                &[]
+            ))
+            .is_err()
+        );
+        s.apply(&set(3, "36000", "172800")).unwrap();
+        let limit = |s: &LogState| s.tenants[&Name::parse("acme").unwrap()].0.access_limit;
+        assert_eq!(
+            limit(&s),
+            Some(AccessLimit {
+                limit_secs: 36_000,
+                window_secs: 172_800
+            })
+        );
+        // An update of the policy keeps it; 0 and 0 clear it.
+        let updated = [
+            ("approval", "auto"),
+            ("require_ticket", "false"),
+            ("require_declaration", "false"),
+        ];
+        s.apply(&entry(4, "staff/ada", "acme", "tenant.updated", &updated))
+            .unwrap();
+        assert!(limit(&s).is_some());
+        s.apply(&set(5, "0", "0")).unwrap();
+        assert_eq!(limit(&s), None);
     }
 }

@@ -109,6 +109,7 @@ impl Plan {
                     justification: Default::default(),
                     break_glass_support: false,
                     approver_group: None,
+                    access_limit: None,
                 });
             })
         } else if k - 1 - e - t < 2 * self.grants {
