@@ -320,6 +320,50 @@ async fn both_verifiers_refuse_a_changed_tile_tree() {
     x.both_refuse(&d, "no `checkpoint` file", "no checkpoint");
 }
 
+#[test]
+fn the_tile_flags_are_checked() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    std::fs::write(w.join("file"), "x").expect("write");
+    let key = LogKey::from_seed("test.daypass/log", [3; 32]).expect("key");
+    let vkey = key.verifier().to_string();
+    let out = cli::run(
+        w,
+        ["audit", "verify", "--tiles", "file", "--log-key", &vkey],
+    );
+    assert!(one_line_error(&out, "a file").contains("--tiles file: not a directory"));
+    let out = cli::run(w, ["audit", "verify", "--tiles", "."]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no --log-key: {}",
+        text(&out.stderr)
+    );
+    let out = cli::run(w, ["audit", "verify", "file", "--log-key", &vkey]);
+    assert!(one_line_error(&out, "no checkpoint").contains("give --checkpoint FILE"));
+    // An empty directory is no export.
+    std::fs::create_dir(w.join("empty")).expect("mkdir");
+    let out = cli::run(
+        w,
+        ["audit", "verify", "--tiles", "empty", "--log-key", &vkey],
+    );
+    assert!(one_line_error(&out, "empty").contains("no `checkpoint` file"));
+    let out = cli::run(
+        w,
+        [
+            "audit",
+            "export",
+            "--tiles",
+            "t",
+            "--format",
+            "csv",
+            "--server",
+            "https://127.0.0.1:1",
+        ],
+    );
+    assert!(one_line_error(&out, "csv").contains("drop --format csv"));
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for e in std::fs::read_dir(dir).expect("read_dir") {
         let p = e.expect("entry").path();

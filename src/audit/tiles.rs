@@ -226,7 +226,7 @@ impl TileWriter {
                     )));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(dir).map_err(io)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create_private_dir(dir).map_err(io)?,
             Err(e) => return Err(io(e)),
         }
         Ok(TileWriter {
@@ -319,6 +319,19 @@ impl TileWriter {
         })?;
         Ok(cp)
     }
+}
+
+/// Creates the export's directory readable by its owner only: the bundles
+/// are the whole log (names, kinds, plain details), and publishing them is
+/// a deliberate step. Parents are created as usual.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 /// Writes `rel` (a path inside the tree) under `dir`, creating its parents.
@@ -493,10 +506,9 @@ fn verify_tree(
                 });
             }
         }
-        if entries.send((path, n, Arc::new(bytes))).is_err() {
-            // The entry checker stopped at a problem: it is reported.
-            return Ok((n, tiles));
-        }
+        // An entry checker that stopped at a problem no longer listens; the
+        // tree is still checked to the end, as its problem is reported first.
+        let _ = entries.send((path, n, Arc::new(bytes)));
         if w == TILE_WIDTH {
             full[0] += 1;
             let root = tile_root(&edge[0]);
@@ -863,6 +875,17 @@ mod tests {
         w.push(&[0; MAX_BUNDLE_ENTRY_BYTES]).unwrap();
         let e = w.push(&[0; MAX_BUNDLE_ENTRY_BYTES + 1]).unwrap_err();
         assert!(e.to_string().starts_with("entry 1 is 65536 bytes"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_export_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        TileWriter::create(&dir).unwrap();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]
