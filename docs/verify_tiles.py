@@ -2,7 +2,7 @@
 """Independent verifier for a tile export of the daypass log (a C2SP tlog-tiles tree).
 
 Written from the C2SP specifications (c2sp.org/tlog-tiles, c2sp.org/tlog-checkpoint,
-c2sp.org/signed-note) and docs/log-format.md section 13, with the Python standard library:
+c2sp.org/signed-note) and docs/log-format.md section 14, with the Python standard library:
 
     python3 docs/verify_tiles.py DIR --log-key log.pub
 

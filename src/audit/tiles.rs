@@ -22,7 +22,8 @@
 //!
 //! This module owns the layout, the writer and the verifier; it does not
 //! fetch entries (the CLI streams them from the server) and does not serve
-//! tiles over HTTP. The format is specified in `docs/log-format.md` §13.
+//! tiles over HTTP (that is `crate::tile_api` on main). The format is
+//! specified in `docs/log-format.md` §14.
 
 use std::{
     fmt::Write as _,

@@ -58,7 +58,7 @@ pub enum AuditCommand {
         /// Write the whole log up to the newest checkpoint as a C2SP
         /// tlog-tiles tree into this new (or empty) directory: `checkpoint`,
         /// hash tiles and entry bundles, for any static web server
-        /// (docs/log-format.md §13). Verify it with `audit verify --tiles`.
+        /// (docs/log-format.md §14). Verify it with `audit verify --tiles`.
         #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "out", "checkpoint", "tenant"])]
         tiles: Option<PathBuf>,
         #[command(flatten)]
