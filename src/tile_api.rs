@@ -31,6 +31,7 @@ use axum::{
 use tokio_rustls::rustls::{ServerConfig, pki_types::CertificateDer};
 
 use crate::{
+    audit::tiles,
     identity::{ClientCa, IdentityError, Principal},
     policy::{self, Caller, TileResource},
     service::{Broker, BrokerError, ErrorCode, tiles::TILE_WIDTH},
@@ -63,36 +64,17 @@ impl TilePath {
         })
     }
 
-    /// The path below the prefix, e.g. `tile/0/x001/x234/067.p/12`.
+    /// The path below the prefix, e.g. `tile/0/x001/x234/067.p/12`: the
+    /// same names as a tile export ([`crate::audit::tiles`]).
     pub fn to_path(self) -> String {
-        let (dir, index, width) = match self {
+        match self {
             TilePath::Hashes {
                 level,
                 index,
                 width,
-            } => (level.to_string(), index, width),
-            TilePath::Entries { index, width } => ("entries".to_owned(), index, width),
-        };
-        let mut groups = Vec::new();
-        let mut n = index;
-        loop {
-            groups.push(n % 1000);
-            n /= 1000;
-            if n == 0 {
-                break;
-            }
+            } => tiles::tile_path(level, index, usize::from(width)),
+            TilePath::Entries { index, width } => tiles::bundle_path(index, usize::from(width)),
         }
-        let mut path = format!("tile/{dir}");
-        for (i, g) in groups.iter().enumerate().rev() {
-            match i {
-                0 => path.push_str(&format!("/{g:03}")),
-                _ => path.push_str(&format!("/x{g:03}")),
-            }
-        }
-        if u64::from(width) != TILE_WIDTH {
-            path.push_str(&format!(".p/{width}"));
-        }
-        path
     }
 }
 

@@ -226,6 +226,103 @@ async fn served_tiles_rebuild_the_signed_root_and_hold_the_log() {
     }
 }
 
+/// Mirrors what the read API serves for `cp` into `dir`, as a static
+/// tlog-tiles tree: the checkpoint, every hash tile a client needs for it
+/// (every level), and the entry bundles.
+async fn mirror(s: &TestServer, who: &Reader, cp_note: &str, size: u64, dir: &std::path::Path) {
+    let mut paths = Vec::new();
+    let mut level = 0u32;
+    let mut nodes = size;
+    while nodes > 0 {
+        for n in 0..nodes.div_ceil(256) {
+            let w = (nodes - n * 256).min(256);
+            paths.push(tile_path(&level.to_string(), n, w));
+            if level == 0 {
+                paths.push(tile_path("entries", n, w));
+            }
+        }
+        nodes /= 256;
+        level += 1;
+    }
+    for p in paths {
+        let r = get(s, Some(who), &p).await;
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+        let file = dir.join(p.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(file, &r.bytes).expect("write");
+    }
+    std::fs::write(dir.join("checkpoint"), cp_note).expect("write");
+}
+
+#[tokio::test]
+async fn served_tiles_verify_with_the_independent_python_verifier() {
+    let python = common::python::python3_version(
+        "tests/tile_api.rs",
+        "The independent Python tile verifier (docs/verify_tiles.py) on served tiles",
+        "Python 3",
+    );
+    let s = start(false).await;
+    grow_to(&s, 600).await;
+    let eve = Reader::new(&s, PrincipalKind::Auditor, "eve");
+    let note = get(&s, Some(&eve), "/checkpoint").await.body;
+    let cp = Checkpoint::open(&note, &s.log_verifier()).expect("signed");
+    let dir = tempfile::tempdir().expect("tmp");
+    mirror(&s, &eve, &note, cp.size, dir.path()).await;
+    let key = s.config.log_key_path().with_file_name("log.pub");
+
+    // Rust's verifier of tile trees...
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_daypass"))
+        .args(["audit", "verify", "--tiles"])
+        .arg(dir.path())
+        .arg("--log-key")
+        .arg(&key)
+        .output()
+        .expect("daypass");
+    let say = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(out.status.success(), "{}", say(&out));
+    assert!(
+        say(&out).contains(&format!("{} entries", cp.size)),
+        "{}",
+        say(&out)
+    );
+    // ... and the one written from the C2SP specs alone.
+    if python.is_some() {
+        let verifier = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_tiles.py");
+        let out = std::process::Command::new("python3")
+            .arg(verifier)
+            .arg(dir.path())
+            .arg("--log-key")
+            .arg(&key)
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{}", say(&out));
+        assert!(
+            say(&out).contains(&format!("{} entries", cp.size)),
+            "{}",
+            say(&out)
+        );
+        // A served tile changed in transit is caught.
+        let tile = dir.path().join("tile/0/000");
+        let mut bytes = std::fs::read(&tile).expect("read");
+        bytes[100] ^= 1;
+        std::fs::write(&tile, bytes).expect("write");
+        let out = std::process::Command::new("python3")
+            .arg(verifier)
+            .arg(dir.path())
+            .arg("--log-key")
+            .arg(&key)
+            .output()
+            .expect("python3");
+        assert_eq!(out.status.code(), Some(1), "{}", say(&out));
+    }
+}
+
 #[tokio::test]
 async fn who_reads_what_and_the_reads_are_logged() {
     let s = start(false).await;

@@ -4,7 +4,7 @@
 //! RFC 6962 Merkle tree over the entries ([`merkle`]) and signed
 //! checkpoints of it ([`note`]), witnessing ([`witness`]) and the server's
 //! own re-check of its stored rows ([`check`]); the log's semantics, replayed
-//! ([`state`]).
+//! ([`state`]); the log as a C2SP tlog-tiles tree ([`tiles`]).
 //! The byte format is specified in `docs/log-format.md`.
 
 pub mod check;
@@ -16,6 +16,7 @@ pub mod replay;
 pub mod report;
 pub mod seal;
 pub mod state;
+pub mod tiles;
 pub mod verify;
 pub mod witness;
 

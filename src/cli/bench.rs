@@ -88,4 +88,17 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A tile export (C2SP tlog-tiles) of a synthetic log and its offline
+    /// verification, beside raw SHA-256 over the same bytes.
+    Tiles {
+        /// Entries in the synthetic log.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Interleaved rounds of SHA-256 and verification.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Where to put the temporary tiles (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }

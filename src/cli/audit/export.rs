@@ -3,7 +3,8 @@
 //! checkpoint (saved beside it), and with `--tenant`, one tenant's entries
 //! each with its inclusion proof. `--format csv|ocsf` writes the same
 //! entries for a SIEM instead (without `--checkpoint`: those shapes carry
-//! no hashes to verify). The line format lives in `crate::audit::export`,
+//! no hashes to verify). `--tiles DIR` writes the log up to the newest
+//! checkpoint as a C2SP tlog-tiles tree instead. The line format lives in `crate::audit::export`,
 //! the SIEM shapes in `crate::siem`. The closing summary goes to standard
 //! error, as one JSON object with the global `--json`.
 
@@ -15,7 +16,10 @@ use std::{
 
 use super::{ExportFormat, hashes_from_pb, sealed_from_pb};
 use crate::{
-    audit::{SealedEntry, export},
+    audit::{
+        SealedEntry, export,
+        tiles::{self, TileError, TileWriter},
+    },
     cli::{CliError, CliResult, Connection, connect::connect},
     client::Clients,
     pb, siem,
@@ -216,4 +220,71 @@ pub(crate) async fn export_tenant(
         }
         req.from_seq = page.next_seq;
     }
+}
+
+/// `audit export --tiles DIR`: every entry up to the newest checkpoint as
+/// a C2SP tlog-tiles tree (`crate::audit::tiles`), computed here from the
+/// streamed entries, its root checked against the checkpoint's before the
+/// checkpoint is written (last: a tree without it is an interrupted export).
+pub(super) async fn tiles(conn: &Connection, dir: &Path, json_out: bool) -> CliResult {
+    let mut writer = TileWriter::create(dir).map_err(|e| cli_err!("{e}"))?;
+    let mut c = connect(conn).await?;
+    let cp = c
+        .audit
+        .get_checkpoint(pb::GetCheckpointRequest { tree_size: 0 })
+        .await?
+        .into_inner();
+    let mut stream = c
+        .audit
+        .stream_entries(pb::StreamEntriesRequest {
+            from_seq: 0,
+            follow: false,
+            purpose: pb::ReadPurpose::Export as i32,
+            last: 0,
+        })
+        .await?
+        .into_inner();
+    let fail = |e: TileError| cli_err!("{}: {e}", dir.display());
+    while writer.size() < cp.tree_size {
+        let Some(e) = stream.message().await? else {
+            return Err(cli_err!(
+                "the server's stream ended at seq {} before the checkpoint's {} entries; nothing \
+                 was verified: export again",
+                writer.size(),
+                cp.tree_size
+            ));
+        };
+        let e = sealed_from_pb(&e)?;
+        if e.entry.seq != writer.size() {
+            return Err(cli_err!(
+                "the server sent seq {} where seq {} belongs",
+                e.entry.seq,
+                writer.size()
+            ));
+        }
+        writer.push(&e.entry.encode()).map_err(fail)?;
+        if !json_out && writer.size() % 1_000_000 == 0 {
+            eprintln!("exported {} entries…", writer.size());
+        }
+    }
+    drop(stream);
+    let checkpoint = writer.finish(&cp.note).map_err(fail)?;
+    if json_out {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "exported": checkpoint.size,
+                "to": dir.display().to_string(),
+                "checkpoint": dir.join(tiles::CHECKPOINT_FILE).display().to_string(),
+                "format": "tiles",
+            })
+        );
+    } else {
+        eprintln!(
+            "exported {} entries as tiles to {} (checkpoint written last)",
+            checkpoint.size,
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -32,7 +32,8 @@ pub enum AuditCommand {
         daypass audit export -o log.jsonl --as eve\n  \
         daypass audit export -o log.jsonl --checkpoint cp.txt --as eve\n  \
         daypass audit export --format ocsf -o log.ocsf.jsonl --as eve\n  \
-        daypass audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt --as acme")]
+        daypass audit export --tenant acme -o acme.jsonl --checkpoint acme-cp.txt --as acme\n  \
+        daypass audit export --tiles log-tiles/ --as eve")]
     Export {
         /// First sequence number to export.
         #[arg(long, default_value_t = 0)]
@@ -54,6 +55,12 @@ pub enum AuditCommand {
         /// with --tenant and its own name.
         #[arg(long, requires = "checkpoint")]
         tenant: Option<String>,
+        /// Write the whole log up to the newest checkpoint as a C2SP
+        /// tlog-tiles tree into this new (or empty) directory: `checkpoint`,
+        /// hash tiles and entry bundles, for any static web server
+        /// (docs/log-format.md §14). Verify it with `audit verify --tiles`.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["from", "out", "checkpoint", "tenant"])]
+        tiles: Option<PathBuf>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -62,16 +69,24 @@ pub enum AuditCommand {
     #[command(after_help = "Examples:\n  \
         daypass audit verify log.jsonl\n  \
         daypass audit verify log.jsonl --checkpoint cp.txt --log-key daypass-dev/certs/log.pub\n  \
-        daypass audit export --as eve | daypass audit verify -")]
+        daypass audit export --as eve | daypass audit verify -\n  \
+        daypass audit verify --tiles log-tiles/ --log-key daypass-dev/certs/log.pub")]
     Verify {
         /// The export (JSON lines), or - for standard input.
-        file: PathBuf,
+        #[arg(required_unless_present = "tiles")]
+        file: Option<PathBuf>,
         /// A signed checkpoint file (from `audit export --checkpoint`).
         #[arg(long, requires = "log_key")]
         checkpoint: Option<PathBuf>,
+        /// A tile tree (from `audit export --tiles`) instead of a file: its
+        /// signed checkpoint, every tile and bundle, the root, the chain and
+        /// the log's semantics.
+        #[arg(long, value_name = "DIR", requires = "log_key", conflicts_with_all = ["file", "checkpoint", "tenant_key"])]
+        tiles: Option<PathBuf>,
         /// The log's verifier key, or a file holding it (certs/log.pub).
         /// Repeat it during a key rotation: a checkpoint signed by any is accepted.
-        #[arg(long, requires = "checkpoint")]
+        /// Needs --checkpoint or --tiles.
+        #[arg(long)]
         log_key: Vec<String>,
         /// A tenant's key file (from `tenant terminate`): every sealed
         /// entry must open with it, and what `opened` shows must match.
@@ -175,30 +190,52 @@ pub(super) async fn run(command: AuditCommand, json_out: bool) -> CliResult {
             out,
             checkpoint,
             tenant,
+            tiles,
             conn,
-        } => match checkpoint {
-            Some(_) if format != ExportFormat::Jsonl => Err(cli_err!(
-                "--checkpoint{} makes a verifiable export, which is --format jsonl; {} carries no \
-                 hashes or proofs (export jsonl for the auditor, {} for the SIEM)",
-                if tenant.is_some() {
-                    " with --tenant"
-                } else {
-                    ""
-                },
-                format.as_str(),
+        } => match (checkpoint, tiles) {
+            (_, Some(_)) if format != ExportFormat::Jsonl => Err(cli_err!(
+                "--tiles writes entry bundles of the log's canonical bytes; drop --format {}",
                 format.as_str()
             )),
-            Some(cp_path) => {
-                export::to_checkpoint(&conn, from, out, &cp_path, tenant, json_out).await
-            }
-            None => export::whole(&conn, from, out, format, json_out).await,
+            (_, Some(dir)) => export::tiles(&conn, &dir, json_out).await,
+            (checkpoint, None) => match checkpoint {
+                Some(_) if format != ExportFormat::Jsonl => Err(cli_err!(
+                    "--checkpoint{} makes a verifiable export, which is --format jsonl; {} carries no \
+                 hashes or proofs (export jsonl for the auditor, {} for the SIEM)",
+                    if tenant.is_some() {
+                        " with --tenant"
+                    } else {
+                        ""
+                    },
+                    format.as_str(),
+                    format.as_str()
+                )),
+                Some(cp_path) => {
+                    export::to_checkpoint(&conn, from, out, &cp_path, tenant, json_out).await
+                }
+                None => export::whole(&conn, from, out, format, json_out).await,
+            },
         },
         AuditCommand::Verify {
             file,
             checkpoint,
+            tiles,
             log_key,
             tenant_key,
         } => {
+            if let Some(dir) = tiles {
+                return verify::tiles(&dir, &log_key, json_out);
+            }
+            if checkpoint.is_none() && !log_key.is_empty() {
+                return Err(cli_err!(
+                    "--log-key checks a signed checkpoint: give --checkpoint FILE (or --tiles DIR)"
+                ));
+            }
+            let Some(file) = file else {
+                return Err(cli_err!(
+                    "give the export to verify (a file, or - for standard input)"
+                ));
+            };
             let export = verify::Export::from_arg(&file)?;
             if let Some(k) = tenant_key {
                 verify::open_with_key(&export, &k)?;

@@ -1,6 +1,6 @@
 //! Checking the log: `daypass audit verify` checks an export offline (the
 //! chain, and with a checkpoint and the log's key, the signed tree root or
-//! every inclusion proof); `daypass audit check` asks the server to verify
+//! every inclusion proof), or a tile tree (`--tiles`); `daypass audit check` asks the server to verify
 //! its stored chain. The verification rules live in `crate::audit`.
 
 use std::{
@@ -130,6 +130,45 @@ pub(super) fn file_against(
             Ok(())
         }
         Err((line, p)) => Err(failed(file, line, &p, json_out)),
+    }
+}
+
+/// `audit verify --tiles DIR --log-key K`: a tile tree offline
+/// (`crate::audit::tiles::verify_dir`).
+pub(super) fn tiles(dir: &Path, keys: &[String], json_out: bool) -> CliResult {
+    let verifiers = load_verifiers(keys)?;
+    if !dir.is_dir() {
+        return Err(cli_err!(
+            "--tiles {}: not a directory (give the directory `audit export --tiles` wrote)",
+            dir.display()
+        ));
+    }
+    match audit::tiles::verify_dir(dir, &verifiers) {
+        Ok(s) => {
+            let cp = &s.checkpoint;
+            if json_out {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "entries": cp.size, "root": hex::encode(cp.root), "head_hash": hex::encode(s.head), "bundles": s.bundles, "tiles": s.tiles, "signed_by": cp.origin})
+                );
+            } else {
+                println!(
+                    "OK: {} entries in {} bundles and {} tiles, chain intact, root {} signed by {}",
+                    cp.size,
+                    s.bundles,
+                    s.tiles,
+                    hex::encode(cp.root),
+                    cp.origin
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json_out {
+                println!("{:#}", json!({"ok": false, "problem": e.to_string()}));
+            }
+            Err(cli_err!("{}: {e}", dir.display()))
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //!   active grants: start-up, memory, disk, append and verify rates;
 //! * [`timing`]: ValidateGrant for another tenant's grant against an
 //!   unknown id, interleaved (they must look the same);
+//! * [`tiles`]: a tile export of a synthetic log and its offline
+//!   verification beside SHA-256 over the same bytes;
 //! * [`verify`]: a tenant's offline decision (grant token, grant
 //!   certificate) beside raw Ed25519 verification.
 //!
@@ -23,6 +25,7 @@
 mod backup;
 mod scale;
 mod service;
+mod tiles;
 mod timing;
 mod tree;
 mod verify;
@@ -33,6 +36,7 @@ use self::{
     backup::{BackupOptions, backup},
     scale::{ScaleOptions, scale},
     service::{ServiceOptions, service},
+    tiles::{TilesOptions, tiles},
     timing::{TimingOptions, timing},
     tree::{TreeOptions, tree},
     verify::{VerifyOptions, verify},
@@ -79,6 +83,18 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
             verify(&VerifyOptions { seconds, revoked }).await
         }
         BenchCommand::Timing { pairs, dir } => timing(&TimingOptions { pairs, dir }).await,
+        BenchCommand::Tiles {
+            entries,
+            rounds,
+            dir,
+        } => {
+            tiles(&TilesOptions {
+                entries,
+                rounds,
+                dir,
+            })
+            .await
+        }
     };
     print!(
         "{}",
