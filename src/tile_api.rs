@@ -34,7 +34,7 @@ use crate::{
     audit::tiles,
     identity::{ClientCa, IdentityError, Principal},
     policy::{self, Caller, TileResource},
-    service::{Broker, BrokerError, ErrorCode, tiles::TILE_WIDTH},
+    service::{Broker, BrokerError, ErrorCode},
     tls::{HandshakeLimits, HttpsListener},
 };
 
@@ -91,7 +91,7 @@ fn parse_decimal(s: &str, max: u64) -> Option<u64> {
 fn parse_index(s: &str) -> Option<(u64, u16)> {
     let (groups, width) = match s.split_once(".p/") {
         Some((g, w)) => (g, parse_decimal(w, 255).filter(|w| *w >= 1)? as u16),
-        None => (s, TILE_WIDTH as u16),
+        None => (s, tiles::TILE_WIDTH as u16),
     };
     let parts: Vec<&str> = groups.split('/').collect();
     let (last, upper) = parts.split_last()?;

@@ -19,18 +19,19 @@ use std::collections::HashMap;
 
 use super::{Broker, BrokerError, Result};
 use crate::{
-    audit::merkle::{NodeId, Nodes as _},
+    audit::{
+        merkle::{NodeId, Nodes as _},
+        tiles::{self, MAX_BUNDLE_ENTRY_BYTES},
+    },
     clock::Timestamp,
     ledger::SignedCheckpoint,
     policy::Caller,
 };
 
-/// Hashes in a full tile, entries in a full bundle.
-pub const TILE_WIDTH: u64 = 256;
+/// Hashes in a full tile, entries in a full bundle ([`tiles::TILE_WIDTH`]).
+const TILE_WIDTH: u64 = tiles::TILE_WIDTH as u64;
 /// An entry bundle read is logged at most this often per caller.
 pub const BUNDLE_READ_LOG_EVERY_MS: i64 = 60_000;
-/// Largest entry a bundle can frame (its length is a `u16`).
-pub const MAX_BUNDLED_ENTRY: usize = u16::MAX as usize;
 
 /// When each caller's bundle read was last logged.
 #[derive(Debug, Default)]
@@ -128,7 +129,7 @@ impl Broker {
             let bytes = entry.entry.encode();
             let len = u16::try_from(bytes.len()).map_err(|_| {
                 BrokerError::FailedPrecondition(format!(
-                    "entry {seq} is {} bytes, beyond the {MAX_BUNDLED_ENTRY} an entry bundle \
+                    "entry {seq} is {} bytes, beyond the {MAX_BUNDLE_ENTRY_BYTES} an entry bundle \
                      frames; read it with GetEntries",
                     bytes.len()
                 ))
